@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # module prefix → project prefixes it may import (besides itself and its own package)
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "smsc.pdu.constants": (),
+    "smsc.pdu.constants": ("smsc.pdu.constants",),
     "smsc.pdu.errors": ("smsc.pdu.constants",),
     "smsc.pdu": ("smsc.pdu",),
     "smsc.session": ("smsc.pdu",),
@@ -55,7 +55,8 @@ def rule_for(module: str) -> tuple[str, tuple[str, ...]] | None:
             best is None or len(prefix) > len(best)
         ):
             best = prefix
-    return None if best is None else (best, ALLOWED[best])
+    # a package may always import its own modules
+    return None if best is None else (best, (*ALLOWED[best], best))
 
 
 MODULES = sorted(

@@ -1,0 +1,462 @@
+"""decode(frame) → Pdu and encode(Pdu) → bytes, for every SMPP 3.4 PDU.
+
+Two paths share `table.PDU_TABLE`: the construct path parses and builds with the declared
+Structs, and the fast path runs Python functions generated once, at import, from the same
+Structs (runs of integer fields become one struct call; C-strings use bytes.find). A property
+test proves both paths give the same objects, the same bytes and the same errors.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import construct as cs
+
+from smsc.pdu import fields
+from smsc.pdu.constants import CommandStatus
+from smsc.pdu.errors import DecodeError, EncodeError
+from smsc.pdu.fields import CStr, FieldError, LengthPrefixedOctets, SmppTime
+from smsc.pdu.messages import (
+    MESSAGE_CLASSES,
+    DistributionListDest,
+    Pdu,
+    SmeDest,
+    UnsuccessSme,
+)
+from smsc.pdu.table import SPECS, PduSpec
+from smsc.pdu.tlv import add_tlv, decode_tlv_value, decode_tlvs, encode_tlvs
+
+HEADER = struct.Struct(">IIII")
+HEADER_SIZE = 16
+RINVCMDLEN = CommandStatus.ESME_RINVCMDLEN
+
+CLASSES: dict[int, type[Pdu]] = {cls.command_id: cls for cls in MESSAGE_CLASSES}
+
+
+class Header(NamedTuple):
+    command_length: int
+    command_id: int
+    command_status: int
+    sequence_number: int
+
+
+def peek_header(data: bytes) -> Header:
+    """The four header fields of the first 16 octets (the caller ensures there are 16)."""
+    return Header(*HEADER.unpack_from(data))
+
+
+def _check_header(data: bytes) -> tuple[PduSpec, int, int, int]:
+    end = len(data)
+    if end < HEADER_SIZE:
+        raise DecodeError(RINVCMDLEN, f"{end} octets is shorter than a PDU header")
+    length, command_id, status, sequence = HEADER.unpack_from(data)
+    if length != end:
+        raise DecodeError(
+            RINVCMDLEN,
+            f"command_length {length} but {end} octets given",
+            command_id=command_id,
+            sequence_number=sequence,
+        )
+    spec = SPECS.get(command_id)
+    if spec is None:
+        raise DecodeError(
+            CommandStatus.ESME_RINVCMDID,
+            f"unknown command_id 0x{command_id:08X}",
+            command_id=command_id,
+            sequence_number=sequence,
+        )
+    return spec, end, status, sequence
+
+
+# -- the construct path ----------------------------------------------------------------------
+
+
+def _dests_from_container(entries: Any) -> tuple[SmeDest | DistributionListDest, ...]:
+    return tuple(
+        SmeDest(e["dest_addr_ton"], e["dest_addr_npi"], e["destination_addr"])
+        if e["dest_flag"] == fields.DEST_FLAG_SME
+        else DistributionListDest(e["dl_name"])
+        for e in entries
+    )
+
+
+def _unsuccess_from_container(entries: Any) -> tuple[UnsuccessSme, ...]:
+    return tuple(
+        UnsuccessSme(e.dest_addr_ton, e.dest_addr_npi, e.destination_addr, e.error_status_code)
+        for e in entries
+    )
+
+
+def _dests_to_container(dests: Any) -> list[dict[str, Any]]:
+    return [
+        {"dest_flag": fields.DEST_FLAG_SME, "dest_addr_ton": d.dest_addr_ton,
+         "dest_addr_npi": d.dest_addr_npi, "destination_addr": d.destination_addr}
+        if isinstance(d, SmeDest)
+        else {"dest_flag": fields.DEST_FLAG_DL, "dl_name": d.dl_name}
+        for d in dests
+    ]
+
+
+def _unsuccess_to_container(entries: Any) -> list[dict[str, Any]]:
+    return [
+        {"dest_addr_ton": u.dest_addr_ton, "dest_addr_npi": u.dest_addr_npi,
+         "destination_addr": u.destination_addr, "error_status_code": u.error_status_code}
+        for u in entries
+    ]
+
+
+_FROM_CONTAINER = {"dest_address": _dests_from_container,
+                   "unsuccess_sme": _unsuccess_from_container}
+_TO_CONTAINER = {"dest_address": _dests_to_container, "unsuccess_sme": _unsuccess_to_container}
+
+
+def _from_container(spec: PduSpec, parsed: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in spec.field_names:
+        convert = _FROM_CONTAINER.get(name)
+        values[name] = parsed[name] if convert is None else convert(parsed[name])
+    return values
+
+
+def _to_container(spec: PduSpec, pdu: Pdu) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in spec.field_names:
+        convert = _TO_CONTAINER.get(name)
+        value = getattr(pdu, name)
+        values[name] = value if convert is None else convert(value)
+    return values
+
+
+def _parse_body_with_construct(spec: PduSpec, data: bytes, end: int) -> dict[str, Any]:
+    stream = io.BytesIO(data[HEADER_SIZE:end])
+    try:
+        parsed = spec.body.parse_stream(stream)
+    except FieldError as error:
+        raise DecodeError(error.status, str(error)) from None
+    except cs.ConstructError as error:
+        raise DecodeError(RINVCMDLEN, f"body shorter than its fields: {error}") from None
+    values = _from_container(spec, parsed)
+    rest = stream.read()
+    tlvs: dict[int, Any] = {}
+    tlv_stream = io.BytesIO(rest)
+    while tlv_stream.tell() < len(rest):
+        if len(rest) - tlv_stream.tell() < 4:
+            raise DecodeError(CommandStatus.ESME_RINVOPTPARSTREAM, "truncated TLV header")
+        try:
+            tlv = fields.Tlv.parse_stream(tlv_stream)
+        except cs.ConstructError:
+            raise DecodeError(CommandStatus.ESME_RINVOPTPARSTREAM, "TLV overruns PDU") from None
+        allowed = tlv.tag in spec.tlvs
+        add_tlv(tlvs, tlv.tag, decode_tlv_value(tlv.tag, tlv.value, allowed), allowed)
+    values["tlvs"] = tlvs
+    return values
+
+
+def decode_with_construct(data: bytes) -> Pdu:
+    """Reference decoder: the construct layouts of the table, interpreted."""
+    spec, end, status, sequence = _check_header(data)
+    cls = CLASSES[spec.command_id]
+    try:
+        values = _parse_body_with_construct(spec, data, end)
+    except DecodeError as error:
+        if status and spec.is_response:
+            return cls(sequence_number=sequence, command_status=status)
+        error.command_id = spec.command_id
+        error.sequence_number = sequence
+        raise
+    return cls(sequence_number=sequence, command_status=status, **values)
+
+
+def encode_with_construct(pdu: Pdu) -> bytes:
+    """Reference encoder: builds the body with the table's construct layouts."""
+    spec = SPECS[pdu.command_id]
+    if pdu.command_status and spec.is_response:
+        body = b""
+    else:
+        try:
+            body = spec.body.build(_to_container(spec, pdu))
+        except (cs.ConstructError, UnicodeEncodeError, AttributeError, TypeError) as error:
+            raise EncodeError(f"{spec.name}: {error}") from None
+        body += encode_tlvs(pdu.tlvs)
+    return HEADER.pack(
+        HEADER_SIZE + len(body), pdu.command_id, pdu.command_status, pdu.sequence_number
+    ) + body
+
+
+# -- the generated fast path -------------------------------------------------------------------
+
+_INT_CODES = {"B": 1, "H": 2, "L": 4, "I": 4}
+
+
+def _field_kind(subcon: Any) -> tuple[str, Any]:
+    if isinstance(subcon, cs.FormatField):
+        return "int", subcon.fmtstr[-1]
+    if isinstance(subcon, SmppTime):
+        return "time", subcon
+    if isinstance(subcon, CStr):
+        return "cstr", subcon
+    if isinstance(subcon, LengthPrefixedOctets):
+        return "octets", subcon
+    if subcon is fields.dest_addresses:
+        return "dests", subcon
+    if subcon is fields.unsuccess_smes:
+        return "unsuccess", subcon
+    raise TypeError(f"no fast path for {subcon!r}")
+
+
+def _groups(spec: PduSpec) -> list[tuple[str, list[str], Any]]:
+    """Fields in order, with consecutive integers merged into one struct group."""
+    groups: list[tuple[str, list[str], Any]] = []
+    for sc in spec.body.subcons:
+        kind, arg = _field_kind(sc.subcon)
+        if kind == "int" and groups and groups[-1][0] == "int":
+            groups[-1][1].append(sc.name)
+            groups[-1] = ("int", groups[-1][1], groups[-1][2] + arg)
+        else:
+            groups.append((kind, [sc.name], arg))
+    return groups
+
+
+def _decoder_source(spec: PduSpec) -> str:
+    lines = [
+        "def decode_body(data, end, sequence, status):",
+        "    pos = 16",
+    ]
+    for index, (kind, names, arg) in enumerate(_groups(spec)):
+        if kind == "int":
+            size = sum(_INT_CODES[c] for c in arg)
+            lines += [
+                f"    if pos + {size} > end: raise short('{names[0]}')",
+                f"    {', '.join(names)}, = unpack_{index}(data, pos)",
+                f"    pos += {size}",
+            ]
+        elif kind in ("cstr", "time"):
+            name = names[0]
+            lines += [
+                "    nul = data.find(b'\\x00', pos, end)",
+                f"    if nul < 0: raise bad({arg.status}, '{name}: no NUL before the end')",
+                f"    if nul - pos >= {arg.max_size}:",
+                f"        raise bad({arg.status}, '{name}: too long')",
+                f"    {name} = data[pos:nul].decode('latin-1')",
+                "    pos = nul + 1",
+            ]
+            if kind == "time":
+                lines.append(
+                    f"    if len({name}) not in (0, 16): "
+                    f"raise bad({arg.status}, '{name}: must be empty or 16 characters')"
+                )
+        elif kind == "octets":
+            name = names[0]
+            lines += [
+                f"    if pos >= end: raise short('{name}')",
+                "    size = data[pos]",
+                "    pos += 1",
+                f"    if pos + size > end: raise short('{name}')",
+                f"    {name} = data[pos:pos + size]",
+                "    pos += size",
+            ]
+        else:
+            lines.append(f"    {names[0]}, pos = {kind}(data, pos, end)")
+    all_names = [name for _, names, _ in _groups(spec) for name in names]
+    lines += [
+        "    tlvs = decode_tlvs(data, pos, end, allowed) if pos < end else {}",
+        "    return cls(sequence_number=sequence, command_status=status, "
+        + "".join(f"{n}={n}, " for n in all_names)
+        + "tlvs=tlvs)",
+    ]
+    return "\n".join(lines)
+
+
+def _encoder_source(spec: PduSpec) -> str:
+    lines = ["def encode_body(pdu):", "    parts = []"]
+    for index, (kind, names, arg) in enumerate(_groups(spec)):
+        if kind == "int":
+            lines.append(
+                f"    parts.append(pack_{index}({', '.join('pdu.' + n for n in names)}))"
+            )
+        elif kind in ("cstr", "time"):
+            name = names[0]
+            lines += [
+                f"    value = pdu.{name}.encode('latin-1')",
+                f"    if len(value) >= {arg.max_size} or b'\\x00' in value:",
+                f"        raise EncodeError('{name} does not fit C-string max {arg.max_size}')",
+            ]
+            if kind == "time":
+                lines.append(
+                    "    if len(value) not in (0, 16): "
+                    f"raise EncodeError('{name} must be empty or 16 characters')"
+                )
+            lines += ["    parts.append(value)", "    parts.append(NUL)"]
+        elif kind == "octets":
+            name = names[0]
+            lines += [
+                f"    value = pdu.{name}",
+                "    if len(value) > 254: raise EncodeError('short_message over 254 octets')",
+                "    parts.append(bytes((len(value),)))",
+                "    parts.append(value)",
+            ]
+        else:
+            lines.append(f"    parts.append(encode_{kind}(pdu.{names[0]}))")
+    lines += [
+        "    if pdu.tlvs: parts.append(encode_tlvs(pdu.tlvs))",
+        "    return b''.join(parts)",
+    ]
+    return "\n".join(lines)
+
+
+def _short(name: str) -> DecodeError:
+    return DecodeError(RINVCMDLEN, f"body ends inside {name}")
+
+
+def _bad(status: int, message: str) -> DecodeError:
+    return DecodeError(status, message)
+
+
+def _parse_list(
+    construct: cs.Construct, convert: Callable[[Any], Any]
+) -> Callable[[bytes, int, int], tuple[Any, int]]:
+    def parse(data: bytes, pos: int, end: int) -> tuple[Any, int]:
+        stream = io.BytesIO(data[pos:end])
+        try:
+            entries = construct.parse_stream(stream)
+        except FieldError as error:
+            raise DecodeError(error.status, str(error)) from None
+        except cs.ConstructError as error:
+            raise DecodeError(RINVCMDLEN, str(error)) from None
+        return convert(entries), pos + stream.tell()
+
+    return parse
+
+
+def _build_list(
+    construct: cs.Construct, to_container: Callable[[Any], Any]
+) -> Callable[[Any], bytes]:
+    def build(value: Any) -> bytes:
+        try:
+            built: bytes = construct.build(to_container(value))
+        except (cs.ConstructError, UnicodeEncodeError, AttributeError, TypeError) as error:
+            raise EncodeError(str(error)) from None
+        return built
+
+    return build
+
+
+def _compile(spec: PduSpec) -> tuple[Callable[..., Pdu], Callable[[Pdu], bytes]]:
+    namespace: dict[str, Any] = {
+        "cls": CLASSES[spec.command_id],
+        "allowed": spec.tlvs,
+        "decode_tlvs": decode_tlvs,
+        "encode_tlvs": encode_tlvs,
+        "short": _short,
+        "bad": _bad,
+        "dests": _parse_list(fields.dest_addresses, _dests_from_container),
+        "unsuccess": _parse_list(fields.unsuccess_smes, _unsuccess_from_container),
+        "encode_dests": _build_list(fields.dest_addresses, _dests_to_container),
+        "encode_unsuccess": _build_list(fields.unsuccess_smes, _unsuccess_to_container),
+        "EncodeError": EncodeError,
+        "NUL": b"\x00",
+    }
+    for index, (kind, _, arg) in enumerate(_groups(spec)):
+        if kind == "int":
+            packer = struct.Struct(">" + arg)
+            namespace[f"unpack_{index}"] = packer.unpack_from
+            namespace[f"pack_{index}"] = packer.pack
+    exec(compile(_decoder_source(spec), f"<decode {spec.name}>", "exec"), namespace)
+    exec(compile(_encoder_source(spec), f"<encode {spec.name}>", "exec"), namespace)
+    return namespace["decode_body"], namespace["encode_body"]
+
+
+_FAST: dict[int, tuple[Callable[..., Pdu], Callable[[Pdu], bytes], bool, type[Pdu]]] = {}
+for _spec in SPECS.values():
+    _decode_body, _encode_body = _compile(_spec)
+    _FAST[_spec.command_id] = (
+        _decode_body, _encode_body, _spec.is_response, CLASSES[_spec.command_id]
+    )
+
+_unpack_header = HEADER.unpack_from
+_pack_header = HEADER.pack
+
+
+def decode(data: bytes) -> Pdu:
+    """Decode one whole PDU.
+
+    Raises:
+        DecodeError: the octets are not a valid PDU; carries the status to answer with and,
+            when the header was readable, the command_id and sequence_number.
+    """
+    end = len(data)
+    if end < HEADER_SIZE:
+        raise DecodeError(RINVCMDLEN, f"{end} octets is shorter than a PDU header")
+    length, command_id, status, sequence = _unpack_header(data)
+    entry = _FAST.get(command_id)
+    if length != end or entry is None:
+        _check_header(data)  # raises the precise error
+    decode_body, _, is_response, cls = entry  # type: ignore[misc]
+    try:
+        return decode_body(data, end, sequence, status)
+    except DecodeError as error:
+        if status and is_response:
+            # a failed response's body is optional and ignored when broken (§4.14)
+            return cls(sequence_number=sequence, command_status=status)
+        error.command_id = command_id
+        error.sequence_number = sequence
+        raise
+    except (IndexError, UnicodeDecodeError, struct.error) as error:  # pragma: no cover
+        raise DecodeError(
+            RINVCMDLEN, f"malformed body: {error}", command_id=command_id,
+            sequence_number=sequence,
+        ) from None
+
+
+def encode(pdu: Pdu) -> bytes:
+    """Encode one PDU; a response with a non-zero command_status gets no body (§4.14).
+
+    Raises:
+        EncodeError: a field value does not fit its SMPP field.
+    """
+    command_id = pdu.command_id
+    _, encode_body, is_response, _ = _FAST[command_id]
+    if is_response and pdu.command_status:
+        body = b""
+    else:
+        try:
+            body = encode_body(pdu)
+        except (UnicodeEncodeError, struct.error, TypeError, AttributeError) as error:
+            raise EncodeError(f"{command_id.name}: {error}") from None
+    try:
+        return _pack_header(
+            HEADER_SIZE + len(body), command_id, pdu.command_status, pdu.sequence_number
+        ) + body
+    except struct.error as error:
+        raise EncodeError(f"{command_id.name} header: {error}") from None
+
+
+def message_class(command_id: int) -> type[Pdu] | None:
+    return CLASSES.get(command_id)
+
+
+def response_class(request_command_id: int) -> type[Pdu] | None:
+    """The response PDU class of a request; None for outbind, alert_notification, responses."""
+    spec = SPECS.get(request_command_id)
+    if spec is None or spec.response_id is None:
+        return None
+    return CLASSES[spec.response_id]
+
+
+def is_response(command_id: int) -> bool:
+    return bool(command_id & 0x80000000)
+
+
+def make_response(request: Pdu, command_status: int = 0, **fields: Any) -> Pdu:
+    """The response to `request` with its sequence number (no body when status != 0).
+
+    Raises:
+        EncodeError: `request` has no response PDU (outbind, alert_notification, responses).
+    """
+    cls = response_class(request.command_id)
+    if cls is None:
+        raise EncodeError(f"{request.command_id.name} has no response")
+    return cls(sequence_number=request.sequence_number, command_status=command_status, **fields)

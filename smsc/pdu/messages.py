@@ -1,0 +1,334 @@
+"""One frozen, slotted dataclass per SMPP 3.4 PDU, with fields named exactly as in the spec.
+
+Optional parameters live in `tlvs` (tag → value, in wire order) and are also readable by name
+(`pdu.message_payload`, None when absent). Known TLVs hold typed values (int, str for C-strings,
+bytes for octet strings); a tuple holds the values of a repeated tag; unknown tags keep their
+raw bytes so they survive decode → encode unchanged. `tests/pdu/test_table.py` checks these
+classes against `table.PDU_TABLE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from smsc.pdu.constants import CommandId, Tag
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pdu:
+    """Header fields common to every PDU; command_length is computed by `encode`."""
+
+    command_id: ClassVar[CommandId]
+    sequence_number: int = 0
+    command_status: int = 0
+    tlvs: Mapping[int, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_response(self) -> bool:
+        return bool(self.command_id & 0x80000000)
+
+    def tlv(self, tag: int) -> Any:
+        return self.tlvs.get(tag)
+
+
+def _tlv_property(tag: int) -> property:
+    return property(lambda self: self.tlvs.get(tag), doc=f"TLV 0x{tag:04X}, None when absent")
+
+
+for _tag in Tag:
+    setattr(Pdu, _tag.name, _tlv_property(int(_tag)))
+
+
+@dataclass(frozen=True, slots=True)
+class SmeDest:
+    """A submit_multi destination with dest_flag 1 (SME address)."""
+
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DistributionListDest:
+    """A submit_multi destination with dest_flag 2 (distribution list name)."""
+
+    dl_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnsuccessSme:
+    """One entry of submit_multi_resp's unsuccess_sme list."""
+
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+    error_status_code: int = 0
+
+
+# -- bind / outbind -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Bind(Pdu):
+    system_id: str = ""
+    password: str = field(default="", repr=False)
+    system_type: str = ""
+    interface_version: int = 0x34
+    addr_ton: int = 0
+    addr_npi: int = 0
+    address_range: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindTransmitter(_Bind):
+    command_id = CommandId.bind_transmitter
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindReceiver(_Bind):
+    command_id = CommandId.bind_receiver
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindTransceiver(_Bind):
+    command_id = CommandId.bind_transceiver
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _BindResp(Pdu):
+    system_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindTransmitterResp(_BindResp):
+    command_id = CommandId.bind_transmitter_resp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindReceiverResp(_BindResp):
+    command_id = CommandId.bind_receiver_resp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindTransceiverResp(_BindResp):
+    command_id = CommandId.bind_transceiver_resp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outbind(Pdu):
+    command_id = CommandId.outbind
+    system_id: str = ""
+    password: str = field(default="", repr=False)
+
+
+# -- header-only PDUs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenericNack(Pdu):
+    command_id = CommandId.generic_nack
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unbind(Pdu):
+    command_id = CommandId.unbind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnbindResp(Pdu):
+    command_id = CommandId.unbind_resp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnquireLink(Pdu):
+    command_id = CommandId.enquire_link
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnquireLinkResp(Pdu):
+    command_id = CommandId.enquire_link_resp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelSmResp(Pdu):
+    command_id = CommandId.cancel_sm_resp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaceSmResp(Pdu):
+    command_id = CommandId.replace_sm_resp
+
+
+# -- messages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _ShortMessage(Pdu):
+    """submit_sm and deliver_sm share one layout (SPEC Tables 4-10 and 4-18)."""
+
+    service_type: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+    esm_class: int = 0
+    protocol_id: int = 0
+    priority_flag: int = 0
+    schedule_delivery_time: str = ""
+    validity_period: str = ""
+    registered_delivery: int = 0
+    replace_if_present_flag: int = 0
+    data_coding: int = 0
+    sm_default_msg_id: int = 0
+    short_message: bytes = b""
+
+    @property
+    def sm_length(self) -> int:
+        return len(self.short_message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitSm(_ShortMessage):
+    command_id = CommandId.submit_sm
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverSm(_ShortMessage):
+    command_id = CommandId.deliver_sm
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitSmResp(Pdu):
+    command_id = CommandId.submit_sm_resp
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverSmResp(Pdu):
+    command_id = CommandId.deliver_sm_resp
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitMulti(Pdu):
+    command_id = CommandId.submit_multi
+    service_type: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_address: tuple[SmeDest | DistributionListDest, ...] = ()
+    esm_class: int = 0
+    protocol_id: int = 0
+    priority_flag: int = 0
+    schedule_delivery_time: str = ""
+    validity_period: str = ""
+    registered_delivery: int = 0
+    replace_if_present_flag: int = 0
+    data_coding: int = 0
+    sm_default_msg_id: int = 0
+    short_message: bytes = b""
+
+    @property
+    def number_of_dests(self) -> int:
+        return len(self.dest_address)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitMultiResp(Pdu):
+    command_id = CommandId.submit_multi_resp
+    message_id: str = ""
+    unsuccess_sme: tuple[UnsuccessSme, ...] = ()
+
+    @property
+    def no_unsuccess(self) -> int:
+        return len(self.unsuccess_sme)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataSm(Pdu):
+    command_id = CommandId.data_sm
+    service_type: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+    esm_class: int = 0
+    registered_delivery: int = 0
+    data_coding: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataSmResp(Pdu):
+    command_id = CommandId.data_sm_resp
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuerySm(Pdu):
+    command_id = CommandId.query_sm
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuerySmResp(Pdu):
+    command_id = CommandId.query_sm_resp
+    message_id: str = ""
+    final_date: str = ""
+    message_state: int = 0
+    error_code: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelSm(Pdu):
+    command_id = CommandId.cancel_sm
+    service_type: str = ""
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaceSm(Pdu):
+    command_id = CommandId.replace_sm
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    schedule_delivery_time: str = ""
+    validity_period: str = ""
+    registered_delivery: int = 0
+    sm_default_msg_id: int = 0
+    short_message: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertNotification(Pdu):
+    command_id = CommandId.alert_notification
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    esme_addr_ton: int = 0
+    esme_addr_npi: int = 0
+    esme_addr: str = ""
+
+
+MESSAGE_CLASSES: tuple[type[Pdu], ...] = (
+    GenericNack, BindReceiver, BindReceiverResp, BindTransmitter, BindTransmitterResp,
+    BindTransceiver, BindTransceiverResp, Outbind, Unbind, UnbindResp, SubmitSm, SubmitSmResp,
+    SubmitMulti, SubmitMultiResp, DeliverSm, DeliverSmResp, DataSm, DataSmResp, QuerySm,
+    QuerySmResp, CancelSm, CancelSmResp, ReplaceSm, ReplaceSmResp, EnquireLink, EnquireLinkResp,
+    AlertNotification,
+)

@@ -1,0 +1,78 @@
+"""BindRegistry: the live links per system_id, and who may receive deliveries for it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import trio
+
+from smsc.session import BindType
+
+if TYPE_CHECKING:
+    from smsc.server.link import Link
+
+
+class BindRegistry:
+    """Tracks bound links; picks receivers round-robin; wakes whoever waits for a receiver."""
+
+    def __init__(self) -> None:
+        self._links: dict[str, list[Link]] = defaultdict(list)
+        self._turn: dict[str, int] = defaultdict(int)
+        self._changed = trio.Event()
+
+    def add(self, system_id: str, link: Link) -> None:
+        self._links[system_id].append(link)
+        self._notify()
+
+    def remove(self, system_id: str, link: Link) -> None:
+        links = self._links.get(system_id)
+        if links and link in links:
+            links.remove(link)
+            if not links:
+                del self._links[system_id]
+            self._notify()
+
+    def count(self, system_id: str) -> int:
+        return len(self._links.get(system_id, ()))
+
+    def links(self) -> Iterator[Link]:
+        for links in self._links.values():
+            yield from links
+
+    def receivers(self, system_id: str) -> list[Link]:
+        """Open RX/TRX links of `system_id`, rotated so successive calls start elsewhere."""
+        links = [
+            link
+            for link in self._links.get(system_id, ())
+            if link.is_open
+            and link.session.bind_type is not None
+            and link.session.bind_type.can_receive
+            and link.session.state.is_bound
+        ]
+        if len(links) > 1:
+            turn = self._turn[system_id] % len(links)
+            self._turn[system_id] = turn + 1
+            links = links[turn:] + links[:turn]
+        return links
+
+    def systems_with_receivers(self) -> set[str]:
+        return {system_id for system_id in self._links if self.receivers(system_id)}
+
+    def bind_types(self, system_id: str) -> list[BindType]:
+        return [
+            link.session.bind_type
+            for link in self._links.get(system_id, ())
+            if link.session.bind_type is not None
+        ]
+
+    async def wait_changed(self) -> None:
+        """Return at the next bind or unbind (or window change the caller reports)."""
+        await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    notify = _notify

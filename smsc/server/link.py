@@ -1,0 +1,196 @@
+"""Link: drives one SmppSession over one trio stream (reader, single writer, timer).
+
+The reader hands every whole PDU of a received chunk to the session before yielding, the
+writer coalesces everything queued into one `send_all`, and the timer task acts on the
+session's deadlines. Events go to a synchronous handler: work that must wait (a store commit)
+is queued by the handler and answered later through `Link.send`, so one slow request never
+stops the reader.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import trio
+
+from smsc.clock import Clock
+from smsc.pdu import Pdu, Unbind
+from smsc.session import BindState, ConnectionClosed, Event, SmppSession
+
+RECEIVE_SIZE = 65536
+
+
+class LinkHandler(Protocol):
+    def on_event(self, link: Link, event: Event) -> None:
+        """Called for every session event, in order, on the trio thread."""
+
+
+class Link:
+    """One SMPP connection: owns its stream and session; `run` returns when it is closed."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        session: SmppSession,
+        *,
+        clock: Clock,
+        handler: LinkHandler,
+        peer: str,
+        max_peer_open: int = 1000,
+        max_unsent: int = 1 << 20,
+        send_timeout: float = 30.0,
+    ) -> None:
+        self.stream = stream
+        self.session = session
+        self.clock = clock
+        self.handler = handler
+        self.peer = peer
+        self.peer_ip = peer.rsplit(":", 1)[0].strip("[]")
+        self._max_peer_open = max_peer_open
+        self._max_unsent = max_unsent
+        self._send_timeout = send_timeout
+        self._writer_wakeup = trio.Event()
+        self._timer_wakeup = trio.Event()
+        self._reader_resume = trio.Event()
+        self._timer_deadline = math.inf
+        self._unsent = bytearray()
+        self._closed = trio.Event()
+        self._cancel_scope: trio.CancelScope | None = None
+        self.close_reason = ""
+        self._dispatching = False
+
+    # -- what the application calls --------------------------------------------------------
+
+    def send(self, message: Pdu) -> Pdu:
+        """Queue a PDU through the session (raises LocalProtocolError when illegal)."""
+        had_outstanding = self.session.outstanding
+        sent = self.session.send(message, self.clock.monotonic())
+        self._after_session_change()
+        if not had_outstanding and self.session.outstanding:
+            self._timer_wakeup.set()
+        return sent
+
+    @property
+    def is_open(self) -> bool:
+        return not self._closed.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def unbind(self, timeout: float) -> None:
+        """Ask the peer to unbind, then wait (bounded) for the link to close."""
+        if self.session.state.is_bound:
+            self.send(Unbind())
+        with trio.move_on_after(timeout):
+            await self._closed.wait()
+        self.abort("shutdown")
+
+    def abort(self, reason: str) -> None:
+        """Close the connection now, whatever state it is in."""
+        if not self.session.closed:
+            self.session.close(reason)
+            self._dispatch()
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
+
+    # -- the three tasks -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                self._cancel_scope = nursery.cancel_scope
+                nursery.start_soon(self._reader)
+                nursery.start_soon(self._writer)
+                nursery.start_soon(self._timer)
+        finally:
+            if not self.session.closed:
+                self.session.close("connection lost")
+                self._dispatch()
+            self._closed.set()
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(1):
+                    await self.stream.aclose()
+
+    async def _reader(self) -> None:
+        session = self.session
+        clock = self.clock
+        while not session.closed:
+            if (
+                session.peer_open_requests >= self._max_peer_open
+                or len(self._unsent) >= self._max_unsent
+            ):
+                # back-pressure: stop reading until our answers catch up
+                self._reader_resume = trio.Event()
+                await self._reader_resume.wait()
+                continue
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            session.receive_data(data, clock.monotonic())
+            self._after_session_change()
+            timer = session.get_timer()
+            if timer is not None and timer < self._timer_deadline:
+                self._timer_wakeup.set()
+
+    async def _writer(self) -> None:
+        session = self.session
+        while True:
+            await self._writer_wakeup.wait()
+            self._writer_wakeup = trio.Event()
+            self._unsent += session.data_to_send()
+            if self._unsent:
+                data = bytes(self._unsent)
+                self._unsent.clear()
+                self._reader_resume.set()
+                try:
+                    with trio.fail_after(self._send_timeout):
+                        await self.stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
+                    self.abort("peer stopped reading" if session.closed is False else "closed")
+                    return
+            if session.closed:
+                self._cancel_scope.cancel()  # type: ignore[union-attr]
+                return
+
+    async def _timer(self) -> None:
+        session = self.session
+        clock = self.clock
+        while not session.closed:
+            deadline = session.get_timer()
+            self._timer_deadline = math.inf if deadline is None else deadline
+            with trio.move_on_at(self._timer_deadline):
+                await self._timer_wakeup.wait()
+            self._timer_wakeup = trio.Event()
+            now = clock.monotonic()
+            if now >= self._timer_deadline:
+                session.handle_timer(now)
+                self._after_session_change()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _after_session_change(self) -> None:
+        self._dispatch()
+        self._writer_wakeup.set()
+        if self.session.peer_open_requests < self._max_peer_open:
+            self._reader_resume.set()
+
+    def _dispatch(self) -> None:
+        # a handler that sends from inside on_event must not see later events first
+        if self._dispatching:
+            return
+        self._dispatching = True
+        session = self.session
+        handler = self.handler
+        try:
+            while (event := session.next_event()) is not None:
+                if isinstance(event, ConnectionClosed):
+                    self.close_reason = event.reason
+                handler.on_event(self, event)
+        finally:
+            self._dispatching = False
+
+    @property
+    def state(self) -> BindState:
+        return self.session.state

@@ -1,0 +1,451 @@
+"""SmppSession: the sans-IO SMPP 3.4 state machine of one connection, for either role.
+
+Bytes and the current monotonic time go in; events and bytes come out (the h11 / aioquic
+pattern). The session answers protocol-level PDUs itself (enquire_link, unbind, generic_nack for
+broken headers, ESME_RINVBNDSTS for out-of-state requests) and reports every answer as an event;
+everything that needs a decision (binds, submits, deliveries) is left to the application.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+
+from smsc.pdu import (
+    DecodeError,
+    EnquireLink,
+    FrameBuffer,
+    GenericNack,
+    Pdu,
+    Unbind,
+    UnbindResp,
+    decode,
+    encode,
+    response_class,
+)
+from smsc.pdu.constants import SMPP_VERSION_34, CommandId, CommandStatus
+from smsc.session.events import (
+    BindRequested,
+    Bound,
+    ConnectionClosed,
+    Event,
+    PeerErrorAnswered,
+    RequestAnswered,
+    RequestReceived,
+    ResponseReceived,
+    ResponseTimedOut,
+    Unbound,
+    UnmatchedResponse,
+)
+from smsc.session.states import (
+    ALLOWED,
+    BIND_REQUESTS,
+    BIND_TYPE_OF,
+    BindState,
+    BindType,
+    Role,
+)
+
+MAX_SEQUENCE = 0x7FFFFFFF
+_UNWINDOWED = frozenset({CommandId.enquire_link, CommandId.unbind, CommandId.outbind})
+_NO_RESPONSE = frozenset({CommandId.outbind, CommandId.alert_notification})
+# DecodeError statuses that mean "the header was the problem": answered with generic_nack
+# (REFERENCE.md §12.5), everything else with the request's own response.
+_HEADER_STATUSES = frozenset({CommandStatus.ESME_RINVCMDLEN, CommandStatus.ESME_RINVCMDID})
+
+
+class LocalProtocolError(Exception):
+    """Our own side tried something SMPP forbids here: a bug in the caller, never the peer."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """Protocol limits and timers of one session, in seconds (0 disables a timer)."""
+
+    max_command_length: int = 65536
+    window: int = 10
+    """Most of our own requests (deliver_sm, data_sm, ...) awaiting a response at once."""
+    session_init_timer: float = 30.0
+    enquire_link_timer: float = 30.0
+    inactivity_timer: float = 0.0
+    response_timer: float = 30.0
+    pdu_read_timer: float = 10.0
+
+
+class SmppSession:
+    """One SMPP connection's protocol state, without any I/O.
+
+    Call `receive_data` with what the socket gave (b"" when the peer closed), drain
+    `next_event`, `send` answers and requests, and write out `data_to_send()`. Ask `get_timer`
+    for the next deadline and call `handle_timer` once it passes.
+    """
+
+    def __init__(self, role: Role, *, limits: SessionLimits, now: float) -> None:
+        self.role = role
+        self.limits = limits
+        self.state = BindState.OPEN
+        self.bind_type: BindType | None = None
+        self.system_id = ""
+        """The ESME's system_id once bound (either role)."""
+        self.peer_interface_version = 0
+        self._bind_request_system_id = ""
+        self._frames = FrameBuffer(max_command_length=limits.max_command_length)
+        self._events: deque[Event] = deque()
+        self._out = bytearray()
+        self._next_sequence = 1
+        # our requests awaiting responses, in send order (so the first has the earliest deadline)
+        self._outstanding: dict[int, tuple[Pdu, float]] = {}
+        self._windowed = 0
+        # the peer's requests we have not answered yet: sequence → command_id
+        self._peer_open: dict[int, int] = {}
+        self._pending_unbind_resp: Pdu | None = None
+        self._created = now
+        self._last_received = now
+        self._last_activity = now
+        self._partial_since: float | None = None
+        self._enquire_sequence: int | None = None
+
+    # -- views ---------------------------------------------------------------------------
+
+    @property
+    def window_free(self) -> int:
+        return self.limits.window - self._windowed
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._outstanding)
+
+    @property
+    def peer_open_requests(self) -> int:
+        return len(self._peer_open)
+
+    @property
+    def peer_speaks_34(self) -> bool:
+        """Whether TLVs may be sent on this session (REFERENCE.md §6.1)."""
+        return self.peer_interface_version >= SMPP_VERSION_34
+
+    @property
+    def closed(self) -> bool:
+        return self.state is BindState.CLOSED
+
+    # -- input ---------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Feed bytes from the peer; b"" means the peer closed its side."""
+        if self.state is BindState.CLOSED:
+            return
+        if not data:
+            self._close("peer closed the connection")
+            return
+        self._last_received = now
+        frames = self._frames
+        frames.feed(data)
+        while self.state is not BindState.CLOSED:
+            try:
+                frame = frames.pop()
+            except DecodeError as error:
+                self._answer_error(error, "framing lost")
+                self._close("framing lost: " + str(error))
+                return
+            if frame is None:
+                break
+            self._handle_frame(frame, now)
+        self._partial_since = now if frames.buffered else None
+
+    def next_event(self) -> Event | None:
+        """The next event, or None when nothing more is pending."""
+        events = self._events
+        return events.popleft() if events else None
+
+    def _handle_frame(self, frame: bytes, now: float) -> None:
+        try:
+            message = decode(frame)
+        except DecodeError as error:
+            self._answer_error(error, str(error))
+            return
+        command_id = message.command_id
+        if command_id & 0x80000000:
+            self._handle_response(message, now)
+            return
+        self._last_activity = now
+        if command_id not in ALLOWED[(self.role.peer, self.state)]:
+            self._reject_out_of_state(message)
+            return
+        if command_id in _NO_RESPONSE:
+            self._events.append(RequestReceived(message))
+            return
+        self._peer_open[message.sequence_number] = command_id
+        if command_id == CommandId.enquire_link:
+            self._auto_answer(message, response_class(command_id)(  # type: ignore[misc]
+                sequence_number=message.sequence_number))
+        elif command_id == CommandId.unbind:
+            self._unbind_received(message)
+        elif command_id in BIND_REQUESTS:
+            self.peer_interface_version = message.interface_version  # type: ignore[attr-defined]
+            self._bind_request_system_id = message.system_id  # type: ignore[attr-defined]
+            self._events.append(BindRequested(message))
+        else:
+            self._events.append(RequestReceived(message))
+
+    def _handle_response(self, message: Pdu, now: float) -> None:
+        entry = self._outstanding.pop(message.sequence_number, None)
+        if entry is None:
+            self._events.append(UnmatchedResponse(message))
+            return
+        request = entry[0]
+        if request.command_id not in _UNWINDOWED:
+            self._windowed -= 1
+        if message.command_id != CommandId.generic_nack and (
+            message.command_id != request.command_id | 0x80000000
+        ):
+            # a response of the wrong kind for this sequence: treat like a nack of the request
+            self._events.append(UnmatchedResponse(message))
+        self._last_activity = now
+        request_id = request.command_id
+        if request_id == CommandId.enquire_link:
+            self._enquire_sequence = None
+            return
+        if request_id == CommandId.unbind:
+            self._close("unbind acknowledged")
+            return
+        if (
+            self.role is Role.ESME
+            and request_id in BIND_REQUESTS
+            and message.command_status == CommandStatus.ESME_ROK
+            and message.command_id != CommandId.generic_nack
+        ):
+            bind_type = BIND_TYPE_OF[request_id]
+            self.state = bind_type.bound_state
+            self.bind_type = bind_type
+            self.system_id = request.system_id  # type: ignore[attr-defined]
+            self._events.append(ResponseReceived(message, request))
+            self._events.append(Bound(bind_type, self.system_id))
+            return
+        self._events.append(ResponseReceived(message, request))
+
+    def _reject_out_of_state(self, message: Pdu) -> None:
+        command_id = message.command_id
+        if command_id in BIND_REQUESTS and self.state is not BindState.OPEN:
+            status = CommandStatus.ESME_RALYBND
+        else:
+            status = CommandStatus.ESME_RINVBNDSTS
+        reason = f"{CommandId(command_id).name} not allowed in {self.state.value}"
+        resp_cls = response_class(command_id)
+        answer: Pdu
+        if resp_cls is None:
+            answer = GenericNack(sequence_number=message.sequence_number, command_status=status)
+        else:
+            answer = resp_cls(sequence_number=message.sequence_number, command_status=status)
+        self._write(answer)
+        self._events.append(
+            PeerErrorAnswered(int(status), command_id, message.sequence_number, reason)
+        )
+
+    def _answer_error(self, error: DecodeError, reason: str) -> None:
+        sequence = error.sequence_number or 0
+        resp_cls = None
+        if error.command_id is not None and error.command_status not in _HEADER_STATUSES:
+            resp_cls = response_class(error.command_id)
+        answer: Pdu
+        if resp_cls is None:
+            answer = GenericNack(sequence_number=sequence, command_status=error.command_status)
+        else:
+            answer = resp_cls(sequence_number=sequence, command_status=error.command_status)
+        self._write(answer)
+        self._events.append(
+            PeerErrorAnswered(error.command_status, error.command_id, sequence, reason)
+        )
+
+    def _auto_answer(self, request: Pdu, response: Pdu) -> None:
+        del self._peer_open[request.sequence_number]
+        self._write(response)
+        self._events.append(RequestAnswered(request, response))
+
+    def _unbind_received(self, message: Pdu) -> None:
+        was_bound = self.state.is_bound
+        self.state = BindState.UNBINDING
+        if was_bound:
+            self._events.append(Unbound())
+        del self._peer_open[message.sequence_number]
+        response = UnbindResp(sequence_number=message.sequence_number)
+        if self._peer_open:
+            # finish the requests in progress first (REFERENCE.md §12.6)
+            self._pending_unbind_resp = response
+            return
+        self._write(response)
+        self._events.append(RequestAnswered(message, response))
+        self._close("unbind received")
+
+    # -- output --------------------------------------------------------------------------
+
+    def send(self, message: Pdu, now: float) -> Pdu:
+        """Queue a request or a response; returns it with its sequence number set.
+
+        Raises:
+            LocalProtocolError: the message is illegal in this state, answers no open request,
+                or the window is full.
+        """
+        if self.state is BindState.CLOSED:
+            raise LocalProtocolError("session is closed")
+        command_id = message.command_id
+        if command_id & 0x80000000:
+            return self._send_response(message)
+        if command_id not in ALLOWED[(self.role, self.state)]:
+            raise LocalProtocolError(
+                f"{CommandId(command_id).name} may not be sent in {self.state.value}"
+            )
+        windowed = command_id not in _UNWINDOWED and command_id not in _NO_RESPONSE
+        if windowed and self._windowed >= self.limits.window:
+            raise LocalProtocolError("window full")
+        if message.sequence_number == 0:
+            message = replace(message, sequence_number=self._take_sequence())
+        self._write(message)
+        if command_id in _NO_RESPONSE:
+            return message
+        self._outstanding[message.sequence_number] = (message, now + self.limits.response_timer)
+        if windowed:
+            self._windowed += 1
+        if command_id == CommandId.unbind:
+            was_bound = self.state.is_bound
+            self.state = BindState.UNBINDING
+            if was_bound:
+                self._events.append(Unbound())
+        return message
+
+    def _send_response(self, message: Pdu) -> Pdu:
+        sequence = message.sequence_number
+        command_id = message.command_id
+        open_id = self._peer_open.get(sequence)
+        if command_id == CommandId.generic_nack:
+            if open_id is not None:
+                del self._peer_open[sequence]
+        elif open_id is None or (open_id | 0x80000000) != command_id:
+            raise LocalProtocolError(
+                f"{CommandId(command_id).name} seq {sequence} answers no open request"
+            )
+        else:
+            del self._peer_open[sequence]
+        self._write(message)
+        if (
+            self.role is Role.SMSC
+            and open_id in BIND_REQUESTS
+            and message.command_status == CommandStatus.ESME_ROK
+            and command_id != CommandId.generic_nack
+        ):
+            bind_type = BIND_TYPE_OF[open_id]
+            self.state = bind_type.bound_state
+            self.bind_type = bind_type
+            self.system_id = self._bind_request_system_id
+            self._events.append(Bound(bind_type, self.system_id))
+        elif self._pending_unbind_resp is not None and not self._peer_open:
+            response, self._pending_unbind_resp = self._pending_unbind_resp, None
+            self._write(response)
+            self._close("unbind received")
+        return message
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call."""
+        if not self._out:
+            return b""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def _write(self, message: Pdu) -> None:
+        self._out += encode(message)
+
+    def _take_sequence(self) -> int:
+        sequence = self._next_sequence
+        while sequence in self._outstanding:
+            sequence = sequence % MAX_SEQUENCE + 1
+        self._next_sequence = sequence % MAX_SEQUENCE + 1
+        return sequence
+
+    # -- timers --------------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        """The monotonic time at which `handle_timer` must next be called, or None."""
+        if self.state is BindState.CLOSED:
+            return None
+        limits = self.limits
+        deadlines: list[float] = []
+        if self._outstanding:
+            deadlines.append(next(iter(self._outstanding.values()))[1])
+        if self.state is BindState.OPEN and self.role is Role.SMSC and limits.session_init_timer:
+            deadlines.append(self._created + limits.session_init_timer)
+        if self.state.is_bound:
+            if limits.enquire_link_timer and self._enquire_sequence is None:
+                deadlines.append(self._last_received + limits.enquire_link_timer)
+            if limits.inactivity_timer:
+                deadlines.append(self._last_activity + limits.inactivity_timer)
+        if self._partial_since is not None and limits.pdu_read_timer:
+            deadlines.append(self._partial_since + limits.pdu_read_timer)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        """Act on every deadline that has passed by `now`."""
+        if self.state is BindState.CLOSED:
+            return
+        limits = self.limits
+        if (
+            self._partial_since is not None
+            and limits.pdu_read_timer
+            and now >= self._partial_since + limits.pdu_read_timer
+        ):
+            self._answer_error(
+                DecodeError(CommandStatus.ESME_RINVCMDLEN, "partial PDU never completed"),
+                "pdu read timeout",
+            )
+            self._close("pdu read timeout")
+            return
+        if (
+            self.state is BindState.OPEN
+            and self.role is Role.SMSC
+            and limits.session_init_timer
+            and now >= self._created + limits.session_init_timer
+        ):
+            self._close("no bind within session_init_timer")
+            return
+        while self._outstanding:
+            sequence, (request, deadline) = next(iter(self._outstanding.items()))
+            if deadline > now:
+                break
+            del self._outstanding[sequence]
+            if request.command_id == CommandId.enquire_link:
+                self._close("enquire_link unanswered")
+                return
+            if request.command_id == CommandId.unbind:
+                self._close("unbind unanswered")
+                return
+            self._windowed -= 1
+            self._events.append(ResponseTimedOut(request))
+        if not self.state.is_bound:
+            return
+        if limits.inactivity_timer and now >= self._last_activity + limits.inactivity_timer:
+            self.send(Unbind(), now)
+            return
+        if (
+            limits.enquire_link_timer
+            and self._enquire_sequence is None
+            and now >= self._last_received + limits.enquire_link_timer
+        ):
+            self._enquire_sequence = self.send(EnquireLink(), now).sequence_number
+
+    def close(self, reason: str = "closed locally") -> None:
+        """Mark the session finished (the shell closed the socket)."""
+        if self.state is not BindState.CLOSED:
+            self._close(reason)
+
+    def _close(self, reason: str) -> None:
+        unanswered = tuple(
+            request
+            for request, _ in self._outstanding.values()
+            if request.command_id not in _UNWINDOWED
+        )
+        self._outstanding.clear()
+        self._windowed = 0
+        was_bound = self.state.is_bound
+        self.state = BindState.CLOSED
+        if was_bound:
+            self._events.append(Unbound())
+        self._events.append(ConnectionClosed(reason, unanswered))

@@ -1,0 +1,85 @@
+"""hypothesis strategies for valid PDUs, derived from the codec table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from smsc.pdu import MESSAGE_CLASSES, DistributionListDest, Pdu, SmeDest, UnsuccessSme
+from smsc.pdu.codec import _field_kind
+from smsc.pdu.table import SPECS, TLV_SPECS, TlvType
+
+LATIN1_NO_NUL = st.characters(min_codepoint=1, max_codepoint=255)
+
+
+def cstring(max_size: int) -> st.SearchStrategy[str]:
+    return st.text(LATIN1_NO_NUL, max_size=max_size - 1)
+
+
+def smpp_time() -> st.SearchStrategy[str]:
+    return st.one_of(st.just(""), st.text(LATIN1_NO_NUL, min_size=16, max_size=16))
+
+
+def _int(size: int) -> st.SearchStrategy[int]:
+    return st.integers(0, (1 << (8 * size)) - 1)
+
+
+_INT_SIZES = {"B": 1, "H": 2, "L": 4, "I": 4}
+
+sme_dest = st.builds(SmeDest, _int(1), _int(1), cstring(21))
+dl_dest = st.builds(DistributionListDest, cstring(21))
+unsuccess = st.builds(UnsuccessSme, _int(1), _int(1), cstring(21), _int(4))
+
+
+def field_strategy(subcon: Any) -> st.SearchStrategy[Any]:
+    kind, arg = _field_kind(subcon)
+    if kind == "int":
+        return _int(_INT_SIZES[arg])
+    if kind == "cstr":
+        return cstring(arg.max_size)
+    if kind == "time":
+        return smpp_time()
+    if kind == "octets":
+        return st.binary(max_size=254)
+    if kind == "dests":
+        return st.lists(st.one_of(sme_dest, dl_dest), max_size=5).map(tuple)
+    return st.lists(unsuccess, max_size=5).map(tuple)
+
+
+def tlv_value(tag: int) -> st.SearchStrategy[Any]:
+    spec = TLV_SPECS[tag]
+    if spec.type is TlvType.INT:
+        return _int(spec.min_length)
+    if spec.type is TlvType.CSTRING:
+        return cstring(spec.max_length)
+    return st.binary(min_size=spec.min_length, max_size=min(spec.max_length, 300))
+
+
+UNKNOWN_TAGS = st.integers(0x1400, 0x3FFF).filter(lambda t: t not in TLV_SPECS)
+
+
+@st.composite
+def tlvs_for(draw: st.DrawFn, allowed: frozenset[int]) -> dict[int, Any]:
+    tlvs: dict[int, Any] = {}
+    if allowed:
+        for tag in draw(st.lists(st.sampled_from(sorted(allowed)), max_size=4, unique=True)):
+            tlvs[tag] = draw(tlv_value(tag))
+    for tag in draw(st.lists(UNKNOWN_TAGS, max_size=2, unique=True)):
+        tlvs[tag] = draw(st.binary(max_size=20))
+    return tlvs
+
+
+@st.composite
+def pdus(draw: st.DrawFn, classes: tuple[type[Pdu], ...] = MESSAGE_CLASSES) -> Pdu:
+    """A valid PDU; responses get command_status 0 so their body is kept."""
+    cls = draw(st.sampled_from(classes))
+    spec = SPECS[cls.command_id]
+    values = {sc.name: draw(field_strategy(sc.subcon)) for sc in spec.body.subcons}
+    status = 0 if spec.is_response else draw(_int(4))
+    return cls(
+        sequence_number=draw(_int(4)),
+        command_status=status,
+        tlvs=draw(tlvs_for(spec.tlvs)),
+        **values,
+    )

@@ -1,0 +1,352 @@
+"""SMSC-role and ESME-role sessions paired in memory, with explicit times (no clock, no I/O)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from smsc.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransceiverResp,
+    BindTransmitter,
+    DeliverSm,
+    DeliverSmResp,
+    EnquireLink,
+    GenericNack,
+    SubmitSm,
+    SubmitSmResp,
+    Unbind,
+    decode,
+    encode,
+    make_response,
+)
+from smsc.pdu.constants import CommandId, CommandStatus
+from smsc.session import (
+    BindRequested,
+    BindState,
+    BindType,
+    Bound,
+    ConnectionClosed,
+    LocalProtocolError,
+    PeerErrorAnswered,
+    RequestAnswered,
+    RequestReceived,
+    ResponseReceived,
+    ResponseTimedOut,
+    Role,
+    SessionLimits,
+    SmppSession,
+    Unbound,
+    UnmatchedResponse,
+)
+
+LIMITS = SessionLimits(
+    window=3,
+    session_init_timer=30,
+    enquire_link_timer=60,
+    response_timer=10,
+    pdu_read_timer=5,
+)
+VECTORS = json.loads((Path(__file__).parent.parent / "data" / "vectors.json").read_text())
+
+
+def vector(name: str) -> bytes:
+    for entry in VECTORS["vectors"]:
+        if entry["name"] == name:
+            return bytes.fromhex(entry["hex"])
+    raise KeyError(name)
+
+
+def drain(session: SmppSession) -> list[object]:
+    events = []
+    while (event := session.next_event()) is not None:
+        events.append(event)
+    return events
+
+
+class Pair:
+    """An SMSC-role and an ESME-role session wired back to back."""
+
+    def __init__(self, limits: SessionLimits = LIMITS, now: float = 0.0) -> None:
+        self.smsc = SmppSession(Role.SMSC, limits=limits, now=now)
+        self.esme = SmppSession(Role.ESME, limits=limits, now=now)
+
+    def to_smsc(self, now: float = 0.0) -> list[object]:
+        self.smsc.receive_data(self.esme.data_to_send(), now)
+        return drain(self.smsc)
+
+    def to_esme(self, now: float = 0.0) -> list[object]:
+        self.esme.receive_data(self.smsc.data_to_send(), now)
+        return drain(self.esme)
+
+    def bind(self, request_cls: type = BindTransceiver, now: float = 0.0) -> None:
+        self.esme.send(request_cls(system_id="acme", password="pw", interface_version=0x34), now)
+        (event,) = self.to_smsc(now)
+        assert isinstance(event, BindRequested)
+        self.smsc.send(make_response(event.message, system_id="SMSC"), now)
+        assert isinstance(drain(self.smsc)[-1], Bound)
+        assert isinstance(self.to_esme(now)[-1], Bound)
+
+
+def test_bind_transceiver_moves_both_sides_to_bound_trx() -> None:
+    pair = Pair()
+    pair.esme.send(BindTransceiver(system_id="acme", password="pw", interface_version=0x34), 0)
+    (requested,) = pair.to_smsc()
+    assert isinstance(requested, BindRequested)
+    assert pair.smsc.state is BindState.OPEN
+    assert pair.smsc.peer_speaks_34
+    pair.smsc.send(BindTransceiverResp(sequence_number=requested.message.sequence_number,
+                                       system_id="SMSC"), 0)
+    assert pair.smsc.state is BindState.BOUND_TRX
+    assert pair.smsc.system_id == "acme"
+    smsc_events = drain(pair.smsc)
+    assert smsc_events == [Bound(BindType.TRANSCEIVER, "acme")]
+    esme_events = pair.to_esme()
+    assert isinstance(esme_events[0], ResponseReceived)
+    assert esme_events[1] == Bound(BindType.TRANSCEIVER, "acme")
+    assert pair.esme.state is BindState.BOUND_TRX
+
+
+def test_failed_bind_leaves_session_open() -> None:
+    pair = Pair()
+    pair.esme.send(BindTransmitter(system_id="acme", password="bad"), 0)
+    (requested,) = pair.to_smsc()
+    pair.smsc.send(make_response(requested.message, CommandStatus.ESME_RINVPASWD), 0)
+    assert pair.smsc.state is BindState.OPEN
+    (answer,) = pair.to_esme()
+    assert isinstance(answer, ResponseReceived)
+    assert answer.message.command_status == CommandStatus.ESME_RINVPASWD
+    assert pair.esme.state is BindState.OPEN
+    assert len(encode(answer.message)) == 16  # no body on error
+
+
+def test_submit_before_bind_gets_rinvbndsts_response() -> None:
+    smsc = SmppSession(Role.SMSC, limits=LIMITS, now=0)
+    smsc.receive_data(encode(SubmitSm(sequence_number=7, destination_addr="1")), 0)
+    (event,) = drain(smsc)
+    assert isinstance(event, PeerErrorAnswered)
+    answer = decode(smsc.data_to_send())
+    assert isinstance(answer, SubmitSmResp)
+    assert (answer.sequence_number, answer.command_status) == (7, CommandStatus.ESME_RINVBNDSTS)
+    assert smsc.state is BindState.OPEN
+
+
+def test_second_bind_gets_ralybnd_and_state_is_unchanged() -> None:
+    pair = Pair()
+    pair.bind(BindTransmitter)
+    pair.smsc.receive_data(encode(BindReceiver(sequence_number=99, system_id="acme")), 1)
+    (event,) = drain(pair.smsc)
+    assert isinstance(event, PeerErrorAnswered)
+    answer = decode(pair.smsc.data_to_send())
+    assert answer.command_status == CommandStatus.ESME_RALYBND
+    assert answer.command_id == CommandId.bind_receiver_resp
+    assert pair.smsc.state is BindState.BOUND_TX
+
+
+def test_enquire_link_is_answered_in_open_state() -> None:
+    smsc = SmppSession(Role.SMSC, limits=LIMITS, now=0)
+    smsc.receive_data(vector("enquire_link"), 0)
+    (event,) = drain(smsc)
+    assert isinstance(event, RequestAnswered)
+    answer = decode(smsc.data_to_send())
+    assert answer.command_id == CommandId.enquire_link_resp
+    assert answer.sequence_number == event.request.sequence_number
+
+
+def test_unknown_command_id_gets_generic_nack_and_session_survives() -> None:
+    smsc = SmppSession(Role.SMSC, limits=LIMITS, now=0)
+    smsc.receive_data(vector("malformed_unknown_command_id_then_enquire_link"), 0)
+    events = drain(smsc)
+    assert isinstance(events[0], PeerErrorAnswered)
+    assert isinstance(events[1], RequestAnswered)
+    out = smsc.data_to_send()
+    first, second = decode(out[:16]), decode(out[16:])
+    assert isinstance(first, GenericNack)
+    assert first.command_status == CommandStatus.ESME_RINVCMDID
+    assert first.sequence_number == 0x0A342EE7
+    assert second.command_id == CommandId.enquire_link_resp
+    assert second.sequence_number == 0x0A342EE7
+    assert not smsc.closed
+
+
+@pytest.mark.parametrize("name", ["malformed_length_below_16", "malformed_huge_length"])
+def test_broken_framing_gets_generic_nack_and_close(name: str) -> None:
+    smsc = SmppSession(Role.SMSC, limits=LIMITS, now=0)
+    smsc.receive_data(vector(name), 0)
+    events = drain(smsc)
+    assert isinstance(events[0], PeerErrorAnswered)
+    assert isinstance(events[-1], ConnectionClosed)
+    nack = decode(smsc.data_to_send())
+    assert isinstance(nack, GenericNack)
+    assert nack.command_status == CommandStatus.ESME_RINVCMDLEN
+    assert smsc.closed
+
+
+def test_body_level_error_answers_with_the_requests_own_response() -> None:
+    pair = Pair()
+    pair.bind(BindTransmitter)
+    pair.smsc.receive_data(vector("malformed_cstring_too_long_source_addr"), 1)
+    (event,) = drain(pair.smsc)
+    assert isinstance(event, PeerErrorAnswered)
+    answer = decode(pair.smsc.data_to_send())
+    assert isinstance(answer, SubmitSmResp)
+    assert answer.command_status == CommandStatus.ESME_RINVSRCADR
+    assert not pair.smsc.closed
+
+
+def test_partial_pdu_times_out_with_generic_nack_and_close() -> None:
+    smsc = SmppSession(Role.SMSC, limits=LIMITS, now=0)
+    smsc.receive_data(vector("malformed_header_incomplete_15_octets"), 1.0)
+    assert drain(smsc) == []
+    assert smsc.get_timer() == pytest.approx(6.0)
+    smsc.handle_timer(5.9)
+    assert not smsc.closed
+    smsc.handle_timer(6.0)
+    events = drain(smsc)
+    assert isinstance(events[-1], ConnectionClosed)
+    nack = decode(smsc.data_to_send())
+    assert (nack.command_status, nack.sequence_number) == (CommandStatus.ESME_RINVCMDLEN, 0)
+
+
+def test_session_init_timer_closes_an_unbound_connection() -> None:
+    smsc = SmppSession(Role.SMSC, limits=LIMITS, now=100.0)
+    assert smsc.get_timer() == 130.0
+    smsc.handle_timer(129.0)
+    assert not smsc.closed
+    smsc.handle_timer(130.0)
+    (event,) = drain(smsc)
+    assert isinstance(event, ConnectionClosed)
+    assert "session_init_timer" in event.reason
+
+
+def test_idle_session_is_probed_with_enquire_link_and_closed_when_unanswered() -> None:
+    pair = Pair()
+    pair.bind()
+    assert pair.smsc.get_timer() == 60.0
+    pair.smsc.handle_timer(60.0)
+    probe = decode(pair.smsc.data_to_send())
+    assert isinstance(probe, EnquireLink)
+    assert pair.smsc.get_timer() == 70.0  # the probe's response deadline
+    pair.smsc.handle_timer(70.0)
+    events = drain(pair.smsc)
+    assert isinstance(events[-1], ConnectionClosed)
+    assert "enquire_link" in events[-1].reason
+
+
+def test_answered_probe_keeps_the_session() -> None:
+    pair = Pair()
+    pair.bind()
+    pair.smsc.handle_timer(60.0)
+    answered = pair.to_esme(60.0)
+    assert isinstance(answered[0], RequestAnswered)
+    assert pair.to_smsc(61.0) == []
+    assert pair.smsc.get_timer() == 121.0
+    assert not pair.smsc.closed
+
+
+def test_deliver_sm_window_response_timeout_and_close_report_unanswered() -> None:
+    pair = Pair()
+    pair.bind()
+    sent = [pair.smsc.send(DeliverSm(destination_addr=str(i)), float(i)) for i in range(3)]
+    assert [m.sequence_number for m in sent] == [1, 2, 3]
+    assert pair.smsc.window_free == 0
+    with pytest.raises(LocalProtocolError):
+        pair.smsc.send(DeliverSm(destination_addr="x"), 3.0)
+    # the ESME answers only the second one
+    events = pair.to_esme(3.0)
+    second = events[1].message
+    pair.esme.send(DeliverSmResp(sequence_number=second.sequence_number), 3.0)
+    (resp,) = pair.to_smsc(3.0)
+    assert isinstance(resp, ResponseReceived) and resp.request == sent[1]
+    assert pair.smsc.window_free == 1
+    pair.smsc.handle_timer(10.0)
+    (timed_out,) = drain(pair.smsc)
+    assert timed_out == ResponseTimedOut(sent[0])
+    assert pair.smsc.window_free == 2
+    pair.smsc.receive_data(b"", 11.0)
+    events = drain(pair.smsc)
+    assert isinstance(events[-1], ConnectionClosed)
+    assert events[-1].unanswered == (sent[2],)
+    assert Unbound() in events
+
+
+def test_unbind_from_esme_waits_for_requests_in_progress() -> None:
+    pair = Pair()
+    pair.bind()
+    pair.esme.send(SubmitSm(destination_addr="1"), 1)
+    pair.esme.send(Unbind(), 1)
+    events = pair.to_smsc(1)
+    assert isinstance(events[0], RequestReceived)
+    assert isinstance(events[1], Unbound)
+    assert pair.smsc.data_to_send() == b""  # unbind_resp waits for the submit_sm_resp
+    pair.smsc.send(SubmitSmResp(sequence_number=events[0].message.sequence_number,
+                                message_id="1"), 2)
+    out = pair.smsc.data_to_send()
+    assert decode(out[: len(out) - 16]).command_id == CommandId.submit_sm_resp
+    assert decode(out[-16:]).command_id == CommandId.unbind_resp
+    assert pair.smsc.closed
+
+
+def test_unbind_from_smsc_is_acknowledged_and_both_close() -> None:
+    pair = Pair()
+    pair.bind()
+    pair.smsc.send(Unbind(), 5)
+    assert pair.smsc.state is BindState.UNBINDING
+    esme_events = pair.to_esme(5)
+    assert isinstance(esme_events[0], Unbound)
+    assert pair.esme.closed
+    smsc_events = pair.to_smsc(5)
+    assert isinstance(smsc_events[-1], ConnectionClosed)
+    assert pair.smsc.closed
+
+
+def test_requests_after_unbind_get_rinvbndsts() -> None:
+    pair = Pair()
+    pair.bind()
+    pair.esme.send(SubmitSm(destination_addr="1"), 1)
+    pair.esme.send(Unbind(), 1)
+    pair.to_smsc(1)
+    pair.smsc.receive_data(encode(SubmitSm(sequence_number=50, destination_addr="2")), 1)
+    (event,) = drain(pair.smsc)
+    assert isinstance(event, PeerErrorAnswered)
+    assert decode(pair.smsc.data_to_send()).command_status == CommandStatus.ESME_RINVBNDSTS
+
+
+def test_response_without_request_is_dropped_and_reported() -> None:
+    pair = Pair()
+    pair.bind()
+    pair.smsc.receive_data(encode(DeliverSmResp(sequence_number=1234)), 1)
+    (event,) = drain(pair.smsc)
+    assert isinstance(event, UnmatchedResponse)
+    assert pair.smsc.data_to_send() == b""
+
+
+def test_send_rejects_what_this_role_may_not_send() -> None:
+    pair = Pair()
+    pair.bind(BindTransmitter)
+    with pytest.raises(LocalProtocolError):
+        pair.smsc.send(DeliverSm(destination_addr="1"), 1)  # no deliver_sm on a TX bind
+    with pytest.raises(LocalProtocolError):
+        pair.smsc.send(SubmitSmResp(sequence_number=42, message_id="x"), 1)  # nothing open
+
+
+def test_sequence_numbers_wrap_and_skip_outstanding_ones() -> None:
+    pair = Pair(SessionLimits(window=5, enquire_link_timer=0))
+    pair.bind()
+    pair.smsc._next_sequence = 0x7FFFFFFE
+    sent = [pair.smsc.send(DeliverSm(destination_addr="1"), 0).sequence_number for _ in range(3)]
+    assert sent == [0x7FFFFFFE, 0x7FFFFFFF, 1]
+
+
+def test_byte_by_byte_feeding_gives_the_same_events() -> None:
+    stream = vector("enquire_link") + vector("malformed_unknown_command_id_then_enquire_link")
+    whole = SmppSession(Role.SMSC, limits=LIMITS, now=0)
+    whole.receive_data(stream, 0)
+    split = SmppSession(Role.SMSC, limits=LIMITS, now=0)
+    for i in range(len(stream)):
+        split.receive_data(stream[i : i + 1], 0)
+    assert drain(whole) == drain(split)
+    assert whole.data_to_send() == split.data_to_send()
