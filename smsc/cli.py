@@ -1,22 +1,66 @@
-"""Command line of the SMSC: parse arguments, load the config, run the server."""
+"""Command line of the SMSC: `smsc serve` and `smsc check-config`.
+
+A configuration problem is printed as one line (`FILE: KEY: PROBLEM`) with exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from smsc.config import Config, ConfigError, load_config, with_overrides
+
+
+def _version() -> str:
+    try:
+        return version("smsc-simulator")
+    except PackageNotFoundError:  # pragma: no cover - running from a plain checkout
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsc", description="SMPP 3.4 SMSC simulator")
+    parser.add_argument("--version", action="version", version=f"smsc {_version()}")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="run the SMSC")
+    serve = commands.add_parser("serve", help="run the SMSC")
+    serve.add_argument("--config", type=Path, help="TOML file (default: embedded defaults)")
+    serve.add_argument("--host", help="SMPP listen address")
+    serve.add_argument("--port", type=int, help="SMPP port (0 picks a free one)")
+    serve.add_argument("--http-port", type=int, help="control API / metrics port")
+    serve.add_argument("--data-dir", help="directory of the SQLite store")
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument("file", type=Path)
     return parser
+
+
+def load(path: Path | None) -> Config:
+    return load_config(path)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    if args.command in (None, "serve"):
-        print("smsc: the SMPP server is not built yet; only the codec exists.", file=sys.stderr)
-        return 1
-    return 0
+    try:
+        if args.command == "check-config":
+            load(args.file)
+            print(f"{args.file}: ok")
+            return 0
+        config_path = getattr(args, "config", None)
+        config = with_overrides(
+            load(config_path),
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            http_port=getattr(args, "http_port", None),
+            data_dir=getattr(args, "data_dir", None),
+        )
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    from smsc.app import run_server
+
+    try:
+        return run_server(config)
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return 130

@@ -1,0 +1,166 @@
+"""Composition root: builds every component from the config and runs them in one nursery."""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from smsc.accounts import Accounts
+from smsc.clock import Clock
+from smsc.config import Config
+from smsc.delivery.committer import Committer
+from smsc.delivery.outbound import OutboundDispatcher
+from smsc.delivery.scheduler import DeliveryScheduler
+from smsc.routing.networks import SimulatedNetwork
+from smsc.server.binds import BindRegistry
+from smsc.server.link import Link
+from smsc.server.listener import SmppListener
+from smsc.server.service import SmscService
+from smsc.session import SessionLimits
+from smsc.store import MemoryStore, MessageStore, RetryPolicy
+
+log = logging.getLogger("smsc")
+
+
+@dataclass
+class RunningSmsc:
+    """What a started SMSC reports: its ports and the objects tests and tools may use."""
+
+    smpp_port: int
+    tls_port: int | None
+    store: MessageStore
+    binds: BindRegistry
+    committer: Committer
+    links: set[Link] = field(default_factory=set)
+    shutdown: trio.Event = field(default_factory=trio.Event)
+
+
+def session_limits(config: Config, window: int) -> SessionLimits:
+    server = config.server
+    return SessionLimits(
+        max_command_length=server.max_command_length,
+        window=window,
+        session_init_timer=server.session_init_timer,
+        enquire_link_timer=server.enquire_link_timer,
+        inactivity_timer=server.inactivity_timer,
+        response_timer=server.response_timer,
+        pdu_read_timer=server.pdu_read_timer,
+    )
+
+
+def open_store(config: Config) -> tuple[MessageStore, bool]:
+    """The configured store and whether its calls must run off the trio thread."""
+    retry = RetryPolicy(config.store.retry_schedule)
+    max_pending = {a.system_id: a.max_pending for a in config.accounts if a.max_pending}
+    if config.store.kind == "sqlite":
+        from smsc.store.sqlite import SqliteStore
+
+        path = Path(config.store.data_dir) / "smsc.db"
+        return SqliteStore(
+            path, retry=retry, max_pending=max_pending,
+            synchronous=config.store.synchronous.upper(),
+        ), True
+    return MemoryStore(retry=retry, max_pending=max_pending), False
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    tls = config.server.tls
+    if not tls.enabled:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.certfile, tls.keyfile)
+    return context
+
+
+async def run(
+    config: Config, *, task_status: trio.TaskStatus[RunningSmsc] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run the SMSC until cancelled or until `RunningSmsc.shutdown` is set."""
+    clock = Clock()
+    store, threaded = open_store(config)
+    committer = Committer(store, clock=clock, threaded=threaded,
+                          batch_max=config.store.batch_max)
+    binds = BindRegistry()
+    accounts = Accounts(config.accounts, clock.monotonic())
+    networks = {n.name: SimulatedNetwork(n) for n in config.networks}
+    default_network = config.networks[0].name
+    outbound = OutboundDispatcher(
+        committer=committer, binds=binds, clock=clock, id_format=config.server.message_id_format
+    )
+    service = SmscService(
+        config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
+        clock=clock, default_network=default_network,
+    )
+    scheduler = DeliveryScheduler(
+        committer=committer, networks=networks, default_network=default_network, clock=clock,
+        rng=random.Random(config.simulation.seed),
+    )
+    links: set[Link] = set()
+    window = max((a.window for a in config.accounts), default=10)
+    limits = session_limits(config, window)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(committer.run)
+            await nursery.start(service.run)
+            await nursery.start(scheduler.run)
+            await nursery.start(outbound.run)
+            smpp_port = 0
+            tls_port = None
+            plain = SmppListener(handler=service, limits=limits, clock=clock, links=links)
+            if config.server.tls.plain_enabled:
+                smpp_port = await nursery.start(plain.serve, config.server.host,
+                                                config.server.port)
+            context = tls_context(config)
+            if context is not None:
+                secure = SmppListener(handler=service, limits=limits, clock=clock, links=links,
+                                      ssl_context=context)
+                tls_port = await nursery.start(secure.serve, config.server.host,
+                                               config.server.tls.port)
+            running = RunningSmsc(smpp_port, tls_port, store, binds, committer, links)
+            task_status.started(running)
+            await running.shutdown.wait()
+            await shut_down(running, config.server.shutdown_grace)
+            nursery.cancel_scope.cancel()
+    finally:
+        store.close()
+
+
+async def shut_down(running: RunningSmsc, grace: float) -> None:
+    """Unbind every session and let queued store writes finish, within `grace` seconds."""
+    with trio.move_on_after(grace):
+        async with trio.open_nursery() as nursery:
+            for link in list(running.links):
+                nursery.start_soon(link.unbind, grace)
+        await running.committer.wait_idle()
+
+
+async def serve_until_signal(config: Config) -> None:
+    """`smsc serve`: run until SIGINT or SIGTERM, then shut down cleanly."""
+    async with trio.open_nursery() as nursery:
+        running: RunningSmsc = await nursery.start(run, config)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            print(
+                f"smsc: SMPP on {config.server.host}:{running.smpp_port}"
+                + (f", TLS on port {running.tls_port}" if running.tls_port else "")
+                + f"; store {config.store.kind}",
+                flush=True,
+            )
+            async for signum in signals:
+                log.info("signal %s: shutting down", signal.Signals(signum).name)
+                running.shutdown.set()
+                break
+
+
+def run_server(config: Config) -> int:
+    """Blocking entry point for the command line; returns the exit code."""
+    logging.basicConfig(
+        level=config.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    trio.run(serve_until_signal, config)
+    return 0

@@ -1,0 +1,336 @@
+"""TOML configuration → frozen dataclasses, validated strictly and generically from the fields.
+
+Every field's type comes from its annotation and its limits from `metadata`; an unknown key, a
+wrong type or a value out of range raises ConfigError(path, key, problem), which the command
+line prints as one line and exits 2. With no file the dataclass defaults apply;
+configs/default.toml mirrors them key by key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A configuration problem, told in one line: `FILE: KEY: PROBLEM`."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        super().__init__(f"{path}: {key}: {problem}" if key else f"{path}: {problem}")
+        self.path = path
+        self.key = key
+        self.problem = problem
+
+
+def _limits(
+    minimum: float | None = None,
+    maximum: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    return {"min": minimum, "max": maximum, "choices": choices}
+
+
+PORT = _limits(0, 65535)
+SECONDS = _limits(0)
+BIND_MODES = ("transmitter", "receiver", "transceiver")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    enabled: bool = False
+    """Serve SMPP over TLS as well (or instead, with plain_enabled = false)."""
+    port: int = field(default=2776, metadata=PORT)
+    certfile: str = ""
+    """PEM certificate chain; required when enabled."""
+    keyfile: str = ""
+    """PEM private key; required when enabled."""
+    plain_enabled: bool = True
+    """Keep the plain TCP listener beside the TLS one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    """Address the SMPP listener binds to."""
+    port: int = field(default=2775, metadata=PORT)
+    """SMPP port; 0 picks a free one."""
+    system_id: str = field(default="SMSC", metadata=_limits(1, 15))
+    """The SMSC's own system_id, sent in bind responses and outbind."""
+    max_command_length: int = field(default=65536, metadata=_limits(64, 1 << 24))
+    """Largest PDU accepted; longer ones lose framing (generic_nack and close)."""
+    session_init_timer: float = field(default=30.0, metadata=SECONDS)
+    """Seconds a connection may stay unbound; 0 disables."""
+    enquire_link_timer: float = field(default=30.0, metadata=SECONDS)
+    """Idle seconds before the SMSC probes with enquire_link; 0 disables."""
+    inactivity_timer: float = field(default=0.0, metadata=SECONDS)
+    """Seconds without any request before the SMSC unbinds; 0 disables."""
+    response_timer: float = field(default=30.0, metadata=_limits(0.001))
+    """Seconds to wait for the response to a PDU the SMSC sent."""
+    pdu_read_timer: float = field(default=10.0, metadata=SECONDS)
+    """Seconds a partial PDU may sit in the buffer; 0 disables."""
+    shutdown_grace: float = field(default=5.0, metadata=SECONDS)
+    """Seconds shutdown waits for ESMEs to acknowledge unbind and for work in flight."""
+    message_id_format: str = field(default="hex", metadata=_limits(choices=("hex", "decimal")))
+    """How message ids are written: lowercase hex or decimal."""
+    tls: TlsConfig = field(default_factory=TlsConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    kind: str = field(default="sqlite", metadata=_limits(choices=("sqlite", "memory")))
+    """sqlite: durable file in data_dir; memory: fastest, lost at exit."""
+    data_dir: str = "./var"
+    """Directory of the SQLite file (smsc.db)."""
+    synchronous: str = field(default="normal", metadata=_limits(choices=("normal", "full")))
+    """normal survives a process kill; full also survives power loss (slower)."""
+    retention: float = field(default=3600.0, metadata=SECONDS)
+    """Seconds finished messages are kept for query_sm before they are purged."""
+    retry_schedule: tuple[float, ...] = (5.0, 15.0, 60.0, 300.0, 900.0)
+    """Seconds between delivery attempts after temporary failures; the last repeats."""
+    default_validity: float = field(default=172800.0, metadata=_limits(1))
+    """Validity in seconds of a message submitted without validity_period."""
+    max_validity: float = field(default=604800.0, metadata=_limits(1))
+    """Longest validity accepted; longer requests are shortened to it."""
+    batch_max: int = field(default=500, metadata=_limits(1, 100000))
+    """Most messages written in one transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    system_id: str = field(default="smppclient1", metadata=_limits(1, 15))
+    password: str = field(default="password", repr=False, metadata=_limits(0, 8))
+    system_type: str = ""
+    """When set, binds must carry this system_type."""
+    bind_modes: tuple[str, ...] = field(default=BIND_MODES, metadata=_limits(choices=BIND_MODES))
+    max_binds: int = field(default=10, metadata=_limits(1))
+    """Concurrent binds allowed for this system_id."""
+    window: int = field(default=10, metadata=_limits(1, 100000))
+    """Most deliver_sm in flight to one bind without a response."""
+    submit_rate: float = field(default=0.0, metadata=_limits(0))
+    """Messages per second accepted (token bucket); 0 means unlimited."""
+    submit_burst: int = field(default=0, metadata=_limits(0))
+    """Bucket size; 0 means one second's worth of submit_rate."""
+    max_pending: int = field(default=0, metadata=_limits(0))
+    """Pending messages allowed before ESME_RMSGQFUL; 0 means unlimited."""
+    allowed_source_addrs: tuple[str, ...] = ()
+    """Regular expressions a source_addr must match; empty allows any."""
+    allowed_ips: tuple[str, ...] = ()
+    """CIDR blocks binds may come from; empty allows any."""
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    name: str = "default"
+    latency: float = field(default=0.0, metadata=SECONDS)
+    """Seconds a delivery attempt takes on this network."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = field(default=8775, metadata=PORT)
+    token: str = field(default="", repr=False)
+    """Bearer token required by the control API when set."""
+    allow_remote: bool = False
+    """Allow a non-loopback host; off so the API is never exposed by accident."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = field(
+        default="info", metadata=_limits(choices=("debug", "info", "warning", "error"))
+    )
+    json: bool = False
+    pdu_trace: bool = False
+    """Log every PDU decoded, with its octets in hex."""
+    log_texts: bool = False
+    """Show message texts in logs; hidden by default."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    seed: int = 0
+    """Seed of every random choice, so runs are reproducible."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    accounts: tuple[AccountConfig, ...] = (AccountConfig(),)
+    networks: tuple[NetworkConfig, ...] = (NetworkConfig(),)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+
+    def account(self, system_id: str) -> AccountConfig | None:
+        for account in self.accounts:
+            if account.system_id == system_id:
+                return account
+        return None
+
+
+# -- generic loading -------------------------------------------------------------------------
+
+
+def load_config(path: Path | str | None) -> Config:
+    """The configuration in `path`, or the defaults for None.
+
+    Raises:
+        ConfigError: the file is unreadable, not TOML, or breaks a rule.
+    """
+    if path is None:
+        return Config()
+    source = str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(source, "", f"cannot read: {getattr(error, 'strerror', error)}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source, "", f"not valid TOML: {error}") from None
+    return parse_config(data, source)
+
+
+def parse_config(data: dict[str, Any], source: str) -> Config:
+    config = _build(Config, data, source, "")
+    _check_cross_fields(config, source)
+    return config
+
+
+def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(source, prefix or "(top)", "must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(source, _join(prefix, key), "unknown key")
+    values = {}
+    for name, spec in known.items():
+        if name in data:
+            key = _join(prefix, name)
+            values[name] = _convert(hints[name], data[name], source, key, spec.metadata)
+    return cls(**values)
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
+def _convert(kind: Any, value: Any, source: str, key: str, limits: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, source, key)  # type: ignore[arg-type]
+    if origin is tuple:
+        item_kind = typing.get_args(kind)[0]
+        if not isinstance(value, list):
+            raise ConfigError(source, key, "must be an array")
+        return tuple(
+            _convert(item_kind, item, source, f"{key}[{index}]", limits)
+            for index, item in enumerate(value)
+        )
+    if origin in (types.UnionType, typing.Union):
+        raise TypeError(f"unsupported config type {kind}")  # pragma: no cover
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not kind:
+        raise ConfigError(source, key, f"must be {_TYPE_NAMES[kind]}, not {value!r}")
+    _check_limits(value, source, key, limits)
+    return value
+
+
+def _check_limits(value: Any, source: str, key: str, limits: Any) -> None:
+    if not limits:
+        return
+    choices = limits.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(source, key, f"must be one of {', '.join(choices)}, not {value!r}")
+    measure = len(value) if isinstance(value, str) else value
+    unit = " characters" if isinstance(value, str) else ""
+    low, high = limits.get("min"), limits.get("max")
+    if low is not None and measure < low:
+        raise ConfigError(source, key, f"must be at least {low}{unit}")
+    if high is not None and measure > high:
+        raise ConfigError(source, key, f"must be at most {high}{unit}")
+
+
+def _check_cross_fields(config: Config, source: str) -> None:
+    seen: set[str] = set()
+    for index, account in enumerate(config.accounts):
+        key = f"accounts[{index}]"
+        if account.system_id in seen:
+            raise ConfigError(source, f"{key}.system_id", f"{account.system_id!r} repeated")
+        seen.add(account.system_id)
+        for pos, pattern in enumerate(account.allowed_source_addrs):
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ConfigError(
+                    source, f"{key}.allowed_source_addrs[{pos}]", f"bad regex: {error}"
+                ) from None
+        for pos, block in enumerate(account.allowed_ips):
+            try:
+                ipaddress.ip_network(block, strict=False)
+            except ValueError as error:
+                raise ConfigError(source, f"{key}.allowed_ips[{pos}]", str(error)) from None
+    names = [network.name for network in config.networks]
+    if len(set(names)) != len(names):
+        raise ConfigError(source, "networks", "network names must be unique")
+    if not names:
+        raise ConfigError(source, "networks", "at least one network is needed")
+    for pos, seconds in enumerate(config.store.retry_schedule):
+        if seconds <= 0:
+            raise ConfigError(source, f"store.retry_schedule[{pos}]", "must be positive")
+    tls = config.server.tls
+    if tls.enabled and not (tls.certfile and tls.keyfile):
+        raise ConfigError(source, "server.tls", "certfile and keyfile are required")
+    if not tls.plain_enabled and not tls.enabled:
+        raise ConfigError(source, "server.tls.plain_enabled", "no listener would be left")
+    if not config.control.allow_remote and not _is_loopback(config.control.host):
+        raise ConfigError(
+            source, "control.host", "not a loopback address; set control.allow_remote = true"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def with_overrides(
+    config: Config,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    http_port: int | None = None,
+    data_dir: str | None = None,
+) -> Config:
+    """The config with command-line flags applied over it."""
+    server = config.server
+    if host is not None:
+        server = dataclasses.replace(server, host=host)
+    if port is not None:
+        server = dataclasses.replace(server, port=port)
+    store = config.store if data_dir is None else dataclasses.replace(config.store,
+                                                                       data_dir=data_dir)
+    control = config.control
+    if http_port is not None:
+        control = dataclasses.replace(control, port=http_port)
+    return dataclasses.replace(config, server=server, store=store, control=control)

@@ -1,0 +1,124 @@
+"""Committer: the one task that writes to the store, many changes per transaction.
+
+Accepts, delivery outcomes and outbound acknowledgements queue up while a transaction runs and
+all go into the next one (group commit). Each submitter is called back only after its commit,
+so a submit_sm_resp never acknowledges a message that is not stored. SQLite work runs on a
+worker thread, one call at a time; the in-memory store runs inline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import trio
+
+from smsc.clock import Clock
+from smsc.store import AcceptRefused, MessageStore, NewMessage, StoreBatch
+from smsc.store.models import Outcome
+
+log = logging.getLogger("smsc.store")
+T = TypeVar("T")
+AcceptCallback = Callable[[int | AcceptRefused | None], None]
+"""Called with the new message id, the refusal, or None when the store failed."""
+
+
+class Committer:
+    def __init__(
+        self, store: MessageStore, *, clock: Clock, threaded: bool, batch_max: int = 500
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self._threaded = threaded
+        self._batch_max = batch_max
+        self._limiter = trio.CapacityLimiter(1)
+        self._batch = StoreBatch()
+        self._callbacks: list[AcceptCallback] = []
+        self._wakeup = trio.Event()
+        self._committed = trio.Event()
+        self._idle = trio.Event()
+        self._idle.set()
+        self.commits = 0
+        self.on_commit: Callable[[float, int], None] | None = None
+        """Observer of each commit: (seconds taken, messages accepted)."""
+
+    # -- queueing (sync, from the trio thread) ------------------------------------------------
+
+    def accept(self, new: NewMessage, callback: AcceptCallback) -> None:
+        self._batch.accepts.append(new)
+        self._callbacks.append(callback)
+        self._wake()
+
+    def outcome(self, message_id: int, outcome: Outcome) -> None:
+        self._batch.outcomes.append((message_id, outcome))
+        self._wake()
+
+    def outbound_sent(self, item_id: int) -> None:
+        self._batch.outbound_sent.append(item_id)
+        self._wake()
+
+    def outbound_failed(self, item_id: int) -> None:
+        self._batch.outbound_failed.append(item_id)
+        self._wake()
+
+    def _wake(self) -> None:
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        self._wakeup.set()
+
+    # -- store access -----------------------------------------------------------------------
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one store call, serialised with every other (off the trio thread for SQLite)."""
+        if not self._threaded:
+            return function(*args, **kwargs)
+        return await trio.to_thread.run_sync(
+            lambda: function(*args, **kwargs), limiter=self._limiter
+        )
+
+    async def wait_committed(self) -> None:
+        """Return after the next commit."""
+        await self._committed.wait()
+
+    async def wait_idle(self) -> None:
+        """Return once everything queued so far is committed."""
+        await self._idle.wait()
+
+    # -- the task ---------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            while self._batch:
+                batch, callbacks = self._take()
+                started = trio.current_time()
+                try:
+                    result = await self.call(self.store.apply, batch, self.clock.wall())
+                except Exception:
+                    log.exception("store write failed; %d submits refused", len(callbacks))
+                    for callback in callbacks:
+                        callback(None)
+                    continue
+                self.commits += 1
+                if self.on_commit is not None:
+                    self.on_commit(trio.current_time() - started, len(batch.accepts))
+                for callback, accepted in zip(callbacks, result.accepted, strict=True):
+                    callback(accepted)
+                self._committed.set()
+                self._committed = trio.Event()
+            self._idle.set()
+
+    def _take(self) -> tuple[StoreBatch, list[AcceptCallback]]:
+        batch = self._batch
+        if len(batch.accepts) <= self._batch_max:
+            self._batch = StoreBatch()
+            callbacks, self._callbacks = self._callbacks, []
+            return batch, callbacks
+        limit = self._batch_max
+        taken = StoreBatch(batch.accepts[:limit], batch.outcomes, batch.outbound_sent,
+                           batch.outbound_failed)
+        self._batch = StoreBatch(batch.accepts[limit:])
+        callbacks, self._callbacks = self._callbacks[:limit], self._callbacks[limit:]
+        return taken, callbacks

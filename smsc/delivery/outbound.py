@@ -1,0 +1,137 @@
+"""OutboundDispatcher: pushes receipts and MO messages to the ESMEs' receiver binds.
+
+Items are claimed from the store only while a bound RX/TRX link of their system_id has room in
+its window; a deliver_sm_resp with ESME_ROK acknowledges the item, anything else (an error
+status, a response timeout, a dropped connection) gives it back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from smsc.clock import Clock
+from smsc.delivery.committer import Committer
+from smsc.pdu import Pdu
+from smsc.pdu.constants import CommandStatus
+from smsc.receipts import build_deliver_sm
+from smsc.server.binds import BindRegistry
+from smsc.server.link import Link
+from smsc.session import LocalProtocolError
+from smsc.store import OutboundItem, format_message_id
+
+log = logging.getLogger("smsc.outbound")
+FAILURE_BACKOFF = 1.0
+"""Seconds an account's queue rests after the ESME refused or failed to answer a delivery."""
+
+
+class OutboundDispatcher:
+    def __init__(
+        self, *, committer: Committer, binds: BindRegistry, clock: Clock, id_format: str
+    ) -> None:
+        self.committer = committer
+        self.store = committer.store
+        self.binds = binds
+        self.clock = clock
+        self.id_format = id_format
+        self._in_flight: dict[tuple[int, int], int] = {}
+        self._resting: dict[str, float] = {}
+        self._wakeup = trio.Event()
+        self.sent = 0
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_commits)
+            nursery.start_soon(self._watch_binds)
+            task_status.started()
+            while True:
+                self._wakeup = trio.Event()
+                await self._push()
+                deadline = min(self._resting.values(), default=float("inf"))
+                with trio.move_on_at(deadline):
+                    await self._wakeup.wait()
+
+    async def _watch_commits(self) -> None:
+        while True:
+            await self.committer.wait_committed()
+            self.wake()
+
+    async def _watch_binds(self) -> None:
+        while True:
+            await self.binds.wait_changed()
+            self.wake()
+
+    async def _push(self) -> None:
+        now = self.clock.monotonic()
+        self._resting = {s: t for s, t in self._resting.items() if t > now}
+        waiting = await self.committer.call(self.store.systems_with_outbound)
+        for system_id in waiting:
+            if system_id in self._resting:
+                continue
+            for link in self.binds.receivers(system_id):
+                room = link.session.window_free
+                if room <= 0:
+                    continue
+                items = await self.committer.call(self.store.claim_outbound, system_id, room)
+                if not items:
+                    break
+                unsent: list[int] = []
+                for item in items:
+                    if not self._send(link, item):
+                        unsent.append(item.item_id)
+                if unsent:
+                    await self.committer.call(self.store.release_outbound, unsent)
+
+    def _send(self, link: Link, item: OutboundItem) -> bool:
+        if not link.is_open or not link.session.state.is_bound:
+            return False
+        pdu = build_deliver_sm(
+            item,
+            message_id=format_message_id(item.message.message_id, self.id_format),
+            with_tlvs=link.session.peer_speaks_34,
+        )
+        try:
+            sent = link.send(pdu)
+        except LocalProtocolError:
+            return False
+        self._in_flight[(id(link), sent.sequence_number)] = item.item_id
+        self.sent += 1
+        return True
+
+    # -- what the links report ------------------------------------------------------------------
+
+    def on_response(self, link: Link, response: Pdu, request: Pdu) -> None:
+        item_id = self._in_flight.pop((id(link), request.sequence_number), None)
+        if item_id is None:
+            return
+        if response.command_status == CommandStatus.ESME_ROK:
+            self.committer.outbound_sent(item_id)
+        else:
+            log.info(
+                "%s refused a delivery with status 0x%08X", link.peer, response.command_status
+            )
+            self.committer.outbound_failed(item_id)
+            self._rest(link)
+        self.wake()
+
+    def on_timeout(self, link: Link, request: Pdu) -> None:
+        item_id = self._in_flight.pop((id(link), request.sequence_number), None)
+        if item_id is not None:
+            self.committer.outbound_failed(item_id)
+            self._rest(link)
+        self.wake()
+
+    def on_closed(self, link: Link, unanswered: tuple[Pdu, ...]) -> None:
+        for request in unanswered:
+            item_id = self._in_flight.pop((id(link), request.sequence_number), None)
+            if item_id is not None:
+                self.committer.outbound_failed(item_id)
+        self.wake()
+
+    def _rest(self, link: Link) -> None:
+        system_id = link.session.system_id
+        self._resting[system_id] = self.clock.monotonic() + FAILURE_BACKOFF

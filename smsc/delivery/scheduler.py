@@ -1,0 +1,95 @@
+"""DeliveryScheduler: claims due messages, runs their simulated attempts, records outcomes."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import trio
+
+from smsc.clock import Clock
+from smsc.delivery.committer import Committer
+from smsc.pdu.constants import MessageState
+from smsc.routing.networks import Attempt, Result, SimulatedNetwork
+from smsc.store import Delivered, Message, PermanentFailure, TemporaryFailure
+from smsc.store.models import Outcome
+
+CLAIM_BATCH = 1000
+
+
+def outcome_of(attempt: Attempt) -> Outcome:
+    code = attempt.network_error_code
+    match attempt.result:
+        case Result.DELIVERED:
+            return Delivered(code)
+        case Result.ABSENT:
+            return TemporaryFailure(code, "absent subscriber")
+        case Result.REJECTED:
+            return PermanentFailure(MessageState.REJECTED, code)
+        case _:
+            return PermanentFailure(MessageState.UNDELIVERABLE, code)
+
+
+class DeliveryScheduler:
+    def __init__(
+        self,
+        *,
+        committer: Committer,
+        networks: dict[str, SimulatedNetwork],
+        default_network: str,
+        clock: Clock,
+        rng: random.Random,
+        max_in_flight: int = 10000,
+    ) -> None:
+        self.committer = committer
+        self.store = committer.store
+        self.networks = networks
+        self.default_network = default_network
+        self.clock = clock
+        self.rng = rng
+        self._slots = trio.Semaphore(max_in_flight)
+        self._max_in_flight = max_in_flight
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                commits_seen = self.committer.commits
+                room = min(CLAIM_BATCH, self._slots.value)
+                messages = (
+                    await self.committer.call(self.store.claim_due, self.clock.wall(), room)
+                    if room
+                    else []
+                )
+                for message in messages:
+                    self._start(nursery, message)
+                if len(messages) == room and room:
+                    await trio.sleep(0)
+                    continue
+                await self._wait_for_work(commits_seen)
+
+    async def _wait_for_work(self, commits_seen: int) -> None:
+        due = await self.committer.call(self.store.next_due_at)
+        if self.committer.commits != commits_seen:
+            return  # something was committed while we looked: look again
+        deadline = math.inf if due is None else self.clock.monotonic_at(due)
+        with trio.move_on_at(deadline):
+            await self.committer.wait_committed()
+
+    def _start(self, nursery: trio.Nursery, message: Message) -> None:
+        network = self.networks.get(message.fields.network) or self.networks[
+            self.default_network
+        ]
+        attempt = network.attempt(message.fields.destination_addr, self.clock.wall(), self.rng)
+        if attempt.delay <= 0:
+            self.committer.outcome(message.message_id, outcome_of(attempt))
+            return
+        self._slots.acquire_nowait()
+        nursery.start_soon(self._finish_later, message.message_id, attempt)
+
+    async def _finish_later(self, message_id: int, attempt: Attempt) -> None:
+        try:
+            await trio.sleep(attempt.delay)
+            self.committer.outcome(message_id, outcome_of(attempt))
+        finally:
+            self._slots.release()

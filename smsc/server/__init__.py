@@ -1,0 +1,1 @@
+"""The trio shell of the SMPP side: listener, links, bind registry, the SMSC's answers."""

@@ -1,0 +1,446 @@
+"""SmscService: the SMSC's answers to its ESMEs (binds, submits, queries, cancels, replaces).
+
+It receives every session event of every link (synchronously, on the trio thread), checks
+requests against the account and SMPP's field rules, hands accepted messages to the committer
+and answers each submit only once its message is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import trio
+
+from smsc.accounts import Account, Accounts
+from smsc.clock import Clock
+from smsc.config import Config
+from smsc.delivery.committer import Committer
+from smsc.delivery.outbound import OutboundDispatcher
+from smsc.pdu import (
+    CancelSm,
+    DataSm,
+    Pdu,
+    QuerySm,
+    ReplaceSm,
+    SmeDest,
+    SubmitMulti,
+    SubmitSm,
+    UnsuccessSme,
+    make_response,
+)
+from smsc.pdu.constants import (
+    SMPP_VERSION_34,
+    CommandStatus,
+    EsmMode,
+    EsmType,
+    Tag,
+    esm_mode,
+    esm_type,
+)
+from smsc.pdu.smpp_time import SmppTimeError, format_absolute, parse_smpp_time
+from smsc.server.binds import BindRegistry
+from smsc.server.link import Link
+from smsc.session import (
+    BindRequested,
+    Bound,
+    ConnectionClosed,
+    Event,
+    RequestReceived,
+    ResponseReceived,
+    ResponseTimedOut,
+    Unbound,
+)
+from smsc.session.states import BIND_TYPE_OF
+from smsc.store import AcceptRefused, NewMessage, format_message_id, parse_message_id
+
+log = logging.getLogger("smsc.service")
+S = CommandStatus
+MAX_TON = 6
+SUBMIT_ESM_TYPES = frozenset({EsmType.NORMAL, EsmType.DELIVERY_ACK, EsmType.MANUAL_ACK})
+"""Message types an ESME may submit (SPEC 5.2.12: receipts only flow SMSC → ESME)."""
+
+
+class Rejected(Exception):
+    """A request that must be answered with `status` (no message is stored)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Times:
+    expires_at: datetime
+    schedule_at: datetime | None
+
+
+def resolve_times(
+    schedule: str, validity: str, now: datetime, *, default_validity: float, max_validity: float
+) -> Times:
+    """Absolute schedule and expiry for a submit (REFERENCE.md §9).
+
+    Raises:
+        Rejected: ESME_RINVSCHED / ESME_RINVEXPIRY for malformed or impossible times.
+    """
+    try:
+        schedule_at = parse_smpp_time(schedule, now)
+    except SmppTimeError:
+        raise Rejected(S.ESME_RINVSCHED) from None
+    try:
+        expires_at = parse_smpp_time(validity, now)
+    except SmppTimeError:
+        raise Rejected(S.ESME_RINVEXPIRY) from None
+    start = max(schedule_at or now, now)
+    if expires_at is None:
+        expires_at = start + timedelta(seconds=default_validity)
+    if expires_at <= now:
+        raise Rejected(S.ESME_RINVEXPIRY)
+    if schedule_at is not None and schedule_at >= expires_at:
+        raise Rejected(S.ESME_RINVSCHED)
+    return Times(min(expires_at, start + timedelta(seconds=max_validity)), schedule_at)
+
+
+def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Account) -> None:
+    """SMPP field rules shared by submit_sm, submit_multi and data_sm.
+
+    Raises:
+        Rejected: with the status SPEC 5.1.3 names for the first rule broken.
+    """
+    esm = message.esm_class
+    mode = esm_mode(esm)
+    if esm_type(esm) not in SUBMIT_ESM_TYPES or esm & 0x80 or (
+        mode == EsmMode.FORWARD and not isinstance(message, DataSm)
+    ):
+        raise Rejected(S.ESME_RINVESMCLASS)
+    if message.registered_delivery & 0xE0:
+        raise Rejected(S.ESME_RINVREGDLVFLG)
+    if message.source_addr_ton > MAX_TON:
+        raise Rejected(S.ESME_RINVSRCTON)
+    if not account.source_allowed(message.source_addr):
+        raise Rejected(S.ESME_RINVSRCADR)
+    if isinstance(message, DataSm):
+        return
+    if message.priority_flag > 3:
+        raise Rejected(S.ESME_RINVPRTFLG)
+    if message.sm_default_msg_id:
+        raise Rejected(S.ESME_RINVDFTMSGID)  # no canned messages are configured
+    if message.short_message and message.tlvs.get(Tag.message_payload) is not None:
+        raise Rejected(S.ESME_RINVMSGLEN)  # SPEC 3.2.3: one or the other
+    if message.replace_if_present_flag > 1:
+        raise Rejected(S.ESME_RINVREPFLAG)
+
+
+def check_destination(ton: int, address: str) -> None:
+    if ton > MAX_TON:
+        raise Rejected(S.ESME_RINVDSTTON)
+    if not address:
+        raise Rejected(S.ESME_RINVDSTADR)
+
+
+class SmscService:
+    """Handles every link's session events; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        accounts: Accounts,
+        binds: BindRegistry,
+        committer: Committer,
+        outbound: OutboundDispatcher,
+        clock: Clock,
+        default_network: str,
+    ) -> None:
+        self.config = config
+        self.accounts = accounts
+        self.binds = binds
+        self.committer = committer
+        self.store = committer.store
+        self.outbound = outbound
+        self.clock = clock
+        self.default_network = default_network
+        self.id_format = config.server.message_id_format
+        self._account_of: dict[int, Account] = {}
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Hosts the tasks of requests that read the store (query, cancel, replace)."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    # -- events --------------------------------------------------------------------------------
+
+    def on_event(self, link: Link, event: Event) -> None:
+        match event:
+            case RequestReceived(message):
+                self._request(link, message)
+            case ResponseReceived(message, request):
+                self.outbound.on_response(link, message, request)
+            case BindRequested(message):
+                self._bind(link, message)
+            case ResponseTimedOut(request):
+                self.outbound.on_timeout(link, request)
+            case Bound(_, system_id):
+                self.binds.add(system_id, link)
+                log.info("%s bound as %s (%s)", link.peer, system_id, event.bind_type.value)
+            case Unbound():
+                self.binds.remove(link.session.system_id, link)
+            case ConnectionClosed(reason, unanswered):
+                self.binds.remove(link.session.system_id, link)
+                self._account_of.pop(id(link), None)
+                self.outbound.on_closed(link, unanswered)
+                log.info("%s closed: %s", link.peer, reason)
+            case _:
+                pass
+
+    def _bind(self, link: Link, message: Pdu) -> None:
+        bind_type = BIND_TYPE_OF[message.command_id]
+        result = self.accounts.authenticate(
+            system_id=message.system_id,  # type: ignore[attr-defined]
+            password=message.password,  # type: ignore[attr-defined]
+            bind_mode=bind_type.value,
+            system_type=message.system_type,  # type: ignore[attr-defined]
+            peer_ip=link.peer_ip,
+        )
+        if not isinstance(result, CommandStatus) and (
+            self.binds.count(result.system_id) >= result.config.max_binds
+        ):
+            result = S.ESME_RBINDFAIL
+        if isinstance(result, CommandStatus):
+            log.info("%s bind refused: %s", link.peer, result.name)
+            link.send(make_response(message, result))
+            link.session.close("bind refused")
+            return
+        self._account_of[id(link)] = result
+        link.session.limits = replace(link.session.limits, window=result.config.window)
+        tlvs = {}
+        if message.interface_version >= SMPP_VERSION_34:  # type: ignore[attr-defined]
+            tlvs[Tag.sc_interface_version] = SMPP_VERSION_34
+        link.send(make_response(message, system_id=self.config.server.system_id, tlvs=tlvs))
+
+    def _request(self, link: Link, message: Pdu) -> None:
+        account = self._account_of.get(id(link))
+        if account is None:  # cannot happen: the session only passes requests once bound
+            link.send(make_response(message, S.ESME_RINVBNDSTS))
+            return
+        try:
+            match message:
+                case SubmitSm():
+                    self._submit_sm(link, account, message)
+                case DataSm():
+                    self._data_sm(link, account, message)
+                case SubmitMulti():
+                    self._submit_multi(link, account, message)
+                case QuerySm() | CancelSm() | ReplaceSm():
+                    assert self._nursery is not None
+                    self._nursery.start_soon(self._store_request, link, account, message)
+                case _:
+                    raise Rejected(S.ESME_RINVCMDID)
+        except Rejected as rejected:
+            link.send(make_response(message, rejected.status))
+
+    # -- submits ---------------------------------------------------------------------------
+
+    def _throttle(self, account: Account) -> None:
+        if not account.bucket.take(self.clock.monotonic()):
+            raise Rejected(S.ESME_RTHROTTLED)
+
+    def _new_message(
+        self,
+        account: Account,
+        message: SubmitSm | SubmitMulti | DataSm,
+        *,
+        dest_addr_ton: int,
+        dest_addr_npi: int,
+        destination_addr: str,
+        payload: bytes,
+        times: Times,
+    ) -> NewMessage:
+        return NewMessage(
+            system_id=account.system_id,
+            destination_addr=destination_addr,
+            payload=payload,
+            service_type=message.service_type,
+            source_addr_ton=message.source_addr_ton,
+            source_addr_npi=message.source_addr_npi,
+            source_addr=message.source_addr,
+            dest_addr_ton=dest_addr_ton,
+            dest_addr_npi=dest_addr_npi,
+            esm_class=message.esm_class,
+            protocol_id=getattr(message, "protocol_id", 0),
+            priority_flag=getattr(message, "priority_flag", 0),
+            registered_delivery=message.registered_delivery,
+            data_coding=message.data_coding,
+            submitted_at=self.clock.wall(),
+            expires_at=times.expires_at,
+            schedule_at=times.schedule_at,
+            replace_if_present=bool(getattr(message, "replace_if_present_flag", 0)),
+            network=self.default_network,
+        )
+
+    def _times(self, account: Account, schedule: str, validity: str) -> Times:
+        store = self.config.store
+        return resolve_times(
+            schedule,
+            validity,
+            self.clock.wall(),
+            default_validity=store.default_validity,
+            max_validity=store.max_validity,
+        )
+
+    def _submit_sm(self, link: Link, account: Account, message: SubmitSm) -> None:
+        check_message_fields(message, account)
+        check_destination(message.dest_addr_ton, message.destination_addr)
+        times = self._times(account, message.schedule_delivery_time, message.validity_period)
+        self._throttle(account)
+        payload = message.tlvs.get(Tag.message_payload) or message.short_message
+        new = self._new_message(
+            account, message, dest_addr_ton=message.dest_addr_ton,
+            dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
+            payload=payload, times=times,
+        )
+        self.committer.accept(new, lambda result: self._answer(link, message, result))
+
+    def _data_sm(self, link: Link, account: Account, message: DataSm) -> None:
+        check_message_fields(message, account)
+        check_destination(message.dest_addr_ton, message.destination_addr)
+        times = self._times(account, "", "")
+        self._throttle(account)
+        new = self._new_message(
+            account, message, dest_addr_ton=message.dest_addr_ton,
+            dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
+            payload=message.tlvs.get(Tag.message_payload) or b"", times=times,
+        )
+        self.committer.accept(new, lambda result: self._answer(link, message, result))
+
+    def _answer(self, link: Link, request: Pdu, result: int | AcceptRefused | None) -> None:
+        if not link.is_open or link.session.closed:
+            return  # stored all the same: it will be delivered, and its receipt will wait
+        if result is None:
+            link.send(make_response(request, S.ESME_RSYSERR))
+        elif isinstance(result, AcceptRefused):
+            link.send(make_response(request, S.ESME_RMSGQFUL))
+        else:
+            link.send(make_response(request, message_id=format_message_id(result, self.id_format)))
+
+    def _submit_multi(self, link: Link, account: Account, message: SubmitMulti) -> None:
+        check_message_fields(message, account)
+        if not 1 <= len(message.dest_address) <= 254:
+            raise Rejected(S.ESME_RINVNUMDESTS)
+        if not all(isinstance(d, SmeDest) for d in message.dest_address):
+            raise Rejected(S.ESME_RCNTSUBDL)  # no distribution lists are configured
+        times = self._times(account, message.schedule_delivery_time, message.validity_period)
+        self._throttle(account)
+        payload = message.tlvs.get(Tag.message_payload) or message.short_message
+        accepted: list[tuple[SmeDest, NewMessage]] = []
+        unsuccess: list[UnsuccessSme] = []
+        for dest in message.dest_address:
+            assert isinstance(dest, SmeDest)
+            try:
+                check_destination(dest.dest_addr_ton, dest.destination_addr)
+            except Rejected as rejected:
+                unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi,
+                                              dest.destination_addr, rejected.status))
+                continue
+            accepted.append((dest, self._new_message(
+                account, message, dest_addr_ton=dest.dest_addr_ton,
+                dest_addr_npi=dest.dest_addr_npi, destination_addr=dest.destination_addr,
+                payload=payload, times=times,
+            )))
+        if not accepted:
+            raise Rejected(S.ESME_RSUBMITFAIL)
+        results: list[int | AcceptRefused | None] = []
+
+        def collect(dest: SmeDest, result: int | AcceptRefused | None) -> None:
+            results.append(result)
+            if not isinstance(result, int):
+                status = S.ESME_RSYSERR if result is None else S.ESME_RMSGQFUL
+                unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi,
+                                              dest.destination_addr, status))
+            if len(results) < len(accepted):
+                return
+            ids = [r for r in results if isinstance(r, int)]
+            if not link.is_open or link.session.closed:
+                return
+            if not ids:
+                link.send(make_response(message, S.ESME_RSUBMITFAIL))
+                return
+            link.send(make_response(
+                message, message_id=format_message_id(ids[0], self.id_format),
+                unsuccess_sme=tuple(unsuccess),
+            ))
+
+        for dest, new in accepted:
+            self.committer.accept(new, lambda result, dest=dest: collect(dest, result))
+
+    # -- query / cancel / replace -----------------------------------------------------------
+
+    async def _store_request(self, link: Link, account: Account, message: Pdu) -> None:
+        try:
+            response = await self._answer_store_request(account, message)
+        except Rejected as rejected:
+            response = make_response(message, rejected.status)
+        if link.is_open and not link.session.closed:
+            link.send(response)
+        self.outbound.wake()
+
+    async def _answer_store_request(self, account: Account, message: Pdu) -> Pdu:
+        now = self.clock.wall()
+        system_id = account.system_id
+        call = self.committer.call
+        match message:
+            case QuerySm():
+                message_id = parse_message_id(message.message_id, self.id_format)
+                found = None if message_id is None else await call(
+                    self.store.query, message_id, system_id
+                )
+                if found is None or found.fields.source_addr != message.source_addr:
+                    raise Rejected(S.ESME_RQUERYFAIL)
+                return make_response(
+                    message,
+                    message_id=message.message_id,
+                    final_date=format_absolute(found.final_at) if found.final_at else "",
+                    message_state=int(found.state),
+                    error_code=(found.network_error_code or 0) & 0xFF,
+                )
+            case CancelSm():
+                message_id = None
+                if message.message_id:
+                    message_id = parse_message_id(message.message_id, self.id_format)
+                    if message_id is None:
+                        raise Rejected(S.ESME_RCANCELFAIL)
+                elif not message.destination_addr:
+                    raise Rejected(S.ESME_RCANCELFAIL)
+                cancelled = await call(
+                    self.store.cancel, system_id=system_id, now=now, message_id=message_id,
+                    source_addr=message.source_addr, destination_addr=message.destination_addr,
+                    service_type=message.service_type,
+                )
+                if not cancelled:
+                    raise Rejected(S.ESME_RCANCELFAIL)
+                return make_response(message)
+            case ReplaceSm():
+                message_id = parse_message_id(message.message_id, self.id_format)
+                if message_id is None:
+                    raise Rejected(S.ESME_RREPLACEFAIL)
+                times = self._times(account, message.schedule_delivery_time,
+                                    message.validity_period)
+                replaced = await call(
+                    self.store.replace, message_id=message_id, system_id=system_id,
+                    source_addr=message.source_addr, now=now,
+                    payload=message.short_message if message.short_message else None,
+                    schedule_at=times.schedule_at,
+                    expires_at=times.expires_at if message.validity_period else None,
+                    registered_delivery=message.registered_delivery,
+                )
+                if not replaced:
+                    raise Rejected(S.ESME_RREPLACEFAIL)
+                return make_response(message)
+        raise Rejected(S.ESME_RINVCMDID)  # pragma: no cover
+
+
+__all__ = ["Rejected", "SmscService"]

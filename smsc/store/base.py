@@ -1,0 +1,79 @@
+"""The MessageStore interface the trio shell depends on (synchronous; time passed in)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from smsc.pdu.constants import MessageState
+from smsc.store.models import BatchResult, Message, OutboundItem, StoreBatch
+
+
+class MessageStore(Protocol):
+    """Messages and outbound notifications; one caller at a time.
+
+    Claims (of due messages and outbound items) are leases held in memory only: after a
+    crash every unfinished message is due again and every unacknowledged item pending again.
+    """
+
+    def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
+        """Write accepts, outcomes and outbound acknowledgements in one transaction."""
+
+    def claim_due(self, now: datetime, limit: int) -> list[Message]:
+        """Up to `limit` unclaimed ENROUTE messages due by `now`; expired ones finish first."""
+
+    def release(self, message_ids: list[int]) -> None:
+        """Give claimed messages back unchanged."""
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest unclaimed message falls due (None when nothing waits)."""
+
+    def claim_outbound(self, system_id: str, limit: int) -> list[OutboundItem]:
+        ...
+
+    def release_outbound(self, item_ids: list[int]) -> None:
+        ...
+
+    def systems_with_outbound(self) -> set[str]:
+        ...
+
+    def query(self, message_id: int, system_id: str) -> Message | None:
+        """The message if `system_id` owns it (others' messages are invisible)."""
+
+    def cancel(
+        self,
+        *,
+        system_id: str,
+        now: datetime,
+        message_id: int | None = None,
+        source_addr: str = "",
+        destination_addr: str = "",
+        service_type: str = "",
+    ) -> int:
+        """Cancel pending messages (DELETED, receipt if asked); returns how many."""
+
+    def replace(
+        self,
+        *,
+        message_id: int,
+        system_id: str,
+        source_addr: str,
+        now: datetime,
+        payload: bytes | None,
+        schedule_at: datetime | None,
+        expires_at: datetime | None,
+        registered_delivery: int | None,
+    ) -> bool:
+        """Replace a pending message's text, schedule, validity; False when none matches."""
+
+    def pending_count(self, system_id: str) -> int:
+        ...
+
+    def depth_by_state(self) -> dict[MessageState, int]:
+        ...
+
+    def purge_finished(self, before: datetime, limit: int) -> int:
+        ...
+
+    def close(self) -> None:
+        ...

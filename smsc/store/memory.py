@@ -1,0 +1,280 @@
+"""In-memory MessageStore: the same behaviour as the SQLite one, nothing kept at exit."""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, OrderedDict, defaultdict
+from dataclasses import replace
+from datetime import datetime
+
+from smsc.pdu.constants import MessageState
+from smsc.store.models import (
+    AcceptRefused,
+    BatchResult,
+    Direction,
+    Message,
+    NewMessage,
+    OutboundItem,
+    OutboundKind,
+    RetryPolicy,
+    StoreBatch,
+    Transition,
+    apply_outcome,
+    finish,
+)
+
+
+class MemoryStore:
+    """Dicts and a heap of due times; see `base.MessageStore` for the contract."""
+
+    def __init__(
+        self, *, retry: RetryPolicy | None = None, max_pending: dict[str, int] | None = None
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self.max_pending = max_pending or {}
+        self._messages: dict[int, Message] = {}
+        self._due: list[tuple[datetime, int]] = []
+        self._claimed: set[int] = set()
+        self._pending: Counter[str] = Counter()
+        self._outbound: dict[str, OrderedDict[int, OutboundItem]] = defaultdict(OrderedDict)
+        self._leased: dict[int, OutboundItem] = {}
+        self._next_id = 1
+        self._next_item = 1
+
+    # -- writes --------------------------------------------------------------------------
+
+    def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
+        result = BatchResult()
+        for new in batch.accepts:
+            result.accepted.append(self._accept(new, now))
+        for message_id, outcome in batch.outcomes:
+            message = self._messages.get(message_id)
+            self._claimed.discard(message_id)
+            if message is None or message.is_final:
+                continue
+            self._record(apply_outcome(message, outcome, now, self.retry))
+        for item_id in batch.outbound_sent:
+            self._leased.pop(item_id, None)
+        for item_id in batch.outbound_failed:
+            item = self._leased.pop(item_id, None)
+            if item is not None:
+                self._outbound[item.system_id][item_id] = replace(item, attempts=item.attempts + 1)
+        return result
+
+    def _accept(self, new: NewMessage, now: datetime) -> int | AcceptRefused:
+        if new.direction is Direction.MO:
+            message = Message(self._take_id(), new, state=MessageState.DELIVERED, final_at=now)
+            self._messages[message.message_id] = message
+            self._queue_outbound(new.system_id, OutboundKind.MO, message)
+            return message.message_id
+        if new.replace_if_present:
+            existing = self._find_replaceable(new)
+            if existing is not None:
+                updated = replace(existing, fields=replace(new, replace_if_present=False))
+                self._messages[existing.message_id] = updated
+                return existing.message_id
+        limit = self.max_pending.get(new.system_id, 0)
+        if limit and self._pending[new.system_id] >= limit:
+            return AcceptRefused.QUEUE_FULL
+        due = new.schedule_at or new.submitted_at or now
+        message = Message(self._take_id(), new, next_attempt_at=due)
+        self._messages[message.message_id] = message
+        self._pending[new.system_id] += 1
+        heapq.heappush(self._due, (due, message.message_id))
+        return message.message_id
+
+    def _find_replaceable(self, new: NewMessage) -> Message | None:
+        for message in self._messages.values():
+            fields = message.fields
+            if (
+                not message.is_final
+                and fields.system_id == new.system_id
+                and fields.source_addr == new.source_addr
+                and fields.destination_addr == new.destination_addr
+                and fields.service_type == new.service_type
+                and message.message_id not in self._claimed
+            ):
+                return message
+        return None
+
+    def _record(self, transition: Transition) -> None:
+        message = transition.message
+        self._messages[message.message_id] = message
+        if message.is_final:
+            self._pending[message.system_id] -= 1
+        elif message.next_attempt_at is not None:
+            heapq.heappush(self._due, (message.next_attempt_at, message.message_id))
+        if transition.notify is not None:
+            self._queue_outbound(message.system_id, transition.notify, message)
+
+    def _queue_outbound(self, system_id: str, kind: OutboundKind, message: Message) -> None:
+        item = OutboundItem(self._next_item, system_id, kind, message)
+        self._next_item += 1
+        self._outbound[system_id][item.item_id] = item
+
+    def _take_id(self) -> int:
+        message_id = self._next_id
+        self._next_id += 1
+        return message_id
+
+    # -- due messages -----------------------------------------------------------------------
+
+    def claim_due(self, now: datetime, limit: int) -> list[Message]:
+        claimed: list[Message] = []
+        due = self._due
+        while due and len(claimed) < limit and due[0][0] <= now:
+            at, message_id = heapq.heappop(due)
+            message = self._messages.get(message_id)
+            if (
+                message is None
+                or message.is_final
+                or message_id in self._claimed
+                or message.next_attempt_at != at
+            ):
+                continue  # stale heap entry
+            expires_at = message.fields.expires_at
+            if expires_at is not None and expires_at <= now:
+                self._record(finish(message, MessageState.EXPIRED, now))
+                continue
+            self._claimed.add(message_id)
+            claimed.append(message)
+        return claimed
+
+    def release(self, message_ids: list[int]) -> None:
+        for message_id in message_ids:
+            if message_id in self._claimed:
+                self._claimed.discard(message_id)
+                message = self._messages[message_id]
+                if not message.is_final and message.next_attempt_at is not None:
+                    heapq.heappush(self._due, (message.next_attempt_at, message_id))
+
+    def next_due_at(self) -> datetime | None:
+        due = self._due
+        while due:
+            at, message_id = due[0]
+            message = self._messages.get(message_id)
+            if (
+                message is None
+                or message.is_final
+                or message_id in self._claimed
+                or message.next_attempt_at != at
+            ):
+                heapq.heappop(due)
+                continue
+            return at
+        return None
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def claim_outbound(self, system_id: str, limit: int) -> list[OutboundItem]:
+        queue = self._outbound.get(system_id)
+        items: list[OutboundItem] = []
+        while queue and len(items) < limit:
+            _, item = queue.popitem(last=False)
+            self._leased[item.item_id] = item
+            items.append(item)
+        return items
+
+    def release_outbound(self, item_ids: list[int]) -> None:
+        for item_id in item_ids:
+            item = self._leased.pop(item_id, None)
+            if item is not None:
+                queue = self._outbound[item.system_id]
+                queue[item_id] = item
+                queue.move_to_end(item_id, last=False)
+
+    def systems_with_outbound(self) -> set[str]:
+        return {system_id for system_id, queue in self._outbound.items() if queue}
+
+    # -- lookups and changes ------------------------------------------------------------
+
+    def query(self, message_id: int, system_id: str) -> Message | None:
+        message = self._messages.get(message_id)
+        if message is None or message.system_id != system_id:
+            return None
+        return message
+
+    def cancel(
+        self,
+        *,
+        system_id: str,
+        now: datetime,
+        message_id: int | None = None,
+        source_addr: str = "",
+        destination_addr: str = "",
+        service_type: str = "",
+    ) -> int:
+        if message_id is not None:
+            message = self.query(message_id, system_id)
+            candidates = [message] if message is not None else []
+        else:
+            candidates = [
+                m for m in self._messages.values()
+                if m.system_id == system_id
+                and m.fields.destination_addr == destination_addr
+                and (not service_type or m.fields.service_type == service_type)
+            ]
+        cancelled = 0
+        for message in candidates:
+            if message.is_final or message.fields.direction is not Direction.MT:
+                continue
+            if source_addr and message.fields.source_addr != source_addr:
+                continue
+            self._claimed.discard(message.message_id)
+            self._record(finish(message, MessageState.DELETED, now))
+            cancelled += 1
+        return cancelled
+
+    def replace(
+        self,
+        *,
+        message_id: int,
+        system_id: str,
+        source_addr: str,
+        now: datetime,
+        payload: bytes | None,
+        schedule_at: datetime | None,
+        expires_at: datetime | None,
+        registered_delivery: int | None,
+    ) -> bool:
+        message = self.query(message_id, system_id)
+        if (
+            message is None
+            or message.is_final
+            or message.fields.source_addr != source_addr
+            or message_id in self._claimed
+        ):
+            return False
+        fields = message.fields
+        fields = replace(
+            fields,
+            payload=fields.payload if payload is None else payload,
+            schedule_at=fields.schedule_at if schedule_at is None else schedule_at,
+            expires_at=fields.expires_at if expires_at is None else expires_at,
+            registered_delivery=(
+                fields.registered_delivery if registered_delivery is None else registered_delivery
+            ),
+        )
+        due = message.next_attempt_at if schedule_at is None else schedule_at
+        self._messages[message_id] = replace(message, fields=fields, next_attempt_at=due)
+        if due is not None:
+            heapq.heappush(self._due, (due, message_id))
+        return True
+
+    def pending_count(self, system_id: str) -> int:
+        return self._pending[system_id]
+
+    def depth_by_state(self) -> dict[MessageState, int]:
+        return dict(Counter(m.state for m in self._messages.values()))
+
+    def purge_finished(self, before: datetime, limit: int) -> int:
+        old = [
+            message_id for message_id, m in self._messages.items()
+            if m.final_at is not None and m.final_at < before
+        ][:limit]
+        for message_id in old:
+            del self._messages[message_id]
+        return len(old)
+
+    def close(self) -> None:
+        self._messages.clear()

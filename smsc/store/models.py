@@ -1,0 +1,235 @@
+"""Messages, delivery outcomes, the retry policy and the state transitions (pure).
+
+The store keeps one record per message; its life is ENROUTE until one of the final states of
+SMPP 5.2.28 (DELIVERED, EXPIRED, DELETED, UNDELIVERABLE, REJECTED). Outbound items are what the
+SMSC owes an ESME: delivery receipts and mobile-originated messages, queued per system_id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import Enum
+
+from smsc.pdu.constants import (
+    MessageState,
+    wants_intermediate,
+    wants_receipt,
+)
+
+
+class Direction(Enum):
+    MT = "mt"
+    """Submitted by an ESME, to be delivered to a handset."""
+    MO = "mo"
+    """From a handset, to be delivered to an ESME."""
+
+
+class OutboundKind(Enum):
+    RECEIPT = "receipt"
+    INTERMEDIATE = "intermediate"
+    MO = "mo"
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message as accepted from submit_sm / data_sm / submit_multi, or injected as MO."""
+
+    system_id: str
+    destination_addr: str
+    payload: bytes = b""
+    direction: Direction = Direction.MT
+    service_type: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    esm_class: int = 0
+    protocol_id: int = 0
+    priority_flag: int = 0
+    registered_delivery: int = 0
+    data_coding: int = 0
+    submitted_at: datetime | None = None
+    expires_at: datetime | None = None
+    schedule_at: datetime | None = None
+    replace_if_present: bool = False
+    network: str = ""
+    extra: bytes = b""
+    """Encoded TLVs kept with the message (e.g. SAR fields), opaque to the store."""
+
+
+@dataclass(slots=True)
+class Message:
+    """A stored message; `message_id` is an integer the server formats for the wire."""
+
+    message_id: int
+    fields: NewMessage
+    state: MessageState = MessageState.ENROUTE
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    final_at: datetime | None = None
+    network_error_code: int | None = None
+
+    @property
+    def system_id(self) -> str:
+        return self.fields.system_id
+
+    @property
+    def is_final(self) -> bool:
+        return self.state.is_final
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    network_error_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemporaryFailure:
+    """Try again later (absent subscriber, busy network); EXPIRED once validity ends."""
+
+    network_error_code: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PermanentFailure:
+    state: MessageState = MessageState.UNDELIVERABLE
+    network_error_code: int | None = None
+
+
+Outcome = Delivered | TemporaryFailure | PermanentFailure
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Seconds between attempts after temporary failures; the last interval repeats."""
+
+    schedule: tuple[float, ...] = (5.0, 15.0, 60.0, 300.0, 900.0)
+
+    def next_attempt(self, attempts: int, now: datetime) -> datetime:
+        index = min(max(attempts - 1, 0), len(self.schedule) - 1)
+        return now + timedelta(seconds=self.schedule[index])
+
+
+TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
+    MessageState.ENROUTE: frozenset(
+        {
+            MessageState.ENROUTE,
+            MessageState.DELIVERED,
+            MessageState.EXPIRED,
+            MessageState.DELETED,
+            MessageState.UNDELIVERABLE,
+            MessageState.REJECTED,
+        }
+    ),
+}
+"""Legal state changes: only ENROUTE messages move; every final state is the end."""
+
+
+class IllegalTransition(Exception):
+    """A change the state table forbids (a final message cannot change again)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What a state change does: the new record and, when owed, an outbound notification."""
+
+    message: Message
+    notify: OutboundKind | None = None
+
+
+def check_transition(old: MessageState, new: MessageState) -> None:
+    if new not in TRANSITIONS.get(old, frozenset()):
+        raise IllegalTransition(f"{old.name} → {new.name}")
+
+
+def finish(message: Message, state: MessageState, now: datetime,
+           network_error_code: int | None = None) -> Transition:
+    """Move `message` to a final state, owing a receipt when registered_delivery asks."""
+    check_transition(message.state, state)
+    done = replace(
+        message,
+        state=state,
+        final_at=now,
+        next_attempt_at=None,
+        network_error_code=network_error_code,
+    )
+    owed = wants_receipt(message.fields.registered_delivery, state)
+    is_mt = message.fields.direction is Direction.MT
+    return Transition(done, OutboundKind.RECEIPT if owed and is_mt else None)
+
+
+def apply_outcome(message: Message, outcome: Outcome, now: datetime,
+                  policy: RetryPolicy) -> Transition:
+    """The record after one delivery attempt ended with `outcome`."""
+    attempts = message.attempts + 1
+    message = replace(message, attempts=attempts)
+    if isinstance(outcome, Delivered):
+        return finish(message, MessageState.DELIVERED, now, outcome.network_error_code)
+    if isinstance(outcome, PermanentFailure):
+        return finish(message, outcome.state, now, outcome.network_error_code)
+    expires_at = message.fields.expires_at
+    retry_at = policy.next_attempt(attempts, now)
+    if expires_at is not None and retry_at >= expires_at:
+        return finish(message, MessageState.EXPIRED, now, outcome.network_error_code)
+    check_transition(message.state, MessageState.ENROUTE)
+    waiting = replace(message, next_attempt_at=retry_at,
+                      network_error_code=outcome.network_error_code)
+    notify = (
+        OutboundKind.INTERMEDIATE
+        if wants_intermediate(message.fields.registered_delivery)
+        and message.fields.direction is Direction.MT
+        else None
+    )
+    return Transition(waiting, notify)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundItem:
+    """A notification owed to an ESME: a receipt or intermediate notice, or an MO message."""
+
+    item_id: int
+    system_id: str
+    kind: OutboundKind
+    message: Message
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class StoreBatch:
+    """Everything written in one transaction (group commit)."""
+
+    accepts: list[NewMessage] = field(default_factory=list)
+    outcomes: list[tuple[int, Outcome]] = field(default_factory=list)
+    outbound_sent: list[int] = field(default_factory=list)
+    outbound_failed: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.accepts or self.outcomes or self.outbound_sent or self.outbound_failed)
+
+
+class AcceptRefused(Enum):
+    QUEUE_FULL = "queue_full"
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Per accept (in order): the new message id, or why it was refused."""
+
+    accepted: list[int | AcceptRefused] = field(default_factory=list)
+
+
+def format_message_id(message_id: int, style: str = "hex") -> str:
+    """The wire form of a message id: lowercase hex (8 characters up to 2^32) or decimal."""
+    return format(message_id, "x") if style == "hex" else str(message_id)
+
+
+def parse_message_id(text: str, style: str = "hex") -> int | None:
+    """The integer behind a wire message id, or None when it cannot be one of ours."""
+    try:
+        value = int(text, 16) if style == "hex" else int(text, 10)
+    except ValueError:
+        return None
+    return value if 0 < value < (1 << 63) else None

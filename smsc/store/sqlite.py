@@ -1,0 +1,501 @@
+"""Durable MessageStore on SQLite (WAL): every accepted message and owed notification on disk.
+
+One connection, used by one caller at a time (the committer's worker thread). Each `apply` is
+one transaction. The due index and the per-account pending counts live in memory and are
+rebuilt from the table at open, so claiming a message writes nothing: after a crash every
+unfinished message is simply due again, and every unacknowledged notification pending again.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from smsc.pdu.constants import MessageState
+from smsc.store.models import (
+    AcceptRefused,
+    BatchResult,
+    Direction,
+    Message,
+    NewMessage,
+    OutboundItem,
+    OutboundKind,
+    RetryPolicy,
+    StoreBatch,
+    Transition,
+    apply_outcome,
+    finish,
+)
+
+SCHEMA_VERSION = 1
+ENROUTE = int(MessageState.ENROUTE)
+FIELDS = (
+    "system_id", "direction", "service_type", "source_addr_ton", "source_addr_npi",
+    "source_addr", "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class",
+    "protocol_id", "priority_flag", "registered_delivery", "data_coding", "payload",
+    "submitted_at", "expires_at", "schedule_at", "replace_if_present", "network", "extra",
+)
+STATE_FIELDS = ("state", "attempts", "next_attempt_at", "final_at", "network_error_code")
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    system_id TEXT NOT NULL, direction TEXT NOT NULL, service_type TEXT NOT NULL,
+    source_addr_ton INTEGER NOT NULL, source_addr_npi INTEGER NOT NULL,
+    source_addr TEXT NOT NULL, dest_addr_ton INTEGER NOT NULL, dest_addr_npi INTEGER NOT NULL,
+    destination_addr TEXT NOT NULL, esm_class INTEGER NOT NULL, protocol_id INTEGER NOT NULL,
+    priority_flag INTEGER NOT NULL, registered_delivery INTEGER NOT NULL,
+    data_coding INTEGER NOT NULL, payload BLOB NOT NULL, submitted_at REAL, expires_at REAL,
+    schedule_at REAL, replace_if_present INTEGER NOT NULL, network TEXT NOT NULL,
+    extra BLOB NOT NULL,
+    state INTEGER NOT NULL, attempts INTEGER NOT NULL, next_attempt_at REAL, final_at REAL,
+    network_error_code INTEGER
+);
+CREATE INDEX IF NOT EXISTS messages_pending ON messages (state) WHERE state = {ENROUTE};
+CREATE INDEX IF NOT EXISTS messages_replace ON messages
+    (system_id, destination_addr, source_addr, service_type) WHERE state = {ENROUTE};
+CREATE INDEX IF NOT EXISTS messages_final ON messages (final_at) WHERE final_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS outbound (
+    item_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    system_id TEXT NOT NULL, kind TEXT NOT NULL, message_id INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbound_system ON outbound (system_id, item_id);
+"""
+_INSERT = (
+    f"INSERT INTO messages ({', '.join(FIELDS + STATE_FIELDS)}) "
+    f"VALUES ({', '.join('?' * (len(FIELDS) + len(STATE_FIELDS)))})"
+)
+_UPDATE_STATE = (
+    "UPDATE messages SET state = ?, attempts = ?, next_attempt_at = ?, final_at = ?, "
+    "network_error_code = ? WHERE id = ?"
+)
+_SELECT = f"SELECT id, {', '.join(FIELDS + STATE_FIELDS)} FROM messages"
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _row_of(new: NewMessage) -> list[Any]:
+    return [
+        new.system_id, new.direction.value, new.service_type, new.source_addr_ton,
+        new.source_addr_npi, new.source_addr, new.dest_addr_ton, new.dest_addr_npi,
+        new.destination_addr, new.esm_class, new.protocol_id, new.priority_flag,
+        new.registered_delivery, new.data_coding, new.payload, _ts(new.submitted_at),
+        _ts(new.expires_at), _ts(new.schedule_at), int(new.replace_if_present), new.network,
+        new.extra,
+    ]
+
+
+def _message_of(row: Sequence[Any]) -> Message:
+    (message_id, system_id, direction, service_type, source_ton, source_npi, source_addr,
+     dest_ton, dest_npi, destination_addr, esm_class, protocol_id, priority_flag,
+     registered_delivery, data_coding, payload, submitted_at, expires_at, schedule_at,
+     replace_if_present, network, extra, state, attempts, next_attempt_at, final_at,
+     network_error_code) = row
+    fields = NewMessage(
+        system_id=system_id, destination_addr=destination_addr, payload=bytes(payload),
+        direction=Direction(direction), service_type=service_type, source_addr_ton=source_ton,
+        source_addr_npi=source_npi, source_addr=source_addr, dest_addr_ton=dest_ton,
+        dest_addr_npi=dest_npi, esm_class=esm_class, protocol_id=protocol_id,
+        priority_flag=priority_flag, registered_delivery=registered_delivery,
+        data_coding=data_coding, submitted_at=_dt(submitted_at), expires_at=_dt(expires_at),
+        schedule_at=_dt(schedule_at), replace_if_present=bool(replace_if_present),
+        network=network, extra=bytes(extra),
+    )
+    return Message(
+        message_id, fields, MessageState(state), attempts, _dt(next_attempt_at),
+        _dt(final_at), network_error_code,
+    )
+
+
+def _chunks(values: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class SqliteStore:
+    """See `base.MessageStore` for the contract and the module docstring for the design."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        retry: RetryPolicy | None = None,
+        max_pending: dict[str, int] | None = None,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.retry = retry or RetryPolicy()
+        self.max_pending = max_pending or {}
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute(f"PRAGMA synchronous = {synchronous}")
+        self._db.executescript(SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._due: list[tuple[float, int]] = []
+        self._claimed: dict[int, Message] = {}
+        self._leased: dict[int, str] = {}
+        """Outbound items handed out and not yet acknowledged: item_id → system_id."""
+        self._pending: Counter[str] = Counter()
+        self._outbound_systems: Counter[str] = Counter()
+        self._load()
+
+    def _load(self) -> None:
+        """Rebuild the in-memory indexes: everything unfinished is due again."""
+        rows = self._db.execute(
+            f"SELECT id, system_id, COALESCE(next_attempt_at, 0) FROM messages "
+            f"WHERE state = {ENROUTE}"
+        ).fetchall()
+        self._due = [(due, message_id) for message_id, _, due in rows]
+        heapq.heapify(self._due)
+        self._pending = Counter(system_id for _, system_id, _ in rows)
+        self._outbound_systems = Counter(
+            dict(self._db.execute("SELECT system_id, COUNT(*) FROM outbound GROUP BY system_id"))
+        )
+
+    # -- writes --------------------------------------------------------------------------
+
+    def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
+        result = BatchResult()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            inserts: list[list[Any]] = []
+            for new in batch.accepts:
+                result.accepted.append(self._accept(new, now, inserts))
+            self._insert(inserts, result, now)
+            updates: list[tuple[Any, ...]] = []
+            notices: list[tuple[str, str, int, int]] = []
+            for message_id, outcome in batch.outcomes:
+                message = self._claimed.pop(message_id, None)
+                if message is None:
+                    continue
+                transition = apply_outcome(message, outcome, now, self.retry)
+                self._collect(transition, updates, notices)
+            self._write_transitions(updates, notices)
+            if batch.outbound_sent:
+                db.executemany(
+                    "DELETE FROM outbound WHERE item_id = ?", [(i,) for i in batch.outbound_sent]
+                )
+            if batch.outbound_failed:
+                db.executemany(
+                    "UPDATE outbound SET attempts = attempts + 1 WHERE item_id = ?",
+                    [(i,) for i in batch.outbound_failed],
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._load()
+            raise
+        for item_id in batch.outbound_sent:
+            system_id = self._leased.pop(item_id, None)
+            if system_id is not None:
+                self._outbound_systems[system_id] -= 1
+        for item_id in batch.outbound_failed:
+            self._leased.pop(item_id, None)
+        return result
+
+    def _accept(
+        self, new: NewMessage, now: datetime, inserts: list[list[Any]]
+    ) -> int | AcceptRefused:
+        if new.direction is Direction.MT and new.replace_if_present:
+            existing = self._db.execute(
+                f"{_SELECT} WHERE state = {ENROUTE} AND system_id = ? AND destination_addr = ? "
+                "AND source_addr = ? AND service_type = ? ORDER BY id LIMIT 1",
+                (new.system_id, new.destination_addr, new.source_addr, new.service_type),
+            ).fetchone()
+            if existing is not None and existing[0] not in self._claimed:
+                values = _row_of(replace(new, replace_if_present=False))
+                self._db.execute(
+                    f"UPDATE messages SET {', '.join(f'{f} = ?' for f in FIELDS)} WHERE id = ?",
+                    [*values, existing[0]],
+                )
+                return int(existing[0])
+        if new.direction is Direction.MT:
+            limit = self.max_pending.get(new.system_id, 0)
+            queued = sum(1 for row in inserts if row[0] == new.system_id)
+            if limit and self._pending[new.system_id] + queued >= limit:
+                return AcceptRefused.QUEUE_FULL
+        inserts.append(_row_of(new))
+        return -len(inserts)  # placeholder: the row's position, replaced after the insert
+
+    def _insert(self, inserts: list[list[Any]], result: BatchResult, now: datetime) -> None:
+        if not inserts:
+            return
+        db = self._db
+        for row in inserts:
+            direction = Direction(row[1])
+            if direction is Direction.MO:
+                row.extend([int(MessageState.DELIVERED), 0, None, _ts(now), None])
+            else:
+                due = row[17] or row[15] or _ts(now)
+                row.extend([ENROUTE, 0, due, None, None])
+        last = db.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
+        ).fetchone()
+        first_id = (last[0] if last else 0) + 1
+        db.executemany(_INSERT, inserts)
+        notices = []
+        for index, row in enumerate(inserts):
+            message_id = first_id + index
+            if Direction(row[1]) is Direction.MO:
+                notices.append((row[0], OutboundKind.MO.value, message_id, ENROUTE))
+            else:
+                heapq.heappush(self._due, (row[-3], message_id))
+                self._pending[row[0]] += 1
+        if notices:
+            self._queue_notices(notices)
+        result.accepted = [
+            first_id - 1 - value if isinstance(value, int) and value < 0 else value
+            for value in result.accepted
+        ]
+
+    def _collect(
+        self,
+        transition: Transition,
+        updates: list[tuple[Any, ...]],
+        notices: list[tuple[str, str, int, int]],
+    ) -> None:
+        message = transition.message
+        updates.append((
+            int(message.state), message.attempts, _ts(message.next_attempt_at),
+            _ts(message.final_at), message.network_error_code, message.message_id,
+        ))
+        if message.is_final:
+            self._pending[message.system_id] -= 1
+        elif message.next_attempt_at is not None:
+            heapq.heappush(self._due, (message.next_attempt_at.timestamp(), message.message_id))
+        if transition.notify is not None:
+            notices.append(
+                (message.system_id, transition.notify.value, message.message_id,
+                 int(message.state))
+            )
+
+    def _write_transitions(
+        self, updates: list[tuple[Any, ...]], notices: list[tuple[str, str, int, int]]
+    ) -> None:
+        if updates:
+            self._db.executemany(_UPDATE_STATE, updates)
+        if notices:
+            self._queue_notices(notices)
+
+    def _queue_notices(self, notices: list[tuple[str, str, int, int]]) -> None:
+        self._db.executemany(
+            "INSERT INTO outbound (system_id, kind, message_id, state) VALUES (?, ?, ?, ?)",
+            notices,
+        )
+        for system_id, *_ in notices:
+            self._outbound_systems[system_id] += 1
+
+    # -- due messages -----------------------------------------------------------------------
+
+    def claim_due(self, now: datetime, limit: int) -> list[Message]:
+        moment = now.timestamp()
+        ids: list[int] = []
+        due = self._due
+        while due and len(ids) < limit and due[0][0] <= moment:
+            _, message_id = heapq.heappop(due)
+            if message_id not in self._claimed:
+                ids.append(message_id)
+        claimed: list[Message] = []
+        expired: list[Transition] = []
+        for message in self._fetch(ids):
+            if message.state is not MessageState.ENROUTE:
+                continue  # finished since it was indexed (cancelled, replaced...)
+            if message.next_attempt_at is not None and message.next_attempt_at.timestamp() > moment:
+                heapq.heappush(due, (message.next_attempt_at.timestamp(), message.message_id))
+                continue  # rescheduled (replace_sm): stale index entry
+            expires_at = message.fields.expires_at
+            if expires_at is not None and expires_at <= now:
+                expired.append(finish(message, MessageState.EXPIRED, now))
+                continue
+            self._claimed[message.message_id] = message
+            claimed.append(message)
+        if expired:
+            self._write_now(expired)
+        return claimed
+
+    def _fetch(self, ids: Sequence[int]) -> list[Message]:
+        messages: list[Message] = []
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            rows = self._db.execute(f"{_SELECT} WHERE id IN ({marks})", list(chunk)).fetchall()
+            by_id = {row[0]: row for row in rows}
+            messages.extend(_message_of(by_id[i]) for i in chunk if i in by_id)
+        return messages
+
+    def _write_now(self, transitions: list[Transition]) -> None:
+        updates: list[tuple[Any, ...]] = []
+        notices: list[tuple[str, str, int, int]] = []
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for transition in transitions:
+                self._collect(transition, updates, notices)
+            self._write_transitions(updates, notices)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._load()
+            raise
+
+    def release(self, message_ids: list[int]) -> None:
+        for message_id in message_ids:
+            message = self._claimed.pop(message_id, None)
+            if message is not None and message.next_attempt_at is not None:
+                heapq.heappush(self._due, (message.next_attempt_at.timestamp(), message_id))
+
+    def next_due_at(self) -> datetime | None:
+        due = self._due
+        while due and due[0][1] in self._claimed:
+            heapq.heappop(due)
+        return _dt(due[0][0]) if due else None
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def claim_outbound(self, system_id: str, limit: int) -> list[OutboundItem]:
+        rows = self._db.execute(
+            "SELECT item_id, kind, message_id, attempts, state FROM outbound "
+            "WHERE system_id = ? ORDER BY item_id LIMIT ?",
+            (system_id, limit + len(self._leased)),
+        ).fetchall()
+        rows = [row for row in rows if row[0] not in self._leased][:limit]
+        messages = {m.message_id: m for m in self._fetch([row[2] for row in rows])}
+        items: list[OutboundItem] = []
+        for item_id, kind, message_id, attempts, state in rows:
+            message = messages.get(message_id)
+            if message is None:
+                continue
+            if kind == OutboundKind.INTERMEDIATE.value:
+                message = replace(message, state=MessageState(state))
+            self._leased[item_id] = system_id
+            items.append(OutboundItem(item_id, system_id, OutboundKind(kind), message, attempts))
+        return items
+
+    def release_outbound(self, item_ids: list[int]) -> None:
+        for item_id in item_ids:
+            self._leased.pop(item_id, None)
+
+    def systems_with_outbound(self) -> set[str]:
+        return {s for s, count in self._outbound_systems.items() if count > 0}
+
+    # -- lookups and changes ------------------------------------------------------------
+
+    def query(self, message_id: int, system_id: str) -> Message | None:
+        row = self._db.execute(f"{_SELECT} WHERE id = ? AND system_id = ?",
+                               (message_id, system_id)).fetchone()
+        return None if row is None else _message_of(row)
+
+    def cancel(
+        self,
+        *,
+        system_id: str,
+        now: datetime,
+        message_id: int | None = None,
+        source_addr: str = "",
+        destination_addr: str = "",
+        service_type: str = "",
+    ) -> int:
+        if message_id is not None:
+            rows = self._db.execute(
+                f"{_SELECT} WHERE id = ? AND system_id = ? AND state = {ENROUTE}",
+                (message_id, system_id),
+            ).fetchall()
+        else:
+            rows = self._db.execute(
+                f"{_SELECT} WHERE system_id = ? AND destination_addr = ? AND state = {ENROUTE}",
+                (system_id, destination_addr),
+            ).fetchall()
+        transitions = []
+        for row in rows:
+            message = _message_of(row)
+            if message.fields.direction is not Direction.MT:
+                continue
+            if source_addr and message.fields.source_addr != source_addr:
+                continue
+            if service_type and message.fields.service_type != service_type:
+                continue
+            self._claimed.pop(message.message_id, None)
+            transitions.append(finish(message, MessageState.DELETED, now))
+        if transitions:
+            self._write_now(transitions)
+        return len(transitions)
+
+    def replace(
+        self,
+        *,
+        message_id: int,
+        system_id: str,
+        source_addr: str,
+        now: datetime,
+        payload: bytes | None,
+        schedule_at: datetime | None,
+        expires_at: datetime | None,
+        registered_delivery: int | None,
+    ) -> bool:
+        message = self.query(message_id, system_id)
+        if (
+            message is None
+            or message.is_final
+            or message.fields.source_addr != source_addr
+            or message_id in self._claimed
+        ):
+            return False
+        fields = message.fields
+        fields = replace(
+            fields,
+            payload=fields.payload if payload is None else payload,
+            schedule_at=fields.schedule_at if schedule_at is None else schedule_at,
+            expires_at=fields.expires_at if expires_at is None else expires_at,
+            registered_delivery=(
+                fields.registered_delivery if registered_delivery is None else registered_delivery
+            ),
+        )
+        due = message.next_attempt_at if schedule_at is None else schedule_at
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(
+            f"UPDATE messages SET {', '.join(f'{f} = ?' for f in FIELDS)}, next_attempt_at = ? "
+            "WHERE id = ?",
+            [*_row_of(fields), _ts(due), message_id],
+        )
+        self._db.execute("COMMIT")
+        if due is not None:
+            heapq.heappush(self._due, (due.timestamp(), message_id))
+        return True
+
+    def pending_count(self, system_id: str) -> int:
+        return self._pending[system_id]
+
+    def depth_by_state(self) -> dict[MessageState, int]:
+        return {
+            MessageState(state): count
+            for state, count in self._db.execute(
+                "SELECT state, COUNT(*) FROM messages GROUP BY state"
+            )
+        }
+
+    def purge_finished(self, before: datetime, limit: int) -> int:
+        self._db.execute("BEGIN IMMEDIATE")
+        cursor = self._db.execute(
+            "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE final_at < ? "
+            "AND id NOT IN (SELECT message_id FROM outbound) LIMIT ?)",
+            (before.timestamp(), limit),
+        )
+        self._db.execute("COMMIT")
+        return cursor.rowcount
+
+    def close(self) -> None:
+        self._db.close()
