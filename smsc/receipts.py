@@ -10,28 +10,22 @@ from datetime import datetime
 
 from smsc.pdu import DeliverSm
 from smsc.pdu.constants import DataCoding, EsmType, MessageState, Tag
+from smsc.pdu.receipt_text import TEXT_CHARS, format_receipt_text
 from smsc.store.models import Message, OutboundItem, OutboundKind
 
 GSM_NETWORK_TYPE = 3
-RECEIPT_TEXT_CHARS = 20
 
 
-def receipt_date(moment: datetime | None) -> str:
-    """`YYMMDDhhmm` as used by the submit date / done date fields."""
-    return moment.strftime("%y%m%d%H%M") if moment is not None else "0000000000"
-
-
-def receipt_text(message: Message, message_id: str, state: MessageState) -> str:
+def receipt_text(message: Message, message_id: str, state: MessageState, now: datetime) -> str:
     """The Appendix B text: `id:... sub:001 dlvrd:... submit date:... done date:... stat:...`."""
     fields = message.fields
-    delivered = 1 if state is MessageState.DELIVERED else 0
-    error = message.network_error_code or 0
-    original = _printable_start(fields.payload, fields.data_coding, fields.esm_class)
-    return (
-        f"id:{message_id} sub:001 dlvrd:{delivered:03d} "
-        f"submit date:{receipt_date(fields.submitted_at)} "
-        f"done date:{receipt_date(message.final_at or message.next_attempt_at)} "
-        f"stat:{state.stat_word} err:{error:03d} text:{original}"
+    return format_receipt_text(
+        message_id=message_id,
+        stat=state.stat_word,
+        submit_date=fields.submitted_at or now,
+        done_date=message.final_at or now,
+        err=(message.network_error_code or 0) % 1000,
+        text=_printable_start(fields.payload, fields.data_coding, fields.esm_class),
     )
 
 
@@ -40,11 +34,13 @@ def _printable_start(payload: bytes, data_coding: int, esm_class: int) -> str:
         payload = payload[1 + payload[0]:]  # skip the user data header
     if data_coding not in (DataCoding.SMSC_DEFAULT, DataCoding.IA5, DataCoding.LATIN_1):
         return ""
-    text = payload[:RECEIPT_TEXT_CHARS].decode("latin-1")
+    text = payload[:TEXT_CHARS].decode("latin-1")
     return "".join(ch if " " <= ch <= "~" else "." for ch in text)
 
 
-def build_deliver_sm(item: OutboundItem, *, message_id: str, with_tlvs: bool) -> DeliverSm:
+def build_deliver_sm(
+    item: OutboundItem, *, message_id: str, with_tlvs: bool, now: datetime
+) -> DeliverSm:
     """The deliver_sm for one outbound item (sequence number left for the session)."""
     message = item.message
     fields = message.fields
@@ -91,6 +87,6 @@ def build_deliver_sm(item: OutboundItem, *, message_id: str, with_tlvs: bool) ->
         destination_addr=fields.source_addr,
         esm_class=esm_type,
         data_coding=DataCoding.SMSC_DEFAULT,
-        short_message=receipt_text(message, message_id, state).encode("ascii", "replace"),
+        short_message=receipt_text(message, message_id, state, now).encode("ascii", "replace"),
         tlvs=tlvs,
     )

@@ -93,6 +93,7 @@ class OutboundDispatcher:
             item,
             message_id=format_message_id(item.message.message_id, self.id_format),
             with_tlvs=link.session.peer_speaks_34,
+            now=self.clock.wall(),
         )
         try:
             sent = link.send(pdu)
