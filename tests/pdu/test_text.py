@@ -40,7 +40,8 @@ from smsc.pdu.text import (
 )
 
 GSM_TABLE = json.loads((Path(__file__).parent.parent / "data" / "gsm0338.json").read_text())
-GSM_TEXT = st.text(st.sampled_from(sorted(set(BASIC.replace("\x1b", "")) | set(EXTENSION.values()))))
+GSM_CHARS = sorted(set(BASIC.replace("\x1b", "")) | set(EXTENSION.values()))
+GSM_TEXT = st.text(st.sampled_from(GSM_CHARS))
 SETTINGS = settings(max_examples=200, deadline=None)
 
 
