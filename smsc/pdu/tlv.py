@@ -40,11 +40,20 @@ def decode_tlv_value(tag: int, raw: bytes, allowed: bool) -> Any:
     return raw
 
 
+_INT_RANGES = {
+    tag: (spec.min_length, spec.max_length)
+    for tag, spec in TLV_SPECS.items()
+    if spec.type is TlvType.INT
+}
+
+
 def decode_tlvs(
     data: bytes, pos: int, end: int, allowed: frozenset[int]
 ) -> dict[int, Any]:
     """Parse data[pos:end] as a TLV stream (wire order kept)."""
     tlvs: dict[int, Any] = {}
+    int_ranges = _INT_RANGES
+    from_bytes = int.from_bytes
     while pos < end:
         if pos + 4 > end:
             raise DecodeError(CommandStatus.ESME_RINVOPTPARSTREAM, "truncated TLV header")
@@ -55,9 +64,17 @@ def decode_tlvs(
             raise DecodeError(
                 CommandStatus.ESME_RINVOPTPARSTREAM, f"TLV 0x{tag:04X} overruns the PDU"
             )
-        value = decode_tlv_value(tag, data[pos : pos + length], tag in allowed)
+        raw = data[pos : pos + length]
         pos += length
-        add_tlv(tlvs, tag, value, tag in allowed)
+        sizes = int_ranges.get(tag)
+        if sizes is not None and sizes[0] <= length <= sizes[1]:
+            value: Any = from_bytes(raw, "big")  # the common case, kept short
+        else:
+            value = decode_tlv_value(tag, raw, tag in allowed)
+        if tag in tlvs:
+            add_tlv(tlvs, tag, value, tag in allowed)
+        else:
+            tlvs[tag] = value
     return tlvs
 
 
@@ -95,9 +112,20 @@ def encode_tlv_value(tag: int, value: Any) -> bytes:
     raise EncodeError(f"TLV 0x{tag:04X} has a value of the wrong type: {value!r}")
 
 
+_INT_HEADERS = {
+    tag: (tag.to_bytes(2, "big") + size.to_bytes(2, "big"), size, 1 << (8 * size))
+    for tag, (size, _) in _INT_RANGES.items()
+}
+
+
 def encode_tlvs(tlvs: Mapping[int, Any]) -> bytes:
     parts = []
+    int_headers = _INT_HEADERS
     for tag, value in tlvs.items():
+        fast = int_headers.get(tag)
+        if fast is not None and type(value) is int and 0 <= value < fast[2]:
+            parts.append(fast[0] + value.to_bytes(fast[1], "big"))
+            continue
         values = value if isinstance(value, tuple) else (value,)
         for one in values:
             octets = encode_tlv_value(tag, one)
