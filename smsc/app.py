@@ -6,6 +6,7 @@ import logging
 import random
 import signal
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,8 @@ class RunningSmsc:
     committer: Committer
     links: set[Link] = field(default_factory=set)
     shutdown: trio.Event = field(default_factory=trio.Event)
+    attach: Callable[[trio.abc.Stream], None] = lambda stream: None
+    """Serve an already connected stream (e.g. one end of trio's memory_stream_pair)."""
 
 
 def session_limits(config: Config, window: int) -> SessionLimits:
@@ -123,6 +126,7 @@ async def run(
                 tls_port = await nursery.start(secure.serve, config.server.host,
                                                config.server.tls.port)
             running = RunningSmsc(smpp_port, tls_port, store, binds, committer, links)
+            running.attach = lambda stream: nursery.start_soon(plain.handle, stream)
             task_status.started(running)
             await running.shutdown.wait()
             await shut_down(running, config.server.shutdown_grace)

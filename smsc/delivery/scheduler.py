@@ -72,7 +72,9 @@ class DeliveryScheduler:
         due = await self.committer.call(self.store.next_due_at)
         if self.committer.commits != commits_seen:
             return  # something was committed while we looked: look again
-        deadline = math.inf if due is None else self.clock.monotonic_at(due)
+        # a millisecond late, so float rounding between wall and monotonic time can never
+        # wake us just before the message is due (and spin)
+        deadline = math.inf if due is None else self.clock.monotonic_at(due) + 0.001
         with trio.move_on_at(deadline):
             await self.committer.wait_committed()
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from smsc.pdu.constants import CommandId, Tag
+from smsc.pdu.table import SPECS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +32,15 @@ class Pdu:
 
     def tlv(self, tag: int) -> Any:
         return self.tlvs.get(tag)
+
+    @property
+    def unexpected_tlvs(self) -> tuple[int, ...]:
+        """Tags present that SMPP 3.4 does not list for this PDU (known or unknown).
+
+        The codec keeps them (SPEC 3.3 says to ignore, not reject); the application decides.
+        """
+        allowed = SPECS[self.command_id].tlvs
+        return tuple(tag for tag in self.tlvs if tag not in allowed)
 
 
 def _tlv_property(tag: int) -> property:

@@ -65,10 +65,11 @@ class SmppListener:
         log.info("SMPP%s listening on %s:%d", "/TLS" if self.ssl_context else "", host,
                  bound_port)
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, self._handle, served)
+            await nursery.start(trio.serve_listeners, self.handle, served)
             task_status.started(bound_port)
 
-    async def _handle(self, stream: trio.abc.Stream) -> None:
+    async def handle(self, stream: trio.abc.Stream) -> None:
+        """Serve one connected stream until it closes (also used for in-memory streams)."""
         session = SmppSession(Role.SMSC, limits=self.limits, now=self.clock.monotonic())
         link = Link(
             stream, session, clock=self.clock, handler=self.handler, peer=describe_peer(stream)

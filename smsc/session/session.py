@@ -206,6 +206,7 @@ class SmppSession:
             self._enquire_sequence = None
             return
         if request_id == CommandId.unbind:
+            self._events.append(ResponseReceived(message, request))
             self._close("unbind acknowledged")
             return
         if (

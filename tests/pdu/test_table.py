@@ -86,6 +86,8 @@ def test_tlv_not_allowed_on_the_pdu_is_kept_and_unknown_tags_survive() -> None:
     data = encode(SubmitSm(tlvs={Tag.receipted_message_id: "abc", 0x1401: b"\x01\x02"}))
     pdu = decode(data)
     assert pdu.tlvs == {Tag.receipted_message_id: "abc", 0x1401: b"\x01\x02"}
+    assert pdu.unexpected_tlvs == (Tag.receipted_message_id, 0x1401)
+    assert SubmitSm(tlvs={Tag.message_payload: b""}).unexpected_tlvs == ()
     assert encode(pdu) == data
 
 

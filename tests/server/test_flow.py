@@ -1,0 +1,260 @@
+"""The whole SMSC in one trio run, over in-memory streams, with trio's autojump MockClock."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from smsc.config import AccountConfig, NetworkConfig
+from smsc.pdu import (
+    CancelSm,
+    DeliverSm,
+    EnquireLink,
+    QuerySm,
+    ReplaceSm,
+    SubmitSm,
+    Unbind,
+    decode,
+    encode,
+    make_response,
+)
+from smsc.pdu.constants import CommandStatus, MessageState
+from smsc.pdu.receipt_text import parse_receipt_text
+from smsc.session import ConnectionClosed
+
+from ..esme import Esme
+
+S = CommandStatus
+
+
+async def connect(running: Any) -> Esme:
+    client, server = trio.testing.memory_stream_pair()
+    running.attach(server)
+    return Esme(client)
+
+
+def submit(**fields: Any) -> SubmitSm:
+    values = {"source_addr": "4915100000001", "destination_addr": "4915100000002",
+              "short_message": b"hello", "registered_delivery": 1}
+    values.update(fields)
+    return SubmitSm(**values)
+
+
+async def test_submit_then_receipt_on_the_same_transceiver(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    assert (await esme.bind()).command_status == S.ESME_ROK
+    resp = await esme.request(submit())
+    assert resp.command_status == S.ESME_ROK
+    receipt = await esme.next_request()
+    assert isinstance(receipt, DeliverSm)
+    assert receipt.receipted_message_id == resp.message_id  # type: ignore[attr-defined]
+    parsed = parse_receipt_text(receipt.short_message.decode())
+    assert parsed is not None and parsed.id == resp.message_id and parsed.stat == "DELIVRD"
+
+
+async def test_receipt_waits_for_a_receiver_bind(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    sender = await connect(running)
+    await sender.bind("transmitter")
+    resp = await sender.request(submit())
+    await trio.sleep(60)  # delivered long ago; nobody to tell yet
+    await sender.request(Unbind())
+    receiver = await connect(running)
+    await receiver.bind("receiver")
+    receipt = await receiver.next_request()
+    assert receipt.receipted_message_id == resp.message_id  # type: ignore[attr-defined]
+
+
+async def test_unanswered_receipt_is_sent_again(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    config = make_config()
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server,
+                                                                    response_timer=10))
+    running = await start_smsc(config)
+    esme = await connect(running)
+    await esme.bind()
+    esme.auto_answer = False
+    resp = await esme.request(submit())
+    first = await esme.next_request()
+    second = await esme.next_request()  # arrives after the first one's response timeout
+    assert first.receipted_message_id == second.receipted_message_id == resp.message_id  # type: ignore[attr-defined]
+    assert second.sequence_number != first.sequence_number
+
+
+async def test_receipt_goes_to_the_next_bind_when_a_session_drops(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    first = await connect(running)
+    await first.bind()
+    first.auto_answer = False
+    resp = await first.request(submit())
+    await first.next_request()  # the receipt, never answered
+    await first.stream.aclose()
+    second = await connect(running)
+    await second.bind("receiver")
+    again = await second.next_request()
+    assert again.receipted_message_id == resp.message_id  # type: ignore[attr-defined]
+
+
+async def test_unbound_connection_is_closed_after_session_init_timer(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    started = trio.current_time()
+    closed = await esme.closed()
+    assert trio.current_time() - started == pytest.approx(30, abs=0.1)
+    assert isinstance(closed, ConnectionClosed)
+
+
+async def test_silent_esme_is_probed_then_dropped(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    config = make_config()
+    config = dataclasses.replace(config, server=dataclasses.replace(
+        config.server, enquire_link_timer=5, response_timer=7))
+    running = await start_smsc(config)
+    client, server = trio.testing.memory_stream_pair()
+    running.attach(server)
+    esme = Esme(client)
+    await esme.bind()
+    started = trio.current_time()
+    received = b""
+    while True:  # read raw, never answer
+        chunk = await client.receive_some(65536)
+        if not chunk:
+            break
+        received += chunk
+    assert decode(received).command_id == EnquireLink.command_id
+    assert trio.current_time() - started == pytest.approx(12, abs=0.1)
+
+
+async def test_throttled_submits_get_rthrottled(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    account = AccountConfig(submit_rate=1.0, submit_burst=2)
+    running = await start_smsc(make_config(accounts=(account,)))
+    esme = await connect(running)
+    await esme.bind("transmitter")
+    statuses = [(await esme.request(submit(registered_delivery=0))).command_status
+                for _ in range(3)]
+    assert statuses == [S.ESME_ROK, S.ESME_ROK, S.ESME_RTHROTTLED]
+    await trio.sleep(1.0)
+    assert (await esme.request(submit(registered_delivery=0))).command_status == S.ESME_ROK
+
+
+async def test_queue_full_when_pending_limit_is_reached(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(
+        accounts=(AccountConfig(max_pending=2),),
+        networks=(NetworkConfig(latency=100.0),),
+    ))
+    esme = await connect(running)
+    await esme.bind("transmitter")
+    statuses = [(await esme.request(submit())).command_status for _ in range(3)]
+    assert statuses == [S.ESME_ROK, S.ESME_ROK, S.ESME_RMSGQFUL]
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        ({"destination_addr": ""}, S.ESME_RINVDSTADR),
+        ({"dest_addr_ton": 9}, S.ESME_RINVDSTTON),
+        ({"source_addr_ton": 7}, S.ESME_RINVSRCTON),
+        ({"priority_flag": 4}, S.ESME_RINVPRTFLG),
+        ({"esm_class": 0x04}, S.ESME_RINVESMCLASS),
+        ({"registered_delivery": 0x20}, S.ESME_RINVREGDLVFLG),
+        ({"replace_if_present_flag": 2}, S.ESME_RINVREPFLAG),
+        ({"sm_default_msg_id": 3}, S.ESME_RINVDFTMSGID),
+        ({"schedule_delivery_time": "991399000000000+"}, S.ESME_RINVSCHED),
+        ({"validity_period": "000000000000000X"}, S.ESME_RINVEXPIRY),
+        ({"validity_period": "100101000000000+"}, S.ESME_RINVEXPIRY),
+        ({"tlvs": {0x0424: b"payload"}}, S.ESME_RINVMSGLEN),
+    ],
+)
+async def test_invalid_submits_get_the_named_status(
+    make_config: Any, start_smsc: Any, autojump_clock: Any, fields: dict[str, Any], status: int
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    await esme.bind("transmitter")
+    resp = await esme.request(submit(**fields))
+    assert resp.command_status == status
+    assert len(encode(resp)) == 16
+
+
+async def test_query_replace_cancel_of_a_scheduled_message(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    await esme.bind()
+    resp = await esme.request(submit(schedule_delivery_time="000000010000000R"))
+    message_id = resp.message_id
+    query = QuerySm(message_id=message_id, source_addr="4915100000001")
+    answer = await esme.request(query)
+    assert answer.message_state == MessageState.ENROUTE and answer.final_date == ""
+    replaced = await esme.request(ReplaceSm(message_id=message_id, source_addr="4915100000001",
+                                            short_message=b"changed", registered_delivery=1))
+    assert replaced.command_status == S.ESME_ROK
+    other = await connect(running)
+    await other.bind(system_id="other", password="secret")
+    assert (await other.request(query)).command_status == S.ESME_RQUERYFAIL
+    refused = await other.request(CancelSm(message_id=message_id, source_addr="4915100000001"))
+    assert refused.command_status == S.ESME_RCANCELFAIL
+    cancel = await esme.request(CancelSm(message_id=message_id, source_addr="4915100000001"))
+    assert cancel.command_status == S.ESME_ROK
+    receipt = await esme.next_request()
+    parsed = parse_receipt_text(receipt.short_message.decode())
+    assert parsed is not None and parsed.stat == "DELETED"
+    final = await esme.request(query)
+    assert final.message_state == MessageState.DELETED and final.final_date
+    again = await esme.request(CancelSm(message_id=message_id, source_addr="4915100000001"))
+    assert again.command_status == S.ESME_RCANCELFAIL
+
+
+async def test_scheduled_message_is_delivered_at_its_time(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    await esme.bind()
+    started = trio.current_time()
+    await esme.request(submit(schedule_delivery_time="000000000500000R", short_message=b"late"))
+    receipt = await esme.next_request()
+    assert trio.current_time() - started == pytest.approx(300, abs=1)
+    assert b"text:late" in receipt.short_message
+
+
+async def test_window_limits_receipts_in_flight(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(accounts=(AccountConfig(window=2),)))
+    esme = await connect(running)
+    await esme.bind()
+    esme.auto_answer = False
+    for _ in range(4):
+        await esme.request(submit())
+    first, second = await esme.next_request(), await esme.next_request()
+    with trio.move_on_after(5) as waited:
+        await esme.next_request()
+    assert waited.cancelled_caught  # a third would overflow the window of 2
+    assert first.sequence_number != second.sequence_number
+    for request in (first, second):  # answering frees the window for the rest
+        esme.session.send(make_response(request), trio.current_time())
+    await esme.flush()
+    third, fourth = await esme.next_request(), await esme.next_request()
+    ids = {r.receipted_message_id for r in (first, second, third, fourth)}  # type: ignore[attr-defined]
+    assert len(ids) == 4

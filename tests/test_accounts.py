@@ -1,0 +1,76 @@
+"""Accounts: bind authentication rules and the submit token bucket, with explicit times."""
+
+from __future__ import annotations
+
+import pytest
+
+from smsc.accounts import Accounts, TokenBucket
+from smsc.config import AccountConfig
+from smsc.pdu.constants import CommandStatus
+
+ACCOUNTS = Accounts((
+    AccountConfig(system_id="open", password="pw"),
+    AccountConfig(system_id="strict", password="pw", system_type="VMS",
+                  bind_modes=("receiver",), allowed_ips=("10.1.0.0/16", "::1/128"),
+                  allowed_source_addrs=("ACME", r"\d{5}")),
+))
+
+
+def bind(system_id: str = "open", password: str = "pw", mode: str = "transceiver",
+         system_type: str = "", ip: str = "127.0.0.1") -> object:
+    return ACCOUNTS.authenticate(system_id=system_id, password=password, bind_mode=mode,
+                                 system_type=system_type, peer_ip=ip)
+
+
+def test_good_credentials_give_the_account() -> None:
+    account = bind()
+    assert not isinstance(account, CommandStatus)
+    assert account.system_id == "open"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [
+        ({"system_id": "nobody"}, CommandStatus.ESME_RINVSYSID),
+        ({"password": "PW"}, CommandStatus.ESME_RINVPASWD),
+        ({"password": ""}, CommandStatus.ESME_RINVPASWD),
+        ({"system_id": "strict", "mode": "receiver", "system_type": "X", "ip": "10.1.2.3"},
+         CommandStatus.ESME_RINVSYSTYP),
+        ({"system_id": "strict", "mode": "transmitter", "system_type": "VMS",
+          "ip": "10.1.2.3"}, CommandStatus.ESME_RBINDFAIL),
+        ({"system_id": "strict", "mode": "receiver", "system_type": "VMS", "ip": "10.2.0.1"},
+         CommandStatus.ESME_RBINDFAIL),
+        ({"system_id": "strict", "mode": "receiver", "system_type": "VMS", "ip": "bogus"},
+         CommandStatus.ESME_RBINDFAIL),
+    ],
+)
+def test_refusals(kwargs: dict[str, str], status: CommandStatus) -> None:
+    assert bind(**kwargs) == status
+
+
+def test_ip_allow_list_accepts_listed_networks_and_ipv6() -> None:
+    for ip in ("10.1.255.255", "::1"):
+        result = bind("strict", mode="receiver", system_type="VMS", ip=ip)
+        assert not isinstance(result, CommandStatus), ip
+
+
+def test_source_address_rules() -> None:
+    strict = ACCOUNTS.get("strict")
+    assert strict is not None
+    assert strict.source_allowed("ACME") and strict.source_allowed("12345")
+    assert not strict.source_allowed("ACME2") and not strict.source_allowed("1234")
+    open_account = ACCOUNTS.get("open")
+    assert open_account is not None and open_account.source_allowed("anything")
+
+
+def test_token_bucket_burst_refill_and_unlimited() -> None:
+    bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
+    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(0.4) is False  # 0.8 tokens
+    assert bucket.take(0.5) is True  # 1.0 token
+    assert bucket.take(100.0) and bucket.take(100.0) and bucket.take(100.0)
+    assert not bucket.take(100.0)  # never more than the burst
+    unlimited = TokenBucket(rate=0, burst=0, now=0.0)
+    assert all(unlimited.take(0.0) for _ in range(1000))
+    default_burst = TokenBucket(rate=5.0, burst=0, now=0.0)
+    assert sum(default_burst.take(0.0) for _ in range(10)) == 5
