@@ -8,6 +8,7 @@ import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -17,6 +18,7 @@ from smsc.clock import Clock
 from smsc.config import Config
 from smsc.delivery.committer import Committer
 from smsc.delivery.outbound import OutboundDispatcher
+from smsc.delivery.retention import purge_finished_messages
 from smsc.delivery.scheduler import DeliveryScheduler
 from smsc.routing.networks import SimulatedNetwork
 from smsc.server.binds import BindRegistry
@@ -113,6 +115,10 @@ async def run(
             await nursery.start(service.run)
             await nursery.start(scheduler.run)
             await nursery.start(outbound.run)
+            await nursery.start(
+                partial(purge_finished_messages, committer, clock,
+                        retention=config.store.retention)
+            )
             smpp_port = 0
             tls_port = None
             plain = SmppListener(handler=service, limits=limits, clock=clock, links=links)

@@ -305,20 +305,19 @@ class SqliteStore:
 
     def claim_due(self, now: datetime, limit: int) -> list[Message]:
         moment = now.timestamp()
-        ids: list[int] = []
+        ids: dict[int, None] = {}  # ordered and without the duplicates a reschedule leaves
         due = self._due
         while due and len(ids) < limit and due[0][0] <= moment:
             _, message_id = heapq.heappop(due)
             if message_id not in self._claimed:
-                ids.append(message_id)
+                ids[message_id] = None
         claimed: list[Message] = []
         expired: list[Transition] = []
-        for message in self._fetch(ids):
+        for message in self._fetch(list(ids)):
             if message.state is not MessageState.ENROUTE:
                 continue  # finished since it was indexed (cancelled, replaced...)
             if message.next_attempt_at is not None and message.next_attempt_at.timestamp() > moment:
-                heapq.heappush(due, (message.next_attempt_at.timestamp(), message.message_id))
-                continue  # rescheduled (replace_sm): stale index entry
+                continue  # rescheduled (replace_sm): its newer index entry is still queued
             expires_at = message.fields.expires_at
             if expires_at is not None and expires_at <= now:
                 expired.append(finish(message, MessageState.EXPIRED, now))

@@ -258,3 +258,19 @@ async def test_window_limits_receipts_in_flight(
     third, fourth = await esme.next_request(), await esme.next_request()
     ids = {r.receipted_message_id for r in (first, second, third, fourth)}  # type: ignore[attr-defined]
     assert len(ids) == 4
+
+
+async def test_finished_messages_are_purged_after_retention(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    config = make_config()
+    config = dataclasses.replace(config, store=dataclasses.replace(config.store, retention=600))
+    running = await start_smsc(config)
+    esme = await connect(running)
+    await esme.bind()
+    resp = await esme.request(submit())
+    await esme.next_request()  # the receipt, acknowledged
+    query = QuerySm(message_id=resp.message_id, source_addr="4915100000001")
+    assert (await esme.request(query)).message_state == MessageState.DELIVERED
+    await trio.sleep(700)
+    assert (await esme.request(query)).command_status == S.ESME_RQUERYFAIL

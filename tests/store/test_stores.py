@@ -1,0 +1,259 @@
+"""Both stores, the same behaviour: states, retries, expiry, receipts, query/cancel/replace."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from smsc.pdu.constants import MessageState
+from smsc.store import (
+    AcceptRefused,
+    Delivered,
+    Direction,
+    MemoryStore,
+    MessageStore,
+    NewMessage,
+    OutboundKind,
+    PermanentFailure,
+    RetryPolicy,
+    StoreBatch,
+    TemporaryFailure,
+)
+from smsc.store.models import IllegalTransition, Message, check_transition
+from smsc.store.sqlite import SqliteStore
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+RETRY = RetryPolicy((10.0, 60.0))
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageStore]:
+    limits = {"limited": 2}
+    made: MessageStore
+    if request.param == "memory":
+        made = MemoryStore(retry=RETRY, max_pending=limits)
+    else:
+        made = SqliteStore(tmp_path / "smsc.db", retry=RETRY, max_pending=limits)
+    yield made
+    made.close()
+
+
+def new(**fields: object) -> NewMessage:
+    values: dict[str, object] = {
+        "system_id": "acme", "destination_addr": "4915100000002", "source_addr": "12345",
+        "payload": b"hi", "registered_delivery": 1, "submitted_at": T0,
+        "expires_at": at(3600),
+    }
+    values.update(fields)
+    return NewMessage(**values)  # type: ignore[arg-type]
+
+
+def accept(store: MessageStore, *messages: NewMessage, now: datetime = T0) -> list[int]:
+    result = store.apply(StoreBatch(accepts=list(messages)), now)
+    ids = [i for i in result.accepted if isinstance(i, int)]
+    assert len(ids) == len(messages), result.accepted
+    return ids
+
+
+def outcome(store: MessageStore, message_id: int, result: object, now: datetime) -> None:
+    store.apply(StoreBatch(outcomes=[(message_id, result)]), now)  # type: ignore[list-item]
+
+
+def receipts(store: MessageStore, system_id: str = "acme") -> list[tuple[OutboundKind, int,
+                                                                          MessageState]]:
+    items = store.claim_outbound(system_id, 100)
+    store.release_outbound([i.item_id for i in items])
+    return [(i.kind, i.message.message_id, i.message.state) for i in items]
+
+
+def test_ids_are_unique_and_increasing(store: MessageStore) -> None:
+    ids = accept(store, new(), new(), new())
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert accept(store, new())[0] > ids[-1]
+
+
+def test_delivered_message_owes_a_receipt(store: MessageStore) -> None:
+    (message_id,) = accept(store, new())
+    (claimed,) = store.claim_due(T0, 10)
+    assert claimed.message_id == message_id
+    assert store.claim_due(T0, 10) == []  # leased
+    outcome(store, message_id, Delivered(), at(1))
+    found = store.query(message_id, "acme")
+    assert found is not None and found.state is MessageState.DELIVERED
+    assert found.final_at == at(1) and found.attempts == 1
+    assert receipts(store) == [(OutboundKind.RECEIPT, message_id, MessageState.DELIVERED)]
+    assert store.pending_count("acme") == 0
+
+
+@pytest.mark.parametrize(
+    ("registered_delivery", "result", "owed"),
+    [
+        (0, Delivered(), False),
+        (1, PermanentFailure(MessageState.UNDELIVERABLE, 1), True),
+        (2, Delivered(), False),
+        (2, PermanentFailure(MessageState.REJECTED), True),
+        (3, Delivered(), True),
+        (3, PermanentFailure(), False),
+    ],
+)
+def test_registered_delivery_decides_the_receipt(
+    store: MessageStore, registered_delivery: int, result: object, owed: bool
+) -> None:
+    (message_id,) = accept(store, new(registered_delivery=registered_delivery))
+    store.claim_due(T0, 10)
+    outcome(store, message_id, result, at(1))
+    assert bool(receipts(store)) is owed
+
+
+def test_temporary_failures_follow_the_retry_schedule_then_expire(store: MessageStore) -> None:
+    (message_id,) = accept(store, new(expires_at=at(100), registered_delivery=0x11))
+    store.claim_due(T0, 10)
+    outcome(store, message_id, TemporaryFailure(27), at(0))
+    assert store.next_due_at() == at(10)
+    assert store.claim_due(at(9), 10) == []
+    assert [m.message_id for m in store.claim_due(at(10), 10)] == [message_id]
+    outcome(store, message_id, TemporaryFailure(27), at(10))
+    assert store.next_due_at() == at(70)  # the last interval repeats
+    assert [m.message_id for m in store.claim_due(at(70), 10)] == [message_id]
+    outcome(store, message_id, TemporaryFailure(27), at(70))  # next try at 130 > validity
+    found = store.query(message_id, "acme")
+    assert found is not None and found.state is MessageState.EXPIRED
+    assert found.network_error_code == 27 and found.attempts == 3
+    kinds = [k for k, _, _ in receipts(store)]
+    assert kinds == [OutboundKind.INTERMEDIATE, OutboundKind.INTERMEDIATE, OutboundKind.RECEIPT]
+
+
+def test_message_expiring_while_it_waits_is_finished_at_claim(store: MessageStore) -> None:
+    (message_id,) = accept(store, new(expires_at=at(5), schedule_at=at(30)))
+    assert store.claim_due(at(30), 10) == []
+    found = store.query(message_id, "acme")
+    assert found is not None and found.state is MessageState.EXPIRED
+    assert receipts(store)[0][2] is MessageState.EXPIRED
+
+
+def test_scheduled_message_waits_for_its_time(store: MessageStore) -> None:
+    accept(store, new(schedule_at=at(60)))
+    assert store.claim_due(at(59), 10) == []
+    assert store.next_due_at() == at(60)
+    assert len(store.claim_due(at(60), 10)) == 1
+
+
+def test_queue_full_per_account(store: MessageStore) -> None:
+    result = store.apply(StoreBatch(accepts=[new(system_id="limited") for _ in range(3)]), T0)
+    assert result.accepted[2] is AcceptRefused.QUEUE_FULL
+    assert all(isinstance(i, int) for i in result.accepted[:2])
+    accept(store, new())  # other accounts are not affected
+
+
+def test_replace_if_present_replaces_the_pending_message(store: MessageStore) -> None:
+    (first,) = accept(store, new(payload=b"one"))
+    (second,) = accept(store, new(payload=b"two", replace_if_present=True))
+    assert second == first
+    found = store.query(first, "acme")
+    assert found is not None and found.fields.payload == b"two"
+    (third,) = accept(store, new(payload=b"three", replace_if_present=True,
+                                 destination_addr="999"))
+    assert third != first  # nothing to replace: a new message
+
+
+def test_query_is_limited_to_the_owner(store: MessageStore) -> None:
+    (message_id,) = accept(store, new())
+    assert store.query(message_id, "acme") is not None
+    assert store.query(message_id, "intruder") is None
+    assert store.query(message_id + 100, "acme") is None
+
+
+def test_cancel_by_id_and_by_destination(store: MessageStore) -> None:
+    a, b, c = accept(store, new(), new(), new(destination_addr="777"))
+    assert store.cancel(system_id="intruder", now=at(1), message_id=a) == 0
+    assert store.cancel(system_id="acme", now=at(1), message_id=a, source_addr="wrong") == 0
+    assert store.cancel(system_id="acme", now=at(1), message_id=a) == 1
+    assert store.cancel(system_id="acme", now=at(1), message_id=a) == 0  # already final
+    assert store.cancel(system_id="acme", now=at(2), destination_addr="4915100000002") == 1
+    states = {i: store.query(i, "acme").state for i in (a, b, c)}  # type: ignore[union-attr]
+    assert states == {a: MessageState.DELETED, b: MessageState.DELETED,
+                      c: MessageState.ENROUTE}
+    assert [s for _, _, s in receipts(store)] == [MessageState.DELETED] * 2
+    assert [m.message_id for m in store.claim_due(at(3), 10)] == [c]
+
+
+def test_replace_changes_only_pending_messages_of_the_owner(store: MessageStore) -> None:
+    (message_id,) = accept(store, new(schedule_at=at(50)))
+    common = {"message_id": message_id, "source_addr": "12345", "now": at(1),
+              "expires_at": None, "registered_delivery": None}
+    assert not store.replace(system_id="intruder", payload=b"x", schedule_at=None, **common)
+    assert store.replace(system_id="acme", payload=b"new", schedule_at=at(80), **common)
+    found = store.query(message_id, "acme")
+    assert found is not None and found.fields.payload == b"new"
+    assert store.claim_due(at(60), 10) == []
+    assert len(store.claim_due(at(80), 10)) == 1
+
+
+def test_outbound_acknowledged_or_requeued(store: MessageStore) -> None:
+    (message_id,) = accept(store, new())
+    store.claim_due(T0, 10)
+    outcome(store, message_id, Delivered(), at(1))
+    assert store.systems_with_outbound() == {"acme"}
+    (item,) = store.claim_outbound("acme", 10)
+    assert store.claim_outbound("acme", 10) == []  # leased
+    store.apply(StoreBatch(outbound_failed=[item.item_id]), at(2))
+    (again,) = store.claim_outbound("acme", 10)
+    assert again.item_id == item.item_id and again.attempts == 1
+    store.apply(StoreBatch(outbound_sent=[item.item_id]), at(3))
+    assert store.claim_outbound("acme", 10) == []
+    assert store.systems_with_outbound() == set()
+
+
+def test_mobile_originated_messages_queue_for_their_account(store: MessageStore) -> None:
+    (message_id,) = accept(store, new(direction=Direction.MO, system_id="acme"))
+    (item,) = store.claim_outbound("acme", 10)
+    assert item.kind is OutboundKind.MO and item.message.message_id == message_id
+    assert store.claim_due(T0, 10) == []  # nothing to deliver to a handset
+
+
+def test_purge_removes_old_finished_messages_only(store: MessageStore) -> None:
+    done, waiting = accept(store, new(registered_delivery=0), new(schedule_at=at(10**6)))
+    store.claim_due(T0, 10)
+    outcome(store, done, Delivered(), at(1))
+    assert store.purge_finished(at(0), 100) == 0
+    assert store.purge_finished(at(2), 100) == 1
+    assert store.query(done, "acme") is None
+    assert store.query(waiting, "acme") is not None
+
+
+def test_final_states_never_change() -> None:
+    for state in (MessageState.DELIVERED, MessageState.EXPIRED, MessageState.DELETED,
+                  MessageState.UNDELIVERABLE, MessageState.REJECTED):
+        with pytest.raises(IllegalTransition):
+            check_transition(state, MessageState.ENROUTE)
+    check_transition(MessageState.ENROUTE, MessageState.DELIVERED)
+    assert Message(1, new()).state is MessageState.ENROUTE
+
+
+def test_sqlite_survives_reopen_without_close(tmp_path: Path) -> None:
+    path = tmp_path / "smsc.db"
+    first = SqliteStore(path, retry=RETRY)
+    a, b, c = accept(first, new(), new(), new())
+    first.claim_due(T0, 10)
+    outcome(first, a, Delivered(), at(1))  # receipt owed, never acknowledged
+    first.claim_outbound("acme", 10)
+    # copy the files while the store is open: what a kill -9 would leave behind
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    for file in tmp_path.glob("smsc.db*"):
+        shutil.copy(file, crashed / file.name)
+    first.close()
+    reopened = SqliteStore(crashed / "smsc.db", retry=RETRY)
+    assert sorted(m.message_id for m in reopened.claim_due(at(2), 10)) == [b, c]
+    assert [i.message.message_id for i in reopened.claim_outbound("acme", 10)] == [a]
+    (d,) = accept(reopened, new())
+    assert d > c
+    reopened.close()
