@@ -54,7 +54,6 @@ class Link:
         self._timer_wakeup = trio.Event()
         self._reader_resume = trio.Event()
         self._timer_deadline = math.inf
-        self._unsent = bytearray()
         self._closed = trio.Event()
         self._cancel_scope: trio.CancelScope | None = None
         self.close_reason = ""
@@ -118,7 +117,7 @@ class Link:
         while not session.closed:
             if (
                 session.peer_open_requests >= self._max_peer_open
-                or len(self._unsent) >= self._max_unsent
+                or session.pending_output >= self._max_unsent
             ):
                 # back-pressure: stop reading until our answers catch up
                 self._reader_resume = trio.Event()
@@ -139,16 +138,14 @@ class Link:
         while True:
             await self._writer_wakeup.wait()
             self._writer_wakeup = trio.Event()
-            self._unsent += session.data_to_send()
-            if self._unsent:
-                data = bytes(self._unsent)
-                self._unsent.clear()
+            data = session.data_to_send()
+            if data:
                 self._reader_resume.set()
                 try:
                     with trio.fail_after(self._send_timeout):
                         await self.stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
-                    self.abort("peer stopped reading" if session.closed is False else "closed")
+                    self.abort("peer stopped reading")
                     return
             if session.closed:
                 self._cancel_scope.cancel()  # type: ignore[union-attr]
@@ -173,7 +170,11 @@ class Link:
     def _after_session_change(self) -> None:
         self._dispatch()
         self._writer_wakeup.set()
-        if self.session.peer_open_requests < self._max_peer_open:
+        session = self.session
+        if (
+            session.peer_open_requests < self._max_peer_open
+            and session.pending_output < self._max_unsent
+        ):
             self._reader_resume.set()
 
     def _dispatch(self) -> None:

@@ -72,7 +72,8 @@ class SmppListener:
         """Serve one connected stream until it closes (also used for in-memory streams)."""
         session = SmppSession(Role.SMSC, limits=self.limits, now=self.clock.monotonic())
         link = Link(
-            stream, session, clock=self.clock, handler=self.handler, peer=describe_peer(stream)
+            stream, session, clock=self.clock, handler=self.handler, peer=describe_peer(stream),
+            send_timeout=self.limits.response_timer,
         )
         self.links.add(link)
         try:

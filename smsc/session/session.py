@@ -125,6 +125,11 @@ class SmppSession:
         return self.peer_interface_version >= SMPP_VERSION_34
 
     @property
+    def pending_output(self) -> int:
+        """Octets queued for the peer and not yet taken by `data_to_send`."""
+        return len(self._out)
+
+    @property
     def closed(self) -> bool:
         return self.state is BindState.CLOSED
 
@@ -140,6 +145,7 @@ class SmppSession:
         self._last_received = now
         frames = self._frames
         frames.feed(data)
+        completed = False
         while self.state is not BindState.CLOSED:
             try:
                 frame = frames.pop()
@@ -149,8 +155,13 @@ class SmppSession:
                 return
             if frame is None:
                 break
+            completed = True
             self._handle_frame(frame, now)
-        self._partial_since = now if frames.buffered else None
+        # the read timer runs from the first octet of a PDU, however slowly the rest trickles
+        if not frames.buffered:
+            self._partial_since = None
+        elif completed or self._partial_since is None:
+            self._partial_since = now
 
     def next_event(self) -> Event | None:
         """The next event, or None when nothing more is pending."""

@@ -350,3 +350,13 @@ def test_byte_by_byte_feeding_gives_the_same_events() -> None:
         split.receive_data(stream[i : i + 1], 0)
     assert drain(whole) == drain(split)
     assert whole.data_to_send() == split.data_to_send()
+
+
+def test_read_timer_is_not_reset_by_a_trickle() -> None:
+    smsc = SmppSession(Role.SMSC, limits=LIMITS, now=0)
+    data = vector("enquire_link")
+    for second in range(4):
+        smsc.receive_data(data[second : second + 1], float(second))
+    assert smsc.get_timer() == pytest.approx(5.0)  # from the first octet, not the last
+    smsc.handle_timer(5.0)
+    assert smsc.closed
