@@ -3,6 +3,7 @@ connection within bounded time, and a well-behaved ESME beside them notices noth
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 from typing import Any
@@ -86,10 +87,8 @@ async def test_random_garbage_never_disturbs_other_sessions(running: Any) -> Non
         garbage = bytes(rng.randrange(256) for _ in range(size))
         if rng.random() < 0.5 and size >= 4:  # half of them with a plausible length
             garbage = size.to_bytes(4, "big") + garbage[4:]
-        try:
+        with contextlib.suppress(trio.BrokenResourceError):
             await stream.send_all(garbage)
-        except trio.BrokenResourceError:
-            pass
         with trio.fail_after(LIMIT):
             await stream.aclose()
     await good_esme_still_works(running.smpp_port)
