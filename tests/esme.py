@@ -49,25 +49,22 @@ class Esme:
 
     async def next_event(self) -> Event:
         """The next event; deliver_sm is answered with ESME_ROK unless auto_answer is off."""
-        while True:
-            if self.events:
-                event = self.events.pop(0)
-                if (
-                    self.auto_answer
-                    and isinstance(event, RequestReceived)
-                    and event.message.command_id & 0x7FFFFFFF in (0x05, 0x103)
-                ):
-                    self.session.send(make_response(event.message), trio.current_time())
-                    await self.flush()
-                return event
+        while not self.events:
             try:
                 data = await self.stream.receive_some(65536)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             self.session.receive_data(data, trio.current_time())
             while (event := self.session.next_event()) is not None:
+                if (
+                    self.auto_answer
+                    and isinstance(event, RequestReceived)
+                    and event.message.command_id & 0x7FFFFFFF in (0x05, 0x103)
+                ):
+                    self.session.send(make_response(event.message), trio.current_time())
                 self.events.append(event)
             await self.flush()
+        return self.events.pop(0)
 
     async def request(self, pdu: Pdu) -> Pdu:
         """Send a request and return its response (other events are kept in order)."""

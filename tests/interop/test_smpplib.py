@@ -9,6 +9,8 @@ import pytest
 import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
+import smpplib.gsm
+import smpplib.smpp
 import trio
 
 from smsc.pdu.constants import CommandStatus, MessageState
@@ -101,4 +103,73 @@ async def test_bad_credentials_are_refused(
     running = await start_smsc(make_config())
     got = await trio.to_thread.run_sync(bind_and_fail, running.smpp_port, system_id, password)
     assert got == status
+    running.shutdown.set()
+
+
+def send_parts_and_collect(port: int, mode: str, text: str, encoding: int,
+                           use_sar: bool) -> dict[str, Any]:
+    """Bind a transmitter and a receiver (or one transceiver), send `text` split by smpplib,
+    and return the message ids and the receipts' ids."""
+    sender = client_for(port)
+    receiver = sender if mode == "transceiver" else client_for(port)
+    try:
+        if mode == "transceiver":
+            sender.bind_transceiver(system_id="smppclient1", password="password")
+        else:
+            sender.bind_transmitter(system_id="smppclient1", password="password")
+            receiver.bind_receiver(system_id="smppclient1", password="password")
+        parts, coding, esm_class = smpplib.gsm.make_parts(text, encoding=encoding,
+                                                          use_udhi=not use_sar)
+        responses: list[Any] = []
+        sender.set_message_sent_handler(lambda pdu: responses.append(pdu))
+        for index, part in enumerate(parts, 1):
+            extra: dict[str, Any] = {}
+            if use_sar and len(parts) > 1:
+                extra = {"sar_msg_ref_num": 77, "sar_total_segments": len(parts),
+                         "sar_segment_seqnum": index}
+            sender.send_message(source_addr="100", destination_addr="4915100000002",
+                                short_message=part, data_coding=coding, esm_class=esm_class,
+                                registered_delivery=1, **extra)
+        if receiver is not sender:
+            while len(responses) < len(parts):
+                sender.read_once()
+        sender.send_pdu(smpplib.smpp.make_pdu("enquire_link", client=sender))
+        collected: list[Any] = []
+        receiver.set_message_received_handler(lambda pdu: collected.append(pdu))
+        while len([p for p in collected if p.command == "deliver_sm"]) < len(parts):
+            receiver.read_once()
+        while len(responses) < len(parts):
+            sender.read_once()
+        ids = [r.message_id.decode() for r in responses]
+        receipt_ids = [p.receipted_message_id.decode() for p in collected
+                       if p.command == "deliver_sm"]
+        for client in {id(sender): sender, id(receiver): receiver}.values():
+            client.unbind()
+        return {"ids": ids, "receipts": receipt_ids, "parts": len(parts)}
+    finally:
+        sender.disconnect()
+        if receiver is not sender:
+            receiver.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("mode", "text", "encoding", "use_sar"),
+    [
+        ("transceiver", "short GSM text €", smpplib.consts.SMPP_ENCODING_DEFAULT, False),
+        ("separate", "Привет, 世界 😀", smpplib.consts.SMPP_ENCODING_ISO10646, False),
+        ("transceiver", "long GSM " * 40, smpplib.consts.SMPP_ENCODING_DEFAULT, False),
+        ("separate", "длинный текст " * 12, smpplib.consts.SMPP_ENCODING_ISO10646, True),
+    ],
+    ids=["gsm", "ucs2", "long-udh", "long-ucs2-sar"],
+)
+async def test_smpplib_modes_encodings_and_long_messages(
+    make_config: Any, start_smsc: Any, mode: str, text: str, encoding: int, use_sar: bool
+) -> None:
+    running = await start_smsc(make_config())
+    result = await trio.to_thread.run_sync(
+        send_parts_and_collect, running.smpp_port, mode, text, encoding, use_sar
+    )
+    assert result["parts"] == len(result["ids"]) >= (2 if len(text) > 100 else 1)
+    assert sorted(result["receipts"]) == sorted(result["ids"])
+    assert len(set(result["ids"])) == len(result["ids"])
     running.shutdown.set()
