@@ -24,6 +24,7 @@ from smsc.routing.networks import SimulatedNetwork
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
 from smsc.server.listener import SmppListener
+from smsc.server.outbind import OutbindDialer
 from smsc.server.service import SmscService
 from smsc.session import SessionLimits
 from smsc.store import MemoryStore, MessageStore, RetryPolicy
@@ -122,6 +123,11 @@ async def run(
             smpp_port = 0
             tls_port = None
             plain = SmppListener(handler=service, limits=limits, clock=clock, links=links)
+            dialer = OutbindDialer(
+                accounts=config.accounts, committer=committer, binds=binds, listener=plain,
+                clock=clock, system_id=config.server.system_id,
+            )
+            await nursery.start(dialer.run)
             if config.server.tls.plain_enabled:
                 smpp_port = await nursery.start(plain.serve, config.server.host,
                                                 config.server.port)

@@ -123,6 +123,14 @@ class AccountConfig:
     """Regular expressions a source_addr must match; empty allows any."""
     allowed_ips: tuple[str, ...] = ()
     """CIDR blocks binds may come from; empty allows any."""
+    outbind_host: str = ""
+    """When set, the SMSC connects to this ESME address and sends outbind whenever it holds
+    receipts or MO messages for the account and no receiver is bound."""
+    outbind_port: int = field(default=2775, metadata=PORT)
+    outbind_password: str = field(default="", repr=False, metadata=_limits(0, 8))
+    """Password the SMSC sends in outbind, so the ESME can authenticate it."""
+    outbind_retry: float = field(default=30.0, metadata=_limits(0.1))
+    """Seconds between outbind attempts while the ESME does not bind."""
 
 
 @dataclass(frozen=True, slots=True)

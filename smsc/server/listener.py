@@ -9,6 +9,7 @@ from collections.abc import Callable
 import trio
 
 from smsc.clock import Clock
+from smsc.pdu import Pdu
 from smsc.server.link import Link, LinkHandler
 from smsc.session import Role, SessionLimits, SmppSession
 
@@ -68,8 +69,11 @@ class SmppListener:
             await nursery.start(trio.serve_listeners, self.handle, served)
             task_status.started(bound_port)
 
-    async def handle(self, stream: trio.abc.Stream) -> None:
-        """Serve one connected stream until it closes (also used for in-memory streams)."""
+    async def handle(self, stream: trio.abc.Stream, greeting: Pdu | None = None) -> None:
+        """Serve one connected stream until it closes (also used for in-memory streams).
+
+        `greeting` is sent first: the outbind of a connection the SMSC opened itself.
+        """
         session = SmppSession(Role.SMSC, limits=self.limits, now=self.clock.monotonic())
         link = Link(
             stream, session, clock=self.clock, handler=self.handler, peer=describe_peer(stream),
@@ -79,6 +83,8 @@ class SmppListener:
         try:
             if self.on_link is not None:
                 self.on_link(link)
+            if greeting is not None:
+                link.send(greeting)
             await link.run()
         except trio.BrokenResourceError:
             pass  # TLS handshake or transport failure: nothing to answer
