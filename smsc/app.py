@@ -17,6 +17,7 @@ from smsc.accounts import Accounts
 from smsc.clock import Clock
 from smsc.config import Config
 from smsc.delivery.committer import Committer
+from smsc.delivery.mobile import MobileOriginator
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.delivery.retention import purge_finished_messages
 from smsc.delivery.scheduler import DeliveryScheduler
@@ -45,6 +46,8 @@ class RunningSmsc:
     shutdown: trio.Event = field(default_factory=trio.Event)
     attach: Callable[[trio.abc.Stream], None] = lambda stream: None
     """Serve an already connected stream (e.g. one end of trio's memory_stream_pair)."""
+    mobile: MobileOriginator | None = None
+    """Injects mobile-originated messages (`await running.mobile.send_text(...)`)."""
 
 
 def session_limits(config: Config, window: int) -> SessionLimits:
@@ -139,6 +142,8 @@ async def run(
                                                config.server.tls.port)
             running = RunningSmsc(smpp_port, tls_port, store, binds, committer, links)
             running.attach = lambda stream: nursery.start_soon(plain.handle, stream)
+            running.mobile = MobileOriginator(accounts=config.accounts, committer=committer,
+                                              clock=clock)
             task_status.started(running)
             await running.shutdown.wait()
             await shut_down(running, config.server.shutdown_grace)

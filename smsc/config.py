@@ -123,6 +123,9 @@ class AccountConfig:
     """Regular expressions a source_addr must match; empty allows any."""
     allowed_ips: tuple[str, ...] = ()
     """CIDR blocks binds may come from; empty allows any."""
+    mo_addresses: tuple[str, ...] = ()
+    """Regular expressions of destination addresses (short codes, long numbers) whose
+    mobile-originated messages go to this account."""
     outbind_host: str = ""
     """When set, the SMSC connects to this ESME address and sends outbind whenever it holds
     receipts or MO messages for the account and no receiver is bound."""
@@ -288,6 +291,13 @@ def _check_cross_fields(config: Config, source: str) -> None:
             except re.error as error:
                 raise ConfigError(
                     source, f"{key}.allowed_source_addrs[{pos}]", f"bad regex: {error}"
+                ) from None
+        for pos, pattern in enumerate(account.mo_addresses):
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ConfigError(
+                    source, f"{key}.mo_addresses[{pos}]", f"bad regex: {error}"
                 ) from None
         for pos, block in enumerate(account.allowed_ips):
             try:

@@ -22,9 +22,11 @@ from smsc.pdu import (
     encode,
     make_response,
 )
+from smsc.pdu.concat import Reassembler
 from smsc.pdu.constants import CommandStatus, MessageState
 from smsc.pdu.receipt_text import parse_receipt_text
-from smsc.session import ConnectionClosed
+from smsc.pdu.text import decode_text
+from smsc.session import ConnectionClosed, RequestAnswered
 
 from ..esme import Esme
 
@@ -274,3 +276,69 @@ async def test_finished_messages_are_purged_after_retention(
     assert (await esme.request(query)).message_state == MessageState.DELIVERED
     await trio.sleep(700)
     assert (await esme.request(query)).command_status == S.ESME_RQUERYFAIL
+
+
+@pytest.mark.parametrize("text", ["STOP", "Ответ " * 30], ids=["short-gsm", "long-ucs2"])
+async def test_mobile_originated_message_reaches_its_account_when_it_binds(
+    make_config: Any, start_smsc: Any, autojump_clock: Any, text: str
+) -> None:
+    accounts = (AccountConfig(mo_addresses=(r"4242",)),
+                AccountConfig(system_id="other", password="secret", mo_addresses=(r"99\d+",)))
+    running = await start_smsc(make_config(accounts=accounts))
+    ids = await running.mobile.send_text("4915100000007", "4242", text)
+    assert ids
+    with pytest.raises(LookupError):
+        await running.mobile.send_text("4915100000007", "1234", "nobody owns this")
+    await trio.sleep(30)  # nobody bound yet: the message waits
+    wrong = await connect(running)
+    await wrong.bind(system_id="other", password="secret")
+    esme = await connect(running)
+    await esme.bind("receiver")
+    parts = [await esme.next_request() for _ in ids]
+    assert all(isinstance(p, DeliverSm) and p.esm_class & 0x3C == 0 for p in parts)
+    assert {p.source_addr for p in parts} == {"4915100000007"}
+    assembler = Reassembler()
+    whole = [assembler.add(originator=p.source_addr, recipient=p.destination_addr,
+                           user_data=p.short_message, udhi=bool(p.esm_class & 0x40), sar=None,
+                           now=0.0) for p in parts]
+    (message,) = [w for w in whole if w is not None]
+    assert decode_text(message.user_data, parts[0].data_coding) == text
+    with trio.move_on_after(5) as nothing:
+        await wrong.next_request()
+    assert nothing.cancelled_caught  # the other account got nothing
+
+
+async def test_bind_limits_and_modes(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    accounts = (AccountConfig(max_binds=1, bind_modes=("transmitter", "receiver")),)
+    running = await start_smsc(make_config(accounts=accounts))
+    first = await connect(running)
+    resp = await first.bind("transmitter", interface_version=0x34)
+    assert resp.command_status == S.ESME_ROK and resp.system_id == "SMSC"  # type: ignore[attr-defined]
+    assert resp.sc_interface_version == 0x34  # type: ignore[attr-defined]
+    second = await connect(running)
+    assert (await second.bind("receiver")).command_status == S.ESME_RBINDFAIL
+    third = await connect(running)
+    assert (await third.bind("transceiver")).command_status == S.ESME_RBINDFAIL
+    old = await connect(running)
+    await first.request(Unbind())
+    resp = await old.bind("receiver", interface_version=0x33)
+    assert resp.command_status == S.ESME_ROK
+    assert resp.sc_interface_version is None  # type: ignore[attr-defined]  # v3.3: no TLVs
+
+
+async def test_shutdown_unbinds_every_session(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esmes = [await connect(running) for _ in range(3)]
+    for esme in esmes:
+        await esme.bind()
+    running.shutdown.set()
+    for esme in esmes:
+        events = []
+        while not isinstance(events[-1:] and events[-1], ConnectionClosed):
+            events.append(await esme.next_event())
+        answered = [e for e in events if isinstance(e, RequestAnswered)]
+        assert [type(e.request) for e in answered] == [Unbind]  # the SMSC asked to unbind
