@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import smpplib.gsm
 import smpplib.smpp
 import trio
 
+from smsc.config import AccountConfig
 from smsc.pdu.constants import CommandStatus, MessageState
 
 TIMEOUT = 5
@@ -172,4 +174,27 @@ async def test_smpplib_modes_encodings_and_long_messages(
     assert result["parts"] == len(result["ids"]) >= (2 if len(text) > 100 else 1)
     assert sorted(result["receipts"]) == sorted(result["ids"])
     assert len(set(result["ids"])) == len(result["ids"])
+    running.shutdown.set()
+
+
+async def test_ip_allow_list_and_passwords_stay_out_of_logs(
+    make_config: Any, start_smsc: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    accounts = (
+        AccountConfig(system_id="remote", password="s3cr3t!", allowed_ips=("10.0.0.0/8",)),
+        AccountConfig(system_id="local", password="l0cal!", allowed_ips=("127.0.0.0/8",)),
+    )
+    running = await start_smsc(make_config(accounts=accounts))
+    port = running.smpp_port
+    assert await trio.to_thread.run_sync(bind_and_fail, port, "remote", "s3cr3t!") == (
+        CommandStatus.ESME_RBINDFAIL
+    )
+    assert await trio.to_thread.run_sync(bind_and_fail, port, "local", "l0cal!") == 0
+    assert await trio.to_thread.run_sync(bind_and_fail, port, "local", "wr0ng!") == (
+        CommandStatus.ESME_RINVPASWD
+    )
+    assert "bind refused" in caplog.text
+    for secret in ("s3cr3t!", "l0cal!", "wr0ng!"):
+        assert secret not in caplog.text
     running.shutdown.set()
