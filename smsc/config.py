@@ -119,6 +119,10 @@ class AccountConfig:
     """Bucket size; 0 means one second's worth of submit_rate."""
     max_pending: int = field(default=0, metadata=_limits(0))
     """Pending messages allowed before ESME_RMSGQFUL; 0 means unlimited."""
+    default_validity: float = field(default=0.0, metadata=SECONDS)
+    """This account's validity when a submit gives none; 0 uses store.default_validity."""
+    max_validity: float = field(default=0.0, metadata=SECONDS)
+    """This account's longest validity; 0 uses store.max_validity."""
     allowed_source_addrs: tuple[str, ...] = ()
     """Regular expressions a source_addr must match; empty allows any."""
     allowed_ips: tuple[str, ...] = ()
@@ -136,11 +140,19 @@ class AccountConfig:
     """Seconds between outbind attempts while the ESME does not bind."""
 
 
+NETWORK_RESULTS = ("delivered", "absent", "undeliverable", "rejected")
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkConfig:
     name: str = "default"
     latency: float = field(default=0.0, metadata=SECONDS)
     """Seconds a delivery attempt takes on this network."""
+    result: str = field(default="delivered", metadata=_limits(choices=NETWORK_RESULTS))
+    """How every attempt ends: delivered, absent (temporary: retried until validity ends),
+    undeliverable or rejected (permanent)."""
+    error_code: int = field(default=0, metadata=_limits(0, 0xFFFF))
+    """GSM network error code reported with failed attempts (receipt err: and TLV)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,4 +34,6 @@ class SimulatedNetwork:
         self.name = config.name
 
     def attempt(self, destination: str, now: datetime, rng: random.Random) -> Attempt:
-        return Attempt(self.config.latency, Result.DELIVERED)
+        result = Result(self.config.result)
+        code = None if result is Result.DELIVERED else self.config.error_code
+        return Attempt(self.config.latency, result, code)

@@ -40,6 +40,7 @@ from smsc.pdu.constants import (
     esm_type,
 )
 from smsc.pdu.smpp_time import SmppTimeError, format_absolute, parse_smpp_time
+from smsc.pdu.tlv import encode_tlvs
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
 from smsc.session import (
@@ -58,6 +59,8 @@ from smsc.store import AcceptRefused, NewMessage, format_message_id, parse_messa
 log = logging.getLogger("smsc.service")
 S = CommandStatus
 MAX_TON = 6
+SEGMENT_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
+"""Segment info kept with a message (as encoded TLVs in its `extra`)."""
 SUBMIT_ESM_TYPES = frozenset({EsmType.NORMAL, EsmType.DELIVERY_ACK, EsmType.MANUAL_ACK})
 """Message types an ESME may submit (SPEC 5.2.12: receipts only flow SMSC → ESME)."""
 
@@ -280,6 +283,7 @@ class SmscService:
             schedule_at=times.schedule_at,
             replace_if_present=bool(getattr(message, "replace_if_present_flag", 0)),
             network=self.default_network,
+            extra=encode_tlvs({t: message.tlvs[t] for t in SEGMENT_TAGS if t in message.tlvs}),
         )
 
     def _times(self, account: Account, schedule: str, validity: str) -> Times:
@@ -288,8 +292,8 @@ class SmscService:
             schedule,
             validity,
             self.clock.wall(),
-            default_validity=store.default_validity,
-            max_validity=store.max_validity,
+            default_validity=account.config.default_validity or store.default_validity,
+            max_validity=account.config.max_validity or store.max_validity,
         )
 
     def _submit_sm(self, link: Link, account: Account, message: SubmitSm) -> None:

@@ -342,3 +342,53 @@ async def test_shutdown_unbinds_every_session(
             events.append(await esme.next_event())
         answered = [e for e in events if isinstance(e, RequestAnswered)]
         assert [type(e.request) for e in answered] == [Unbind]  # the SMSC asked to unbind
+
+
+async def test_absent_handset_is_retried_on_schedule_until_validity_expires(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    config = make_config(
+        networks=(NetworkConfig(result="absent", error_code=27),),
+        accounts=(AccountConfig(default_validity=100.0),),
+    )
+    config = dataclasses.replace(config, store=dataclasses.replace(
+        config.store, retry_schedule=(10.0, 30.0)))
+    running = await start_smsc(config)
+    esme = await connect(running)
+    await esme.bind()
+    started = trio.current_time()
+    resp = await esme.request(submit(registered_delivery=0x11))  # final + intermediate
+    notices = []
+    times = []
+    for _ in range(4):
+        notices.append(await esme.next_request())
+        times.append(round(trio.current_time() - started))
+    assert times == [0, 10, 40, 70]  # the retry schedule, its last interval repeating
+    kinds = [n.esm_class for n in notices]
+    assert kinds == [0x20, 0x20, 0x20, 0x04]  # three intermediate notices, then the receipt
+    final = parse_receipt_text(notices[-1].short_message.decode())
+    assert final is not None and final.stat == "EXPIRED" and final.err == "027"
+    assert notices[-1].network_error_code == b"\x03\x00\x1b"  # type: ignore[attr-defined]
+    answer = await esme.request(QuerySm(message_id=resp.message_id, source_addr="4915100000001"))
+    assert answer.message_state == MessageState.EXPIRED and answer.error_code == 27
+
+
+@pytest.mark.parametrize(("result", "stat", "state"), [
+    ("undeliverable", "UNDELIV", MessageState.UNDELIVERABLE),
+    ("rejected", "REJECTD", MessageState.REJECTED),
+])
+async def test_permanent_failures_finish_at_once(
+    make_config: Any, start_smsc: Any, autojump_clock: Any, result: str, stat: str,
+    state: MessageState,
+) -> None:
+    running = await start_smsc(make_config(networks=(NetworkConfig(result=result,
+                                                                   error_code=1),)))
+    esme = await connect(running)
+    await esme.bind()
+    started = trio.current_time()
+    await esme.request(submit())
+    receipt = await esme.next_request()
+    assert trio.current_time() - started < 1
+    parsed = parse_receipt_text(receipt.short_message.decode())
+    assert parsed is not None and parsed.stat == stat
+    assert receipt.message_state == state  # type: ignore[attr-defined]
