@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -34,6 +34,8 @@ from smsc.store.models import (
 )
 
 SCHEMA_VERSION = 1
+CACHE_SIZE = 50000
+"""Recently written messages kept as objects, so claims need not read back what we wrote."""
 ENROUTE = int(MessageState.ENROUTE)
 FIELDS = (
     "system_id", "direction", "service_type", "source_addr_ton", "source_addr_npi",
@@ -152,6 +154,7 @@ class SqliteStore:
         """Outbound items handed out and not yet acknowledged: item_id → system_id."""
         self._pending: Counter[str] = Counter()
         self._outbound_systems: Counter[str] = Counter()
+        self._cache: OrderedDict[int, Message] = OrderedDict()
         self._load()
 
     def _load(self) -> None:
@@ -199,6 +202,7 @@ class SqliteStore:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self._cache.clear()
             self._load()
             raise
         for item_id in batch.outbound_sent:
@@ -224,11 +228,13 @@ class SqliteStore:
                     f"UPDATE messages SET {', '.join(f'{f} = ?' for f in FIELDS)} WHERE id = ?",
                     [*values, existing[0]],
                 )
+                self._cache.pop(existing[0], None)
                 return int(existing[0])
         if new.direction is Direction.MT:
             limit = self.max_pending.get(new.system_id, 0)
-            queued = sum(1 for row in inserts if row[0] == new.system_id)
-            if limit and self._pending[new.system_id] + queued >= limit:
+            if limit and self._pending[new.system_id] + sum(
+                1 for row in inserts if row[0] == new.system_id
+            ) >= limit:
                 return AcceptRefused.QUEUE_FULL
         inserts.append(_row_of(new))
         return -len(inserts)  # placeholder: the row's position, replaced after the insert
@@ -252,6 +258,7 @@ class SqliteStore:
         notices = []
         for index, row in enumerate(inserts):
             message_id = first_id + index
+            self._remember(_message_of([message_id, *row]))
             if Direction(row[1]) is Direction.MO:
                 notices.append((row[0], OutboundKind.MO.value, message_id, ENROUTE))
             else:
@@ -271,6 +278,7 @@ class SqliteStore:
         notices: list[tuple[str, str, int, int]],
     ) -> None:
         message = transition.message
+        self._remember(message)
         updates.append((
             int(message.state), message.attempts, _ts(message.next_attempt_at),
             _ts(message.final_at), message.network_error_code, message.message_id,
@@ -328,7 +336,17 @@ class SqliteStore:
             self._write_now(expired)
         return claimed
 
+    def _remember(self, message: Message) -> None:
+        cache = self._cache
+        cache[message.message_id] = message
+        cache.move_to_end(message.message_id)
+        if len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+
     def _fetch(self, ids: Sequence[int]) -> list[Message]:
+        cache = self._cache
+        if all(i in cache for i in ids):
+            return [cache[i] for i in ids]
         messages: list[Message] = []
         for chunk in _chunks(ids):
             marks = ", ".join("?" * len(chunk))
@@ -348,6 +366,7 @@ class SqliteStore:
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._cache.clear()
             self._load()
             raise
 
@@ -471,6 +490,7 @@ class SqliteStore:
             [*_row_of(fields), _ts(due), message_id],
         )
         self._db.execute("COMMIT")
+        self._cache.pop(message_id, None)
         if due is not None:
             heapq.heappush(self._due, (due.timestamp(), message_id))
         return True
