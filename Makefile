@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/smsc serve $(ARGS)
+	$(BIN)/smsc serve --config configs/default.toml $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

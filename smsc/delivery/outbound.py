@@ -72,19 +72,29 @@ class OutboundDispatcher:
         for system_id in waiting:
             if system_id in self._resting:
                 continue
-            for link in self.binds.receivers(system_id):
-                room = link.session.window_free
-                if room <= 0:
-                    continue
-                items = await self.committer.call(self.store.claim_outbound, system_id, room)
-                if not items:
+            links = [link for link in self.binds.receivers(system_id)
+                     if link.session.window_free > 0]
+            room = sum(link.session.window_free for link in links)
+            if not room:
+                continue
+            items = await self.committer.call(self.store.claim_outbound, system_id, room)
+            unsent = self._deal(items, links)
+            if unsent:
+                await self.committer.call(self.store.release_outbound, unsent)
+
+    def _deal(self, items: list[OutboundItem], links: list[Link]) -> list[int]:
+        """Send items round-robin over the receivers; returns the ids that could not go."""
+        unsent: list[int] = []
+        turn = 0
+        for item in items:
+            for _ in range(len(links)):
+                link = links[turn % len(links)]
+                turn += 1
+                if link.session.window_free > 0 and self._send(link, item):
                     break
-                unsent: list[int] = []
-                for item in items:
-                    if not self._send(link, item):
-                        unsent.append(item.item_id)
-                if unsent:
-                    await self.committer.call(self.store.release_outbound, unsent)
+            else:
+                unsent.append(item.item_id)
+        return unsent
 
     def _send(self, link: Link, item: OutboundItem) -> bool:
         if not link.is_open or not link.session.state.is_bound:

@@ -178,7 +178,8 @@ class SmppSession:
         if command_id & 0x80000000:
             self._handle_response(message, now)
             return
-        self._last_activity = now
+        if command_id != CommandId.enquire_link:
+            self._last_activity = now  # enquire_link proves the link, not a transaction
         if command_id not in ALLOWED[(self.role.peer, self.state)]:
             self._reject_out_of_state(message)
             return
@@ -211,8 +212,9 @@ class SmppSession:
         ):
             # a response of the wrong kind for this sequence: treat like a nack of the request
             self._events.append(UnmatchedResponse(message))
-        self._last_activity = now
         request_id = request.command_id
+        if request_id != CommandId.enquire_link:
+            self._last_activity = now
         if request_id == CommandId.enquire_link:
             self._enquire_sequence = None
             return
@@ -311,6 +313,8 @@ class SmppSession:
             raise LocalProtocolError("window full")
         if message.sequence_number == 0:
             message = replace(message, sequence_number=self._take_sequence())
+        if command_id != CommandId.enquire_link:
+            self._last_activity = now
         self._write(message)
         if command_id in _NO_RESPONSE:
             return message

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import trio
 
+from smsc.config import AccountConfig
 from smsc.pdu import EnquireLink, FrameBuffer, GenericNack, SubmitSm, decode, encode
 from smsc.pdu.constants import CommandStatus
 
@@ -131,3 +132,31 @@ async def test_peer_that_never_reads_is_dropped(running: Any) -> None:
             await link.wait_closed()
     await good_esme_still_works(running.smpp_port)
     await stream.aclose()
+
+
+async def test_many_sessions_at_once(make_config: Any, start_smsc: Any) -> None:
+    """100 ESMEs bind, submit and collect their receipts concurrently."""
+    accounts = tuple(AccountConfig(system_id=f"esme{n}", password=f"pw{n}") for n in range(100))
+    running = await start_smsc(make_config(accounts=accounts))
+
+    async def one(number: int) -> None:
+        stream = await trio.open_tcp_stream("127.0.0.1", running.smpp_port)
+        esme = Esme(stream)
+        bound = await esme.bind(system_id=f"esme{number}", password=f"pw{number}")
+        assert bound.command_status == CommandStatus.ESME_ROK
+        ids = set()
+        for part in range(3):
+            resp = await esme.request(SubmitSm(
+                destination_addr=f"49151{number:04d}{part}", registered_delivery=1,
+                short_message=b"load"))
+            ids.add(resp.message_id)  # type: ignore[attr-defined]
+        receipts = {(await esme.next_request()).receipted_message_id  # type: ignore[attr-defined]
+                    for _ in range(3)}
+        assert receipts == ids
+        await stream.aclose()
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            for number in range(100):
+                nursery.start_soon(one, number)
+    running.shutdown.set()

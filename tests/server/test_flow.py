@@ -392,3 +392,19 @@ async def test_permanent_failures_finish_at_once(
     parsed = parse_receipt_text(receipt.short_message.decode())
     assert parsed is not None and parsed.stat == stat
     assert receipt.message_state == state  # type: ignore[attr-defined]
+
+
+async def test_receipts_are_shared_round_robin_between_receivers(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    sender = await connect(running)
+    await sender.bind("transmitter")
+    receivers = [await connect(running) for _ in range(2)]
+    for receiver in receivers:
+        await receiver.bind("receiver")
+    for _ in range(6):
+        await sender.request(submit())
+    got = [[await r.next_request() for _ in range(3)] for r in receivers]
+    ids = {p.receipted_message_id for batch in got for p in batch}  # type: ignore[attr-defined]
+    assert len(ids) == 6  # three each, none twice

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smsc.pdu import (
     BindReceiver,
@@ -15,6 +17,7 @@ from smsc.pdu import (
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
+    FrameBuffer,
     GenericNack,
     SubmitSm,
     SubmitSmResp,
@@ -360,3 +363,35 @@ def test_read_timer_is_not_reset_by_a_trickle() -> None:
     assert smsc.get_timer() == pytest.approx(5.0)  # from the first octet, not the last
     smsc.handle_timer(5.0)
     assert smsc.closed
+
+
+def test_inactivity_timer_unbinds_a_session_without_requests() -> None:
+    limits = SessionLimits(enquire_link_timer=0, inactivity_timer=50, response_timer=10)
+    pair = Pair(limits)
+    pair.bind()
+    pair.esme.send(EnquireLink(), 20.0)  # enquire_link keeps the link alive, not the session
+    pair.to_smsc(20.0)
+    pair.to_esme(20.0)
+    assert pair.smsc.get_timer() == pytest.approx(50.0)
+    pair.smsc.handle_timer(50.0)
+    assert isinstance(decode(pair.smsc.data_to_send()), Unbind)
+    assert pair.smsc.state is BindState.UNBINDING
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(0, 3))
+def test_any_bytes_give_events_or_a_close_never_an_exception(data: bytes, cut: int) -> None:
+    for role in (Role.SMSC, Role.ESME):
+        session = SmppSession(role, limits=LIMITS, now=0)
+        if len(data) >= 4 and cut:
+            data = len(data).to_bytes(4, "big") + data[4:]  # a plausible length now and then
+        session.receive_data(data, 0)
+        drain(session)
+        out = session.data_to_send()
+        frames = FrameBuffer()
+        frames.feed(out)
+        while (frame := frames.pop()) is not None:
+            answer = decode(frame)  # everything the session says is a valid PDU
+            assert answer.is_response or isinstance(answer, EnquireLink)
+        session.handle_timer(1000.0)
+        drain(session)
