@@ -18,6 +18,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy smsc esme_client
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(STAMP)

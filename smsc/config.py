@@ -225,7 +225,7 @@ def load_config(path: Path | str | None) -> Config:
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:
-    config = _build(Config, data, source, "")
+    config: Config = _build(Config, data, source, "")
     _check_cross_fields(config, source)
     return config
 

@@ -46,9 +46,9 @@ def build_deliver_sm(
     fields = message.fields
     if item.kind is OutboundKind.MO:
         payload = fields.payload
-        tlvs = {}
+        mo_tlvs: dict[int, object] = {}
         if len(payload) > 254 and with_tlvs:
-            tlvs[Tag.message_payload] = payload
+            mo_tlvs[Tag.message_payload] = payload
             payload = b""
         return DeliverSm(
             service_type=fields.service_type,
@@ -62,7 +62,7 @@ def build_deliver_sm(
             protocol_id=fields.protocol_id,
             data_coding=fields.data_coding,
             short_message=payload[:254],
-            tlvs=tlvs,
+            tlvs=mo_tlvs,
         )
     state = message.state if item.kind is OutboundKind.RECEIPT else MessageState.ENROUTE
     esm_type = (

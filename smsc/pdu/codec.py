@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import construct as cs
+import construct as cs  # type: ignore[import-untyped]
 
 from smsc.pdu import fields
 from smsc.pdu.constants import CommandStatus

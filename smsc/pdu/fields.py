@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import construct as cs
+import construct as cs  # type: ignore[import-untyped]
 
 from smsc.pdu.constants import CommandStatus
 
@@ -72,7 +72,7 @@ class SmppTime(CStr):
     def _build(self, obj: str, stream: Any, context: Any, path: str) -> str:
         if len(obj) not in (0, 16):
             raise cs.ConstructError(f"{path}: must be empty or 16 characters")
-        return super()._build(obj, stream, context, path)  # type: ignore[no-any-return]
+        return super()._build(obj, stream, context, path)
 
 
 class LengthPrefixedOctets(cs.Construct):  # type: ignore[misc]

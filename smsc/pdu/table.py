@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-import construct as cs
+import construct as cs  # type: ignore[import-untyped]
 
 from smsc.pdu.constants import CommandId, CommandStatus, Tag
 from smsc.pdu.fields import (

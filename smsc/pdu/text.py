@@ -46,7 +46,9 @@ def is_gsm_coding(data_coding: int) -> bool:
 
 
 def is_binary_coding(data_coding: int) -> bool:
-    return data_coding in BINARY_CODINGS or (data_coding & 0xF0 == 0xF0 and data_coding & 0x04)
+    return data_coding in BINARY_CODINGS or (
+        data_coding & 0xF0 == 0xF0 and bool(data_coding & 0x04)
+    )
 
 
 def unit_size(data_coding: int) -> int:

@@ -124,7 +124,7 @@ class Link:
                 await self._reader_resume.wait()
                 continue
             try:
-                data = await self.stream.receive_some(RECEIVE_SIZE)
+                data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             session.receive_data(data, clock.monotonic())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 import trio
 
@@ -379,7 +380,7 @@ class SmscService:
             ))
 
         for dest, new in accepted:
-            self.committer.accept(new, lambda result, dest=dest: collect(dest, result))
+            self.committer.accept(new, partial(collect, dest))
 
     # -- query / cancel / replace -----------------------------------------------------------
 

@@ -146,7 +146,7 @@ class SmppSession:
         frames = self._frames
         frames.feed(data)
         completed = False
-        while self.state is not BindState.CLOSED:
+        while not self.closed:  # a frame may close the session
             try:
                 frame = frames.pop()
             except DecodeError as error:
