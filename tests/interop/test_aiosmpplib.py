@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 import trio
-from aiosmpplib import ESME, AbstractHook, DeliverSm, PhoneNumber, SubmitSm, SubmitSmResp
+from aiosmpplib import (
+    ESME,
+    AbstractHook,
+    BindMode,
+    DeliverSm,
+    PhoneNumber,
+    SubmitSm,
+    SubmitSmResp,
+)
 from aiosmpplib.broker import SimpleBroker
 
 TIMEOUT = 10
@@ -67,4 +75,51 @@ async def test_aiosmpplib_submit_and_receipt(make_config: Any, start_smsc: Any) 
     assert message_id
     assert receipt["id"] == message_id
     assert receipt["stat"] == "DELIVRD"
+    running.shutdown.set()
+
+
+async def transmit_then_receive(port: int) -> tuple[str, dict[str, Any]]:
+    """A transmitter submits and stops; a receiver bound afterwards gets the receipt."""
+    sender_hook, receiver_hook = Collect(), Collect()
+    broker = SimpleBroker()
+    sender = ESME("127.0.0.1", port, "smppclient1", "password", hook=sender_hook,
+                  broker=broker, bind_mode=BindMode.TRANSMITTER, log_level=logging.WARNING)
+    task = asyncio.create_task(sender.start())
+    await broker.enqueue(SubmitSm(short_message="to a receiver", source=PhoneNumber("100"),
+                                  destination=PhoneNumber("4915100000003"), log_id="two"))
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                message = await sender_hook.queue.get()
+                if isinstance(message, Exception):
+                    raise message
+                if isinstance(message, SubmitSmResp):
+                    message_id = message.message_id
+                    break
+    finally:
+        await sender.stop()
+        await asyncio.wait_for(task, TIMEOUT)
+    receiver = ESME("127.0.0.1", port, "smppclient1", "password", hook=receiver_hook,
+                    broker=SimpleBroker(), bind_mode=BindMode.RECEIVER, log_level=logging.WARNING)
+    task = asyncio.create_task(receiver.start())
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                message = await receiver_hook.queue.get()
+                if isinstance(message, DeliverSm) and message.is_receipt():
+                    return message_id, message.parse_receipt()
+    finally:
+        await receiver.stop()
+        await asyncio.wait_for(task, TIMEOUT)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+async def test_aiosmpplib_transmitter_then_receiver(make_config: Any, start_smsc: Any) -> None:
+    running = await start_smsc(make_config())
+    message_id, receipt = await trio.to_thread.run_sync(
+        lambda: asyncio.run(transmit_then_receive(running.smpp_port))
+    )
+    gc.collect()
+    assert message_id and receipt["id"] == message_id
     running.shutdown.set()

@@ -198,3 +198,32 @@ async def test_ip_allow_list_and_passwords_stay_out_of_logs(
     for secret in ("s3cr3t!", "l0cal!", "wr0ng!"):
         assert secret not in caplog.text
     running.shutdown.set()
+
+
+def answer_probes_then_submit(port: int) -> int:
+    client = client_for(port)
+    try:
+        client.bind_transceiver(system_id="smppclient1", password="password")
+        received: list[Any] = []
+        client.set_message_received_handler(lambda pdu: received.append(pdu))
+        for _ in range(15):  # 3 s of probes every 0.2 s: longer than the 2 s response timer,
+            client.read_once()  # so an unanswered probe would have closed the session
+        assert not received  # the probes are answered inside smpplib, not handed to us
+        pdu = client.send_message(destination_addr="4915100000004", short_message=b"still here")
+        resp = client.read_pdu()
+        client.unbind()
+        return int(resp.status) if pdu is not None else -1
+    finally:
+        client.disconnect()
+
+
+async def test_smsc_probes_with_enquire_link_and_smpplib_answers(
+    make_config: Any, start_smsc: Any
+) -> None:
+    config = make_config()
+    config = dataclasses.replace(config, server=dataclasses.replace(
+        config.server, enquire_link_timer=0.2, response_timer=2.0))
+    running = await start_smsc(config)
+    status = await trio.to_thread.run_sync(answer_probes_then_submit, running.smpp_port)
+    assert status == CommandStatus.ESME_ROK
+    running.shutdown.set()
