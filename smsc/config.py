@@ -297,20 +297,8 @@ def _check_cross_fields(config: Config, source: str) -> None:
         if account.system_id in seen:
             raise ConfigError(source, f"{key}.system_id", f"{account.system_id!r} repeated")
         seen.add(account.system_id)
-        for pos, pattern in enumerate(account.allowed_source_addrs):
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ConfigError(
-                    source, f"{key}.allowed_source_addrs[{pos}]", f"bad regex: {error}"
-                ) from None
-        for pos, pattern in enumerate(account.mo_addresses):
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ConfigError(
-                    source, f"{key}.mo_addresses[{pos}]", f"bad regex: {error}"
-                ) from None
+        _check_patterns(source, f"{key}.allowed_source_addrs", account.allowed_source_addrs)
+        _check_patterns(source, f"{key}.mo_addresses", account.mo_addresses)
         for pos, block in enumerate(account.allowed_ips):
             try:
                 ipaddress.ip_network(block, strict=False)
@@ -333,6 +321,14 @@ def _check_cross_fields(config: Config, source: str) -> None:
         raise ConfigError(
             source, "control.host", "not a loopback address; set control.allow_remote = true"
         )
+
+
+def _check_patterns(source: str, key: str, patterns: tuple[str, ...]) -> None:
+    for pos, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ConfigError(source, f"{key}[{pos}]", f"bad regex: {error}") from None
 
 
 def _is_loopback(host: str) -> bool:

@@ -21,6 +21,7 @@ from smsc.store.models import (
     Transition,
     apply_outcome,
     finish,
+    replaced,
 )
 
 
@@ -245,17 +246,7 @@ class MemoryStore:
             or message_id in self._claimed
         ):
             return False
-        fields = message.fields
-        fields = replace(
-            fields,
-            payload=fields.payload if payload is None else payload,
-            schedule_at=fields.schedule_at if schedule_at is None else schedule_at,
-            expires_at=fields.expires_at if expires_at is None else expires_at,
-            registered_delivery=(
-                fields.registered_delivery if registered_delivery is None else registered_delivery
-            ),
-        )
-        due = message.next_attempt_at if schedule_at is None else schedule_at
+        fields, due = replaced(message, payload, schedule_at, expires_at, registered_delivery)
         self._messages[message_id] = replace(message, fields=fields, next_attempt_at=due)
         if due is not None:
             heapq.heappush(self._due, (due, message_id))

@@ -186,6 +186,27 @@ def apply_outcome(message: Message, outcome: Outcome, now: datetime,
     return Transition(waiting, notify)
 
 
+def replaced(
+    message: Message,
+    payload: bytes | None,
+    schedule_at: datetime | None,
+    expires_at: datetime | None,
+    registered_delivery: int | None,
+) -> tuple[NewMessage, datetime | None]:
+    """replace_sm's new fields and due time: a value left out keeps the old one (SPEC 4.10)."""
+    fields = message.fields
+    new = replace(
+        fields,
+        payload=fields.payload if payload is None else payload,
+        schedule_at=fields.schedule_at if schedule_at is None else schedule_at,
+        expires_at=fields.expires_at if expires_at is None else expires_at,
+        registered_delivery=(
+            fields.registered_delivery if registered_delivery is None else registered_delivery
+        ),
+    )
+    return new, message.next_attempt_at if schedule_at is None else schedule_at
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundItem:
     """A notification owed to an ESME: a receipt or intermediate notice, or an MO message."""

@@ -31,6 +31,7 @@ from smsc.store.models import (
     Transition,
     apply_outcome,
     finish,
+    replaced,
 )
 
 SCHEMA_VERSION = 1
@@ -472,17 +473,7 @@ class SqliteStore:
             or message_id in self._claimed
         ):
             return False
-        fields = message.fields
-        fields = replace(
-            fields,
-            payload=fields.payload if payload is None else payload,
-            schedule_at=fields.schedule_at if schedule_at is None else schedule_at,
-            expires_at=fields.expires_at if expires_at is None else expires_at,
-            registered_delivery=(
-                fields.registered_delivery if registered_delivery is None else registered_delivery
-            ),
-        )
-        due = message.next_attempt_at if schedule_at is None else schedule_at
+        fields, due = replaced(message, payload, schedule_at, expires_at, registered_delivery)
         self._db.execute("BEGIN IMMEDIATE")
         self._db.execute(
             f"UPDATE messages SET {', '.join(f'{f} = ?' for f in FIELDS)}, next_attempt_at = ? "
