@@ -34,6 +34,8 @@ from smsc.pdu import (
 from smsc.pdu.constants import (
     SMPP_VERSION_34,
     CommandStatus,
+    DataCoding,
+    EsmFeature,
     EsmMode,
     EsmType,
     Tag,
@@ -134,6 +136,23 @@ def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Acco
         raise Rejected(S.ESME_RINVMSGLEN)  # SPEC 3.2.3: one or the other
     if message.replace_if_present_flag > 1:
         raise Rejected(S.ESME_RINVREPFLAG)
+    check_user_data(message.esm_class, message.data_coding,
+                    message.tlvs.get(Tag.message_payload) or message.short_message)
+
+
+def check_user_data(esm_class: int, data_coding: int, user_data: bytes) -> None:
+    """Lengths that cannot be right: a UDH longer than the data, half a UCS2 character.
+
+    Raises:
+        Rejected: ESME_RINVESMCLASS for a broken UDH, ESME_RINVMSGLEN for odd UCS2.
+    """
+    text = user_data
+    if esm_class & EsmFeature.UDHI:
+        if not user_data or user_data[0] + 1 > len(user_data):
+            raise Rejected(S.ESME_RINVESMCLASS)  # UDHI set but no whole UDH (REFERENCE §11.5)
+        text = user_data[user_data[0] + 1 :]
+    if data_coding == DataCoding.UCS2 and len(text) % 2:
+        raise Rejected(S.ESME_RINVMSGLEN)
 
 
 def check_destination(ton: int, address: str) -> None:

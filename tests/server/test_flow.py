@@ -184,6 +184,8 @@ async def test_queue_full_when_pending_limit_is_reached(
         ({"validity_period": "000000000000000X"}, S.ESME_RINVEXPIRY),
         ({"validity_period": "100101000000000+"}, S.ESME_RINVEXPIRY),
         ({"tlvs": {0x0424: b"payload"}}, S.ESME_RINVMSGLEN),
+        ({"data_coding": 8, "short_message": b"\x00A\x00"}, S.ESME_RINVMSGLEN),
+        ({"esm_class": 0x40, "short_message": b"\x05\x00\x03"}, S.ESME_RINVESMCLASS),
     ],
 )
 async def test_invalid_submits_get_the_named_status(
