@@ -53,6 +53,7 @@ from smsc.pdu.messages import (
     Unbind,
     UnbindResp,
     UnsuccessSme,
+    with_sequence,
 )
 
 __all__ = [
@@ -106,4 +107,5 @@ __all__ = [
     "message_class",
     "peek_header",
     "response_class",
+    "with_sequence",
 ]

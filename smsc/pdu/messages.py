@@ -9,12 +9,14 @@ classes against `table.PDU_TABLE`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
 
 from smsc.pdu.constants import CommandId, Tag
 from smsc.pdu.table import SPECS
+
+P = TypeVar("P", bound="Pdu")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -335,6 +337,24 @@ class AlertNotification(Pdu):
     esme_addr: str = ""
 
 
+def _sequence_copier(cls: type[Pdu]) -> Callable[[Pdu, int], Pdu]:
+    """A function copying a `cls` PDU with another sequence number, generated because
+    dataclasses.replace costs three times as much on the hot path."""
+    names = [f.name for f in fields(cls) if f.name != "sequence_number"]
+    source = (
+        "def copy(message, sequence_number):\n"
+        "    new = new_object(cls)\n"
+        + "".join(f"    set_slot(new, {name!r}, message.{name})\n" for name in names)
+        + "    set_slot(new, 'sequence_number', sequence_number)\n"
+        "    return new\n"
+    )
+    namespace: dict[str, Any] = {"cls": cls, "new_object": object.__new__,
+                                 "set_slot": object.__setattr__}
+    exec(compile(source, f"<copy {cls.__name__}>", "exec"), namespace)
+    copier: Callable[[Pdu, int], Pdu] = namespace["copy"]
+    return copier
+
+
 MESSAGE_CLASSES: tuple[type[Pdu], ...] = (
     GenericNack, BindReceiver, BindReceiverResp, BindTransmitter, BindTransmitterResp,
     BindTransceiver, BindTransceiverResp, Outbind, Unbind, UnbindResp, SubmitSm, SubmitSmResp,
@@ -342,3 +362,10 @@ MESSAGE_CLASSES: tuple[type[Pdu], ...] = (
     QuerySmResp, CancelSm, CancelSmResp, ReplaceSm, ReplaceSmResp, EnquireLink, EnquireLinkResp,
     AlertNotification,
 )
+
+_COPIERS = {cls: _sequence_copier(cls) for cls in MESSAGE_CLASSES}
+
+
+def with_sequence(message: P, sequence_number: int) -> P:
+    """`message` with another sequence_number (what dataclasses.replace does, faster)."""
+    return _COPIERS[type(message)](message, sequence_number)  # type: ignore[return-value]

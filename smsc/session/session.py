@@ -9,7 +9,7 @@ everything that needs a decision (binds, submits, deliveries) is left to the app
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from smsc.pdu import (
     DecodeError,
@@ -22,6 +22,7 @@ from smsc.pdu import (
     decode,
     encode,
     response_class,
+    with_sequence,
 )
 from smsc.pdu.constants import SMPP_VERSION_34, CommandId, CommandStatus
 from smsc.session.events import (
@@ -312,7 +313,7 @@ class SmppSession:
         if windowed and self._windowed >= self.limits.window:
             raise LocalProtocolError("window full")
         if message.sequence_number == 0:
-            message = replace(message, sequence_number=self._take_sequence())
+            message = with_sequence(message, self._take_sequence())
         if command_id != CommandId.enquire_link:
             self._last_activity = now
         self._write(message)

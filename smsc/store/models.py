@@ -149,13 +149,8 @@ def finish(message: Message, state: MessageState, now: datetime,
            network_error_code: int | None = None) -> Transition:
     """Move `message` to a final state, owing a receipt when registered_delivery asks."""
     check_transition(message.state, state)
-    done = replace(
-        message,
-        state=state,
-        final_at=now,
-        next_attempt_at=None,
-        network_error_code=network_error_code,
-    )
+    done = Message(message.message_id, message.fields, state, message.attempts, None, now,
+                   network_error_code)
     owed = wants_receipt(message.fields.registered_delivery, state)
     is_mt = message.fields.direction is Direction.MT
     return Transition(done, OutboundKind.RECEIPT if owed and is_mt else None)
@@ -165,7 +160,8 @@ def apply_outcome(message: Message, outcome: Outcome, now: datetime,
                   policy: RetryPolicy) -> Transition:
     """The record after one delivery attempt ended with `outcome`."""
     attempts = message.attempts + 1
-    message = replace(message, attempts=attempts)
+    message = Message(message.message_id, message.fields, message.state, attempts,
+                      message.next_attempt_at, message.final_at, message.network_error_code)
     if isinstance(outcome, Delivered):
         return finish(message, MessageState.DELIVERED, now, outcome.network_error_code)
     if isinstance(outcome, PermanentFailure):
@@ -175,8 +171,8 @@ def apply_outcome(message: Message, outcome: Outcome, now: datetime,
     if expires_at is not None and retry_at >= expires_at:
         return finish(message, MessageState.EXPIRED, now, outcome.network_error_code)
     check_transition(message.state, MessageState.ENROUTE)
-    waiting = replace(message, next_attempt_at=retry_at,
-                      network_error_code=outcome.network_error_code)
+    waiting = Message(message.message_id, message.fields, message.state, attempts, retry_at,
+                      None, outcome.network_error_code)
     notify = (
         OutboundKind.INTERMEDIATE
         if wants_intermediate(message.fields.registered_delivery)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from smsc.pdu import (
     decode_with_construct,
     encode,
     encode_with_construct,
+    with_sequence,
 )
 
 from .strategies import pdus
@@ -98,3 +100,11 @@ def test_framer_gives_the_same_frames_for_any_chunking(
                 got.append(frame)
         assert got == expected, chunking
         assert frames.buffered == 0
+
+
+@SETTINGS
+@given(pdus(), st.integers(0, 0xFFFFFFFF))
+def test_with_sequence_equals_dataclasses_replace(pdu: Pdu, sequence: int) -> None:
+    copied = with_sequence(pdu, sequence)
+    assert copied == dataclasses.replace(pdu, sequence_number=sequence)
+    assert type(copied) is type(pdu)
