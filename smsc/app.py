@@ -16,11 +16,15 @@ import trio
 from smsc.accounts import Accounts
 from smsc.clock import Clock
 from smsc.config import Config
+from smsc.control.api import build_app
+from smsc.control.serve import serve_http
 from smsc.delivery.committer import Committer
 from smsc.delivery.mobile import MobileOriginator
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.delivery.retention import purge_finished_messages
 from smsc.delivery.scheduler import DeliveryScheduler
+from smsc.metrics import SmscMetrics
+from smsc.pdu import Pdu
 from smsc.routing.networks import SimulatedNetwork
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
@@ -46,6 +50,9 @@ class RunningSmsc:
     shutdown: trio.Event = field(default_factory=trio.Event)
     attach: Callable[[trio.abc.Stream], None] = lambda stream: None
     """Serve an already connected stream (e.g. one end of trio's memory_stream_pair)."""
+    http_port: int | None = None
+    """Port of the control API and /metrics, when enabled."""
+    metrics: SmscMetrics | None = None
     mobile: MobileOriginator | None = None
     """Injects mobile-originated messages (`await running.mobile.send_text(...)`)."""
 
@@ -92,9 +99,11 @@ async def run(
 ) -> None:
     """Run the SMSC until cancelled or until `RunningSmsc.shutdown` is set."""
     clock = Clock()
+    metrics = SmscMetrics()
     store, threaded = open_store(config)
     committer = Committer(store, clock=clock, threaded=threaded,
                           batch_max=config.store.batch_max)
+    committer.on_commit = metrics.record_commit
     binds = BindRegistry()
     accounts = Accounts(config.accounts, clock.monotonic())
     networks = {n.name: SimulatedNetwork(n) for n in config.networks}
@@ -104,12 +113,14 @@ async def run(
     )
     service = SmscService(
         config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
-        clock=clock, default_network=default_network,
+        clock=clock, default_network=default_network, metrics=metrics,
     )
+    outbound.on_acknowledged = metrics.record_receipt_sent
     scheduler = DeliveryScheduler(
         committer=committer, networks=networks, default_network=default_network, clock=clock,
         rng=random.Random(config.simulation.seed),
     )
+    scheduler.on_attempt = metrics.record_attempt
     links: set[Link] = set()
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
@@ -125,7 +136,9 @@ async def run(
             )
             smpp_port = 0
             tls_port = None
-            plain = SmppListener(handler=service, limits=limits, clock=clock, links=links)
+            on_sent = _count_sent(metrics)
+            plain = SmppListener(handler=service, limits=limits, clock=clock, links=links,
+                                 on_sent=on_sent)
             dialer = OutbindDialer(
                 accounts=config.accounts, committer=committer, binds=binds, listener=plain,
                 clock=clock, system_id=config.server.system_id,
@@ -137,10 +150,17 @@ async def run(
             context = tls_context(config)
             if context is not None:
                 secure = SmppListener(handler=service, limits=limits, clock=clock, links=links,
-                                      ssl_context=context)
+                                      ssl_context=context, on_sent=on_sent)
                 tls_port = await nursery.start(secure.serve, config.server.host,
                                                config.server.tls.port)
             running = RunningSmsc(smpp_port, tls_port, store, binds, committer, links)
+            running.metrics = metrics
+            if config.control.enabled:
+                app = build_app(metrics=metrics, token=config.control.token,
+                                status=partial(status_of, running, config))
+                running.http_port = await nursery.start(
+                    serve_http, app, config.control.host, config.control.port
+                )
             running.attach = lambda stream: nursery.start_soon(plain.handle, stream)
             running.mobile = MobileOriginator(accounts=config.accounts, committer=committer,
                                               clock=clock)
@@ -150,6 +170,31 @@ async def run(
             nursery.cancel_scope.cancel()
     finally:
         store.close()
+
+
+def _count_sent(metrics: SmscMetrics) -> Callable[[Pdu], None]:
+    def count(pdu: Pdu) -> None:
+        metrics.record_sent(pdu.command_id, pdu.command_status)
+
+    return count
+
+
+def status_of(running: RunningSmsc, config: Config) -> dict[str, object]:
+    """The JSON of /v1/status: ports and the bound sessions."""
+    return {
+        "smpp_port": running.smpp_port,
+        "tls_port": running.tls_port,
+        "store": config.store.kind,
+        "sessions": [
+            {
+                "peer": link.peer,
+                "system_id": link.session.system_id,
+                "bind_type": link.session.bind_type.value if link.session.bind_type else None,
+                "state": link.session.state.value,
+            }
+            for link in sorted(running.links, key=lambda link: link.peer)
+        ],
+    }
 
 
 async def shut_down(running: RunningSmsc, grace: float) -> None:
@@ -169,6 +214,7 @@ async def serve_until_signal(config: Config) -> None:
             print(
                 f"smsc: SMPP on {config.server.host}:{running.smpp_port}"
                 + (f", TLS on port {running.tls_port}" if running.tls_port else "")
+                + (f", HTTP on port {running.http_port}" if running.http_port else "")
                 + f"; store {config.store.kind}",
                 flush=True,
             )

@@ -8,6 +8,7 @@ status, a response timeout, a dropped connection) gives it back to the queue.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import trio
 
@@ -39,6 +40,8 @@ class OutboundDispatcher:
         self._resting: dict[str, float] = {}
         self._wakeup = trio.Event()
         self.sent = 0
+        self.on_acknowledged: Callable[[str], None] | None = None
+        """Observer of each delivery the ESME acknowledged (by system_id)."""
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -121,6 +124,8 @@ class OutboundDispatcher:
             return
         if response.command_status == CommandStatus.ESME_ROK:
             self.committer.outbound_sent(item_id)
+            if self.on_acknowledged is not None:
+                self.on_acknowledged(link.session.system_id)
         else:
             log.info(
                 "%s refused a delivery with status 0x%08X", link.peer, response.command_status

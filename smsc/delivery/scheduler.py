@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
 import trio
 
@@ -49,6 +50,8 @@ class DeliveryScheduler:
         self.rng = rng
         self._slots = trio.Semaphore(max_in_flight)
         self._max_in_flight = max_in_flight
+        self.on_attempt: Callable[[str, str], None] | None = None
+        """Observer of each delivery attempt: (network, result)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -83,6 +86,8 @@ class DeliveryScheduler:
             self.default_network
         ]
         attempt = network.attempt(message.fields.destination_addr, self.clock.wall(), self.rng)
+        if self.on_attempt is not None:
+            self.on_attempt(network.name, attempt.result.value)
         if attempt.delay <= 0:
             self.committer.outcome(message.message_id, outcome_of(attempt))
             return

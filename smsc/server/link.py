@@ -10,6 +10,7 @@ stops the reader.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -40,6 +41,7 @@ class Link:
         max_peer_open: int = 1000,
         max_unsent: int = 1 << 20,
         send_timeout: float = 30.0,
+        on_sent: Callable[[Pdu], None] | None = None,
     ) -> None:
         self.stream = stream
         self.session = session
@@ -58,6 +60,7 @@ class Link:
         self._cancel_scope: trio.CancelScope | None = None
         self.close_reason = ""
         self._dispatching = False
+        self._on_sent = on_sent
 
     # -- what the application calls --------------------------------------------------------
 
@@ -65,6 +68,8 @@ class Link:
         """Queue a PDU through the session (raises LocalProtocolError when illegal)."""
         had_outstanding = self.session.outstanding
         sent = self.session.send(message, self.clock.monotonic())
+        if self._on_sent is not None:
+            self._on_sent(sent)
         self._after_session_change()
         if not had_outstanding and self.session.outstanding:
             self._timer_wakeup.set()

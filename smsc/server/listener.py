@@ -39,6 +39,7 @@ class SmppListener:
         links: set[Link],
         ssl_context: ssl.SSLContext | None = None,
         on_link: Callable[[Link], None] | None = None,
+        on_sent: Callable[[Pdu], None] | None = None,
     ) -> None:
         self.handler = handler
         self.limits = limits
@@ -46,6 +47,7 @@ class SmppListener:
         self.links = links
         self.ssl_context = ssl_context
         self.on_link = on_link
+        self.on_sent = on_sent
 
     async def serve(
         self,
@@ -77,7 +79,7 @@ class SmppListener:
         session = SmppSession(Role.SMSC, limits=self.limits, now=self.clock.monotonic())
         link = Link(
             stream, session, clock=self.clock, handler=self.handler, peer=describe_peer(stream),
-            send_timeout=self.limits.response_timer,
+            send_timeout=self.limits.response_timer, on_sent=self.on_sent,
         )
         self.links.add(link)
         try:

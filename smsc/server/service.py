@@ -19,6 +19,7 @@ from smsc.clock import Clock
 from smsc.config import Config
 from smsc.delivery.committer import Committer
 from smsc.delivery.outbound import OutboundDispatcher
+from smsc.metrics import SmscMetrics
 from smsc.pdu import (
     CancelSm,
     DataSm,
@@ -51,6 +52,8 @@ from smsc.session import (
     Bound,
     ConnectionClosed,
     Event,
+    PeerErrorAnswered,
+    RequestAnswered,
     RequestReceived,
     ResponseReceived,
     ResponseTimedOut,
@@ -62,6 +65,7 @@ from smsc.store import AcceptRefused, NewMessage, format_message_id, parse_messa
 log = logging.getLogger("smsc.service")
 S = CommandStatus
 MAX_TON = 6
+SUBMIT_COMMANDS = frozenset({SubmitSm.command_id, DataSm.command_id, SubmitMulti.command_id})
 SEGMENT_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
 """Segment info kept with a message (as encoded TLVs in its `extra`)."""
 SUBMIT_ESM_TYPES = frozenset({EsmType.NORMAL, EsmType.DELIVERY_ACK, EsmType.MANUAL_ACK})
@@ -175,6 +179,7 @@ class SmscService:
         outbound: OutboundDispatcher,
         clock: Clock,
         default_network: str,
+        metrics: SmscMetrics,
     ) -> None:
         self.config = config
         self.accounts = accounts
@@ -184,8 +189,11 @@ class SmscService:
         self.outbound = outbound
         self.clock = clock
         self.default_network = default_network
+        self.metrics = metrics
         self.id_format = config.server.message_id_format
         self._account_of: dict[int, Account] = {}
+        self._bound: dict[int, tuple[str, str]] = {}
+        """Live binds: id(link) → (system_id, bind mode)."""
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -198,27 +206,45 @@ class SmscService:
     # -- events --------------------------------------------------------------------------------
 
     def on_event(self, link: Link, event: Event) -> None:
+        metrics = self.metrics
         match event:
             case RequestReceived(message):
+                metrics.record_received(message.command_id)
                 self._request(link, message)
             case ResponseReceived(message, request):
+                metrics.record_received(message.command_id)
                 self.outbound.on_response(link, message, request)
             case BindRequested(message):
+                metrics.record_received(message.command_id)
                 self._bind(link, message)
             case ResponseTimedOut(request):
                 self.outbound.on_timeout(link, request)
-            case Bound(_, system_id):
+            case Bound(bind_type, system_id):
                 self.binds.add(system_id, link)
-                log.info("%s bound as %s (%s)", link.peer, system_id, event.bind_type.value)
+                self._bound[id(link)] = (system_id, bind_type.value)
+                metrics.record_bind(system_id, bind_type.value, +1)
+                log.info("%s bound as %s (%s)", link.peer, system_id, bind_type.value)
             case Unbound():
-                self.binds.remove(link.session.system_id, link)
+                self._forget_bind(link)
+            case RequestAnswered(request, response):
+                metrics.record_received(request.command_id)
+                metrics.record_sent(response.command_id, response.command_status)
+            case PeerErrorAnswered(status, command_id, _, reason):
+                metrics.record_received(command_id or 0)
+                log.info("%s sent a bad PDU (%s): answered 0x%08X", link.peer, reason, status)
             case ConnectionClosed(reason, unanswered):
-                self.binds.remove(link.session.system_id, link)
+                self._forget_bind(link)
                 self._account_of.pop(id(link), None)
                 self.outbound.on_closed(link, unanswered)
                 log.info("%s closed: %s", link.peer, reason)
             case _:
                 pass
+
+    def _forget_bind(self, link: Link) -> None:
+        bound = self._bound.pop(id(link), None)
+        if bound is not None:
+            self.binds.remove(bound[0], link)
+            self.metrics.record_bind(bound[0], bound[1], -1)
 
     def _bind(self, link: Link, message: Pdu) -> None:
         bind_type = BIND_TYPE_OF[message.command_id]
@@ -265,6 +291,8 @@ class SmscService:
                     raise Rejected(S.ESME_RINVCMDID)
         except Rejected as rejected:
             link.send(make_response(message, rejected.status))
+            if message.command_id in SUBMIT_COMMANDS:
+                self.metrics.record_submit(account.system_id, rejected.status)
 
     # -- submits ---------------------------------------------------------------------------
 
@@ -327,7 +355,8 @@ class SmscService:
             dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
             payload=payload, times=times,
         )
-        self.committer.accept(new, lambda result: self._answer(link, message, result))
+        self.committer.accept(new, partial(self._answer, link, account, message,
+                                           self.clock.monotonic()))
 
     def _data_sm(self, link: Link, account: Account, message: DataSm) -> None:
         check_message_fields(message, account)
@@ -339,17 +368,31 @@ class SmscService:
             dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
             payload=message.tlvs.get(Tag.message_payload) or b"", times=times,
         )
-        self.committer.accept(new, lambda result: self._answer(link, message, result))
+        self.committer.accept(new, partial(self._answer, link, account, message,
+                                           self.clock.monotonic()))
 
-    def _answer(self, link: Link, request: Pdu, result: int | AcceptRefused | None) -> None:
+    def _answer(
+        self,
+        link: Link,
+        account: Account,
+        request: Pdu,
+        received: float,
+        result: int | AcceptRefused | None,
+    ) -> None:
+        if result is None:
+            status = S.ESME_RSYSERR
+        elif isinstance(result, AcceptRefused):
+            status = S.ESME_RMSGQFUL
+        else:
+            status = S.ESME_ROK
+        self.metrics.record_submit(account.system_id, status,
+                                   self.clock.monotonic() - received)
         if not link.is_open or link.session.closed:
             return  # stored all the same: it will be delivered, and its receipt will wait
-        if result is None:
-            link.send(make_response(request, S.ESME_RSYSERR))
-        elif isinstance(result, AcceptRefused):
-            link.send(make_response(request, S.ESME_RMSGQFUL))
-        else:
+        if isinstance(result, int):
             link.send(make_response(request, message_id=format_message_id(result, self.id_format)))
+        else:
+            link.send(make_response(request, status))
 
     def _submit_multi(self, link: Link, account: Account, message: SubmitMulti) -> None:
         check_message_fields(message, account)
@@ -388,6 +431,8 @@ class SmscService:
             if len(results) < len(accepted):
                 return
             ids = [r for r in results if isinstance(r, int)]
+            self.metrics.record_submit(account.system_id,
+                                       S.ESME_ROK if ids else S.ESME_RSUBMITFAIL)
             if not link.is_open or link.session.closed:
                 return
             if not ids:

@@ -218,6 +218,7 @@ class SmppSession:
             self._last_activity = now
         if request_id == CommandId.enquire_link:
             self._enquire_sequence = None
+            self._events.append(ResponseReceived(message, request))
             return
         if request_id == CommandId.unbind:
             self._events.append(ResponseReceived(message, request))

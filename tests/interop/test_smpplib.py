@@ -209,10 +209,12 @@ def answer_probes_then_submit(port: int) -> int:
         for _ in range(15):  # 3 s of probes every 0.2 s: longer than the 2 s response timer,
             client.read_once()  # so an unanswered probe would have closed the session
         assert not received  # the probes are answered inside smpplib, not handed to us
-        pdu = client.send_message(destination_addr="4915100000004", short_message=b"still here")
-        resp = client.read_pdu()
-        client.unbind()
-        return int(resp.status) if pdu is not None else -1
+        responses: list[Any] = []
+        client.set_message_sent_handler(lambda pdu: responses.append(pdu))
+        client.send_message(destination_addr="4915100000004", short_message=b"still here")
+        while not responses:  # further probes may come first; read_once answers them
+            client.read_once()
+        return int(responses[0].status)
     finally:
         client.disconnect()
 

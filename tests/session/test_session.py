@@ -245,7 +245,8 @@ def test_answered_probe_keeps_the_session() -> None:
     pair.smsc.handle_timer(60.0)
     answered = pair.to_esme(60.0)
     assert isinstance(answered[0], RequestAnswered)
-    assert pair.to_smsc(61.0) == []
+    (answer,) = pair.to_smsc(61.0)
+    assert isinstance(answer, ResponseReceived) and isinstance(answer.request, EnquireLink)
     assert pair.smsc.get_timer() == 121.0
     assert not pair.smsc.closed
 
