@@ -12,18 +12,25 @@ import trio.testing
 from smsc.config import AccountConfig, NetworkConfig
 from smsc.pdu import (
     CancelSm,
+    DataSm,
+    DataSmResp,
     DeliverSm,
+    DistributionListDest,
     EnquireLink,
     QuerySm,
     ReplaceSm,
+    SmeDest,
+    SubmitMulti,
+    SubmitMultiResp,
     SubmitSm,
     Unbind,
+    UnsuccessSme,
     decode,
     encode,
     make_response,
 )
 from smsc.pdu.concat import Reassembler
-from smsc.pdu.constants import CommandStatus, MessageState
+from smsc.pdu.constants import CommandStatus, MessageState, Tag
 from smsc.pdu.receipt_text import parse_receipt_text
 from smsc.pdu.text import decode_text
 from smsc.session import ConnectionClosed, RequestAnswered
@@ -410,3 +417,50 @@ async def test_receipts_are_shared_round_robin_between_receivers(
     got = [[await r.next_request() for _ in range(3)] for r in receivers]
     ids = {p.receipted_message_id for batch in got for p in batch}  # type: ignore[attr-defined]
     assert len(ids) == 6  # three each, none twice
+
+
+async def test_data_sm_is_stored_and_receipted(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    await esme.bind()
+    resp = await esme.request(DataSm(source_addr="100", destination_addr="4915100000002",
+                                     registered_delivery=1,
+                                     tlvs={Tag.message_payload: b"data sm payload " * 30}))
+    assert isinstance(resp, DataSmResp) and resp.command_status == S.ESME_ROK
+    receipt = await esme.next_request()
+    assert receipt.receipted_message_id == resp.message_id  # type: ignore[attr-defined]
+    assert b"text:data sm payload" in receipt.short_message
+
+
+async def test_submit_multi_reports_the_destinations_it_refused(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    await esme.bind()
+    good = (SmeDest(1, 1, "4915100000002"), SmeDest(1, 1, "4915100000003"))
+    bad = SmeDest(9, 1, "4915100000004")
+    resp = await esme.request(SubmitMulti(source_addr="100", dest_address=(*good, bad),
+                                          registered_delivery=1, short_message=b"to many"))
+    assert isinstance(resp, SubmitMultiResp) and resp.command_status == S.ESME_ROK
+    assert resp.unsuccess_sme == (UnsuccessSme(9, 1, "4915100000004", S.ESME_RINVDSTTON),)
+    receipts = [await esme.next_request() for _ in good]
+    assert {r.source_addr for r in receipts} == {d.destination_addr for d in good}
+    refused = await esme.request(SubmitMulti(dest_address=(DistributionListDest("staff"),)))
+    assert refused.command_status == S.ESME_RCNTSUBDL
+    empty = await esme.request(SubmitMulti(dest_address=()))
+    assert empty.command_status == S.ESME_RINVNUMDESTS
+
+
+async def test_source_address_rules_are_enforced(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(
+        accounts=(AccountConfig(allowed_source_addrs=("ACME", r"1\d{3}")),)))
+    esme = await connect(running)
+    await esme.bind("transmitter")
+    assert (await esme.request(submit(source_addr="ACME"))).command_status == S.ESME_ROK
+    assert (await esme.request(submit(source_addr="1234"))).command_status == S.ESME_ROK
+    assert (await esme.request(submit(source_addr="EVIL"))).command_status == S.ESME_RINVSRCADR
