@@ -20,7 +20,7 @@ from smsc.receipts import build_deliver_sm
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
 from smsc.session import LocalProtocolError
-from smsc.store import OutboundItem, format_message_id
+from smsc.store import OutboundItem, claim_outbound_for, format_message_id
 
 log = logging.getLogger("smsc.outbound")
 FAILURE_BACKOFF = 1.0
@@ -38,6 +38,7 @@ class OutboundDispatcher:
         self.id_format = id_format
         self._in_flight: dict[tuple[int, int], int] = {}
         self._resting: dict[str, float] = {}
+        self._turns: dict[str, int] = {}
         self._wakeup = trio.Event()
         self.sent = 0
         self.on_acknowledged: Callable[[str], None] | None = None
@@ -71,24 +72,31 @@ class OutboundDispatcher:
     async def _push(self) -> None:
         now = self.clock.monotonic()
         self._resting = {s: t for s, t in self._resting.items() if t > now}
-        waiting = await self.committer.call(self.store.systems_with_outbound)
-        for system_id in waiting:
+        receivers: dict[str, list[Link]] = {}
+        rooms: dict[str, int] = {}
+        for system_id in self.binds.systems_with_receivers():
             if system_id in self._resting:
                 continue
             links = [link for link in self.binds.receivers(system_id)
                      if link.session.window_free > 0]
             room = sum(link.session.window_free for link in links)
-            if not room:
-                continue
-            items = await self.committer.call(self.store.claim_outbound, system_id, room)
-            unsent = self._deal(items, links)
-            if unsent:
-                await self.committer.call(self.store.release_outbound, unsent)
-
-    def _deal(self, items: list[OutboundItem], links: list[Link]) -> list[int]:
-        """Send items round-robin over the receivers; returns the ids that could not go."""
+            if room:
+                receivers[system_id] = links
+                rooms[system_id] = room
+        if not rooms:
+            return
+        claimed = await self.committer.call(claim_outbound_for, self.store, rooms)
         unsent: list[int] = []
-        turn = 0
+        for system_id, items in claimed.items():
+            unsent += self._deal(system_id, items, receivers[system_id])
+        if unsent:
+            await self.committer.call(self.store.release_outbound, unsent)
+
+    def _deal(self, system_id: str, items: list[OutboundItem], links: list[Link]) -> list[int]:
+        """Send items round-robin over the receivers (the turn carries over from one round to
+        the next); returns the ids that could not go."""
+        unsent: list[int] = []
+        turn = self._turns.get(system_id, 0)
         for item in items:
             for _ in range(len(links)):
                 link = links[turn % len(links)]
@@ -97,6 +105,7 @@ class OutboundDispatcher:
                     break
             else:
                 unsent.append(item.item_id)
+        self._turns[system_id] = turn
         return unsent
 
     def _send(self, link: Link, item: OutboundItem) -> bool:

@@ -15,11 +15,10 @@ if TYPE_CHECKING:
 
 
 class BindRegistry:
-    """Tracks bound links; picks receivers round-robin; wakes whoever waits for a receiver."""
+    """Tracks bound links per system_id; wakes whoever waits for a bind or an unbind."""
 
     def __init__(self) -> None:
         self._links: dict[str, list[Link]] = defaultdict(list)
-        self._turn: dict[str, int] = defaultdict(int)
         self._changed = trio.Event()
 
     def add(self, system_id: str, link: Link) -> None:
@@ -42,8 +41,8 @@ class BindRegistry:
             yield from links
 
     def receivers(self, system_id: str) -> list[Link]:
-        """Open RX/TRX links of `system_id`, rotated so successive calls start elsewhere."""
-        links = [
+        """Open RX/TRX links of `system_id`, in bind order."""
+        return [
             link
             for link in self._links.get(system_id, ())
             if link.is_open
@@ -51,11 +50,6 @@ class BindRegistry:
             and link.session.bind_type.can_receive
             and link.session.state.is_bound
         ]
-        if len(links) > 1:
-            turn = self._turn[system_id] % len(links)
-            self._turn[system_id] = turn + 1
-            links = links[turn:] + links[:turn]
-        return links
 
     def systems_with_receivers(self) -> set[str]:
         return {system_id for system_id in self._links if self.receivers(system_id)}
