@@ -26,6 +26,7 @@ from smsc.delivery.scheduler import DeliveryScheduler
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu
 from smsc.routing.networks import SimulatedNetwork
+from smsc.routing.table import RoutingTable
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
 from smsc.server.listener import SmppListener
@@ -107,17 +108,16 @@ async def run(
     binds = BindRegistry()
     accounts = Accounts(config.accounts, clock.monotonic())
     networks = {n.name: SimulatedNetwork(n) for n in config.networks}
-    default_network = config.networks[0].name
     outbound = OutboundDispatcher(
         committer=committer, binds=binds, clock=clock, id_format=config.server.message_id_format
     )
     service = SmscService(
         config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
-        clock=clock, default_network=default_network, metrics=metrics,
+        clock=clock, routes=RoutingTable(config.routing, tuple(networks)), metrics=metrics,
     )
     outbound.on_acknowledged = metrics.record_receipt_sent
     scheduler = DeliveryScheduler(
-        committer=committer, networks=networks, default_network=default_network, clock=clock,
+        committer=committer, networks=networks, clock=clock,
         rng=random.Random(config.simulation.seed),
     )
     scheduler.on_attempt = metrics.record_attempt

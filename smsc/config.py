@@ -140,6 +140,8 @@ class AccountConfig:
     """Seconds between outbind attempts while the ESME does not bind."""
 
 
+NO_NETWORK = "none"
+"""Route target meaning: no network takes this message (see RoutingConfig.unroutable)."""
 NETWORK_RESULTS = ("delivered", "absent", "undeliverable", "rejected")
 
 
@@ -153,6 +155,39 @@ class NetworkConfig:
     undeliverable or rejected (permanent)."""
     error_code: int = field(default=0, metadata=_limits(0, 0xFFFF))
     """GSM network error code reported with failed attempts (receipt err: and TLV)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """One routing rule: every condition given must match; the first matching rule wins."""
+
+    network: str = "default"
+    prefix: str = ""
+    """E.164 prefix of the destination, with or without "+" (e.g. "+4915")."""
+    regex: str = ""
+    """Regular expression the destination address (as submitted) must match in full."""
+    region: str = ""
+    """ISO region of the destination number, e.g. "DE"."""
+    number_type: str = ""
+    """mobile, fixed_line, toll_free, ... as phonenumbers classifies the destination."""
+    account: str = ""
+    """system_id of the submitting account."""
+    source_prefix: str = ""
+    """Prefix of the source address as submitted."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    default_region: str = "DE"
+    """Region for national numbers (TON 2, or TON 0 without a leading + or 00)."""
+    default_network: str = ""
+    """Network when no rule matches; empty means the first network."""
+    unroutable: str = field(default="reject", metadata=_limits(choices=("reject", "undeliver")))
+    """With default_network = "none": refuse at submit (ESME_RINVDSTADR) or accept and report
+    UNDELIV in the receipt."""
+    validate_numbers: bool = False
+    """Refuse destinations phonenumbers calls impossible (ESME_RINVDSTADR)."""
+    rules: tuple[RouteConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +225,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     accounts: tuple[AccountConfig, ...] = (AccountConfig(),)
     networks: tuple[NetworkConfig, ...] = (NetworkConfig(),)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
@@ -309,6 +345,17 @@ def _check_cross_fields(config: Config, source: str) -> None:
         raise ConfigError(source, "networks", "network names must be unique")
     if not names:
         raise ConfigError(source, "networks", "at least one network is needed")
+    routing = config.routing
+    known = {*names, NO_NETWORK}
+    if routing.default_network and routing.default_network not in known:
+        raise ConfigError(source, "routing.default_network",
+                          f"no network named {routing.default_network!r}")
+    for pos, rule in enumerate(routing.rules):
+        key = f"routing.rules[{pos}]"
+        if rule.network not in known:
+            raise ConfigError(source, f"{key}.network", f"no network named {rule.network!r}")
+        if rule.regex:
+            _check_patterns(source, f"{key}.regex", (rule.regex,))
     for pos, seconds in enumerate(config.store.retry_schedule):
         if seconds <= 0:
             raise ConfigError(source, f"store.retry_schedule[{pos}]", "must be positive")

@@ -37,7 +37,6 @@ class DeliveryScheduler:
         *,
         committer: Committer,
         networks: dict[str, SimulatedNetwork],
-        default_network: str,
         clock: Clock,
         rng: random.Random,
         max_in_flight: int = 10000,
@@ -45,7 +44,6 @@ class DeliveryScheduler:
         self.committer = committer
         self.store = committer.store
         self.networks = networks
-        self.default_network = default_network
         self.clock = clock
         self.rng = rng
         self._slots = trio.Semaphore(max_in_flight)
@@ -82,9 +80,10 @@ class DeliveryScheduler:
             await self.committer.wait_committed()
 
     def _start(self, nursery: trio.Nursery, message: Message) -> None:
-        network = self.networks.get(message.fields.network) or self.networks[
-            self.default_network
-        ]
+        network = self.networks.get(message.fields.network)
+        if network is None:  # routed to no network (routing.unroutable = "undeliver")
+            self.committer.outcome(message.message_id, PermanentFailure())
+            return
         attempt = network.attempt(message.fields.destination_addr, self.clock.wall(), self.rng)
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result.value)

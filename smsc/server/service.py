@@ -16,7 +16,7 @@ import trio
 
 from smsc.accounts import Account, Accounts
 from smsc.clock import Clock
-from smsc.config import Config
+from smsc.config import NO_NETWORK, Config
 from smsc.delivery.committer import Committer
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.metrics import SmscMetrics
@@ -45,6 +45,7 @@ from smsc.pdu.constants import (
 )
 from smsc.pdu.smpp_time import SmppTimeError, format_absolute, parse_smpp_time
 from smsc.pdu.tlv import encode_tlvs
+from smsc.routing.table import RoutingTable
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
 from smsc.session import (
@@ -178,7 +179,7 @@ class SmscService:
         committer: Committer,
         outbound: OutboundDispatcher,
         clock: Clock,
-        default_network: str,
+        routes: RoutingTable,
         metrics: SmscMetrics,
     ) -> None:
         self.config = config
@@ -188,7 +189,7 @@ class SmscService:
         self.store = committer.store
         self.outbound = outbound
         self.clock = clock
-        self.default_network = default_network
+        self.routes = routes
         self.metrics = metrics
         self.id_format = config.server.message_id_format
         self._account_of: dict[int, Account] = {}
@@ -310,6 +311,7 @@ class SmscService:
         destination_addr: str,
         payload: bytes,
         times: Times,
+        network: str,
     ) -> NewMessage:
         return NewMessage(
             system_id=account.system_id,
@@ -330,9 +332,28 @@ class SmscService:
             expires_at=times.expires_at,
             schedule_at=times.schedule_at,
             replace_if_present=bool(getattr(message, "replace_if_present_flag", 0)),
-            network=self.default_network,
+            network=network,
             extra=encode_tlvs({t: message.tlvs[t] for t in SEGMENT_TAGS if t in message.tlvs}),
         )
+
+    def _route(self, account: Account, message: SubmitSm | SubmitMulti | DataSm, ton: int,
+               npi: int, destination: str) -> str:
+        """The network for one destination.
+
+        Raises:
+            Rejected: ESME_RINVDSTADR when no network takes it and routing.unroutable is
+                "reject", or when validate_numbers is on and the number is impossible.
+        """
+        routing = self.routes.config
+        route = self.routes.resolve(ton=ton, npi=npi, destination=destination,
+                                    account=account.system_id, source=message.source_addr)
+        if routing.validate_numbers and (route.number is None or not route.number.valid):
+            raise Rejected(S.ESME_RINVDSTADR)
+        if route.network is None:
+            if routing.unroutable == "reject":
+                raise Rejected(S.ESME_RINVDSTADR)
+            return NO_NETWORK
+        return route.network
 
     def _times(self, account: Account, schedule: str, validity: str) -> Times:
         store = self.config.store
@@ -347,13 +368,15 @@ class SmscService:
     def _submit_sm(self, link: Link, account: Account, message: SubmitSm) -> None:
         check_message_fields(message, account)
         check_destination(message.dest_addr_ton, message.destination_addr)
+        network = self._route(account, message, message.dest_addr_ton, message.dest_addr_npi,
+                              message.destination_addr)
         times = self._times(account, message.schedule_delivery_time, message.validity_period)
         self._throttle(account)
         payload = message.tlvs.get(Tag.message_payload) or message.short_message
         new = self._new_message(
             account, message, dest_addr_ton=message.dest_addr_ton,
             dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
-            payload=payload, times=times,
+            payload=payload, times=times, network=network,
         )
         self.committer.accept(new, partial(self._answer, link, account, message,
                                            self.clock.monotonic()))
@@ -361,12 +384,14 @@ class SmscService:
     def _data_sm(self, link: Link, account: Account, message: DataSm) -> None:
         check_message_fields(message, account)
         check_destination(message.dest_addr_ton, message.destination_addr)
+        network = self._route(account, message, message.dest_addr_ton, message.dest_addr_npi,
+                              message.destination_addr)
         times = self._times(account, "", "")
         self._throttle(account)
         new = self._new_message(
             account, message, dest_addr_ton=message.dest_addr_ton,
             dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
-            payload=message.tlvs.get(Tag.message_payload) or b"", times=times,
+            payload=message.tlvs.get(Tag.message_payload) or b"", times=times, network=network,
         )
         self.committer.accept(new, partial(self._answer, link, account, message,
                                            self.clock.monotonic()))
@@ -409,6 +434,8 @@ class SmscService:
             assert isinstance(dest, SmeDest)
             try:
                 check_destination(dest.dest_addr_ton, dest.destination_addr)
+                network = self._route(account, message, dest.dest_addr_ton, dest.dest_addr_npi,
+                                      dest.destination_addr)
             except Rejected as rejected:
                 unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi,
                                               dest.destination_addr, rejected.status))
@@ -416,7 +443,7 @@ class SmscService:
             accepted.append((dest, self._new_message(
                 account, message, dest_addr_ton=dest.dest_addr_ton,
                 dest_addr_npi=dest.dest_addr_npi, destination_addr=dest.destination_addr,
-                payload=payload, times=times,
+                payload=payload, times=times, network=network,
             )))
         if not accepted:
             raise Rejected(S.ESME_RSUBMITFAIL)

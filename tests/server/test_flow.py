@@ -9,7 +9,7 @@ import pytest
 import trio
 import trio.testing
 
-from smsc.config import AccountConfig, NetworkConfig
+from smsc.config import AccountConfig, NetworkConfig, RouteConfig, RoutingConfig
 from smsc.pdu import (
     CancelSm,
     DataSm,
@@ -464,3 +464,40 @@ async def test_source_address_rules_are_enforced(
     assert (await esme.request(submit(source_addr="ACME"))).command_status == S.ESME_ROK
     assert (await esme.request(submit(source_addr="1234"))).command_status == S.ESME_ROK
     assert (await esme.request(submit(source_addr="EVIL"))).command_status == S.ESME_RINVSRCADR
+
+
+async def test_unroutable_destinations_are_refused_or_undelivered(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    rules = (RouteConfig(network="default", prefix="+49"),)
+    refuse = make_config(routing=RoutingConfig(default_network="none", rules=rules))
+    running = await start_smsc(refuse)
+    esme = await connect(running)
+    await esme.bind()
+    german = submit(dest_addr_ton=1, destination_addr="4915112345678")
+    assert (await esme.request(german)).command_status == S.ESME_ROK
+    american = submit(dest_addr_ton=1, destination_addr="12025550123")
+    assert (await esme.request(american)).command_status == S.ESME_RINVDSTADR
+    running.shutdown.set()
+
+    undeliver = make_config(routing=RoutingConfig(default_network="none", rules=rules,
+                                                  unroutable="undeliver"))
+    running = await start_smsc(undeliver)
+    esme = await connect(running)
+    await esme.bind()
+    assert (await esme.request(american)).command_status == S.ESME_ROK
+    receipt = await esme.next_request()
+    parsed = parse_receipt_text(receipt.short_message.decode())
+    assert parsed is not None and parsed.stat == "UNDELIV"
+
+
+async def test_impossible_numbers_are_refused_when_validation_is_on(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(routing=RoutingConfig(validate_numbers=True)))
+    esme = await connect(running)
+    await esme.bind("transmitter")
+    good = submit(dest_addr_ton=1, destination_addr="4915112345678")
+    assert (await esme.request(good)).command_status == S.ESME_ROK
+    bad = submit(dest_addr_ton=1, destination_addr="4900")
+    assert (await esme.request(bad)).command_status == S.ESME_RINVDSTADR
