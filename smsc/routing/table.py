@@ -14,6 +14,7 @@ class Route:
     network: str | None
     """The network's name; None when no network takes the message."""
     number: Number | None
+    """The parsed destination; None when it is not a number or no rule needed it."""
 
 
 class RoutingTable:
@@ -25,10 +26,18 @@ class RoutingTable:
                       for rule in config.rules]
         default = config.default_network or network_names[0]
         self.default = None if default == NO_NETWORK else default
+        # parsing a number costs tens of microseconds: only when a rule or validation needs it
+        self.needs_number = config.validate_numbers or any(
+            rule.prefix or rule.region or rule.number_type for rule in config.rules
+        )
 
     def resolve(self, *, ton: int, npi: int, destination: str, account: str,
                 source: str) -> Route:
-        number = normalise(ton, npi, destination, self.config.default_region)
+        number = (
+            normalise(ton, npi, destination, self.config.default_region)
+            if self.needs_number
+            else None
+        )
         for rule, pattern in self.rules:
             if _matches(rule, pattern, number, destination, account, source):
                 return Route(None if rule.network == NO_NETWORK else rule.network, number)

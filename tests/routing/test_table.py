@@ -44,3 +44,13 @@ def test_premium_numbers_by_type() -> None:
 def test_default_network_and_no_default() -> None:
     assert network(table(default_network="roaming"), "12025550123") == "roaming"
     assert network(table(default_network=NO_NETWORK), "12025550123") is None
+
+
+def test_numbers_are_parsed_only_when_a_rule_or_validation_needs_them() -> None:
+    plain = RoutingTable(RoutingConfig(rules=(RouteConfig(network="partner", account="x"),)),
+                         NETWORKS)
+    route = plain.resolve(ton=1, npi=1, destination="4915112345678", account="y", source="1")
+    assert route.network == "home" and route.number is None
+    checked = RoutingTable(RoutingConfig(validate_numbers=True), NETWORKS)
+    route = checked.resolve(ton=1, npi=1, destination="4915112345678", account="y", source="1")
+    assert route.number is not None and route.number.valid
