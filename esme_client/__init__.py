@@ -1,0 +1,35 @@
+"""The ESME side: an SMPP 3.4 client library on trio, the `esme` command and a load generator."""
+
+from esme_client.client import ClientConfig, EsmeClient, ReceiptTimeout, check, connect
+from esme_client.errors import (
+    BindError,
+    ConnectError,
+    ConnectionLost,
+    EncodingError,
+    GenericNackError,
+    ResponseTimeout,
+    SmppError,
+    SmppStatusError,
+)
+from esme_client.results import Delivery, QueryResult, Receipt, SubmitMultiResult, SubmitResult
+
+__all__ = [
+    "BindError",
+    "ClientConfig",
+    "ConnectError",
+    "ConnectionLost",
+    "Delivery",
+    "EncodingError",
+    "EsmeClient",
+    "GenericNackError",
+    "QueryResult",
+    "Receipt",
+    "ReceiptTimeout",
+    "ResponseTimeout",
+    "SmppError",
+    "SmppStatusError",
+    "SubmitMultiResult",
+    "SubmitResult",
+    "check",
+    "connect",
+]
