@@ -17,6 +17,7 @@ from smsc.accounts import Accounts
 from smsc.clock import Clock
 from smsc.config import Config
 from smsc.control.api import build_app
+from smsc.control.plane import ControlPlane
 from smsc.control.serve import serve_http
 from smsc.delivery.committer import Committer
 from smsc.delivery.mobile import MobileOriginator
@@ -56,6 +57,8 @@ class RunningSmsc:
     metrics: SmscMetrics | None = None
     mobile: MobileOriginator | None = None
     """Injects mobile-originated messages (`await running.mobile.send_text(...)`)."""
+    control: ControlPlane | None = None
+    """Sessions, message lookups, MO injection: what the HTTP API does, in Python."""
 
 
 def session_limits(config: Config, window: int) -> SessionLimits:
@@ -100,11 +103,13 @@ async def run(
 ) -> None:
     """Run the SMSC until cancelled or until `RunningSmsc.shutdown` is set."""
     clock = Clock()
-    metrics = SmscMetrics()
+    metrics = SmscMetrics(enabled=config.control.metrics)
     store, threaded = open_store(config)
     committer = Committer(store, clock=clock, threaded=threaded,
                           batch_max=config.store.batch_max)
-    committer.on_commit = metrics.record_commit
+    if metrics.enabled:
+        committer.on_commit = metrics.record_commit
+        store.on_final = metrics.record_final
     binds = BindRegistry()
     accounts = Accounts(config.accounts, clock.monotonic())
     networks = {n.name: SimulatedNetwork(n) for n in config.networks}
@@ -115,12 +120,14 @@ async def run(
         config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
         clock=clock, routes=RoutingTable(config.routing, tuple(networks)), metrics=metrics,
     )
-    outbound.on_acknowledged = metrics.record_receipt_sent
+    if metrics.enabled:
+        outbound.on_acknowledged = metrics.record_receipt_sent
     scheduler = DeliveryScheduler(
         committer=committer, networks=networks, clock=clock,
         rng=random.Random(config.simulation.seed),
     )
-    scheduler.on_attempt = metrics.record_attempt
+    if metrics.enabled:
+        scheduler.on_attempt = metrics.record_attempt
     links: set[Link] = set()
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
@@ -136,9 +143,14 @@ async def run(
             )
             smpp_port = 0
             tls_port = None
-            on_sent = _count_sent(metrics)
+            mobile = MobileOriginator(accounts=config.accounts, committer=committer,
+                                      clock=clock)
+            control = ControlPlane(config=config, clock=clock, committer=committer, links=links,
+                                   metrics=metrics, mobile=mobile)
+            await nursery.start(control.run)
+            on_sent = _count_sent(metrics) if metrics.enabled else None
             plain = SmppListener(handler=service, limits=limits, clock=clock, links=links,
-                                 on_sent=on_sent)
+                                 on_sent=on_sent, on_link=control.on_link)
             dialer = OutbindDialer(
                 accounts=config.accounts, committer=committer, binds=binds, listener=plain,
                 clock=clock, system_id=config.server.system_id,
@@ -150,20 +162,21 @@ async def run(
             context = tls_context(config)
             if context is not None:
                 secure = SmppListener(handler=service, limits=limits, clock=clock, links=links,
-                                      ssl_context=context, on_sent=on_sent)
+                                      ssl_context=context, on_sent=on_sent,
+                                      on_link=control.on_link)
                 tls_port = await nursery.start(secure.serve, config.server.host,
                                                config.server.tls.port)
             running = RunningSmsc(smpp_port, tls_port, store, binds, committer, links)
             running.metrics = metrics
+            running.control = control
+            running.mobile = mobile
             if config.control.enabled:
-                app = build_app(metrics=metrics, token=config.control.token,
-                                status=partial(status_of, running, config))
+                app = build_app(control, status=partial(status_of, running, config),
+                                token=config.control.token)
                 running.http_port = await nursery.start(
                     serve_http, app, config.control.host, config.control.port
                 )
             running.attach = lambda stream: nursery.start_soon(plain.handle, stream)
-            running.mobile = MobileOriginator(accounts=config.accounts, committer=committer,
-                                              clock=clock)
             task_status.started(running)
             await running.shutdown.wait()
             await shut_down(running, config.server.shutdown_grace)
@@ -173,27 +186,31 @@ async def run(
 
 
 def _count_sent(metrics: SmscMetrics) -> Callable[[Pdu], None]:
+    sent = metrics.pdus_sent
+    count_sent = metrics.count_sent
+
     def count(pdu: Pdu) -> None:
-        metrics.record_sent(pdu.command_id, pdu.command_status)
+        key = (pdu.command_id, pdu.command_status)
+        if key in sent:
+            sent[key] += 1
+        else:
+            count_sent(*key)
 
     return count
 
 
 def status_of(running: RunningSmsc, config: Config) -> dict[str, object]:
-    """The JSON of /v1/status: ports and the bound sessions."""
+    """The JSON of /v1/status: ports, store, uptime and the sessions."""
+    control = running.control
+    assert control is not None
     return {
+        "system_id": config.server.system_id,
         "smpp_port": running.smpp_port,
         "tls_port": running.tls_port,
+        "http_port": running.http_port,
         "store": config.store.kind,
-        "sessions": [
-            {
-                "peer": link.peer,
-                "system_id": link.session.system_id,
-                "bind_type": link.session.bind_type.value if link.session.bind_type else None,
-                "state": link.session.state.value,
-            }
-            for link in sorted(running.links, key=lambda link: link.peer)
-        ],
+        "uptime": round(control.clock.monotonic() - control.started_at, 3),
+        "sessions": control.sessions(),
     }
 
 

@@ -199,6 +199,8 @@ class ControlConfig:
     """Bearer token required by the control API when set."""
     allow_remote: bool = False
     """Allow a non-loopback host; off so the API is never exposed by accident."""
+    metrics: bool = True
+    """Record Prometheus metrics; off only to measure what recording costs."""
 
 
 @dataclass(frozen=True, slots=True)

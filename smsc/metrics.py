@@ -1,31 +1,50 @@
 """SmscMetrics: the SMSC's Prometheus metrics in a registry of its own (never the global one).
 
-Only the trio shell records; the core never imports prometheus_client. Label sets stay bounded:
-command names, status names, account system_ids, bind modes, message states, network names.
+The hot path counts in plain ints: every `count_*` / `record_*` call is a dict update (or a
+bisect into a fixed list of buckets) on the trio thread, with no label lookup, lock or object
+allocation per message. A custom collector turns those ints into Prometheus families only when
+`/metrics` is scraped. Gauges that describe the present (binds, windows, queue depth, receipts
+waiting) are not counted at all: the scrape reads them from their owners through `Snapshot`.
+
+Label sets stay bounded: command names, status names (unknown codes become "unknown"),
+configured account system_ids, bind modes, message states and network names.
 """
 
 from __future__ import annotations
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from smsc.pdu.constants import CommandId, CommandStatus
+from smsc.store.models import Direction, Message
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+FINAL_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+                 21600.0, 86400.0)
+"""Submit → final state takes from milliseconds (instant networks) to days (absent handsets)."""
+KNOWN_COMMANDS = frozenset(int(c) for c in CommandId)
+KNOWN_STATUSES = frozenset(int(s) for s in CommandStatus)
+UNKNOWN = -1
+"""Stands for any command id or status the spec does not name (keeps label sets bounded)."""
 
 
 def status_name(status: int) -> str:
     try:
         return CommandStatus(status).name
     except ValueError:
-        return f"0x{status:08X}"
+        return "unknown"
 
 
 def command_name(command_id: int) -> str:
@@ -35,64 +54,238 @@ def command_name(command_id: int) -> str:
         return "unknown"
 
 
+class FastHistogram:
+    """A histogram with plain-int buckets; one bisect and two additions per observation."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative (le, count) pairs, "+Inf" last, as Prometheus wants them."""
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            out.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return out
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+
+@dataclass
+class Snapshot:
+    """What the scrape reads from the live components (nothing here is counted per message)."""
+
+    binds: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(account, bind mode) → bound sessions."""
+    window_in_flight: dict[str, int] = field(default_factory=dict)
+    """account → deliver_sm sent and not yet answered, over its receiver binds."""
+    window_size: dict[str, int] = field(default_factory=dict)
+    """account → the sum of its bound sessions' windows."""
+    queue_depth: dict[str, int] = field(default_factory=dict)
+    """message state name → messages in the store."""
+    receipts_pending: dict[str, int] = field(default_factory=dict)
+    """account → receipts and MO messages the store holds for it, not yet acknowledged."""
+
+
 class SmscMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.pdus_received = Counter(
-            "smpp_pdus_received", "PDUs received from ESMEs", ["command"], registry=r)
-        self.pdus_sent = Counter(
-            "smpp_pdus_sent", "PDUs sent to ESMEs", ["command", "status"], registry=r)
-        self.submits = Counter(
-            "smsc_submits", "submit_sm, data_sm and submit_multi answered",
-            ["account", "status"], registry=r)
-        self.delivery_attempts = Counter(
-            "smsc_delivery_attempts", "Simulated delivery attempts by network and result",
-            ["network", "result"], registry=r)
-        self.receipts_sent = Counter(
-            "smsc_receipts_sent", "Receipts and MO messages acknowledged by an ESME",
-            ["account"], registry=r)
-        self.binds = Gauge(
-            "smsc_binds", "Bound sessions", ["account", "mode"], registry=r)
-        self.throttled = Counter(
-            "smsc_throttled", "Submits refused with ESME_RTHROTTLED", ["account"], registry=r)
-        self.commit_seconds = Histogram(
-            "smsc_store_commit_seconds", "Time of one store transaction",
-            buckets=LATENCY_BUCKETS, registry=r)
-        self.commit_messages = Counter(
-            "smsc_store_committed_messages", "Messages accepted into the store", registry=r)
-        self.submit_response_seconds = Histogram(
-            "smsc_submit_response_seconds",
-            "Submit received to its response queued, for submits that reached the store",
-            buckets=LATENCY_BUCKETS, registry=r)
+    """Plain-int counters for the shell to bump, rendered as Prometheus text on demand."""
 
-    # -- what the shell records -------------------------------------------------------------
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        """False turns every record call into a no-op (to measure what recording costs)."""
+        self.pdus_received: dict[tuple[int, int], int] = {}
+        self.pdus_sent: dict[tuple[int, int], int] = {}
+        self.submits: dict[tuple[str, int], int] = {}
+        self.throttled: dict[str, int] = {}
+        self.delivery_attempts: dict[tuple[str, str], int] = {}
+        self.finished: dict[tuple[str, str], int] = {}
+        self.receipts_sent: dict[str, int] = {}
+        self.binds_total: dict[tuple[str, str], int] = {}
+        self.commits = 0
+        self.committed_messages = 0
+        self.submit_response = FastHistogram(LATENCY_BUCKETS)
+        self.final_latency = FastHistogram(FINAL_BUCKETS)
+        self.commit_latency = FastHistogram(LATENCY_BUCKETS)
+        self.snapshot: Callable[[], Snapshot] = Snapshot
+        """Set by the composition root: reads the present state for a scrape."""
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
+        if not enabled:
+            for name in ("count_received", "count_sent", "record_submit", "record_commit",
+                         "record_bind", "record_attempt", "record_final", "record_receipt_sent"):
+                setattr(self, name, _ignore)
 
-    def record_received(self, command_id: int) -> None:
-        self.pdus_received.labels(command_name(command_id)).inc()
+    # -- what the shell records (each a dict update on the trio thread) -------------------
 
-    def record_sent(self, command_id: int, status: int) -> None:
-        self.pdus_sent.labels(command_name(command_id), status_name(status)).inc()
+    def count_received(self, command_id: int, status: int = 0) -> None:
+        key = (command_id, status)
+        received = self.pdus_received
+        if key in received:
+            received[key] += 1
+        else:
+            received[_bounded(key)] = received.get(_bounded(key), 0) + 1
+
+    def count_sent(self, command_id: int, status: int) -> None:
+        key = (command_id, status)
+        sent = self.pdus_sent
+        if key in sent:
+            sent[key] += 1
+        else:
+            sent[_bounded(key)] = sent.get(_bounded(key), 0) + 1
 
     def record_submit(self, account: str, status: int, seconds: float | None = None) -> None:
-        self.submits.labels(account, status_name(status)).inc()
+        key = (account, status)
+        submits = self.submits
+        submits[key] = submits.get(key, 0) + 1
         if status == CommandStatus.ESME_RTHROTTLED:
-            self.throttled.labels(account).inc()
+            self.throttled[account] = self.throttled.get(account, 0) + 1
         if seconds is not None:
-            self.submit_response_seconds.observe(seconds)
+            self.submit_response.observe(seconds)
 
     def record_commit(self, seconds: float, accepted: int) -> None:
-        self.commit_seconds.observe(seconds)
-        self.commit_messages.inc(accepted)
+        self.commits += 1
+        self.committed_messages += accepted
+        self.commit_latency.observe(seconds)
 
-    def record_bind(self, account: str, mode: str, change: int) -> None:
-        self.binds.labels(account, mode).inc(change)
+    def record_bind(self, account: str, mode: str) -> None:
+        key = (account, mode)
+        self.binds_total[key] = self.binds_total.get(key, 0) + 1
 
     def record_attempt(self, network: str, result: str) -> None:
-        self.delivery_attempts.labels(network, result).inc()
+        key = (network, result)
+        attempts = self.delivery_attempts
+        attempts[key] = attempts.get(key, 0) + 1
+
+    def record_final(self, message: Message) -> None:
+        """A message reached a final state (called by the store, possibly off the trio
+        thread, but never by two threads at once: store calls are serialised)."""
+        fields = message.fields
+        if fields.direction is not Direction.MT:
+            return
+        key = (fields.network or "none", message.state.name)
+        finished = self.finished
+        finished[key] = finished.get(key, 0) + 1
+        if message.final_at is not None and fields.submitted_at is not None:
+            seconds = (message.final_at - fields.submitted_at).total_seconds()
+            self.final_latency.observe(max(seconds, 0.0))
 
     def record_receipt_sent(self, account: str) -> None:
-        self.receipts_sent.labels(account).inc()
+        self.receipts_sent[account] = self.receipts_sent.get(account, 0) + 1
+
+    # -- the scrape ---------------------------------------------------------------------------
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """One sample's current value (tests and the dashboard read metrics by name)."""
+        return self.registry.get_sample_value(name, labels)
+
+
+def _bounded(key: tuple[int, int]) -> tuple[int, int]:
+    command_id, status = key
+    return (
+        command_id if command_id in KNOWN_COMMANDS else UNKNOWN,
+        status if status in KNOWN_STATUSES else UNKNOWN,
+    )
+
+
+def _name(code: int, namer: Callable[[int], str]) -> str:
+    return "unknown" if code == UNKNOWN else namer(code)
+
+
+class _Collector:
+    """Builds the metric families from SmscMetrics' ints at scrape time."""
+
+    def __init__(self, metrics: SmscMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.metrics
+        def named(counts: dict[tuple[int, int], int]) -> list[tuple[tuple[str, ...], int]]:
+            return [((_name(c, command_name), _name(s, status_name)), v)
+                    for (c, s), v in list(counts.items())]
+
+        yield _counter("smpp_pdus_received", "PDUs received from ESMEs", ["command", "status"],
+                       named(m.pdus_received))
+        yield _counter("smpp_pdus_sent", "PDUs sent to ESMEs", ["command", "status"],
+                       named(m.pdus_sent))
+        yield _counter("smsc_submits", "submit_sm, data_sm and submit_multi answered, by result",
+                       ["account", "status"],
+                       [((a, status_name(s)), v) for (a, s), v in list(m.submits.items())])
+        yield _counter("smsc_throttled", "Submits refused with ESME_RTHROTTLED", ["account"],
+                       [((a,), v) for a, v in list(m.throttled.items())])
+        yield _counter("smsc_delivery_attempts", "Simulated delivery attempts, by result",
+                       ["network", "result"], list(m.delivery_attempts.items()))
+        yield _counter("smsc_messages_finished",
+                       "Messages that reached a final state (DELIVERED, EXPIRED, UNDELIVERABLE, "
+                       "REJECTED, DELETED), by network", ["network", "state"],
+                       list(m.finished.items()))
+        yield _counter("smsc_receipts_sent", "Receipts and MO messages acknowledged by an ESME",
+                       ["account"], [((a,), v) for a, v in list(m.receipts_sent.items())])
+        yield _counter("smsc_binds", "Successful binds", ["account", "mode"],
+                       list(m.binds_total.items()))
+        yield _counter("smsc_store_commits", "Store transactions", [], [((), m.commits)])
+        yield _counter("smsc_store_committed_messages", "Messages accepted into the store", [],
+                       [((), m.committed_messages)])
+        yield _histogram("smsc_submit_response_seconds",
+                         "Submit received to its response queued, for submits that reached "
+                         "the store", m.submit_response)
+        yield _histogram("smsc_message_final_seconds",
+                         "Submit accepted to final state (delivered, failed, expired)",
+                         m.final_latency)
+        yield _histogram("smsc_store_commit_seconds", "Time of one store transaction",
+                         m.commit_latency)
+        snap = m.snapshot()
+        yield _gauge("smsc_bound_sessions", "Bound sessions", ["account", "mode"],
+                     list(snap.binds.items()))
+        yield _gauge("smsc_window_in_flight",
+                     "deliver_sm awaiting deliver_sm_resp over an account's bound sessions",
+                     ["account"], [((a,), v) for a, v in snap.window_in_flight.items()])
+        yield _gauge("smsc_window_size", "Sum of the windows of an account's bound sessions",
+                     ["account"], [((a,), v) for a, v in snap.window_size.items()])
+        yield _gauge("smsc_store_messages", "Messages in the store, by state", ["state"],
+                     [((s,), v) for s, v in snap.queue_depth.items()])
+        yield _gauge("smsc_receipts_pending",
+                     "Receipts and MO messages stored for an account, not yet acknowledged",
+                     ["account"], [((a,), v) for a, v in snap.receipts_pending.items()])
+
+
+def _counter(name: str, doc: str, labels: list[str],
+             values: Iterable[tuple[tuple[str, ...], int]]) -> Metric:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for label_values, value in values:
+        family.add_metric(list(label_values), value)
+    return family
+
+
+def _gauge(name: str, doc: str, labels: list[str],
+           values: Iterable[tuple[tuple[str, ...], int]]) -> Metric:
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    for label_values, value in values:
+        family.add_metric(list(label_values), value)
+    return family
+
+
+def _histogram(name: str, doc: str, histogram: FastHistogram) -> Metric:
+    family = HistogramMetricFamily(name, doc)
+    family.add_metric([], histogram.buckets(), histogram.total)
+    return family
+
+
+def _ignore(*args: Any) -> None:
+    return None
+
+
+__all__ = ["CONTENT_TYPE", "FastHistogram", "SmscMetrics", "Snapshot"]

@@ -20,7 +20,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "smsc.store": ("smsc.store", "smsc.pdu.constants"),
     "smsc.routing": ("smsc.routing", "smsc.config", "smsc.pdu.constants"),
     "smsc.receipts": ("smsc.pdu", "smsc.store.models"),
-    "smsc.metrics": ("smsc.pdu.constants",),
+    "smsc.metrics": ("smsc.pdu.constants", "smsc.store.models"),
     "smsc.clock": (),
     "esme_client": ("esme_client", "smsc.pdu", "smsc.session", "smsc.receipts"),
 }

@@ -1,24 +1,50 @@
-"""The control API as an ASGI app (Starlette): /metrics and status for operators and tests.
+"""The control API as an ASGI app (Starlette): metrics, status, sessions, messages, MO, dashboard.
 
-Starlette because it is a small, well-kept ASGI toolkit that hypercorn's trio worker serves
-as it is; the API's JSON is plain dicts, so a larger framework would add nothing here yet.
+Starlette because it is a small, well-kept ASGI toolkit that hypercorn's trio worker serves as
+it is (anyio underneath, so trio needs no adapter); the API's JSON is plain dicts checked by a
+few explicit validators, and the OpenAPI description is written out in `control/openapi.py`,
+so FastAPI's pydantic models would add a large dependency and little else here.
+
+Every handler turns bad input into a 4xx JSON answer `{"error": ...}`; a 5xx is a bug.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
+from importlib.resources import files
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from smsc.metrics import CONTENT_TYPE, SmscMetrics
+from smsc.control.openapi import openapi_document
+from smsc.control.plane import ControlPlane, NotFound
+from smsc.delivery.mobile import NoRoute, StoreFailed
+from smsc.metrics import CONTENT_TYPE
+from smsc.pdu.constants import MessageState
+from smsc.store import MessageQuery, parse_message_id
 
 StatusSource = Callable[[], dict[str, Any]]
+TEXT_CODINGS = (0, 1, 3, 8)
+"""data_coding values MO text may be forced to: GSM 7-bit, IA5, Latin-1, UCS2."""
+MAX_LIMIT = 1000
+MAX_TEXT = 5000
+MAX_ADDRESS = 20
+PUBLIC_PATHS = frozenset({"/"})
+"""The dashboard page holds no data; it reads the API with the token given in its URL."""
+
+
+class BadRequest(Exception):
+    """Input the API cannot use (HTTP 400 or 422)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class BearerToken(BaseHTTPMiddleware):
@@ -31,23 +57,171 @@ class BearerToken(BaseHTTPMiddleware):
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if request.headers.get("authorization") != self.expected:
-            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if (request.url.path not in PUBLIC_PATHS
+                and request.headers.get("authorization") != self.expected):
+            return JSONResponse({"error": "unauthorized"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
         return await call_next(request)
 
 
-def build_app(*, metrics: SmscMetrics, status: StatusSource, token: str = "") -> Starlette:
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
+def message_query(request: Request, id_format: str) -> MessageQuery:
+    """The /v1/messages filters: id, account, number (source or destination), state, limit."""
+    params = request.query_params
+    unknown = set(params) - {"id", "account", "number", "state", "limit"}
+    if unknown:
+        raise BadRequest(f"unknown parameter {sorted(unknown)[0]!r}")
+    message_id = None
+    if "id" in params:
+        message_id = parse_message_id(params["id"], id_format)
+        if message_id is None:
+            raise BadRequest("id is not a message id")
+    state = None
+    if "state" in params:
+        try:
+            state = MessageState[params["state"].upper()]
+        except KeyError:
+            raise BadRequest(f"state must be one of {', '.join(s.name for s in MessageState)}"
+                             ) from None
+    return MessageQuery(
+        message_id=message_id, system_id=params.get("account"), address=params.get("number"),
+        state=state, limit=_int_param(request, "limit", 100, 1, MAX_LIMIT),
+    )
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _string(body: dict[str, Any], key: str, *, low: int, high: int) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        raise BadRequest(f"{key} must be a string of {low} to {high} characters", 422)
+    return value
+
+
+def mo_request(body: dict[str, Any]) -> tuple[str, str, str, int | None]:
+    unknown = set(body) - {"source_addr", "destination_addr", "text", "data_coding"}
+    if unknown:
+        raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", 422)
+    source = _string(body, "source_addr", low=1, high=MAX_ADDRESS)
+    destination = _string(body, "destination_addr", low=1, high=MAX_ADDRESS)
+    text = _string(body, "text", low=0, high=MAX_TEXT)
+    coding = body.get("data_coding")
+    if coding is not None and (type(coding) is not int or coding not in TEXT_CODINGS):
+        raise BadRequest(f"data_coding must be one of {TEXT_CODINGS}", 422)
+    return source, destination, text, coding
+
+
+def build_app(control: ControlPlane, *, status: StatusSource, token: str = "") -> Starlette:
+    id_format = control.id_format
+    dashboard = files("smsc.control").joinpath("dashboard.html").read_text(encoding="utf-8")
+    document = openapi_document()
+
     async def render_metrics(request: Request) -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
+        await control.refresh_store_snapshot()
+        return Response(control.metrics.render(), media_type=CONTENT_TYPE)
 
     async def render_status(request: Request) -> Response:
         return JSONResponse(status())
 
+    async def render_openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    async def render_dashboard(request: Request) -> Response:
+        return HTMLResponse(dashboard)
+
+    async def overview(request: Request) -> Response:
+        return JSONResponse(await control.overview())
+
+    async def list_sessions(request: Request) -> Response:
+        return JSONResponse({"sessions": control.sessions()})
+
+    async def one_session(request: Request) -> Response:
+        link = control.find_session(request.path_params["session_id"])
+        return JSONResponse(control.describe_session(link))
+
+    async def unbind_session(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        await control.unbind_session(session_id)
+        return JSONResponse({"unbinding": session_id}, status_code=202)
+
+    async def drop_session(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        control.drop_session(session_id)
+        return JSONResponse({"dropped": session_id})
+
+    async def list_messages(request: Request) -> Response:
+        query = message_query(request, id_format)
+        return JSONResponse({"messages": await control.find_messages(query)})
+
+    async def one_message(request: Request) -> Response:
+        message_id = parse_message_id(request.path_params["message_id"], id_format)
+        if message_id is None:
+            raise NotFound("not a message id")
+        return JSONResponse(await control.message(message_id))
+
+    async def inject_mo(request: Request) -> Response:
+        source, destination, text, coding = mo_request(await json_object(request))
+        try:
+            ids = await control.inject_mo(source, destination, text, coding)
+        except NoRoute:
+            raise BadRequest(f"no account receives MO messages for {destination!r}",
+                             422) from None
+        except StoreFailed as error:
+            return _error(str(error), 503)
+        except ValueError as error:  # TextError, GsmEncodeError, UnicodeEncodeError
+            raise BadRequest(f"text cannot be written in this data_coding: {error}",
+                             422) from None
+        return JSONResponse({"message_ids": ids}, status_code=201)
+
+    routes = [
+        Route("/", render_dashboard),
+        Route("/openapi.json", render_openapi),
+        Route("/metrics", render_metrics),
+        Route("/v1/status", render_status),
+        Route("/v1/overview", overview),
+        Route("/v1/sessions", list_sessions),
+        Route("/v1/sessions/{session_id:int}", one_session),
+        Route("/v1/sessions/{session_id:int}", drop_session, methods=["DELETE"]),
+        Route("/v1/sessions/{session_id:int}/unbind", unbind_session, methods=["POST"]),
+        Route("/v1/messages", list_messages),
+        Route("/v1/messages/{message_id}", one_message),
+        Route("/v1/mo", inject_mo, methods=["POST"]),
+    ]
     middleware = [Middleware(BearerToken, token=token)] if token else []
+
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BadRequest)
+        return _error(str(exc), exc.status)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error(str(exc), 404)
+
     return Starlette(
-        routes=[
-            Route("/metrics", render_metrics),
-            Route("/v1/status", render_status),
-        ],
+        routes=routes,
         middleware=middleware,
+        exception_handlers={BadRequest: bad_request, NotFound: not_found},
     )

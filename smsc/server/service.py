@@ -210,28 +210,28 @@ class SmscService:
         metrics = self.metrics
         match event:
             case RequestReceived(message):
-                metrics.record_received(message.command_id)
+                metrics.count_received(message.command_id)
                 self._request(link, message)
             case ResponseReceived(message, request):
-                metrics.record_received(message.command_id)
+                metrics.count_received(message.command_id, message.command_status)
                 self.outbound.on_response(link, message, request)
             case BindRequested(message):
-                metrics.record_received(message.command_id)
+                metrics.count_received(message.command_id)
                 self._bind(link, message)
             case ResponseTimedOut(request):
                 self.outbound.on_timeout(link, request)
             case Bound(bind_type, system_id):
                 self.binds.add(system_id, link)
                 self._bound[id(link)] = (system_id, bind_type.value)
-                metrics.record_bind(system_id, bind_type.value, +1)
+                metrics.record_bind(system_id, bind_type.value)
                 log.info("%s bound as %s (%s)", link.peer, system_id, bind_type.value)
             case Unbound():
                 self._forget_bind(link)
             case RequestAnswered(request, response):
-                metrics.record_received(request.command_id)
-                metrics.record_sent(response.command_id, response.command_status)
+                metrics.count_received(request.command_id)
+                metrics.count_sent(response.command_id, response.command_status)
             case PeerErrorAnswered(status, command_id, _, reason):
-                metrics.record_received(command_id or 0)
+                metrics.count_received(command_id or 0)
                 log.info("%s sent a bad PDU (%s): answered 0x%08X", link.peer, reason, status)
             case ConnectionClosed(reason, unanswered):
                 self._forget_bind(link)
@@ -245,7 +245,6 @@ class SmscService:
         bound = self._bound.pop(id(link), None)
         if bound is not None:
             self.binds.remove(bound[0], link)
-            self.metrics.record_bind(bound[0], bound[1], -1)
 
     def _bind(self, link: Link, message: Pdu) -> None:
         bind_type = BIND_TYPE_OF[message.command_id]

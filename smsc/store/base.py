@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
 from smsc.pdu.constants import MessageState
-from smsc.store.models import BatchResult, Message, OutboundItem, StoreBatch
+from smsc.store.models import BatchResult, Message, MessageQuery, OutboundItem, StoreBatch
 
 
 class MessageStore(Protocol):
     """Messages and outbound notifications; one caller at a time.
 
+    `on_final`, when set, is called with every message as it reaches a final state.
+
     Claims (of due messages and outbound items) are leases held in memory only: after a
     crash every unfinished message is due again and every unacknowledged item pending again.
     """
+
+    on_final: Callable[[Message], None] | None
 
     def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
         """Write accepts, outcomes and outbound acknowledgements in one transaction."""
@@ -68,6 +73,12 @@ class MessageStore(Protocol):
 
     def pending_count(self, system_id: str) -> int:
         ...
+
+    def find(self, query: MessageQuery) -> list[Message]:
+        """Messages matching `query`, newest first, at most `query.limit`."""
+
+    def outbound_counts(self) -> dict[str, int]:
+        """system_id → receipts and MO messages owed to it (queued or awaiting a response)."""
 
     def depth_by_state(self) -> dict[MessageState, int]:
         ...

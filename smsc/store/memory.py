@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from smsc.store.models import (
     BatchResult,
     Direction,
     Message,
+    MessageQuery,
     NewMessage,
     OutboundItem,
     OutboundKind,
@@ -41,6 +43,8 @@ class MemoryStore:
         self._leased: dict[int, OutboundItem] = {}
         self._next_id = 1
         self._next_item = 1
+        self.on_final: Callable[[Message], None] | None = None
+        """Observer of every message that reaches a final state (metrics)."""
 
     # -- writes --------------------------------------------------------------------------
 
@@ -103,6 +107,8 @@ class MemoryStore:
         self._messages[message.message_id] = message
         if message.is_final:
             self._pending[message.system_id] -= 1
+            if self.on_final is not None:
+                self.on_final(message)
         elif message.next_attempt_at is not None:
             heapq.heappush(self._due, (message.next_attempt_at, message.message_id))
         if transition.notify is not None:
@@ -254,6 +260,26 @@ class MemoryStore:
 
     def pending_count(self, system_id: str) -> int:
         return self._pending[system_id]
+
+    def find(self, query: MessageQuery) -> list[Message]:
+        found: list[Message] = []
+        if query.message_id is not None:
+            message = self._messages.get(query.message_id)
+            candidates: Iterable[Message] = () if message is None else (message,)
+        else:
+            candidates = reversed(self._messages.values())
+        for message in candidates:
+            if query.matches(message):
+                found.append(message)
+                if len(found) >= query.limit:
+                    break
+        return found
+
+    def outbound_counts(self) -> dict[str, int]:
+        counts = Counter({s: len(queue) for s, queue in self._outbound.items() if queue})
+        for item in self._leased.values():
+            counts[item.system_id] += 1
+        return dict(counts)
 
     def depth_by_state(self) -> dict[MessageState, int]:
         return dict(Counter(m.state for m in self._messages.values()))

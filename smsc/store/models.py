@@ -204,6 +204,28 @@ def replaced(
 
 
 @dataclass(frozen=True, slots=True)
+class MessageQuery:
+    """A lookup for operators and tests: every condition given must hold; newest first."""
+
+    message_id: int | None = None
+    system_id: str | None = None
+    address: str | None = None
+    """Matches the destination or the source address."""
+    state: MessageState | None = None
+    limit: int = 100
+
+    def matches(self, message: Message) -> bool:
+        fields = message.fields
+        return (
+            (self.message_id is None or message.message_id == self.message_id)
+            and (self.system_id is None or fields.system_id == self.system_id)
+            and (self.address is None
+                 or self.address in (fields.destination_addr, fields.source_addr))
+            and (self.state is None or message.state is self.state)
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundItem:
     """A notification owed to an ESME: a receipt or intermediate notice, or an MO message."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import sqlite3
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from smsc.store.models import (
     BatchResult,
     Direction,
     Message,
+    MessageQuery,
     NewMessage,
     OutboundItem,
     OutboundKind,
@@ -156,6 +157,8 @@ class SqliteStore:
         self._pending: Counter[str] = Counter()
         self._outbound_systems: Counter[str] = Counter()
         self._cache: OrderedDict[int, Message] = OrderedDict()
+        self.on_final: Callable[[Message], None] | None = None
+        """Observer of every message that reaches a final state (metrics)."""
         self._load()
 
     def _load(self) -> None:
@@ -286,6 +289,8 @@ class SqliteStore:
         ))
         if message.is_final:
             self._pending[message.system_id] -= 1
+            if self.on_final is not None:
+                self.on_final(message)
         elif message.next_attempt_at is not None:
             heapq.heappush(self._due, (message.next_attempt_at.timestamp(), message.message_id))
         if transition.notify is not None:
@@ -488,6 +493,32 @@ class SqliteStore:
 
     def pending_count(self, system_id: str) -> int:
         return self._pending[system_id]
+
+    def find(self, query: MessageQuery) -> list[Message]:
+        conditions: list[str] = []
+        values: list[Any] = []
+        if query.message_id is not None:
+            conditions.append("id = ?")
+            values.append(query.message_id)
+        if query.system_id is not None:
+            conditions.append("system_id = ?")
+            values.append(query.system_id)
+        if query.address is not None:
+            conditions.append("(destination_addr = ? OR source_addr = ?)")
+            values += [query.address, query.address]
+        if query.state is not None:
+            conditions.append("state = ?")
+            values.append(int(query.state))
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = self._db.execute(
+            f"{_SELECT}{where} ORDER BY id DESC LIMIT ?", [*values, query.limit]
+        ).fetchall()
+        cache = self._cache
+        # the cache holds the newest state of a claimed message too (same as the row)
+        return [cache.get(row[0]) or _message_of(row) for row in rows]
+
+    def outbound_counts(self) -> dict[str, int]:
+        return {s: n for s, n in self._outbound_systems.items() if n > 0}
 
     def depth_by_state(self) -> dict[MessageState, int]:
         return {

@@ -1,0 +1,252 @@
+"""ControlPlane: what operators and tests may see and change in a running SMSC, in Python.
+
+The HTTP API (`control/api.py`), the dashboard and the embedding helpers (`smsc/embed.py`) are
+thin layers over this one object, so every operation exists once. Everything here runs on the
+trio thread; store reads go through the committer (off the trio thread for SQLite).
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import trio
+
+from smsc.clock import Clock
+from smsc.config import Config
+from smsc.delivery.committer import Committer
+from smsc.delivery.mobile import MobileOriginator
+from smsc.metrics import SmscMetrics, Snapshot
+from smsc.pdu.constants import MessageState
+from smsc.pdu.text import decode_text_lenient, is_binary_coding
+from smsc.server.link import Link
+from smsc.store import Message, MessageQuery, MessageStore, format_message_id
+
+HISTORY_SECONDS = 300
+"""How far back the dashboard's rate chart reaches."""
+SAMPLE_INTERVAL = 1.0
+
+
+class NotFound(LookupError):
+    """No such session or message (HTTP 404)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RatePoint:
+    """Totals at one moment; the dashboard's rates are differences between points."""
+
+    at: float
+    """Seconds since the SMSC started."""
+    submitted: int
+    delivered: int
+    failed: int
+    receipts: int
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+class ControlPlane:
+    """See the module docstring. Built by `app.run`; reachable as `RunningSmsc.control`."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        clock: Clock,
+        committer: Committer,
+        links: set[Link],
+        metrics: SmscMetrics,
+        mobile: MobileOriginator,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.committer = committer
+        self.store: MessageStore = committer.store
+        self.links = links
+        self.metrics = metrics
+        self.mobile = mobile
+        self.id_format = config.server.message_id_format
+        self.started_at = clock.monotonic()
+        self._ids = itertools.count(1)
+        self._session_ids: weakref.WeakKeyDictionary[Link, int] = weakref.WeakKeyDictionary()
+        self.history: deque[RatePoint] = deque(maxlen=int(HISTORY_SECONDS / SAMPLE_INTERVAL))
+        self._store_snapshot: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        metrics.snapshot = self.snapshot
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Host the tasks the control plane starts (unbinds) and sample the rates."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._sample_rates)
+            task_status.started()
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def on_link(self, link: Link) -> None:
+        """Listener hook: number each connection as it arrives (ids never repeat)."""
+        self._session_ids[link] = next(self._ids)
+
+    def session_id(self, link: Link) -> int:
+        if link not in self._session_ids:
+            self.on_link(link)
+        return self._session_ids[link]
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return [self.describe_session(link)
+                for link in sorted(self.links, key=self.session_id)]
+
+    def describe_session(self, link: Link) -> dict[str, Any]:
+        session = link.session
+        bind_type = session.bind_type
+        return {
+            "id": self.session_id(link),
+            "peer": link.peer,
+            "system_id": session.system_id or None,
+            "bind_type": bind_type.value if bind_type else None,
+            "state": session.state.value,
+            "window": session.limits.window,
+            "in_flight": session.outstanding,
+        }
+
+    def find_session(self, session_id: int) -> Link:
+        for link in self.links:
+            if self._session_ids.get(link) == session_id:
+                return link
+        raise NotFound(f"no session {session_id}")
+
+    async def unbind_session(self, session_id: int, timeout: float = 5.0) -> None:
+        """Send unbind; the link closes when the ESME answers (or after `timeout`)."""
+        link = self.find_session(session_id)
+        assert self._nursery is not None, "ControlPlane.run has not started"
+        self._nursery.start_soon(link.unbind, timeout)
+
+    def drop_session(self, session_id: int) -> None:
+        """Close the connection at once, without unbind."""
+        self.find_session(session_id).abort("dropped by the control API")
+
+    # -- messages ---------------------------------------------------------------------------
+
+    async def find_messages(self, query: MessageQuery) -> list[dict[str, Any]]:
+        found = await self.committer.call(self.store.find, query)
+        return [self.describe_message(message) for message in found]
+
+    async def message(self, message_id: int) -> dict[str, Any]:
+        found = await self.committer.call(self.store.find, MessageQuery(message_id=message_id))
+        if not found:
+            raise NotFound(f"no message {format_message_id(message_id, self.id_format)}")
+        return self.describe_message(found[0])
+
+    def describe_message(self, message: Message) -> dict[str, Any]:
+        fields = message.fields
+        binary = is_binary_coding(fields.data_coding)
+        return {
+            "id": format_message_id(message.message_id, self.id_format),
+            "account": fields.system_id,
+            "direction": fields.direction.value,
+            "source_addr": fields.source_addr,
+            "destination_addr": fields.destination_addr,
+            "state": message.state.name,
+            "network": fields.network or None,
+            "data_coding": fields.data_coding,
+            "text": None if binary else decode_text_lenient(
+                _user_text(fields.payload, fields.esm_class), fields.data_coding
+            ).text,
+            "payload_hex": fields.payload.hex(),
+            "registered_delivery": fields.registered_delivery,
+            "attempts": message.attempts,
+            "submitted_at": _iso(fields.submitted_at),
+            "final_at": _iso(message.final_at),
+            "next_attempt_at": _iso(message.next_attempt_at),
+            "expires_at": _iso(fields.expires_at),
+            "network_error_code": message.network_error_code,
+        }
+
+    # -- mobile-originated ------------------------------------------------------------------
+
+    async def inject_mo(self, source_addr: str, destination_addr: str, text: str,
+                        data_coding: int | None = None) -> list[str]:
+        """Store a handset's message for the account owning `destination_addr`; long texts
+        are split into concatenated parts. Returns the message ids, one per part."""
+        ids = await self.mobile.send_text(source_addr, destination_addr, text,
+                                          data_coding=data_coding)
+        return [format_message_id(i, self.id_format) for i in ids]
+
+    # -- metrics and the dashboard ---------------------------------------------------------
+
+    async def refresh_store_snapshot(self) -> None:
+        """Read queue depth and receipts owed from the store (before a scrape)."""
+        depth = await self.committer.call(self.store.depth_by_state)
+        owed = await self.committer.call(self.store.outbound_counts)
+        self._store_snapshot = ({state.name: n for state, n in depth.items()}, owed)
+
+    def snapshot(self) -> Snapshot:
+        """The present state, for the gauges of /metrics (see SmscMetrics.snapshot)."""
+        binds: dict[tuple[str, str], int] = {}
+        in_flight: dict[str, int] = {}
+        window: dict[str, int] = {}
+        for link in list(self.links):
+            session = link.session
+            if not session.state.is_bound or session.bind_type is None:
+                continue
+            key = (session.system_id, session.bind_type.value)
+            binds[key] = binds.get(key, 0) + 1
+            in_flight[session.system_id] = in_flight.get(session.system_id, 0) + \
+                session.outstanding
+            window[session.system_id] = window.get(session.system_id, 0) + session.limits.window
+        depth, owed = self._store_snapshot
+        return Snapshot(binds=binds, window_in_flight=in_flight, window_size=window,
+                        queue_depth=dict(depth), receipts_pending=dict(owed))
+
+    def totals(self) -> RatePoint:
+        m = self.metrics
+        submitted = sum(v for (_, status), v in m.submits.items() if status == 0)
+        delivered = failed = 0
+        for (_, state), count in list(m.finished.items()):
+            if state == MessageState.DELIVERED.name:
+                delivered += count
+            else:
+                failed += count
+        return RatePoint(round(self.clock.monotonic() - self.started_at, 3), submitted,
+                         delivered, failed, sum(m.receipts_sent.values()))
+
+    async def _sample_rates(self) -> None:
+        """Record the totals every second, for the dashboard's chart of recent rates."""
+        while True:
+            self.history.append(self.totals())
+            await trio.sleep(SAMPLE_INTERVAL)
+
+    async def overview(self, recent: int = 20) -> dict[str, Any]:
+        """Everything the dashboard shows, in one JSON object."""
+        await self.refresh_store_snapshot()
+        depth, owed = self._store_snapshot
+        now = self.totals()
+        return {
+            "uptime": now.at,
+            "totals": _point(now),
+            "history": [_point(p) for p in self.history],
+            "queue_depth": depth,
+            "receipts_pending": owed,
+            "sessions": self.sessions(),
+            "recent_messages": await self.find_messages(MessageQuery(limit=recent)),
+        }
+
+
+def _point(point: RatePoint) -> dict[str, float]:
+    return {"at": point.at, "submitted": point.submitted, "delivered": point.delivered,
+            "failed": point.failed, "receipts": point.receipts}
+
+
+def _user_text(payload: bytes, esm_class: int) -> bytes:
+    if esm_class & 0x40 and payload and payload[0] + 1 <= len(payload):
+        return payload[payload[0] + 1:]
+    return payload
+
+
+__all__ = ["ControlPlane", "NotFound", "RatePoint"]
