@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import ssl
 from collections.abc import Callable
@@ -24,9 +23,10 @@ from smsc.delivery.mobile import MobileOriginator
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.delivery.retention import purge_finished_messages
 from smsc.delivery.scheduler import DeliveryScheduler
+from smsc.delivery.simulation import SimulationControl
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu
-from smsc.routing.networks import SimulatedNetwork
+from smsc.routing.simulation import Simulation
 from smsc.routing.table import RoutingTable
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
@@ -59,6 +59,9 @@ class RunningSmsc:
     """Injects mobile-originated messages (`await running.mobile.send_text(...)`)."""
     control: ControlPlane | None = None
     """Sessions, message lookups, MO injection: what the HTTP API does, in Python."""
+    simulation: SimulationControl | None = None
+    """Runtime control of simulated handsets and networks: state, inboxes, outages, fault
+    mixes, reset (see docs/architecture.md)."""
 
 
 def session_limits(config: Config, window: int) -> SessionLimits:
@@ -112,20 +115,20 @@ async def run(
         store.on_final = metrics.record_final
     binds = BindRegistry()
     accounts = Accounts(config.accounts, clock.monotonic())
-    networks = {n.name: SimulatedNetwork(n) for n in config.networks}
+    simulation = Simulation(networks=config.networks, handsets=config.handsets,
+                            settings=config.simulation)
+    networks = simulation.networks
     outbound = OutboundDispatcher(
         committer=committer, binds=binds, clock=clock, id_format=config.server.message_id_format
     )
     service = SmscService(
         config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
         clock=clock, routes=RoutingTable(config.routing, tuple(networks)), metrics=metrics,
+        simulation=simulation,
     )
     if metrics.enabled:
         outbound.on_acknowledged = metrics.record_receipt_sent
-    scheduler = DeliveryScheduler(
-        committer=committer, networks=networks, clock=clock,
-        rng=random.Random(config.simulation.seed),
-    )
+    scheduler = DeliveryScheduler(committer=committer, simulation=simulation, clock=clock)
     if metrics.enabled:
         scheduler.on_attempt = metrics.record_attempt
     links: set[Link] = set()
@@ -148,6 +151,12 @@ async def run(
             control = ControlPlane(config=config, clock=clock, committer=committer, links=links,
                                    metrics=metrics, mobile=mobile)
             await nursery.start(control.run)
+            simulation_control = SimulationControl(
+                simulation=simulation, committer=committer, binds=binds, mobile=mobile,
+                clock=clock, wake_scheduler=scheduler.wake,
+            )
+            scheduler.follow_up = simulation_control.after_attempt
+            await nursery.start(simulation_control.run)
             on_sent = _count_sent(metrics) if metrics.enabled else None
             plain = SmppListener(handler=service, limits=limits, clock=clock, links=links,
                                  on_sent=on_sent, on_link=control.on_link)
@@ -170,6 +179,7 @@ async def run(
             running.metrics = metrics
             running.control = control
             running.mobile = mobile
+            running.simulation = simulation_control
             if config.control.enabled:
                 app = build_app(control, status=partial(status_of, running, config),
                                 token=config.control.token)

@@ -143,18 +143,103 @@ class AccountConfig:
 NO_NETWORK = "none"
 """Route target meaning: no network takes this message (see RoutingConfig.unroutable)."""
 NETWORK_RESULTS = ("delivered", "absent", "undeliverable", "rejected")
+LATENCY_DISTRIBUTIONS = ("fixed", "uniform", "normal", "exponential")
+PROBABILITY = _limits(0, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeMixConfig:
+    """Relative weights of how attempts end; all zero means every attempt ends as
+    NetworkConfig.result."""
+
+    delivered: float = field(default=0.0, metadata=_limits(0))
+    absent: float = field(default=0.0, metadata=_limits(0))
+    """Temporary: the message waits and is retried; EXPIRED when validity runs out."""
+    undeliverable: float = field(default=0.0, metadata=_limits(0))
+    rejected: float = field(default=0.0, metadata=_limits(0))
+
+
+@dataclass(frozen=True, slots=True)
+class OutageConfig:
+    """A scheduled outage: no attempt succeeds from `start` for `duration` seconds; messages
+    wait and go out when it ends."""
+
+    start: float = field(default=0.0, metadata=SECONDS)
+    """Seconds after the SMSC starts."""
+    duration: float = field(default=60.0, metadata=_limits(0.001))
+    every: float = field(default=0.0, metadata=SECONDS)
+    """Repeat period in seconds; 0 means once."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultMixConfig:
+    """Submit-time faults, as probabilities per submit routed to this network, for testing an
+    ESME's resilience. They are drawn in this order; the sum must be at most 1."""
+
+    throttled: float = field(default=0.0, metadata=PROBABILITY)
+    """Answer ESME_RTHROTTLED; the message is not stored."""
+    system_error: float = field(default=0.0, metadata=PROBABILITY)
+    """Answer ESME_RSYSERR; the message is not stored."""
+    slow_response: float = field(default=0.0, metadata=PROBABILITY)
+    """Store the message, answer after slow_response_delay seconds."""
+    no_response: float = field(default=0.0, metadata=PROBABILITY)
+    """Store the message and never answer the submit."""
+    disconnect: float = field(default=0.0, metadata=PROBABILITY)
+    """Drop the connection instead of answering; the message is not stored."""
+    slow_response_delay: float = field(default=5.0, metadata=SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
 class NetworkConfig:
     name: str = "default"
     latency: float = field(default=0.0, metadata=SECONDS)
-    """Seconds a delivery attempt takes on this network."""
+    """Seconds a delivery attempt takes on this network (the mean for normal and
+    exponential, the centre for uniform)."""
+    latency_distribution: str = field(default="fixed",
+                                      metadata=_limits(choices=LATENCY_DISTRIBUTIONS))
+    """fixed, uniform (latency ± latency_spread), normal (standard deviation
+    latency_spread) or exponential (mean latency); never below 0."""
+    latency_spread: float = field(default=0.0, metadata=SECONDS)
+    max_rate: float = field(default=0.0, metadata=_limits(0))
+    """Throughput cap: attempts started per second; more wait their turn. 0: no cap."""
     result: str = field(default="delivered", metadata=_limits(choices=NETWORK_RESULTS))
-    """How every attempt ends: delivered, absent (temporary: retried until validity ends),
-    undeliverable or rejected (permanent)."""
+    """How every attempt ends when no outcome mix is given: delivered, absent (temporary:
+    retried until validity ends), undeliverable or rejected (permanent)."""
     error_code: int = field(default=0, metadata=_limits(0, 0xFFFF))
-    """GSM network error code reported with failed attempts (receipt err: and TLV)."""
+    """GSM network error code reported with failed attempts (receipt err: and TLV); 0 uses
+    the usual MAP code of each failure (absent 27, undeliverable 1, rejected 13, memory
+    full 32, outage 34)."""
+    outcomes: OutcomeMixConfig = field(default_factory=OutcomeMixConfig)
+    outages: tuple[OutageConfig, ...] = ()
+    faults: FaultMixConfig = field(default_factory=FaultMixConfig)
+
+
+HANDSET_STATES = ("online", "offline", "memory_full", "failing")
+HANDSET_REPLIES = ("none", "echo", "auto_reply")
+
+
+@dataclass(frozen=True, slots=True)
+class HandsetConfig:
+    """A handset profile for a number range or pattern; the first matching profile applies
+    (numbers are matched in international digits, without "+" or "00")."""
+
+    name: str = "handsets"
+    prefix: str = ""
+    """Leading digits of the destination, e.g. "4915100"."""
+    regex: str = ""
+    """Regular expression the international digits must match in full."""
+    state: str = field(default="online", metadata=_limits(choices=HANDSET_STATES))
+    """online; offline (absent subscriber: messages wait until it comes online or validity
+    ends); memory_full (waits too, error 32); failing (UNDELIV, error 1)."""
+    online_for: float = field(default=0.0, metadata=SECONDS)
+    """With offline_for: switch on and off on a schedule (online first, from start)."""
+    offline_for: float = field(default=0.0, metadata=SECONDS)
+    latency: float = field(default=0.0, metadata=SECONDS)
+    """Extra seconds every delivery to this handset takes (a slow handset)."""
+    reply: str = field(default="none", metadata=_limits(choices=HANDSET_REPLIES))
+    """Answer each delivered message with a mobile-originated one: echo (its text) or
+    auto_reply (reply_text), sent to the account that submitted it."""
+    reply_text: str = "OK"
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +304,11 @@ class LoggingConfig:
 class SimulationConfig:
     seed: int = 0
     """Seed of every random choice, so runs are reproducible."""
+    magic_numbers: bool = True
+    """Destinations +447700900NNN (a range reserved for fiction) force an outcome; see
+    README's table."""
+    inbox_size: int = field(default=0, metadata=_limits(0, 100000))
+    """Messages kept per handset for tests to read (reassembled, decoded); 0 keeps none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +321,7 @@ class Config:
     control: ControlConfig = field(default_factory=ControlConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    handsets: tuple[HandsetConfig, ...] = ()
 
     def account(self, system_id: str) -> AccountConfig | None:
         for account in self.accounts:
@@ -358,6 +449,26 @@ def _check_cross_fields(config: Config, source: str) -> None:
             raise ConfigError(source, f"{key}.network", f"no network named {rule.network!r}")
         if rule.regex:
             _check_patterns(source, f"{key}.regex", (rule.regex,))
+    for pos, network in enumerate(config.networks):
+        faults = network.faults
+        total = (faults.throttled + faults.system_error + faults.slow_response
+                 + faults.no_response + faults.disconnect)
+        if total > 1 + 1e-9:
+            raise ConfigError(source, f"networks[{pos}].faults", "probabilities add up to more "
+                              "than 1")
+        for index, outage in enumerate(network.outages):
+            if outage.every and outage.every < outage.duration:
+                raise ConfigError(source, f"networks[{pos}].outages[{index}].every",
+                                  "must be at least the duration")
+    for pos, handset in enumerate(config.handsets):
+        key = f"handsets[{pos}]"
+        if handset.prefix and not handset.prefix.isdigit():
+            raise ConfigError(source, f"{key}.prefix", "must be digits only")
+        if handset.regex:
+            _check_patterns(source, f"{key}.regex", (handset.regex,))
+        if bool(handset.online_for) != bool(handset.offline_for):
+            raise ConfigError(source, f"{key}.online_for",
+                              "online_for and offline_for go together")
     for pos, seconds in enumerate(config.store.retry_schedule):
         if seconds <= 0:
             raise ConfigError(source, f"store.retry_schedule[{pos}]", "must be positive")

@@ -18,7 +18,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "smsc.config": ("smsc.pdu.constants",),
     "smsc.accounts": ("smsc.config", "smsc.pdu.constants"),
     "smsc.store": ("smsc.store", "smsc.pdu.constants"),
-    "smsc.routing": ("smsc.routing", "smsc.config", "smsc.pdu.constants"),
+    "smsc.routing": ("smsc.routing", "smsc.config", "smsc.pdu"),
     "smsc.receipts": ("smsc.pdu", "smsc.store.models"),
     "smsc.metrics": ("smsc.pdu.constants", "smsc.store.models"),
     "smsc.clock": (),

@@ -46,19 +46,22 @@ class MobileOriginator:
     async def send_text(
         self, source_addr: str, destination_addr: str, text: str, *, source_addr_ton: int = 1,
         source_addr_npi: int = 1, dest_addr_ton: int = 0, dest_addr_npi: int = 0,
-        data_coding: int | None = None,
+        data_coding: int | None = None, system_id: str | None = None,
     ) -> list[int]:
         """Store a handset's text (split into UDH parts when long); returns the message ids.
 
         `data_coding` forces an alphabet (e.g. 8 for UCS2); by default the smallest that
-        carries the text is chosen.
+        carries the text is chosen. `system_id` names the receiving account directly (a
+        handset's reply goes to the account that wrote to it); otherwise the account's
+        mo_addresses decide.
 
         Raises:
             NoRoute: no account owns `destination_addr`.
             StoreFailed: the store did not keep it.
             TextError: the text cannot be written in the forced data_coding.
         """
-        system_id = self.account_for(destination_addr)
+        if system_id is None:
+            system_id = self.account_for(destination_addr)
         if data_coding is None:
             data_coding, _ = choose_encoding(text)
         reference = next(self._references) & 0xFF

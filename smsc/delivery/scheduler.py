@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 
 import trio
@@ -11,7 +10,8 @@ import trio
 from smsc.clock import Clock
 from smsc.delivery.committer import Committer
 from smsc.pdu.constants import MessageState
-from smsc.routing.networks import Attempt, Result, SimulatedNetwork
+from smsc.routing.networks import Attempt, Result
+from smsc.routing.simulation import Simulation
 from smsc.store import Delivered, Message, PermanentFailure, TemporaryFailure
 from smsc.store.models import Outcome
 
@@ -36,20 +36,30 @@ class DeliveryScheduler:
         self,
         *,
         committer: Committer,
-        networks: dict[str, SimulatedNetwork],
+        simulation: Simulation,
         clock: Clock,
-        rng: random.Random,
         max_in_flight: int = 10000,
     ) -> None:
         self.committer = committer
         self.store = committer.store
-        self.networks = networks
+        self.simulation = simulation
+        self.networks = simulation.networks
         self.clock = clock
-        self.rng = rng
+        self._started = clock.monotonic()
+        self._poked = False
+        self._wait_scope: trio.CancelScope | None = None
         self._slots = trio.Semaphore(max_in_flight)
         self._max_in_flight = max_in_flight
         self.on_attempt: Callable[[str, str], None] | None = None
         """Observer of each delivery attempt: (network, result)."""
+        self.follow_up: Callable[[Message, Attempt], None] | None = None
+        """Told of finished attempts that ask for it (inboxes, replies, waiting lists)."""
+
+    def wake(self) -> None:
+        """Look for due messages now (the store was changed outside a commit)."""
+        self._poked = True
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -71,31 +81,42 @@ class DeliveryScheduler:
 
     async def _wait_for_work(self, commits_seen: int) -> None:
         due = await self.committer.call(self.store.next_due_at)
-        if self.committer.commits != commits_seen:
-            return  # something was committed while we looked: look again
+        if self.committer.commits != commits_seen or self._poked:
+            self._poked = False
+            return  # something was committed (or woke us) while we looked: look again
         # a millisecond late, so float rounding between wall and monotonic time can never
         # wake us just before the message is due (and spin)
         deadline = math.inf if due is None else self.clock.monotonic_at(due) + 0.001
-        with trio.move_on_at(deadline):
+        with trio.move_on_at(deadline) as scope:
+            self._wait_scope = scope
             await self.committer.wait_committed()
+        self._wait_scope = None
+        self._poked = False
 
     def _start(self, nursery: trio.Nursery, message: Message) -> None:
         network = self.networks.get(message.fields.network)
         if network is None:  # routed to no network (routing.unroutable = "undeliver")
             self.committer.outcome(message.message_id, PermanentFailure())
             return
-        attempt = network.attempt(message.fields.destination_addr, self.clock.wall(), self.rng)
+        attempt = self.simulation.attempt(network, message.fields.destination_addr,
+                                          message.attempts,
+                                          self.clock.monotonic() - self._started)
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result.value)
         if attempt.delay <= 0:
-            self.committer.outcome(message.message_id, outcome_of(attempt))
+            self._finish(message, attempt)
             return
         self._slots.acquire_nowait()
-        nursery.start_soon(self._finish_later, message.message_id, attempt)
+        nursery.start_soon(self._finish_later, message, attempt)
 
-    async def _finish_later(self, message_id: int, attempt: Attempt) -> None:
+    def _finish(self, message: Message, attempt: Attempt) -> None:
+        self.committer.outcome(message.message_id, outcome_of(attempt))
+        if attempt.follow_up and self.follow_up is not None:
+            self.follow_up(message, attempt)
+
+    async def _finish_later(self, message: Message, attempt: Attempt) -> None:
         try:
             await trio.sleep(attempt.delay)
-            self.committer.outcome(message_id, outcome_of(attempt))
+            self._finish(message, attempt)
         finally:
             self._slots.release()

@@ -1,13 +1,19 @@
-"""Simulated networks: how long a delivery attempt takes and how it ends (pure, seeded)."""
+"""Simulated networks: how long a delivery attempt takes and how it ends (pure, seeded).
+
+Time comes in as seconds since the SMSC started and randomness from the `random.Random` the
+caller passes, so the same seed and the same traffic give the same outcomes. A network with
+the default settings (fixed latency, one result, no cap, no outage) hands out one prebuilt
+Attempt and draws no random numbers.
+"""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
-from datetime import datetime
 from enum import Enum
 
-from smsc.config import NetworkConfig
+from smsc.config import FaultMixConfig, NetworkConfig, OutageConfig
 
 
 class Result(Enum):
@@ -18,22 +24,196 @@ class Result(Enum):
     REJECTED = "rejected"
 
 
+class ErrorCode:
+    """GSM MAP error codes reported with failures (3GPP TS 29.002)."""
+
+    UNKNOWN_SUBSCRIBER = 1
+    CALL_BARRED = 13
+    ABSENT_SUBSCRIBER = 27
+    SM_DELIVERY_FAILURE = 32
+    """Used for memory capacity exceeded."""
+    SYSTEM_FAILURE = 34
+    """Used while a network is out."""
+
+
+STANDARD_CODES = {
+    Result.DELIVERED: None,
+    Result.ABSENT: ErrorCode.ABSENT_SUBSCRIBER,
+    Result.UNDELIVERABLE: ErrorCode.UNKNOWN_SUBSCRIBER,
+    Result.REJECTED: ErrorCode.CALL_BARRED,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     delay: float
     """Seconds the attempt takes before its result is known."""
     result: Result
     network_error_code: int | None = None
+    retry_at: float | None = None
+    """When the cause of a temporary failure is known to end (seconds since start), e.g. a
+    scheduled outage or a handset's next switch-on: the message is tried again then."""
+    wait_key: str | None = None
+    """What a temporary failure waits for: "network:NAME" or "handset:DIGITS"."""
+    follow_up: bool = False
+    """The caller must report the finished attempt back (inbox, replies, waiting lists)."""
+
+
+class Fault(Enum):
+    """A submit-time fault (see FaultMixConfig)."""
+
+    THROTTLED = "throttled"
+    SYSTEM_ERROR = "system_error"
+    SLOW_RESPONSE = "slow_response"
+    NO_RESPONSE = "no_response"
+    DISCONNECT = "disconnect"
+
+
+def outage_end(outages: tuple[OutageConfig, ...], now: float) -> float | None:
+    """The end of the scheduled outage under way at `now` (seconds since start), or None."""
+    end = None
+    for outage in outages:
+        offset = now - outage.start
+        if offset < 0:
+            continue
+        if outage.every:
+            offset %= outage.every
+        if offset < outage.duration:
+            candidate = now - offset + outage.duration
+            end = candidate if end is None else max(end, candidate)
+    return end
 
 
 class SimulatedNetwork:
-    """One configured network; `attempt` decides an attempt's latency and result."""
+    """One configured network, with its runtime changes (outages, fault mix)."""
 
     def __init__(self, config: NetworkConfig) -> None:
         self.config = config
         self.name = config.name
+        self.wait_key = "network:" + config.name
+        mix = config.outcomes
+        weights = [mix.delivered, mix.absent, mix.undeliverable, mix.rejected]
+        self._results = [Result.DELIVERED, Result.ABSENT, Result.UNDELIVERABLE, Result.REJECTED]
+        self._cumulative: list[float] | None = None
+        if sum(weights) > 0:
+            total, running = sum(weights), 0.0
+            self._cumulative = []
+            for weight in weights:
+                running += weight / total
+                self._cumulative.append(running)
+        fixed_result = Result(config.result)
+        self._fixed = (
+            Attempt(config.latency, fixed_result, self.error_code(fixed_result))
+            if self._cumulative is None and config.latency_distribution == "fixed"
+            and not config.max_rate
+            else None
+        )
+        self._next_start = 0.0
+        self.outage_until: float | None = None
+        """A runtime outage: math.inf until stopped, or its end (seconds since start)."""
+        self.faults = config.faults
+        self._faulty = _any_fault(config.faults)
 
-    def attempt(self, destination: str, now: datetime, rng: random.Random) -> Attempt:
-        result = Result(self.config.result)
-        code = None if result is Result.DELIVERED else self.config.error_code
-        return Attempt(self.config.latency, result, code)
+    def error_code(self, result: Result) -> int | None:
+        if result is Result.DELIVERED:
+            return None
+        return self.config.error_code or STANDARD_CODES[result]
+
+    # -- runtime changes -------------------------------------------------------------------
+
+    def start_outage(self, now: float, duration: float | None = None) -> None:
+        self.outage_until = math.inf if duration is None else now + duration
+
+    def stop_outage(self) -> None:
+        self.outage_until = None
+
+    def set_faults(self, faults: FaultMixConfig) -> None:
+        self.faults = faults
+        self._faulty = _any_fault(faults)
+
+    def reset(self) -> None:
+        """Back to the configuration: no runtime outage, the configured fault mix."""
+        self.stop_outage()
+        self.set_faults(self.config.faults)
+        self._next_start = 0.0
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    def outage_end(self, now: float) -> float | None:
+        """When the outage under way ends (math.inf: until stopped), or None when up."""
+        until = self.outage_until
+        if until is not None and until <= now:
+            self.outage_until = until = None
+        scheduled = outage_end(self.config.outages, now) if self.config.outages else None
+        if until is None:
+            return scheduled
+        return until if scheduled is None else max(until, scheduled)
+
+    def attempt(self, now: float, rng: random.Random) -> Attempt:
+        """How an attempt started at `now` (seconds since start) ends, on the network side."""
+        if self.outage_until is not None or self.config.outages:
+            end = self.outage_end(now)
+            if end is not None:
+                return Attempt(0.0, Result.ABSENT,
+                               self.config.error_code or ErrorCode.SYSTEM_FAILURE,
+                               None if math.isinf(end) else end, self.wait_key, True)
+        if self._fixed is not None:
+            return self._fixed
+        result = self.draw_result(rng)
+        return Attempt(self.wait(now) + self.latency(rng), result, self.error_code(result))
+
+    def draw_result(self, rng: random.Random) -> Result:
+        cumulative = self._cumulative
+        if cumulative is None:
+            return Result(self.config.result)
+        draw = rng.random()
+        for result, bound in zip(self._results, cumulative, strict=True):
+            if draw < bound:
+                return result
+        return self._results[-1]
+
+    def latency(self, rng: random.Random) -> float:
+        config = self.config
+        match config.latency_distribution:
+            case "uniform":
+                value = rng.uniform(config.latency - config.latency_spread,
+                                    config.latency + config.latency_spread)
+            case "normal":
+                value = rng.gauss(config.latency, config.latency_spread)
+            case "exponential":
+                value = rng.expovariate(1 / config.latency) if config.latency > 0 else 0.0
+            case _:
+                value = config.latency
+        return max(value, 0.0)
+
+    def wait(self, now: float) -> float:
+        """Seconds an attempt started at `now` waits for the throughput cap."""
+        rate = self.config.max_rate
+        if not rate:
+            return 0.0
+        start = max(now, self._next_start)
+        self._next_start = start + 1 / rate
+        return start - now
+
+    def submit_fault(self, rng: random.Random) -> Fault | None:
+        """The fault a submit routed here meets, or None (no draw when the mix is empty)."""
+        if not self._faulty:
+            return None
+        faults = self.faults
+        draw = rng.random()
+        for fault, chance in (
+            (Fault.THROTTLED, faults.throttled),
+            (Fault.SYSTEM_ERROR, faults.system_error),
+            (Fault.SLOW_RESPONSE, faults.slow_response),
+            (Fault.NO_RESPONSE, faults.no_response),
+            (Fault.DISCONNECT, faults.disconnect),
+        ):
+            if draw < chance:
+                return fault
+            draw -= chance
+        return None
+
+
+def _any_fault(faults: FaultMixConfig) -> bool:
+    return bool(faults.throttled or faults.system_error or faults.slow_response
+                or faults.no_response or faults.disconnect)

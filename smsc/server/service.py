@@ -45,6 +45,8 @@ from smsc.pdu.constants import (
 )
 from smsc.pdu.smpp_time import SmppTimeError, format_absolute, parse_smpp_time
 from smsc.pdu.tlv import encode_tlvs
+from smsc.routing.networks import Fault
+from smsc.routing.simulation import Simulation, SubmitFault
 from smsc.routing.table import RoutingTable
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
@@ -67,8 +69,9 @@ log = logging.getLogger("smsc.service")
 S = CommandStatus
 MAX_TON = 6
 SUBMIT_COMMANDS = frozenset({SubmitSm.command_id, DataSm.command_id, SubmitMulti.command_id})
-SEGMENT_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
-"""Segment info kept with a message (as encoded TLVs in its `extra`)."""
+SEGMENT_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum,
+                Tag.set_dpf)
+"""Segment info (and set_dpf) kept with a message (as encoded TLVs in its `extra`)."""
 SUBMIT_ESM_TYPES = frozenset({EsmType.NORMAL, EsmType.DELIVERY_ACK, EsmType.MANUAL_ACK})
 """Message types an ESME may submit (SPEC 5.2.12: receipts only flow SMSC → ESME)."""
 
@@ -181,6 +184,7 @@ class SmscService:
         clock: Clock,
         routes: RoutingTable,
         metrics: SmscMetrics,
+        simulation: Simulation | None = None,
     ) -> None:
         self.config = config
         self.accounts = accounts
@@ -191,6 +195,8 @@ class SmscService:
         self.clock = clock
         self.routes = routes
         self.metrics = metrics
+        self.simulation = simulation
+        """Submit-time faults and magic numbers; None simulates none."""
         self.id_format = config.server.message_id_format
         self._account_of: dict[int, Account] = {}
         self._bound: dict[int, tuple[str, str]] = {}
@@ -371,6 +377,10 @@ class SmscService:
                               message.destination_addr)
         times = self._times(account, message.schedule_delivery_time, message.validity_period)
         self._throttle(account)
+        fault = (None if self.simulation is None
+                 else self.simulation.submit_fault(network, message.destination_addr))
+        if fault is not None and self._fault_before_store(link, account, message, fault):
+            return
         payload = message.tlvs.get(Tag.message_payload) or message.short_message
         new = self._new_message(
             account, message, dest_addr_ton=message.dest_addr_ton,
@@ -378,7 +388,7 @@ class SmscService:
             payload=payload, times=times, network=network,
         )
         self.committer.accept(new, partial(self._answer, link, account, message,
-                                           self.clock.monotonic()))
+                                           self.clock.monotonic(), fault))
 
     def _data_sm(self, link: Link, account: Account, message: DataSm) -> None:
         check_message_fields(message, account)
@@ -387,13 +397,17 @@ class SmscService:
                               message.destination_addr)
         times = self._times(account, "", "")
         self._throttle(account)
+        fault = (None if self.simulation is None
+                 else self.simulation.submit_fault(network, message.destination_addr))
+        if fault is not None and self._fault_before_store(link, account, message, fault):
+            return
         new = self._new_message(
             account, message, dest_addr_ton=message.dest_addr_ton,
             dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
             payload=message.tlvs.get(Tag.message_payload) or b"", times=times, network=network,
         )
         self.committer.accept(new, partial(self._answer, link, account, message,
-                                           self.clock.monotonic()))
+                                           self.clock.monotonic(), fault))
 
     def _answer(
         self,
@@ -401,8 +415,18 @@ class SmscService:
         account: Account,
         request: Pdu,
         received: float,
+        fault: SubmitFault | None,
         result: int | AcceptRefused | None,
     ) -> None:
+        if fault is not None and isinstance(result, int):
+            if fault.fault is Fault.NO_RESPONSE:
+                self.metrics.record_submit(account.system_id, S.ESME_ROK,
+                                           self.clock.monotonic() - received)
+                return  # stored; the ESME never hears of it
+            if fault.fault is Fault.SLOW_RESPONSE and self._nursery is not None:
+                self._nursery.start_soon(self._answer_later, fault.delay, link, account,
+                                         request, received, result)
+                return
         if result is None:
             status = S.ESME_RSYSERR
         elif isinstance(result, AcceptRefused):
@@ -417,6 +441,30 @@ class SmscService:
             link.send(make_response(request, message_id=format_message_id(result, self.id_format)))
         else:
             link.send(make_response(request, status))
+
+    async def _answer_later(self, delay: float, link: Link, account: Account, request: Pdu,
+                            received: float, result: int) -> None:
+        await trio.sleep(delay)
+        self._answer(link, account, request, received, None, result)
+
+    def _fault_before_store(self, link: Link, account: Account, message: Pdu,
+                            fault: SubmitFault) -> bool:
+        """Apply a simulated fault that strikes before the message is stored; True when the
+        submit is dealt with (connection dropped).
+
+        Raises:
+            Rejected: ESME_RTHROTTLED or ESME_RSYSERR.
+        """
+        match fault.fault:
+            case Fault.THROTTLED:
+                raise Rejected(S.ESME_RTHROTTLED)
+            case Fault.SYSTEM_ERROR:
+                raise Rejected(S.ESME_RSYSERR)
+            case Fault.DISCONNECT:
+                log.info("%s: simulated fault, connection dropped", link.peer)
+                link.abort("simulated fault: connection dropped")
+                return True
+        return False
 
     def _submit_multi(self, link: Link, account: Account, message: SubmitMulti) -> None:
         check_message_fields(message, account)

@@ -33,6 +33,10 @@ class MessageStore(Protocol):
     def next_due_at(self) -> datetime | None:
         """When the earliest unclaimed message falls due (None when nothing waits)."""
 
+    def retry_now(self, message_ids: list[int], now: datetime) -> int:
+        """Make these pending, unclaimed messages due at `now` (a handset came back, an
+        outage ended); returns how many were waiting for a later attempt."""
+
     def claim_outbound(self, system_id: str, limit: int) -> list[OutboundItem]:
         ...
 

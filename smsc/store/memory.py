@@ -155,6 +155,23 @@ class MemoryStore:
                 if not message.is_final and message.next_attempt_at is not None:
                     heapq.heappush(self._due, (message.next_attempt_at, message_id))
 
+    def retry_now(self, message_ids: list[int], now: datetime) -> int:
+        moved = 0
+        for message_id in message_ids:
+            message = self._messages.get(message_id)
+            if (
+                message is None
+                or message.is_final
+                or message_id in self._claimed
+                or message.next_attempt_at is None
+                or message.next_attempt_at <= now
+            ):
+                continue
+            self._messages[message_id] = replace(message, next_attempt_at=now)
+            heapq.heappush(self._due, (now, message_id))
+            moved += 1
+        return moved
+
     def next_due_at(self) -> datetime | None:
         due = self._due
         while due:

@@ -382,6 +382,28 @@ class SqliteStore:
             if message is not None and message.next_attempt_at is not None:
                 heapq.heappush(self._due, (message.next_attempt_at.timestamp(), message_id))
 
+    def retry_now(self, message_ids: list[int], now: datetime) -> int:
+        ids = [i for i in message_ids if i not in self._claimed]
+        moment = now.timestamp()
+        moved = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for chunk in _chunks(ids):
+                marks = ", ".join("?" * len(chunk))
+                moved += self._db.execute(
+                    f"UPDATE messages SET next_attempt_at = ? WHERE id IN ({marks}) "
+                    f"AND state = {ENROUTE} AND next_attempt_at > ?",
+                    [moment, *chunk, moment],
+                ).rowcount
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        for message_id in ids:
+            self._cache.pop(message_id, None)
+            heapq.heappush(self._due, (moment, message_id))  # claim_due skips stale entries
+        return moved
+
     def next_due_at(self) -> datetime | None:
         due = self._due
         while due and due[0][1] in self._claimed:

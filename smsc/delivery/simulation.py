@@ -1,0 +1,389 @@
+"""SimulationControl: the runtime API of the simulated networks and handsets
+(`RunningSmsc.simulation`), and the shell work their changes cause.
+
+When a handset comes back (switched online, its schedule turns it on, memory freed) or a
+network's outage ends, the messages waiting for it are made due at once; ESMEs that asked for
+it with set_dpf get an alert_notification. Delivered messages land in the handset's inbox;
+echo and auto-reply handsets answer through the MobileOriginator.
+
+Times in this API are seconds since the SMSC started (`now()`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import trio
+
+from smsc.clock import Clock
+from smsc.config import FaultMixConfig
+from smsc.delivery.committer import Committer
+from smsc.delivery.mobile import MobileOriginator, NoRoute, StoreFailed
+from smsc.pdu import AlertNotification
+from smsc.pdu.concat import SarInfo
+from smsc.pdu.constants import Tag
+from smsc.pdu.errors import DecodeError
+from smsc.pdu.tlv import decode_tlvs
+from smsc.routing.handsets import digits_of, status_at
+from smsc.routing.inbox import InboxMessage
+from smsc.routing.networks import Attempt, Result
+from smsc.routing.simulation import Simulation
+from smsc.server.binds import BindRegistry
+from smsc.store import Message
+
+log = logging.getLogger("smsc.simulation")
+HANDSET = "handset:"
+NETWORK = "network:"
+MS_AVAILABLE = 0
+"""ms_availability_status: available."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandsetView:
+    """A handset as the runtime API reports it."""
+
+    number: str
+    """International digits (no "+" or "00")."""
+    profile: str | None
+    """The matching profile's name ("runtime" for a number set only at runtime)."""
+    state: str
+    """online, offline, memory_full or failing, now."""
+    online_at: float | None
+    """When a scheduled handset switches on again (seconds since start), while offline."""
+    latency: float
+    reply: str
+    reply_text: str
+    overridden: bool
+    """Whether a runtime change overrides the configured profile."""
+    waiting: int
+    """Messages waiting for this handset to come back."""
+    inbox: int
+    """Messages in its inbox."""
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkView:
+    """A network as the runtime API reports it."""
+
+    name: str
+    out: bool
+    """Whether an outage (scheduled or started at runtime) is under way."""
+    outage_ends_at: float | None
+    """When it ends (seconds since start); None while up or until stopped."""
+    faults: FaultMixConfig
+    waiting: int
+    """Messages waiting for the outage to end."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    message: Message
+    alert: bool
+    """The submit set set_dpf: tell the ESME when the handset is back."""
+
+
+class SimulationControl:
+    """Runtime control of the simulated world; build it in app.py and pass it explicitly."""
+
+    def __init__(
+        self,
+        *,
+        simulation: Simulation,
+        committer: Committer,
+        binds: BindRegistry,
+        mobile: MobileOriginator,
+        clock: Clock,
+        wake_scheduler: Callable[[], None],
+    ) -> None:
+        self.simulation = simulation
+        self.committer = committer
+        self.store = committer.store
+        self.binds = binds
+        self.mobile = mobile
+        self.clock = clock
+        self.started = clock.monotonic()
+        self._wake_scheduler = wake_scheduler
+        self._waiting: dict[str, dict[int, _Waiting]] = {}
+        self._timed: list[tuple[float, str]] = []
+        self._timed_at: dict[str, float] = {}
+        self._timer_changed = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self.alerts_sent = 0
+        self.replies_sent = 0
+
+    def now(self) -> float:
+        """Seconds since the SMSC started: the time base of schedules and outages."""
+        return self.clock.monotonic() - self.started
+
+    # -- handsets ---------------------------------------------------------------------------
+
+    def handset(self, number: str) -> HandsetView:
+        """The state of the handset with this number (+, 00 or plain international digits)."""
+        digits = digits_of(number)
+        handsets = self.simulation.handsets
+        profile = handsets.profile_for(digits)
+        status = status_at(profile, self.now())
+        return HandsetView(
+            number=digits,
+            profile=profile.name if profile else None,
+            state=status.state,
+            online_at=status.online_at,
+            latency=profile.latency if profile else 0.0,
+            reply=profile.reply if profile else "none",
+            reply_text=profile.reply_text if profile else "",
+            overridden=digits in handsets.overrides,
+            waiting=len(self._waiting.get(HANDSET + digits, ())),
+            inbox=len(self.simulation.inboxes.messages(digits)),
+        )
+
+    async def set_handset(
+        self,
+        number: str,
+        *,
+        state: str | None = None,
+        latency: float | None = None,
+        reply: str | None = None,
+        reply_text: str | None = None,
+    ) -> HandsetView:
+        """Change one handset at runtime (what is not given stays). When it becomes
+        reachable, its waiting messages are due at once and set_dpf alerts go out before
+        this returns.
+
+        Raises:
+            ValueError: an unknown state or reply mode, or a negative latency.
+        """
+        digits = digits_of(number)
+        self.simulation.handsets.set(digits, state=state, latency=latency, reply=reply,
+                                     reply_text=reply_text)
+        await self._come_back_if_reachable(HANDSET + digits)
+        return self.handset(digits)
+
+    async def reset_handset(self, number: str) -> HandsetView:
+        """Drop the runtime override: the configured profile applies again."""
+        digits = digits_of(number)
+        self.simulation.handsets.reset(digits)
+        await self._come_back_if_reachable(HANDSET + digits)
+        return self.handset(digits)
+
+    def inbox(self, number: str) -> list[InboxMessage]:
+        """Messages the handset received, oldest first (needs simulation.inbox_size > 0)."""
+        return self.simulation.inboxes.messages(digits_of(number))
+
+    def diagnostics(self, number: str) -> list[str]:
+        """Encoding mistakes the handset saw, including in parts of unfinished messages."""
+        return self.simulation.inboxes.diagnostics(digits_of(number))
+
+    def inbox_numbers(self) -> list[str]:
+        """Handsets that have received something."""
+        return self.simulation.inboxes.handsets()
+
+    def clear_inbox(self, number: str | None = None) -> None:
+        """Empty one handset's inbox and diagnostics, or every inbox."""
+        self.simulation.inboxes.clear(None if number is None else digits_of(number))
+
+    # -- networks ---------------------------------------------------------------------------
+
+    def networks(self) -> list[NetworkView]:
+        return [self.network(name) for name in self.simulation.networks]
+
+    def network(self, name: str) -> NetworkView:
+        """Raises KeyError for an unknown network."""
+        network = self.simulation.networks[name]
+        end = network.outage_end(self.now())
+        return NetworkView(
+            name=name,
+            out=end is not None,
+            outage_ends_at=None if end is None or math.isinf(end) else end,
+            faults=network.faults,
+            waiting=len(self._waiting.get(NETWORK + name, ())),
+        )
+
+    def start_outage(self, name: str, duration: float | None = None) -> NetworkView:
+        """Take a network down: attempts fail temporarily (error 34) and wait. With a
+        duration it comes back by itself; without, at stop_outage.
+
+        Raises:
+            KeyError: no such network.
+            ValueError: duration not positive.
+        """
+        if duration is not None and duration <= 0:
+            raise ValueError("duration must be positive")
+        network = self.simulation.networks[name]
+        network.start_outage(self.now(), duration)
+        if duration is not None:
+            self._schedule(self.now() + duration, NETWORK + name)
+        return self.network(name)
+
+    async def stop_outage(self, name: str) -> NetworkView:
+        """End a runtime outage; waiting messages go out at once (a scheduled outage under
+        way still runs its course).
+
+        Raises:
+            KeyError: no such network.
+        """
+        self.simulation.networks[name].stop_outage()
+        await self._come_back_if_reachable(NETWORK + name)
+        return self.network(name)
+
+    def set_faults(self, name: str, faults: FaultMixConfig) -> NetworkView:
+        """Replace a network's submit-time fault mix (FaultMixConfig(): none).
+
+        Raises:
+            KeyError: no such network.
+            ValueError: probabilities outside 0..1 or adding up to more than 1.
+        """
+        self.simulation.set_faults(name, faults)
+        return self.network(name)
+
+    async def reset(self) -> None:
+        """Everything back to the configuration: handset overrides, runtime outages, fault
+        mixes, inboxes and random streams; messages waiting for what is now reachable go out."""
+        self.simulation.reset()
+        for key in list(self._waiting):
+            await self._come_back_if_reachable(key)
+
+    # -- from the scheduler -----------------------------------------------------------------
+
+    def after_attempt(self, message: Message, attempt: Attempt) -> None:
+        """A finished attempt that asked for follow-up (Attempt.follow_up)."""
+        if attempt.result is Result.ABSENT:
+            key = attempt.wait_key
+            if key is not None:
+                self._waiting.setdefault(key, {})[message.message_id] = _Waiting(
+                    message, _wants_alert(message.fields.extra)
+                )
+                if attempt.retry_at is not None:
+                    self._schedule(attempt.retry_at, key)
+        elif attempt.result is Result.DELIVERED:
+            self._delivered(message)
+
+    def _delivered(self, message: Message) -> None:
+        fields = message.fields
+        digits = digits_of(fields.destination_addr)
+        whole = self.simulation.inboxes.receive(
+            digits, source_addr=fields.source_addr, user_data=fields.payload,
+            esm_class=fields.esm_class, data_coding=fields.data_coding,
+            sar=_sar_of(fields.extra), message_id=message.message_id, now=self.now(),
+        )
+        if whole is None or not self.simulation.handsets.active:
+            return
+        profile = self.simulation.handsets.profile_for(digits)
+        if profile is None or profile.reply == "none":
+            return
+        text = whole.text if profile.reply == "echo" else profile.reply_text
+        if text and self._nursery is not None:
+            self._nursery.start_soon(self._reply, message, text)
+
+    async def _reply(self, message: Message, text: str) -> None:
+        fields = message.fields
+        try:
+            await self.mobile.send_text(
+                fields.destination_addr, fields.source_addr, text,
+                source_addr_ton=fields.dest_addr_ton, source_addr_npi=fields.dest_addr_npi,
+                dest_addr_ton=fields.source_addr_ton, dest_addr_npi=fields.source_addr_npi,
+                system_id=fields.system_id,
+            )
+            self.replies_sent += 1
+        except (NoRoute, StoreFailed) as error:
+            log.warning("reply from %s not stored: %s", fields.destination_addr, error)
+
+    # -- comebacks --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Hosts replies, and wakes waiting messages when a known outage or off-time ends."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            while True:
+                changed = self._timer_changed
+                # a millisecond late, so the handset or network is surely back when retried
+                deadline = (self.started + self._timed[0][0] + 0.001 if self._timed
+                            else math.inf)
+                with trio.move_on_at(deadline):
+                    await changed.wait()
+                if changed.is_set():
+                    continue
+                now = self.now()
+                while self._timed and self._timed[0][0] <= now:
+                    at, key = heapq.heappop(self._timed)
+                    if self._timed_at.get(key) == at:
+                        del self._timed_at[key]
+                        await self._come_back_if_reachable(key)
+
+    def _schedule(self, at: float, key: str) -> None:
+        current = self._timed_at.get(key)
+        if current is not None and current <= at and current > self.now():
+            return
+        self._timed_at[key] = at
+        heapq.heappush(self._timed, (at, key))
+        self._timer_changed.set()
+        self._timer_changed = trio.Event()
+
+    def _reachable(self, key: str) -> bool:
+        now = self.now()
+        if key.startswith(NETWORK):
+            network = self.simulation.networks.get(key[len(NETWORK):])
+            return network is None or network.outage_end(now) is None
+        profile = self.simulation.handsets.profile_for(key[len(HANDSET):])
+        return status_at(profile, now).state in ("online", "failing")
+
+    async def _come_back_if_reachable(self, key: str) -> None:
+        if not self._reachable(key):
+            return
+        waiting = self._waiting.pop(key, None)
+        if not waiting:
+            return
+        await self.committer.wait_idle()  # their absent outcomes are written: no longer claimed
+        moved = await self.committer.call(self.store.retry_now, list(waiting),
+                                          self.clock.wall())
+        self._wake_scheduler()
+        log.info("%s is back: %d waiting messages due now", key, moved)
+        if key.startswith(HANDSET):
+            self._alert(waiting.values())
+
+    def _alert(self, waiting: Iterable[_Waiting]) -> None:
+        """One alert_notification per (account, ESME address, handset) that set set_dpf."""
+        sent: set[tuple[str, str, str]] = set()
+        for entry in waiting:
+            fields = entry.message.fields
+            key = (fields.system_id, fields.source_addr, fields.destination_addr)
+            if not entry.alert or key in sent:
+                continue
+            receivers = self.binds.receivers(fields.system_id)
+            if not receivers:
+                continue  # alert_notification is not stored: nobody bound, nobody told
+            sent.add(key)
+            receivers[0].send(AlertNotification(
+                source_addr_ton=fields.dest_addr_ton, source_addr_npi=fields.dest_addr_npi,
+                source_addr=fields.destination_addr, esme_addr_ton=fields.source_addr_ton,
+                esme_addr_npi=fields.source_addr_npi, esme_addr=fields.source_addr,
+                tlvs={Tag.ms_availability_status: MS_AVAILABLE},
+            ))
+            self.alerts_sent += 1
+
+
+def _tlvs_of(extra: bytes) -> dict[int, object]:
+    if not extra:
+        return {}
+    try:
+        return decode_tlvs(extra, 0, len(extra), frozenset())
+    except DecodeError:
+        return {}
+
+
+def _wants_alert(extra: bytes) -> bool:
+    return _tlvs_of(extra).get(Tag.set_dpf) == 1
+
+
+def _sar_of(extra: bytes) -> SarInfo | None:
+    tlvs = _tlvs_of(extra)
+    reference = tlvs.get(Tag.sar_msg_ref_num)
+    total = tlvs.get(Tag.sar_total_segments)
+    seqnum = tlvs.get(Tag.sar_segment_seqnum)
+    if isinstance(reference, int) and isinstance(total, int) and isinstance(seqnum, int):
+        return SarInfo(reference, total, seqnum)
+    return None
