@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 import trio
 
@@ -87,12 +88,15 @@ class OutboundDispatcher:
             return
         claimed = await self.committer.call(claim_outbound_for, self.store, rooms)
         unsent: list[int] = []
+        wall = self.clock.wall()  # one receipt "done date" clock reading per round
         for system_id, items in claimed.items():
-            unsent += self._deal(system_id, items, receivers[system_id])
+            unsent += self._deal(system_id, items, receivers[system_id], wall)
         if unsent:
             await self.committer.call(self.store.release_outbound, unsent)
 
-    def _deal(self, system_id: str, items: list[OutboundItem], links: list[Link]) -> list[int]:
+    def _deal(
+        self, system_id: str, items: list[OutboundItem], links: list[Link], wall: datetime
+    ) -> list[int]:
         """Send items round-robin over the receivers (the turn carries over from one round to
         the next); returns the ids that could not go."""
         unsent: list[int] = []
@@ -101,21 +105,21 @@ class OutboundDispatcher:
             for _ in range(len(links)):
                 link = links[turn % len(links)]
                 turn += 1
-                if link.session.window_free > 0 and self._send(link, item):
+                if link.session.window_free > 0 and self._send(link, item, wall):
                     break
             else:
                 unsent.append(item.item_id)
         self._turns[system_id] = turn
         return unsent
 
-    def _send(self, link: Link, item: OutboundItem) -> bool:
+    def _send(self, link: Link, item: OutboundItem, wall: datetime) -> bool:
         if not link.is_open or not link.session.state.is_bound:
             return False
         pdu = build_deliver_sm(
             item,
             message_id=format_message_id(item.message.message_id, self.id_format),
             with_tlvs=link.session.peer_speaks_34,
-            now=self.clock.wall(),
+            now=wall,
         )
         try:
             sent = link.send(pdu)

@@ -1,4 +1,9 @@
-"""One frozen, slotted dataclass per SMPP 3.4 PDU, with fields named exactly as in the spec.
+"""One slotted dataclass per SMPP 3.4 PDU, with fields named exactly as in the spec.
+
+Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building
+a submit_sm or deliver_sm three times as slow, and every PDU on the hot path is built once and
+then only read. Treat a PDU as a value all the same; `SmppSession.send` is the one place that
+writes to one (the sequence number of a request sent with 0).
 
 Optional parameters live in `tlvs` (tag → value, in wire order) and are also readable by name
 (`pdu.message_payload`, None when absent). Known TLVs hold typed values (int, str for C-strings,
@@ -19,7 +24,7 @@ from smsc.pdu.table import SPECS
 P = TypeVar("P", bound="Pdu")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Pdu:
     """Header fields common to every PDU; command_length is computed by `encode`."""
 
@@ -82,7 +87,7 @@ class UnsuccessSme:
 # -- bind / outbind -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _Bind(Pdu):
     system_id: str = ""
     password: str = field(default="", repr=False)
@@ -93,42 +98,42 @@ class _Bind(Pdu):
     address_range: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BindTransmitter(_Bind):
     command_id = CommandId.bind_transmitter
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BindReceiver(_Bind):
     command_id = CommandId.bind_receiver
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BindTransceiver(_Bind):
     command_id = CommandId.bind_transceiver
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _BindResp(Pdu):
     system_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BindTransmitterResp(_BindResp):
     command_id = CommandId.bind_transmitter_resp
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BindReceiverResp(_BindResp):
     command_id = CommandId.bind_receiver_resp
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BindTransceiverResp(_BindResp):
     command_id = CommandId.bind_transceiver_resp
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Outbind(Pdu):
     command_id = CommandId.outbind
     system_id: str = ""
@@ -138,37 +143,37 @@ class Outbind(Pdu):
 # -- header-only PDUs ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class GenericNack(Pdu):
     command_id = CommandId.generic_nack
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Unbind(Pdu):
     command_id = CommandId.unbind
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class UnbindResp(Pdu):
     command_id = CommandId.unbind_resp
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EnquireLink(Pdu):
     command_id = CommandId.enquire_link
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EnquireLinkResp(Pdu):
     command_id = CommandId.enquire_link_resp
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CancelSmResp(Pdu):
     command_id = CommandId.cancel_sm_resp
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReplaceSmResp(Pdu):
     command_id = CommandId.replace_sm_resp
 
@@ -176,7 +181,7 @@ class ReplaceSmResp(Pdu):
 # -- messages ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _ShortMessage(Pdu):
     """submit_sm and deliver_sm share one layout (SPEC Tables 4-10 and 4-18)."""
 
@@ -203,29 +208,29 @@ class _ShortMessage(Pdu):
         return len(self.short_message)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SubmitSm(_ShortMessage):
     command_id = CommandId.submit_sm
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeliverSm(_ShortMessage):
     command_id = CommandId.deliver_sm
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SubmitSmResp(Pdu):
     command_id = CommandId.submit_sm_resp
     message_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeliverSmResp(Pdu):
     command_id = CommandId.deliver_sm_resp
     message_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SubmitMulti(Pdu):
     command_id = CommandId.submit_multi
     service_type: str = ""
@@ -249,7 +254,7 @@ class SubmitMulti(Pdu):
         return len(self.dest_address)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SubmitMultiResp(Pdu):
     command_id = CommandId.submit_multi_resp
     message_id: str = ""
@@ -260,7 +265,7 @@ class SubmitMultiResp(Pdu):
         return len(self.unsuccess_sme)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DataSm(Pdu):
     command_id = CommandId.data_sm
     service_type: str = ""
@@ -275,13 +280,13 @@ class DataSm(Pdu):
     data_coding: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DataSmResp(Pdu):
     command_id = CommandId.data_sm_resp
     message_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class QuerySm(Pdu):
     command_id = CommandId.query_sm
     message_id: str = ""
@@ -290,7 +295,7 @@ class QuerySm(Pdu):
     source_addr: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class QuerySmResp(Pdu):
     command_id = CommandId.query_sm_resp
     message_id: str = ""
@@ -299,7 +304,7 @@ class QuerySmResp(Pdu):
     error_code: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CancelSm(Pdu):
     command_id = CommandId.cancel_sm
     service_type: str = ""
@@ -312,7 +317,7 @@ class CancelSm(Pdu):
     destination_addr: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReplaceSm(Pdu):
     command_id = CommandId.replace_sm
     message_id: str = ""
@@ -326,7 +331,7 @@ class ReplaceSm(Pdu):
     short_message: bytes = b""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlertNotification(Pdu):
     command_id = CommandId.alert_notification
     source_addr_ton: int = 0

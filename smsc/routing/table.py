@@ -30,6 +30,8 @@ class RoutingTable:
         self.needs_number = config.validate_numbers or any(
             rule.prefix or rule.region or rule.number_type for rule in config.rules
         )
+        self.trivial = not config.rules and not config.validate_numbers
+        """No rule and no validation: every message goes to `default`."""
 
     def resolve(self, *, ton: int, npi: int, destination: str, account: str,
                 source: str) -> Route:

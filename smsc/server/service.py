@@ -8,9 +8,11 @@ and answers each submit only once its message is stored.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 import trio
 
@@ -84,10 +86,12 @@ class Rejected(Exception):
         self.status = status
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Times:
     expires_at: datetime
     schedule_at: datetime | None
+    now: datetime
+    """The wall time the submit was resolved at (its submit date)."""
 
 
 def resolve_times(
@@ -98,6 +102,8 @@ def resolve_times(
     Raises:
         Rejected: ESME_RINVSCHED / ESME_RINVEXPIRY for malformed or impossible times.
     """
+    if not schedule and not validity:  # the usual submit: default validity from now on
+        return Times(now + timedelta(seconds=min(default_validity, max_validity)), None, now)
     try:
         schedule_at = parse_smpp_time(schedule, now)
     except SmppTimeError:
@@ -113,7 +119,7 @@ def resolve_times(
         raise Rejected(S.ESME_RINVEXPIRY)
     if schedule_at is not None and schedule_at >= expires_at:
         raise Rejected(S.ESME_RINVSCHED)
-    return Times(min(expires_at, start + timedelta(seconds=max_validity)), schedule_at)
+    return Times(min(expires_at, start + timedelta(seconds=max_validity)), schedule_at, now)
 
 
 def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Account) -> None:
@@ -161,6 +167,10 @@ def check_user_data(esm_class: int, data_coding: int, user_data: bytes) -> None:
         text = user_data[user_data[0] + 1 :]
     if data_coding == DataCoding.UCS2 and len(text) % 2:
         raise Rejected(S.ESME_RINVMSGLEN)
+
+
+def _segment_info(tlvs: Mapping[int, Any]) -> bytes:
+    return encode_tlvs({tag: tlvs[tag] for tag in SEGMENT_TAGS if tag in tlvs})
 
 
 def check_destination(ton: int, address: str) -> None:
@@ -333,12 +343,12 @@ class SmscService:
             priority_flag=getattr(message, "priority_flag", 0),
             registered_delivery=message.registered_delivery,
             data_coding=message.data_coding,
-            submitted_at=self.clock.wall(),
+            submitted_at=times.now,
             expires_at=times.expires_at,
             schedule_at=times.schedule_at,
             replace_if_present=bool(getattr(message, "replace_if_present_flag", 0)),
             network=network,
-            extra=encode_tlvs({t: message.tlvs[t] for t in SEGMENT_TAGS if t in message.tlvs}),
+            extra=_segment_info(message.tlvs) if message.tlvs else b"",
         )
 
     def _route(self, account: Account, message: SubmitSm | SubmitMulti | DataSm, ton: int,
@@ -349,8 +359,15 @@ class SmscService:
             Rejected: ESME_RINVDSTADR when no network takes it and routing.unroutable is
                 "reject", or when validate_numbers is on and the number is impossible.
         """
-        routing = self.routes.config
-        route = self.routes.resolve(ton=ton, npi=npi, destination=destination,
+        routes = self.routes
+        if routes.trivial:
+            if routes.default is None:
+                if routes.config.unroutable == "reject":
+                    raise Rejected(S.ESME_RINVDSTADR)
+                return NO_NETWORK
+            return routes.default
+        routing = routes.config
+        route = routes.resolve(ton=ton, npi=npi, destination=destination,
                                     account=account.system_id, source=message.source_addr)
         if routing.validate_numbers and (route.number is None or not route.number.valid):
             raise Rejected(S.ESME_RINVDSTADR)

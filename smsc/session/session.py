@@ -22,7 +22,6 @@ from smsc.pdu import (
     decode,
     encode,
     response_class,
-    with_sequence,
 )
 from smsc.pdu.constants import SMPP_VERSION_34, CommandId, CommandStatus
 from smsc.session.events import (
@@ -295,7 +294,10 @@ class SmppSession:
     # -- output --------------------------------------------------------------------------
 
     def send(self, message: Pdu, now: float) -> Pdu:
-        """Queue a request or a response; returns it with its sequence number set.
+        """Queue a request or a response; returns it, its sequence number set.
+
+        A request sent with sequence_number 0 gets the next free number, written into the
+        message itself (copying it would cost more than the rest of the send).
 
         Raises:
             LocalProtocolError: the message is illegal in this state, answers no open request,
@@ -313,8 +315,12 @@ class SmppSession:
         windowed = command_id not in _UNWINDOWED and command_id not in _NO_RESPONSE
         if windowed and self._windowed >= self.limits.window:
             raise LocalProtocolError("window full")
-        if message.sequence_number == 0:
-            message = with_sequence(message, self._take_sequence())
+        sequence = message.sequence_number
+        if sequence == 0:
+            # numbered in place: the message is ours to send from here on
+            message.sequence_number = self._take_sequence()
+        elif sequence in self._outstanding:
+            raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
         if command_id != CommandId.enquire_link:
             self._last_activity = now
         self._write(message)

@@ -31,7 +31,7 @@ class OutboundKind(Enum):
     MO = "mo"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewMessage:
     """A message as accepted from submit_sm / data_sm / submit_multi, or injected as MO."""
 
