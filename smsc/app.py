@@ -126,8 +126,6 @@ async def run(
         clock=clock, routes=RoutingTable(config.routing, tuple(networks)), metrics=metrics,
         simulation=simulation,
     )
-    if metrics.enabled:
-        outbound.on_acknowledged = metrics.record_receipt_sent
     scheduler = DeliveryScheduler(committer=committer, simulation=simulation, clock=clock)
     if metrics.enabled:
         scheduler.on_attempt = metrics.record_attempt
@@ -151,6 +149,7 @@ async def run(
             control = ControlPlane(config=config, clock=clock, committer=committer, links=links,
                                    metrics=metrics, mobile=mobile)
             await nursery.start(control.run)
+            outbound.on_acknowledged = control.on_acknowledged
             simulation_control = SimulationControl(
                 simulation=simulation, committer=committer, binds=binds, mobile=mobile,
                 clock=clock, wake_scheduler=scheduler.wake,

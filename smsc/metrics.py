@@ -27,7 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from smsc.pdu.constants import CommandId, CommandStatus
-from smsc.store.models import Direction, Message
+from smsc.store.models import Direction, Message, OutboundItem
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -180,7 +180,8 @@ class SmscMetrics:
             seconds = (message.final_at - fields.submitted_at).total_seconds()
             self.final_latency.observe(max(seconds, 0.0))
 
-    def record_receipt_sent(self, account: str) -> None:
+    def record_receipt_sent(self, item: OutboundItem) -> None:
+        account = item.system_id
         self.receipts_sent[account] = self.receipts_sent.get(account, 0) + 1
 
     # -- the scrape ---------------------------------------------------------------------------

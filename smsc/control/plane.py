@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,8 +24,17 @@ from smsc.metrics import SmscMetrics, Snapshot
 from smsc.pdu.constants import MessageState
 from smsc.pdu.text import decode_text_lenient, is_binary_coding
 from smsc.server.link import Link
-from smsc.store import Message, MessageQuery, MessageStore, format_message_id
+from smsc.store import (
+    Message,
+    MessageQuery,
+    MessageStore,
+    OutboundItem,
+    OutboundKind,
+    format_message_id,
+)
 
+ACKNOWLEDGED_KEPT = 100000
+"""How many acknowledged receipts `wait_acknowledged` remembers."""
 HISTORY_SECONDS = 300
 """How far back the dashboard's rate chart reaches."""
 SAMPLE_INTERVAL = 1.0
@@ -79,6 +88,9 @@ class ControlPlane:
         self._store_snapshot: tuple[dict[str, int], dict[str, int]] = ({}, {})
         metrics.snapshot = self.snapshot
         self._nursery: trio.Nursery | None = None
+        self._acknowledged: OrderedDict[int, OutboundKind] = OrderedDict()
+        """Recently acknowledged deliveries: message id → kind (bounded)."""
+        self._ack_waiters: dict[int, trio.Event] = {}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Host the tasks the control plane starts (unbinds) and sample the rates."""
@@ -130,6 +142,29 @@ class ControlPlane:
     def drop_session(self, session_id: int) -> None:
         """Close the connection at once, without unbind."""
         self.find_session(session_id).abort("dropped by the control API")
+
+    # -- deliveries to ESMEs -----------------------------------------------------------------
+
+    def on_acknowledged(self, item: OutboundItem) -> None:
+        """Outbound hook: an ESME answered a receipt or MO deliver_sm with ESME_ROK."""
+        self.metrics.record_receipt_sent(item)
+        message_id = item.message.message_id
+        acknowledged = self._acknowledged
+        acknowledged[message_id] = item.kind
+        if len(acknowledged) > ACKNOWLEDGED_KEPT:
+            acknowledged.popitem(last=False)
+        if self._ack_waiters:
+            waiter = self._ack_waiters.pop(message_id, None)
+            if waiter is not None:
+                waiter.set()
+
+    async def wait_acknowledged(self, message_id: int) -> OutboundKind:
+        """Return once an ESME has acknowledged the receipt (or MO message) of `message_id`:
+        the deliver_sm was answered with ESME_ROK. Intermediate notifications do not count."""
+        while self._acknowledged.get(message_id) in (None, OutboundKind.INTERMEDIATE):
+            waiter = self._ack_waiters.setdefault(message_id, trio.Event())
+            await waiter.wait()
+        return self._acknowledged[message_id]
 
     # -- messages ---------------------------------------------------------------------------
 

@@ -37,13 +37,13 @@ class OutboundDispatcher:
         self.binds = binds
         self.clock = clock
         self.id_format = id_format
-        self._in_flight: dict[tuple[int, int], int] = {}
+        self._in_flight: dict[tuple[int, int], OutboundItem] = {}
         self._resting: dict[str, float] = {}
         self._turns: dict[str, int] = {}
         self._wakeup = trio.Event()
         self.sent = 0
-        self.on_acknowledged: Callable[[str], None] | None = None
-        """Observer of each delivery the ESME acknowledged (by system_id)."""
+        self.on_acknowledged: Callable[[OutboundItem], None] | None = None
+        """Observer of each delivery the ESME acknowledged."""
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -125,40 +125,40 @@ class OutboundDispatcher:
             sent = link.send(pdu)
         except LocalProtocolError:
             return False
-        self._in_flight[(id(link), sent.sequence_number)] = item.item_id
+        self._in_flight[(id(link), sent.sequence_number)] = item
         self.sent += 1
         return True
 
     # -- what the links report ------------------------------------------------------------------
 
     def on_response(self, link: Link, response: Pdu, request: Pdu) -> None:
-        item_id = self._in_flight.pop((id(link), request.sequence_number), None)
-        if item_id is None:
+        item = self._in_flight.pop((id(link), request.sequence_number), None)
+        if item is None:
             return
         if response.command_status == CommandStatus.ESME_ROK:
-            self.committer.outbound_sent(item_id)
+            self.committer.outbound_sent(item.item_id)
             if self.on_acknowledged is not None:
-                self.on_acknowledged(link.session.system_id)
+                self.on_acknowledged(item)
         else:
             log.info(
                 "%s refused a delivery with status 0x%08X", link.peer, response.command_status
             )
-            self.committer.outbound_failed(item_id)
+            self.committer.outbound_failed(item.item_id)
             self._rest(link)
         self.wake()
 
     def on_timeout(self, link: Link, request: Pdu) -> None:
-        item_id = self._in_flight.pop((id(link), request.sequence_number), None)
-        if item_id is not None:
-            self.committer.outbound_failed(item_id)
+        item = self._in_flight.pop((id(link), request.sequence_number), None)
+        if item is not None:
+            self.committer.outbound_failed(item.item_id)
             self._rest(link)
         self.wake()
 
     def on_closed(self, link: Link, unanswered: tuple[Pdu, ...]) -> None:
         for request in unanswered:
-            item_id = self._in_flight.pop((id(link), request.sequence_number), None)
-            if item_id is not None:
-                self.committer.outbound_failed(item_id)
+            item = self._in_flight.pop((id(link), request.sequence_number), None)
+            if item is not None:
+                self.committer.outbound_failed(item.item_id)
         self.wake()
 
     def _rest(self, link: Link) -> None:
