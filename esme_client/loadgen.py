@@ -1,0 +1,532 @@
+"""The load generator behind `esme bench`: N connections, each keeping a window of submit_sm.
+
+The hot path does not build PDU objects: each connection encodes its submit_sm parts once,
+patches the sequence number into a batch buffer with `struct.pack_into`, and reads the
+responses' headers with one `struct.unpack_from` each. Everything else that arrives
+(deliver_sm receipts, enquire_link, unbind, generic_nack) goes through the normal codec.
+Every response is matched to its request by sequence number, so the window is exact and
+every status is counted; a response that matches nothing is counted as unmatched.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import ssl
+import struct
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from esme_client.compose import choose_data_coding, part_pdus, split_message
+from smsc.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    CommandId,
+    CommandStatus,
+    DecodeError,
+    DeliverSm,
+    EnquireLinkResp,
+    FrameBuffer,
+    Pdu,
+    Tag,
+    Unbind,
+    UnbindResp,
+    decode,
+    encode,
+    make_response,
+)
+from smsc.pdu.concat import Scheme
+from smsc.pdu.receipt_text import parse_receipt_text
+
+HEADER = struct.Struct(">IIII")
+SEQUENCE = struct.Struct(">I")
+MAX_SEQUENCE = 0x7FFFFFFF
+RECEIVE_SIZE = 1 << 18
+_SUBMIT_SM_RESP = int(CommandId.submit_sm_resp)
+_DELIVER_SM = int(CommandId.deliver_sm)
+_GENERIC_NACK = int(CommandId.generic_nack)
+_BIND_CLASSES: dict[str, type[Pdu]] = {
+    "transmitter": BindTransmitter, "receiver": BindReceiver, "transceiver": BindTransceiver,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = "smppclient1"
+    password: str = field(default="password", repr=False)
+    mode: str = "transceiver"
+    ssl_context: ssl.SSLContext | None = None
+    connections: int = 1
+    window: int = 100
+    rate: float = 0.0
+    """Target submit_sm per second over all connections; 0 sends as fast as the window allows."""
+    count: int = 10000
+    """submit_sm PDUs to send over all connections (0: no limit, use duration)."""
+    duration: float = 0.0
+    """Seconds to send for (0: until count is reached)."""
+    size: int = 40
+    """Characters per message; longer than one part means concatenated parts."""
+    encoding: str = "gsm"
+    receipts: bool = False
+    """Ask for a receipt (registered_delivery 1) and wait for it."""
+    receipt_timeout: float = 30.0
+    response_timeout: float = 30.0
+    source_addr: str = "4242"
+    destination_addr: str = "4915100000002"
+
+
+@dataclass(slots=True)
+class BenchStats:
+    """One process's figures; `merge` adds another's."""
+
+    submitted: int = 0
+    responses: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    resp_latency: array[float] = field(default_factory=lambda: array("d"))
+    receipts: int = 0
+    receipt_latency: array[float] = field(default_factory=lambda: array("d"))
+    unmatched: int = 0
+    unanswered: int = 0
+    receipts_missing: int = 0
+    errors: list[str] = field(default_factory=list)
+    started: float = math.inf
+    """time.monotonic() of the first submit_sm (comparable across processes on Linux)."""
+    last_response: float = 0.0
+    last_receipt: float = 0.0
+    cpu: float = 0.0
+    """CPU seconds the generator used (user + system)."""
+
+    def merge(self, other: BenchStats) -> None:
+        self.submitted += other.submitted
+        self.responses += other.responses
+        for status, n in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + n
+        self.resp_latency.extend(other.resp_latency)
+        self.receipts += other.receipts
+        self.receipt_latency.extend(other.receipt_latency)
+        self.unmatched += other.unmatched
+        self.unanswered += other.unanswered
+        self.receipts_missing += other.receipts_missing
+        self.errors.extend(other.errors)
+        self.started = min(self.started, other.started)
+        self.last_response = max(self.last_response, other.last_response)
+        self.last_receipt = max(self.last_receipt, other.last_receipt)
+        self.cpu += other.cpu
+
+
+def message_templates(config: BenchConfig) -> list[bytes]:
+    """The encoded submit_sm parts of the benchmark's message (sequence number 0)."""
+    text = ("Your code is 123456. " * (config.size // 21 + 1))[: config.size]
+    if config.encoding == "ucs2":
+        text = ("Ваш код 123456. " * (config.size // 16 + 1))[: config.size]
+    data_coding = choose_data_coding(text, config.encoding)
+    parts = split_message(text, data_coding, scheme=Scheme.UDH8, reference=1)
+    pdus = part_pdus(parts, data_coding, {
+        "source_addr": config.source_addr, "destination_addr": config.destination_addr,
+        "registered_delivery": 1 if config.receipts else 0}, {})
+    return [encode(pdu) for pdu in pdus]
+
+
+class Counters:
+    """Live totals for the progress bar (a process's own, or shared between processes)."""
+
+    def __init__(self, store: Any = None, base: int = 0) -> None:
+        self._store = store if store is not None else [0, 0, 0]
+        self._base = base
+
+    def set(self, submitted: int, responses: int, receipts: int) -> None:
+        store, base = self._store, self._base
+        store[base], store[base + 1], store[base + 2] = submitted, responses, receipts
+
+    def read(self) -> tuple[int, int, int]:
+        store = self._store
+        values = [store[i] for i in range(len(store))]
+        return sum(values[0::3]), sum(values[1::3]), sum(values[2::3])
+
+
+class _Link:
+    """One benchmark connection: a sender task and a receiver task over one stream."""
+
+    def __init__(self, stream: trio.abc.Stream, config: BenchConfig, quota: int,
+                 rate: float, deadline: float, stats: BenchStats,
+                 on_progress: Callable[[], None]) -> None:
+        self.stream = stream
+        self.config = config
+        self.quota = quota
+        self.rate = rate
+        self.deadline = deadline
+        self.stats = stats
+        self.on_progress = on_progress
+        self.templates = message_templates(config)
+        self.sent_at: dict[int, float] = {}
+        self.submitted_at: dict[bytes, float] = {}
+        self.receipts_expected = 0
+        self.receipts_received = 0
+        self.sequence = 1
+        self.sending_done = False
+        self.room = trio.Event()
+        self.finished = trio.Event()
+        self.sent_all = trio.Event()
+        self.out_lock = trio.StrictFIFOLock()
+        self.closed = False
+
+    async def send(self, data: bytes | bytearray) -> None:
+        async with self.out_lock:
+            await self.stream.send_all(data)
+
+    def _take_sequence(self) -> int:
+        sequence = self.sequence
+        self.sequence = sequence % MAX_SEQUENCE + 1
+        return sequence
+
+    async def bind(self) -> None:
+        request = _BIND_CLASSES[self.config.mode](
+            system_id=self.config.system_id, password=self.config.password,  # type: ignore[call-arg]
+            sequence_number=self._take_sequence())
+        await self.send(encode(request))
+        frames = FrameBuffer()
+        while True:
+            data = await self.stream.receive_some(RECEIVE_SIZE)
+            if not data:
+                raise ConnectionError("the SMSC closed the connection during bind")
+            frames.feed(bytes(data))
+            frame = frames.pop()
+            if frame is not None:
+                response = decode(frame)
+                if response.command_status != CommandStatus.ESME_ROK:
+                    name = _status_name(response.command_status)
+                    raise ConnectionError(f"bind refused: {name}")
+                rest = frames.pop()
+                if rest is not None or frames.buffered:
+                    raise ConnectionError("unexpected PDU right after bind_resp")
+                return
+
+    async def sender(self) -> None:
+        config = self.config
+        templates = self.templates
+        parts = len(templates)
+        window = config.window
+        threshold = max(parts, min(window // 8, 64)) if not self.rate else parts
+        sent_at = self.sent_at
+        stats = self.stats
+        pack_into = SEQUENCE.pack_into
+        started = trio.current_time()
+        if stats.started == math.inf:
+            stats.started = time.monotonic()
+        sent = 0
+        while not self.closed:
+            remaining = self.quota - sent if self.quota else 1 << 62
+            if remaining <= 0 or trio.current_time() >= self.deadline:
+                break
+            room = window - len(sent_at)
+            if room < threshold:
+                self.room = trio.Event()
+                await self.room.wait()
+                continue
+            batch = min(room, remaining, 4096)
+            if self.rate:
+                allowed = int((trio.current_time() - started) * self.rate) + parts - sent
+                if allowed < parts:
+                    await trio.sleep_until(started + (sent + parts) / self.rate)
+                    continue
+                batch = min(batch, allowed)
+            messages = max(1, batch // parts)
+            lengths = [len(t) for t in templates]
+            buffer = bytearray(b"".join(templates) * messages)
+            now = trio.current_time()
+            offset = 0
+            for _ in range(messages):
+                for length in lengths:
+                    sequence = self.sequence
+                    self.sequence = sequence % MAX_SEQUENCE + 1
+                    pack_into(buffer, offset + 12, sequence)
+                    sent_at[sequence] = now
+                    offset += length
+            sent += messages * parts
+            stats.submitted += messages * parts
+            try:
+                await self.send(buffer)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+                stats.errors.append(f"send failed: {error!r}")
+                self.closed = True
+        self.sending_done = True
+        self.sent_all.set()
+        if not self.sent_at and not (self.config.receipts and self.receipts_expected):
+            self.finished.set()
+
+    async def receiver(self) -> None:
+        stats = self.stats
+        sent_at = self.sent_at
+        submitted_at = self.submitted_at
+        track = self.config.receipts
+        statuses = stats.statuses
+        resp_latency = stats.resp_latency.append
+        unpack_from = HEADER.unpack_from
+        pending = b""
+        ok = 0
+        answers: list[bytes] = []
+        while True:
+            answered_before = ok
+            try:
+                data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if not data:
+                if not self.finished.is_set():
+                    stats.errors.append("the SMSC closed the connection")
+                self.closed = True
+                break
+            view = pending + data if pending else data
+            end = len(view)
+            pos = 0
+            now = trio.current_time()
+            while end - pos >= 16:
+                length, command_id, status, sequence = unpack_from(view, pos)
+                if length < 16 or length > 65536:
+                    stats.errors.append(f"framing lost: command_length {length}")
+                    self.closed = True
+                    break
+                if end - pos < length:
+                    break
+                if command_id == _SUBMIT_SM_RESP:
+                    started = sent_at.pop(sequence, None)
+                    if started is None:
+                        stats.unmatched += 1
+                    else:
+                        resp_latency(now - started)
+                        if status:
+                            statuses[status] = statuses.get(status, 0) + 1
+                            stats.responses += 1
+                        else:
+                            ok += 1
+                            if track:
+                                submitted_at[bytes(view[pos + 16 : pos + length - 1])] = started
+                                self.receipts_expected += 1
+                else:
+                    self._other(bytes(view[pos : pos + length]), command_id, status,
+                                sequence, now, answers)
+                pos += length
+            if answers:
+                try:
+                    await self.send(b"".join(answers))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self.closed = True
+                answers.clear()
+            if self.closed:
+                break
+            pending = view[pos:] if pos < end else b""
+            if ok != answered_before:
+                stats.responses += ok - answered_before
+                statuses[0] = statuses.get(0, 0) + ok - answered_before
+            stats.last_response = time.monotonic()
+            self.on_progress()
+            if self.sending_done and not sent_at and (
+                not track or self.receipts_expected <= self.receipts_received
+            ):
+                self.finished.set()
+            elif len(sent_at) <= self.config.window - 1:
+                self.room.set()
+        self.room.set()
+        self.finished.set()
+
+    def _other(self, frame: bytes, command_id: int, status: int, sequence: int,
+               now: float, out: list[bytes]) -> None:
+        """Anything but submit_sm_resp; answers go to `out`, written once per chunk."""
+        stats = self.stats
+        if command_id == _GENERIC_NACK:
+            started = self.sent_at.pop(sequence, None)
+            if started is None:
+                stats.unmatched += 1
+            else:
+                stats.resp_latency.append(now - started)
+                stats.statuses[status] = stats.statuses.get(status, 0) + 1
+                stats.responses += 1
+            return
+        try:
+            message = decode(frame)
+        except DecodeError as error:
+            stats.errors.append(f"undecodable PDU: {error}")
+            return
+        if isinstance(message, DeliverSm):
+            out.append(encode(make_response(message)))
+            message_id = message.tlvs.get(Tag.receipted_message_id)
+            if message_id is None:
+                parsed = parse_receipt_text(message.short_message.decode("latin-1"))
+                message_id = parsed.id if parsed is not None else None
+            if message_id is not None:
+                started = self.submitted_at.pop(str(message_id).encode("latin-1"), None)
+                if started is not None:
+                    stats.receipt_latency.append(now - started)
+                    stats.receipts += 1
+                    self.receipts_received += 1
+                    stats.last_receipt = time.monotonic()
+        elif command_id == CommandId.enquire_link:
+            out.append(encode(EnquireLinkResp(sequence_number=sequence)))
+        elif command_id == CommandId.unbind:
+            out.append(encode(UnbindResp(sequence_number=sequence)))
+            stats.errors.append("the SMSC unbound")
+            self.closed = True
+        elif command_id & 0x80000000:
+            stats.unmatched += 1
+
+    async def unbind(self) -> None:
+        with trio.move_on_after(5):
+            await self.send(encode(Unbind(sequence_number=self._take_sequence())))
+            while True:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+                if not data:
+                    break
+
+
+def _status_name(status: int) -> str:
+    try:
+        return CommandStatus(status).name
+    except ValueError:
+        return f"0x{status:08X}"
+
+
+async def _run_connection(config: BenchConfig, quota: int, rate: float, deadline: float,
+                          stats: BenchStats, on_progress: Callable[[], None]) -> None:
+    try:
+        with trio.fail_after(10):
+            stream: trio.abc.Stream
+            if config.ssl_context is not None:
+                stream = await trio.open_ssl_over_tcp_stream(
+                    config.host, config.port, ssl_context=config.ssl_context)
+            else:
+                stream = await trio.open_tcp_stream(config.host, config.port)
+    except (OSError, trio.TooSlowError, trio.BrokenResourceError) as error:
+        stats.errors.append(f"cannot connect to {config.host}:{config.port}: {error}")
+        return
+    async with stream:
+        link = _Link(stream, config, quota, rate, deadline, stats, on_progress)
+        try:
+            with trio.fail_after(10):
+                await link.bind()
+        except (ConnectionError, trio.TooSlowError, DecodeError,
+                trio.BrokenResourceError) as error:
+            stats.errors.append(str(error) or repr(error))
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(link.receiver)
+            nursery.start_soon(link.sender)
+            await _wait_finished(link, config)
+            nursery.cancel_scope.cancel()
+        stats.unanswered += len(link.sent_at)
+        stats.receipts_missing += len(link.submitted_at)
+        if not link.closed:
+            await link.unbind()
+
+
+async def _wait_finished(link: _Link, config: BenchConfig) -> None:
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            async def closed() -> None:
+                await link.finished.wait()
+                scope.cancel()
+            nursery.start_soon(closed)
+            await link.sent_all.wait()
+            nursery.cancel_scope.cancel()
+    if link.closed or link.finished.is_set():
+        return
+    with trio.move_on_after(config.response_timeout + (
+            config.receipt_timeout if config.receipts else 0)):
+        await link.finished.wait()
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run_bench(config: BenchConfig, counters: Counters | None = None,
+                    share: tuple[int, int] = (0, 1)) -> BenchStats:
+    """Run this process's share of the benchmark's connections; returns its figures.
+
+    `share` is (index, of): with several processes each takes every `of`-th connection.
+    """
+    index, of = share
+    total = config.connections
+    mine = [n for n in range(total) if n % of == index]
+    stats = BenchStats()
+    counters = counters if counters is not None else Counters()
+    cpu_before = cpu_seconds()
+    deadline = trio.current_time() + config.duration if config.duration else math.inf
+    parts = len(message_templates(config))
+
+    def progress() -> None:
+        counters.set(stats.submitted, stats.responses, stats.receipts)
+
+    async with trio.open_nursery() as nursery:
+        for n in mine:
+            quota = 0
+            if config.count:
+                base, extra = divmod(config.count, total)
+                quota = base + (1 if n < extra else 0)
+                quota = max(parts, quota - quota % parts)
+            rate = config.rate / total if config.rate else 0.0
+            nursery.start_soon(_run_connection, config, quota, rate, deadline, stats, progress)
+    progress()
+    stats.cpu = cpu_seconds() - cpu_before
+    return stats
+
+
+def percentile(values: array[float] | list[float], share: float, ordered: bool = False) -> float:
+    if not values:
+        return math.nan
+    data = values if ordered else sorted(values)
+    return data[min(len(data) - 1, int(share * len(data)))]
+
+
+def summary(config: BenchConfig, stats: BenchStats, elapsed: float,
+            processes: int = 1) -> dict[str, Any]:
+    """The benchmark's report as plain data (what --json prints)."""
+
+    def latencies(values: array[float]) -> dict[str, float | None]:
+        ordered = sorted(values)
+        if not ordered:
+            return {"p50": None, "p90": None, "p99": None, "max": None}
+        return {
+            "p50": round(percentile(ordered, 0.5, True) * 1000, 3),
+            "p90": round(percentile(ordered, 0.9, True) * 1000, 3),
+            "p99": round(percentile(ordered, 0.99, True) * 1000, 3),
+            "max": round(ordered[-1] * 1000, 3),
+        }
+
+    submit_span = max(stats.last_response - stats.started, 1e-9)
+    receipt_span = max(stats.last_receipt - stats.started, 1e-9)
+    return {
+        "workload": {
+            "connections": config.connections, "window": config.window,
+            "rate": config.rate or None, "count": config.count or None,
+            "duration": config.duration or None, "size": config.size,
+            "encoding": config.encoding, "receipts": config.receipts,
+            "parts_per_message": len(message_templates(config)), "processes": processes,
+        },
+        "elapsed_s": round(elapsed, 3),
+        "submitted": stats.submitted,
+        "responses": stats.responses,
+        "submit_rate": round(stats.responses / submit_span, 1) if stats.responses else 0.0,
+        "receipts": stats.receipts,
+        "receipt_rate": round(stats.receipts / receipt_span, 1) if stats.receipts else 0.0,
+        "submit_latency_ms": latencies(stats.resp_latency),
+        "receipt_latency_ms": latencies(stats.receipt_latency),
+        "statuses": {_status_name(k): v for k, v in sorted(stats.statuses.items())},
+        "unmatched": stats.unmatched,
+        "unanswered": stats.unanswered,
+        "receipts_missing": stats.receipts_missing,
+        "errors": stats.errors[:20],
+        "generator_cpu_s": round(stats.cpu, 3),
+        "generator_cpu_us_per_submit": (
+            round(stats.cpu / stats.responses * 1e6, 2) if stats.responses else None),
+        "pid": os.getpid(),
+    }
