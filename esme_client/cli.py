@@ -32,7 +32,15 @@ from esme_client.errors import (
     SmppError,
     SmppStatusError,
 )
-from esme_client.loadgen import BenchConfig, BenchStats, Counters, run_bench, summary
+from esme_client.loadgen import (
+    FIELDS,
+    BenchConfig,
+    BenchStats,
+    Counters,
+    run_bench,
+    settle_receipts,
+    summary,
+)
 from esme_client.results import Delivery, Receipt
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_CONNECT, EXIT_TIMEOUT = 1, 2, 3, 4
@@ -307,7 +315,7 @@ class Progress:
 
 def _worker(config: BenchConfig, shared: Any, index: int, of: int, pipe: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    stats = trio.run(run_bench, config, Counters(shared, index * 3), (index, of))
+    stats = trio.run(run_bench, config, Counters(shared, index * FIELDS), (index, of))
     pipe.send(stats)
     pipe.close()
 
@@ -397,7 +405,7 @@ def bench_command(args: argparse.Namespace) -> int:
     processes = min(args.processes, config.connections)
     started = time.monotonic()
     if processes > 1:
-        store = multiprocessing.get_context("fork").Array("q", 3 * processes, lock=False)
+        store = multiprocessing.get_context("fork").Array("q", FIELDS * processes, lock=False)
         counters = Counters(store)
         progress = Progress(config, counters, sys.stderr) if show else None
         stats = run_processes(config, processes, progress, store)
@@ -406,6 +414,7 @@ def bench_command(args: argparse.Namespace) -> int:
         progress = Progress(config, counters, sys.stderr) if show else None
         stats = trio.run(_bench_in_process, config, counters, progress)
     elapsed = time.monotonic() - started
+    settle_receipts(stats)
     if progress is not None:
         progress.draw(final=True)
     report = summary(config, stats, elapsed, processes)

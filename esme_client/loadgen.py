@@ -33,7 +33,6 @@ from smsc.pdu import (
     DecodeError,
     DeliverSm,
     EnquireLinkResp,
-    FrameBuffer,
     Pdu,
     Tag,
     Unbind,
@@ -104,6 +103,9 @@ class BenchStats:
     last_receipt: float = 0.0
     cpu: float = 0.0
     """CPU seconds the generator used (user + system)."""
+    pending_receipts: dict[bytes, float] = field(default_factory=dict)
+    """Submitted ids still owed a receipt → submit time (time.perf_counter())."""
+    foreign_receipts: list[tuple[bytes, float]] = field(default_factory=list)
 
     def merge(self, other: BenchStats) -> None:
         self.submitted += other.submitted
@@ -115,7 +117,8 @@ class BenchStats:
         self.receipt_latency.extend(other.receipt_latency)
         self.unmatched += other.unmatched
         self.unanswered += other.unanswered
-        self.receipts_missing += other.receipts_missing
+        self.pending_receipts.update(other.pending_receipts)
+        self.foreign_receipts.extend(other.foreign_receipts)
         self.errors.extend(other.errors)
         self.started = min(self.started, other.started)
         self.last_response = max(self.last_response, other.last_response)
@@ -136,21 +139,52 @@ def message_templates(config: BenchConfig) -> list[bytes]:
     return [encode(pdu) for pdu in pdus]
 
 
+FIELDS = 6
+"""Counter slots per process: submitted, responses, matched receipts, receipts expected,
+receipts received (matched or not), and 1 once the process has all its responses."""
+
+
 class Counters:
-    """Live totals for the progress bar (a process's own, or shared between processes)."""
+    """Live totals, a process's own or shared between processes (a multiprocessing Array).
+
+    They feed the progress bar and tell every process when the receipts owed to all of them
+    are in (the SMSC may hand a receipt to any of the account's connections).
+    """
 
     def __init__(self, store: Any = None, base: int = 0) -> None:
-        self._store = store if store is not None else [0, 0, 0]
+        self._store = store if store is not None else [0] * FIELDS
         self._base = base
 
-    def set(self, submitted: int, responses: int, receipts: int) -> None:
+    def set(self, *values: int) -> None:
         store, base = self._store, self._base
-        store[base], store[base + 1], store[base + 2] = submitted, responses, receipts
+        for offset, value in enumerate(values):
+            store[base + offset] = value
 
-    def read(self) -> tuple[int, int, int]:
+    def totals(self) -> list[int]:
         store = self._store
         values = [store[i] for i in range(len(store))]
-        return sum(values[0::3]), sum(values[1::3]), sum(values[2::3])
+        return [sum(values[k::FIELDS]) for k in range(FIELDS)]
+
+    def read(self) -> tuple[int, int, int]:
+        totals = self.totals()
+        return totals[0], totals[1], totals[2]
+
+    @property
+    def processes(self) -> int:
+        return len(self._store) // FIELDS
+
+
+class _Tracker:
+    """One process's receipt bookkeeping, shared by its connections."""
+
+    def __init__(self) -> None:
+        self.submitted_at: dict[bytes, float] = {}
+        self.foreign: list[tuple[bytes, float]] = []
+        """Receipts for ids this process did not submit (another process's connection)."""
+        self.expected = 0
+        self.received = 0
+        self.answered = False
+        """Every connection of this process has all its responses (or gave up)."""
 
 
 class _Link:
@@ -158,7 +192,7 @@ class _Link:
 
     def __init__(self, stream: trio.abc.Stream, config: BenchConfig, quota: int,
                  rate: float, deadline: float, stats: BenchStats,
-                 on_progress: Callable[[], None]) -> None:
+                 on_progress: Callable[[], None], tracker: _Tracker) -> None:
         self.stream = stream
         self.config = config
         self.quota = quota
@@ -168,9 +202,8 @@ class _Link:
         self.on_progress = on_progress
         self.templates = message_templates(config)
         self.sent_at: dict[int, float] = {}
-        self.submitted_at: dict[bytes, float] = {}
-        self.receipts_expected = 0
-        self.receipts_received = 0
+        self.tracker = tracker
+        self.leftover = b""
         self.sequence = 1
         self.sending_done = False
         self.room = trio.Event()
@@ -189,26 +222,22 @@ class _Link:
         return sequence
 
     async def bind(self) -> None:
+        """Bind; whatever follows the bind_resp in the same read is kept for the receiver."""
         request = _BIND_CLASSES[self.config.mode](
             system_id=self.config.system_id, password=self.config.password,  # type: ignore[call-arg]
             sequence_number=self._take_sequence())
         await self.send(encode(request))
-        frames = FrameBuffer()
-        while True:
-            data = await self.stream.receive_some(RECEIVE_SIZE)
-            if not data:
+        data = b""
+        while len(data) < 16 or len(data) < HEADER.unpack_from(data)[0]:
+            chunk = await self.stream.receive_some(RECEIVE_SIZE)
+            if not chunk:
                 raise ConnectionError("the SMSC closed the connection during bind")
-            frames.feed(bytes(data))
-            frame = frames.pop()
-            if frame is not None:
-                response = decode(frame)
-                if response.command_status != CommandStatus.ESME_ROK:
-                    name = _status_name(response.command_status)
-                    raise ConnectionError(f"bind refused: {name}")
-                rest = frames.pop()
-                if rest is not None or frames.buffered:
-                    raise ConnectionError("unexpected PDU right after bind_resp")
-                return
+            data += chunk
+        length = HEADER.unpack_from(data)[0]
+        response = decode(data[:length])
+        if response.command_status != CommandStatus.ESME_ROK:
+            raise ConnectionError(f"bind refused: {_status_name(response.command_status)}")
+        self.leftover = data[length:]
 
     async def sender(self) -> None:
         config = self.config
@@ -260,18 +289,19 @@ class _Link:
                 self.closed = True
         self.sending_done = True
         self.sent_all.set()
-        if not self.sent_at and not (self.config.receipts and self.receipts_expected):
+        if not self.sent_at:
             self.finished.set()
 
     async def receiver(self) -> None:
         stats = self.stats
         sent_at = self.sent_at
-        submitted_at = self.submitted_at
+        tracker = self.tracker
+        submitted_at = tracker.submitted_at
         track = self.config.receipts
         statuses = stats.statuses
         resp_latency = stats.resp_latency.append
         unpack_from = HEADER.unpack_from
-        pending = b""
+        pending = self.leftover
         ok = 0
         answers: list[bytes] = []
         while True:
@@ -286,6 +316,7 @@ class _Link:
                 self.closed = True
                 break
             view = pending + data if pending else data
+            pending = b""
             end = len(view)
             pos = 0
             now = trio.current_time()
@@ -310,7 +341,7 @@ class _Link:
                             ok += 1
                             if track:
                                 submitted_at[bytes(view[pos + 16 : pos + length - 1])] = started
-                                self.receipts_expected += 1
+                                tracker.expected += 1
                 else:
                     self._other(bytes(view[pos : pos + length]), command_id, status,
                                 sequence, now, answers)
@@ -329,9 +360,7 @@ class _Link:
                 statuses[0] = statuses.get(0, 0) + ok - answered_before
             stats.last_response = time.monotonic()
             self.on_progress()
-            if self.sending_done and not sent_at and (
-                not track or self.receipts_expected <= self.receipts_received
-            ):
+            if self.sending_done and not sent_at:
                 self.finished.set()
             elif len(sent_at) <= self.config.window - 1:
                 self.room.set()
@@ -363,12 +392,16 @@ class _Link:
                 parsed = parse_receipt_text(message.short_message.decode("latin-1"))
                 message_id = parsed.id if parsed is not None else None
             if message_id is not None:
-                started = self.submitted_at.pop(str(message_id).encode("latin-1"), None)
+                key = str(message_id).encode("latin-1")
+                tracker = self.tracker
+                tracker.received += 1
+                stats.last_receipt = time.monotonic()
+                started = tracker.submitted_at.pop(key, None)
                 if started is not None:
                     stats.receipt_latency.append(now - started)
                     stats.receipts += 1
-                    self.receipts_received += 1
-                    stats.last_receipt = time.monotonic()
+                else:
+                    tracker.foreign.append((key, now))
         elif command_id == CommandId.enquire_link:
             out.append(encode(EnquireLinkResp(sequence_number=sequence)))
         elif command_id == CommandId.unbind:
@@ -395,52 +428,49 @@ def _status_name(status: int) -> str:
 
 
 async def _run_connection(config: BenchConfig, quota: int, rate: float, deadline: float,
-                          stats: BenchStats, on_progress: Callable[[], None]) -> None:
+                          stats: BenchStats, on_progress: Callable[[], None],
+                          tracker: _Tracker, answered: trio.Semaphore | None,
+                          all_done: trio.Event) -> None:
+    """One connection from connect to unbind; releases `answered` once its responses are in."""
     try:
-        with trio.fail_after(10):
-            stream: trio.abc.Stream
-            if config.ssl_context is not None:
-                stream = await trio.open_ssl_over_tcp_stream(
-                    config.host, config.port, ssl_context=config.ssl_context)
-            else:
-                stream = await trio.open_tcp_stream(config.host, config.port)
-    except (OSError, trio.TooSlowError, trio.BrokenResourceError) as error:
-        stats.errors.append(f"cannot connect to {config.host}:{config.port}: {error}")
-        return
-    async with stream:
-        link = _Link(stream, config, quota, rate, deadline, stats, on_progress)
         try:
             with trio.fail_after(10):
-                await link.bind()
-        except (ConnectionError, trio.TooSlowError, DecodeError,
-                trio.BrokenResourceError) as error:
-            stats.errors.append(str(error) or repr(error))
+                stream: trio.abc.Stream
+                if config.ssl_context is not None:
+                    stream = await trio.open_ssl_over_tcp_stream(
+                        config.host, config.port, ssl_context=config.ssl_context)
+                else:
+                    stream = await trio.open_tcp_stream(config.host, config.port)
+        except (OSError, trio.TooSlowError, trio.BrokenResourceError) as error:
+            stats.errors.append(f"cannot connect to {config.host}:{config.port}: {error}")
             return
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(link.receiver)
-            nursery.start_soon(link.sender)
-            await _wait_finished(link, config)
-            nursery.cancel_scope.cancel()
-        stats.unanswered += len(link.sent_at)
-        stats.receipts_missing += len(link.submitted_at)
-        if not link.closed:
-            await link.unbind()
-
-
-async def _wait_finished(link: _Link, config: BenchConfig) -> None:
-    with trio.CancelScope() as scope:
-        async with trio.open_nursery() as nursery:
-            async def closed() -> None:
-                await link.finished.wait()
-                scope.cancel()
-            nursery.start_soon(closed)
-            await link.sent_all.wait()
-            nursery.cancel_scope.cancel()
-    if link.closed or link.finished.is_set():
-        return
-    with trio.move_on_after(config.response_timeout + (
-            config.receipt_timeout if config.receipts else 0)):
-        await link.finished.wait()
+        async with stream:
+            link = _Link(stream, config, quota, rate, deadline, stats, on_progress, tracker)
+            try:
+                with trio.fail_after(10):
+                    await link.bind()
+            except (ConnectionError, trio.TooSlowError, DecodeError,
+                    trio.BrokenResourceError) as error:
+                stats.errors.append(str(error) or repr(error))
+                return
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(link.receiver)
+                nursery.start_soon(link.sender)
+                await link.sent_all.wait()
+                with trio.move_on_after(config.response_timeout):
+                    await link.finished.wait()
+                if answered is not None:
+                    answered.release()
+                    answered = None
+                # keep reading: receipts for any connection may still come on this one
+                await all_done.wait()
+                nursery.cancel_scope.cancel()
+            stats.unanswered += len(link.sent_at)
+            if not link.closed:
+                await link.unbind()
+    finally:
+        if answered is not None:
+            answered.release()
 
 
 def cpu_seconds() -> float:
@@ -456,15 +486,20 @@ async def run_bench(config: BenchConfig, counters: Counters | None = None,
     """
     index, of = share
     total = config.connections
+    counters = counters if counters is not None else Counters()
     mine = [n for n in range(total) if n % of == index]
     stats = BenchStats()
-    counters = counters if counters is not None else Counters()
     cpu_before = cpu_seconds()
     deadline = trio.current_time() + config.duration if config.duration else math.inf
     parts = len(message_templates(config))
 
+    tracker = _Tracker()
+    answered = trio.Semaphore(0)
+    all_done = trio.Event()
+
     def progress() -> None:
-        counters.set(stats.submitted, stats.responses, stats.receipts)
+        counters.set(stats.submitted, stats.responses, stats.receipts, tracker.expected,
+                     tracker.received, int(tracker.answered))
 
     async with trio.open_nursery() as nursery:
         for n in mine:
@@ -474,10 +509,48 @@ async def run_bench(config: BenchConfig, counters: Counters | None = None,
                 quota = base + (1 if n < extra else 0)
                 quota = max(parts, quota - quota % parts)
             rate = config.rate / total if config.rate else 0.0
-            nursery.start_soon(_run_connection, config, quota, rate, deadline, stats, progress)
+            nursery.start_soon(_run_connection, config, quota, rate, deadline, stats, progress,
+                               tracker, answered, all_done)
+        for _ in mine:
+            await answered.acquire()
+        tracker.answered = True
+        progress()
+        if config.receipts:
+            await _wait_receipts(config, counters, progress)
+        all_done.set()
     progress()
+    offset = trio.current_time() - time.perf_counter()
+    stats.pending_receipts = {k: v - offset for k, v in tracker.submitted_at.items()}
+    stats.foreign_receipts = [(k, v - offset) for k, v in tracker.foreign]
     stats.cpu = cpu_seconds() - cpu_before
     return stats
+
+
+async def _wait_receipts(config: BenchConfig, counters: Counters,
+                         progress: Callable[[], None]) -> None:
+    """Until every process has its responses and the receipts owed to all have come.
+
+    The processes share only counters, so this looks at them every 20 ms.
+    """
+    with trio.move_on_after(config.receipt_timeout):
+        while True:
+            progress()
+            totals = counters.totals()
+            if totals[5] >= counters.processes and totals[4] >= totals[3]:
+                return
+            await trio.sleep(0.02)
+
+
+def settle_receipts(stats: BenchStats) -> None:
+    """Match receipts that came to another process's connection with their submits."""
+    pending = stats.pending_receipts
+    for key, arrived in stats.foreign_receipts:
+        started = pending.pop(key, None)
+        if started is not None:
+            stats.receipt_latency.append(arrived - started)
+            stats.receipts += 1
+    stats.foreign_receipts = []
+    stats.receipts_missing = len(pending)
 
 
 def percentile(values: array[float] | list[float], share: float, ordered: bool = False) -> float:

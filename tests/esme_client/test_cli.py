@@ -1,0 +1,153 @@
+"""`esme send`, `esme listen` and `esme bench --json` as processes against a running SMSC."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import trio
+
+from smsc.config import AccountConfig
+
+ESME = [sys.executable, "-m", "esme_client"]
+
+
+async def esme(*args: str | int, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+    with trio.fail_after(timeout):
+        return await trio.run_process([*ESME, *map(str, args)], capture_stdout=True,
+                                      capture_stderr=True, check=False)
+
+
+async def test_send_prints_the_message_id_and_the_receipt(smsc: Any) -> None:
+    done = await esme("send", "4915100000002", "Hello there", "--port", smsc.smpp_port,
+                      "--wait-receipt", "--timeout", 10)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode().splitlines()
+    assert lines[0].startswith("message_id: ")
+    message_id = lines[0].split(": ")[1]
+    assert lines[1].startswith(f"receipt {message_id}: DELIVRD (DELIVERED)")
+
+
+async def test_send_json_long_ucs2_and_hex(smsc: Any) -> None:
+    done = await esme("send", "4915100000002", "Привет! " * 20, "--port", smsc.smpp_port,
+                      "--json", "--wait-receipt", "--scheme", "sar")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["data_coding"] == 8 and report["parts"] == 3
+    assert [r["message_id"] for r in report["receipts"]] == report["message_ids"]
+    assert {r["state"] for r in report["receipts"]} == {"DELIVERED"}
+    done = await esme("send", "4915100000002", "00ff10", "--hex", "--port", smsc.smpp_port,
+                      "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["data_coding"] == 4
+
+
+async def test_send_reports_refusals_with_their_status(smsc: Any) -> None:
+    done = await esme("send", "4915100000002", "x", "--port", smsc.smpp_port,
+                      "--password", "wrong")
+    assert done.returncode == 1
+    assert b"ESME_RINVPASWD" in done.stderr
+    done = await esme("send", "4915100000002", "Привет", "--encoding", "gsm", "--port",
+                      smsc.smpp_port)
+    assert done.returncode == 2 and done.stderr.startswith(b"esme: ")
+
+
+async def test_listen_prints_mo_and_receipts_as_json_lines(smsc: Any) -> None:
+    from esme_client import connect
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            process = await nursery.start(lambda task_status=trio.TASK_STATUS_IGNORED: (
+                trio.run_process([*ESME, "listen", "--port", str(smsc.smpp_port), "--json",
+                                  "--count", "3"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, check=False,
+                                 task_status=task_status)))
+            seen = b""
+            while b"bound as receiver" not in seen:
+                chunk = await process.stderr.receive_some(1024)
+                assert chunk, seen
+                seen += chunk
+            await smsc.mobile.send_text("4915100000001", "4242", "STOP")
+            await smsc.mobile.send_text("4915100000009", "4242", "Grüße " * 40)
+            async with connect("127.0.0.1", smsc.smpp_port, mode="transmitter") as client:
+                sent = await client.submit_text("4915100000002", "hi", registered_delivery=1)
+            output = b""
+            while chunk := await process.stdout.receive_some(65536):
+                output += chunk
+            await process.wait()
+    assert process.returncode == 0
+    events = [json.loads(line) for line in output.decode().splitlines()]
+    mo = [e for e in events if e["type"] == "mo"]
+    receipts = [e for e in events if e["type"] == "receipt"]
+    assert [(e["source_addr"], e["text"]) for e in mo] == [
+        ("4915100000001", "STOP"), ("4915100000009", "Grüße " * 40)]
+    assert mo[1]["parts"] > 1
+    assert [(r["message_id"], r["stat"]) for r in receipts] == [(sent.message_id, "DELIVRD")]
+
+
+async def test_listen_human_output(smsc: Any) -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            process = await nursery.start(lambda task_status=trio.TASK_STATUS_IGNORED: (
+                trio.run_process([*ESME, "listen", "--port", str(smsc.smpp_port),
+                                  "--count", "1"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, check=False,
+                                 task_status=task_status)))
+            seen = b""
+            while b"bound as receiver" not in seen:
+                chunk = await process.stderr.receive_some(1024)
+                assert chunk, seen
+                seen += chunk
+            await smsc.mobile.send_text("4915100000001", "4242", "hello")
+            output = b""
+            while chunk := await process.stdout.receive_some(65536):
+                output += chunk
+            await process.wait()
+    assert output.decode().rstrip().endswith("MO 4915100000001 -> 4242: hello")
+
+
+def check_latencies(values: dict[str, float]) -> None:
+    assert 0 <= values["p50"] <= values["p90"] <= values["p99"] <= values["max"]
+
+
+async def test_bench_json_with_receipts(smsc: Any) -> None:
+    done = await esme("bench", "--port", smsc.smpp_port, "-n", 300, "-c", 2, "-w", 10,
+                      "--receipts", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["submitted"] == report["responses"] == 300
+    assert report["statuses"] == {"ESME_ROK": 300}
+    assert report["receipts"] == 300 and report["receipts_missing"] == 0
+    assert report["unanswered"] == report["unmatched"] == 0 and report["errors"] == []
+    check_latencies(report["submit_latency_ms"])
+    check_latencies(report["receipt_latency_ms"])
+    assert report["submit_rate"] > 0 and report["receipt_rate"] > 0
+    assert report["workload"]["connections"] == 2
+
+
+async def test_bench_counts_every_status(make_config: Any, start_smsc: Any) -> None:
+    running = await start_smsc(make_config(accounts=(
+        AccountConfig(submit_rate=1, submit_burst=20),)))
+    done = await esme("bench", "--port", running.smpp_port, "-n", 200, "-w", 50, "--size", 200,
+                      "--encoding", "ucs2", "--json", "--processes", 1)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    statuses = report["statuses"]
+    assert sum(statuses.values()) == report["responses"] == report["submitted"]
+    assert report["submitted"] % report["workload"]["parts_per_message"] == 0
+    assert statuses["ESME_ROK"] >= 1 and statuses["ESME_RTHROTTLED"] >= 1
+    running.shutdown.set()
+
+
+async def test_bench_human_report_and_bad_bind(smsc: Any) -> None:
+    done = await esme("bench", "--port", smsc.smpp_port, "-n", 50, "-c", 2, "-p", 2)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode()
+    assert "submitted 50, answered 50" in text and "ESME_ROK 50" in text
+    assert "submit_sm_resp latency ms: p50" in text
+    done = await esme("bench", "--port", smsc.smpp_port, "-n", 50, "--password", "nope",
+                      "--json")
+    assert done.returncode == 3
+    assert "ESME_RINVPASWD" in json.loads(done.stdout)["errors"][0]
