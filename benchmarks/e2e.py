@@ -1,10 +1,11 @@
 """End-to-end throughput of the whole server (a benchmark, not a test).
 
-Starts the SMSC in its own process with the given config, then drives it from this process:
-N connections bound as transceivers, each keeping a window of submit_sm in flight, every
-message asking for a receipt, every receipt answered. Reports messages/s (submit → receipt),
-submit_sm_resp and submit → receipt latency percentiles, and the server's CPU time and peak
-memory.
+Starts the SMSC in its own process with the given config, then runs `esme bench` in another
+process against it: N connections bound as transceivers, each keeping a window of submit_sm
+in flight, every message asking for a receipt (unless --no-receipts), every receipt answered.
+Prints one table row: workload, config, submit and receipt rates, submit_sm_resp and
+submit → receipt latency percentiles, the server's CPU time per message and its peak memory.
+`--record` also appends the row to the table in docs/benchmarks.md.
 
 Run: .venv/bin/python benchmarks/e2e.py --config configs/bench-memory.toml --messages 50000
 """
@@ -12,102 +13,25 @@ Run: .venv/bin/python benchmarks/e2e.py --config configs/bench-memory.toml --mes
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
-
-import trio
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from smsc.pdu import BindTransceiver, DeliverSm, SubmitSm, make_response
-from smsc.session import (
-    RequestReceived,
-    ResponseReceived,
-    Role,
-    SessionLimits,
-    SmppSession,
-)
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-class Stats:
-    def __init__(self) -> None:
-        self.resp_latency: list[float] = []
-        self.receipt_latency: list[float] = []
-        self.statuses: dict[int, int] = {}
-        self.receipts = 0
-
-
-async def connection(port: int, count: int, window: int, stats: Stats, system_id: str,
-                     password: str) -> None:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    session = SmppSession(Role.ESME, limits=SessionLimits(window=window + 1, response_timer=60,
-                                                          enquire_link_timer=0),
-                          now=trio.current_time())
-    session.send(BindTransceiver(system_id=system_id, password=password), trio.current_time())
-    await stream.send_all(session.data_to_send())
-    bound = False
-    sent = 0
-    acked = 0
-    submitted_at: dict[str, float] = {}
-    sent_at: dict[int, float] = {}
-    receipts = 0
-    while receipts < count:
-        if bound:
-            now = trio.current_time()
-            while sent < count and sent - acked < window:
-                message = session.send(SubmitSm(
-                    source_addr="100", destination_addr=f"4915{sent:09d}", registered_delivery=1,
-                    short_message=b"Your code is 123456. It expires in 5 minutes."), now)
-                sent_at[message.sequence_number] = now
-                sent += 1
-        out = session.data_to_send()
-        if out:
-            await stream.send_all(out)
-        data = await stream.receive_some(65536)
-        if not data:
-            raise RuntimeError("server closed the connection")
-        now = trio.current_time()
-        session.receive_data(data, now)
-        while (event := session.next_event()) is not None:
-            if isinstance(event, ResponseReceived):
-                if not bound:
-                    bound = True
-                    continue
-                acked += 1
-                status = event.message.command_status
-                stats.statuses[status] = stats.statuses.get(status, 0) + 1
-                started = sent_at.pop(event.request.sequence_number)
-                stats.resp_latency.append(now - started)
-                if status == 0:
-                    submitted_at[event.message.message_id] = started  # type: ignore[attr-defined]
-                else:
-                    receipts += 1  # no receipt will come for a refused message
-            elif isinstance(event, RequestReceived) and isinstance(event.message, DeliverSm):
-                session.send(make_response(event.message), now)
-                started_at = submitted_at.pop(
-                    event.message.receipted_message_id, None)  # type: ignore[attr-defined]
-                if started_at is not None:
-                    stats.receipt_latency.append(now - started_at)
-                receipts += 1
-                stats.receipts += 1
-    out = session.data_to_send()
-    if out:
-        await stream.send_all(out)
-    await stream.aclose()
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN = "<!-- e2e-table: rows appended by benchmarks/e2e.py --record -->"
+HEADER = (
+    "| date | config | workload | submit/s | receipts/s | submit_sm_resp ms p50/p90/p99/max "
+    "| submit → receipt ms p50/p90/p99/max | server CPU per msg | server peak RSS |\n"
+    "|---|---|---|---:|---:|---|---|---:|---:|"
+)
 
 
 def process_figures(pid: int) -> tuple[float, float]:
@@ -122,7 +46,26 @@ def process_figures(pid: int) -> tuple[float, float]:
     return cpu, peak
 
 
-async def run(args: argparse.Namespace) -> None:
+def bench_command(args: argparse.Namespace, port: int) -> list[str]:
+    command = [
+        sys.executable, "-m", "esme_client", "bench", "--port", str(port),
+        "--system-id", args.system_id, "--password", args.password,
+        "--connections", str(args.connections), "--window", str(args.window),
+        "--size", str(args.size), "--encoding", args.encoding,
+        "--processes", str(args.processes), "--json", "--progress", "off",
+    ]
+    if args.duration:
+        command += ["--duration", str(args.duration)]
+    else:
+        command += ["--count", str(args.messages)]
+    if args.rate:
+        command += ["--rate", str(args.rate)]
+    if args.receipts:
+        command += ["--receipts"]
+    return command
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data_dir:
         server = subprocess.Popen(
             [sys.executable, "-m", "smsc", "serve", "--config", str(args.config), "--port", "0",
@@ -132,46 +75,114 @@ async def run(args: argparse.Namespace) -> None:
         try:
             assert server.stdout is not None
             line = server.stdout.readline().decode()
-            port = int(re.search(r"SMPP on [^:]+:(\d+)", line).group(1))  # type: ignore[union-attr]
-            stats = Stats()
-            per_connection = args.messages // args.connections
+            found = re.search(r"SMPP on [^:]+:(\d+)", line)
+            if found is None:
+                raise SystemExit(f"e2e: the SMSC did not start: {line!r}")
+            port = int(found.group(1))
             cpu_before, _ = process_figures(server.pid)
             started = time.perf_counter()
-            async with trio.open_nursery() as nursery:
-                for _ in range(args.connections):
-                    nursery.start_soon(connection, port, per_connection, args.window, stats,
-                                       args.system_id, args.password)
+            done = subprocess.run(bench_command(args, port), cwd=ROOT, capture_output=True,
+                                  check=False)
             elapsed = time.perf_counter() - started
             cpu_after, peak = process_figures(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
-    total = per_connection * args.connections
-    ms = 1000.0
-    print(f"config {args.config}, {args.connections} connection(s), window {args.window}, "
-          f"{total:,} messages with receipts")
-    print(f"  rate {total / elapsed:,.0f} messages/s end to end ({elapsed:.1f} s)")
-    print("  submit_sm_resp latency ms: p50 {:.1f} p90 {:.1f} p99 {:.1f} max {:.1f}".format(
-        *(percentile(stats.resp_latency, q) * ms for q in (0.5, 0.9, 0.99)),
-        max(stats.resp_latency) * ms))
-    print("  submit -> receipt latency ms: p50 {:.1f} p90 {:.1f} p99 {:.1f} max {:.1f}".format(
-        *(percentile(stats.receipt_latency, q) * ms for q in (0.5, 0.9, 0.99)),
-        max(stats.receipt_latency) * ms))
-    print(f"  statuses {stats.statuses}, receipts {stats.receipts:,}")
-    print(f"  server CPU {cpu_after - cpu_before:.1f} s ({(cpu_after - cpu_before) / elapsed:.0%} "
-          f"of one core), peak RSS {peak:,.0f} MiB; "
-          f"mean resp latency {statistics.fmean(stats.resp_latency) * ms:.1f} ms")
+    if done.returncode != 0 or not done.stdout:
+        raise SystemExit(f"e2e: esme bench failed ({done.returncode}): "
+                         f"{done.stderr.decode()[-2000:]}")
+    report: dict[str, Any] = json.loads(done.stdout)
+    report["server_cpu_s"] = cpu_after - cpu_before
+    report["server_peak_mib"] = peak
+    report["wall_s"] = elapsed
+    return report
+
+
+def table_row(args: argparse.Namespace, report: dict[str, Any]) -> str:
+    work = report["workload"]
+    try:
+        config = str(Path(args.config).resolve().relative_to(ROOT))
+    except ValueError:
+        config = str(args.config)
+    amount = f"{report['submitted']:,}"
+    workload = (f"{work['connections']} conn × window {work['window']}, {amount} msgs, "
+                f"{work['size']} {work['encoding']} chars, "
+                f"{'receipts' if work['receipts'] else 'no receipts'}"
+                + (f", rate {work['rate']:,.0f}/s" if work["rate"] else ""))
+
+    def cells(values: dict[str, float | None]) -> str:
+        if values["p50"] is None:
+            return "–"
+        return " / ".join(f"{values[k]:.1f}" for k in ("p50", "p90", "p99", "max"))
+
+    messages = max(report["responses"], 1)
+    cpu = report["server_cpu_s"]
+    span = max(report["elapsed_s"], 1e-9)
+    receipts = f"{report['receipt_rate']:,.0f}" if work["receipts"] else "–"
+    return (f"| {date.today().isoformat()} | `{config}` | {workload} | "
+            f"{report['submit_rate']:,.0f} | {receipts} | {cells(report['submit_latency_ms'])} | "
+            f"{cells(report['receipt_latency_ms'])} | {cpu / messages * 1e6:.0f} µs "
+            f"({cpu / span:.0%} of a core) | {report['server_peak_mib']:.0f} MiB |")
+
+
+def record(row: str) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    if BEGIN not in text:
+        text = text.rstrip("\n") + (
+            "\n\n## End to end with `esme bench`\n\n"
+            "Rows appended by `benchmarks/e2e.py --record` (the SMSC and `esme bench` in "
+            "separate processes on the same 2 cores; "
+            f"{platform.python_implementation()} {platform.python_version()}).\n\n"
+            f"{BEGIN}\n{HEADER}\n")
+    head, tail = text.split(BEGIN, 1)
+    lines = tail.split("\n")
+    # the table runs from the marker to the first line that is not a table row
+    end = 1
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    lines.insert(end, row)
+    DOC.write_text(head + BEGIN + "\n".join(lines), encoding="utf-8")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "bench-memory.toml")
     parser.add_argument("--messages", type=int, default=50000)
+    parser.add_argument("--duration", type=float, default=0.0,
+                        help="seconds to send for instead of --messages")
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=0.0)
+    parser.add_argument("--size", type=int, default=46)
+    parser.add_argument("--encoding", default="gsm", choices=("gsm", "ucs2", "latin1"))
+    parser.add_argument("--receipts", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--system-id", default="smppclient1")
     parser.add_argument("--password", default="password")
-    trio.run(run, parser.parse_args())
+    parser.add_argument("--record", action="store_true",
+                        help="append the row to the table in docs/benchmarks.md")
+    parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    args = parser.parse_args()
+    report = run(args)
+    if args.json:
+        print(json.dumps(report))
+        return
+    work = report["workload"]
+    print(f"config {args.config}, {work['connections']} connection(s), window {work['window']},"
+          f" {report['submitted']:,} messages{' with receipts' if work['receipts'] else ''}")
+    rate = report["receipt_rate"] if work["receipts"] else report["submit_rate"]
+    print(f"  rate {rate:,.0f} messages/s end to end ({report['elapsed_s']:.1f} s); "
+          f"statuses {report['statuses']}; receipts {report['receipts']:,}, missing "
+          f"{report['receipts_missing']:,}")
+    for error in report["errors"]:
+        print(f"  error: {error}")
+    print(HEADER)
+    row = table_row(args, report)
+    print(row)
+    if args.record:
+        record(row)
+        print(f"  recorded in {DOC.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
