@@ -19,13 +19,14 @@ from smsc.control.api import build_app
 from smsc.control.plane import ControlPlane
 from smsc.control.serve import serve_http
 from smsc.delivery.committer import Committer
-from smsc.delivery.mobile import MobileOriginator
+from smsc.delivery.mobile import MobileOriginator, run_mo_traffic
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.delivery.retention import purge_finished_messages
 from smsc.delivery.scheduler import DeliveryScheduler
 from smsc.delivery.simulation import SimulationControl
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu
+from smsc.receipts import ReceiptDialects
 from smsc.routing.simulation import Simulation
 from smsc.routing.table import RoutingTable
 from smsc.server.binds import BindRegistry
@@ -118,9 +119,14 @@ async def run(
     simulation = Simulation(networks=config.networks, handsets=config.handsets,
                             settings=config.simulation)
     networks = simulation.networks
-    outbound = OutboundDispatcher(
-        committer=committer, binds=binds, clock=clock, id_format=config.server.message_id_format
+    dialects = ReceiptDialects(
+        config.receipt_dialects,
+        accounts={a.system_id: a.receipt_dialect for a in config.accounts},
+        networks={n.name: n.receipt_dialect for n in config.networks},
+        submit_id_format=config.server.message_id_format,
     )
+    outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
+                                  dialects=dialects)
     service = SmscService(
         config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
         clock=clock, routes=RoutingTable(config.routing, tuple(networks)), metrics=metrics,
@@ -186,6 +192,8 @@ async def run(
                     serve_http, app, config.control.host, config.control.port
                 )
             running.attach = lambda stream: nursery.start_soon(plain.handle, stream)
+            for stream in config.mo_traffic:
+                await nursery.start(run_mo_traffic, stream, mobile, clock)
             task_status.started(running)
             await running.shutdown.wait()
             await shut_down(running, config.server.shutdown_grace)

@@ -138,6 +138,9 @@ class AccountConfig:
     """Password the SMSC sends in outbind, so the ESME can authenticate it."""
     outbind_retry: float = field(default=30.0, metadata=_limits(0.1))
     """Seconds between outbind attempts while the ESME does not bind."""
+    receipt_dialect: str = ""
+    """Name of the receipt dialect (`[[receipt_dialects]]`) this account's receipts use;
+    empty means the SMPP 3.4 Appendix B form. A network's dialect takes precedence."""
 
 
 NO_NETWORK = "none"
@@ -212,6 +215,9 @@ class NetworkConfig:
     outcomes: OutcomeMixConfig = field(default_factory=OutcomeMixConfig)
     outages: tuple[OutageConfig, ...] = ()
     faults: FaultMixConfig = field(default_factory=FaultMixConfig)
+    receipt_dialect: str = ""
+    """Receipt dialect of messages routed to this network (the routes choosing it share it);
+    overrides the account's. Empty leaves the account's."""
 
 
 HANDSET_STATES = ("online", "offline", "memory_full", "failing")
@@ -311,6 +317,103 @@ class SimulationConfig:
     """Messages kept per handset for tests to read (reassembled, decoded); 0 keeps none."""
 
 
+ID_FORMATS = ("hex", "hex_upper", "decimal")
+"""How a receipt writes a message id; "submit" (as in submit_sm_resp) is also accepted."""
+RECEIPT_FIELDS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
+RECEIPT_TLVS = ("receipted_message_id", "message_state", "network_error_code")
+DATE_FORMATS = ("yymmddhhmm", "yymmddhhmmss", "yyyymmddhhmmss")
+INTERMEDIATE_EVENTS = ("enroute", "accepted")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrCodes:
+    """The receipt's `err:` per outcome; -1 writes the network's error code (0 when none)."""
+
+    delivered: int = field(default=-1, metadata=_limits(-1, 0xFFFF))
+    expired: int = field(default=-1, metadata=_limits(-1, 0xFFFF))
+    deleted: int = field(default=-1, metadata=_limits(-1, 0xFFFF))
+    undeliverable: int = field(default=-1, metadata=_limits(-1, 0xFFFF))
+    rejected: int = field(default=-1, metadata=_limits(-1, 0xFFFF))
+    enroute: int = field(default=-1, metadata=_limits(-1, 0xFFFF))
+    accepted: int = field(default=-1, metadata=_limits(-1, 0xFFFF))
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptDialectConfig:
+    """How an SMSC writes its delivery receipts; peers differ, so each account or network
+    may use its own. The defaults are the SMPP 3.4 Appendix B form with every TLV."""
+
+    name: str = field(default="appendix_b", metadata=_limits(1, 64))
+    pdu: str = field(default="deliver_sm", metadata=_limits(choices=("deliver_sm", "data_sm")))
+    """deliver_sm (text in short_message) or data_sm (text in message_payload)."""
+    text: bool = True
+    """Send the receipt text; false makes TLV-only receipts."""
+    fields: tuple[str, ...] = field(default=RECEIPT_FIELDS,
+                                    metadata=_limits(choices=RECEIPT_FIELDS))
+    """Text fields present, in this order."""
+    label_case: str = field(default="lower",
+                            metadata=_limits(choices=("lower", "upper", "spec")))
+    """lower (`id:`, `text:`), upper (`ID:`, `TEXT:`) or spec (lower with `Text:`, as the
+    SMPP 3.4 example line writes it)."""
+    id_format: str = field(default="submit", metadata=_limits(choices=("submit", *ID_FORMATS)))
+    """The text's `id:`: as in submit_sm_resp (submit), hex, hex_upper or decimal."""
+    id_width: int = field(default=0, metadata=_limits(0, 64))
+    """Zero-pad the text's id to this many characters; 0 does not pad."""
+    tlv_id_format: str = field(default="submit",
+                               metadata=_limits(choices=("submit", *ID_FORMATS)))
+    """receipted_message_id's form (submit, hex, hex_upper or decimal)."""
+    tlv_id_width: int = field(default=0, metadata=_limits(0, 64))
+    date_format: str = field(default="yymmddhhmm", metadata=_limits(choices=DATE_FORMATS))
+    count_width: int = field(default=3, metadata=_limits(0, 10))
+    """Zero padding of sub: and dlvrd: (0 writes them unpadded)."""
+    err_width: int = field(default=3, metadata=_limits(0, 10))
+    """Zero padding of err: (0 writes it unpadded)."""
+    err_hex: bool = False
+    """Write err: in hexadecimal rather than decimal."""
+    err_codes: ErrCodes = field(default_factory=ErrCodes)
+    text_chars: int = field(default=20, metadata=_limits(0, 160))
+    """Characters of the original message in `text:`."""
+    tlvs: tuple[str, ...] = field(default=RECEIPT_TLVS, metadata=_limits(choices=RECEIPT_TLVS))
+    """TLVs sent to SMPP 3.4 binds (never to 3.3 ones)."""
+    network_type: int = field(default=3, metadata=_limits(1, 255))
+    """First octet of network_error_code: 1 ANSI-136, 2 IS-95, 3 GSM."""
+    network_error_on_success: bool = False
+    """Send network_error_code (0) with DELIVRD too, not only when an error is known."""
+    intermediate: tuple[str, ...] = field(default=("enroute",),
+                                          metadata=_limits(choices=INTERMEDIATE_EVENTS))
+    """Intermediate notifications for registered_delivery bit 4: enroute (after each
+    attempt that will be retried), accepted (stat:ACCEPTD as soon as the message is stored)."""
+    manual_ack_text: str = field(default="OK", metadata=_limits(0, 160))
+    """Text of SME manual/user acknowledgements (registered_delivery bit 3)."""
+
+
+MO_ENCODINGS = ("auto", "gsm", "latin1", "ucs2", "binary")
+MO_SCHEMES = ("udh8", "udh16", "sar", "payload")
+
+
+@dataclass(frozen=True, slots=True)
+class MoTrafficConfig:
+    """A steady stream of mobile-originated messages from simulated handsets."""
+
+    destination: str = field(default="", metadata=_limits(1, 21))
+    """Short code or long number; an account's mo_addresses must claim it."""
+    sources: tuple[str, ...] = ("4915100000001",)
+    """Handset numbers, used in turn."""
+    rate: float = field(default=1.0, metadata=_limits(0.0001, 100000))
+    """Messages per second."""
+    texts: tuple[str, ...] = ("Message {n} from {source}",)
+    """Templates used in turn; {n} (1, 2, ...), {source}, {destination} and {time} are
+    filled in. With encoding = "binary" each template is hex."""
+    encoding: str = field(default="auto", metadata=_limits(choices=MO_ENCODINGS))
+    """auto picks GSM 03.38 when the text fits, else UCS2."""
+    scheme: str = field(default="udh8", metadata=_limits(choices=MO_SCHEMES))
+    """How long texts travel: 8- or 16-bit UDH parts, SAR TLVs, or whole in message_payload."""
+    count: int = field(default=0, metadata=_limits(0))
+    """Messages to send before the stream stops; 0 never stops."""
+    start_after: float = field(default=0.0, metadata=SECONDS)
+    """Seconds after start before the first message."""
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -322,6 +425,11 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     handsets: tuple[HandsetConfig, ...] = ()
+    receipt_dialects: tuple[ReceiptDialectConfig, ...] = ()
+    """Named receipt dialects, chosen by accounts[].receipt_dialect and
+    networks[].receipt_dialect."""
+    mo_traffic: tuple[MoTrafficConfig, ...] = ()
+    """Scheduled mobile-originated traffic."""
 
     def account(self, system_id: str) -> AccountConfig | None:
         for account in self.accounts:
@@ -472,6 +580,8 @@ def _check_cross_fields(config: Config, source: str) -> None:
     for pos, seconds in enumerate(config.store.retry_schedule):
         if seconds <= 0:
             raise ConfigError(source, f"store.retry_schedule[{pos}]", "must be positive")
+    _check_dialects(config, source)
+    _check_mo_traffic(config, source)
     tls = config.server.tls
     if tls.enabled and not (tls.certfile and tls.keyfile):
         raise ConfigError(source, "server.tls", "certfile and keyfile are required")
@@ -481,6 +591,57 @@ def _check_cross_fields(config: Config, source: str) -> None:
         raise ConfigError(
             source, "control.host", "not a loopback address; set control.allow_remote = true"
         )
+
+
+def _check_dialects(config: Config, source: str) -> None:
+    defined: set[str] = set()
+    for index, dialect in enumerate(config.receipt_dialects):
+        key = f"receipt_dialects[{index}]"
+        if dialect.name in defined:
+            raise ConfigError(source, f"{key}.name", f"{dialect.name!r} repeated")
+        defined.add(dialect.name)
+        if len(set(dialect.fields)) != len(dialect.fields):
+            raise ConfigError(source, f"{key}.fields", "a field is named twice")
+        if dialect.text and "id" not in dialect.fields:
+            raise ConfigError(source, f"{key}.fields", "the text needs its id field")
+        if not dialect.text and "receipted_message_id" not in dialect.tlvs:
+            raise ConfigError(source, f"{key}.tlvs",
+                              "a receipt without text needs receipted_message_id")
+    names = defined | {"appendix_b"}
+    for index, account in enumerate(config.accounts):
+        if account.receipt_dialect and account.receipt_dialect not in names:
+            raise ConfigError(source, f"accounts[{index}].receipt_dialect",
+                              f"no receipt dialect named {account.receipt_dialect!r}")
+    for index, network in enumerate(config.networks):
+        if network.receipt_dialect and network.receipt_dialect not in names:
+            raise ConfigError(source, f"networks[{index}].receipt_dialect",
+                              f"no receipt dialect named {network.receipt_dialect!r}")
+
+
+def _check_mo_traffic(config: Config, source: str) -> None:
+    for index, stream in enumerate(config.mo_traffic):
+        key = f"mo_traffic[{index}]"
+        owners = [a for a in config.accounts
+                  if any(re.fullmatch(p, stream.destination) for p in a.mo_addresses)]
+        if not owners:
+            raise ConfigError(source, f"{key}.destination",
+                              f"no account's mo_addresses claims {stream.destination!r}")
+        if not stream.sources:
+            raise ConfigError(source, f"{key}.sources", "at least one handset is needed")
+        if not stream.texts:
+            raise ConfigError(source, f"{key}.texts", "at least one text is needed")
+        for pos, template in enumerate(stream.texts):
+            try:
+                sample = template.format(n=1, source="", destination="", time="")
+            except (KeyError, IndexError, ValueError) as error:
+                raise ConfigError(source, f"{key}.texts[{pos}]",
+                                  f"bad template: {error!r}") from None
+            if stream.encoding == "binary":
+                try:
+                    bytes.fromhex(sample)
+                except ValueError:
+                    raise ConfigError(source, f"{key}.texts[{pos}]",
+                                      "binary texts must be hex") from None
 
 
 def _check_patterns(source: str, key: str, patterns: tuple[str, ...]) -> None:

@@ -1,92 +1,294 @@
-"""What the SMSC owes an ESME, as a deliver_sm: delivery receipts and mobile-originated messages.
+"""What the SMSC owes an ESME, as a deliver_sm (or data_sm): delivery receipts, intermediate
+notifications, SME acknowledgements and mobile-originated messages.
 
-Receipt text follows SMPP 3.4 Appendix B in the form of REFERENCE.md §10.4; v3.4 ESMEs also get
-the receipted_message_id, message_state and network_error_code TLVs.
+A ReceiptDialect is built once per configured dialect, with every choice (field order, label
+case, id and date forms, TLVs) turned into a template and a few precomputed values, so that
+building one receipt costs one string format and one PDU whatever the dialect. The default
+dialect is SMPP 3.4 Appendix B in the form of REFERENCE.md §10.4 with receipted_message_id,
+message_state and network_error_code for v3.4 ESMEs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from smsc.pdu import DeliverSm
+from smsc.config import ReceiptDialectConfig
+from smsc.pdu import DataSm, DeliverSm
 from smsc.pdu.constants import DataCoding, EsmType, MessageState, Tag
-from smsc.pdu.receipt_text import TEXT_CHARS, format_receipt_text
+from smsc.pdu.tlv import decode_tlvs
 from smsc.store.models import Message, OutboundItem, OutboundKind
 
 GSM_NETWORK_TYPE = 3
+_PRINTABLE = {code: "." for code in range(256) if not 0x20 <= code <= 0x7E}
+"""str.translate table: everything outside printable ASCII becomes a dot."""
+_KEPT_TLVS = frozenset({Tag.user_message_reference, Tag.sar_msg_ref_num,
+                        Tag.sar_total_segments, Tag.sar_segment_seqnum})
+_TEXT_CODINGS = frozenset({DataCoding.SMSC_DEFAULT, DataCoding.IA5, DataCoding.LATIN_1})
+_ERR_FIELDS = {
+    MessageState.DELIVERED: "delivered", MessageState.EXPIRED: "expired",
+    MessageState.DELETED: "deleted", MessageState.UNDELIVERABLE: "undeliverable",
+    MessageState.REJECTED: "rejected", MessageState.ENROUTE: "enroute",
+    MessageState.ACCEPTED: "accepted",
+}
+_STAT_WORDS = {state: state.stat_word for state in MessageState}
+_TWO = "{:02d}{:02d}{:02d}{:02d}{:02d}".format
+_THREE = "{:02d}{:02d}{:02d}{:02d}{:02d}{:02d}".format
+_FOUR = "{:04d}{:02d}{:02d}{:02d}{:02d}{:02d}".format
+_DATE_PATTERNS: dict[str, Callable[[datetime], str]] = {
+    "yymmddhhmm": lambda d: _TWO(d.year % 100, d.month, d.day, d.hour, d.minute),
+    "yymmddhhmmss": lambda d: _THREE(d.year % 100, d.month, d.day, d.hour, d.minute, d.second),
+    "yyyymmddhhmmss": lambda d: _FOUR(d.year, d.month, d.day, d.hour, d.minute, d.second),
+}
+"""Date writers, faster than strftime (which dominated a receipt's cost)."""
+_ARGUMENTS = {"id": 0, "sub": 1, "dlvrd": 2, "submit date": 3, "done date": 4, "stat": 5,
+              "err": 6, "text": 7}
+"""Position of each field's value in the template's arguments."""
+
+APPENDIX_B = ReceiptDialectConfig()
 
 
-def receipt_text(message: Message, message_id: str, state: MessageState, now: datetime) -> str:
-    """The Appendix B text: `id:... sub:001 dlvrd:... submit date:... done date:... stat:...`."""
-    fields = message.fields
-    return format_receipt_text(
-        message_id=message_id,
-        stat=state.stat_word,
-        submit_date=fields.submitted_at or now,
-        done_date=message.final_at or now,
-        err=(message.network_error_code or 0) % 1000,
-        text=_printable_start(fields.payload, fields.data_coding, fields.esm_class),
-    )
+def id_formatter(style: str, width: int, submit_style: str) -> Callable[[int], str]:
+    """The function that writes a message id in `style` ("submit" follows submit_sm_resp)."""
+    if style == "submit":
+        style = "hex" if submit_style == "hex" else "decimal"
+    letter = {"hex": "x", "hex_upper": "X", "decimal": "d"}[style]
+    spec = f"0{width}{letter}" if width else letter
+    return lambda message_id: format(message_id, spec)
 
 
-def _printable_start(payload: bytes, data_coding: int, esm_class: int) -> str:
+def printable_start(payload: bytes, data_coding: int, esm_class: int, chars: int) -> str:
+    """The first `chars` characters of a text message, non-printables as dots ("" for
+    binary and UCS2 messages, whose octets are no text a receipt can carry)."""
     if esm_class & 0x40 and payload:
         payload = payload[1 + payload[0]:]  # skip the user data header
-    if data_coding not in (DataCoding.SMSC_DEFAULT, DataCoding.IA5, DataCoding.LATIN_1):
+    if data_coding not in _TEXT_CODINGS:
         return ""
-    text = payload[:TEXT_CHARS].decode("latin-1")
-    return "".join(ch if " " <= ch <= "~" else "." for ch in text)
+    return payload[:chars].decode("latin-1").translate(_PRINTABLE)
 
 
-def build_deliver_sm(
-    item: OutboundItem, *, message_id: str, with_tlvs: bool, now: datetime
-) -> DeliverSm:
-    """The deliver_sm for one outbound item (sequence number left for the session)."""
-    message = item.message
-    fields = message.fields
-    if item.kind is OutboundKind.MO:
-        payload = fields.payload
-        mo_tlvs: dict[int, object] = {}
-        if len(payload) > 254 and with_tlvs:
-            mo_tlvs[Tag.message_payload] = payload
-            payload = b""
-        return DeliverSm(
-            service_type=fields.service_type,
-            source_addr_ton=fields.source_addr_ton,
-            source_addr_npi=fields.source_addr_npi,
-            source_addr=fields.source_addr,
-            dest_addr_ton=fields.dest_addr_ton,
-            dest_addr_npi=fields.dest_addr_npi,
-            destination_addr=fields.destination_addr,
-            esm_class=fields.esm_class & 0xC0,
-            protocol_id=fields.protocol_id,
-            data_coding=fields.data_coding,
-            short_message=payload[:254],
-            tlvs=mo_tlvs,
+class ReceiptDialect:
+    """One receipt dialect, compiled: builds the PDU for any outbound item."""
+
+    def __init__(self, config: ReceiptDialectConfig, *, submit_id_format: str = "hex") -> None:
+        self.config = config
+        self.name = config.name
+        self._data_sm = config.pdu == "data_sm"
+        self._text = config.text
+        self._text_id = id_formatter(config.id_format, config.id_width, submit_id_format)
+        same_ids = (config.tlv_id_format, config.tlv_id_width) == (
+            config.id_format, config.id_width)
+        self._tlv_id = None if same_ids else id_formatter(
+            config.tlv_id_format, config.tlv_id_width, submit_id_format)
+        self._date = _DATE_PATTERNS[config.date_format]
+        self._template = self._make_template(config)
+        count = f"0{config.count_width}d" if config.count_width else "d"
+        self._sub = format(1, count)
+        self._dlvrd = (format(0, count), format(1, count))
+        radix = "x" if config.err_hex else "d"
+        self._err_spec = f"0{config.err_width}{radix}" if config.err_width else radix
+        self._err_modulus = ((16 if config.err_hex else 10) ** config.err_width
+                             if config.err_width else None)
+        """err: keeps its width (Table B-1: 3 digits); larger codes wrap."""
+        codes = config.err_codes
+        self._err_of = {state: getattr(codes, name) for state, name in _ERR_FIELDS.items()
+                        if getattr(codes, name) >= 0}
+        self._text_chars = config.text_chars
+        tlvs = set(config.tlvs)
+        self._tlv_receipted = "receipted_message_id" in tlvs
+        self._tlv_state = "message_state" in tlvs
+        self._tlv_network = "network_error_code" in tlvs
+        self._network_type = bytes((config.network_type,))
+        self._network_on_success = config.network_error_on_success
+        self._enroute = "enroute" in config.intermediate
+        self._manual_ack_text = config.manual_ack_text.encode("latin-1", "replace")
+
+    @staticmethod
+    def _make_template(config: ReceiptDialectConfig) -> str:
+        def label(name: str) -> str:
+            if config.label_case == "upper":
+                return name.upper()
+            if config.label_case == "spec" and name == "text":
+                return "Text"
+            return name
+
+        return " ".join(
+            f"{label(name)}:{{{_ARGUMENTS[name]}}}" for name in config.fields
         )
-    state = message.state if item.kind is OutboundKind.RECEIPT else MessageState.ENROUTE
-    esm_type = (
-        EsmType.DELIVERY_RECEIPT
-        if item.kind is OutboundKind.RECEIPT
-        else EsmType.INTERMEDIATE_NOTIFICATION
-    )
+
+    # -- receipts ----------------------------------------------------------------------------
+
+    def text_of(self, message: Message, message_id: str, state: MessageState,
+                now: datetime) -> str:
+        """The receipt text in this dialect."""
+        fields = message.fields
+        err = self._err_of.get(state)
+        if err is None:
+            err = message.network_error_code or 0
+        if self._err_modulus is not None:
+            err %= self._err_modulus
+        date = self._date
+        return self._template.format(
+            message_id,
+            self._sub,
+            self._dlvrd[state is MessageState.DELIVERED],
+            date(fields.submitted_at or now),
+            date(message.final_at or now),
+            _STAT_WORDS[state],
+            format(err, self._err_spec),
+            printable_start(fields.payload, fields.data_coding, fields.esm_class,
+                            self._text_chars) if self._text_chars else "",
+        )
+
+    def build(self, item: OutboundItem, *, with_tlvs: bool, now: datetime
+              ) -> DeliverSm | DataSm | None:
+        """The PDU for one outbound item (sequence number left for the session); None when
+        this dialect sends nothing for it (an intermediate state it does not report)."""
+        kind = item.kind
+        if kind is OutboundKind.RECEIPT:
+            return self._receipt(item.message, item.message.state, EsmType.DELIVERY_RECEIPT,
+                                 with_tlvs, now)
+        if kind is OutboundKind.MO:
+            return build_mo(item.message, with_tlvs=with_tlvs)
+        if kind is OutboundKind.INTERMEDIATE:
+            if not self._enroute:
+                return None
+            return self._receipt(item.message, MessageState.ENROUTE,
+                                 EsmType.INTERMEDIATE_NOTIFICATION, with_tlvs, now)
+        return self._acknowledgement(item.message, kind, with_tlvs)
+
+    def _receipt(self, message: Message, state: MessageState, esm_type: int,
+                 with_tlvs: bool, now: datetime) -> DeliverSm | DataSm:
+        fields = message.fields
+        text_id = self._text_id(message.message_id)
+        tlvs: dict[int, object] = {}
+        if with_tlvs:
+            if self._tlv_receipted:
+                tlv_id = self._tlv_id
+                tlvs[Tag.receipted_message_id] = (
+                    text_id if tlv_id is None else tlv_id(message.message_id))
+            if self._tlv_state:
+                tlvs[Tag.message_state] = int(state)
+            if self._tlv_network:
+                code = message.network_error_code
+                if code is None and self._network_on_success:
+                    code = 0
+                if code is not None:
+                    tlvs[Tag.network_error_code] = self._network_type + code.to_bytes(2, "big")
+            if fields.extra:
+                reference = _kept_tlvs(fields.extra).get(Tag.user_message_reference)
+                if reference is not None:
+                    tlvs[Tag.user_message_reference] = reference
+        text = (self.text_of(message, text_id, state, now).encode("ascii", "replace")
+                if self._text or not with_tlvs else b"")
+        if self._data_sm and with_tlvs:
+            if text:
+                tlvs[Tag.message_payload] = text
+            return DataSm(
+                source_addr_ton=fields.dest_addr_ton, source_addr_npi=fields.dest_addr_npi,
+                source_addr=fields.destination_addr, dest_addr_ton=fields.source_addr_ton,
+                dest_addr_npi=fields.source_addr_npi, destination_addr=fields.source_addr,
+                esm_class=esm_type, data_coding=DataCoding.SMSC_DEFAULT, tlvs=tlvs,
+            )
+        return DeliverSm(
+            source_addr_ton=fields.dest_addr_ton,
+            source_addr_npi=fields.dest_addr_npi,
+            source_addr=fields.destination_addr,
+            dest_addr_ton=fields.source_addr_ton,
+            dest_addr_npi=fields.source_addr_npi,
+            destination_addr=fields.source_addr,
+            esm_class=esm_type,
+            data_coding=DataCoding.SMSC_DEFAULT,
+            short_message=text,
+            tlvs=tlvs,
+        )
+
+    # -- SME acknowledgements ----------------------------------------------------------------
+
+    def _acknowledgement(self, message: Message, kind: OutboundKind,
+                         with_tlvs: bool) -> DeliverSm | DataSm:
+        """The recipient handset's acknowledgement (SMPP 3.4 §5.2.12 message types 0x08 and
+        0x10): from the handset to the sender, carrying the original's message id and
+        user_message_reference."""
+        fields = message.fields
+        manual = kind is OutboundKind.MANUAL_ACK
+        esm_type = EsmType.MANUAL_ACK if manual else EsmType.DELIVERY_ACK
+        text = self._manual_ack_text if manual else b""
+        tlvs: dict[int, object] = {}
+        if with_tlvs:
+            tlv_id = self._tlv_id or self._text_id
+            tlvs[Tag.receipted_message_id] = tlv_id(message.message_id)
+            if fields.extra:
+                reference = _kept_tlvs(fields.extra).get(Tag.user_message_reference)
+                if reference is not None:
+                    tlvs[Tag.user_message_reference] = reference
+        if self._data_sm and with_tlvs:
+            if text:
+                tlvs[Tag.message_payload] = text
+            return DataSm(
+                source_addr_ton=fields.dest_addr_ton, source_addr_npi=fields.dest_addr_npi,
+                source_addr=fields.destination_addr, dest_addr_ton=fields.source_addr_ton,
+                dest_addr_npi=fields.source_addr_npi, destination_addr=fields.source_addr,
+                esm_class=esm_type, data_coding=DataCoding.SMSC_DEFAULT, tlvs=tlvs,
+            )
+        return DeliverSm(
+            source_addr_ton=fields.dest_addr_ton, source_addr_npi=fields.dest_addr_npi,
+            source_addr=fields.destination_addr, dest_addr_ton=fields.source_addr_ton,
+            dest_addr_npi=fields.source_addr_npi, destination_addr=fields.source_addr,
+            esm_class=esm_type, data_coding=DataCoding.SMSC_DEFAULT, short_message=text,
+            tlvs=tlvs,
+        )
+
+
+def _kept_tlvs(extra: bytes) -> Mapping[int, object]:
+    return decode_tlvs(extra, 0, len(extra), _KEPT_TLVS)
+
+
+def build_mo(message: Message, *, with_tlvs: bool) -> DeliverSm:
+    """A handset's message as deliver_sm: more than 254 octets go in message_payload, SAR
+    segment fields (kept in `extra`) as TLVs."""
+    fields = message.fields
+    payload = fields.payload
     tlvs: dict[int, object] = {}
     if with_tlvs:
-        tlvs[Tag.receipted_message_id] = message_id
-        tlvs[Tag.message_state] = int(state)
-        if message.network_error_code is not None:
-            tlvs[Tag.network_error_code] = bytes(
-                (GSM_NETWORK_TYPE,)
-            ) + message.network_error_code.to_bytes(2, "big")
+        if fields.extra:
+            tlvs.update(_kept_tlvs(fields.extra))
+        if len(payload) > 254:
+            tlvs[Tag.message_payload] = payload
+            payload = b""
     return DeliverSm(
-        source_addr_ton=fields.dest_addr_ton,
-        source_addr_npi=fields.dest_addr_npi,
-        source_addr=fields.destination_addr,
-        dest_addr_ton=fields.source_addr_ton,
-        dest_addr_npi=fields.source_addr_npi,
-        destination_addr=fields.source_addr,
-        esm_class=esm_type,
-        data_coding=DataCoding.SMSC_DEFAULT,
-        short_message=receipt_text(message, message_id, state, now).encode("ascii", "replace"),
+        service_type=fields.service_type,
+        source_addr_ton=fields.source_addr_ton,
+        source_addr_npi=fields.source_addr_npi,
+        source_addr=fields.source_addr,
+        dest_addr_ton=fields.dest_addr_ton,
+        dest_addr_npi=fields.dest_addr_npi,
+        destination_addr=fields.destination_addr,
+        esm_class=fields.esm_class & 0xC0,
+        protocol_id=fields.protocol_id,
+        data_coding=fields.data_coding,
+        short_message=payload[:254],
         tlvs=tlvs,
     )
+
+
+class ReceiptDialects:
+    """Every configured dialect, built once, and which one each (account, network) uses."""
+
+    def __init__(self, dialects: tuple[ReceiptDialectConfig, ...], *,
+                 accounts: Mapping[str, str], networks: Mapping[str, str],
+                 submit_id_format: str = "hex") -> None:
+        built = {d.name: ReceiptDialect(d, submit_id_format=submit_id_format)
+                 for d in (APPENDIX_B, *dialects)}
+        self.default = built[APPENDIX_B.name]
+        self._by_account = {s: built[name] for s, name in accounts.items() if name}
+        self._by_network = {n: built[name] for n, name in networks.items() if name}
+
+    def for_message(self, message: Message) -> ReceiptDialect:
+        """The network's dialect, else the account's, else Appendix B (two dict lookups)."""
+        fields = message.fields
+        dialect = self._by_network.get(fields.network)
+        if dialect is None:
+            dialect = self._by_account.get(fields.system_id, self.default)
+        return dialect
+

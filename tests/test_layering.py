@@ -19,7 +19,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "smsc.accounts": ("smsc.config", "smsc.pdu.constants"),
     "smsc.store": ("smsc.store", "smsc.pdu.constants"),
     "smsc.routing": ("smsc.routing", "smsc.config", "smsc.pdu"),
-    "smsc.receipts": ("smsc.pdu", "smsc.store.models"),
+    "smsc.receipts": ("smsc.pdu", "smsc.store.models", "smsc.config"),
     "smsc.metrics": ("smsc.pdu.constants", "smsc.store.models"),
     "smsc.clock": (),
     "esme_client": ("esme_client", "smsc.pdu", "smsc.session", "smsc.receipts"),

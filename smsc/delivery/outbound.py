@@ -17,11 +17,11 @@ from smsc.clock import Clock
 from smsc.delivery.committer import Committer
 from smsc.pdu import Pdu
 from smsc.pdu.constants import CommandStatus
-from smsc.receipts import build_deliver_sm
+from smsc.receipts import ReceiptDialects
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
 from smsc.session import LocalProtocolError
-from smsc.store import OutboundItem, claim_outbound_for, format_message_id
+from smsc.store import OutboundItem, claim_outbound_for
 
 log = logging.getLogger("smsc.outbound")
 FAILURE_BACKOFF = 1.0
@@ -30,13 +30,14 @@ FAILURE_BACKOFF = 1.0
 
 class OutboundDispatcher:
     def __init__(
-        self, *, committer: Committer, binds: BindRegistry, clock: Clock, id_format: str
+        self, *, committer: Committer, binds: BindRegistry, clock: Clock,
+        dialects: ReceiptDialects,
     ) -> None:
         self.committer = committer
         self.store = committer.store
         self.binds = binds
         self.clock = clock
-        self.id_format = id_format
+        self.dialects = dialects
         self._in_flight: dict[tuple[int, int], OutboundItem] = {}
         self._resting: dict[str, float] = {}
         self._turns: dict[str, int] = {}
@@ -115,12 +116,12 @@ class OutboundDispatcher:
     def _send(self, link: Link, item: OutboundItem, wall: datetime) -> bool:
         if not link.is_open or not link.session.state.is_bound:
             return False
-        pdu = build_deliver_sm(
-            item,
-            message_id=format_message_id(item.message.message_id, self.id_format),
-            with_tlvs=link.session.peer_speaks_34,
-            now=wall,
+        pdu = self.dialects.for_message(item.message).build(
+            item, with_tlvs=link.session.peer_speaks_34, now=wall
         )
+        if pdu is None:  # the dialect reports nothing for this item: it is done
+            self.committer.outbound_sent(item.item_id)
+            return True
         try:
             sent = link.send(pdu)
         except LocalProtocolError:

@@ -72,8 +72,9 @@ S = CommandStatus
 MAX_TON = 6
 SUBMIT_COMMANDS = frozenset({SubmitSm.command_id, DataSm.command_id, SubmitMulti.command_id})
 SEGMENT_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum,
-                Tag.set_dpf)
-"""Segment info (and set_dpf) kept with a message (as encoded TLVs in its `extra`)."""
+                Tag.set_dpf, Tag.user_message_reference)
+"""Segment info, set_dpf and the ESME's own reference, kept with a message (as encoded TLVs
+in its `extra`); receipts and SME acknowledgements give user_message_reference back."""
 SUBMIT_ESM_TYPES = frozenset({EsmType.NORMAL, EsmType.DELIVERY_ACK, EsmType.MANUAL_ACK})
 """Message types an ESME may submit (SPEC 5.2.12: receipts only flow SMSC → ESME)."""
 

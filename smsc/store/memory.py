@@ -113,6 +113,8 @@ class MemoryStore:
             heapq.heappush(self._due, (message.next_attempt_at, message.message_id))
         if transition.notify is not None:
             self._queue_outbound(message.system_id, transition.notify, message)
+        for kind in transition.acks:
+            self._queue_outbound(message.system_id, kind, message)
 
     def _queue_outbound(self, system_id: str, kind: OutboundKind, message: Message) -> None:
         item = OutboundItem(self._next_item, system_id, kind, message)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from smsc.pdu.constants import (
+    SME_ACK_MASK,
     MessageState,
     wants_intermediate,
     wants_receipt,
@@ -29,6 +30,10 @@ class OutboundKind(Enum):
     RECEIPT = "receipt"
     INTERMEDIATE = "intermediate"
     MO = "mo"
+    DELIVERY_ACK = "delivery_ack"
+    """The recipient handset's delivery acknowledgement (registered_delivery bit 2)."""
+    MANUAL_ACK = "manual_ack"
+    """The recipient's manual/user acknowledgement (registered_delivery bit 3)."""
 
 
 @dataclass(slots=True)
@@ -128,6 +133,15 @@ TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
 """Legal state changes: only ENROUTE messages move; every final state is the end."""
 
 
+_SME_ACKS: dict[int, tuple[OutboundKind, ...]] = {
+    0x00: (),
+    0x04: (OutboundKind.DELIVERY_ACK,),
+    0x08: (OutboundKind.MANUAL_ACK,),
+    0x0C: (OutboundKind.DELIVERY_ACK, OutboundKind.MANUAL_ACK),
+}
+"""registered_delivery bits 3..2 (SMPP 3.4 §5.2.17) → the acknowledgements they ask for."""
+
+
 class IllegalTransition(Exception):
     """A change the state table forbids (a final message cannot change again)."""
 
@@ -138,6 +152,8 @@ class Transition:
 
     message: Message
     notify: OutboundKind | None = None
+    acks: tuple[OutboundKind, ...] = ()
+    """SME acknowledgements owed as well (a delivered message whose sender asked)."""
 
 
 def check_transition(old: MessageState, new: MessageState) -> None:
@@ -151,9 +167,12 @@ def finish(message: Message, state: MessageState, now: datetime,
     check_transition(message.state, state)
     done = Message(message.message_id, message.fields, state, message.attempts, None, now,
                    network_error_code)
-    owed = wants_receipt(message.fields.registered_delivery, state)
-    is_mt = message.fields.direction is Direction.MT
-    return Transition(done, OutboundKind.RECEIPT if owed and is_mt else None)
+    registered_delivery = message.fields.registered_delivery
+    if message.fields.direction is not Direction.MT:
+        return Transition(done)
+    owed = wants_receipt(registered_delivery, state)
+    acks = _SME_ACKS[registered_delivery & SME_ACK_MASK] if state is MessageState.DELIVERED else ()
+    return Transition(done, OutboundKind.RECEIPT if owed else None, acks)
 
 
 def apply_outcome(message: Message, outcome: Outcome, now: datetime,

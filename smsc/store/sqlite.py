@@ -298,6 +298,9 @@ class SqliteStore:
                 (message.system_id, transition.notify.value, message.message_id,
                  int(message.state))
             )
+        for kind in transition.acks:
+            notices.append((message.system_id, kind.value, message.message_id,
+                            int(message.state)))
 
     def _write_transitions(
         self, updates: list[tuple[Any, ...]], notices: list[tuple[str, str, int, int]]

@@ -1,0 +1,161 @@
+"""Receipt dialects, compiled: the default is the canonical Appendix B line, every option
+changes only what it names, and our parser reads every dialect back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from smsc.config import ErrCodes, ReceiptDialectConfig
+from smsc.pdu import DataSm, DeliverSm, decode, encode
+from smsc.pdu.constants import MessageState, Tag
+from smsc.pdu.receipt_text import format_receipt_text, parse_receipt_text, receipt_ids_match
+from smsc.pdu.tlv import encode_tlvs
+from smsc.receipts import ReceiptDialect, ReceiptDialects
+from smsc.store import Message, NewMessage, OutboundItem, OutboundKind
+
+SUBMITTED = datetime(2026, 12, 1, 23, 59, 58, tzinfo=UTC)
+DONE = datetime(2026, 12, 2, 0, 1, 7, tzinfo=UTC)
+
+
+def message(state: MessageState = MessageState.DELIVERED, error: int | None = None,
+            **fields: object) -> Message:
+    values: dict[str, object] = {
+        "system_id": "a", "source_addr": "4915100000001", "destination_addr": "4915100000002",
+        "payload": b"Hello\x01world, a message longer than twenty", "submitted_at": SUBMITTED,
+        "registered_delivery": 1,
+    }
+    values.update(fields)
+    return Message(3054, NewMessage(**values), state, 1, None, DONE, error)  # type: ignore[arg-type]
+
+
+def receipt(dialect: ReceiptDialectConfig, msg: Message | None = None,
+            kind: OutboundKind = OutboundKind.RECEIPT, *, with_tlvs: bool = True,
+            submit_id_format: str = "hex") -> DeliverSm | DataSm:
+    item = OutboundItem(1, "a", kind, msg or message())
+    pdu = ReceiptDialect(dialect, submit_id_format=submit_id_format).build(
+        item, with_tlvs=with_tlvs, now=DONE)
+    assert pdu is not None
+    return decode(encode(pdu))  # type: ignore[return-value]
+
+
+def test_default_is_the_canonical_appendix_b_line_with_every_tlv() -> None:
+    pdu = receipt(ReceiptDialectConfig())
+    assert isinstance(pdu, DeliverSm) and pdu.esm_class == 0x04 and pdu.data_coding == 0
+    assert pdu.short_message.decode() == format_receipt_text(
+        message_id="bee", stat="DELIVRD", submit_date=SUBMITTED, done_date=DONE,
+        text="Hello.world, a message",
+    )
+    assert pdu.receipted_message_id == "bee"  # type: ignore[attr-defined]
+    assert pdu.message_state == MessageState.DELIVERED  # type: ignore[attr-defined]
+    assert pdu.network_error_code is None  # type: ignore[attr-defined]
+    assert (pdu.source_addr, pdu.destination_addr) == ("4915100000002", "4915100000001")
+
+
+def test_v33_binds_get_the_text_and_no_tlvs() -> None:
+    pdu = receipt(ReceiptDialectConfig(text=False), with_tlvs=False)
+    assert pdu.tlvs == {} and pdu.short_message.startswith(b"id:bee ")  # type: ignore[union-attr]
+
+
+def test_ids_dates_case_fields_and_padding() -> None:
+    config = ReceiptDialectConfig(
+        name="x", id_format="decimal", id_width=10, tlv_id_format="hex_upper",
+        date_format="yyyymmddhhmmss", label_case="upper", count_width=0, err_width=0,
+        fields=("stat", "id", "err", "done date", "sub", "dlvrd"),
+    )
+    text = receipt(config, message(MessageState.UNDELIVERABLE, 27)).short_message.decode()  # type: ignore[union-attr]
+    assert text == "STAT:UNDELIV ID:0000003054 ERR:27 DONE DATE:20261202000107 SUB:1 DLVRD:0"
+    pdu = receipt(config)
+    parsed = parse_receipt_text(pdu.short_message.decode())  # type: ignore[union-attr]
+    assert parsed is not None and parsed.done_date == DONE and parsed.submit_date is None
+    assert pdu.receipted_message_id == "BEE"  # type: ignore[attr-defined]
+    assert receipt_ids_match(parsed.id, pdu.receipted_message_id)  # type: ignore[attr-defined]
+
+
+def test_spec_labels_seconds_and_hex_ids_from_a_decimal_smsc() -> None:
+    config = ReceiptDialectConfig(name="x", label_case="spec", date_format="yymmddhhmmss",
+                                  id_format="hex", text_chars=5)
+    pdu = receipt(config, submit_id_format="decimal")
+    text = pdu.short_message.decode()  # type: ignore[union-attr]
+    assert text.startswith("id:bee ") and text.endswith(" Text:Hello")
+    assert "submit date:261201235958 " in text
+    assert pdu.receipted_message_id == "3054"  # type: ignore[attr-defined]  # as submit_sm_resp
+    parsed = parse_receipt_text(text)
+    assert parsed is not None and parsed.submit_date == SUBMITTED and parsed.text == "Hello"
+    assert receipt_ids_match(parsed.id, pdu.receipted_message_id)  # type: ignore[attr-defined]
+
+
+def test_err_mapping_and_network_error_code() -> None:
+    config = ReceiptDialectConfig(
+        name="x", err_hex=True, err_codes=ErrCodes(delivered=0, expired=0x1F),
+        network_type=1, network_error_on_success=True,
+    )
+    expired = receipt(config, message(MessageState.EXPIRED, 27))
+    assert "err:01f" in expired.short_message.decode()  # type: ignore[union-attr]
+    assert expired.network_error_code == b"\x01\x00\x1b"  # type: ignore[attr-defined]
+    undeliv = receipt(config, message(MessageState.UNDELIVERABLE, 300))
+    assert "err:12c" in undeliv.short_message.decode()  # type: ignore[union-attr]
+    delivered = receipt(config, message(MessageState.DELIVERED, None))
+    assert "err:000" in delivered.short_message.decode()  # type: ignore[union-attr]
+    assert delivered.network_error_code == b"\x01\x00\x00"  # type: ignore[attr-defined]
+    wide = receipt(ReceiptDialectConfig(), message(MessageState.UNDELIVERABLE, 1234))
+    assert "err:234" in wide.short_message.decode()  # type: ignore[union-attr]
+
+
+def test_tlv_only_and_chosen_tlvs() -> None:
+    pdu = receipt(ReceiptDialectConfig(name="x", text=False))
+    assert pdu.short_message == b""  # type: ignore[union-attr]
+    assert pdu.receipted_message_id == "bee"  # type: ignore[attr-defined]
+    assert pdu.message_state == MessageState.DELIVERED  # type: ignore[attr-defined]
+    only_id = receipt(ReceiptDialectConfig(name="y", tlvs=("receipted_message_id",)),
+                      message(MessageState.UNDELIVERABLE, 5))
+    assert set(only_id.tlvs) == {Tag.receipted_message_id}
+
+
+def test_data_sm_receipts_carry_the_text_in_message_payload() -> None:
+    pdu = receipt(ReceiptDialectConfig(name="x", pdu="data_sm"))
+    assert isinstance(pdu, DataSm) and pdu.esm_class == 0x04
+    parsed = parse_receipt_text(pdu.message_payload.decode())  # type: ignore[attr-defined]
+    assert parsed is not None and parsed.id == "bee" and parsed.stat == "DELIVRD"
+    tlv_only = receipt(ReceiptDialectConfig(name="y", pdu="data_sm", text=False))
+    assert Tag.message_payload not in tlv_only.tlvs
+    # a v3.3 bind knows no data_sm: it gets the deliver_sm
+    assert isinstance(receipt(ReceiptDialectConfig(name="z", pdu="data_sm"), with_tlvs=False),
+                      DeliverSm)
+
+
+def test_intermediate_notices_follow_the_dialect() -> None:
+    enroute = receipt(ReceiptDialectConfig(), message(MessageState.ENROUTE),
+                      OutboundKind.INTERMEDIATE)
+    assert enroute.esm_class == 0x20 and "stat:ENROUTE" in enroute.short_message.decode()  # type: ignore[union-attr]
+    assert enroute.message_state == MessageState.ENROUTE  # type: ignore[attr-defined]
+    quiet = ReceiptDialect(ReceiptDialectConfig(name="x", intermediate=()))
+    item = OutboundItem(1, "a", OutboundKind.INTERMEDIATE, message(MessageState.ENROUTE))
+    assert quiet.build(item, with_tlvs=True, now=DONE) is None
+
+
+def test_sme_acknowledgements_come_from_the_handset_with_the_references() -> None:
+    original = message(extra=encode_tlvs({Tag.user_message_reference: 77}))
+    delivery = receipt(ReceiptDialectConfig(), original, OutboundKind.DELIVERY_ACK)
+    manual = receipt(ReceiptDialectConfig(manual_ack_text="YES"), original,
+                     OutboundKind.MANUAL_ACK)
+    assert (delivery.esm_class, manual.esm_class) == (0x08, 0x10)
+    assert delivery.short_message == b"" and manual.short_message == b"YES"  # type: ignore[union-attr]
+    for ack in (delivery, manual):
+        assert ack.source_addr == "4915100000002" and ack.destination_addr == "4915100000001"
+        assert ack.user_message_reference == 77  # type: ignore[attr-defined]
+        assert ack.receipted_message_id == "bee"  # type: ignore[attr-defined]
+    assert receipt(ReceiptDialectConfig(), original).user_message_reference == 77  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("network", "system_id", "expected"), [
+    ("n1", "a", "net"), ("n2", "a", "acct"), ("n2", "b", "appendix_b")])
+def test_network_dialect_wins_over_the_account_one(network: str, system_id: str,
+                                                   expected: str) -> None:
+    dialects = ReceiptDialects(
+        (ReceiptDialectConfig(name="net"), ReceiptDialectConfig(name="acct")),
+        accounts={"a": "acct", "b": ""}, networks={"n1": "net", "n2": ""},
+    )
+    chosen = dialects.for_message(message(network=network, system_id=system_id))
+    assert chosen.name == expected
