@@ -195,6 +195,10 @@ class SimulatedNetwork:
         self._next_start = start + 1 / rate
         return start - now
 
+    @property
+    def submit_fault_possible(self) -> bool:
+        return self._faulty
+
     def submit_fault(self, rng: random.Random) -> Fault | None:
         """The fault a submit routed here meets, or None (no draw when the mix is empty)."""
         if not self._faulty:

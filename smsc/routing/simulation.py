@@ -64,6 +64,9 @@ class Simulation:
         self.inboxes = Inboxes(max(settings.inbox_size, 1))
         self.keeps_inbox = settings.inbox_size > 0
         self.magic = settings.magic_numbers
+        self._faulty = False
+        """Whether any network has a submit fault mix (else submits skip the lookup)."""
+        self._update_faulty()
         self._rngs: dict[str, tuple[random.Random, random.Random]] = {}
         self.reseed()
 
@@ -83,6 +86,10 @@ class Simulation:
         self.handsets.reset()
         self.inboxes.clear()
         self.reseed()
+        self._update_faulty()
+
+    def _update_faulty(self) -> None:
+        self._faulty = any(network.submit_fault_possible for network in self.networks.values())
 
     # -- decisions --------------------------------------------------------------------------
 
@@ -154,6 +161,8 @@ class Simulation:
             magic = magic_of(destination)
             if magic is not None and magic[0] in _MAGIC_FAULTS:
                 return SubmitFault(_MAGIC_FAULTS[magic[0]])
+        if not self._faulty:
+            return None
         simulated = self.networks.get(network)
         if simulated is None:
             return None
@@ -177,3 +186,4 @@ class Simulation:
         if faults.slow_response_delay < 0:
             raise ValueError("slow_response_delay must not be negative")
         self.networks[network].set_faults(faults)
+        self._update_faulty()

@@ -131,6 +131,18 @@ def test_temporary_failures_follow_the_retry_schedule_then_expire(store: Message
     assert kinds == [OutboundKind.INTERMEDIATE, OutboundKind.INTERMEDIATE, OutboundKind.RECEIPT]
 
 
+def test_retry_now_makes_waiting_messages_due_at_once(store: MessageStore) -> None:
+    waiting, claimed, done = accept(store, new(), new(), new())
+    store.claim_due(T0, 10)
+    outcome(store, waiting, TemporaryFailure(27), at(0))
+    outcome(store, done, Delivered(), at(0))
+    assert store.next_due_at() == at(10)
+    assert store.retry_now([waiting, claimed, done, 999], at(2)) == 1  # claimed: left alone
+    assert store.next_due_at() == at(2)
+    assert [m.message_id for m in store.claim_due(at(2), 10)] == [waiting]
+    assert store.retry_now([waiting], at(3)) == 0  # claimed again
+
+
 def test_message_expiring_while_it_waits_is_finished_at_claim(store: MessageStore) -> None:
     (message_id,) = accept(store, new(expires_at=at(5), schedule_at=at(30)))
     assert store.claim_due(at(30), 10) == []
