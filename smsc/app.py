@@ -187,7 +187,7 @@ async def run(
             running.simulation = simulation_control
             if config.control.enabled:
                 app = build_app(control, status=partial(status_of, running, config),
-                                token=config.control.token)
+                                token=config.control.token, simulation=simulation_control)
                 running.http_port = await nursery.start(
                     serve_http, app, config.control.host, config.control.port
                 )

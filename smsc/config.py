@@ -16,7 +16,9 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -459,6 +461,16 @@ def load_config(path: Path | str | None) -> Config:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(source, "", f"not valid TOML: {error}") from None
     return parse_config(data, source)
+
+
+def parse_section(cls: type[T], data: Any, source: str) -> T:
+    """One section's dataclass from a table (e.g. a fault mix sent to the control API).
+
+    Raises:
+        ConfigError: unknown key, wrong type or value out of range.
+    """
+    section: T = _build(cls, data, source, "")
+    return section
 
 
 def parse_config(data: dict[str, Any], source: str) -> Config:

@@ -18,9 +18,18 @@ from typing import Any, TypeVar
 import trio
 
 from smsc.app import RunningSmsc, run
-from smsc.config import Config, ControlConfig, ServerConfig, StoreConfig
+from smsc.config import (
+    Config,
+    ControlConfig,
+    FaultMixConfig,
+    ServerConfig,
+    SimulationConfig,
+    StoreConfig,
+)
 from smsc.control.plane import ControlPlane
+from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
 from smsc.pdu.constants import MessageState
+from smsc.routing.inbox import InboxMessage
 from smsc.store import MessageQuery, parse_message_id
 
 T = TypeVar("T")
@@ -34,6 +43,7 @@ def embedded_config(config: Config | None = None, **sections: Any) -> Config:
         server=ServerConfig(port=0, enquire_link_timer=0, shutdown_grace=1.0),
         store=StoreConfig(kind="memory"),
         control=ControlConfig(port=0),
+        simulation=SimulationConfig(inbox_size=100),
     )
     return dataclasses.replace(base, **sections)
 
@@ -99,6 +109,48 @@ class EmbeddedSmsc:
             await self.control.wait_acknowledged(self._id(message_id))
         return await self.message(message_id)
 
+    # -- the simulated world -----------------------------------------------------------------
+
+    @property
+    def simulation(self) -> SimulationControl:
+        """Handsets, outages, fault mixes (see smsc.delivery.simulation)."""
+        assert self.running.simulation is not None
+        return self.running.simulation
+
+    def inbox(self, number: str) -> list[InboxMessage]:
+        """What the handset received, oldest first (reassembled and decoded)."""
+        return self.simulation.inbox(number)
+
+    def clear_inbox(self, number: str | None = None) -> None:
+        self.simulation.clear_inbox(number)
+
+    async def wait_for_inbox(self, number: str, count: int = 1,
+                             timeout: float = DEFAULT_TIMEOUT) -> list[InboxMessage]:
+        """Wait until the handset's inbox holds `count` messages; returns the inbox.
+        Raises trio.TooSlowError."""
+        with trio.fail_after(timeout):
+            while len(inbox := self.inbox(number)) < count:
+                await self.control.committer.wait_committed()
+            return inbox
+
+    async def set_handset(self, number: str, **changes: Any) -> HandsetView:
+        """state= online | offline | memory_full | failing, latency=, reply=, reply_text=."""
+        return await self.simulation.set_handset(number, **changes)
+
+    def start_outage(self, network: str, duration: float | None = None) -> NetworkView:
+        return self.simulation.start_outage(network, duration)
+
+    async def stop_outage(self, network: str) -> NetworkView:
+        return await self.simulation.stop_outage(network)
+
+    def set_faults(self, network: str, **probabilities: float) -> NetworkView:
+        """throttled=, system_error=, slow_response=, no_response=, disconnect= (0..1)."""
+        return self.simulation.set_faults(network, FaultMixConfig(**probabilities))
+
+    async def reset(self) -> None:
+        """The simulated world back to its configuration (between tests)."""
+        await self.simulation.reset()
+
     async def stop(self) -> None:
         self.running.shutdown.set()
 
@@ -149,6 +201,35 @@ class ThreadedSmsc:
     def wait_for_receipt(self, message_id: str | int,
                          timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         return self.call(self.embedded.wait_for_receipt, message_id, timeout)
+
+    def run_sync(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a plain function on the SMSC's trio thread and return its result."""
+        return trio.from_thread.run_sync(function, *args, trio_token=self._token)
+
+    def inbox(self, number: str) -> list[InboxMessage]:
+        return self.run_sync(self.embedded.inbox, number)
+
+    def clear_inbox(self, number: str | None = None) -> None:
+        self.run_sync(self.embedded.clear_inbox, number)
+
+    def wait_for_inbox(self, number: str, count: int = 1,
+                       timeout: float = DEFAULT_TIMEOUT) -> list[InboxMessage]:
+        return self.call(self.embedded.wait_for_inbox, number, count, timeout)
+
+    def set_handset(self, number: str, **changes: Any) -> HandsetView:
+        return self.call(lambda: self.embedded.set_handset(number, **changes))
+
+    def start_outage(self, network: str, duration: float | None = None) -> NetworkView:
+        return self.run_sync(self.embedded.start_outage, network, duration)
+
+    def stop_outage(self, network: str) -> NetworkView:
+        return self.call(self.embedded.stop_outage, network)
+
+    def set_faults(self, network: str, **probabilities: float) -> NetworkView:
+        return self.run_sync(lambda: self.embedded.set_faults(network, **probabilities))
+
+    def reset(self) -> None:
+        self.call(self.embedded.reset)
 
     @property
     def running(self) -> RunningSmsc:

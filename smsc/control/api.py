@@ -10,7 +10,6 @@ Every handler turns bad input into a 4xx JSON answer `{"error": ...}`; a 5xx is 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any
@@ -22,9 +21,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from smsc.control.errors import BadRequest, NotFound, json_object
 from smsc.control.openapi import openapi_document
-from smsc.control.plane import ControlPlane, NotFound
+from smsc.control.plane import ControlPlane
+from smsc.control.simulation_api import (
+    SIMULATION_PATHS,
+    SIMULATION_SCHEMAS,
+    simulation_routes,
+)
 from smsc.delivery.mobile import NoRoute, StoreFailed
+from smsc.delivery.simulation import SimulationControl
 from smsc.metrics import CONTENT_TYPE
 from smsc.pdu.constants import MessageState
 from smsc.store import MessageQuery, parse_message_id
@@ -37,14 +43,6 @@ MAX_TEXT = 5000
 MAX_ADDRESS = 20
 PUBLIC_PATHS = frozenset({"/"})
 """The dashboard page holds no data; it reads the API with the token given in its URL."""
-
-
-class BadRequest(Exception):
-    """Input the API cannot use (HTTP 400 or 422)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class BearerToken(BaseHTTPMiddleware):
@@ -105,16 +103,6 @@ def message_query(request: Request, id_format: str) -> MessageQuery:
     )
 
 
-async def json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
-
-
 def _string(body: dict[str, Any], key: str, *, low: int, high: int) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not low <= len(value) <= high:
@@ -135,10 +123,12 @@ def mo_request(body: dict[str, Any]) -> tuple[str, str, str, int | None]:
     return source, destination, text, coding
 
 
-def build_app(control: ControlPlane, *, status: StatusSource, token: str = "") -> Starlette:
+def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
+              simulation: SimulationControl | None = None) -> Starlette:
     id_format = control.id_format
     dashboard = files("smsc.control").joinpath("dashboard.html").read_text(encoding="utf-8")
-    document = openapi_document()
+    document = openapi_document(SIMULATION_PATHS if simulation else None,
+                                SIMULATION_SCHEMAS if simulation else None)
 
     async def render_metrics(request: Request) -> Response:
         await control.refresh_store_snapshot()
@@ -211,6 +201,8 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "") -
         Route("/v1/messages/{message_id}", one_message),
         Route("/v1/mo", inject_mo, methods=["POST"]),
     ]
+    if simulation is not None:
+        routes += simulation_routes(simulation, id_format)
     middleware = [Middleware(BearerToken, token=token)] if token else []
 
     async def bad_request(request: Request, exc: Exception) -> Response:

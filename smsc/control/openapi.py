@@ -163,14 +163,15 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def openapi_document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The whole description; `extra_paths` adds the simulation's endpoints when present."""
+def openapi_document(extra_paths: dict[str, Any] | None = None,
+                     extra_schemas: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole description; the extras add the simulation's endpoints when present."""
     return {
         "openapi": "3.0.3",
         "info": {"title": "SMSC simulator control API", "version": "1"},
         "paths": {**_paths(), **(extra_paths or {})},
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **(extra_schemas or {})},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}, {}],

@@ -18,6 +18,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.config import Config
+from smsc.control.errors import NotFound
 from smsc.delivery.committer import Committer
 from smsc.delivery.mobile import MobileOriginator
 from smsc.metrics import SmscMetrics, Snapshot
@@ -38,10 +39,6 @@ ACKNOWLEDGED_KEPT = 100000
 HISTORY_SECONDS = 300
 """How far back the dashboard's rate chart reaches."""
 SAMPLE_INTERVAL = 1.0
-
-
-class NotFound(LookupError):
-    """No such session or message (HTTP 404)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-import pytest
 import trio
 
 from smsc.config import AccountConfig, ControlConfig
@@ -15,6 +12,7 @@ from smsc.pdu import DeliverSm, EnquireLink, SubmitSm
 from smsc.pdu.constants import CommandStatus
 
 from ..esme import Esme
+from .helpers import client, connect
 
 OK = CommandStatus.ESME_ROK
 
@@ -28,33 +26,8 @@ def samples(text: str) -> dict[str, float]:
     return values
 
 
-@pytest.fixture
-async def opened() -> AsyncIterator[list[Esme]]:
-    """ESMEs the test connected; their sockets are closed at the end."""
-    esmes: list[Esme] = []
-    yield esmes
-    for esme in esmes:
-        await esme.stream.aclose()
-
-
-async def connect(opened: list[Esme], running: Any, mode: str = "transceiver",
-                  **bind: Any) -> Esme:
-    stream = await trio.open_tcp_stream("127.0.0.1", running.smpp_port)
-    esme = Esme(stream)
-    opened.append(esme)
-    resp = await esme.bind(mode, **bind)
-    assert resp.command_status == OK
-    return esme
-
-
-def client(running: Any, token: str = "") -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.http_port}", headers=headers,
-                             timeout=10)
-
-
 async def test_metrics_count_known_traffic(make_config: Any, start_smsc: Any,
-    opened: list[Esme]) -> None:
+                                           opened: list[Esme]) -> None:
     accounts = (AccountConfig(),
                 AccountConfig(system_id="other", password="secret", submit_rate=0.001,
                               submit_burst=1))
@@ -144,7 +117,7 @@ async def test_unknown_codes_share_one_label(make_config: Any, start_smsc: Any) 
 
 
 async def test_status_sessions_unbind_and_drop(make_config: Any, start_smsc: Any,
-    opened: list[Esme]) -> None:
+                                               opened: list[Esme]) -> None:
     running = await start_smsc(make_config(control=ControlConfig(port=0)))
     with trio.fail_after(10):
         first = await connect(opened, running)
@@ -178,7 +151,7 @@ async def test_status_sessions_unbind_and_drop(make_config: Any, start_smsc: Any
 
 
 async def test_message_lookups(make_config: Any, start_smsc: Any,
-    opened: list[Esme]) -> None:
+                               opened: list[Esme]) -> None:
     running = await start_smsc(make_config(control=ControlConfig(port=0)))
     with trio.fail_after(10):
         esme = await connect(opened, running, "transmitter")
@@ -217,7 +190,7 @@ async def test_message_lookups(make_config: Any, start_smsc: Any,
 
 
 async def test_inject_mo_text_encoding_and_long(make_config: Any, start_smsc: Any,
-    opened: list[Esme]) -> None:
+                                                opened: list[Esme]) -> None:
     accounts = (AccountConfig(mo_addresses=("4242",)),)
     running = await start_smsc(make_config(control=ControlConfig(port=0), accounts=accounts))
     with trio.fail_after(10):
@@ -266,7 +239,7 @@ async def test_inject_mo_text_encoding_and_long(make_config: Any, start_smsc: An
 
 
 async def test_dashboard_openapi_and_overview(make_config: Any, start_smsc: Any,
-    opened: list[Esme]) -> None:
+                                              opened: list[Esme]) -> None:
     running = await start_smsc(make_config(control=ControlConfig(port=0)))
     with trio.fail_after(10):
         esme = await connect(opened, running)
@@ -304,7 +277,7 @@ async def test_bearer_token_protects_the_api(make_config: Any, start_smsc: Any) 
 
 
 async def test_metrics_can_be_switched_off(make_config: Any, start_smsc: Any,
-    opened: list[Esme]) -> None:
+                                           opened: list[Esme]) -> None:
     control = ControlConfig(port=0, metrics=False)
     running = await start_smsc(make_config(control=control))
     with trio.fail_after(10):

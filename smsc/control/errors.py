@@ -1,0 +1,34 @@
+"""The control API's typed errors and its one way of reading a JSON body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+
+class BadRequest(Exception):
+    """Input the API cannot use (HTTP 400, or 422 for a well-formed body with bad values)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(LookupError):
+    """No such session, message or network (HTTP 404)."""
+
+
+async def json_object(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The request's body as a JSON object (an empty body is {} when `empty_ok`)."""
+    raw = await request.body()
+    if empty_ok and not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body

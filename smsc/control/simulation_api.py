@@ -1,0 +1,277 @@
+"""The simulation's HTTP endpoints: handsets (state, inbox), network outages, fault mixes, reset.
+
+Thin JSON handlers over `SimulationControl` (`RunningSmsc.simulation`); their OpenAPI paths
+are `SIMULATION_PATHS` below, merged into the description by `control/api.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from smsc.config import ConfigError, FaultMixConfig, parse_section
+from smsc.control.errors import BadRequest, NotFound, json_object
+from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
+from smsc.routing.inbox import InboxMessage
+from smsc.store import format_message_id
+
+NUMBER = re.compile(r"(\+|00)?[0-9]{1,20}")
+HANDSET_FIELDS = {"state", "latency", "reply", "reply_text"}
+
+
+def _number(request: Request) -> str:
+    number = str(request.path_params["number"])
+    if not NUMBER.fullmatch(number):
+        raise BadRequest("number must be digits, optionally after + or 00")
+    return number
+
+
+def _network(simulation: SimulationControl, request: Request) -> str:
+    name = str(request.path_params["name"])
+    if name not in simulation.simulation.networks:
+        raise NotFound(f"no network {name!r}")
+    return name
+
+
+def handset_json(view: HandsetView) -> dict[str, Any]:
+    return dataclasses.asdict(view)
+
+
+def network_json(view: NetworkView) -> dict[str, Any]:
+    return {"name": view.name, "out": view.out, "outage_ends_at": view.outage_ends_at,
+            "waiting": view.waiting, "faults": dataclasses.asdict(view.faults)}
+
+
+def inbox_json(message: InboxMessage, id_format: str) -> dict[str, Any]:
+    return {
+        "source_addr": message.source_addr,
+        "text": message.text,
+        "data_hex": message.data.hex(),
+        "data_coding": message.data_coding,
+        "parts": message.parts,
+        "message_ids": [format_message_id(i, id_format) for i in message.message_ids],
+        "received_at": message.received_at,
+        "diagnostics": list(message.diagnostics),
+    }
+
+
+def _optional_number(body: dict[str, Any], key: str, *, positive: bool) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not math.isfinite(value) or (
+        value <= 0 if positive else value < 0
+    ):
+        raise BadRequest(f"{key} must be a {'positive' if positive else 'non-negative'} number",
+                         422)
+    return float(value)
+
+
+def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Route]:
+    async def list_handsets(request: Request) -> Response:
+        return JSONResponse({"handsets": [
+            {**handset_json(simulation.handset(number)),
+             "messages": [inbox_json(m, id_format) for m in simulation.inbox(number)]}
+            for number in simulation.inbox_numbers()
+        ]})
+
+    async def get_handset(request: Request) -> Response:
+        return JSONResponse(handset_json(simulation.handset(_number(request))))
+
+    async def change_handset(request: Request) -> Response:
+        number = _number(request)
+        body = await json_object(request)
+        unknown = set(body) - HANDSET_FIELDS
+        if unknown:
+            raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", 422)
+        for key in ("state", "reply", "reply_text"):
+            if key in body and not isinstance(body[key], str):
+                raise BadRequest(f"{key} must be a string", 422)
+        try:
+            view = await simulation.set_handset(
+                number, state=body.get("state"), reply=body.get("reply"),
+                reply_text=body.get("reply_text"),
+                latency=_optional_number(body, "latency", positive=False),
+            )
+        except ValueError as error:
+            raise BadRequest(str(error), 422) from None
+        return JSONResponse(handset_json(view))
+
+    async def reset_handset(request: Request) -> Response:
+        return JSONResponse(handset_json(await simulation.reset_handset(_number(request))))
+
+    async def read_inbox(request: Request) -> Response:
+        number = _number(request)
+        return JSONResponse({
+            "number": simulation.handset(number).number,
+            "messages": [inbox_json(m, id_format) for m in simulation.inbox(number)],
+            "diagnostics": simulation.diagnostics(number),
+        })
+
+    async def clear_inbox(request: Request) -> Response:
+        simulation.clear_inbox(_number(request))
+        return JSONResponse({"cleared": True})
+
+    async def list_networks(request: Request) -> Response:
+        return JSONResponse({"networks": [network_json(n) for n in simulation.networks()]})
+
+    async def get_network(request: Request) -> Response:
+        return JSONResponse(network_json(simulation.network(_network(simulation, request))))
+
+    async def start_outage(request: Request) -> Response:
+        name = _network(simulation, request)
+        body = await json_object(request, empty_ok=True)
+        unknown = set(body) - {"duration"}
+        if unknown:
+            raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", 422)
+        duration = _optional_number(body, "duration", positive=True)
+        return JSONResponse(network_json(simulation.start_outage(name, duration)))
+
+    async def stop_outage(request: Request) -> Response:
+        name = _network(simulation, request)
+        return JSONResponse(network_json(await simulation.stop_outage(name)))
+
+    async def set_faults(request: Request) -> Response:
+        name = _network(simulation, request)
+        body = await json_object(request)
+        try:
+            faults = parse_section(FaultMixConfig, body, "request body")
+            view = simulation.set_faults(name, faults)
+        except ConfigError as error:
+            raise BadRequest(f"{error.key}: {error.problem}" if error.key else error.problem,
+                             422) from None
+        except ValueError as error:
+            raise BadRequest(str(error), 422) from None
+        return JSONResponse(network_json(view))
+
+    async def reset(request: Request) -> Response:
+        await simulation.reset()
+        return JSONResponse({"reset": True})
+
+    return [
+        Route("/v1/handsets", list_handsets),
+        Route("/v1/handsets/{number}", get_handset),
+        Route("/v1/handsets/{number}", change_handset, methods=["PATCH"]),
+        Route("/v1/handsets/{number}", reset_handset, methods=["DELETE"]),
+        Route("/v1/handsets/{number}/inbox", read_inbox),
+        Route("/v1/handsets/{number}/inbox", clear_inbox, methods=["DELETE"]),
+        Route("/v1/networks", list_networks),
+        Route("/v1/networks/{name}", get_network),
+        Route("/v1/networks/{name}/outage", start_outage, methods=["POST"]),
+        Route("/v1/networks/{name}/outage", stop_outage, methods=["DELETE"]),
+        Route("/v1/networks/{name}/faults", set_faults, methods=["PUT"]),
+        Route("/v1/reset", reset, methods=["POST"]),
+    ]
+
+
+# -- OpenAPI ------------------------------------------------------------------------------
+
+JSON = "application/json"
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _ok(description: str, ref: str | None = None) -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{ref}"} if ref else {"type": "object"}
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _fail(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ERROR}}}
+
+
+_NUMBER_PARAM = {"name": "number", "in": "path", "required": True,
+                 "description": "international digits, optionally after + or 00",
+                 "schema": {"type": "string", "minLength": 1, "maxLength": 22}}
+_NAME_PARAM = {"name": "name", "in": "path", "required": True,
+               "schema": {"type": "string", "minLength": 1, "maxLength": 40}}
+_probability = {"type": "number", "minimum": 0, "maximum": 1}
+
+SIMULATION_SCHEMAS: dict[str, Any] = {
+    "Handset": {"type": "object", "required": ["number", "state"], "properties": {
+        "number": {"type": "string"}, "profile": {"type": "string", "nullable": True},
+        "state": {"type": "string"}, "online_at": {"type": "number", "nullable": True},
+        "latency": {"type": "number"}, "reply": {"type": "string"},
+        "reply_text": {"type": "string"}, "overridden": {"type": "boolean"},
+        "waiting": {"type": "integer"}, "inbox": {"type": "integer"}}},
+    "HandsetChange": {"type": "object", "additionalProperties": False, "properties": {
+        "state": {"type": "string", "enum": ["online", "offline", "memory_full", "failing"]},
+        "latency": {"type": "number", "minimum": 0},
+        "reply": {"type": "string", "enum": ["none", "echo", "auto_reply"]},
+        "reply_text": {"type": "string", "maxLength": 500}}},
+    "Network": {"type": "object", "required": ["name", "out"], "properties": {
+        "name": {"type": "string"}, "out": {"type": "boolean"},
+        "outage_ends_at": {"type": "number", "nullable": True},
+        "waiting": {"type": "integer"}, "faults": {"$ref": "#/components/schemas/FaultMix"}}},
+    "FaultMix": {"type": "object", "additionalProperties": False, "properties": {
+        "throttled": _probability, "system_error": _probability,
+        "slow_response": _probability, "no_response": _probability,
+        "disconnect": _probability,
+        "slow_response_delay": {"type": "number", "minimum": 0}}},
+    "Outage": {"type": "object", "additionalProperties": False, "properties": {
+        "duration": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                     "description": "seconds; without it the outage lasts until DELETE"}}},
+}
+
+SIMULATION_PATHS: dict[str, Any] = {
+    "/v1/handsets": {"get": {"summary": "Handsets that received messages, with their inboxes",
+                             "responses": {"200": _ok("handsets")}}},
+    "/v1/handsets/{number}": {
+        "parameters": [_NUMBER_PARAM],
+        "get": {"summary": "A handset's state",
+                "responses": {"200": _ok("the handset", "Handset"), "400": _fail("bad number")}},
+        "patch": {"summary": "Change a handset at runtime (what is not given stays)",
+                  "requestBody": {"required": True, "content": {JSON: {
+                      "schema": {"$ref": "#/components/schemas/HandsetChange"}}}},
+                  "responses": {"200": _ok("the handset", "Handset"),
+                                "400": _fail("bad number or body"),
+                                "422": _fail("bad state, reply or latency")}},
+        "delete": {"summary": "Drop the runtime override: the configured profile applies",
+                   "responses": {"200": _ok("the handset", "Handset"),
+                                 "400": _fail("bad number")}},
+    },
+    "/v1/handsets/{number}/inbox": {
+        "parameters": [_NUMBER_PARAM],
+        "get": {"summary": "Messages the handset received (reassembled, decoded), oldest first",
+                "responses": {"200": _ok("the inbox"), "400": _fail("bad number")}},
+        "delete": {"summary": "Empty the handset's inbox",
+                   "responses": {"200": _ok("cleared"), "400": _fail("bad number")}},
+    },
+    "/v1/networks": {"get": {"summary": "Networks, outages and fault mixes",
+                             "responses": {"200": _ok("networks")}}},
+    "/v1/networks/{name}": {
+        "parameters": [_NAME_PARAM],
+        "get": {"summary": "One network", "responses": {
+            "200": _ok("the network", "Network"), "404": _fail("no such network")}},
+    },
+    "/v1/networks/{name}/outage": {
+        "parameters": [_NAME_PARAM],
+        "post": {"summary": "Start an outage: attempts fail temporarily and wait",
+                 "requestBody": {"required": False, "content": {JSON: {
+                     "schema": {"$ref": "#/components/schemas/Outage"}}}},
+                 "responses": {"200": _ok("the network", "Network"),
+                               "404": _fail("no such network"),
+                               "422": _fail("bad duration")}},
+        "delete": {"summary": "End a runtime outage; waiting messages go out at once",
+                   "responses": {"200": _ok("the network", "Network"),
+                                 "404": _fail("no such network")}},
+    },
+    "/v1/networks/{name}/faults": {
+        "parameters": [_NAME_PARAM],
+        "put": {"summary": "Replace the network's submit-time fault mix ({} for none)",
+                "requestBody": {"required": True, "content": {JSON: {
+                    "schema": {"$ref": "#/components/schemas/FaultMix"}}}},
+                "responses": {"200": _ok("the network", "Network"),
+                              "404": _fail("no such network"),
+                              "422": _fail("probabilities outside 0..1 or above 1 in sum")}},
+    },
+    "/v1/reset": {"post": {
+        "summary": "Back to the configuration: handset overrides, outages, fault mixes, "
+                   "inboxes and random streams",
+        "responses": {"200": _ok("reset")}}},
+}
