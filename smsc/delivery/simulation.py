@@ -40,6 +40,8 @@ HANDSET = "handset:"
 NETWORK = "network:"
 MS_AVAILABLE = 0
 """ms_availability_status: available."""
+PRUNE_AT = 1000
+"""Waiting messages per handset or network before expired ones are dropped from the index."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ class SimulationControl:
         self._waiting: dict[str, dict[int, _Waiting]] = {}
         self._timed: list[tuple[float, str]] = []
         self._timed_at: dict[str, float] = {}
+        self._prune_at: dict[str, int] = {}
         self._timer_changed = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.alerts_sent = 0
@@ -253,13 +256,25 @@ class SimulationControl:
         if attempt.result is Result.ABSENT:
             key = attempt.wait_key
             if key is not None:
-                self._waiting.setdefault(key, {})[message.message_id] = _Waiting(
-                    message, _wants_alert(message.fields.extra)
-                )
+                entries = self._waiting.setdefault(key, {})
+                entries[message.message_id] = _Waiting(message,
+                                                       _wants_alert(message.fields.extra))
+                if len(entries) >= self._prune_at.get(key, PRUNE_AT):
+                    self._prune(key, entries)
                 if attempt.retry_at is not None:
                     self._schedule(attempt.retry_at, key)
         elif attempt.result is Result.DELIVERED:
             self._delivered(message)
+
+    def _prune(self, key: str, entries: dict[int, _Waiting]) -> None:
+        """Forget waiting messages whose validity is over (they finish as EXPIRED in the
+        store), so a handset that never comes back does not hold them forever."""
+        now = self.clock.wall()
+        for message_id in [i for i, entry in entries.items()
+                           if (expires := entry.message.fields.expires_at) is not None
+                           and expires <= now]:
+            del entries[message_id]
+        self._prune_at[key] = max(PRUNE_AT, 2 * len(entries))
 
     def _delivered(self, message: Message) -> None:
         fields = message.fields

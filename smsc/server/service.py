@@ -465,6 +465,11 @@ class SmscService:
         await trio.sleep(delay)
         self._answer(link, account, request, received, None, result)
 
+    async def _send_later(self, delay: float, link: Link, response: Pdu) -> None:
+        await trio.sleep(delay)
+        if link.is_open and not link.session.closed:
+            link.send(response)
+
     def _fault_before_store(self, link: Link, account: Account, message: Pdu,
                             fault: SubmitFault) -> bool:
         """Apply a simulated fault that strikes before the message is stored; True when the
@@ -512,6 +517,11 @@ class SmscService:
             )))
         if not accepted:
             raise Rejected(S.ESME_RSUBMITFAIL)
+        first = accepted[0][1]  # the first destination's network decides a simulated fault
+        fault = (None if self.simulation is None
+                 else self.simulation.submit_fault(first.network, first.destination_addr))
+        if fault is not None and self._fault_before_store(link, account, message, fault):
+            return
         results: list[int | AcceptRefused | None] = []
 
         def collect(dest: SmeDest, result: int | AcceptRefused | None) -> None:
@@ -530,10 +540,14 @@ class SmscService:
             if not ids:
                 link.send(make_response(message, S.ESME_RSUBMITFAIL))
                 return
-            link.send(make_response(
+            response = make_response(
                 message, message_id=format_message_id(ids[0], self.id_format),
                 unsuccess_sme=tuple(unsuccess),
-            ))
+            )
+            if fault is None:
+                link.send(response)
+            elif fault.fault is Fault.SLOW_RESPONSE and self._nursery is not None:
+                self._nursery.start_soon(self._send_later, fault.delay, link, response)
 
         for dest, new in accepted:
             self.committer.accept(new, partial(collect, dest))

@@ -21,7 +21,7 @@ from smsc.config import (
     RoutingConfig,
     SimulationConfig,
 )
-from smsc.pdu import AlertNotification, DataSm, DeliverSm, SubmitSm
+from smsc.pdu import AlertNotification, DataSm, DeliverSm, SmeDest, SubmitMulti, SubmitSm
 from smsc.pdu.concat import Scheme, split_text
 from smsc.pdu.constants import CommandStatus, EsmFeature, Tag
 from smsc.pdu.receipt_text import parse_receipt_text
@@ -406,3 +406,22 @@ async def test_routing_picks_networks_with_their_own_behaviour(
     await esme.request(submit("4420000000", dest_addr_ton=1))
     stat, err, at = await receipt_stat(esme)
     assert (stat, err, round(at - started)) == ("REJECTD", "013", 30)
+
+
+async def test_submit_multi_meets_the_first_destinations_faults(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+
+    def multi(*destinations: str) -> SubmitMulti:
+        return SubmitMulti(source_addr=SOURCE, short_message=b"hi", dest_address=tuple(
+            SmeDest(1, 1, d) for d in destinations))
+
+    resp = await esme.request(multi("447700900501", "4915100000001"))
+    assert resp.command_status == S.ESME_RTHROTTLED
+    running.simulation.set_faults("default", FaultMixConfig(slow_response=1.0,
+                                                            slow_response_delay=6.0))
+    started = trio.current_time()
+    resp = await esme.request(multi("4915100000001", "4915100000002"))
+    assert resp.command_status == S.ESME_ROK and round(trio.current_time() - started) == 6
