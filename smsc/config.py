@@ -194,6 +194,27 @@ class FaultMixConfig:
     slow_response_delay: float = field(default=5.0, metadata=SECONDS)
 
 
+ERROR_CODE = _limits(0, 0xFFFF)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCodesConfig:
+    """GSM MAP error codes reported with each kind of failure (receipt err: and the
+    network_error_code TLV); with several, one is drawn per attempt."""
+
+    absent: tuple[int, ...] = field(default=(27,), metadata=ERROR_CODE)
+    """Absent subscriber."""
+    undeliverable: tuple[int, ...] = field(default=(1,), metadata=ERROR_CODE)
+    """Unknown subscriber; e.g. add 11 (teleservice not provisioned), 9 (illegal
+    subscriber)."""
+    rejected: tuple[int, ...] = field(default=(13,), metadata=ERROR_CODE)
+    """Call barred."""
+    memory_full: tuple[int, ...] = field(default=(32,), metadata=ERROR_CODE)
+    """SM delivery failure (memory capacity exceeded)."""
+    outage: tuple[int, ...] = field(default=(34,), metadata=ERROR_CODE)
+    """System failure, while the network is out."""
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkConfig:
     name: str = "default"
@@ -211,9 +232,9 @@ class NetworkConfig:
     """How every attempt ends when no outcome mix is given: delivered, absent (temporary:
     retried until validity ends), undeliverable or rejected (permanent)."""
     error_code: int = field(default=0, metadata=_limits(0, 0xFFFF))
-    """GSM network error code reported with failed attempts (receipt err: and TLV); 0 uses
-    the usual MAP code of each failure (absent 27, undeliverable 1, rejected 13, memory
-    full 32, outage 34)."""
+    """When not 0: the one GSM error code reported with every failure, overriding
+    error_codes."""
+    error_codes: ErrorCodesConfig = field(default_factory=ErrorCodesConfig)
     outcomes: OutcomeMixConfig = field(default_factory=OutcomeMixConfig)
     outages: tuple[OutageConfig, ...] = ()
     faults: FaultMixConfig = field(default_factory=FaultMixConfig)
@@ -576,6 +597,11 @@ def _check_cross_fields(config: Config, source: str) -> None:
         if total > 1 + 1e-9:
             raise ConfigError(source, f"networks[{pos}].faults", "probabilities add up to more "
                               "than 1")
+        codes = network.error_codes
+        for kind in ("absent", "undeliverable", "rejected", "memory_full", "outage"):
+            if not getattr(codes, kind):
+                raise ConfigError(source, f"networks[{pos}].error_codes.{kind}",
+                                  "needs at least one code")
         for index, outage in enumerate(network.outages):
             if outage.every and outage.every < outage.duration:
                 raise ConfigError(source, f"networks[{pos}].outages[{index}].every",

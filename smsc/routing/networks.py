@@ -36,13 +36,6 @@ class ErrorCode:
     """Used while a network is out."""
 
 
-STANDARD_CODES = {
-    Result.DELIVERED: None,
-    Result.ABSENT: ErrorCode.ABSENT_SUBSCRIBER,
-    Result.UNDELIVERABLE: ErrorCode.UNKNOWN_SUBSCRIBER,
-    Result.REJECTED: ErrorCode.CALL_BARRED,
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -101,11 +94,19 @@ class SimulatedNetwork:
             for weight in weights:
                 running += weight / total
                 self._cumulative.append(running)
+        codes = config.error_codes
+        override = (config.error_code,) if config.error_code else None
+        self._codes: dict[str, tuple[int, ...]] = {
+            kind: override or getattr(codes, kind)
+            for kind in ("absent", "undeliverable", "rejected", "memory_full", "outage")
+        }
         fixed_result = Result(config.result)
+        fixed_codes = self._codes.get(fixed_result.value, (0,))
         self._fixed = (
-            Attempt(config.latency, fixed_result, self.error_code(fixed_result))
+            Attempt(config.latency, fixed_result,
+                    None if fixed_result is Result.DELIVERED else fixed_codes[0])
             if self._cumulative is None and config.latency_distribution == "fixed"
-            and not config.max_rate
+            and not config.max_rate and len(fixed_codes) == 1
             else None
         )
         self._next_start = 0.0
@@ -114,10 +115,11 @@ class SimulatedNetwork:
         self.faults = config.faults
         self._faulty = _any_fault(config.faults)
 
-    def error_code(self, result: Result) -> int | None:
-        if result is Result.DELIVERED:
-            return None
-        return self.config.error_code or STANDARD_CODES[result]
+    def error_code(self, kind: str, rng: random.Random) -> int:
+        """The code reported with a failure of `kind` (absent, undeliverable, rejected,
+        memory_full, outage): the configured one, or one drawn from several."""
+        codes = self._codes[kind]
+        return codes[0] if len(codes) == 1 else rng.choice(codes)
 
     # -- runtime changes -------------------------------------------------------------------
 
@@ -154,13 +156,13 @@ class SimulatedNetwork:
         if self.outage_until is not None or self.config.outages:
             end = self.outage_end(now)
             if end is not None:
-                return Attempt(0.0, Result.ABSENT,
-                               self.config.error_code or ErrorCode.SYSTEM_FAILURE,
+                return Attempt(0.0, Result.ABSENT, self.error_code("outage", rng),
                                None if math.isinf(end) else end, self.wait_key, True)
         if self._fixed is not None:
             return self._fixed
         result = self.draw_result(rng)
-        return Attempt(self.wait(now) + self.latency(rng), result, self.error_code(result))
+        code = None if result is Result.DELIVERED else self.error_code(result.value, rng)
+        return Attempt(self.wait(now) + self.latency(rng), result, code)
 
     def draw_result(self, rng: random.Random) -> Result:
         cumulative = self._cumulative

@@ -139,17 +139,16 @@ class Simulation:
             return attempt
         status = status_at(profile, now)
         delay = attempt.delay + profile.latency
-        code = network.config.error_code
         match status.state:
             case "offline":
-                return Attempt(delay, Result.ABSENT, code or ErrorCode.ABSENT_SUBSCRIBER,
+                return Attempt(delay, Result.ABSENT, network.error_code("absent", rng),
                                status.online_at, "handset:" + digits, True)
             case "memory_full":
-                return Attempt(delay, Result.ABSENT, code or ErrorCode.SM_DELIVERY_FAILURE,
+                return Attempt(delay, Result.ABSENT, network.error_code("memory_full", rng),
                                None, "handset:" + digits, True)
             case "failing":
                 return Attempt(delay, Result.UNDELIVERABLE,
-                               code or ErrorCode.UNKNOWN_SUBSCRIBER)
+                               network.error_code("undeliverable", rng))
         if attempt.result is not Result.DELIVERED:
             return Attempt(delay, attempt.result, attempt.network_error_code)
         return Attempt(delay, Result.DELIVERED,

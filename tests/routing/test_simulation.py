@@ -9,6 +9,7 @@ import statistics
 import pytest
 
 from smsc.config import (
+    ErrorCodesConfig,
     FaultMixConfig,
     HandsetConfig,
     NetworkConfig,
@@ -59,6 +60,19 @@ def test_outcome_mix_proportions_and_standard_error_codes() -> None:
     codes = {a.result: a.network_error_code for a in attempts}
     assert codes == {Result.DELIVERED: None, Result.ABSENT: 27, Result.UNDELIVERABLE: 1,
                      Result.REJECTED: 13}
+
+
+def test_error_codes_are_drawn_from_the_configured_lists_or_overridden() -> None:
+    mix = OutcomeMixConfig(undeliverable=1, rejected=1)
+    codes = ErrorCodesConfig(undeliverable=(1, 11), rejected=(21,))
+    network = SimulatedNetwork(NetworkConfig(outcomes=mix, error_codes=codes))
+    rng = random.Random(2)
+    seen = {(a.result, a.network_error_code) for a in
+            (network.attempt(0.0, rng) for _ in range(200))}
+    assert seen == {(Result.UNDELIVERABLE, 1), (Result.UNDELIVERABLE, 11),
+                    (Result.REJECTED, 21)}
+    fixed = SimulatedNetwork(NetworkConfig(result="rejected", error_code=99, error_codes=codes))
+    assert fixed.attempt(0.0, rng).network_error_code == 99
 
 
 def test_throughput_cap_spaces_attempts() -> None:
