@@ -70,6 +70,7 @@ from smsc.pdu import (
     SubmitMultiResp,
     Unbind,
     UnsuccessSme,
+    with_sequence,
 )
 from smsc.pdu.concat import Reassembler
 from smsc.pdu.text import TextError, encode_text
@@ -275,7 +276,7 @@ class EsmeClient:
             ConnectionLost, ResponseTimeout.
         """
         connection = await self.wait_connected()
-        response = await connection.request(message)
+        response = await connection.request(fresh(message))
         return check(message, response)
 
     async def ping(self) -> float:
@@ -370,7 +371,8 @@ class EsmeClient:
     async def submit(self, message: Pdu) -> str:
         """Submit a ready-made submit_sm / data_sm; returns the message id."""
         ids, _ = await self._send_all(
-            [message], track=bool(int(getattr(message, "registered_delivery", 0)) & 0x13))
+            [fresh(message)],
+            track=bool(int(getattr(message, "registered_delivery", 0)) & 0x13))
         return ids[0]
 
     async def _send_all(self, pdus: Sequence[Pdu], *, track: bool) -> tuple[list[str], float]:
@@ -529,6 +531,12 @@ class DeliveryIterator:
             return await self._client.next_delivery()
         except ConnectionLost:
             raise StopAsyncIteration from None
+
+
+def fresh(message: Pdu) -> Pdu:
+    """A copy of an unnumbered request: the session numbers what it sends in place, and the
+    caller's PDU should stay reusable (a PDU with its own sequence number is sent as it is)."""
+    return with_sequence(message, 0) if message.sequence_number == 0 else message
 
 
 def check(request: Pdu, response: Pdu) -> Pdu:

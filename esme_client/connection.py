@@ -163,6 +163,8 @@ class Connection:
         session = self.session
         while True:
             await self._writer_wakeup.wait()
+            # let the other tasks that are ready queue their PDUs too: one write for all
+            await trio.lowlevel.cancel_shielded_checkpoint()
             self._writer_wakeup = trio.Event()
             data = session.data_to_send()
             if data:

@@ -268,3 +268,20 @@ async def test_tls(make_config: Any, start_smsc: Any, tmp_path: Path) -> None:
             receipt = await client.wait_receipt(result.message_id, timeout=5)
     assert receipt.delivered
     running.shutdown.set()
+
+
+async def test_one_request_object_can_be_sent_many_times_at_once(smsc: Any) -> None:
+    from smsc.pdu import SubmitSm
+
+    pdu = SubmitSm(destination_addr="4915100000002", short_message=b"again")
+    with trio.fail_after(10):
+        async with connect("127.0.0.1", smsc.smpp_port, window=5) as client:
+            ids: list[str] = []
+
+            async def one() -> None:
+                ids.append(await client.submit(pdu))
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(10):
+                    nursery.start_soon(one)
+    assert len(set(ids)) == 10 and pdu.sequence_number == 0
