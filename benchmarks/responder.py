@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import socket
 import struct
@@ -34,21 +35,27 @@ SUBMIT_RESP_TAIL = MESSAGE_ID + b"\0"
 BINDS = {1, 2, 9}
 
 
-def receipt_template() -> tuple[bytes, bytes]:
+PLACEHOLDER = b"@@@@@@@@@@@@"
+MESSAGE_IDS = itertools.count((os.getpid() & 0xFFFF) << 32)
+"""Unique over every connection (and, by the pid, over every responder process)."""
+
+
+def receipt_template() -> list[bytes]:
+    """A deliver_sm receipt cut where its sequence number and message id go."""
     pdu = encode(DeliverSm(
         source_addr="4915100000002", destination_addr="4242", esm_class=0x04,
-        short_message=(b"id:" + MESSAGE_ID + b" sub:001 dlvrd:001 submit date:2601010000 "
+        short_message=(b"id:" + PLACEHOLDER + b" sub:001 dlvrd:001 submit date:2601010000 "
                        b"done date:2601010000 stat:DELIVRD err:000 text:"),
-        tlvs={Tag.receipted_message_id: MESSAGE_ID.decode(), Tag.message_state: 2},
+        tlvs={Tag.receipted_message_id: PLACEHOLDER.decode(), Tag.message_state: 2},
     ))
-    return pdu[:12], pdu[16:]
+    return [pdu[:12], *pdu[16:].split(PLACEHOLDER)]
 
 
 class Responder(asyncio.Protocol):
     def __init__(self, receipts: bool) -> None:
         self.buffer = b""
         self.receipts = receipts
-        self.receipt_head, self.receipt_tail = receipt_template()
+        self.receipt_parts = receipt_template()
         self.sequence = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -74,11 +81,12 @@ class Responder(asyncio.Protocol):
             if end - pos < length:
                 break
             if command_id == 4:
-                append(head)
-                append(pack(sequence))
-                append(tail)
                 if self.receipts:
-                    self._receipt(view[pos:pos + length], append)
+                    self._submit_with_receipt(view[pos:pos + length], sequence, append)
+                else:
+                    append(head)
+                    append(pack(sequence))
+                    append(tail)
             elif command_id in BINDS:
                 body = b"responder\0"
                 append(struct.pack(">IIII", 16 + len(body), command_id | 0x80000000, 0,
@@ -96,18 +104,21 @@ class Responder(asyncio.Protocol):
         if out:
             self.transport.write(b"".join(out))
 
-    def _receipt(self, frame: bytes, append: Callable[[bytes], None]) -> None:
+    def _submit_with_receipt(self, frame: bytes, sequence: int,
+                             append: Callable[[bytes], None]) -> None:
+        """A unique message id (8 hex digits) and, when registered_delivery asks, a receipt."""
+        message_id = b"%012x" % next(MESSAGE_IDS)
+        append(struct.pack(">IIII", 16 + 13, 0x80000004, 0, sequence) + message_id + b"\0")
         # the SMPP body: skip service_type and the addresses to reach registered_delivery
-        pos = 16
-        pos = frame.index(b"\0", pos) + 1 + 2  # service_type, source ton/npi
-        pos = frame.index(b"\0", pos) + 1 + 2  # source_addr, dest ton/npi
-        pos = frame.index(b"\0", pos) + 1 + 3  # destination_addr, esm_class, pid, priority
+        pos = frame.index(b"\0", 16) + 3  # service_type, source ton/npi
+        pos = frame.index(b"\0", pos) + 3  # source_addr, dest ton/npi
+        pos = frame.index(b"\0", pos) + 4  # destination_addr, esm_class, pid, priority
         pos = frame.index(b"\0", pos) + 1  # schedule_delivery_time
         pos = frame.index(b"\0", pos) + 1  # validity_period
         if frame[pos] & 0x03:
             self.sequence = self.sequence % 0x7FFFFFFF + 1
-            pdu = self.receipt_head + SEQ.pack(self.sequence) + self.receipt_tail
-            append(pdu)
+            head, *rest = self.receipt_parts
+            append(head + SEQ.pack(self.sequence) + message_id.join(rest))
 
 
 async def serve(host: str, port: int, receipts: bool, reuse_port: bool) -> None:

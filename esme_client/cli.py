@@ -373,8 +373,10 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
     print(f"  submitted {report['submitted']:,}, answered {report['responses']:,} "
           f"in {report['elapsed_s']:.2f} s: {report['submit_rate']:,.0f} submit_sm/s", file=out)
     if work["receipts"]:
+        unknown = report["receipts_unknown"]
         print(f"  receipts {report['receipts']:,}: {report['receipt_rate']:,.0f}/s, "
-              f"missing {report['receipts_missing']:,}", file=out)
+              f"missing {report['receipts_missing']:,}"
+              + (f", {unknown:,} for ids we did not submit" if unknown else ""), file=out)
 
     def line(name: str, values: dict[str, float | None]) -> None:
         if values["p50"] is None:

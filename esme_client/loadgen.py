@@ -31,7 +31,6 @@ from smsc.pdu import (
     CommandId,
     CommandStatus,
     DecodeError,
-    DeliverSm,
     EnquireLinkResp,
     Pdu,
     Tag,
@@ -39,13 +38,14 @@ from smsc.pdu import (
     UnbindResp,
     decode,
     encode,
-    make_response,
 )
 from smsc.pdu.concat import Scheme
 from smsc.pdu.receipt_text import parse_receipt_text
 
 HEADER = struct.Struct(">IIII")
 SEQUENCE = struct.Struct(">I")
+TLV_HEADER = struct.Struct(">HH")
+_DELIVER_SM_RESP_HEAD = struct.pack(">III", 17, 0x80000005, 0)
 MAX_SEQUENCE = 0x7FFFFFFF
 RECEIVE_SIZE = 1 << 18
 _SUBMIT_SM_RESP = int(CommandId.submit_sm_resp)
@@ -95,7 +95,10 @@ class BenchStats:
     receipt_latency: array[float] = field(default_factory=lambda: array("d"))
     unmatched: int = 0
     unanswered: int = 0
+    receipts_expected: int = 0
     receipts_missing: int = 0
+    receipts_unknown: int = 0
+    """Receipts for ids none of our submits got (e.g. left over from an earlier run)."""
     errors: list[str] = field(default_factory=list)
     started: float = math.inf
     """time.monotonic() of the first submit_sm (comparable across processes on Linux)."""
@@ -117,6 +120,7 @@ class BenchStats:
         self.receipt_latency.extend(other.receipt_latency)
         self.unmatched += other.unmatched
         self.unanswered += other.unanswered
+        self.receipts_expected += other.receipts_expected
         self.pending_receipts.update(other.pending_receipts)
         self.foreign_receipts.extend(other.foreign_receipts)
         self.errors.extend(other.errors)
@@ -301,6 +305,7 @@ class _Link:
         statuses = stats.statuses
         resp_latency = stats.resp_latency.append
         unpack_from = HEADER.unpack_from
+        pack_sequence = SEQUENCE.pack
         pending = self.leftover
         ok = 0
         answers: list[bytes] = []
@@ -342,6 +347,9 @@ class _Link:
                             if track:
                                 submitted_at[bytes(view[pos + 16 : pos + length - 1])] = started
                                 tracker.expected += 1
+                elif command_id == _DELIVER_SM:
+                    answers.append(_DELIVER_SM_RESP_HEAD + pack_sequence(sequence) + b"\0")
+                    self._receipt(bytes(view[pos : pos + length]), now)
                 else:
                     self._other(bytes(view[pos : pos + length]), command_id, status,
                                 sequence, now, answers)
@@ -381,28 +389,11 @@ class _Link:
                 stats.responses += 1
             return
         try:
-            message = decode(frame)
+            decode(frame)  # anything else must at least be a valid PDU
         except DecodeError as error:
             stats.errors.append(f"undecodable PDU: {error}")
             return
-        if isinstance(message, DeliverSm):
-            out.append(encode(make_response(message)))
-            message_id = message.tlvs.get(Tag.receipted_message_id)
-            if message_id is None:
-                parsed = parse_receipt_text(message.short_message.decode("latin-1"))
-                message_id = parsed.id if parsed is not None else None
-            if message_id is not None:
-                key = str(message_id).encode("latin-1")
-                tracker = self.tracker
-                tracker.received += 1
-                stats.last_receipt = time.monotonic()
-                started = tracker.submitted_at.pop(key, None)
-                if started is not None:
-                    stats.receipt_latency.append(now - started)
-                    stats.receipts += 1
-                else:
-                    tracker.foreign.append((key, now))
-        elif command_id == CommandId.enquire_link:
+        if command_id == CommandId.enquire_link:
             out.append(encode(EnquireLinkResp(sequence_number=sequence)))
         elif command_id == CommandId.unbind:
             out.append(encode(UnbindResp(sequence_number=sequence)))
@@ -411,6 +402,23 @@ class _Link:
         elif command_id & 0x80000000:
             stats.unmatched += 1
 
+    def _receipt(self, frame: bytes, now: float) -> None:
+        """Count a deliver_sm that is a receipt for one of our submits (MO is only answered)."""
+        found = receipt_id(frame)
+        if found is None:
+            return
+        key, _ = found
+        stats = self.stats
+        tracker = self.tracker
+        tracker.received += 1
+        stats.last_receipt = time.monotonic()
+        started = tracker.submitted_at.pop(key, None)
+        if started is not None:
+            stats.receipt_latency.append(now - started)
+            stats.receipts += 1
+        else:
+            tracker.foreign.append((key, now))
+
     async def unbind(self) -> None:
         with trio.move_on_after(5):
             await self.send(encode(Unbind(sequence_number=self._take_sequence())))
@@ -418,6 +426,35 @@ class _Link:
                 data = await self.stream.receive_some(RECEIVE_SIZE)
                 if not data:
                     break
+
+
+def receipt_id(frame: bytes) -> tuple[bytes, bool] | None:
+    """The receipted message id of a deliver_sm receipt, read without building the PDU:
+    receipted_message_id when present (True), else the `id:` of the receipt text (False).
+    None for a deliver_sm that is not a receipt."""
+    try:
+        pos = frame.index(b"\0", 16) + 3  # service_type, source ton and npi
+        pos = frame.index(b"\0", pos) + 3  # source_addr, destination ton and npi
+        pos = frame.index(b"\0", pos) + 1  # destination_addr
+        esm_class = frame[pos]
+        pos = frame.index(b"\0", pos + 3) + 1  # esm_class, protocol_id, priority_flag, schedule
+        pos = frame.index(b"\0", pos) + 1  # validity_period
+        # registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id
+        sm_length = frame[pos + 4]
+        short_message = frame[pos + 5 : pos + 5 + sm_length]
+        pos += 5 + sm_length
+        end = len(frame)
+        while pos + 4 <= end:
+            tag, size = TLV_HEADER.unpack_from(frame, pos)
+            if tag == Tag.receipted_message_id:
+                return frame[pos + 4 : pos + 4 + size].rstrip(b"\0"), True
+            pos += 4 + size
+    except (ValueError, IndexError, struct.error):
+        return None
+    if esm_class & 0x3C not in (0x04, 0x20):
+        return None
+    parsed = parse_receipt_text(short_message.decode("latin-1"))
+    return (parsed.id.encode("latin-1"), False) if parsed is not None else None
 
 
 def _status_name(status: int) -> str:
@@ -520,6 +557,7 @@ async def run_bench(config: BenchConfig, counters: Counters | None = None,
         all_done.set()
     progress()
     offset = trio.current_time() - time.perf_counter()
+    stats.receipts_expected = tracker.expected
     stats.pending_receipts = {k: v - offset for k, v in tracker.submitted_at.items()}
     stats.foreign_receipts = [(k, v - offset) for k, v in tracker.foreign]
     stats.cpu = cpu_seconds() - cpu_before
@@ -536,7 +574,10 @@ async def _wait_receipts(config: BenchConfig, counters: Counters,
         while True:
             progress()
             totals = counters.totals()
-            if totals[5] >= counters.processes and totals[4] >= totals[3]:
+            # one process knows all its ids: wait for exactly those; across processes a
+            # receipt may land in another one, so count every receipt any of them received
+            received = totals[2] if counters.processes == 1 else totals[4]
+            if totals[5] >= counters.processes and received >= totals[3]:
                 return
             await trio.sleep(0.02)
 
@@ -544,13 +585,15 @@ async def _wait_receipts(config: BenchConfig, counters: Counters,
 def settle_receipts(stats: BenchStats) -> None:
     """Match receipts that came to another process's connection with their submits."""
     pending = stats.pending_receipts
+    matched_before = stats.receipts
     for key, arrived in stats.foreign_receipts:
         started = pending.pop(key, None)
         if started is not None:
             stats.receipt_latency.append(arrived - started)
             stats.receipts += 1
+    stats.receipts_unknown = len(stats.foreign_receipts) - (stats.receipts - matched_before)
     stats.foreign_receipts = []
-    stats.receipts_missing = len(pending)
+    stats.receipts_missing = max(0, stats.receipts_expected - stats.receipts)
 
 
 def percentile(values: array[float] | list[float], share: float, ordered: bool = False) -> float:
@@ -597,6 +640,7 @@ def summary(config: BenchConfig, stats: BenchStats, elapsed: float,
         "unmatched": stats.unmatched,
         "unanswered": stats.unanswered,
         "receipts_missing": stats.receipts_missing,
+        "receipts_unknown": stats.receipts_unknown,
         "errors": stats.errors[:20],
         "generator_cpu_s": round(stats.cpu, 3),
         "generator_cpu_us_per_submit": (
