@@ -183,7 +183,7 @@ class _Tracker:
 
     def __init__(self) -> None:
         self.submitted_at: dict[bytes, float] = {}
-        self.foreign: list[tuple[bytes, float]] = []
+        self.foreign: dict[bytes, float] = {}
         """Receipts for ids this process did not submit (another process's connection)."""
         self.expected = 0
         self.received = 0
@@ -301,6 +301,7 @@ class _Link:
         sent_at = self.sent_at
         tracker = self.tracker
         submitted_at = tracker.submitted_at
+        foreign = tracker.foreign
         track = self.config.receipts
         statuses = stats.statuses
         resp_latency = stats.resp_latency.append
@@ -345,8 +346,14 @@ class _Link:
                         else:
                             ok += 1
                             if track:
-                                submitted_at[bytes(view[pos + 16 : pos + length - 1])] = started
+                                key = bytes(view[pos + 16 : pos + length - 1])
                                 tracker.expected += 1
+                                early = foreign.pop(key, None) if foreign else None
+                                if early is None:
+                                    submitted_at[key] = started
+                                else:  # its receipt came first, on another connection
+                                    stats.receipt_latency.append(early - started)
+                                    stats.receipts += 1
                 elif command_id == _DELIVER_SM:
                     answers.append(_DELIVER_SM_RESP_HEAD + pack_sequence(sequence) + b"\0")
                     self._receipt(bytes(view[pos : pos + length]), now)
@@ -417,7 +424,7 @@ class _Link:
             stats.receipt_latency.append(now - started)
             stats.receipts += 1
         else:
-            tracker.foreign.append((key, now))
+            tracker.foreign[key] = now
 
     async def unbind(self) -> None:
         with trio.move_on_after(5):
@@ -559,7 +566,7 @@ async def run_bench(config: BenchConfig, counters: Counters | None = None,
     offset = trio.current_time() - time.perf_counter()
     stats.receipts_expected = tracker.expected
     stats.pending_receipts = {k: v - offset for k, v in tracker.submitted_at.items()}
-    stats.foreign_receipts = [(k, v - offset) for k, v in tracker.foreign]
+    stats.foreign_receipts = [(k, v - offset) for k, v in tracker.foreign.items()]
     stats.cpu = cpu_seconds() - cpu_before
     return stats
 
