@@ -76,6 +76,18 @@ class Committer:
             lambda: function(*args, **kwargs), limiter=self._limiter
         )
 
+    async def read(self, function: Callable[..., T], *args: Any) -> T:
+        """Run one quick store call on the trio thread, serialised with every other.
+
+        For the calls of the delivery loop (claims, releases, the next due time), which read
+        the store's in-memory indexes or a few rows: a hop to the worker thread costs more than
+        the call itself. Anything that may scan or write many rows goes through `call`.
+        """
+        if not self._threaded:
+            return function(*args)
+        async with self._limiter:
+            return function(*args)
+
     async def wait_committed(self) -> None:
         """Return after the next commit."""
         await self._committed.wait()

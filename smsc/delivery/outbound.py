@@ -87,13 +87,13 @@ class OutboundDispatcher:
                 rooms[system_id] = room
         if not rooms:
             return
-        claimed = await self.committer.call(claim_outbound_for, self.store, rooms)
+        claimed = await self.committer.read(claim_outbound_for, self.store, rooms)
         unsent: list[int] = []
         wall = self.clock.wall()  # one receipt "done date" clock reading per round
         for system_id, items in claimed.items():
             unsent += self._deal(system_id, items, receivers[system_id], wall)
         if unsent:
-            await self.committer.call(self.store.release_outbound, unsent)
+            await self.committer.read(self.store.release_outbound, unsent)
 
     def _deal(
         self, system_id: str, items: list[OutboundItem], links: list[Link], wall: datetime

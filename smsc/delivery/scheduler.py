@@ -68,7 +68,7 @@ class DeliveryScheduler:
                 commits_seen = self.committer.commits
                 room = min(CLAIM_BATCH, self._slots.value)
                 messages = (
-                    await self.committer.call(self.store.claim_due, self.clock.wall(), room)
+                    await self.committer.read(self.store.claim_due, self.clock.wall(), room)
                     if room
                     else []
                 )
@@ -80,7 +80,7 @@ class DeliveryScheduler:
                 await self._wait_for_work(commits_seen)
 
     async def _wait_for_work(self, commits_seen: int) -> None:
-        due = await self.committer.call(self.store.next_due_at)
+        due = await self.committer.read(self.store.next_due_at)
         if self.committer.commits != commits_seen or self._poked:
             self._poked = False
             return  # something was committed (or woke us) while we looked: look again

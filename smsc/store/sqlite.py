@@ -157,6 +157,8 @@ class SqliteStore:
         self._pending: Counter[str] = Counter()
         self._outbound_systems: Counter[str] = Counter()
         self._cache: OrderedDict[int, Message] = OrderedDict()
+        self._inserting: list[NewMessage] = []
+        """The accepts of the transaction in progress, in the order of their rows."""
         self.on_final: Callable[[Message], None] | None = None
         """Observer of every message that reaches a final state (metrics)."""
         self._load()
@@ -182,6 +184,7 @@ class SqliteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             inserts: list[list[Any]] = []
+            self._inserting = []
             for new in batch.accepts:
                 result.accepted.append(self._accept(new, now, inserts))
             self._insert(inserts, result, now)
@@ -241,33 +244,41 @@ class SqliteStore:
             ) >= limit:
                 return AcceptRefused.QUEUE_FULL
         inserts.append(_row_of(new))
+        self._inserting.append(new)
         return -len(inserts)  # placeholder: the row's position, replaced after the insert
 
     def _insert(self, inserts: list[list[Any]], result: BatchResult, now: datetime) -> None:
         if not inserts:
             return
         db = self._db
-        for row in inserts:
-            direction = Direction(row[1])
-            if direction is Direction.MO:
-                row.extend([int(MessageState.DELIVERED), 0, None, _ts(now), None])
+        news = self._inserting
+        delivered = int(MessageState.DELIVERED)
+        now_ts = now.timestamp()
+        for row, new in zip(inserts, news, strict=True):
+            if new.direction is Direction.MO:
+                row.extend((delivered, 0, None, now_ts, None))
             else:
-                due = row[17] or row[15] or _ts(now)
-                row.extend([ENROUTE, 0, due, None, None])
+                row.extend((ENROUTE, 0, row[17] or row[15] or now_ts, None, None))
         last = db.execute(
             "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
         ).fetchone()
         first_id = (last[0] if last else 0) + 1
         db.executemany(_INSERT, inserts)
         notices = []
-        for index, row in enumerate(inserts):
-            message_id = first_id + index
-            self._remember(_message_of([message_id, *row]))
-            if Direction(row[1]) is Direction.MO:
-                notices.append((row[0], OutboundKind.MO.value, message_id, ENROUTE))
+        remember = self._remember
+        due_heap = self._due
+        pending = self._pending
+        mo_kind = OutboundKind.MO.value
+        for message_id, new in enumerate(news, first_id):
+            # cache what was written, from the objects in hand rather than a read back
+            if new.direction is Direction.MO:
+                remember(Message(message_id, new, MessageState.DELIVERED, 0, None, now))
+                notices.append((new.system_id, mo_kind, message_id, ENROUTE))
             else:
-                heapq.heappush(self._due, (row[-3], message_id))
-                self._pending[row[0]] += 1
+                due = new.schedule_at or new.submitted_at or now
+                remember(Message(message_id, new, MessageState.ENROUTE, 0, due))
+                heapq.heappush(due_heap, (due.timestamp(), message_id))
+                pending[new.system_id] += 1
         if notices:
             self._queue_notices(notices)
         result.accepted = [
