@@ -158,7 +158,7 @@ async def run(
             outbound.on_acknowledged = control.on_acknowledged
             simulation_control = SimulationControl(
                 simulation=simulation, committer=committer, binds=binds, mobile=mobile,
-                clock=clock, wake_scheduler=scheduler.wake,
+                clock=clock, wake_scheduler=scheduler.wake, started=scheduler.started,
             )
             scheduler.follow_up = simulation_control.after_attempt
             await nursery.start(simulation_control.run)

@@ -269,6 +269,8 @@ class HandsetConfig:
     """Answer each delivered message with a mobile-originated one: echo (its text) or
     auto_reply (reply_text), sent to the account that submitted it."""
     reply_text: str = "OK"
+    reply_delay: float = field(default=0.0, metadata=SECONDS)
+    """Seconds between the delivery and the handset's reply."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,8 @@ class DeliveryScheduler:
         self.simulation = simulation
         self.networks = simulation.networks
         self.clock = clock
-        self._started = clock.monotonic()
+        self.started = clock.monotonic()
+        """The simulation's time base: its times are seconds since this moment."""
         self._poked = False
         self._wait_scope: trio.CancelScope | None = None
         self._slots = trio.Semaphore(max_in_flight)
@@ -100,7 +101,7 @@ class DeliveryScheduler:
             return
         attempt = self.simulation.attempt(network, message.fields.destination_addr,
                                           message.attempts,
-                                          self.clock.monotonic() - self._started)
+                                          self.clock.monotonic() - self.started)
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result.value)
         if attempt.delay <= 0:

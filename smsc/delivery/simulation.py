@@ -65,6 +65,7 @@ class HandsetView:
     """Messages waiting for this handset to come back."""
     inbox: int
     """Messages in its inbox."""
+    reply_delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ class SimulationControl:
         mobile: MobileOriginator,
         clock: Clock,
         wake_scheduler: Callable[[], None],
+        started: float | None = None,
     ) -> None:
         self.simulation = simulation
         self.committer = committer
@@ -107,7 +109,8 @@ class SimulationControl:
         self.binds = binds
         self.mobile = mobile
         self.clock = clock
-        self.started = clock.monotonic()
+        self.started = clock.monotonic() if started is None else started
+        """The time base (trio time) shared with the DeliveryScheduler."""
         self._wake_scheduler = wake_scheduler
         self._waiting: dict[str, dict[int, _Waiting]] = {}
         self._timed: list[tuple[float, str]] = []
@@ -141,6 +144,7 @@ class SimulationControl:
             overridden=digits in handsets.overrides,
             waiting=len(self._waiting.get(HANDSET + digits, ())),
             inbox=len(self.simulation.inboxes.messages(digits)),
+            reply_delay=profile.reply_delay if profile else 0.0,
         )
 
     async def set_handset(
@@ -151,6 +155,7 @@ class SimulationControl:
         latency: float | None = None,
         reply: str | None = None,
         reply_text: str | None = None,
+        reply_delay: float | None = None,
     ) -> HandsetView:
         """Change one handset at runtime (what is not given stays). When it becomes
         reachable, its waiting messages are due at once and set_dpf alerts go out before
@@ -161,7 +166,7 @@ class SimulationControl:
         """
         digits = digits_of(number)
         self.simulation.handsets.set(digits, state=state, latency=latency, reply=reply,
-                                     reply_text=reply_text)
+                                     reply_text=reply_text, reply_delay=reply_delay)
         await self._come_back_if_reachable(HANDSET + digits)
         return self.handset(digits)
 
@@ -291,10 +296,12 @@ class SimulationControl:
             return
         text = whole.text if profile.reply == "echo" else profile.reply_text
         if text and self._nursery is not None:
-            self._nursery.start_soon(self._reply, message, text)
+            self._nursery.start_soon(self._reply, message, text, profile.reply_delay)
 
-    async def _reply(self, message: Message, text: str) -> None:
+    async def _reply(self, message: Message, text: str, delay: float) -> None:
         fields = message.fields
+        if delay:
+            await trio.sleep(delay)
         try:
             await self.mobile.send_text(
                 fields.destination_addr, fields.source_addr, text,

@@ -100,6 +100,7 @@ class Handsets:
         latency: float | None = None,
         reply: str | None = None,
         reply_text: str | None = None,
+        reply_delay: float | None = None,
     ) -> HandsetConfig:
         """Override one number's profile; what is not given stays as it was. Giving a state
         ends any on/off schedule.
@@ -113,6 +114,8 @@ class Handsets:
             raise ValueError(f"reply must be one of {', '.join(HANDSET_REPLIES)}")
         if latency is not None and latency < 0:
             raise ValueError("latency must not be negative")
+        if reply_delay is not None and reply_delay < 0:
+            raise ValueError("reply_delay must not be negative")
         base = self.profile_for(digits) or HandsetConfig(name="runtime")
         changes: dict[str, object] = {}
         if state is not None:
@@ -123,6 +126,8 @@ class Handsets:
             changes["reply"] = reply
         if reply_text is not None:
             changes["reply_text"] = reply_text
+        if reply_delay is not None:
+            changes["reply_delay"] = reply_delay
         profile = dataclasses.replace(base, **changes)  # type: ignore[arg-type]
         self.overrides[digits] = profile
         self.active = True

@@ -161,5 +161,9 @@ def test_same_seed_same_outcomes_and_networks_do_not_disturb_each_other() -> Non
             results.append(simulation.attempt(a, f"49{n}", 0, 0.0).result)
         return results
 
+    plain = Simulation(networks=(NetworkConfig(),), handsets=(), settings=SimulationConfig())
+    default = plain.networks["default"]
+    assert plain.attempt(default, "4915100000002", 0, 0.0) is plain.attempt(
+        default, "4915100000003", 3, 9.0)  # the default path allocates nothing
     assert outcomes(False) == outcomes(True)
     assert len(set(outcomes(False))) == 2

@@ -283,9 +283,11 @@ async def test_echo_and_auto_reply_handsets_answer_with_mo(
     make_config: Any, start_smsc: Any, autojump_clock: Any
 ) -> None:
     handsets = (HandsetConfig(prefix="49175", reply="echo"),
-                HandsetConfig(prefix="49176", reply="auto_reply", reply_text="STOP"))
+                HandsetConfig(prefix="49176", reply="auto_reply", reply_text="STOP",
+                              reply_delay=30.0))
     running = await start_smsc(make_config(handsets=handsets))
     esme = await connect(running)
+    started = trio.current_time()
     await esme.request(submit("491750000001", short_message=b"ping", registered_delivery=0))
     await esme.request(submit("491760000001", short_message=b"offer", registered_delivery=0))
     got = {}
@@ -293,8 +295,11 @@ async def test_echo_and_auto_reply_handsets_answer_with_mo(
         mo = await esme.next_request()
         assert isinstance(mo, DeliverSm) and not mo.esm_class & 0x04
         assert mo.destination_addr == SOURCE
-        got[mo.source_addr] = mo.short_message
-    assert got == {"491750000001": b"ping", "491760000001": b"STOP"}
+        got[mo.source_addr] = (mo.short_message, round(trio.current_time() - started))
+    assert got == {"491750000001": (b"ping", 0), "491760000001": (b"STOP", 30)}
+    await running.simulation.set_handset("491750000001", reply="none")
+    await esme.request(submit("491750000001", short_message=b"quiet", registered_delivery=1))
+    assert (await receipt_stat(esme))[0] == "DELIVRD"  # a receipt, and no echo before it
 
 
 # -- networks --------------------------------------------------------------------------------
