@@ -430,3 +430,17 @@ async def test_submit_multi_meets_the_first_destinations_faults(
     started = trio.current_time()
     resp = await esme.request(multi("4915100000001", "4915100000002"))
     assert resp.command_status == S.ESME_ROK and round(trio.current_time() - started) == 6
+
+
+async def test_throughput_cap_spaces_deliveries(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    networks = (NetworkConfig(max_rate=0.5, latency=1.0, latency_distribution="uniform",
+                              latency_spread=0.0),)
+    running = await start_smsc(make_config(networks=networks))
+    esme = await connect(running)
+    started = trio.current_time()
+    for n in range(4):
+        await esme.request(submit(f"491510000000{n}"))
+    times = [round((await receipt_stat(esme))[2] - started) for _ in range(4)]
+    assert times == [1, 3, 5, 7]  # one attempt every 2 s, each taking 1 s
