@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from smsc.config import ReceiptDialectConfig
 from smsc.pdu import encode
 from smsc.pdu.constants import MessageState
-from smsc.receipts import ReceiptDialect
+from smsc.receipts import ReceiptDialects
 from smsc.store import Message, NewMessage, OutboundItem, OutboundKind
 
 NOW = datetime(2026, 12, 2, 2, 30, 12, tzinfo=UTC)
@@ -52,13 +52,14 @@ def main() -> None:
           f"median of {args.repeat} x {args.number}, process time")
     print(f"{'dialect':42} {'build/s':>10} {'build+encode/s':>15}")
     for name, config in DIALECTS.items():
-        dialect = ReceiptDialect(config)
+        # as the dispatcher does it: pick the message's dialect, then build
+        dialects = ReceiptDialects((config,), accounts={"bench": config.name}, networks={})
 
-        def build(dialect: ReceiptDialect = dialect) -> object:
-            return dialect.build(ITEM, with_tlvs=True, now=NOW)
+        def build(dialects: ReceiptDialects = dialects) -> object:
+            return dialects.for_message(MESSAGE).build(ITEM, with_tlvs=True, now=NOW)
 
-        def build_encode(dialect: ReceiptDialect = dialect) -> bytes:
-            pdu = dialect.build(ITEM, with_tlvs=True, now=NOW)
+        def build_encode(dialects: ReceiptDialects = dialects) -> bytes:
+            pdu = dialects.for_message(MESSAGE).build(ITEM, with_tlvs=True, now=NOW)
             assert pdu is not None
             return encode(pdu)
 

@@ -125,6 +125,8 @@ async def run(
         networks={n.name: n.receipt_dialect for n in config.networks},
         submit_id_format=config.server.message_id_format,
     )
+    if dialects.any_notify_acceptance:
+        store.accepted_notice = dialects.notifies_acceptance
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
                                   dialects=dialects)
     service = SmscService(

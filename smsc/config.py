@@ -348,6 +348,7 @@ RECEIPT_FIELDS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err
 RECEIPT_TLVS = ("receipted_message_id", "message_state", "network_error_code")
 DATE_FORMATS = ("yymmddhhmm", "yymmddhhmmss", "yyyymmddhhmmss")
 INTERMEDIATE_EVENTS = ("enroute", "accepted")
+"""enroute: after each attempt that will be retried; accepted: once, as soon as stored."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from smsc.config import ReceiptDialectConfig
 from smsc.pdu import DataSm, DeliverSm
 from smsc.pdu.constants import DataCoding, EsmType, MessageState, Tag
 from smsc.pdu.tlv import decode_tlvs
-from smsc.store.models import Message, OutboundItem, OutboundKind
+from smsc.store.models import Message, NewMessage, OutboundItem, OutboundKind
 
 GSM_NETWORK_TYPE = 3
 _PRINTABLE = {code: "." for code in range(256) if not 0x20 <= code <= 0x7E}
@@ -101,6 +101,7 @@ class ReceiptDialect:
         self._network_type = bytes((config.network_type,))
         self._network_on_success = config.network_error_on_success
         self._enroute = "enroute" in config.intermediate
+        self.notifies_acceptance = "accepted" in config.intermediate
         self._manual_ack_text = config.manual_ack_text.encode("latin-1", "replace")
 
     @staticmethod
@@ -154,6 +155,9 @@ class ReceiptDialect:
             if not self._enroute:
                 return None
             return self._receipt(item.message, MessageState.ENROUTE,
+                                 EsmType.INTERMEDIATE_NOTIFICATION, with_tlvs, now)
+        if kind is OutboundKind.ACCEPTED:
+            return self._receipt(item.message, MessageState.ACCEPTED,
                                  EsmType.INTERMEDIATE_NOTIFICATION, with_tlvs, now)
         return self._acknowledgement(item.message, kind, with_tlvs)
 
@@ -291,4 +295,17 @@ class ReceiptDialects:
         if dialect is None:
             dialect = self._by_account.get(fields.system_id, self.default)
         return dialect
+
+    def notifies_acceptance(self, new: NewMessage) -> bool:
+        """Whether the dialect of a new message sends stat:ACCEPTD when it is stored (the
+        store asks only for messages whose registered_delivery has bit 4)."""
+        dialect = self._by_network.get(new.network)
+        if dialect is None:
+            dialect = self._by_account.get(new.system_id, self.default)
+        return dialect.notifies_acceptance
+
+    @property
+    def any_notify_acceptance(self) -> bool:
+        return any(d.notifies_acceptance for d in (
+            self.default, *self._by_account.values(), *self._by_network.values()))
 

@@ -159,3 +159,16 @@ def test_network_dialect_wins_over_the_account_one(network: str, system_id: str,
     )
     chosen = dialects.for_message(message(network=network, system_id=system_id))
     assert chosen.name == expected
+
+
+def test_acceptance_notice_says_acceptd() -> None:
+    dialect = ReceiptDialectConfig(name="x", intermediate=("accepted",))
+    pdu = receipt(dialect, message(MessageState.ENROUTE), OutboundKind.ACCEPTED)
+    assert pdu.esm_class == 0x20 and pdu.message_state == MessageState.ACCEPTED  # type: ignore[attr-defined]
+    parsed = parse_receipt_text(pdu.short_message.decode())  # type: ignore[union-attr]
+    assert parsed is not None and parsed.stat == "ACCEPTD" and parsed.dlvrd == 0
+    dialects = ReceiptDialects((dialect,), accounts={"a": "x"}, networks={})
+    assert dialects.any_notify_acceptance
+    assert dialects.notifies_acceptance(message().fields)
+    assert not dialects.notifies_acceptance(message(system_id="b").fields)
+    assert not ReceiptDialects((), accounts={}, networks={}).any_notify_acceptance

@@ -7,19 +7,29 @@ from datetime import datetime
 from typing import Protocol
 
 from smsc.pdu.constants import MessageState
-from smsc.store.models import BatchResult, Message, MessageQuery, OutboundItem, StoreBatch
+from smsc.store.models import (
+    BatchResult,
+    Message,
+    MessageQuery,
+    NewMessage,
+    OutboundItem,
+    StoreBatch,
+)
 
 
 class MessageStore(Protocol):
     """Messages and outbound notifications; one caller at a time.
 
     `on_final`, when set, is called with every message as it reaches a final state.
+    `accepted_notice`, when set, says whether a new MT message asking for intermediate
+    notifications (registered_delivery bit 4) is owed an ACCEPTED one at once.
 
     Claims (of due messages and outbound items) are leases held in memory only: after a
     crash every unfinished message is due again and every unacknowledged item pending again.
     """
 
     on_final: Callable[[Message], None] | None
+    accepted_notice: Callable[[NewMessage], bool] | None
 
     def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
         """Write accepts, outcomes and outbound acknowledgements in one transaction."""

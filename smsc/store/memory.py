@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from smsc.pdu.constants import MessageState
+from smsc.pdu.constants import INTERMEDIATE_NOTIFICATION_BIT, MessageState
 from smsc.store.models import (
     AcceptRefused,
     BatchResult,
@@ -45,6 +45,7 @@ class MemoryStore:
         self._next_item = 1
         self.on_final: Callable[[Message], None] | None = None
         """Observer of every message that reaches a final state (metrics)."""
+        self.accepted_notice: Callable[[NewMessage], bool] | None = None
 
     # -- writes --------------------------------------------------------------------------
 
@@ -86,6 +87,9 @@ class MemoryStore:
         self._messages[message.message_id] = message
         self._pending[new.system_id] += 1
         heapq.heappush(self._due, (due, message.message_id))
+        if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
+                and self.accepted_notice is not None and self.accepted_notice(new)):
+            self._queue_outbound(new.system_id, OutboundKind.ACCEPTED, message)
         return message.message_id
 
     def _find_replaceable(self, new: NewMessage) -> Message | None:

@@ -34,6 +34,9 @@ class OutboundKind(Enum):
     """The recipient handset's delivery acknowledgement (registered_delivery bit 2)."""
     MANUAL_ACK = "manual_ack"
     """The recipient's manual/user acknowledgement (registered_delivery bit 3)."""
+    ACCEPTED = "accepted"
+    """An intermediate notification at acceptance (stat ACCEPTD), for dialects that send one
+    when registered_delivery bit 4 asks."""
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from smsc.pdu.constants import MessageState
+from smsc.pdu.constants import INTERMEDIATE_NOTIFICATION_BIT, MessageState
 from smsc.store.models import (
     AcceptRefused,
     BatchResult,
@@ -161,6 +161,7 @@ class SqliteStore:
         """The accepts of the transaction in progress, in the order of their rows."""
         self.on_final: Callable[[Message], None] | None = None
         """Observer of every message that reaches a final state (metrics)."""
+        self.accepted_notice: Callable[[NewMessage], bool] | None = None
         self._load()
 
     def _load(self) -> None:
@@ -279,6 +280,10 @@ class SqliteStore:
                 remember(Message(message_id, new, MessageState.ENROUTE, 0, due))
                 heapq.heappush(due_heap, (due.timestamp(), message_id))
                 pending[new.system_id] += 1
+                if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
+                        and self.accepted_notice is not None and self.accepted_notice(new)):
+                    notices.append((new.system_id, OutboundKind.ACCEPTED.value, message_id,
+                                    ENROUTE))
         if notices:
             self._queue_notices(notices)
         result.accepted = [

@@ -119,3 +119,30 @@ async def test_sme_delivery_and_manual_acknowledgements(
     with trio.move_on_after(30) as nothing:
         await esme.next_request()
     assert nothing.cancelled_caught
+
+
+async def test_acceptd_then_enroute_then_the_final_receipt(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    config = make_config(
+        receipt_dialects=(ReceiptDialectConfig(name="carrier",
+                                               intermediate=("accepted", "enroute")),),
+        accounts=(AccountConfig(receipt_dialect="carrier", default_validity=15.0),),
+        networks=(NetworkConfig(result="absent", error_code=27),),
+    )
+    config = dataclasses.replace(config, store=dataclasses.replace(
+        config.store, retry_schedule=(10.0,)))
+    running = await start_smsc(config)
+    esme = await connect(running)
+    await esme.bind(interface_version=0x34)
+    resp = await esme.request(submit(registered_delivery=0x11))
+    notices = [await esme.next_request() for _ in range(3)]
+    stats = [parse_receipt_text(n.short_message.decode()).stat for n in notices]  # type: ignore[attr-defined, union-attr]
+    assert stats == ["ACCEPTD", "ENROUTE", "EXPIRED"]
+    assert [n.esm_class for n in notices] == [0x20, 0x20, 0x04]  # type: ignore[attr-defined]
+    assert [n.message_state for n in notices] == [6, 1, 3]  # type: ignore[attr-defined]
+    assert {n.receipted_message_id for n in notices} == {resp.message_id}  # type: ignore[attr-defined]
+    # without bit 4 no intermediate notice at all
+    await esme.request(submit(registered_delivery=0x01))
+    final = await esme.next_request()
+    assert final.esm_class == 0x04  # type: ignore[attr-defined]
