@@ -245,22 +245,34 @@ def delivery_line(delivery: Delivery) -> str:
 
 
 async def listen_command(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Print deliveries until --count, or SIGTERM / Ctrl-C (both unbind cleanly first)."""
     config = client_config(args, args.mode, reconnect=not args.no_reconnect)
+    stopped = False
     async with connect(config=config, host=args.host, port=args.port) as client:
         print(f"esme: bound as {args.mode} to {args.host}:{args.port}", file=sys.stderr,
               flush=True)
-        seen = 0
-        async for delivery in client.deliveries():
-            if args.json:
-                print(json.dumps(delivery_fields(delivery)), file=out, flush=True)
-            else:
-                print(delivery_line(delivery), file=out, flush=True)
-            seen += 1
-            if args.count is not None and seen >= args.count:
-                break
-        else:
-            if args.no_reconnect:
-                return fail("connection lost", EXIT_CONNECT)
+        async with trio.open_nursery() as nursery:
+            async def stop_on_signal() -> None:
+                nonlocal stopped
+                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for _ in signals:
+                        stopped = True
+                        await client.aclose()  # the iterator below then ends
+                        return
+
+            nursery.start_soon(stop_on_signal)
+            seen = 0
+            async for delivery in client.deliveries():
+                if args.json:
+                    print(json.dumps(delivery_fields(delivery)), file=out, flush=True)
+                else:
+                    print(delivery_line(delivery), file=out, flush=True)
+                seen += 1
+                if args.count is not None and seen >= args.count:
+                    break
+            nursery.cancel_scope.cancel()
+    if not stopped and (args.count is None or seen < args.count):
+        return fail("connection lost", EXIT_CONNECT)
     return 0
 
 
@@ -301,7 +313,7 @@ class Progress:
         else:
             done = 0.0
         done = min(1.0, done)
-        then, before = self.last
+        then, before = (self.started, 0) if final else self.last
         rate = (responses - before) / (now - then) if now > then else 0.0
         self.last = (now, responses)
         bar = "#" * int(done * 24) + "-" * (24 - int(done * 24))

@@ -552,6 +552,13 @@ def check(request: Pdu, response: Pdu) -> Pdu:
     return response
 
 
+async def _shielded_nursery(*, task_status: trio.TaskStatus[trio.Nursery]) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.cancel_scope.shield = True
+        task_status.started(nursery)
+        await trio.sleep_forever()
+
+
 @asynccontextmanager
 async def connect(
     host: str = "127.0.0.1", port: int = 2775, *, config: ClientConfig | None = None,
@@ -568,13 +575,17 @@ async def connect(
         raise ValueError(f"mode must be one of {', '.join(BIND_MODES)}, not {settings.mode!r}")
     try:
         async with trio.open_nursery() as nursery:
-            client = EsmeClient(settings, nursery)
+            # the connection's tasks run in a shielded nursery, so that the unbind on the way
+            # out still works when the caller's block was cancelled
+            service: trio.Nursery = await nursery.start(_shielded_nursery)
+            client = EsmeClient(settings, service)
             try:
                 await client._start()
                 yield client
             finally:
                 with trio.CancelScope(shield=True):
                     await client.aclose()
+                service.cancel_scope.cancel()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # our own tasks never raise: a group here holds the caller's one exception

@@ -151,3 +151,25 @@ async def test_bench_human_report_and_bad_bind(smsc: Any) -> None:
                       "--json")
     assert done.returncode == 3
     assert "ESME_RINVPASWD" in json.loads(done.stdout)["errors"][0]
+
+
+async def test_listen_unbinds_and_exits_on_sigterm(smsc: Any) -> None:
+    import signal
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            process = await nursery.start(lambda task_status=trio.TASK_STATUS_IGNORED: (
+                trio.run_process([*ESME, "listen", "--port", str(smsc.smpp_port)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+                                 task_status=task_status)))
+            seen = b""
+            while b"bound as receiver" not in seen:
+                chunk = await process.stderr.receive_some(1024)
+                assert chunk, seen
+                seen += chunk
+            [link] = list(smsc.links)
+            process.send_signal(signal.SIGTERM)
+            await link.wait_closed()
+            await process.wait()
+    assert process.returncode == 0
+    assert link.close_reason == "unbind received"

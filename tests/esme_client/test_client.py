@@ -285,3 +285,14 @@ async def test_one_request_object_can_be_sent_many_times_at_once(smsc: Any) -> N
                 for _ in range(10):
                     nursery.start_soon(one)
     assert len(set(ids)) == 10 and pdu.sequence_number == 0
+
+
+async def test_a_cancelled_block_still_unbinds(smsc: Any) -> None:
+    with trio.fail_after(10):
+        with trio.CancelScope() as scope:
+            async with connect("127.0.0.1", smsc.smpp_port):
+                [link] = list(smsc.links)
+                scope.cancel()
+                await trio.sleep_forever()
+        await link.wait_closed()
+    assert link.close_reason == "unbind received"
