@@ -173,3 +173,32 @@ async def test_listen_unbinds_and_exits_on_sigterm(smsc: Any) -> None:
             await process.wait()
     assert process.returncode == 0
     assert link.close_reason == "unbind received"
+
+
+async def test_send_and_bench_over_tls(make_config: Any, start_smsc: Any, tmp_path: Any) -> None:
+    import dataclasses
+
+    import trustme
+
+    from smsc.config import TlsConfig
+
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    certfile, keyfile, cafile = tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem"
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    authority.cert_pem.write_to_path(str(cafile))
+    config = make_config()
+    tls = TlsConfig(enabled=True, port=0, certfile=str(certfile), keyfile=str(keyfile))
+    running = await start_smsc(dataclasses.replace(
+        config, server=dataclasses.replace(config.server, tls=tls)))
+    done = await esme("send", "4915100000002", "secret", "--port", running.tls_port, "--tls",
+                      "--cafile", cafile, "--wait-receipt")
+    assert done.returncode == 0, done.stderr
+    assert b"DELIVRD" in done.stdout
+    done = await esme("bench", "--port", running.tls_port, "--tls", "--cafile", cafile,
+                      "-n", 100, "-c", 2, "--receipts", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["statuses"] == {"ESME_ROK": 100} and report["receipts"] == 100
+    running.shutdown.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -296,3 +297,30 @@ async def test_a_cancelled_block_still_unbinds(smsc: Any) -> None:
                 await trio.sleep_forever()
         await link.wait_closed()
     assert link.close_reason == "unbind received"
+
+
+async def test_a_request_nobody_answers_times_out(nursery: trio.Nursery) -> None:
+    """A peer that accepts the bind and then answers nothing."""
+    from esme_client import ResponseTimeout
+    from smsc.pdu import BindTransceiverResp, FrameBuffer, decode, encode
+
+    async def silent_smsc(stream: trio.SocketStream) -> None:
+        frames = FrameBuffer()
+        while data := await stream.receive_some(65536):
+            frames.feed(bytes(data))
+            while (frame := frames.pop()) is not None:
+                request = decode(frame)
+                if request.command_id == 0x09:
+                    await stream.send_all(encode(BindTransceiverResp(
+                        sequence_number=request.sequence_number, system_id="silent")))
+
+    listeners = await nursery.start(partial(trio.serve_tcp, silent_smsc, 0, host="127.0.0.1"))
+    port = listeners[0].socket.getsockname()[1]
+    with trio.fail_after(10):
+        async with connect("127.0.0.1", port, response_timeout=0.2) as client:
+            assert client.smsc_system_id == "silent"
+            with pytest.raises(ResponseTimeout):
+                await client.submit_text("4915100000002", "anyone?")
+            assert client.connection is not None
+            assert client.connection.session.window_free == client.config.window
+    nursery.cancel_scope.cancel()
