@@ -18,6 +18,7 @@ import signal
 import ssl
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -247,30 +248,36 @@ def delivery_line(delivery: Delivery) -> str:
 async def listen_command(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Print deliveries until --count, or SIGTERM / Ctrl-C (both unbind cleanly first)."""
     config = client_config(args, args.mode, reconnect=not args.no_reconnect)
+    # listen for the signals before anything else, so that none can kill us unbound-uncleanly
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with connect(config=config, host=args.host, port=args.port) as client:
+            return await _print_deliveries(args, client, signals, out)
+
+
+async def _print_deliveries(args: argparse.Namespace, client: EsmeClient,
+                            signals: AsyncIterator[int], out: TextIO) -> int:
     stopped = False
-    async with connect(config=config, host=args.host, port=args.port) as client:
+    seen = 0
+    async with trio.open_nursery() as nursery:
+        async def stop_on_signal() -> None:
+            nonlocal stopped
+            async for _ in signals:
+                stopped = True
+                await client.aclose()  # the iterator below then ends
+                return
+
+        nursery.start_soon(stop_on_signal)
         print(f"esme: bound as {args.mode} to {args.host}:{args.port}", file=sys.stderr,
               flush=True)
-        async with trio.open_nursery() as nursery:
-            async def stop_on_signal() -> None:
-                nonlocal stopped
-                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                    async for _ in signals:
-                        stopped = True
-                        await client.aclose()  # the iterator below then ends
-                        return
-
-            nursery.start_soon(stop_on_signal)
-            seen = 0
-            async for delivery in client.deliveries():
-                if args.json:
-                    print(json.dumps(delivery_fields(delivery)), file=out, flush=True)
-                else:
-                    print(delivery_line(delivery), file=out, flush=True)
-                seen += 1
-                if args.count is not None and seen >= args.count:
-                    break
-            nursery.cancel_scope.cancel()
+        async for delivery in client.deliveries():
+            if args.json:
+                print(json.dumps(delivery_fields(delivery)), file=out, flush=True)
+            else:
+                print(delivery_line(delivery), file=out, flush=True)
+            seen += 1
+            if args.count is not None and seen >= args.count:
+                break
+        nursery.cancel_scope.cancel()
     if not stopped and (args.count is None or seen < args.count):
         return fail("connection lost", EXIT_CONNECT)
     return 0
