@@ -339,7 +339,8 @@ class SimulationConfig:
     """Destinations +447700900NNN (a range reserved for fiction) force an outcome; see
     README's table."""
     inbox_size: int = field(default=0, metadata=_limits(0, 100000))
-    """Messages kept per handset for tests to read (reassembled, decoded); 0 keeps none."""
+    """Messages kept per handset for tests to read (reassembled, decoded); 0 keeps none.
+    Memory grows with the number of distinct handsets: for tests, not load tests."""
 
 
 ID_FORMATS = ("hex", "hex_upper", "decimal")

@@ -52,6 +52,7 @@ class _Handset:
     reassembler: Reassembler = field(default_factory=lambda: Reassembler(REASSEMBLY_TIMEOUT))
     ids: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     notes: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    codings: dict[tuple[str, int], int] = field(default_factory=dict)
     diagnostics: list[str] = field(default_factory=list)
     """Everything seen, including parts that never made a whole message."""
 
@@ -92,6 +93,11 @@ class Inboxes:
         key = (source_addr, info.reference if info else -1)
         if whole is None or (info is not None and whole.parts > 1):
             box.ids.setdefault(key, []).append(message_id)
+            coding = box.codings.setdefault(key, data_coding)
+            if coding != data_coding:
+                notes.append(f"reference {info.reference if info else -1}: data_coding "
+                             f"0x{data_coding:02X} differs from the first part's "
+                             f"0x{coding:02X}")
             box.notes.setdefault(key, []).extend(notes)
         if whole is None:
             box.diagnostics.extend(notes)
@@ -99,6 +105,7 @@ class Inboxes:
         if info is not None and whole.parts > 1:
             ids = tuple(box.ids.pop(key, [message_id]))
             notes = box.notes.pop(key, notes)
+            data_coding = box.codings.pop(key, data_coding)
         else:
             ids = (message_id,)
         text = None

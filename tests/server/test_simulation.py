@@ -444,3 +444,18 @@ async def test_throughput_cap_spaces_deliveries(
         await esme.request(submit(f"491510000000{n}"))
     times = [round((await receipt_stat(esme))[2] - started) for _ in range(4)]
     assert times == [1, 3, 5, 7]  # one attempt every 2 s, each taking 1 s
+
+
+async def test_inbox_reports_parts_in_different_codings(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(simulation=SimulationConfig(inbox_size=10)))
+    esme = await connect(running)
+    for seq, (coding, text) in enumerate(((0, b"ab"), (3, b"cd")), 1):
+        await esme.request(submit("4915100000044", esm_class=0x40, data_coding=coding,
+                                  short_message=bytes((5, 0, 3, 1, 2, seq)) + text,
+                                  registered_delivery=0))
+    await trio.sleep(1)
+    (message,) = running.simulation.inbox("4915100000044")
+    assert message.text == "abcd" and message.parts == 2
+    assert any("data_coding 0x03 differs" in d for d in message.diagnostics)
