@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import ssl
@@ -265,5 +266,19 @@ def run_server(config: Config) -> int:
     logging.basicConfig(
         level=config.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    tune_garbage_collector()
     trio.run(serve_until_signal, config)
     return 0
+
+
+def tune_garbage_collector() -> None:
+    """Fewer, later cyclic-garbage collections for a long-running server.
+
+    Stored messages and sessions are long-lived and hold no cycles worth hunting, yet the
+    default thresholds rescan them again and again: with 1,000 binds the collector took about
+    a fifth of the server's CPU. Everything alive after start-up (modules, config) is frozen
+    out of the scans, and the youngest generation is collected every 50,000 allocations
+    instead of 700. Only `smsc serve` does this; an embedding process keeps its own settings.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
