@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from smsc.config import ReceiptDialectConfig
 from smsc.pdu import DataSm, DeliverSm
@@ -244,22 +245,30 @@ class ReceiptDialect:
         )
 
 
-def _kept_tlvs(extra: bytes) -> Mapping[int, object]:
+def _kept_tlvs(extra: bytes) -> dict[int, Any]:
     return decode_tlvs(extra, 0, len(extra), _KEPT_TLVS)
 
 
 def build_mo(message: Message, *, with_tlvs: bool) -> DeliverSm:
     """A handset's message as deliver_sm: more than 254 octets go in message_payload, SAR
-    segment fields (kept in `extra`) as TLVs."""
+    segment fields (kept in `extra`) as TLVs. A v3.3 bind knows no TLVs: its SAR parts get
+    the same facts as an 8-bit concatenation UDH (the parts were cut with room for one)."""
     fields = message.fields
     payload = fields.payload
+    esm_class = fields.esm_class & 0xC0
     tlvs: dict[int, object] = {}
-    if with_tlvs:
-        if fields.extra:
-            tlvs.update(_kept_tlvs(fields.extra))
-        if len(payload) > 254:
-            tlvs[Tag.message_payload] = payload
-            payload = b""
+    if fields.extra:
+        kept = _kept_tlvs(fields.extra)
+        if with_tlvs:
+            tlvs.update(kept)
+        elif Tag.sar_msg_ref_num in kept and not esm_class & 0x40:
+            header = bytes((5, 0x00, 3, kept[Tag.sar_msg_ref_num] & 0xFF,
+                            kept[Tag.sar_total_segments], kept[Tag.sar_segment_seqnum]))
+            payload = header + payload
+            esm_class |= 0x40
+    if with_tlvs and len(payload) > 254:
+        tlvs[Tag.message_payload] = payload
+        payload = b""
     return DeliverSm(
         service_type=fields.service_type,
         source_addr_ton=fields.source_addr_ton,
@@ -268,7 +277,7 @@ def build_mo(message: Message, *, with_tlvs: bool) -> DeliverSm:
         dest_addr_ton=fields.dest_addr_ton,
         dest_addr_npi=fields.dest_addr_npi,
         destination_addr=fields.destination_addr,
-        esm_class=fields.esm_class & 0xC0,
+        esm_class=esm_class,
         protocol_id=fields.protocol_id,
         data_coding=fields.data_coding,
         short_message=payload[:254],

@@ -106,3 +106,17 @@ async def test_scheduled_mo_traffic_keeps_its_rate_and_turns(
     with trio.move_on_after(60) as nothing:  # count = 5: the stream has ended
         await esme.next_request()
     assert nothing.cancelled_caught
+
+
+async def test_sar_parts_reach_a_v33_bind_as_udh_parts(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(accounts=(AccountConfig(mo_addresses=("4242",)),)))
+    esme = await connect(running)
+    await esme.bind("receiver", interface_version=0x33)
+    ids = await running.mobile.send_text("4915100000007", "4242", UCS2_LONG, scheme="sar")
+    parts = [await esme.next_request() for _ in ids]
+    assert len(parts) > 1 and all(p.tlvs == {} and p.esm_class & 0x40 for p in parts)
+    assert all(len(p.short_message) <= 140 for p in parts)  # type: ignore[attr-defined]
+    data, coding = reassemble(parts)  # type: ignore[arg-type]
+    assert decode_text(data, coding) == UCS2_LONG
