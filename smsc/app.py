@@ -25,6 +25,7 @@ from smsc.delivery.outbound import OutboundDispatcher
 from smsc.delivery.retention import purge_finished_messages
 from smsc.delivery.scheduler import DeliveryScheduler
 from smsc.delivery.simulation import SimulationControl
+from smsc.logs import configure_logging, pdu_tracer
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu
 from smsc.receipts import ReceiptDialects
@@ -165,7 +166,9 @@ async def run(
             )
             scheduler.follow_up = simulation_control.after_attempt
             await nursery.start(simulation_control.run)
-            on_sent = _count_sent(metrics) if metrics.enabled else None
+            trace = pdu_tracer(config.logging)
+            service.trace = trace
+            on_sent = _on_sent(metrics, trace)
             plain = SmppListener(handler=service, limits=limits, clock=clock, links=links,
                                  on_sent=on_sent, on_link=control.on_link)
             dialer = OutbindDialer(
@@ -205,7 +208,9 @@ async def run(
         store.close()
 
 
-def _count_sent(metrics: SmscMetrics) -> Callable[[Pdu], None]:
+def _on_sent(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
+             ) -> Callable[[Pdu], None] | None:
+    """The links' hook for each PDU they send: count it, and trace it when asked."""
     sent = metrics.pdus_sent
     count_sent = metrics.count_sent
 
@@ -216,7 +221,13 @@ def _count_sent(metrics: SmscMetrics) -> Callable[[Pdu], None]:
         else:
             count_sent(*key)
 
-    return count
+    def count_and_trace(pdu: Pdu) -> None:
+        count(pdu)
+        trace("out", pdu)  # type: ignore[misc]
+
+    if trace is not None:
+        return count_and_trace if metrics.enabled else partial(trace, "out")
+    return count if metrics.enabled else None
 
 
 def status_of(running: RunningSmsc, config: Config) -> dict[str, object]:
@@ -263,9 +274,7 @@ async def serve_until_signal(config: Config) -> None:
 
 def run_server(config: Config) -> int:
     """Blocking entry point for the command line; returns the exit code."""
-    logging.basicConfig(
-        level=config.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(config.logging)
     tune_garbage_collector()
     trio.run(serve_until_signal, config)
     return 0

@@ -6,9 +6,11 @@ A configuration problem is printed as one line (`FILE: KEY: PROBLEM`) with exit 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from smsc.config import Config, ConfigError, load_config, with_overrides
 
@@ -30,9 +32,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="SMPP port (0 picks a free one)")
     serve.add_argument("--http-port", type=int, help="control API / metrics port")
     serve.add_argument("--data-dir", help="directory of the SQLite store")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                       help="logging.level")
+    serve.add_argument("--log-json", action="store_true", help="log JSON lines (logging.json)")
+    serve.add_argument("--pdu-trace", action="store_true",
+                       help="log every PDU decoded and in hex (logging.pdu_trace)")
+    serve.add_argument("--log-texts", action="store_true",
+                       help="show message texts in logs (logging.log_texts; debugging only)")
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path)
     return parser
+
+
+def with_logging_flags(config: Config, args: argparse.Namespace) -> Config:
+    """The config with --log-level, --log-json, --pdu-trace and --log-texts applied."""
+    changes: dict[str, Any] = {}
+    if getattr(args, "log_level", None):
+        changes["level"] = args.log_level
+    for flag, key in (("log_json", "json"), ("pdu_trace", "pdu_trace"),
+                      ("log_texts", "log_texts")):
+        if getattr(args, flag, False):
+            changes[key] = True
+    if not changes:
+        return config
+    return dataclasses.replace(config, logging=dataclasses.replace(config.logging, **changes))
 
 
 def load(path: Path | None) -> Config:
@@ -55,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             http_port=getattr(args, "http_port", None),
             data_dir=getattr(args, "data_dir", None),
         )
+        config = with_logging_flags(config, args)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2

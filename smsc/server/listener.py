@@ -9,6 +9,7 @@ from collections.abc import Callable
 import trio
 
 from smsc.clock import Clock
+from smsc.logs import current_link
 from smsc.pdu import Pdu
 from smsc.server.link import Link, LinkHandler
 from smsc.session import Role, SessionLimits, SmppSession
@@ -82,6 +83,7 @@ class SmppListener:
             send_timeout=self.limits.response_timer, on_sent=self.on_sent,
         )
         self.links.add(link)
+        current_link.set(link)  # every log record of this connection's tasks names it
         try:
             if self.on_link is not None:
                 self.on_link(link)

@@ -8,7 +8,7 @@ and answers each submit only once its message is stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -21,6 +21,7 @@ from smsc.clock import Clock
 from smsc.config import NO_NETWORK, Config
 from smsc.delivery.committer import Committer
 from smsc.delivery.outbound import OutboundDispatcher
+from smsc.logs import trace_event
 from smsc.metrics import SmscMetrics
 from smsc.pdu import (
     CancelSm,
@@ -213,6 +214,8 @@ class SmscService:
         self._bound: dict[int, tuple[str, str]] = {}
         """Live binds: id(link) → (system_id, bind mode)."""
         self._nursery: trio.Nursery | None = None
+        self.trace: Callable[[str, Pdu], None] | None = None
+        """PDU trace hook (logging.pdu_trace): ("in" | "out", pdu)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hosts the tasks of requests that read the store (query, cancel, replace)."""
@@ -224,6 +227,8 @@ class SmscService:
     # -- events --------------------------------------------------------------------------------
 
     def on_event(self, link: Link, event: Event) -> None:
+        if self.trace is not None:
+            trace_event(self.trace, event)
         metrics = self.metrics
         match event:
             case RequestReceived(message):
