@@ -104,7 +104,11 @@ def user_data_of(pdu: Pdu) -> bytes:
 
 
 def is_receipt_pdu(pdu: Pdu) -> bool:
+    """By the esm_class message type first (REFERENCE.md §10.3 #8): SME acknowledgements
+    carry receipted_message_id too but are the recipient's messages, not receipts."""
     kind = esm_type(int(getattr(pdu, "esm_class", 0)))
+    if kind in (EsmType.DELIVERY_ACK, EsmType.MANUAL_ACK):
+        return False
     return kind in (EsmType.DELIVERY_RECEIPT, EsmType.INTERMEDIATE_NOTIFICATION) or (
         Tag.receipted_message_id in pdu.tlvs
     )
