@@ -48,6 +48,7 @@ from esme_client.results import (
     is_receipt_pdu,
     mobile_originated,
     receipt_of,
+    receipted_id,
     user_data_of,
 )
 from smsc.pdu import (
@@ -434,9 +435,10 @@ class EsmeClient:
 
     def _on_deliver(self, pdu: Pdu) -> int:
         now = trio.current_time()
-        if len(self._queue) >= self.config.delivery_buffer:
-            return CommandStatus.ESME_RMSGQFUL
+        full = len(self._queue) >= self.config.delivery_buffer
         if is_receipt_pdu(pdu):
+            if full and receipted_id(pdu).lower() not in self._receipt_waiters:
+                return CommandStatus.ESME_RMSGQFUL  # the SMSC keeps it and tries again
             receipt = receipt_of(pdu, self._submitted, now)
             data = user_data_of(pdu)
             delivery = Delivery(
@@ -452,6 +454,8 @@ class EsmeClient:
             if waiter is not None:
                 waiter.set()
                 return CommandStatus.ESME_ROK
+        elif full:
+            return CommandStatus.ESME_RMSGQFUL
         else:
             mo = mobile_originated(pdu, self._reassembler, now)
             if mo is None:

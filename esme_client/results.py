@@ -114,11 +114,18 @@ def is_receipt_pdu(pdu: Pdu) -> bool:
     )
 
 
+def receipted_id(pdu: Pdu) -> str:
+    """The id of the message a receipt is about: receipted_message_id, else the text's id:."""
+    tlv_id = pdu.tlvs.get(Tag.receipted_message_id)
+    if tlv_id:
+        return str(tlv_id)
+    parsed = parse_receipt_text(user_data_of(pdu).decode("latin-1"))
+    return parsed.id if parsed is not None else ""
+
+
 def receipt_of(pdu: Pdu, latency_for: dict[str, float], now: float) -> Receipt:
     """Read a receipt PDU; pops the submit time of a final receipt from `latency_for`."""
-    data = user_data_of(pdu)
-    text = data.decode("latin-1")
-    parsed = parse_receipt_text(text)
+    parsed = parse_receipt_text(user_data_of(pdu).decode("latin-1"))
     tlv_id = pdu.tlvs.get(Tag.receipted_message_id)
     message_id = str(tlv_id) if tlv_id else (parsed.id if parsed is not None else "")
     raw_state = pdu.tlvs.get(Tag.message_state)

@@ -324,3 +324,14 @@ async def test_a_request_nobody_answers_times_out(nursery: trio.Nursery) -> None
             assert client.connection is not None
             assert client.connection.session.window_free == client.config.window
     nursery.cancel_scope.cancel()
+
+
+async def test_a_full_delivery_buffer_loses_nothing(smsc: Any) -> None:
+    """Beyond the buffer deliver_sm is refused with ESME_RMSGQFUL and the SMSC sends it again."""
+    with trio.fail_after(20):
+        async with connect("127.0.0.1", smsc.smpp_port, mode="receiver",
+                           delivery_buffer=1) as client:
+            for text in ("one", "two", "three"):
+                await smsc.mobile.send_text("4915100000001", "4242", text)
+            texts = [(await client.next_delivery()).text for _ in range(3)]
+    assert sorted(texts) == ["one", "three", "two"]  # type: ignore[type-var]
