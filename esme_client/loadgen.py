@@ -444,6 +444,8 @@ def receipt_id(frame: bytes) -> tuple[bytes, bool] | None:
         pos = frame.index(b"\0", pos) + 3  # source_addr, destination ton and npi
         pos = frame.index(b"\0", pos) + 1  # destination_addr
         esm_class = frame[pos]
+        if esm_class & 0x3C in (0x08, 0x10):
+            return None  # an SME acknowledgement: the recipient's message, not a receipt
         pos = frame.index(b"\0", pos + 3) + 1  # esm_class, protocol_id, priority_flag, schedule
         pos = frame.index(b"\0", pos) + 1  # validity_period
         # registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id

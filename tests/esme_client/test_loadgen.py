@@ -34,10 +34,15 @@ def test_receipt_id_reads_what_the_codec_reads(source: str, destination: str, me
     assert receipt_id(frame) == (message_id.encode(), with_tlv)
 
 
-def test_mobile_originated_is_not_a_receipt() -> None:
+def test_mobile_originated_and_sme_acknowledgements_are_not_receipts() -> None:
     frame = encode(DeliverSm(source_addr="4915100000001", destination_addr="4242",
                              short_message=b"id:1234 looks like a receipt"))
     assert receipt_id(frame) is None
+    for esm_class in (0x08, 0x10):
+        frame = encode(DeliverSm(source_addr="4915100000001", destination_addr="4242",
+                                 esm_class=esm_class, short_message=b"yes",
+                                 tlvs={Tag.receipted_message_id: "1234"}))
+        assert receipt_id(frame) is None
 
 
 def test_templates_are_valid_submit_sm_parts() -> None:
