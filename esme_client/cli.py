@@ -124,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ask for receipts and wait for them (binds as transceiver)")
     bench.add_argument("--receipt-timeout", type=_non_negative, default=30.0)
     bench.add_argument("--source", default="4242")
-    bench.add_argument("--destination", default="4915100000002")
+    bench.add_argument("--destination", default="4915100000002",
+                       help="first destination number")
+    bench.add_argument("--destinations", type=_positive_int, default=1,
+                       help="send to this many numbers in turn, counting up (default 1)")
     bench.add_argument("--processes", "-p", type=_positive_int, default=1,
                        help="generator processes sharing the connections (default 1)")
     bench.add_argument("--json", action="store_true", help="the report as one JSON object")
@@ -295,6 +298,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         rate=args.rate, count=count, duration=args.duration, size=args.size,
         encoding=args.encoding, receipts=args.receipts, receipt_timeout=args.receipt_timeout,
         source_addr=args.source, destination_addr=args.destination,
+        destinations=args.destinations,
     )
 
 
@@ -403,6 +407,9 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
         print(f"  {name} latency ms: p50 {values['p50']:.2f}  p90 {values['p90']:.2f}  "
               f"p99 {values['p99']:.2f}  max {values['max']:.2f}", file=out)
 
+    if report["receipt_states"]:
+        states = ", ".join(f"{name} {n:,}" for name, n in report["receipt_states"].items())
+        print(f"  receipt states: {states}", file=out)
     line("submit_sm_resp", report["submit_latency_ms"])
     line("submit -> receipt", report["receipt_latency_ms"])
     statuses = ", ".join(f"{name} {count:,}" for name, count in report["statuses"].items())

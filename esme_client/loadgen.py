@@ -32,6 +32,7 @@ from smsc.pdu import (
     CommandStatus,
     DecodeError,
     EnquireLinkResp,
+    MessageState,
     Pdu,
     Tag,
     Unbind,
@@ -45,6 +46,8 @@ from smsc.pdu.receipt_text import parse_receipt_text
 HEADER = struct.Struct(">IIII")
 SEQUENCE = struct.Struct(">I")
 TLV_HEADER = struct.Struct(">HH")
+_STATE_NAMES = {int(state): state.name for state in MessageState}
+_STATE_BY_WORD = {state.stat_word: state.name for state in MessageState}
 _DELIVER_SM_RESP_HEAD = struct.pack(">III", 17, 0x80000005, 0)
 MAX_SEQUENCE = 0x7FFFFFFF
 RECEIVE_SIZE = 1 << 18
@@ -81,6 +84,8 @@ class BenchConfig:
     response_timeout: float = 30.0
     source_addr: str = "4242"
     destination_addr: str = "4915100000002"
+    destinations: int = 1
+    """Messages go to this many numbers in turn, counting up from destination_addr."""
 
 
 @dataclass(slots=True)
@@ -95,6 +100,8 @@ class BenchStats:
     receipt_latency: array[float] = field(default_factory=lambda: array("d"))
     unmatched: int = 0
     unanswered: int = 0
+    receipt_states: dict[str, int] = field(default_factory=dict)
+    """Receipts by final state (DELIVERED, UNDELIVERABLE, ...)."""
     receipts_expected: int = 0
     receipts_missing: int = 0
     receipts_unknown: int = 0
@@ -121,6 +128,8 @@ class BenchStats:
         self.unmatched += other.unmatched
         self.unanswered += other.unanswered
         self.receipts_expected += other.receipts_expected
+        for state, n in other.receipt_states.items():
+            self.receipt_states[state] = self.receipt_states.get(state, 0) + n
         self.pending_receipts.update(other.pending_receipts)
         self.foreign_receipts.extend(other.foreign_receipts)
         self.errors.extend(other.errors)
@@ -130,15 +139,28 @@ class BenchStats:
         self.cpu += other.cpu
 
 
-def message_templates(config: BenchConfig) -> list[bytes]:
-    """The encoded submit_sm parts of the benchmark's message (sequence number 0)."""
+def destination(config: BenchConfig, index: int) -> str:
+    """The index-th destination: destination_addr counted up, keeping its width."""
+    base = config.destination_addr
+    if index == 0 or not base.isdigit():
+        return base
+    return str(int(base) + index).zfill(len(base))[-len(base):]
+
+
+MAX_TEMPLATES = 1000
+"""Distinct destinations pre-encoded per connection (more repeat the cycle)."""
+
+
+def message_templates(config: BenchConfig, index: int = 0) -> list[bytes]:
+    """The encoded submit_sm parts of the benchmark's message to the index-th destination
+    (sequence number 0)."""
     text = ("Your code is 123456. " * (config.size // 21 + 1))[: config.size]
     if config.encoding == "ucs2":
         text = ("Ваш код 123456. " * (config.size // 16 + 1))[: config.size]
     data_coding = choose_data_coding(text, config.encoding)
     parts = split_message(text, data_coding, scheme=Scheme.UDH8, reference=1)
     pdus = part_pdus(parts, data_coding, {
-        "source_addr": config.source_addr, "destination_addr": config.destination_addr,
+        "source_addr": config.source_addr, "destination_addr": destination(config, index),
         "registered_delivery": 1 if config.receipts else 0}, {})
     return [encode(pdu) for pdu in pdus]
 
@@ -205,6 +227,9 @@ class _Link:
         self.stats = stats
         self.on_progress = on_progress
         self.templates = message_templates(config)
+        self.messages = [b"".join(message_templates(config, i))
+                         for i in range(min(config.destinations, MAX_TEMPLATES))]
+        self.next_message = 0
         self.sent_at: dict[int, float] = {}
         self.tracker = tracker
         self.leftover = b""
@@ -274,7 +299,13 @@ class _Link:
                 batch = min(batch, allowed)
             messages = max(1, batch // parts)
             lengths = [len(t) for t in templates]
-            buffer = bytearray(b"".join(templates) * messages)
+            if len(self.messages) == 1:
+                buffer = bytearray(self.messages[0] * messages)
+            else:
+                cycle, first = self.messages, self.next_message
+                buffer = bytearray(b"".join(
+                    [cycle[(first + n) % len(cycle)] for n in range(messages)]))
+                self.next_message = (first + messages) % len(cycle)
             now = trio.current_time()
             offset = 0
             for _ in range(messages):
@@ -414,8 +445,10 @@ class _Link:
         found = receipt_id(frame)
         if found is None:
             return
-        key, _ = found
+        key, _, state = found
         stats = self.stats
+        if state is not None:
+            stats.receipt_states[state] = stats.receipt_states.get(state, 0) + 1
         tracker = self.tracker
         tracker.received += 1
         stats.last_receipt = time.monotonic()
@@ -435,9 +468,10 @@ class _Link:
                     break
 
 
-def receipt_id(frame: bytes) -> tuple[bytes, bool] | None:
-    """The receipted message id of a deliver_sm receipt, read without building the PDU:
-    receipted_message_id when present (True), else the `id:` of the receipt text (False).
+def receipt_id(frame: bytes) -> tuple[bytes, bool, str | None] | None:
+    """What counts of a deliver_sm receipt, read without building the PDU: the receipted
+    message id (from receipted_message_id when present: True; else the text's `id:`: False)
+    and the final state (message_state's name, else the text's `stat:` word).
     None for a deliver_sm that is not a receipt."""
     try:
         pos = frame.index(b"\0", 16) + 3  # service_type, source ton and npi
@@ -453,17 +487,27 @@ def receipt_id(frame: bytes) -> tuple[bytes, bool] | None:
         short_message = frame[pos + 5 : pos + 5 + sm_length]
         pos += 5 + sm_length
         end = len(frame)
+        tlv_id: bytes | None = None
+        state: str | None = None
         while pos + 4 <= end:
             tag, size = TLV_HEADER.unpack_from(frame, pos)
             if tag == Tag.receipted_message_id:
-                return frame[pos + 4 : pos + 4 + size].rstrip(b"\0"), True
+                tlv_id = frame[pos + 4 : pos + 4 + size].rstrip(b"\0")
+            elif tag == Tag.message_state and size == 1:
+                state = _STATE_NAMES.get(frame[pos + 4], str(frame[pos + 4]))
             pos += 4 + size
     except (ValueError, IndexError, struct.error):
         return None
-    if esm_class & 0x3C not in (0x04, 0x20):
+    if tlv_id is None and esm_class & 0x3C not in (0x04, 0x20):
         return None
-    parsed = parse_receipt_text(short_message.decode("latin-1"))
-    return (parsed.id.encode("latin-1"), False) if parsed is not None else None
+    parsed = None
+    if tlv_id is None or state is None:
+        parsed = parse_receipt_text(short_message.decode("latin-1"))
+    if state is None and parsed is not None and parsed.stat:
+        state = _STATE_BY_WORD.get(parsed.stat.upper(), parsed.stat)
+    if tlv_id is not None:
+        return tlv_id, True, state
+    return (parsed.id.encode("latin-1"), False, state) if parsed is not None else None
 
 
 def _status_name(status: int) -> str:
@@ -635,6 +679,7 @@ def summary(config: BenchConfig, stats: BenchStats, elapsed: float,
             "rate": config.rate or None, "count": config.count or None,
             "duration": config.duration or None, "size": config.size,
             "encoding": config.encoding, "receipts": config.receipts,
+            "destinations": config.destinations,
             "parts_per_message": len(message_templates(config)), "processes": processes,
         },
         "elapsed_s": round(elapsed, 3),
@@ -648,6 +693,7 @@ def summary(config: BenchConfig, stats: BenchStats, elapsed: float,
         "statuses": {_status_name(k): v for k, v in sorted(stats.statuses.items())},
         "unmatched": stats.unmatched,
         "unanswered": stats.unanswered,
+        "receipt_states": dict(sorted(stats.receipt_states.items())),
         "receipts_missing": stats.receipts_missing,
         "receipts_unknown": stats.receipts_unknown,
         "errors": stats.errors[:20],

@@ -114,12 +114,14 @@ def check_latencies(values: dict[str, float]) -> None:
 
 async def test_bench_json_with_receipts(smsc: Any) -> None:
     done = await esme("bench", "--port", smsc.smpp_port, "-n", 300, "-c", 2, "-w", 10,
-                      "--receipts", "--json")
+                      "--receipts", "--destinations", 7, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["submitted"] == report["responses"] == 300
     assert report["statuses"] == {"ESME_ROK": 300}
     assert report["receipts"] == 300 and report["receipts_missing"] == 0
+    assert report["receipt_states"] == {"DELIVERED": 300}
+    assert report["workload"]["destinations"] == 7
     assert report["unanswered"] == report["unmatched"] == 0 and report["errors"] == []
     check_latencies(report["submit_latency_ms"])
     check_latencies(report["receipt_latency_ms"])

@@ -31,7 +31,7 @@ def test_receipt_id_reads_what_the_codec_reads(source: str, destination: str, me
                     if with_tlv else {})
     frame = encode(pdu)
     assert decode(frame).short_message == text.encode()  # type: ignore[attr-defined]
-    assert receipt_id(frame) == (message_id.encode(), with_tlv)
+    assert receipt_id(frame) == (message_id.encode(), with_tlv, "DELIVERED")
 
 
 def test_mobile_originated_and_sme_acknowledgements_are_not_receipts() -> None:
@@ -43,6 +43,13 @@ def test_mobile_originated_and_sme_acknowledgements_are_not_receipts() -> None:
                                  esm_class=esm_class, short_message=b"yes",
                                  tlvs={Tag.receipted_message_id: "1234"}))
         assert receipt_id(frame) is None
+
+
+def test_destinations_count_up_keeping_their_width() -> None:
+    config = BenchConfig(destination_addr="4915100000998", destinations=3)
+    numbers = [decode(message_templates(config, i)[0]).destination_addr  # type: ignore[attr-defined]
+               for i in range(3)]
+    assert numbers == ["4915100000998", "4915100000999", "4915100001000"]
 
 
 def test_templates_are_valid_submit_sm_parts() -> None:
