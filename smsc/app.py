@@ -37,7 +37,7 @@ from smsc.server.listener import SmppListener
 from smsc.server.outbind import OutbindDialer
 from smsc.server.service import SmscService
 from smsc.session import SessionLimits
-from smsc.store import MemoryStore, MessageStore, RetryPolicy
+from smsc.store import MemoryStore, MessageStore, NewMessage, RetryPolicy
 
 log = logging.getLogger("smsc")
 
@@ -95,6 +95,14 @@ def open_store(config: Config) -> tuple[MessageStore, bool]:
     return MemoryStore(retry=retry, max_pending=max_pending), False
 
 
+def route_dialect(routes: RoutingTable, fields: NewMessage) -> str:
+    """The receipt dialect the route rule of a message names ("" for none)."""
+    rule = routes.rule_for(ton=fields.dest_addr_ton, npi=fields.dest_addr_npi,
+                           destination=fields.destination_addr, account=fields.system_id,
+                           source=fields.source_addr)
+    return rule.receipt_dialect if rule is not None else ""
+
+
 def tls_context(config: Config) -> ssl.SSLContext | None:
     tls = config.server.tls
     if not tls.enabled:
@@ -121,11 +129,14 @@ async def run(
     simulation = Simulation(networks=config.networks, handsets=config.handsets,
                             settings=config.simulation)
     networks = simulation.networks
+    routes = RoutingTable(config.routing, tuple(networks))
     dialects = ReceiptDialects(
         config.receipt_dialects,
         accounts={a.system_id: a.receipt_dialect for a in config.accounts},
         networks={n.name: n.receipt_dialect for n in config.networks},
         submit_id_format=config.server.message_id_format,
+        by_route=(partial(route_dialect, routes)
+                  if any(rule.receipt_dialect for rule in config.routing.rules) else None),
     )
     if dialects.any_notify_acceptance:
         store.accepted_notice = dialects.notifies_acceptance
@@ -133,7 +144,7 @@ async def run(
                                   dialects=dialects)
     service = SmscService(
         config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
-        clock=clock, routes=RoutingTable(config.routing, tuple(networks)), metrics=metrics,
+        clock=clock, routes=routes, metrics=metrics,
         simulation=simulation,
     )
     scheduler = DeliveryScheduler(committer=committer, simulation=simulation, clock=clock)

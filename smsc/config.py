@@ -290,6 +290,9 @@ class RouteConfig:
     """system_id of the submitting account."""
     source_prefix: str = ""
     """Prefix of the source address as submitted."""
+    receipt_dialect: str = ""
+    """Receipt dialect of the messages this rule routes; wins over the network's and the
+    account's. Empty leaves theirs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -658,6 +661,10 @@ def _check_dialects(config: Config, source: str) -> None:
         if network.receipt_dialect and network.receipt_dialect not in names:
             raise ConfigError(source, f"networks[{index}].receipt_dialect",
                               f"no receipt dialect named {network.receipt_dialect!r}")
+    for index, rule in enumerate(config.routing.rules):
+        if rule.receipt_dialect and rule.receipt_dialect not in names:
+            raise ConfigError(source, f"routing.rules[{index}].receipt_dialect",
+                              f"no receipt dialect named {rule.receipt_dialect!r}")
 
 
 def _check_mo_traffic(config: Config, source: str) -> None:

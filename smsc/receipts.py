@@ -290,16 +290,28 @@ class ReceiptDialects:
 
     def __init__(self, dialects: tuple[ReceiptDialectConfig, ...], *,
                  accounts: Mapping[str, str], networks: Mapping[str, str],
-                 submit_id_format: str = "hex") -> None:
+                 submit_id_format: str = "hex",
+                 by_route: Callable[[NewMessage], str] | None = None) -> None:
+        """`by_route` names the dialect of the route rule a message took ("" for none); give
+        it only when some rule names one, since it runs the routing rules again."""
         built = {d.name: ReceiptDialect(d, submit_id_format=submit_id_format)
                  for d in (APPENDIX_B, *dialects)}
         self.default = built[APPENDIX_B.name]
+        self._built = built
         self._by_account = {s: built[name] for s, name in accounts.items() if name}
         self._by_network = {n: built[name] for n, name in networks.items() if name}
+        self._by_route = by_route
 
     def for_message(self, message: Message) -> ReceiptDialect:
-        """The network's dialect, else the account's, else Appendix B (two dict lookups)."""
-        fields = message.fields
+        """The route rule's dialect, else the network's, else the account's, else Appendix B
+        (two dict lookups when no rule names a dialect)."""
+        return self._for(message.fields)
+
+    def _for(self, fields: NewMessage) -> ReceiptDialect:
+        if self._by_route is not None:
+            name = self._by_route(fields)
+            if name:
+                return self._built[name]
         dialect = self._by_network.get(fields.network)
         if dialect is None:
             dialect = self._by_account.get(fields.system_id, self.default)
@@ -308,13 +320,9 @@ class ReceiptDialects:
     def notifies_acceptance(self, new: NewMessage) -> bool:
         """Whether the dialect of a new message sends stat:ACCEPTD when it is stored (the
         store asks only for messages whose registered_delivery has bit 4)."""
-        dialect = self._by_network.get(new.network)
-        if dialect is None:
-            dialect = self._by_account.get(new.system_id, self.default)
-        return dialect.notifies_acceptance
+        return self._for(new).notifies_acceptance
 
     @property
     def any_notify_acceptance(self) -> bool:
-        return any(d.notifies_acceptance for d in (
-            self.default, *self._by_account.values(), *self._by_network.values()))
+        return any(d.notifies_acceptance for d in self._built.values())
 

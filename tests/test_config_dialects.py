@@ -69,3 +69,11 @@ def test_the_dialect_example_passes_check_config() -> None:
                           capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{path}: ok"
+
+
+def test_route_rules_name_known_dialects_only() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"routing": {"rules": [{"prefix": "+49", "receipt_dialect": "x"}]}},
+                     "my.toml")
+    assert str(caught.value) == (
+        "my.toml: routing.rules[0].receipt_dialect: no receipt dialect named 'x'")

@@ -45,6 +45,19 @@ class RoutingTable:
                 return Route(None if rule.network == NO_NETWORK else rule.network, number)
         return Route(self.default, number)
 
+    def rule_for(self, *, ton: int, npi: int, destination: str, account: str,
+                 source: str) -> RouteConfig | None:
+        """The first rule that matches (None when the default network takes the message)."""
+        number = (
+            normalise(ton, npi, destination, self.config.default_region)
+            if self.needs_number
+            else None
+        )
+        for rule, pattern in self.rules:
+            if _matches(rule, pattern, number, destination, account, source):
+                return rule
+        return None
+
 
 def _matches(rule: RouteConfig, pattern: re.Pattern[str] | None, number: Number | None,
              destination: str, account: str, source: str) -> bool:

@@ -146,3 +146,24 @@ async def test_acceptd_then_enroute_then_the_final_receipt(
     await esme.request(submit(registered_delivery=0x01))
     final = await esme.next_request()
     assert final.esm_class == 0x04  # type: ignore[attr-defined]
+
+
+async def test_a_route_rule_dialect_wins_over_network_and_account(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    config = make_config(
+        receipt_dialects=DIALECTS,
+        accounts=(AccountConfig(receipt_dialect="decimal"),),
+        networks=(NetworkConfig(receipt_dialect="data"),),
+    )
+    config = dataclasses.replace(config, routing=dataclasses.replace(config.routing, rules=(
+        RouteConfig(prefix="+4917", receipt_dialect="tlv-only"),)))
+    running = await start_smsc(config)
+    esme = await connect(running)
+    await esme.bind(interface_version=0x34)
+    await esme.request(submit(destination_addr="4917000000001", dest_addr_ton=1))
+    by_rule = await esme.next_request()
+    assert isinstance(by_rule, DeliverSm) and by_rule.short_message == b""
+    await esme.request(submit())  # no rule: the network's dialect
+    by_network = await esme.next_request()
+    assert isinstance(by_network, DataSm)
