@@ -118,14 +118,28 @@ _INT_HEADERS = {
 }
 
 
+_CSTRING_LIMITS = {
+    tag: (tag.to_bytes(2, "big"), spec.max_length)
+    for tag, spec in TLV_SPECS.items()
+    if spec.type is TlvType.CSTRING
+}
+
+
 def encode_tlvs(tlvs: Mapping[int, Any]) -> bytes:
     parts = []
     int_headers = _INT_HEADERS
+    cstrings = _CSTRING_LIMITS
     for tag, value in tlvs.items():
         fast = int_headers.get(tag)
         if fast is not None and type(value) is int and 0 <= value < fast[2]:
             parts.append(fast[0] + value.to_bytes(fast[1], "big"))
             continue
+        text = cstrings.get(tag)
+        if text is not None and type(value) is str:  # receipted_message_id on every receipt
+            octets = value.encode("latin-1") + b"\x00"
+            if len(octets) <= text[1] and b"\x00" not in octets[:-1]:
+                parts.append(text[0] + len(octets).to_bytes(2, "big") + octets)
+                continue
         values = value if isinstance(value, tuple) else (value,)
         for one in values:
             octets = encode_tlv_value(tag, one)
