@@ -252,7 +252,8 @@ def _kept_tlvs(extra: bytes) -> dict[int, Any]:
 def build_mo(message: Message, *, with_tlvs: bool) -> DeliverSm:
     """A handset's message as deliver_sm: more than 254 octets go in message_payload, SAR
     segment fields (kept in `extra`) as TLVs. A v3.3 bind knows no TLVs: its SAR parts get
-    the same facts as an 8-bit concatenation UDH (the parts were cut with room for one)."""
+    the same facts as an 8-bit concatenation UDH (the parts were cut with room for one), and
+    a message longer than 254 octets is cut to 254 (one item is one PDU)."""
     fields = message.fields
     payload = fields.payload
     esm_class = fields.esm_class & 0xC0
