@@ -21,7 +21,7 @@ from smsc.receipts import ReceiptDialects
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
 from smsc.session import LocalProtocolError
-from smsc.store import OutboundItem, claim_outbound_for
+from smsc.store import OutboundItem
 
 log = logging.getLogger("smsc.outbound")
 FAILURE_BACKOFF = 1.0
@@ -73,27 +73,41 @@ class OutboundDispatcher:
 
     async def _push(self) -> None:
         now = self.clock.monotonic()
-        self._resting = {s: t for s, t in self._resting.items() if t > now}
-        receivers: dict[str, list[Link]] = {}
-        rooms: dict[str, int] = {}
-        for system_id in self.binds.systems_with_receivers():
-            if system_id in self._resting:
-                continue
-            links = [link for link in self.binds.receivers(system_id)
-                     if link.session.window_free > 0]
-            room = sum(link.session.window_free for link in links)
-            if room:
-                receivers[system_id] = links
-                rooms[system_id] = room
-        if not rooms:
+        if self._resting:
+            self._resting = {s: t for s, t in self._resting.items() if t > now}
+        claimed, receivers = await self.committer.read(self._claim)
+        if not claimed:
             return
-        claimed = await self.committer.read(claim_outbound_for, self.store, rooms)
         unsent: list[int] = []
         wall = self.clock.wall()  # one receipt "done date" clock reading per round
         for system_id, items in claimed.items():
             unsent += self._deal(system_id, items, receivers[system_id], wall)
         if unsent:
             await self.committer.read(self.store.release_outbound, unsent)
+
+    def _claim(self) -> tuple[dict[str, list[OutboundItem]], dict[str, list[Link]]]:
+        """Claim, for each account with deliveries waiting, as many as its receivers' windows
+        have room for (one store call per round; receivers are looked at only for accounts
+        that have something waiting, so a round costs nothing per idle bind)."""
+        store = self.store
+        claimed: dict[str, list[OutboundItem]] = {}
+        receivers: dict[str, list[Link]] = {}
+        for system_id in store.systems_with_outbound():
+            if system_id in self._resting:
+                continue
+            links: list[Link] = []
+            room = 0
+            for link in self.binds.receivers(system_id):
+                free = link.session.window_free
+                if free > 0:
+                    links.append(link)
+                    room += free
+            if room:
+                items = store.claim_outbound(system_id, room)
+                if items:
+                    claimed[system_id] = items
+                    receivers[system_id] = links
+        return claimed, receivers
 
     def _deal(
         self, system_id: str, items: list[OutboundItem], links: list[Link], wall: datetime

@@ -19,10 +19,15 @@ class BindRegistry:
 
     def __init__(self) -> None:
         self._links: dict[str, list[Link]] = defaultdict(list)
+        self._receiving: dict[str, list[Link]] = {}
+        """The RX/TRX links among `_links`, so that finding receivers skips transmitters."""
         self._changed = trio.Event()
 
     def add(self, system_id: str, link: Link) -> None:
         self._links[system_id].append(link)
+        bind_type = link.session.bind_type
+        if bind_type is not None and bind_type.can_receive:
+            self._receiving.setdefault(system_id, []).append(link)
         self._notify()
 
     def remove(self, system_id: str, link: Link) -> None:
@@ -31,6 +36,11 @@ class BindRegistry:
             links.remove(link)
             if not links:
                 del self._links[system_id]
+            receiving = self._receiving.get(system_id)
+            if receiving and link in receiving:
+                receiving.remove(link)
+                if not receiving:
+                    del self._receiving[system_id]
             self._notify()
 
     def count(self, system_id: str) -> int:
@@ -44,15 +54,12 @@ class BindRegistry:
         """Open RX/TRX links of `system_id`, in bind order."""
         return [
             link
-            for link in self._links.get(system_id, ())
-            if link.is_open
-            and link.session.bind_type is not None
-            and link.session.bind_type.can_receive
-            and link.session.state.is_bound
+            for link in self._receiving.get(system_id, ())
+            if link.is_open and link.session.state.is_bound
         ]
 
     def systems_with_receivers(self) -> set[str]:
-        return {system_id for system_id in self._links if self.receivers(system_id)}
+        return {system_id for system_id in self._receiving if self.receivers(system_id)}
 
     def bind_types(self, system_id: str) -> list[BindType]:
         return [

@@ -1,6 +1,6 @@
 """Store-and-forward: message records, outcomes, retry policy, and the stores (sans-IO)."""
 
-from smsc.store.base import MessageStore, claim_outbound_for
+from smsc.store.base import MessageStore
 from smsc.store.memory import MemoryStore
 from smsc.store.models import (
     AcceptRefused,
@@ -36,7 +36,6 @@ __all__ = [
     "RetryPolicy",
     "StoreBatch",
     "TemporaryFailure",
-    "claim_outbound_for",
     "format_message_id",
     "parse_message_id",
 ]

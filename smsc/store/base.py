@@ -103,13 +103,3 @@ class MessageStore(Protocol):
     def close(self) -> None:
         ...
 
-
-def claim_outbound_for(store: MessageStore, rooms: dict[str, int]) -> dict[str, list[OutboundItem]]:
-    """Claim for several accounts at once (`rooms`: system_id → how many may be sent), so
-    the shell pays one call, and one thread hop, per round instead of two per account."""
-    waiting = store.systems_with_outbound()
-    return {
-        system_id: store.claim_outbound(system_id, room)
-        for system_id, room in rooms.items()
-        if room > 0 and system_id in waiting
-    }
