@@ -26,7 +26,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from smsc.pdu.constants import CommandId, CommandStatus
+from smsc.pdu.constants import CommandId, CommandStatus, MessageState
 from smsc.store.models import Direction, Message, OutboundItem
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -34,6 +34,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 FINAL_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
                  21600.0, 86400.0)
 """Submit → final state takes from milliseconds (instant networks) to days (absent handsets)."""
+_THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
+_MT = Direction.MT
 KNOWN_COMMANDS = frozenset(int(c) for c in CommandId)
 KNOWN_STATUSES = frozenset(int(s) for s in CommandStatus)
 UNKNOWN = -1
@@ -109,7 +111,7 @@ class SmscMetrics:
         self.submits: dict[tuple[str, int], int] = {}
         self.throttled: dict[str, int] = {}
         self.delivery_attempts: dict[tuple[str, str], int] = {}
-        self.finished: dict[tuple[str, str], int] = {}
+        self.finished: dict[tuple[str, MessageState], int] = {}
         self.receipts_sent: dict[str, int] = {}
         self.binds_total: dict[tuple[str, str], int] = {}
         self.commits = 0
@@ -147,11 +149,16 @@ class SmscMetrics:
     def record_submit(self, account: str, status: int, seconds: float | None = None) -> None:
         key = (account, status)
         submits = self.submits
-        submits[key] = submits.get(key, 0) + 1
-        if status == CommandStatus.ESME_RTHROTTLED:
+        if key in submits:
+            submits[key] += 1
+        else:
+            submits[key] = 1
+        if status == _THROTTLED:
             self.throttled[account] = self.throttled.get(account, 0) + 1
         if seconds is not None:
-            self.submit_response.observe(seconds)
+            histogram = self.submit_response
+            histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
+            histogram.total += seconds
 
     def record_commit(self, seconds: float, accepted: int) -> None:
         self.commits += 1
@@ -165,24 +172,38 @@ class SmscMetrics:
     def record_attempt(self, network: str, result: str) -> None:
         key = (network, result)
         attempts = self.delivery_attempts
-        attempts[key] = attempts.get(key, 0) + 1
+        if key in attempts:
+            attempts[key] += 1
+        else:
+            attempts[key] = 1
 
     def record_final(self, message: Message) -> None:
         """A message reached a final state (called by the store, possibly off the trio
         thread, but never by two threads at once: store calls are serialised)."""
         fields = message.fields
-        if fields.direction is not Direction.MT:
+        if fields.direction is not _MT:
             return
-        key = (fields.network or "none", message.state.name)
+        key = (fields.network, message.state)
         finished = self.finished
-        finished[key] = finished.get(key, 0) + 1
-        if message.final_at is not None and fields.submitted_at is not None:
-            seconds = (message.final_at - fields.submitted_at).total_seconds()
-            self.final_latency.observe(max(seconds, 0.0))
+        if key in finished:
+            finished[key] += 1
+        else:
+            finished[key] = 1
+        final_at = message.final_at
+        submitted_at = fields.submitted_at
+        if final_at is not None and submitted_at is not None:
+            seconds = (final_at - submitted_at).total_seconds()
+            histogram = self.final_latency
+            histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
+            histogram.total += seconds if seconds > 0 else 0.0
 
     def record_receipt_sent(self, item: OutboundItem) -> None:
         account = item.system_id
-        self.receipts_sent[account] = self.receipts_sent.get(account, 0) + 1
+        receipts = self.receipts_sent
+        if account in receipts:
+            receipts[account] += 1
+        else:
+            receipts[account] = 1
 
     # -- the scrape ---------------------------------------------------------------------------
 
@@ -232,7 +253,7 @@ class _Collector:
         yield _counter("smsc_messages_finished",
                        "Messages that reached a final state (DELIVERED, EXPIRED, UNDELIVERABLE, "
                        "REJECTED, DELETED), by network", ["network", "state"],
-                       list(m.finished.items()))
+                       [((n or "none", s.name), v) for (n, s), v in list(m.finished.items())])
         yield _counter("smsc_receipts_sent", "Receipts and MO messages acknowledged by an ESME",
                        ["account"], [((a,), v) for a, v in list(m.receipts_sent.items())])
         yield _counter("smsc_binds", "Successful binds", ["account", "mode"],

@@ -241,7 +241,7 @@ class ControlPlane:
         submitted = sum(v for (_, status), v in m.submits.items() if status == 0)
         delivered = failed = 0
         for (_, state), count in list(m.finished.items()):
-            if state == MessageState.DELIVERED.name:
+            if state is MessageState.DELIVERED:
                 delivered += count
             else:
                 failed += count

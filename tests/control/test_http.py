@@ -9,7 +9,7 @@ import trio
 
 from smsc.config import AccountConfig, ControlConfig
 from smsc.pdu import DeliverSm, EnquireLink, SubmitSm
-from smsc.pdu.constants import CommandStatus
+from smsc.pdu.constants import CommandStatus, MessageState
 
 from ..esme import Esme
 from .helpers import client, connect
@@ -94,7 +94,7 @@ async def test_receipts_waiting_for_a_receiver_are_pending(make_config: Any,
         esme = await connect(opened, running, "transmitter")
         for n in range(2):
             await esme.request(SubmitSm(destination_addr=f"4915100000{n}", registered_delivery=1))
-        while running.metrics.finished.get(("default", "DELIVERED"), 0) < 2:
+        while running.metrics.finished.get(("default", MessageState.DELIVERED), 0) < 2:
             await running.committer.wait_committed()
     async with client(running) as http:
         values = samples((await http.get("/metrics")).text)
