@@ -21,13 +21,17 @@ test: $(STAMP) browser
 	$(BIN)/mypy smsc esme_client
 	$(BIN)/python -m pytest $(ARGS)
 
-# The dashboard test drives Debian's chromium; install it when missing and we may (root with
-# apt). Otherwise that one test skips and says why.
+# The dashboard test drives Debian's chromium and the dissector test Wireshark's tshark;
+# install them when missing and we may (root with apt). Otherwise those tests skip and say why.
 browser:
-	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing chromium for the dashboard test"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
-			|| echo "chromium could not be installed: the dashboard test will skip"; \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v tshark >/dev/null || missing="$$missing tshark"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing for the dashboard and dissector tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			$$missing >/dev/null \
+			|| echo "$$missing could not be installed: their tests will skip"; \
 	fi
 
 lint: $(STAMP)
