@@ -16,7 +16,9 @@ from typing import Any
 
 from smsc.config import ReceiptDialectConfig
 from smsc.pdu import DataSm, DeliverSm
+from smsc.pdu.concat import Scheme, split_binary, split_text
 from smsc.pdu.constants import DataCoding, EsmType, MessageState, Tag
+from smsc.pdu.text import decode_text
 from smsc.pdu.tlv import decode_tlvs
 from smsc.store.models import Message, NewMessage, OutboundItem, OutboundKind
 
@@ -252,8 +254,40 @@ def _kept_tlvs(extra: bytes) -> dict[int, Any]:
 def build_mo(message: Message, *, with_tlvs: bool) -> DeliverSm:
     """A handset's message as deliver_sm: more than 254 octets go in message_payload, SAR
     segment fields (kept in `extra`) as TLVs. A v3.3 bind knows no TLVs: its SAR parts get
-    the same facts as an 8-bit concatenation UDH (the parts were cut with room for one), and
-    a message longer than 254 octets is cut to 254 (one item is one PDU)."""
+    the same facts as an 8-bit concatenation UDH (the parts were cut with room for one).
+    A message longer than 254 octets for a v3.3 bind is cut here; `build_mo_parts` splits it
+    instead, which is what the SMSC sends."""
+    fields = message.fields
+    payload, esm_class, tlvs = _mo_user_data(message, with_tlvs)
+    if with_tlvs and len(payload) > 254:
+        tlvs[Tag.message_payload] = payload
+        payload = b""
+    return _mo_pdu(fields, payload[:254], esm_class, tlvs)
+
+
+def build_mo_parts(message: Message, *, with_tlvs: bool) -> list[DeliverSm]:
+    """The deliver_sm PDUs of a handset's message: one, except for a v3.3 bind and a message
+    longer than short_message holds (sent whole in message_payload, which 3.3 lacks): that
+    goes as parts with an 8-bit concatenation UDH (reference = the message id's low octet,
+    the same on every retry), cut between characters, so the ESME gets all of it."""
+    payload, esm_class, tlvs = _mo_user_data(message, with_tlvs)
+    if with_tlvs or len(payload) <= 254 or esm_class & 0x40:
+        return [build_mo(message, with_tlvs=with_tlvs)]
+    fields = message.fields
+    reference = message.message_id & 0xFF
+    coding = fields.data_coding
+    try:
+        parts = split_text(decode_text(payload, coding), coding, scheme=Scheme.UDH8,
+                           reference=reference)
+    except ValueError:  # not text in its coding (TextError): cut between octets
+        try:
+            parts = split_binary(payload, scheme=Scheme.UDH8, reference=reference)
+        except ValueError:  # more than 255 parts (ConcatError): no way to send it whole
+            return [build_mo(message, with_tlvs=with_tlvs)]
+    return [_mo_pdu(fields, part.user_data, esm_class | 0x40, tlvs) for part in parts]
+
+
+def _mo_user_data(message: Message, with_tlvs: bool) -> tuple[bytes, int, dict[int, object]]:
     fields = message.fields
     payload = fields.payload
     esm_class = fields.esm_class & 0xC0
@@ -267,9 +301,11 @@ def build_mo(message: Message, *, with_tlvs: bool) -> DeliverSm:
                             kept[Tag.sar_total_segments], kept[Tag.sar_segment_seqnum]))
             payload = header + payload
             esm_class |= 0x40
-    if with_tlvs and len(payload) > 254:
-        tlvs[Tag.message_payload] = payload
-        payload = b""
+    return payload, esm_class, tlvs
+
+
+def _mo_pdu(fields: NewMessage, short_message: bytes, esm_class: int,
+            tlvs: dict[int, object]) -> DeliverSm:
     return DeliverSm(
         service_type=fields.service_type,
         source_addr_ton=fields.source_addr_ton,
@@ -281,8 +317,8 @@ def build_mo(message: Message, *, with_tlvs: bool) -> DeliverSm:
         esm_class=esm_class,
         protocol_id=fields.protocol_id,
         data_coding=fields.data_coding,
-        short_message=payload[:254],
-        tlvs=tlvs,
+        short_message=short_message,
+        tlvs=dict(tlvs),
     )
 
 

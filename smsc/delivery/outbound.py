@@ -17,11 +17,11 @@ from smsc.clock import Clock
 from smsc.delivery.committer import Committer
 from smsc.pdu import Pdu
 from smsc.pdu.constants import CommandStatus
-from smsc.receipts import ReceiptDialects
+from smsc.receipts import ReceiptDialects, build_mo_parts
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
 from smsc.session import LocalProtocolError
-from smsc.store import OutboundItem
+from smsc.store import OutboundItem, OutboundKind
 
 log = logging.getLogger("smsc.outbound")
 FAILURE_BACKOFF = 1.0
@@ -39,6 +39,8 @@ class OutboundDispatcher:
         self.clock = clock
         self.dialects = dialects
         self._in_flight: dict[tuple[int, int], OutboundItem] = {}
+        self._parts: dict[tuple[int, int], _Parts] = {}
+        """For items sent as several PDUs: (link, sequence) → what is left of its item."""
         self._resting: dict[str, float] = {}
         self._turns: dict[str, int] = {}
         self._wakeup = trio.Event()
@@ -130,6 +132,8 @@ class OutboundDispatcher:
     def _send(self, link: Link, item: OutboundItem, wall: datetime) -> bool:
         if not link.is_open or not link.session.state.is_bound:
             return False
+        if item.kind is OutboundKind.MO and not link.session.peer_speaks_34:
+            return self._send_parts(link, item)
         pdu = self.dialects.for_message(item.message).build(
             item, with_tlvs=link.session.peer_speaks_34, now=wall
         )
@@ -144,12 +148,37 @@ class OutboundDispatcher:
         self.sent += 1
         return True
 
+    def _send_parts(self, link: Link, item: OutboundItem) -> bool:
+        """An MO message for a v3.3 bind: as many deliver_sm as it takes, all or none within
+        the window; the item is done when every part is acknowledged."""
+        pdus = build_mo_parts(item.message, with_tlvs=False)
+        if len(pdus) > link.session.window_free:
+            return False
+        parts = _Parts(len(pdus)) if len(pdus) > 1 else None
+        for index, pdu in enumerate(pdus):
+            try:
+                sent = link.send(pdu)
+            except LocalProtocolError:
+                if parts is None or index == 0:
+                    return False
+                parts.failed = True  # the parts already sent are answered in vain
+                self.committer.outbound_failed(item.item_id)
+                return True
+            self._in_flight[(id(link), sent.sequence_number)] = item
+            if parts is not None:
+                self._parts[(id(link), sent.sequence_number)] = parts
+        self.sent += 1
+        return True
+
     # -- what the links report ------------------------------------------------------------------
 
     def on_response(self, link: Link, response: Pdu, request: Pdu) -> None:
-        item = self._in_flight.pop((id(link), request.sequence_number), None)
+        key = (id(link), request.sequence_number)
+        item = self._in_flight.pop(key, None)
         if item is None:
             return
+        if self._parts and not self._part_done(key, response.command_status):
+            return  # more parts to come, or the item was already given back
         if response.command_status == CommandStatus.ESME_ROK:
             self.committer.outbound_sent(item.item_id)
             if self.on_acknowledged is not None:
@@ -163,19 +192,45 @@ class OutboundDispatcher:
         self.wake()
 
     def on_timeout(self, link: Link, request: Pdu) -> None:
-        item = self._in_flight.pop((id(link), request.sequence_number), None)
-        if item is not None:
+        key = (id(link), request.sequence_number)
+        item = self._in_flight.pop(key, None)
+        if item is not None and (not self._parts or self._part_done(key, -1)):
             self.committer.outbound_failed(item.item_id)
             self._rest(link)
         self.wake()
 
     def on_closed(self, link: Link, unanswered: tuple[Pdu, ...]) -> None:
         for request in unanswered:
-            item = self._in_flight.pop((id(link), request.sequence_number), None)
-            if item is not None:
+            key = (id(link), request.sequence_number)
+            item = self._in_flight.pop(key, None)
+            if item is not None and (not self._parts or self._part_done(key, -1)):
                 self.committer.outbound_failed(item.item_id)
         self.wake()
+
+    def _part_done(self, key: tuple[int, int], status: int) -> bool:
+        """Whether the answer to one part settles its item (True for single PDUs): the first
+        failed part gives the item back, the last acknowledged one completes it."""
+        parts = self._parts.pop(key, None)
+        if parts is None:
+            return True
+        parts.left -= 1
+        if parts.failed:
+            return False
+        if status != CommandStatus.ESME_ROK:
+            parts.failed = True
+            return True
+        return parts.left == 0
 
     def _rest(self, link: Link) -> None:
         system_id = link.session.system_id
         self._resting[system_id] = self.clock.monotonic() + FAILURE_BACKOFF
+
+
+class _Parts:
+    """The parts of one item still awaiting a response, and whether one of them failed."""
+
+    __slots__ = ("failed", "left")
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.failed = False

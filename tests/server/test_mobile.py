@@ -10,8 +10,9 @@ import trio
 import trio.testing
 
 from smsc.config import AccountConfig, MoTrafficConfig
-from smsc.pdu import DeliverSm
+from smsc.pdu import DeliverSm, make_response
 from smsc.pdu.concat import Reassembler, SarInfo
+from smsc.pdu.constants import CommandStatus
 from smsc.pdu.text import decode_text
 
 from ..esme import Esme
@@ -120,3 +121,55 @@ async def test_sar_parts_reach_a_v33_bind_as_udh_parts(
     assert all(len(p.short_message) <= 140 for p in parts)  # type: ignore[attr-defined]
     data, coding = reassemble(parts)  # type: ignore[arg-type]
     assert decode_text(data, coding) == UCS2_LONG
+
+
+@pytest.mark.parametrize(("encoding", "body"), [("gsm", GSM_LONG), ("ucs2", UCS2_LONG),
+                                                ("binary", BINARY_LONG)])
+async def test_a_long_payload_message_reaches_a_v33_bind_whole_as_udh_parts(
+    make_config: Any, start_smsc: Any, autojump_clock: Any, encoding: str, body: str | bytes,
+) -> None:
+    running = await start_smsc(make_config(accounts=(AccountConfig(mo_addresses=("4242",)),)))
+    esme = await connect(running)
+    await esme.bind("receiver", interface_version=0x33)
+    if isinstance(body, bytes):
+        (message_id,) = await running.mobile.send_binary("4915100000007", "4242", body,
+                                                         scheme="payload")
+    else:
+        (message_id,) = await running.mobile.send_text("4915100000007", "4242", body,
+                                                       encoding=encoding, scheme="payload")
+    first = await esme.next_request()
+    assert isinstance(first, DeliverSm) and first.esm_class & 0x40 and first.tlvs == {}
+    total = first.short_message[4]  # the 8-bit concatenation UDH: 05 00 03 ref total seq
+    assert total > 1 and first.short_message[3] == message_id & 0xFF
+    parts = [first] + [await esme.next_request() for _ in range(total - 1)]
+    limit = 160 if encoding == "gsm" else 140  # unpacked GSM: one octet a septet
+    assert all(len(p.short_message) <= limit for p in parts)  # type: ignore[attr-defined]
+    data, coding = reassemble(parts)  # type: ignore[arg-type]
+    if isinstance(body, bytes):
+        assert data == body
+    else:
+        assert decode_text(data, coding) == body
+
+
+async def test_a_refused_part_sends_the_whole_message_again(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(accounts=(AccountConfig(mo_addresses=("4242",)),)))
+    esme = await connect(running)
+    esme.auto_answer = False
+    await esme.bind("receiver", interface_version=0x33)
+    await running.mobile.send_text("4915100000007", "4242", UCS2_LONG, encoding="ucs2",
+                                   scheme="payload")
+    first = await esme.next_request()
+    total = first.short_message[4]  # type: ignore[attr-defined]
+    rest = [await esme.next_request() for _ in range(total - 1)]
+    await esme.send(make_response(first, CommandStatus.ESME_RX_T_APPN))
+    for part in rest:
+        await esme.send(make_response(part))
+    again = [await esme.next_request() for _ in range(total)]  # after the account's rest
+    for part in again:
+        await esme.send(make_response(part))
+    data, coding = reassemble(again)  # type: ignore[arg-type]
+    assert decode_text(data, coding) == UCS2_LONG
+    assert [p.short_message for p in again] == [  # type: ignore[attr-defined]
+        p.short_message for p in [first, *rest]]  # type: ignore[attr-defined]
