@@ -188,27 +188,7 @@ class ReceiptDialect:
                     tlvs[Tag.user_message_reference] = reference
         text = (self.text_of(message, text_id, state, now).encode("ascii", "replace")
                 if self._text or not with_tlvs else b"")
-        if self._data_sm and with_tlvs:
-            if text:
-                tlvs[Tag.message_payload] = text
-            return DataSm(
-                source_addr_ton=fields.dest_addr_ton, source_addr_npi=fields.dest_addr_npi,
-                source_addr=fields.destination_addr, dest_addr_ton=fields.source_addr_ton,
-                dest_addr_npi=fields.source_addr_npi, destination_addr=fields.source_addr,
-                esm_class=esm_type, data_coding=DataCoding.SMSC_DEFAULT, tlvs=tlvs,
-            )
-        return DeliverSm(
-            source_addr_ton=fields.dest_addr_ton,
-            source_addr_npi=fields.dest_addr_npi,
-            source_addr=fields.destination_addr,
-            dest_addr_ton=fields.source_addr_ton,
-            dest_addr_npi=fields.source_addr_npi,
-            destination_addr=fields.source_addr,
-            esm_class=esm_type,
-            data_coding=DataCoding.SMSC_DEFAULT,
-            short_message=text,
-            tlvs=tlvs,
-        )
+        return self._to_sender(fields, esm_type, text, tlvs, with_tlvs)
 
     # -- SME acknowledgements ----------------------------------------------------------------
 
@@ -229,6 +209,12 @@ class ReceiptDialect:
                 reference = _kept_tlvs(fields.extra).get(Tag.user_message_reference)
                 if reference is not None:
                     tlvs[Tag.user_message_reference] = reference
+        return self._to_sender(fields, esm_type, text, tlvs, with_tlvs)
+
+    def _to_sender(self, fields: NewMessage, esm_type: int, text: bytes,
+                   tlvs: dict[int, object], with_tlvs: bool) -> DeliverSm | DataSm:
+        """A notice about `fields`' message, from its recipient back to its sender: data_sm
+        (the text in message_payload) when the dialect says so and the bind knows TLVs."""
         if self._data_sm and with_tlvs:
             if text:
                 tlvs[Tag.message_payload] = text
