@@ -218,11 +218,14 @@ class _Link:
 
     def __init__(self, stream: trio.abc.Stream, config: BenchConfig, quota: int,
                  rate: float, deadline: float, stats: BenchStats,
-                 on_progress: Callable[[], None], tracker: _Tracker) -> None:
+                 on_progress: Callable[[], None], tracker: _Tracker,
+                 first_slot: float = 0.0) -> None:
         self.stream = stream
         self.config = config
         self.quota = quota
         self.rate = rate
+        self.first_slot = first_slot
+        """With a rate: when this connection's first submit_sm is due (its phase)."""
         self.deadline = deadline
         self.stats = stats
         self.on_progress = on_progress
@@ -268,6 +271,15 @@ class _Link:
             raise ConnectionError(f"bind refused: {_status_name(response.command_status)}")
         self.leftover = data[length:]
 
+    def _schedule_start(self) -> float:
+        """The first slot of this connection's schedule: its phase, or when it bound late,
+        the next slot of that phase (never a burst to catch up)."""
+        now = trio.current_time()
+        start = self.first_slot
+        if not self.rate or start >= now:
+            return start if self.rate else now
+        return start + math.ceil((now - start) * self.rate) / self.rate
+
     async def sender(self) -> None:
         config = self.config
         templates = self.templates
@@ -277,7 +289,7 @@ class _Link:
         sent_at = self.sent_at
         stats = self.stats
         pack_into = SEQUENCE.pack_into
-        started = trio.current_time()
+        started = self._schedule_start()
         if stats.started == math.inf:
             stats.started = time.monotonic()
         sent = 0
@@ -292,9 +304,9 @@ class _Link:
                 continue
             batch = min(room, remaining, 4096)
             if self.rate:
-                allowed = int((trio.current_time() - started) * self.rate) + parts - sent
-                if allowed < parts:
-                    await trio.sleep_until(started + (sent + parts) / self.rate)
+                allowed = math.floor((trio.current_time() - started) * self.rate) + parts - sent
+                if allowed < parts:  # the next message's slot has not come yet
+                    await trio.sleep_until(started + sent / self.rate)
                     continue
                 batch = min(batch, allowed)
             messages = max(1, batch // parts)
@@ -520,7 +532,7 @@ def _status_name(status: int) -> str:
 async def _run_connection(config: BenchConfig, quota: int, rate: float, deadline: float,
                           stats: BenchStats, on_progress: Callable[[], None],
                           tracker: _Tracker, answered: trio.Semaphore | None,
-                          all_done: trio.Event) -> None:
+                          all_done: trio.Event, first_slot: float = 0.0) -> None:
     """One connection from connect to unbind; releases `answered` once its responses are in."""
     try:
         try:
@@ -535,7 +547,8 @@ async def _run_connection(config: BenchConfig, quota: int, rate: float, deadline
             stats.errors.append(f"cannot connect to {config.host}:{config.port}: {error}")
             return
         async with stream:
-            link = _Link(stream, config, quota, rate, deadline, stats, on_progress, tracker)
+            link = _Link(stream, config, quota, rate, deadline, stats, on_progress, tracker,
+                         first_slot)
             try:
                 with trio.fail_after(10):
                     await link.bind()
@@ -580,7 +593,8 @@ async def run_bench(config: BenchConfig, counters: Counters | None = None,
     mine = [n for n in range(total) if n % of == index]
     stats = BenchStats()
     cpu_before = cpu_seconds()
-    deadline = trio.current_time() + config.duration if config.duration else math.inf
+    epoch = trio.current_time()
+    deadline = epoch + config.duration if config.duration else math.inf
     parts = len(message_templates(config))
 
     tracker = _Tracker()
@@ -599,8 +613,11 @@ async def run_bench(config: BenchConfig, counters: Counters | None = None,
                 quota = base + (1 if n < extra else 0)
                 quota = max(parts, quota - quota % parts)
             rate = config.rate / total if config.rate else 0.0
+            # connection n's schedule starts n / rate after the others': together they send
+            # evenly through each period, not all at once
+            first_slot = epoch + n / config.rate if config.rate else 0.0
             nursery.start_soon(_run_connection, config, quota, rate, deadline, stats, progress,
-                               tracker, answered, all_done)
+                               tracker, answered, all_done, first_slot)
         for _ in mine:
             await answered.acquire()
         tracker.answered = True

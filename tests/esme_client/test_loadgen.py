@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import trio
+import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from esme_client.loadgen import BenchConfig, message_templates, receipt_id
+from esme_client.loadgen import (
+    BenchConfig,
+    BenchStats,
+    _Link,
+    _Tracker,
+    message_templates,
+    receipt_id,
+)
 from smsc.pdu import DeliverSm, SubmitSm, Tag, decode, encode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,3 +93,31 @@ async def test_bench_against_the_trivial_responder_with_receipts() -> None:
     assert report["statuses"] == {"ESME_ROK": 3000}
     assert report["receipts"] == 3000 and report["receipts_missing"] == 0
     assert report["unanswered"] == report["unmatched"] == 0
+
+
+async def test_paced_connections_send_evenly_through_each_period(autojump_clock: Any) -> None:
+    """Four connections at 4 submit_sm/s in all: each sends once a second, a quarter of a
+    second after the one before it, and a connection that bound late keeps its phase."""
+    config = BenchConfig(connections=4, rate=4.0, window=10)
+    arrivals: list[tuple[int, float]] = []
+
+    async def record(n: int, stream: trio.abc.ReceiveStream) -> None:
+        while await stream.receive_some():
+            arrivals.append((n, trio.current_time()))
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        for n in range(4):
+            ours, theirs = trio.testing.memory_stream_pair()
+            link = _Link(ours, config, 3, 1.0, math.inf, BenchStats(), lambda: None,
+                         _Tracker(), first_slot=start + n / config.rate)
+            nursery.start_soon(record, n, theirs)
+            if n == 3:
+                await trio.sleep(1.5)  # binds after its first two slots have passed
+            nursery.start_soon(link.sender)
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    seen = {(n, round(at - start, 3)) for n, at in arrivals}
+    expected = {(n, n / 4 + k) for n in range(3) for k in range(3)} | {(3, 1.75), (3, 2.75),
+                                                                      (3, 3.75)}
+    assert seen == expected
