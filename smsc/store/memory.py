@@ -43,6 +43,10 @@ class MemoryStore:
         self._leased: dict[int, OutboundItem] = {}
         self._next_id = 1
         self._next_item = 1
+        self._states: Counter[MessageState] = Counter()
+        """Messages held per state, kept as they change (a scrape must not scan them all)."""
+        self._finished: list[tuple[datetime, int]] = []
+        """Heap of (final time, id) of finished messages, for the retention purge."""
         self.on_final: Callable[[Message], None] | None = None
         """Observer of every message that reaches a final state (metrics)."""
         self.accepted_notice: Callable[[NewMessage], bool] | None = None
@@ -71,6 +75,8 @@ class MemoryStore:
         if new.direction is Direction.MO:
             message = Message(self._take_id(), new, state=MessageState.DELIVERED, final_at=now)
             self._messages[message.message_id] = message
+            self._states[MessageState.DELIVERED] += 1
+            heapq.heappush(self._finished, (now, message.message_id))
             self._queue_outbound(new.system_id, OutboundKind.MO, message)
             return message.message_id
         if new.replace_if_present:
@@ -85,6 +91,7 @@ class MemoryStore:
         due = new.schedule_at or new.submitted_at or now
         message = Message(self._take_id(), new, next_attempt_at=due)
         self._messages[message.message_id] = message
+        self._states[MessageState.ENROUTE] += 1
         self._pending[new.system_id] += 1
         heapq.heappush(self._due, (due, message.message_id))
         if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
@@ -108,8 +115,14 @@ class MemoryStore:
 
     def _record(self, transition: Transition) -> None:
         message = transition.message
+        old = self._messages.get(message.message_id)
         self._messages[message.message_id] = message
+        if old is not None and old.state is not message.state:
+            self._states[old.state] -= 1
+            self._states[message.state] += 1
         if message.is_final:
+            if message.final_at is not None:
+                heapq.heappush(self._finished, (message.final_at, message.message_id))
             self._pending[message.system_id] -= 1
             if self.on_final is not None:
                 self.on_final(message)
@@ -305,16 +318,22 @@ class MemoryStore:
         return dict(counts)
 
     def depth_by_state(self) -> dict[MessageState, int]:
-        return dict(Counter(m.state for m in self._messages.values()))
+        return {state: count for state, count in self._states.items() if count}
 
     def purge_finished(self, before: datetime, limit: int) -> int:
-        old = [
-            message_id for message_id, m in self._messages.items()
-            if m.final_at is not None and m.final_at < before
-        ][:limit]
-        for message_id in old:
+        finished = self._finished
+        purged = 0
+        while finished and purged < limit and finished[0][0] < before:
+            at, message_id = heapq.heappop(finished)
+            message = self._messages.get(message_id)
+            if message is None or message.final_at != at:
+                continue  # already purged
             del self._messages[message_id]
-        return len(old)
+            self._states[message.state] -= 1
+            purged += 1
+        return purged
 
     def close(self) -> None:
         self._messages.clear()
+        self._states.clear()
+        self._finished.clear()

@@ -176,6 +176,12 @@ class SqliteStore:
         self._outbound_systems = Counter(
             dict(self._db.execute("SELECT system_id, COUNT(*) FROM outbound GROUP BY system_id"))
         )
+        self._states = Counter({
+            MessageState(state): count
+            for state, count in self._db.execute(
+                "SELECT state, COUNT(*) FROM messages GROUP BY state")
+        })
+        """Rows per state, kept as they change from here on (a scrape must not scan the table)."""
 
     # -- writes --------------------------------------------------------------------------
 
@@ -270,14 +276,17 @@ class SqliteStore:
         due_heap = self._due
         pending = self._pending
         mo_kind = OutboundKind.MO.value
+        states = self._states
         for message_id, new in enumerate(news, first_id):
             # cache what was written, from the objects in hand rather than a read back
             if new.direction is Direction.MO:
                 remember(Message(message_id, new, MessageState.DELIVERED, 0, None, now))
+                states[MessageState.DELIVERED] += 1
                 notices.append((new.system_id, mo_kind, message_id, ENROUTE))
             else:
                 due = new.schedule_at or new.submitted_at or now
                 remember(Message(message_id, new, MessageState.ENROUTE, 0, due))
+                states[MessageState.ENROUTE] += 1
                 heapq.heappush(due_heap, (due.timestamp(), message_id))
                 pending[new.system_id] += 1
                 if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
@@ -305,6 +314,8 @@ class SqliteStore:
         ))
         if message.is_final:
             self._pending[message.system_id] -= 1
+            self._states[MessageState.ENROUTE] -= 1  # only ENROUTE messages change state
+            self._states[message.state] += 1
             if self.on_final is not None:
                 self.on_final(message)
         elif message.next_attempt_at is not None:
@@ -562,22 +573,19 @@ class SqliteStore:
         return {s: n for s, n in self._outbound_systems.items() if n > 0}
 
     def depth_by_state(self) -> dict[MessageState, int]:
-        return {
-            MessageState(state): count
-            for state, count in self._db.execute(
-                "SELECT state, COUNT(*) FROM messages GROUP BY state"
-            )
-        }
+        return {state: count for state, count in self._states.items() if count}
 
     def purge_finished(self, before: datetime, limit: int) -> int:
         self._db.execute("BEGIN IMMEDIATE")
-        cursor = self._db.execute(
+        states = self._db.execute(
             "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE final_at < ? "
-            "AND id NOT IN (SELECT message_id FROM outbound) LIMIT ?)",
+            "AND id NOT IN (SELECT message_id FROM outbound) LIMIT ?) RETURNING state",
             (before.timestamp(), limit),
-        )
+        ).fetchall()
         self._db.execute("COMMIT")
-        return cursor.rowcount
+        for (state,) in states:
+            self._states[MessageState(state)] -= 1
+        return len(states)
 
     def close(self) -> None:
         self._db.close()

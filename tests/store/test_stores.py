@@ -269,3 +269,36 @@ def test_sqlite_survives_reopen_without_close(tmp_path: Path) -> None:
     (d,) = accept(reopened, new())
     assert d > c
     reopened.close()
+
+
+def test_depth_by_state_follows_every_change(store: MessageStore) -> None:
+    delivered, failed, cancelled, waiting = accept(
+        store, new(), new(), new(), new(schedule_at=at(10**6)))
+    accept(store, new(direction=Direction.MO))
+    assert store.depth_by_state() == {MessageState.ENROUTE: 4, MessageState.DELIVERED: 1}
+    store.claim_due(T0, 10)
+    outcome(store, delivered, Delivered(), at(1))
+    outcome(store, failed, PermanentFailure(), at(1))
+    assert store.cancel(system_id="acme", now=at(1), message_id=cancelled) == 1
+    assert store.depth_by_state() == {
+        MessageState.ENROUTE: 1, MessageState.DELIVERED: 2,
+        MessageState.UNDELIVERABLE: 1, MessageState.DELETED: 1,
+    }
+    for item in store.claim_outbound("acme", 100):  # receipts acknowledged: purgeable
+        store.apply(StoreBatch(outbound_sent=[item.item_id]), at(2))
+    assert store.purge_finished(at(3), 100) == 4
+    assert store.depth_by_state() == {MessageState.ENROUTE: 1}
+    assert store.query(waiting, "acme") is not None
+
+
+def test_sqlite_counts_states_again_when_reopened(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path / "smsc.db", retry=RETRY)
+    done, _ = accept(first, new(), new())
+    first.claim_due(T0, 10)
+    outcome(first, done, Delivered(), at(1))
+    before = first.depth_by_state()
+    first.close()
+    again = SqliteStore(tmp_path / "smsc.db", retry=RETRY)
+    assert again.depth_by_state() == before == {MessageState.ENROUTE: 1,
+                                                 MessageState.DELIVERED: 1}
+    again.close()
