@@ -46,6 +46,10 @@ class MemoryStore:
         self._states: Counter[MessageState] = Counter()
         """Messages held per state, kept as they change (a scrape must not scan them all)."""
         self._finished: list[tuple[datetime, int]] = []
+        self._replaceable: dict[tuple[str, str, str, str], list[int]] | None = None
+        """Pending MT message ids by (system_id, source, destination, service_type), built at
+        the first replace_if_present submit and kept from then on (until then it costs
+        nothing per message)."""
         """Heap of (final time, id) of finished messages, for the retention purge."""
         self.on_final: Callable[[Message], None] | None = None
         """Observer of every message that reaches a final state (metrics)."""
@@ -92,6 +96,8 @@ class MemoryStore:
         message = Message(self._take_id(), new, next_attempt_at=due)
         self._messages[message.message_id] = message
         self._states[MessageState.ENROUTE] += 1
+        if self._replaceable is not None:
+            self._replaceable.setdefault(_replace_key(new), []).append(message.message_id)
         self._pending[new.system_id] += 1
         heapq.heappush(self._due, (due, message.message_id))
         if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
@@ -100,17 +106,15 @@ class MemoryStore:
         return message.message_id
 
     def _find_replaceable(self, new: NewMessage) -> Message | None:
-        for message in self._messages.values():
-            fields = message.fields
-            if (
-                not message.is_final
-                and fields.system_id == new.system_id
-                and fields.source_addr == new.source_addr
-                and fields.destination_addr == new.destination_addr
-                and fields.service_type == new.service_type
-                and message.message_id not in self._claimed
-            ):
-                return message
+        if self._replaceable is None:
+            index: dict[tuple[str, str, str, str], list[int]] = {}
+            for message in self._messages.values():
+                if not message.is_final and message.fields.direction is Direction.MT:
+                    index.setdefault(_replace_key(message.fields), []).append(message.message_id)
+            self._replaceable = index
+        for message_id in self._replaceable.get(_replace_key(new), ()):
+            if message_id not in self._claimed:
+                return self._messages[message_id]
         return None
 
     def _record(self, transition: Transition) -> None:
@@ -123,6 +127,13 @@ class MemoryStore:
         if message.is_final:
             if message.final_at is not None:
                 heapq.heappush(self._finished, (message.final_at, message.message_id))
+            if self._replaceable is not None:
+                key = _replace_key(message.fields)
+                ids = self._replaceable.get(key)
+                if ids is not None and message.message_id in ids:
+                    ids.remove(message.message_id)
+                    if not ids:
+                        del self._replaceable[key]
             self._pending[message.system_id] -= 1
             if self.on_final is not None:
                 self.on_final(message)
@@ -337,3 +348,8 @@ class MemoryStore:
         self._messages.clear()
         self._states.clear()
         self._finished.clear()
+
+
+def _replace_key(fields: NewMessage) -> tuple[str, str, str, str]:
+    """What replace_if_present_flag matches a pending message on (SMPP 3.4 §4.4.1)."""
+    return (fields.system_id, fields.source_addr, fields.destination_addr, fields.service_type)

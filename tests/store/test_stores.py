@@ -302,3 +302,18 @@ def test_sqlite_counts_states_again_when_reopened(tmp_path: Path) -> None:
     assert again.depth_by_state() == before == {MessageState.ENROUTE: 1,
                                                  MessageState.DELIVERED: 1}
     again.close()
+
+
+def test_replace_if_present_skips_finished_and_claimed_messages(store: MessageStore) -> None:
+    (first,) = accept(store, new(payload=b"one", replace_if_present=True))
+    (second,) = accept(store, new(payload=b"two"))
+    assert second != first  # only a submit that asks replaces
+    store.claim_due(T0, 10)  # both claimed: neither may change under the delivery
+    (third,) = accept(store, new(payload=b"three", replace_if_present=True))
+    assert third not in (first, second)
+    outcome(store, first, Delivered(), at(1))
+    outcome(store, second, Delivered(), at(1))
+    (fourth,) = accept(store, new(payload=b"four", replace_if_present=True))
+    assert fourth == third  # the one pending and unclaimed message left
+    found = store.query(third, "acme")
+    assert found is not None and found.fields.payload == b"four"
