@@ -84,9 +84,24 @@ class NetworkView:
 
 @dataclass(frozen=True, slots=True)
 class _Waiting:
-    message: Message
-    alert: bool
-    """The submit set set_dpf: tell the ESME when the handset is back."""
+    """What is kept of a message waiting for its handset or network: a million of them must
+    not hold a million messages (their payloads are in the store)."""
+
+    expires: float | None
+    """End of its validity (POSIX seconds), to forget it once it can only expire."""
+    alert: tuple[str, int, int, str, int, int, str] | None
+    """When the submit set set_dpf: system_id, source TON/NPI/address and destination
+    TON/NPI/address, for the alert_notification once the handset is back."""
+
+
+def _waiting_entry(message: Message) -> _Waiting:
+    fields = message.fields
+    expires = fields.expires_at.timestamp() if fields.expires_at is not None else None
+    if not _wants_alert(fields.extra):
+        return _Waiting(expires, None)
+    return _Waiting(expires, (fields.system_id, fields.source_addr_ton, fields.source_addr_npi,
+                              fields.source_addr, fields.dest_addr_ton, fields.dest_addr_npi,
+                              fields.destination_addr))
 
 
 class SimulationControl:
@@ -262,8 +277,7 @@ class SimulationControl:
             key = attempt.wait_key
             if key is not None:
                 entries = self._waiting.setdefault(key, {})
-                entries[message.message_id] = _Waiting(message,
-                                                       _wants_alert(message.fields.extra))
+                entries[message.message_id] = _waiting_entry(message)
                 if len(entries) >= self._prune_at.get(key, PRUNE_AT):
                     self._prune(key, entries)
                 if attempt.retry_at is not None:
@@ -274,10 +288,9 @@ class SimulationControl:
     def _prune(self, key: str, entries: dict[int, _Waiting]) -> None:
         """Forget waiting messages whose validity is over (they finish as EXPIRED in the
         store), so a handset that never comes back does not hold them forever."""
-        now = self.clock.wall()
+        now = self.clock.wall().timestamp()
         for message_id in [i for i, entry in entries.items()
-                           if (expires := entry.message.fields.expires_at) is not None
-                           and expires <= now]:
+                           if entry.expires is not None and entry.expires <= now]:
             del entries[message_id]
         self._prune_at[key] = max(PRUNE_AT, 2 * len(entries))
 
@@ -371,18 +384,19 @@ class SimulationControl:
         """One alert_notification per (account, ESME address, handset) that set set_dpf."""
         sent: set[tuple[str, str, str]] = set()
         for entry in waiting:
-            fields = entry.message.fields
-            key = (fields.system_id, fields.source_addr, fields.destination_addr)
-            if not entry.alert or key in sent:
+            if entry.alert is None:
                 continue
-            receivers = self.binds.receivers(fields.system_id)
+            system_id, esme_ton, esme_npi, esme_addr, ms_ton, ms_npi, ms_addr = entry.alert
+            key = (system_id, esme_addr, ms_addr)
+            if key in sent:
+                continue
+            receivers = self.binds.receivers(system_id)
             if not receivers:
                 continue  # alert_notification is not stored: nobody bound, nobody told
             sent.add(key)
             receivers[0].send(AlertNotification(
-                source_addr_ton=fields.dest_addr_ton, source_addr_npi=fields.dest_addr_npi,
-                source_addr=fields.destination_addr, esme_addr_ton=fields.source_addr_ton,
-                esme_addr_npi=fields.source_addr_npi, esme_addr=fields.source_addr,
+                source_addr_ton=ms_ton, source_addr_npi=ms_npi, source_addr=ms_addr,
+                esme_addr_ton=esme_ton, esme_addr_npi=esme_npi, esme_addr=esme_addr,
                 tlvs={Tag.ms_availability_status: MS_AVAILABLE},
             ))
             self.alerts_sent += 1
