@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,8 +173,7 @@ class Load:
     extra: list[str] = field(default_factory=list)
 
 
-def bench(port: int, load: Load) -> dict[str, Any]:
-    """Run `esme bench` in its own process(es) against 127.0.0.1:port; its JSON report."""
+def bench_command(port: int, load: Load) -> list[str]:
     command = [
         sys.executable, "-m", "esme_client", "bench", "--host", "127.0.0.1", "--port", str(port),
         "--connections", str(load.connections), "--window", str(load.window),
@@ -188,14 +187,37 @@ def bench(port: int, load: Load) -> dict[str, Any]:
         command += ["--rate", str(load.rate)]
     if load.receipts:
         command += ["--receipts"]
+    return command
+
+
+def bench(port: int, load: Load) -> dict[str, Any]:
+    """Run `esme bench` in its own process(es) against 127.0.0.1:port; its JSON report."""
+    return staggered_benches(port, load, 1, 0.0)[0]
+
+
+def staggered_benches(port: int, load: Load, generators: int,
+                      offset: float) -> list[dict[str, Any]]:
+    """`generators` runs of `esme bench` at once, each with its share of the connections and
+    the rate, the i-th started i × offset seconds after the first; their JSON reports."""
+    share = Load(**{**load.__dict__, "connections": load.connections // generators,
+                    "rate": load.rate / generators,
+                    "count": load.count // generators if load.count else 0})
     started = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
-    if not done.stdout:
-        raise SystemExit(f"scenarios: esme bench failed ({done.returncode}): "
-                         f"{done.stderr.decode()[-2000:]}")
-    report: dict[str, Any] = json.loads(done.stdout)
-    report["wall_s"] = round(time.monotonic() - started, 3)
-    return report
+    children = []
+    for index in range(generators):
+        time.sleep(max(0.0, started + index * offset - time.monotonic()))
+        children.append(subprocess.Popen(bench_command(port, share), cwd=ROOT,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    reports = []
+    for child in children:
+        out, err = child.communicate()
+        if not out:
+            raise SystemExit(f"scenarios: esme bench failed ({child.returncode}): "
+                             f"{err.decode()[-2000:]}")
+        report: dict[str, Any] = json.loads(out)
+        report["wall_s"] = round(time.monotonic() - started, 3)
+        reports.append(report)
+    return reports
 
 
 def load_average() -> str:
@@ -229,7 +251,12 @@ def scenario_binds(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     with running_server(args.config or CONFIGS / "bench-binds.toml", work, log) as server:
         cpu_before = server.cpu_s()
         before = load_average()
-        report = bench(server.port, load)
+        # the i-th generator's connections send 1/generators of a period after the previous
+        # one's (one period: every connection sends one message)
+        period = args.connections / args.rate if args.rate else 0.0
+        reports = staggered_benches(server.port, load, args.generators,
+                                    period / args.generators)
+        report = merged(reports)
         cpu = server.cpu_s() - cpu_before
         peak = server.peak_mib()
     text = log.read_text(errors="replace")
@@ -244,7 +271,8 @@ def scenario_binds(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     bind_errors = sum(1 for e in report["errors"]
                       if "bind" in e or "TooSlow" in e or "timed out" in e.lower())
     result = {
-        "scenario": "binds", "load_before": before, "load_after": load_average(),
+        "scenario": "binds", "generators": args.generators, "load_before": before,
+        "load_after": load_average(),
         "connections": args.connections, "server_bound": len(bound_at),
         "bind_spread_s": spread, "server_log_refusals": refused,
         "generator_errors": len(report["errors"]), "connect_errors": connect_errors,
@@ -254,6 +282,9 @@ def scenario_binds(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     print(f"binds: {args.connections} connections x window {args.window}, target "
           f"{args.rate:,.0f} submit_sm/s for {args.duration:.0f} s "
           f"(load average {before} → {result['load_after']})")
+    if args.generators > 1:
+        print(f"  {args.generators} generator processes started {period / args.generators:.2f}"
+              " s apart; latency: median of their p50, largest of their p90/p99/max")
     print(f"  server log: {len(bound_at)} bound within {spread} s; generator errors "
           f"{len(report['errors'])} (first 20 kept) {result['error_kinds']}")
     print(f"  {report['responses']:,} answered, {report['submit_rate']:,.0f} submit_sm/s; "
@@ -266,8 +297,33 @@ def scenario_binds(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return result
 
 
+def merged(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several generators' reports as one: counts and rates added, errors joined; latency the
+    median of their p50 and the largest of their p90, p99 and max (an upper bound of the
+    whole run's, which the reports' percentiles cannot give exactly)."""
+    if len(reports) == 1:
+        return reports[0]
+    total: dict[str, Any] = dict(reports[0])
+    for key in ("submitted", "responses", "submit_rate", "receipts", "receipt_rate",
+                "unmatched", "unanswered", "receipts_missing", "generator_cpu_s"):
+        total[key] = sum(r[key] for r in reports)
+    total["errors"] = [e for r in reports for e in r["errors"]]
+    statuses: dict[str, int] = {}
+    for r in reports:
+        for name, n in r["statuses"].items():
+            statuses[name] = statuses.get(name, 0) + n
+    total["statuses"] = statuses
+    total["wall_s"] = max(r["wall_s"] for r in reports)
+    for key in ("submit_latency_ms", "receipt_latency_ms"):
+        parts = [r[key] for r in reports if r[key]["p50"] is not None]
+        total[key] = ({"p50": statistics.median(p["p50"] for p in parts),
+                       **{k: max(p[k] for p in parts) for k in ("p90", "p99", "max")}}
+                      if parts else reports[0][key])
+    return total
+
+
 def scenario_pending(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """Submit rate against an empty store, then against one holding `pending` messages."""
+    """Submit rate against an empty store and against one holding `pending` messages."""
     config = args.config or CONFIGS / "bench-pending.toml"
     measure = Load(connections=args.connections, window=args.window, count=args.messages,
                    receipts=True)
@@ -275,65 +331,77 @@ def scenario_pending(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 receipts=False, destination=args.offline, receipt_timeout=0)
     runs: dict[str, list[dict[str, Any]]] = {"empty": [], "full": [], "restarted": []}
 
-    def measure_runs(server: Server, label: str) -> None:
-        for n in range(args.runs):
-            report = bench(server.port, measure)
-            runs[label].append(report)
-            print(f"  {label} run {n + 1}: {report['submit_rate']:,.0f} submit_sm/s, "
-                  f"statuses {report['statuses']}, receipts missing "
-                  f"{report['receipts_missing']}, submit_sm_resp ms {latency(report)}, "
-                  f"RSS {server.rss_mib():.0f} MiB (load {load_average()})", flush=True)
-
-    print(f"pending: {args.pending:,} messages for {args.offline} (offline), measured by "
-          f"{args.runs} runs of {args.messages:,} messages with receipts; config {config}")
-    started = time.monotonic()
-    with running_server(config, work, work / "server.log") as server:
+    def measure_run(server: Server, label: str) -> None:
         wait_quiet(server)
-        measure_runs(server, "empty")
+        report = bench(server.port, measure)
+        runs[label].append(report)
+        print(f"  {label}: {report['submit_rate']:,.0f} submit_sm/s, statuses "
+              f"{report['statuses']}, receipts missing {report['receipts_missing']}, "
+              f"submit_sm_resp ms {latency(report)}, RSS {server.rss_mib():.0f} MiB "
+              f"(load {load_average()})", flush=True)
+
+    print(f"pending: {args.pending:,} messages for {args.offline} (offline); {args.runs} "
+          f"runs of {args.messages:,} messages with receipts against each store, the two "
+          f"servers taking turns; config {config}")
+    started = time.monotonic()
+    (work / "empty").mkdir()
+    (work / "full").mkdir()
+    with ExitStack() as stack:
+        empty = stack.enter_context(running_server(config, work / "empty",
+                                                   work / "server-empty.log"))
+        full = stack.enter_context(running_server(config, work / "full",
+                                                  work / "server-full.log"))
+        rss_before = full.rss_mib()
         fill_started = time.monotonic()
-        filled = bench(server.port, fill)
+        filled = bench(full.port, fill)
         fill_s = time.monotonic() - fill_started
-        settle_s = wait_quiet(server)
+        settle_s = wait_quiet(full)
         print(f"  filled: {filled['responses']:,} answered in {fill_s:.0f} s "
-              f"({filled['submit_rate']:,.0f}/s), statuses {filled['statuses']}, first "
-              f"attempts done {settle_s:.0f} s later; RSS {server.rss_mib():.0f} MiB, peak "
-              f"{server.peak_mib():.0f} MiB", flush=True)
-        measure_runs(server, "full")
-        peak_first = server.peak_mib()
-        rss_full = server.rss_mib()
-    restart_s = peak_restart = 0.0
+              f"({filled['submit_rate']:,.0f}/s), statuses {filled['statuses']}, errors "
+              f"{filled['errors'][:3]}; quiet {settle_s:.0f} s later; RSS {rss_before:.0f} → "
+              f"{full.rss_mib():.0f} MiB, peak {full.peak_mib():.0f} MiB", flush=True)
+        rss_filled = full.rss_mib()
+        for _ in range(args.runs):
+            measure_run(empty, "empty")
+            measure_run(full, "full")
+        peak_full = full.peak_mib()
+        peak_empty = empty.peak_mib()
+    restart_s = peak_restart = rss_restarted = 0.0
     if args.restart:
         restart_started = time.monotonic()
-        with running_server(config, work, work / "server-restart.log") as server:
+        with running_server(config, work / "full", work / "server-restart.log") as server:
             restart_s = time.monotonic() - restart_started
-            print(f"  restarted on the full store in {restart_s:.1f} s, RSS "
-                  f"{server.rss_mib():.0f} MiB", flush=True)
-            measure_runs(server, "restarted")
+            rss_restarted = server.rss_mib()
+            print(f"  restarted on the full store: serving after {restart_s:.1f} s, RSS "
+                  f"{rss_restarted:.0f} MiB", flush=True)
+            for _ in range(args.runs):
+                measure_run(server, "restarted")
             peak_restart = server.peak_mib()
-    database = sum(f.stat().st_size for f in work.glob("*.sqlite*")) + sum(
-        f.stat().st_size for f in work.glob("*.db*"))
+    database = sum(f.stat().st_size for f in (work / "full").iterdir() if f.is_file())
 
     def median(label: str) -> float:
         rates = [r["submit_rate"] for r in runs[label]]
         return statistics.median(rates) if rates else 0.0
 
-    empty, full = median("empty"), median("full")
+    empty_rate, full_rate = median("empty"), median("full")
     result = {
         "scenario": "pending", "pending": filled["responses"], "fill_s": round(fill_s, 1),
         "fill_rate": filled["submit_rate"], "fill_statuses": filled["statuses"],
-        "settle_s": round(settle_s, 1), "empty_median": empty, "full_median": full,
-        "full_ratio": round(full / empty, 3) if empty else None,
+        "settle_s": round(settle_s, 1), "empty_median": empty_rate, "full_median": full_rate,
+        "full_ratio": round(full_rate / empty_rate, 3) if empty_rate else None,
         "restarted_median": median("restarted"), "restart_s": round(restart_s, 1),
-        "rss_full_mib": round(rss_full, 1), "peak_mib": round(peak_first, 1),
+        "rss_before_fill_mib": round(rss_before, 1), "rss_filled_mib": round(rss_filled, 1),
+        "peak_full_mib": round(peak_full, 1), "peak_empty_mib": round(peak_empty, 1),
+        "rss_restarted_mib": round(rss_restarted, 1),
         "peak_restart_mib": round(peak_restart, 1), "database_mib": round(database / 2**20, 1),
         "total_s": round(time.monotonic() - started, 1), "load_after": load_average(),
         "runs": {k: [_short(r) for r in v] for k, v in runs.items()},
     }
-    print(f"  median submit rate: empty {empty:,.0f}/s, full {full:,.0f}/s "
+    print(f"  median submit rate: empty {empty_rate:,.0f}/s, full {full_rate:,.0f}/s "
           f"({result['full_ratio']:.0%} of empty)"
           + (f", after restart {result['restarted_median']:,.0f}/s" if args.restart else ""))
-    print(f"  server peak RSS {peak_first:.0f} MiB"
-          + (f" (restarted: {peak_restart:.0f} MiB)" if args.restart else "")
+    print(f"  server peak RSS: full {peak_full:.0f} MiB, empty {peak_empty:.0f} MiB"
+          + (f", restarted on the full store {peak_restart:.0f} MiB" if args.restart else "")
           + f"; database {result['database_mib']:.0f} MiB; total {result['total_s']:.0f} s")
     return result
 
@@ -419,6 +487,9 @@ def main() -> None:
     binds.add_argument("--processes", "-p", type=int, default=1,
                        help="generator processes sharing the connections")
     binds.add_argument("--receipts", action="store_true")
+    binds.add_argument("--generators", "-g", type=int, default=1,
+                       help="separate esme bench runs, started a fraction of a period apart"
+                            " so that their connections do not all send at the same moment")
 
     pending = commands.add_parser("pending", help=scenario_pending.__doc__)
     common(pending, 4, 100)
