@@ -15,7 +15,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.delivery.committer import Committer
-from smsc.pdu import Pdu
+from smsc.pdu import DeliverSm, Pdu
 from smsc.pdu.constants import CommandStatus
 from smsc.receipts import ReceiptDialects, build_mo_parts
 from smsc.server.binds import BindRegistry
@@ -149,25 +149,39 @@ class OutboundDispatcher:
         return True
 
     def _send_parts(self, link: Link, item: OutboundItem) -> bool:
-        """An MO message for a v3.3 bind: as many deliver_sm as it takes, all or none within
-        the window; the item is done when every part is acknowledged."""
+        """An MO message for a v3.3 bind: as many deliver_sm as it takes, as many at once as
+        the window has room for and the rest as parts are answered; the item is done when
+        every part is acknowledged."""
         pdus = build_mo_parts(item.message, with_tlvs=False)
-        if len(pdus) > link.session.window_free:
-            return False
-        parts = _Parts(len(pdus)) if len(pdus) > 1 else None
-        for index, pdu in enumerate(pdus):
+        if len(pdus) == 1:
             try:
-                sent = link.send(pdu)
+                sent = link.send(pdus[0])
             except LocalProtocolError:
-                if parts is None or index == 0:
-                    return False
-                parts.failed = True  # the parts already sent are answered in vain
-                self.committer.outbound_failed(item.item_id)
-                return True
+                return False
             self._in_flight[(id(link), sent.sequence_number)] = item
-            if parts is not None:
-                self._parts[(id(link), sent.sequence_number)] = parts
+            self.sent += 1
+            return True
+        room = link.session.window_free
+        if not room:
+            return False
+        parts = _Parts(link, item, pdus[room:], len(pdus))
+        for pdu in pdus[:room]:
+            if not self._send_part(parts, pdu):
+                break
         self.sent += 1
+        return True
+
+    def _send_part(self, parts: _Parts, pdu: DeliverSm) -> bool:
+        try:
+            sent = parts.link.send(pdu)
+        except LocalProtocolError:  # the link closed under us: the parts sent are in vain
+            if not parts.failed:
+                parts.failed = True
+                self.committer.outbound_failed(parts.item.item_id)
+            return False
+        key = (id(parts.link), sent.sequence_number)
+        self._in_flight[key] = parts.item
+        self._parts[key] = parts
         return True
 
     # -- what the links report ------------------------------------------------------------------
@@ -219,6 +233,8 @@ class OutboundDispatcher:
         if status != CommandStatus.ESME_ROK:
             parts.failed = True
             return True
+        if parts.waiting:  # an acknowledged part made room for the next
+            self._send_part(parts, parts.waiting.pop(0))
         return parts.left == 0
 
     def _rest(self, link: Link) -> None:
@@ -227,10 +243,15 @@ class OutboundDispatcher:
 
 
 class _Parts:
-    """The parts of one item still awaiting a response, and whether one of them failed."""
+    """One item sent as several PDUs: the parts not sent yet, how many are still to be
+    answered, and whether one of them failed (the item is then given back once)."""
 
-    __slots__ = ("failed", "left")
+    __slots__ = ("failed", "item", "left", "link", "waiting")
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, link: Link, item: OutboundItem, waiting: list[DeliverSm],
+                 count: int) -> None:
+        self.link = link
+        self.item = item
+        self.waiting = waiting
         self.left = count
         self.failed = False

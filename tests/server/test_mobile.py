@@ -15,7 +15,7 @@ from smsc.pdu.concat import Reassembler, SarInfo
 from smsc.pdu.constants import CommandStatus
 from smsc.pdu.text import decode_text
 
-from ..esme import Esme
+from ..esme import connect
 
 GSM_LONG = "A long GSM text with [brackets] and € signs, " * 6
 UCS2_LONG = "Длинное сообщение 😀 " * 12
@@ -26,12 +26,6 @@ CASES = [
                                         ("binary", BINARY_LONG))],
 ]
 SCHEMES = ["udh8", "udh16", "sar", "payload"]
-
-
-async def connect(running: Any) -> Esme:
-    client, server = trio.testing.memory_stream_pair()
-    running.attach(server)
-    return Esme(client)
 
 
 def reassemble(parts: list[DeliverSm]) -> tuple[bytes, int]:
@@ -173,3 +167,21 @@ async def test_a_refused_part_sends_the_whole_message_again(
     assert decode_text(data, coding) == UCS2_LONG
     assert [p.short_message for p in again] == [  # type: ignore[attr-defined]
         p.short_message for p in [first, *rest]]  # type: ignore[attr-defined]
+
+
+async def test_more_parts_than_the_window_go_as_parts_are_answered(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(
+        accounts=(AccountConfig(mo_addresses=("4242",), window=2),)))
+    esme = await connect(running)
+    await esme.bind("receiver", interface_version=0x33)
+    await running.mobile.send_text("4915100000007", "4242", UCS2_LONG * 2, encoding="ucs2",
+                                   scheme="payload")
+    with trio.fail_after(3600):  # virtual time: fails at once if the parts never come
+        first = await esme.next_request()  # answered at once by the Esme: room for the next
+        total = first.short_message[4]  # type: ignore[attr-defined]
+        assert total > 2
+        parts = [first] + [await esme.next_request() for _ in range(total - 1)]
+    data, coding = reassemble(parts)  # type: ignore[arg-type]
+    assert decode_text(data, coding) == UCS2_LONG * 2
