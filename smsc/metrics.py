@@ -131,20 +131,10 @@ class SmscMetrics:
     # -- what the shell records (each a dict update on the trio thread) -------------------
 
     def count_received(self, command_id: int, status: int = 0) -> None:
-        key = (command_id, status)
-        received = self.pdus_received
-        if key in received:
-            received[key] += 1
-        else:
-            received[_bounded(key)] = received.get(_bounded(key), 0) + 1
+        _count_pdu(self.pdus_received, (command_id, status))
 
     def count_sent(self, command_id: int, status: int) -> None:
-        key = (command_id, status)
-        sent = self.pdus_sent
-        if key in sent:
-            sent[key] += 1
-        else:
-            sent[_bounded(key)] = sent.get(_bounded(key), 0) + 1
+        _count_pdu(self.pdus_sent, (command_id, status))
 
     def record_submit(self, account: str, status: int, seconds: float | None = None) -> None:
         key = (account, status)
@@ -213,6 +203,15 @@ class SmscMetrics:
     def value(self, name: str, **labels: str) -> float | None:
         """One sample's current value (tests and the dashboard read metrics by name)."""
         return self.registry.get_sample_value(name, labels)
+
+
+def _count_pdu(counts: dict[tuple[int, int], int], key: tuple[int, int]) -> None:
+    """One PDU more under (command_id, status); codes we do not know share one label."""
+    if key in counts:
+        counts[key] += 1
+    else:
+        bounded = _bounded(key)
+        counts[bounded] = counts.get(bounded, 0) + 1
 
 
 def _bounded(key: tuple[int, int]) -> tuple[int, int]:

@@ -366,22 +366,21 @@ class SmscService:
                 "reject", or when validate_numbers is on and the number is impossible.
         """
         routes = self.routes
-        if routes.trivial:
-            if routes.default is None:
-                if routes.config.unroutable == "reject":
-                    raise Rejected(S.ESME_RINVDSTADR)
-                return NO_NETWORK
-            return routes.default
-        routing = routes.config
-        route = routes.resolve(ton=ton, npi=npi, destination=destination,
-                                    account=account.system_id, source=message.source_addr)
-        if routing.validate_numbers and (route.number is None or not route.number.valid):
-            raise Rejected(S.ESME_RINVDSTADR)
-        if route.network is None:
-            if routing.unroutable == "reject":
+        if routes.trivial:  # no rules, no validation: no number to parse
+            network = routes.default
+        else:
+            route = routes.resolve(ton=ton, npi=npi, destination=destination,
+                                   account=account.system_id, source=message.source_addr)
+            if routes.config.validate_numbers and (
+                route.number is None or not route.number.valid
+            ):
+                raise Rejected(S.ESME_RINVDSTADR)
+            network = route.network
+        if network is None:
+            if routes.config.unroutable == "reject":
                 raise Rejected(S.ESME_RINVDSTADR)
             return NO_NETWORK
-        return route.network
+        return network
 
     def _times(self, account: Account, schedule: str, validity: str) -> Times:
         store = self.config.store
