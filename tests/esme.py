@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import trio
+import trio.testing
 
 from smsc.pdu import (
     BindReceiver,
@@ -98,3 +99,10 @@ class Esme:
             event = await self.next_event()
             if isinstance(event, ConnectionClosed):
                 return event
+
+
+async def connect(running: Any) -> Esme:
+    """An Esme on one end of a memory stream whose other end the running SMSC serves."""
+    client, server = trio.testing.memory_stream_pair()
+    running.attach(server)
+    return Esme(client)

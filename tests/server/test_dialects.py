@@ -13,13 +13,7 @@ from smsc.pdu import DataSm, DeliverSm, SubmitSm
 from smsc.pdu.constants import MessageState
 from smsc.pdu.receipt_text import parse_receipt_text, receipt_ids_match
 
-from ..esme import Esme
-
-
-async def connect(running: Any) -> Esme:
-    client, server = trio.testing.memory_stream_pair()
-    running.attach(server)
-    return Esme(client)
+from ..esme import connect
 
 
 def submit(**fields: Any) -> SubmitSm:

@@ -35,15 +35,9 @@ from smsc.pdu.receipt_text import parse_receipt_text
 from smsc.pdu.text import decode_text
 from smsc.session import ConnectionClosed, RequestAnswered
 
-from ..esme import Esme
+from ..esme import Esme, connect
 
 S = CommandStatus
-
-
-async def connect(running: Any) -> Esme:
-    client, server = trio.testing.memory_stream_pair()
-    running.attach(server)
-    return Esme(client)
 
 
 def submit(**fields: Any) -> SubmitSm:

@@ -28,15 +28,15 @@ from smsc.pdu.receipt_text import parse_receipt_text
 from smsc.session import ConnectionClosed, RequestReceived, ResponseReceived
 
 from ..esme import Esme
+from ..esme import connect as attach
 
 S = CommandStatus
 SOURCE = "4915100000001"
 
 
 async def connect(running: Any) -> Esme:
-    client, server = trio.testing.memory_stream_pair()
-    running.attach(server)
-    esme = Esme(client)
+    """A bound transceiver on the running SMSC."""
+    esme = await attach(running)
     assert (await esme.bind()).command_status == S.ESME_ROK
     return esme
 
