@@ -142,14 +142,14 @@ async def run(
         store.accepted_notice = dialects.notifies_acceptance
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
                                   dialects=dialects)
-    service = SmscService(
-        config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
-        clock=clock, routes=routes, metrics=metrics,
-        simulation=simulation,
-    )
     scheduler = DeliveryScheduler(committer=committer, simulation=simulation, clock=clock)
     if metrics.enabled:
         scheduler.on_attempt = metrics.record_attempt
+    service = SmscService(
+        config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
+        clock=clock, routes=routes, metrics=metrics, simulation=simulation,
+        accept=scheduler.accept,
+    )
     links: set[Link] = set()
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)

@@ -16,7 +16,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.store import AcceptRefused, MessageStore, NewMessage, StoreBatch
-from smsc.store.models import Outcome
+from smsc.store.models import FirstAttempt, Outcome
 
 log = logging.getLogger("smsc.store")
 T = TypeVar("T")
@@ -45,8 +45,13 @@ class Committer:
 
     # -- queueing (sync, from the trio thread) ------------------------------------------------
 
-    def accept(self, new: NewMessage, callback: AcceptCallback) -> None:
-        self._batch.accepts.append(new)
+    def accept(self, new: NewMessage, callback: AcceptCallback,
+               first: FirstAttempt = None) -> None:
+        """Queue `new` for the next commit; `first` is how its first delivery attempt stands
+        (see StoreBatch.first_attempts)."""
+        batch = self._batch
+        batch.accepts.append(new)
+        batch.first_attempts.append(first)
         self._callbacks.append(callback)
         self._wake()
 
@@ -129,8 +134,8 @@ class Committer:
             callbacks, self._callbacks = self._callbacks, []
             return batch, callbacks
         limit = self._batch_max
-        taken = StoreBatch(batch.accepts[:limit], batch.outcomes, batch.outbound_sent,
-                           batch.outbound_failed)
-        self._batch = StoreBatch(batch.accepts[limit:])
+        taken = StoreBatch(batch.accepts[:limit], batch.first_attempts[:limit],
+                           batch.outcomes, batch.outbound_sent, batch.outbound_failed)
+        self._batch = StoreBatch(batch.accepts[limit:], batch.first_attempts[limit:])
         callbacks, self._callbacks = self._callbacks[:limit], self._callbacks[limit:]
         return taken, callbacks

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
 import trio
 
 from smsc.clock import Clock
-from smsc.delivery.committer import Committer
+from smsc.delivery.committer import AcceptCallback, Committer
 from smsc.pdu.constants import MessageState
 from smsc.routing.networks import Attempt, Result
 from smsc.routing.simulation import Simulation
-from smsc.store import Delivered, Message, PermanentFailure, TemporaryFailure
-from smsc.store.models import Outcome
+from smsc.store import (
+    AcceptRefused,
+    Delivered,
+    Message,
+    NewMessage,
+    PermanentFailure,
+    TemporaryFailure,
+)
+from smsc.store.models import UNDER_WAY, Outcome
 
 CLAIM_BATCH = 1000
 
@@ -50,6 +58,8 @@ class DeliveryScheduler:
         self._poked = False
         self._wait_scope: trio.CancelScope | None = None
         self._slots = trio.Semaphore(max_in_flight)
+        self._nursery: trio.Nursery | None = None
+        """Where attempts that take time run; accepts attempt nothing before it is open."""
         self._max_in_flight = max_in_flight
         self.on_attempt: Callable[[str, str], None] | None = None
         """Observer of each delivery attempt: (network, result)."""
@@ -64,6 +74,7 @@ class DeliveryScheduler:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             task_status.started()
             while True:
                 commits_seen = self.committer.commits
@@ -93,6 +104,55 @@ class DeliveryScheduler:
             await self.committer.wait_committed()
         self._wait_scope = None
         self._poked = False
+
+    # -- first attempts at acceptance -------------------------------------------------------
+
+    def accept(self, new: NewMessage, callback: AcceptCallback) -> None:
+        """Queue a submitted MT message for the store with its first delivery attempt already
+        started, so it is written once in the state that attempt leaves it in: a message the
+        network takes at once is stored finished, its receipt owed, in the same transaction
+        (otherwise it would be written due, claimed after the commit and written again).
+        An attempt that takes time is stored under way and finishes like any other; a
+        scheduled or replacing submit, or one that finds every attempt slot taken, is stored
+        due and waits for the delivery loop. `callback` hears the store's answer as usual."""
+        if (new.schedule_at is not None or new.replace_if_present
+                or self._nursery is None or not self._slots.value):
+            self.committer.accept(new, callback)
+            return
+        network = self.networks.get(new.network)
+        if network is None:  # routed to no network (routing.unroutable = "undeliver")
+            self.committer.accept(new, callback, PermanentFailure())
+            return
+        attempt = self.simulation.attempt(network, new.destination_addr, 0,
+                                          self.clock.monotonic() - self.started)
+        if self.on_attempt is not None:
+            self.on_attempt(network.name, attempt.result.value)
+        if attempt.delay > 0:
+            self._slots.acquire_nowait()
+            self.committer.accept(new, partial(self._under_way, new, attempt, callback),
+                                  UNDER_WAY)
+        elif attempt.follow_up and self.follow_up is not None:
+            self.committer.accept(new, partial(self._ended, new, attempt, callback),
+                                  outcome_of(attempt))
+        else:
+            self.committer.accept(new, callback, outcome_of(attempt))
+
+    def _ended(self, new: NewMessage, attempt: Attempt, callback: AcceptCallback,
+               result: int | AcceptRefused | None) -> None:
+        callback(result)
+        if isinstance(result, int) and self.follow_up is not None:
+            self.follow_up(Message(result, new, attempts=1), attempt)
+
+    def _under_way(self, new: NewMessage, attempt: Attempt, callback: AcceptCallback,
+                   result: int | AcceptRefused | None) -> None:
+        callback(result)
+        if isinstance(result, int) and self._nursery is not None:
+            message = Message(result, new, next_attempt_at=new.submitted_at)
+            self._nursery.start_soon(self._finish_later, message, attempt)
+        else:
+            self._slots.release()
+
+    # -- attempts of due messages -------------------------------------------------------------
 
     def _start(self, nursery: trio.Nursery, message: Message) -> None:
         network = self.networks.get(message.fields.network)

@@ -19,7 +19,7 @@ import trio
 from smsc.accounts import Account, Accounts
 from smsc.clock import Clock
 from smsc.config import NO_NETWORK, Config
-from smsc.delivery.committer import Committer
+from smsc.delivery.committer import AcceptCallback, Committer
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.logs import trace_event
 from smsc.metrics import SmscMetrics
@@ -197,6 +197,7 @@ class SmscService:
         routes: RoutingTable,
         metrics: SmscMetrics,
         simulation: Simulation | None = None,
+        accept: Callable[[NewMessage, AcceptCallback], None] | None = None,
     ) -> None:
         self.config = config
         self.accounts = accounts
@@ -209,6 +210,9 @@ class SmscService:
         self.metrics = metrics
         self.simulation = simulation
         """Submit-time faults and magic numbers; None simulates none."""
+        self.accept = accept or committer.accept
+        """Where accepted MT messages go (DeliveryScheduler.accept starts their first
+        attempt); answered through the callback once stored."""
         self.id_format = config.server.message_id_format
         self._account_of: dict[int, Account] = {}
         self._bound: dict[int, tuple[str, str]] = {}
@@ -409,7 +413,7 @@ class SmscService:
             dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
             payload=payload, times=times, network=network,
         )
-        self.committer.accept(new, partial(self._answer, link, account, message,
+        self.accept(new, partial(self._answer, link, account, message,
                                            self.clock.monotonic(), fault))
 
     def _data_sm(self, link: Link, account: Account, message: DataSm) -> None:
@@ -428,7 +432,7 @@ class SmscService:
             dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
             payload=message.tlvs.get(Tag.message_payload) or b"", times=times, network=network,
         )
-        self.committer.accept(new, partial(self._answer, link, account, message,
+        self.accept(new, partial(self._answer, link, account, message,
                                            self.clock.monotonic(), fault))
 
     def _answer(
@@ -554,7 +558,7 @@ class SmscService:
                 self._nursery.start_soon(self._send_later, fault.delay, link, response)
 
         for dest, new in accepted:
-            self.committer.accept(new, partial(collect, dest))
+            self.accept(new, partial(collect, dest))
 
     # -- query / cancel / replace -----------------------------------------------------------
 

@@ -10,9 +10,11 @@ from datetime import datetime
 
 from smsc.pdu.constants import INTERMEDIATE_NOTIFICATION_BIT, MessageState
 from smsc.store.models import (
+    UNDER_WAY,
     AcceptRefused,
     BatchResult,
     Direction,
+    FirstAttempt,
     Message,
     MessageQuery,
     NewMessage,
@@ -59,8 +61,10 @@ class MemoryStore:
 
     def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
         result = BatchResult()
-        for new in batch.accepts:
-            result.accepted.append(self._accept(new, now))
+        firsts = batch.first_attempts
+        for index, new in enumerate(batch.accepts):
+            first = firsts[index] if index < len(firsts) else None
+            result.accepted.append(self._accept(new, now, first))
         for message_id, outcome in batch.outcomes:
             message = self._messages.get(message_id)
             self._claimed.discard(message_id)
@@ -75,7 +79,8 @@ class MemoryStore:
                 self._outbound[item.system_id][item_id] = replace(item, attempts=item.attempts + 1)
         return result
 
-    def _accept(self, new: NewMessage, now: datetime) -> int | AcceptRefused:
+    def _accept(self, new: NewMessage, now: datetime, first: FirstAttempt
+                ) -> int | AcceptRefused:
         if new.direction is Direction.MO:
             message = Message(self._take_id(), new, state=MessageState.DELIVERED, final_at=now)
             self._messages[message.message_id] = message
@@ -99,10 +104,15 @@ class MemoryStore:
         if self._replaceable is not None:
             self._replaceable.setdefault(_replace_key(new), []).append(message.message_id)
         self._pending[new.system_id] += 1
-        heapq.heappush(self._due, (due, message.message_id))
         if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
                 and self.accepted_notice is not None and self.accepted_notice(new)):
             self._queue_outbound(new.system_id, OutboundKind.ACCEPTED, message)
+        if first is None:
+            heapq.heappush(self._due, (due, message.message_id))
+        elif first is UNDER_WAY:
+            self._claimed.add(message.message_id)
+        else:
+            self._record(apply_outcome(message, first, now, self.retry))
         return message.message_id
 
     def _find_replaceable(self, new: NewMessage) -> Message | None:

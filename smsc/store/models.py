@@ -258,11 +258,28 @@ class OutboundItem:
     attempts: int = 0
 
 
+class AttemptUnderWay(Enum):
+    """An accept's first delivery attempt started before it was stored and ends later: the
+    message is stored claimed (not due), and its outcome comes like any claimed one's."""
+
+    UNDER_WAY = "under_way"
+
+
+UNDER_WAY = AttemptUnderWay.UNDER_WAY
+FirstAttempt = Outcome | AttemptUnderWay | None
+"""How an accept's first delivery attempt stands when it is stored: None (not started, the
+message is due), under way, or already ended with an outcome (stored finished or waiting for
+its retry, in the same write)."""
+
+
 @dataclass(slots=True)
 class StoreBatch:
     """Everything written in one transaction (group commit)."""
 
     accepts: list[NewMessage] = field(default_factory=list)
+    first_attempts: list[FirstAttempt] = field(default_factory=list)
+    """Parallel to `accepts` (missing entries are None); MT accepts without replace_if_present
+    only: an MO message has no delivery attempt and a replacing submit keeps the old one's."""
     outcomes: list[tuple[int, Outcome]] = field(default_factory=list)
     outbound_sent: list[int] = field(default_factory=list)
     outbound_failed: list[int] = field(default_factory=list)

@@ -14,14 +14,17 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from smsc.pdu.constants import INTERMEDIATE_NOTIFICATION_BIT, MessageState
 from smsc.store.models import (
+    UNDER_WAY,
     AcceptRefused,
     BatchResult,
     Direction,
+    FirstAttempt,
     Message,
     MessageQuery,
     NewMessage,
@@ -39,6 +42,10 @@ SCHEMA_VERSION = 1
 CACHE_SIZE = 50000
 """Recently written messages kept as objects, so claims need not read back what we wrote."""
 ENROUTE = int(MessageState.ENROUTE)
+DELIVERED = int(MessageState.DELIVERED)
+MO_KIND = OutboundKind.MO.value
+ACCEPTED_KIND = OutboundKind.ACCEPTED.value
+INTERMEDIATE_KIND = OutboundKind.INTERMEDIATE.value
 FIELDS = (
     "system_id", "direction", "service_type", "source_addr_ton", "source_addr_npi",
     "source_addr", "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class",
@@ -71,10 +78,25 @@ CREATE TABLE IF NOT EXISTS outbound (
 );
 CREATE INDEX IF NOT EXISTS outbound_system ON outbound (system_id, item_id);
 """
-_INSERT = (
-    f"INSERT INTO messages ({', '.join(FIELDS + STATE_FIELDS)}) "
-    f"VALUES ({', '.join('?' * (len(FIELDS) + len(STATE_FIELDS)))})"
-)
+_COLUMNS = FIELDS + STATE_FIELDS
+_NULLABLE = tuple(_COLUMNS.index(name) for name in (
+    "submitted_at", "expires_at", "schedule_at", "next_attempt_at", "final_at",
+    "network_error_code"))
+"""Insert-row positions that may hold None. sqlite3 sends every None parameter through its
+adapter lookup (several attribute lookups each, about a quarter of an insert's cost), so
+inserts write NULL as a literal instead: one prepared statement per pattern of NULLs."""
+
+
+def _insert_statement(nulls: tuple[bool, ...]) -> tuple[str, Callable[[list[Any]], Any]]:
+    """The INSERT for rows with None exactly at the `_NULLABLE` positions flagged in `nulls`,
+    and the function that picks such a row's other values."""
+    null_at = {position for position, null in zip(_NULLABLE, nulls, strict=True) if null}
+    values = ", ".join("NULL" if i in null_at else "?" for i in range(len(_COLUMNS)))
+    kept = [i for i in range(len(_COLUMNS)) if i not in null_at]
+    return (f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({values})",
+            itemgetter(*kept))
+
+
 _UPDATE_STATE = (
     "UPDATE messages SET state = ?, attempts = ?, next_attempt_at = ?, final_at = ?, "
     "network_error_code = ? WHERE id = ?"
@@ -154,11 +176,18 @@ class SqliteStore:
         self._claimed: dict[int, Message] = {}
         self._leased: dict[int, str] = {}
         """Outbound items handed out and not yet acknowledged: item_id → system_id."""
+        self._leased_by: Counter[str] = Counter()
+        self._claim_from: dict[str, int] = {}
+        """Per account, the item id up to which every outbound item is leased or done."""
         self._pending: Counter[str] = Counter()
         self._outbound_systems: Counter[str] = Counter()
         self._cache: OrderedDict[int, Message] = OrderedDict()
         self._inserting: list[NewMessage] = []
         """The accepts of the transaction in progress, in the order of their rows."""
+        self._inserting_first: list[FirstAttempt] = []
+        self._insert_statements: dict[tuple[bool, ...], tuple[str, Callable[..., Any]]] = {}
+        self._claimed_at_accept: list[int] = []
+        """Ids the transaction in progress stored claimed (forgotten if it rolls back)."""
         self.on_final: Callable[[Message], None] | None = None
         """Observer of every message that reaches a final state (metrics)."""
         self.accepted_notice: Callable[[NewMessage], bool] | None = None
@@ -166,6 +195,7 @@ class SqliteStore:
 
     def _load(self) -> None:
         """Rebuild the in-memory indexes: everything unfinished is due again."""
+        self._claim_from = {}
         rows = self._db.execute(
             f"SELECT id, system_id, COALESCE(next_attempt_at, 0) FROM messages "
             f"WHERE state = {ENROUTE}"
@@ -192,8 +222,12 @@ class SqliteStore:
         try:
             inserts: list[list[Any]] = []
             self._inserting = []
-            for new in batch.accepts:
-                result.accepted.append(self._accept(new, now, inserts))
+            self._inserting_first = []
+            self._claimed_at_accept = []
+            firsts = batch.first_attempts
+            for index, new in enumerate(batch.accepts):
+                first = firsts[index] if index < len(firsts) else None
+                result.accepted.append(self._accept(new, now, inserts, first))
             self._insert(inserts, result, now)
             updates: list[tuple[Any, ...]] = []
             notices: list[tuple[str, str, int, int]] = []
@@ -216,6 +250,8 @@ class SqliteStore:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            for message_id in self._claimed_at_accept:  # their ids were never written
+                self._claimed.pop(message_id, None)
             self._cache.clear()
             self._load()
             raise
@@ -223,12 +259,12 @@ class SqliteStore:
             system_id = self._leased.pop(item_id, None)
             if system_id is not None:
                 self._outbound_systems[system_id] -= 1
-        for item_id in batch.outbound_failed:
-            self._leased.pop(item_id, None)
+                self._leased_by[system_id] -= 1
+        self.release_outbound(batch.outbound_failed)
         return result
 
     def _accept(
-        self, new: NewMessage, now: datetime, inserts: list[list[Any]]
+        self, new: NewMessage, now: datetime, inserts: list[list[Any]], first: FirstAttempt
     ) -> int | AcceptRefused:
         if new.direction is Direction.MT and new.replace_if_present:
             existing = self._db.execute(
@@ -252,53 +288,91 @@ class SqliteStore:
                 return AcceptRefused.QUEUE_FULL
         inserts.append(_row_of(new))
         self._inserting.append(new)
+        self._inserting_first.append(first)
         return -len(inserts)  # placeholder: the row's position, replaced after the insert
 
     def _insert(self, inserts: list[list[Any]], result: BatchResult, now: datetime) -> None:
+        """Write the batch's new rows, each with the state its first attempt left it in (a
+        message the network took at once is written finished: one write, no index churn)."""
         if not inserts:
             return
         db = self._db
-        news = self._inserting
-        delivered = int(MessageState.DELIVERED)
-        now_ts = now.timestamp()
-        for row, new in zip(inserts, news, strict=True):
-            if new.direction is Direction.MO:
-                row.extend((delivered, 0, None, now_ts, None))
-            else:
-                row.extend((ENROUTE, 0, row[17] or row[15] or now_ts, None, None))
         last = db.execute(
             "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
         ).fetchone()
         first_id = (last[0] if last else 0) + 1
-        db.executemany(_INSERT, inserts)
-        notices = []
+        notices: list[tuple[str, str, int, int]] = []
         remember = self._remember
         due_heap = self._due
         pending = self._pending
-        mo_kind = OutboundKind.MO.value
         states = self._states
-        for message_id, new in enumerate(news, first_id):
+        now_ts = now.timestamp()
+        for message_id, (row, new, first) in enumerate(
+            zip(inserts, self._inserting, self._inserting_first, strict=True), first_id
+        ):
             # cache what was written, from the objects in hand rather than a read back
             if new.direction is Direction.MO:
+                row.extend((DELIVERED, 0, None, now_ts, None))
                 remember(Message(message_id, new, MessageState.DELIVERED, 0, None, now))
                 states[MessageState.DELIVERED] += 1
-                notices.append((new.system_id, mo_kind, message_id, ENROUTE))
-            else:
-                due = new.schedule_at or new.submitted_at or now
-                remember(Message(message_id, new, MessageState.ENROUTE, 0, due))
+                notices.append((new.system_id, MO_KIND, message_id, ENROUTE))
+                continue
+            due = new.schedule_at or new.submitted_at or now
+            message = Message(message_id, new, MessageState.ENROUTE, 0, due)
+            if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
+                    and self.accepted_notice is not None and self.accepted_notice(new)):
+                notices.append((new.system_id, ACCEPTED_KIND, message_id, ENROUTE))
+            if first is None or first is UNDER_WAY:
+                due_ts = due.timestamp()
+                row.extend((ENROUTE, 0, due_ts, None, None))
+                remember(message)
                 states[MessageState.ENROUTE] += 1
-                heapq.heappush(due_heap, (due.timestamp(), message_id))
                 pending[new.system_id] += 1
-                if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
-                        and self.accepted_notice is not None and self.accepted_notice(new)):
-                    notices.append((new.system_id, OutboundKind.ACCEPTED.value, message_id,
-                                    ENROUTE))
+                if first is None:
+                    heapq.heappush(due_heap, (due_ts, message_id))
+                else:
+                    self._claimed[message_id] = message
+                    self._claimed_at_accept.append(message_id)
+                continue
+            transition = apply_outcome(message, first, now, self.retry)
+            done = transition.message
+            row.extend((int(done.state), done.attempts, _ts(done.next_attempt_at),
+                        _ts(done.final_at), done.network_error_code))
+            states[MessageState.ENROUTE] += 1
+            pending[new.system_id] += 1
+            self._count_transition(transition, notices)
+        self._write_rows(inserts)
         if notices:
             self._queue_notices(notices)
         result.accepted = [
             first_id - 1 - value if isinstance(value, int) and value < 0 else value
             for value in result.accepted
         ]
+
+    def _write_rows(self, rows: list[list[Any]]) -> None:
+        """Insert `rows` in order (their ids were counted on it), one executemany per run of
+        rows with the same NULLs."""
+        a, b, c, d, e, f = _NULLABLE
+        run: list[list[Any]] = []
+        run_nulls: tuple[bool, ...] = ()
+        for row in rows:
+            nulls = (row[a] is None, row[b] is None, row[c] is None, row[d] is None,
+                     row[e] is None, row[f] is None)
+            if nulls != run_nulls and run:
+                self._db.executemany(*self._statement_for(run_nulls, run))
+                run = []
+            run_nulls = nulls
+            run.append(row)
+        if run:
+            self._db.executemany(*self._statement_for(run_nulls, run))
+
+    def _statement_for(self, nulls: tuple[bool, ...], rows: list[list[Any]]
+                       ) -> tuple[str, Any]:
+        found = self._insert_statements.get(nulls)
+        if found is None:
+            found = self._insert_statements[nulls] = _insert_statement(nulls)
+        sql, pick = found
+        return sql, map(pick, rows)
 
     def _collect(
         self,
@@ -307,11 +381,19 @@ class SqliteStore:
         notices: list[tuple[str, str, int, int]],
     ) -> None:
         message = transition.message
-        self._remember(message)
         updates.append((
             int(message.state), message.attempts, _ts(message.next_attempt_at),
             _ts(message.final_at), message.network_error_code, message.message_id,
         ))
+        self._count_transition(transition, notices)
+
+    def _count_transition(
+        self, transition: Transition, notices: list[tuple[str, str, int, int]]
+    ) -> None:
+        """Indexes, counts and owed notices after an ENROUTE message changed (its row is
+        written by the caller)."""
+        message = transition.message
+        self._remember(message)
         if message.is_final:
             self._pending[message.system_id] -= 1
             self._states[MessageState.ENROUTE] -= 1  # only ENROUTE messages change state
@@ -443,27 +525,40 @@ class SqliteStore:
     # -- outbound ---------------------------------------------------------------------------
 
     def claim_outbound(self, system_id: str, limit: int) -> list[OutboundItem]:
+        """The account's oldest unleased items, read from where the last claim stopped (the
+        items before are leased or done), so a claim reads the rows it hands out and not the
+        whole window in flight."""
+        leased = self._leased
         rows = self._db.execute(
             "SELECT item_id, kind, message_id, attempts, state FROM outbound "
-            "WHERE system_id = ? ORDER BY item_id LIMIT ?",
-            (system_id, limit + len(self._leased)),
+            "WHERE system_id = ? AND item_id > ? ORDER BY item_id LIMIT ?",
+            (system_id, self._claim_from.get(system_id, 0),
+             limit + self._leased_by[system_id]),
         ).fetchall()
-        rows = [row for row in rows if row[0] not in self._leased][:limit]
+        rows = [row for row in rows if row[0] not in leased][:limit]
+        if not rows:
+            return []
         messages = {m.message_id: m for m in self._fetch([row[2] for row in rows])}
         items: list[OutboundItem] = []
         for item_id, kind, message_id, attempts, state in rows:
             message = messages.get(message_id)
             if message is None:
                 continue
-            if kind == OutboundKind.INTERMEDIATE.value:
+            if kind == INTERMEDIATE_KIND:
                 message = replace(message, state=MessageState(state))
-            self._leased[item_id] = system_id
+            leased[item_id] = system_id
             items.append(OutboundItem(item_id, system_id, OutboundKind(kind), message, attempts))
+        self._leased_by[system_id] += len(items)
+        self._claim_from[system_id] = rows[-1][0]
         return items
 
     def release_outbound(self, item_ids: list[int]) -> None:
+        claim_from = self._claim_from
         for item_id in item_ids:
-            self._leased.pop(item_id, None)
+            system_id = self._leased.pop(item_id, None)
+            if system_id is not None:
+                self._leased_by[system_id] -= 1
+                claim_from[system_id] = min(claim_from.get(system_id, 0), item_id - 1)
 
     def systems_with_outbound(self) -> set[str]:
         return {s for s, count in self._outbound_systems.items() if count > 0}

@@ -495,3 +495,48 @@ async def test_impossible_numbers_are_refused_when_validation_is_on(
     assert (await esme.request(good)).command_status == S.ESME_ROK
     bad = submit(dest_addr_ton=1, destination_addr="4900")
     assert (await esme.request(bad)).command_status == S.ESME_RINVDSTADR
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_message_the_network_takes_at_once_is_stored_delivered(
+    make_config: Any, start_smsc: Any, autojump_clock: Any, kind: str
+) -> None:
+    config = make_config()
+    running = await start_smsc(dataclasses.replace(
+        config, store=dataclasses.replace(config.store, kind=kind)))
+    esme = await connect(running)
+    await esme.bind()
+    resp = await esme.request(submit())
+    query = QuerySm(message_id=resp.message_id, source_addr="4915100000001")
+    answer = await esme.request(query)  # asked before the receipt was even read
+    assert answer.message_state == MessageState.DELIVERED and answer.final_date
+    stored = running.store.query(int(resp.message_id, 16), "smppclient1")
+    assert stored is not None and stored.attempts == 1
+    receipt = await esme.next_request()
+    assert receipt.receipted_message_id == resp.message_id  # type: ignore[attr-defined]
+    with trio.move_on_after(60):
+        extra = await esme.next_request()
+        raise AssertionError(f"a second notice: {extra}")
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_first_attempt_that_takes_time_ends_after_its_latency(
+    make_config: Any, start_smsc: Any, autojump_clock: Any, kind: str
+) -> None:
+    config = make_config(networks=(NetworkConfig(latency=30.0),))
+    running = await start_smsc(dataclasses.replace(
+        config, store=dataclasses.replace(config.store, kind=kind)))
+    esme = await connect(running)
+    await esme.bind()
+    submitted = trio.current_time()
+    resp = await esme.request(submit())
+    query = QuerySm(message_id=resp.message_id, source_addr="4915100000001")
+    assert (await esme.request(query)).message_state == MessageState.ENROUTE
+    receipt = await esme.next_request()
+    elapsed = trio.current_time() - submitted
+    # (the autojump clock also runs on while SQLite works in its thread)
+    assert elapsed >= 30.0 and (kind == "sqlite" or elapsed < 31.0)
+    assert receipt.receipted_message_id == resp.message_id  # type: ignore[attr-defined]
+    stored = running.store.query(int(resp.message_id, 16), "smppclient1")
+    assert stored is not None and stored.state is MessageState.DELIVERED
+    assert stored.attempts == 1  # one attempt: started at acceptance, not again when due

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from smsc.store import (
     StoreBatch,
     TemporaryFailure,
 )
-from smsc.store.models import IllegalTransition, Message, check_transition
+from smsc.store.models import UNDER_WAY, IllegalTransition, Message, check_transition
 from smsc.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -317,3 +318,112 @@ def test_replace_if_present_skips_finished_and_claimed_messages(store: MessageSt
     assert fourth == third  # the one pending and unclaimed message left
     found = store.query(third, "acme")
     assert found is not None and found.fields.payload == b"four"
+
+
+def accept_attempted(store: MessageStore, *pairs: tuple[NewMessage, object],
+                     now: datetime = T0) -> list[int]:
+    batch = StoreBatch(accepts=[m for m, _ in pairs],
+                       first_attempts=[a for _, a in pairs])  # type: ignore[misc]
+    result = store.apply(batch, now)
+    ids = [i for i in result.accepted if isinstance(i, int)]
+    assert len(ids) == len(pairs), result.accepted
+    return ids
+
+
+def test_first_attempt_ended_at_accept_is_stored_with_its_outcome(store: MessageStore) -> None:
+    delivered, failed, waiting, plain = accept_attempted(
+        store,
+        (new(registered_delivery=0x05), Delivered()),
+        (new(), PermanentFailure(MessageState.UNDELIVERABLE, 1)),
+        (new(registered_delivery=0x11), TemporaryFailure(27)),
+        (new(), None),
+    )
+    found = store.query(delivered, "acme")
+    assert found is not None and found.state is MessageState.DELIVERED
+    assert found.attempts == 1 and found.final_at == T0
+    found = store.query(failed, "acme")
+    assert found is not None and found.state is MessageState.UNDELIVERABLE
+    assert found.network_error_code == 1
+    found = store.query(waiting, "acme")
+    assert found is not None and found.state is MessageState.ENROUTE
+    assert found.attempts == 1 and found.next_attempt_at == at(10)
+    assert receipts(store) == [
+        (OutboundKind.RECEIPT, delivered, MessageState.DELIVERED),
+        (OutboundKind.DELIVERY_ACK, delivered, MessageState.DELIVERED),
+        (OutboundKind.RECEIPT, failed, MessageState.UNDELIVERABLE),
+        (OutboundKind.INTERMEDIATE, waiting, MessageState.ENROUTE),
+    ]
+    assert store.pending_count("acme") == 2
+    assert store.depth_by_state() == {MessageState.DELIVERED: 1,
+                                      MessageState.UNDELIVERABLE: 1, MessageState.ENROUTE: 2}
+    assert [m.message_id for m in store.claim_due(T0, 10)] == [plain]  # the others are not due
+    assert store.next_due_at() == at(10)
+    assert [m.message_id for m in store.claim_due(at(10), 10)] == [waiting]
+
+
+def test_first_attempt_under_way_is_stored_claimed(store: MessageStore) -> None:
+    (message_id,) = accept_attempted(store, (new(), UNDER_WAY))
+    assert store.claim_due(at(100), 10) == []  # its attempt is running
+    assert store.next_due_at() is None
+    assert store.retry_now([message_id], at(1)) == 0
+    assert store.pending_count("acme") == 1
+    outcome(store, message_id, Delivered(), at(2))
+    found = store.query(message_id, "acme")
+    assert found is not None and found.state is MessageState.DELIVERED
+    assert found.final_at == at(2)
+    assert receipts(store) == [(OutboundKind.RECEIPT, message_id, MessageState.DELIVERED)]
+
+
+def test_sqlite_message_under_way_at_a_crash_is_due_again(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path / "smsc.db", retry=RETRY)
+    under_way, delivered = accept_attempted(first, (new(), UNDER_WAY), (new(), Delivered()))
+    first.close()
+    again = SqliteStore(tmp_path / "smsc.db", retry=RETRY)
+    assert [m.message_id for m in again.claim_due(at(1), 10)] == [under_way]
+    assert [i.message.message_id for i in again.claim_outbound("acme", 10)] == [delivered]
+    again.close()
+
+
+def test_sqlite_failed_write_forgets_its_claims(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "smsc.db", retry=RETRY)
+    broken = new(payload=object())  # sqlite3 cannot bind it: the transaction rolls back
+    with pytest.raises(sqlite3.ProgrammingError):
+        accept_attempted(store, (new(), UNDER_WAY), (broken, None))
+    (message_id,) = accept(store, new())  # takes the id the failed write did not keep
+    assert [m.message_id for m in store.claim_due(T0, 10)] == [message_id]
+    store.close()
+
+
+def test_rows_with_every_pattern_of_empty_times_read_back(store: MessageStore) -> None:
+    shapes = [
+        new(submitted_at=None, expires_at=None),
+        new(expires_at=None),
+        new(schedule_at=at(5)),
+        new(),
+    ]
+    ids = accept_attempted(store, *((m, None) for m in shapes),
+                           (new(), Delivered(7)), (new(expires_at=None), Delivered()))
+    for message_id, shape in zip(ids, shapes, strict=False):
+        found = store.query(message_id, "acme")
+        assert found is not None
+        assert (found.fields.submitted_at, found.fields.expires_at, found.fields.schedule_at) \
+            == (shape.submitted_at, shape.expires_at, shape.schedule_at)
+    coded, uncoded = (store.query(i, "acme") for i in ids[-2:])
+    assert coded is not None and coded.network_error_code == 7
+    assert uncoded is not None and uncoded.network_error_code is None
+    assert uncoded.fields.expires_at is None and uncoded.final_at == T0
+
+
+def test_outbound_claims_continue_where_the_last_stopped(store: MessageStore) -> None:
+    ids = accept_attempted(store, *((new(), Delivered()) for _ in range(6)))
+    first = store.claim_outbound("acme", 2)
+    second = store.claim_outbound("acme", 2)
+    assert [i.message.message_id for i in first + second] == ids[:4]
+    store.apply(StoreBatch(outbound_failed=[first[1].item_id]), at(1))
+    store.release_outbound([second[0].item_id])
+    again = store.claim_outbound("acme", 10)  # the two given back, and the new ones
+    assert sorted(i.message.message_id for i in again) == [ids[1], ids[2], ids[4], ids[5]]
+    assert store.claim_outbound("acme", 10) == []
+    store.apply(StoreBatch(outbound_sent=[i.item_id for i in first + second + again]), at(2))
+    assert store.claim_outbound("acme", 10) == []
+    assert store.systems_with_outbound() == set()
