@@ -39,6 +39,8 @@ class Committer:
         self._committed = trio.Event()
         self._idle = trio.Event()
         self._idle.set()
+        self._awake = False
+        """Whether changes are queued since the task last found nothing to do."""
         self.commits = 0
         self.on_commit: Callable[[float, int], None] | None = None
         """Observer of each commit: (seconds taken, messages accepted)."""
@@ -68,8 +70,11 @@ class Committer:
         self._wake()
 
     def _wake(self) -> None:
-        self._idle = trio.Event() if self._idle.is_set() else self._idle
-        self._wakeup.set()
+        if not self._awake:  # once per round, not once per queued change
+            self._awake = True
+            if self._idle.is_set():
+                self._idle = trio.Event()
+            self._wakeup.set()
 
     # -- store access -----------------------------------------------------------------------
 
@@ -125,6 +130,7 @@ class Committer:
                     callback(accepted)
                 self._committed.set()
                 self._committed = trio.Event()
+            self._awake = False
             self._idle.set()
 
     def _take(self) -> tuple[StoreBatch, list[AcceptCallback]]:

@@ -324,12 +324,12 @@ def wants_intermediate(registered_delivery: int) -> bool:
 
 def wants_receipt(registered_delivery: int, final_state: MessageState) -> bool:
     """Whether a message that reached `final_state` owes its sender a delivery receipt."""
-    request = receipt_request(registered_delivery)
-    if request is ReceiptRequest.NONE:
+    request = registered_delivery & RECEIPT_MASK  # compared as ints: no enum built per call
+    if request == ReceiptRequest.NONE:
         return False
-    if request is ReceiptRequest.ON_FINAL:
+    if request == ReceiptRequest.ON_FINAL:
         return True
     delivered = final_state is MessageState.DELIVERED
-    if request is ReceiptRequest.ON_FAILURE:
+    if request == ReceiptRequest.ON_FAILURE:
         return not delivered
     return delivered

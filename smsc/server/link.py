@@ -59,6 +59,12 @@ class Link:
         """The timer task's sleep, its deadline the session's next one (moved, never renewed)."""
         self._fd = _plain_socket_fd(stream)
         self._closed = trio.Event()
+        self.is_open = True
+        """False once the connection is closed and the session finished."""
+        self._writer_woken = False
+        """Whether `_writer_wakeup` is set already (saves setting it once per PDU)."""
+        self._reader_paused = False
+        """Whether the reader waits for our answers to catch up (back-pressure)."""
         self._cancel_scope: trio.CancelScope | None = None
         self.close_reason = ""
         self._dispatching = False
@@ -68,18 +74,20 @@ class Link:
 
     def send(self, message: Pdu) -> Pdu:
         """Queue a PDU through the session (raises LocalProtocolError when illegal)."""
-        had_outstanding = self.session.outstanding
-        sent = self.session.send(message, self.clock.monotonic())
+        session = self.session
+        sent = session.send(message, self.clock.monotonic())
         if self._on_sent is not None:
             self._on_sent(sent)
-        self._after_session_change()
-        if not had_outstanding and self.session.outstanding:
-            self._timer_moved()
+        if session.events:
+            self._dispatch()
+        if not self._writer_woken:
+            self._writer_woken = True
+            self._writer_wakeup.set()
+        if self._reader_paused:
+            self._resume_reader_if_room()
+        if not sent.command_id & 0x80000000 and session.outstanding == 1:
+            self._timer_moved()  # the first request in flight: its response deadline counts
         return sent
-
-    @property
-    def is_open(self) -> bool:
-        return not self._closed.is_set()
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -113,6 +121,7 @@ class Link:
             if not self.session.closed:
                 self.session.close("connection lost")
                 self._dispatch()
+            self.is_open = False
             self._closed.set()
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(1):
@@ -128,7 +137,9 @@ class Link:
             ):
                 # back-pressure: stop reading until our answers catch up
                 self._reader_resume = trio.Event()
+                self._reader_paused = True
                 await self._reader_resume.wait()
+                self._reader_paused = False
                 continue
             try:
                 data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
@@ -144,9 +155,11 @@ class Link:
             while True:
                 await self._writer_wakeup.wait()
                 self._writer_wakeup = trio.Event()
+                self._writer_woken = False
                 data = session.data_to_send()
                 if data:
-                    self._reader_resume.set()
+                    if self._reader_paused:
+                        self._resume_reader_if_room()
                     if not await self._write(data, send_deadline):
                         return
                 if session.closed:
@@ -205,8 +218,15 @@ class Link:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _after_session_change(self) -> None:
-        self._dispatch()
-        self._writer_wakeup.set()
+        if self.session.events:
+            self._dispatch()
+        if not self._writer_woken:
+            self._writer_woken = True
+            self._writer_wakeup.set()
+        if self._reader_paused:
+            self._resume_reader_if_room()
+
+    def _resume_reader_if_room(self) -> None:
         session = self.session
         if (
             session.peer_open_requests < self._max_peer_open
@@ -219,10 +239,11 @@ class Link:
         if self._dispatching:
             return
         self._dispatching = True
-        session = self.session
+        events = self.session.events
         handler = self.handler
         try:
-            while (event := session.next_event()) is not None:
+            while events:
+                event = events.popleft()
                 if isinstance(event, ConnectionClosed):
                     self.close_reason = event.reason
                 handler.on_event(self, event)

@@ -76,6 +76,8 @@ SEGMENT_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seq
                 Tag.set_dpf, Tag.user_message_reference)
 """Segment info, set_dpf and the ESME's own reference, kept with a message (as encoded TLVs
 in its `extra`); receipts and SME acknowledgements give user_message_reference back."""
+UDHI = int(EsmFeature.UDHI)
+"""As a plain int: `int & IntFlag` builds a flag object each time."""
 SUBMIT_ESM_TYPES = frozenset({EsmType.NORMAL, EsmType.DELIVERY_ACK, EsmType.MANUAL_ACK})
 """Message types an ESME may submit (SPEC 5.2.12: receipts only flow SMSC → ESME)."""
 
@@ -163,7 +165,7 @@ def check_user_data(esm_class: int, data_coding: int, user_data: bytes) -> None:
         Rejected: ESME_RINVESMCLASS for a broken UDH, ESME_RINVMSGLEN for odd UCS2.
     """
     text = user_data
-    if esm_class & EsmFeature.UDHI:
+    if esm_class & UDHI:
         if not user_data or user_data[0] + 1 > len(user_data):
             raise Rejected(S.ESME_RINVESMCLASS)  # UDHI set but no whole UDH (REFERENCE §11.5)
         text = user_data[user_data[0] + 1 :]
@@ -236,10 +238,18 @@ class SmscService:
         metrics = self.metrics
         match event:
             case RequestReceived(message):
-                metrics.count_received(message.command_id)
+                key = (message.command_id, 0)
+                if key in metrics.pdus_received:  # counted inline: twice per message
+                    metrics.pdus_received[key] += 1
+                else:
+                    metrics.count_received(*key)
                 self._request(link, message)
             case ResponseReceived(message, request):
-                metrics.count_received(message.command_id, message.command_status)
+                key = (message.command_id, message.command_status)
+                if key in metrics.pdus_received:
+                    metrics.pdus_received[key] += 1
+                else:
+                    metrics.count_received(*key)
                 self.outbound.on_response(link, message, request)
             case BindRequested(message):
                 metrics.count_received(message.command_id)
@@ -322,8 +332,9 @@ class SmscService:
 
     # -- submits ---------------------------------------------------------------------------
 
-    def _throttle(self, account: Account) -> None:
-        if not account.bucket.take(self.clock.monotonic()):
+    def _throttle(self, account: Account, now: float) -> None:
+        bucket = account.bucket
+        if bucket.rate and not bucket.take(now):
             raise Rejected(S.ESME_RTHROTTLED)
 
     def _new_message(
@@ -402,7 +413,8 @@ class SmscService:
         network = self._route(account, message, message.dest_addr_ton, message.dest_addr_npi,
                               message.destination_addr)
         times = self._times(account, message.schedule_delivery_time, message.validity_period)
-        self._throttle(account)
+        received = self.clock.monotonic()
+        self._throttle(account, received)
         fault = (None if self.simulation is None
                  else self.simulation.submit_fault(network, message.destination_addr))
         if fault is not None and self._fault_before_store(link, account, message, fault):
@@ -414,7 +426,7 @@ class SmscService:
             payload=payload, times=times, network=network,
         )
         self.accept(new, partial(self._answer, link, account, message,
-                                           self.clock.monotonic(), fault))
+                                           received, fault))
 
     def _data_sm(self, link: Link, account: Account, message: DataSm) -> None:
         check_message_fields(message, account)
@@ -422,7 +434,8 @@ class SmscService:
         network = self._route(account, message, message.dest_addr_ton, message.dest_addr_npi,
                               message.destination_addr)
         times = self._times(account, "", "")
-        self._throttle(account)
+        received = self.clock.monotonic()
+        self._throttle(account, received)
         fault = (None if self.simulation is None
                  else self.simulation.submit_fault(network, message.destination_addr))
         if fault is not None and self._fault_before_store(link, account, message, fault):
@@ -433,7 +446,7 @@ class SmscService:
             payload=message.tlvs.get(Tag.message_payload) or b"", times=times, network=network,
         )
         self.accept(new, partial(self._answer, link, account, message,
-                                           self.clock.monotonic(), fault))
+                                           received, fault))
 
     def _answer(
         self,
@@ -504,7 +517,7 @@ class SmscService:
         if not all(isinstance(d, SmeDest) for d in message.dest_address):
             raise Rejected(S.ESME_RCNTSUBDL)  # no distribution lists are configured
         times = self._times(account, message.schedule_delivery_time, message.validity_period)
-        self._throttle(account)
+        self._throttle(account, self.clock.monotonic())
         payload = message.tlvs.get(Tag.message_payload) or message.short_message
         accepted: list[tuple[SmeDest, NewMessage]] = []
         unsuccess: list[UnsuccessSme] = []

@@ -84,6 +84,11 @@ class SmppSession:
         self.role = role
         self.limits = limits
         self.state = BindState.OPEN
+        self._peer_may_send = ALLOWED[(role.peer, BindState.OPEN)]
+        self._we_may_send = ALLOWED[(role, BindState.OPEN)]
+        """The legality table's rows for the present state (looked up once per change)."""
+        self.closed = False
+        """Whether the session is over (state CLOSED)."""
         self.bind_type: BindType | None = None
         self.system_id = ""
         """The ESME's system_id once bound (either role)."""
@@ -91,6 +96,9 @@ class SmppSession:
         self._bind_request_system_id = ""
         self._frames = FrameBuffer(max_command_length=limits.max_command_length)
         self._events: deque[Event] = deque()
+        self.events = self._events
+        """The events not yet taken, oldest first (the shell may drain it directly instead
+        of calling `next_event` for each)."""
         self._out = bytearray()
         self._next_sequence = 1
         # our requests awaiting responses, in send order (so the first has the earliest deadline)
@@ -129,9 +137,6 @@ class SmppSession:
         """Octets queued for the peer and not yet taken by `data_to_send`."""
         return len(self._out)
 
-    @property
-    def closed(self) -> bool:
-        return self.state is BindState.CLOSED
 
     # -- input ---------------------------------------------------------------------------
 
@@ -180,7 +185,7 @@ class SmppSession:
             return
         if command_id != CommandId.enquire_link:
             self._last_activity = now  # enquire_link proves the link, not a transaction
-        if command_id not in ALLOWED[(self.role.peer, self.state)]:
+        if command_id not in self._peer_may_send:
             self._reject_out_of_state(message)
             return
         if command_id in _NO_RESPONSE:
@@ -230,7 +235,7 @@ class SmppSession:
             and message.command_id != CommandId.generic_nack
         ):
             bind_type = BIND_TYPE_OF[request_id]
-            self.state = bind_type.bound_state
+            self._enter(bind_type.bound_state)
             self.bind_type = bind_type
             self.system_id = request.system_id  # type: ignore[attr-defined]
             self._events.append(ResponseReceived(message, request))
@@ -278,7 +283,7 @@ class SmppSession:
 
     def _unbind_received(self, message: Pdu) -> None:
         was_bound = self.state.is_bound
-        self.state = BindState.UNBINDING
+        self._enter(BindState.UNBINDING)
         if was_bound:
             self._events.append(Unbound())
         del self._peer_open[message.sequence_number]
@@ -308,7 +313,7 @@ class SmppSession:
         command_id = message.command_id
         if command_id & 0x80000000:
             return self._send_response(message)
-        if command_id not in ALLOWED[(self.role, self.state)]:
+        if command_id not in self._we_may_send:
             raise LocalProtocolError(
                 f"{CommandId(command_id).name} may not be sent in {self.state.value}"
             )
@@ -331,7 +336,7 @@ class SmppSession:
             self._windowed += 1
         if command_id == CommandId.unbind:
             was_bound = self.state.is_bound
-            self.state = BindState.UNBINDING
+            self._enter(BindState.UNBINDING)
             if was_bound:
                 self._events.append(Unbound())
         return message
@@ -357,7 +362,7 @@ class SmppSession:
             and command_id != CommandId.generic_nack
         ):
             bind_type = BIND_TYPE_OF[open_id]
-            self.state = bind_type.bound_state
+            self._enter(bind_type.bound_state)
             self.bind_type = bind_type
             self.system_id = self._bind_request_system_id
             self._events.append(Bound(bind_type, self.system_id))
@@ -377,6 +382,12 @@ class SmppSession:
 
     def _write(self, message: Pdu) -> None:
         self._out += encode(message)
+
+    def _enter(self, state: BindState) -> None:
+        self.state = state
+        self.closed = state is BindState.CLOSED
+        self._peer_may_send = ALLOWED[(self.role.peer, state)]
+        self._we_may_send = ALLOWED[(self.role, state)]
 
     def _take_sequence(self) -> int:
         sequence = self._next_sequence
@@ -469,7 +480,7 @@ class SmppSession:
         self._outstanding.clear()
         self._windowed = 0
         was_bound = self.state.is_bound
-        self.state = BindState.CLOSED
+        self._enter(BindState.CLOSED)
         if was_bound:
             self._events.append(Unbound())
         self._events.append(ConnectionClosed(reason, unanswered))
