@@ -24,13 +24,14 @@ from smsc.store import (
 from smsc.store.models import UNDER_WAY, Outcome
 
 CLAIM_BATCH = 1000
+DELIVERED = Delivered()
 
 
 def outcome_of(attempt: Attempt) -> Outcome:
     code = attempt.network_error_code
     match attempt.result:
         case Result.DELIVERED:
-            return Delivered(code)
+            return DELIVERED if code is None else Delivered(code)
         case Result.ABSENT:
             return TemporaryFailure(code, "absent subscriber")
         case Result.REJECTED:

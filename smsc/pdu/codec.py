@@ -236,6 +236,12 @@ def _decoder_source(spec: PduSpec) -> str:
         elif kind in ("cstr", "time"):
             name = names[0]
             lines += [
+                "    if pos < end and not data[pos]:  # empty: the usual service_type, times",
+                f"        {name} = ''",
+                "        pos += 1",
+                "    else:",
+            ]
+            inner = [
                 "    nul = data.find(b'\\x00', pos, end)",
                 f"    if nul < 0: raise bad({arg.status}, '{name}: no NUL before the end')",
                 f"    if nul - pos >= {arg.max_size}:",
@@ -244,10 +250,11 @@ def _decoder_source(spec: PduSpec) -> str:
                 "    pos = nul + 1",
             ]
             if kind == "time":
-                lines.append(
+                inner.append(
                     f"    if len({name}) not in (0, 16): "
                     f"raise bad({arg.status}, '{name}: must be empty or 16 characters')"
                 )
+            lines += ["    " + line for line in inner]
         elif kind == "octets":
             name = names[0]
             lines += [
@@ -271,38 +278,46 @@ def _decoder_source(spec: PduSpec) -> str:
 
 
 def _encoder_source(spec: PduSpec) -> str:
-    lines = ["def encode_body(pdu):", "    parts = []"]
+    """One function per PDU: each field to octets (empty C-strings without encoding), then
+    one join of them all."""
+    lines = ["def encode_body(pdu):"]
+    parts: list[str] = []
     for index, (kind, names, arg) in enumerate(_groups(spec)):
+        part = f"v{index}"
         if kind == "int":
-            lines.append(
-                f"    parts.append(pack_{index}({', '.join('pdu.' + n for n in names)}))"
-            )
+            lines.append(f"    {part} = pack_{index}({', '.join('pdu.' + n for n in names)})")
+            parts.append(part)
         elif kind in ("cstr", "time"):
             name = names[0]
             lines += [
-                f"    value = pdu.{name}.encode('latin-1')",
-                f"    if len(value) >= {arg.max_size} or b'\\x00' in value:",
-                f"        raise EncodeError('{name} does not fit C-string max {arg.max_size}')",
+                f"    {part} = pdu.{name}",
+                f"    if {part} == '':",
+                f"        {part} = NUL",
+                "    else:",
+                f"        {part} = {part}.encode('latin-1')",
+                f"        if len({part}) >= {arg.max_size} or b'\\x00' in {part}:",
+                f"            raise EncodeError('{name} does not fit C-string max {arg.max_size}')",
             ]
             if kind == "time":
                 lines.append(
-                    "    if len(value) not in (0, 16): "
+                    f"        if len({part}) != 16: "
                     f"raise EncodeError('{name} must be empty or 16 characters')"
                 )
-            lines += ["    parts.append(value)", "    parts.append(NUL)"]
+            lines.append(f"        {part} += NUL")
+            parts.append(part)
         elif kind == "octets":
-            name = names[0]
             lines += [
-                f"    value = pdu.{name}",
-                "    if len(value) > 254: raise EncodeError('short_message over 254 octets')",
-                "    parts.append(bytes((len(value),)))",
-                "    parts.append(value)",
+                f"    {part} = pdu.{names[0]}",
+                f"    if len({part}) > 254: raise EncodeError('short_message over 254 octets')",
             ]
+            parts += [f"LENGTH_OCTET[len({part})]", part]
         else:
-            lines.append(f"    parts.append(encode_{kind}(pdu.{names[0]}))")
+            lines.append(f"    {part} = encode_{kind}(pdu.{names[0]})")
+            parts.append(part)
     lines += [
-        "    if pdu.tlvs: parts.append(encode_tlvs(pdu.tlvs))",
-        "    return b''.join(parts)",
+        "    tlvs = pdu.tlvs",
+        f"    return b''.join(({''.join(part + ', ' for part in parts)}"
+        "(encode_tlvs(tlvs) if tlvs else b''),))",
     ]
     return "\n".join(lines)
 
@@ -358,6 +373,7 @@ def _compile(spec: PduSpec) -> tuple[Callable[..., Pdu], Callable[[Pdu], bytes]]
         "encode_unsuccess": _build_list(fields.unsuccess_smes, _unsuccess_to_container),
         "EncodeError": EncodeError,
         "NUL": b"\x00",
+        "LENGTH_OCTET": tuple(bytes((n,)) for n in range(256)),
     }
     for index, (kind, _, arg) in enumerate(_groups(spec)):
         if kind == "int":

@@ -149,7 +149,7 @@ class IllegalTransition(Exception):
     """A change the state table forbids (a final message cannot change again)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Transition:
     """What a state change does: the new record and, when owed, an outbound notification."""
 
@@ -165,10 +165,12 @@ def check_transition(old: MessageState, new: MessageState) -> None:
 
 
 def finish(message: Message, state: MessageState, now: datetime,
-           network_error_code: int | None = None) -> Transition:
-    """Move `message` to a final state, owing a receipt when registered_delivery asks."""
+           network_error_code: int | None = None, attempts: int | None = None) -> Transition:
+    """Move `message` to a final state, owing a receipt when registered_delivery asks;
+    `attempts`, when given, replaces its attempt count."""
     check_transition(message.state, state)
-    done = Message(message.message_id, message.fields, state, message.attempts, None, now,
+    done = Message(message.message_id, message.fields, state,
+                   message.attempts if attempts is None else attempts, None, now,
                    network_error_code)
     registered_delivery = message.fields.registered_delivery
     if message.fields.direction is not Direction.MT:
@@ -182,16 +184,16 @@ def apply_outcome(message: Message, outcome: Outcome, now: datetime,
                   policy: RetryPolicy) -> Transition:
     """The record after one delivery attempt ended with `outcome`."""
     attempts = message.attempts + 1
-    message = Message(message.message_id, message.fields, message.state, attempts,
-                      message.next_attempt_at, message.final_at, message.network_error_code)
     if isinstance(outcome, Delivered):
-        return finish(message, MessageState.DELIVERED, now, outcome.network_error_code)
+        return finish(message, MessageState.DELIVERED, now, outcome.network_error_code,
+                      attempts)
     if isinstance(outcome, PermanentFailure):
-        return finish(message, outcome.state, now, outcome.network_error_code)
+        return finish(message, outcome.state, now, outcome.network_error_code, attempts)
     expires_at = message.fields.expires_at
     retry_at = policy.next_attempt(attempts, now)
     if expires_at is not None and retry_at >= expires_at:
-        return finish(message, MessageState.EXPIRED, now, outcome.network_error_code)
+        return finish(message, MessageState.EXPIRED, now, outcome.network_error_code,
+                      attempts)
     check_transition(message.state, MessageState.ENROUTE)
     waiting = Message(message.message_id, message.fields, message.state, attempts, retry_at,
                       None, outcome.network_error_code)

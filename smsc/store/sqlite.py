@@ -46,6 +46,8 @@ DELIVERED = int(MessageState.DELIVERED)
 MO_KIND = OutboundKind.MO.value
 ACCEPTED_KIND = OutboundKind.ACCEPTED.value
 INTERMEDIATE_KIND = OutboundKind.INTERMEDIATE.value
+_KINDS = {kind.value: kind for kind in OutboundKind}
+"""Stored kind → OutboundKind, without an enum call per claimed item."""
 FIELDS = (
     "system_id", "direction", "service_type", "source_addr_ton", "source_addr_npi",
     "source_addr", "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class",
@@ -113,13 +115,16 @@ def _dt(value: float | None) -> datetime | None:
 
 
 def _row_of(new: NewMessage) -> list[Any]:
+    submitted, expires, schedule = new.submitted_at, new.expires_at, new.schedule_at
     return [
-        new.system_id, new.direction.value, new.service_type, new.source_addr_ton,
+        new.system_id, new.direction._value_, new.service_type, new.source_addr_ton,
         new.source_addr_npi, new.source_addr, new.dest_addr_ton, new.dest_addr_npi,
         new.destination_addr, new.esm_class, new.protocol_id, new.priority_flag,
-        new.registered_delivery, new.data_coding, new.payload, _ts(new.submitted_at),
-        _ts(new.expires_at), _ts(new.schedule_at), int(new.replace_if_present), new.network,
-        new.extra,
+        new.registered_delivery, new.data_coding, new.payload,
+        None if submitted is None else submitted.timestamp(),
+        None if expires is None else expires.timestamp(),
+        None if schedule is None else schedule.timestamp(),
+        int(new.replace_if_present), new.network, new.extra,
     ]
 
 
@@ -336,8 +341,10 @@ class SqliteStore:
                 continue
             transition = apply_outcome(message, first, now, self.retry)
             done = transition.message
-            row.extend((int(done.state), done.attempts, _ts(done.next_attempt_at),
-                        _ts(done.final_at), done.network_error_code))
+            retry_at = done.next_attempt_at
+            row.extend((int(done.state), done.attempts,
+                        None if retry_at is None else retry_at.timestamp(),
+                        None if done.final_at is None else now_ts, done.network_error_code))
             states[MessageState.ENROUTE] += 1
             pending[new.system_id] += 1
             self._count_transition(transition, notices)
@@ -404,11 +411,11 @@ class SqliteStore:
             heapq.heappush(self._due, (message.next_attempt_at.timestamp(), message.message_id))
         if transition.notify is not None:
             notices.append(
-                (message.system_id, transition.notify.value, message.message_id,
+                (message.system_id, transition.notify._value_, message.message_id,
                  int(message.state))
             )
         for kind in transition.acks:
-            notices.append((message.system_id, kind.value, message.message_id,
+            notices.append((message.system_id, kind._value_, message.message_id,
                             int(message.state)))
 
     def _write_transitions(
@@ -456,8 +463,10 @@ class SqliteStore:
 
     def _remember(self, message: Message) -> None:
         cache = self._cache
-        cache[message.message_id] = message
-        cache.move_to_end(message.message_id)
+        message_id = message.message_id
+        if message_id in cache:
+            cache.move_to_end(message_id)
+        cache[message_id] = message
         if len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
 
@@ -547,7 +556,7 @@ class SqliteStore:
             if kind == INTERMEDIATE_KIND:
                 message = replace(message, state=MessageState(state))
             leased[item_id] = system_id
-            items.append(OutboundItem(item_id, system_id, OutboundKind(kind), message, attempts))
+            items.append(OutboundItem(item_id, system_id, _KINDS[kind], message, attempts))
         self._leased_by[system_id] += len(items)
         self._claim_from[system_id] = rows[-1][0]
         return items
