@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ import trio
 from smsc.clock import Clock
 from smsc.config import Config
 from smsc.control.errors import NotFound
+from smsc.control.recent import RecentAcknowledgements
 from smsc.delivery.committer import Committer
 from smsc.delivery.mobile import MobileOriginator
 from smsc.metrics import SmscMetrics, Snapshot
@@ -34,8 +35,6 @@ from smsc.store import (
     format_message_id,
 )
 
-ACKNOWLEDGED_KEPT = 100000
-"""How many acknowledged receipts `wait_acknowledged` remembers."""
 HISTORY_SECONDS = 300
 """How far back the dashboard's rate chart reaches."""
 SAMPLE_INTERVAL = 1.0
@@ -85,7 +84,7 @@ class ControlPlane:
         self._store_snapshot: tuple[dict[str, int], dict[str, int]] = ({}, {})
         metrics.snapshot = self.snapshot
         self._nursery: trio.Nursery | None = None
-        self._acknowledged: OrderedDict[int, OutboundKind] = OrderedDict()
+        self._acknowledged = RecentAcknowledgements(now=clock.monotonic())
         """Recently acknowledged deliveries: message id → kind (bounded)."""
         self._ack_waiters: dict[int, trio.Event] = {}
 
@@ -146,10 +145,7 @@ class ControlPlane:
         """Outbound hook: an ESME answered a receipt or MO deliver_sm with ESME_ROK."""
         self.metrics.record_receipt_sent(item)
         message_id = item.message.message_id
-        acknowledged = self._acknowledged
-        acknowledged[message_id] = item.kind
-        if len(acknowledged) > ACKNOWLEDGED_KEPT:
-            acknowledged.popitem(last=False)
+        self._acknowledged.add(message_id, item.kind)
         if self._ack_waiters:
             waiter = self._ack_waiters.pop(message_id, None)
             if waiter is not None:
@@ -157,11 +153,13 @@ class ControlPlane:
 
     async def wait_acknowledged(self, message_id: int) -> OutboundKind:
         """Return once an ESME has acknowledged the receipt (or MO message) of `message_id`:
-        the deliver_sm was answered with ESME_ROK. Intermediate notifications do not count."""
-        while self._acknowledged.get(message_id) in (None, OutboundKind.INTERMEDIATE):
+        the deliver_sm was answered with ESME_ROK. Intermediate notifications do not count.
+        Acknowledgements are remembered for 30 s at least, the last 5,000 always."""
+        while (kind := self._acknowledged.get(message_id)) in (None, OutboundKind.INTERMEDIATE):
             waiter = self._ack_waiters.setdefault(message_id, trio.Event())
             await waiter.wait()
-        return self._acknowledged[message_id]
+        assert kind is not None
+        return kind
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -252,6 +250,7 @@ class ControlPlane:
         """Record the totals every second, for the dashboard's chart of recent rates."""
         while True:
             self.history.append(self.totals())
+            self._acknowledged.tick(self.clock.monotonic())
             await trio.sleep(SAMPLE_INTERVAL)
 
     async def overview(self, recent: int = 20) -> dict[str, Any]:
