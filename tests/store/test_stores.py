@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smsc.pdu.constants import MessageState
 from smsc.store import (
@@ -427,3 +429,20 @@ def test_outbound_claims_continue_where_the_last_stopped(store: MessageStore) ->
     store.apply(StoreBatch(outbound_sent=[i.item_id for i in first + second + again]), at(2))
     assert store.claim_outbound("acme", 10) == []
     assert store.systems_with_outbound() == set()
+
+
+@settings(max_examples=40, deadline=None)
+@given(acked=st.sets(st.integers(0, 29)))
+def test_sqlite_acknowledging_any_items_leaves_exactly_the_others(
+    tmp_path_factory: pytest.TempPathFactory, acked: set[int]
+) -> None:
+    store = SqliteStore(tmp_path_factory.mktemp("acks") / "smsc.db", retry=RETRY)
+    accept_attempted(store, *((new(), Delivered()) for _ in range(30)))
+    items = store.claim_outbound("acme", 100)
+    sent = [items[i].item_id for i in sorted(acked)]
+    store.apply(StoreBatch(outbound_sent=sent + sent[:2]), at(1))  # a repeat is harmless
+    store.release_outbound([i.item_id for i in items])
+    left = {i.item_id for i in store.claim_outbound("acme", 100)}
+    assert left == {i.item_id for i in items} - set(sent)
+    assert store.outbound_counts().get("acme", 0) == 30 - len(acked)
+    store.close()
