@@ -36,6 +36,8 @@ from smsc.pdu import (
     make_response,
 )
 from smsc.pdu.constants import (
+    ESM_MODE_MASK,
+    ESM_TYPE_MASK,
     SMPP_VERSION_34,
     CommandStatus,
     DataCoding,
@@ -43,8 +45,6 @@ from smsc.pdu.constants import (
     EsmMode,
     EsmType,
     Tag,
-    esm_mode,
-    esm_type,
 )
 from smsc.pdu.smpp_time import SmppTimeError, format_absolute, parse_smpp_time
 from smsc.pdu.tlv import encode_tlvs
@@ -133,16 +133,15 @@ def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Acco
         Rejected: with the status SPEC 5.1.3 names for the first rule broken.
     """
     esm = message.esm_class
-    mode = esm_mode(esm)
-    if esm_type(esm) not in SUBMIT_ESM_TYPES or esm & 0x80 or (
-        mode == EsmMode.FORWARD and not isinstance(message, DataSm)
+    if (esm & ESM_TYPE_MASK) not in SUBMIT_ESM_TYPES or esm & 0x80 or (
+        (esm & ESM_MODE_MASK) == EsmMode.FORWARD and not isinstance(message, DataSm)
     ):
         raise Rejected(S.ESME_RINVESMCLASS)
     if message.registered_delivery & 0xE0:
         raise Rejected(S.ESME_RINVREGDLVFLG)
     if message.source_addr_ton > MAX_TON:
         raise Rejected(S.ESME_RINVSRCTON)
-    if not account.source_allowed(message.source_addr):
+    if account.source_patterns and not account.source_allowed(message.source_addr):
         raise Rejected(S.ESME_RINVSRCADR)
     if isinstance(message, DataSm):
         return
@@ -150,12 +149,14 @@ def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Acco
         raise Rejected(S.ESME_RINVPRTFLG)
     if message.sm_default_msg_id:
         raise Rejected(S.ESME_RINVDFTMSGID)  # no canned messages are configured
-    if message.short_message and message.tlvs.get(Tag.message_payload) is not None:
+    tlvs = message.tlvs
+    payload = tlvs.get(Tag.message_payload) if tlvs else None
+    if message.short_message and payload is not None:
         raise Rejected(S.ESME_RINVMSGLEN)  # SPEC 3.2.3: one or the other
     if message.replace_if_present_flag > 1:
         raise Rejected(S.ESME_RINVREPFLAG)
-    check_user_data(message.esm_class, message.data_coding,
-                    message.tlvs.get(Tag.message_payload) or message.short_message)
+    if esm & UDHI or message.data_coding == DataCoding.UCS2:
+        check_user_data(esm, message.data_coding, payload or message.short_message)
 
 
 def check_user_data(esm_class: int, data_coding: int, user_data: bytes) -> None:
@@ -217,6 +218,8 @@ class SmscService:
         attempt); answered through the callback once stored."""
         self.id_format = config.server.message_id_format
         self._account_of: dict[int, Account] = {}
+        self._validity_of: dict[str, timedelta] = {}
+        """Per account, the validity of a submit that sets none (config is fixed)."""
         self._bound: dict[int, tuple[str, str]] = {}
         """Live binds: id(link) → (system_id, bind mode)."""
         self._nursery: trio.Nursery | None = None
@@ -399,13 +402,18 @@ class SmscService:
 
     def _times(self, account: Account, schedule: str, validity: str) -> Times:
         store = self.config.store
-        return resolve_times(
-            schedule,
-            validity,
-            self.clock.wall(),
-            default_validity=account.config.default_validity or store.default_validity,
-            max_validity=account.config.max_validity or store.max_validity,
-        )
+        default_validity = account.config.default_validity or store.default_validity
+        max_validity = account.config.max_validity or store.max_validity
+        now = self.clock.wall()
+        if not schedule and not validity:  # the usual submit: one sum, no time parsing
+            validity_of = self._validity_of
+            usual = validity_of.get(account.system_id)
+            if usual is None:
+                usual = validity_of[account.system_id] = timedelta(
+                    seconds=min(default_validity, max_validity))
+            return Times(now + usual, None, now)
+        return resolve_times(schedule, validity, now, default_validity=default_validity,
+                             max_validity=max_validity)
 
     def _submit_sm(self, link: Link, account: Account, message: SubmitSm) -> None:
         check_message_fields(message, account)
