@@ -142,7 +142,10 @@ async def run(
         store.accepted_notice = dialects.notifies_acceptance
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
                                   dialects=dialects)
-    scheduler = DeliveryScheduler(committer=committer, simulation=simulation, clock=clock)
+    scheduler = DeliveryScheduler(
+        committer=committer, simulation=simulation, clock=clock,
+        pending_limited=frozenset(a.system_id for a in config.accounts if a.max_pending),
+    )
     if metrics.enabled:
         scheduler.on_attempt = metrics.record_attempt
     service = SmscService(

@@ -48,6 +48,7 @@ class DeliveryScheduler:
         simulation: Simulation,
         clock: Clock,
         max_in_flight: int = 10000,
+        pending_limited: frozenset[str] = frozenset(),
     ) -> None:
         self.committer = committer
         self.store = committer.store
@@ -59,6 +60,9 @@ class DeliveryScheduler:
         self._poked = False
         self._wait_scope: trio.CancelScope | None = None
         self._slots = trio.Semaphore(max_in_flight)
+        self._pending_limited = pending_limited
+        """Accounts with a max_pending: their submits may be refused as the store writes
+        them, so their first attempt waits until they are stored (none is counted in vain)."""
         self._nursery: trio.Nursery | None = None
         """Where attempts that take time run; accepts attempt nothing before it is open."""
         self._max_in_flight = max_in_flight
@@ -114,10 +118,12 @@ class DeliveryScheduler:
         network takes at once is stored finished, its receipt owed, in the same transaction
         (otherwise it would be written due, claimed after the commit and written again).
         An attempt that takes time is stored under way and finishes like any other; a
-        scheduled or replacing submit, or one that finds every attempt slot taken, is stored
-        due and waits for the delivery loop. `callback` hears the store's answer as usual."""
+        scheduled or replacing submit, one of an account with max_pending, or one that finds
+        every attempt slot taken, is stored due and waits for the delivery loop. `callback`
+        hears the store's answer as usual."""
         if (new.schedule_at is not None or new.replace_if_present
-                or self._nursery is None or not self._slots.value):
+                or self._nursery is None or not self._slots.value
+                or new.system_id in self._pending_limited):
             self.committer.accept(new, callback)
             return
         network = self.networks.get(new.network)

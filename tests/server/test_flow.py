@@ -168,6 +168,9 @@ async def test_queue_full_when_pending_limit_is_reached(
     await esme.bind("transmitter")
     statuses = [(await esme.request(submit())).command_status for _ in range(3)]
     assert statuses == [S.ESME_ROK, S.ESME_ROK, S.ESME_RMSGQFUL]
+    await trio.sleep(150)  # both accepted messages delivered
+    assert running.metrics.delivery_attempts == {("default", "delivered"): 2}  # not the refused
+    assert (await esme.request(submit())).command_status == S.ESME_ROK  # room again
 
 
 @pytest.mark.parametrize(
