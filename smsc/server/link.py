@@ -78,13 +78,7 @@ class Link:
         sent = session.send(message, self.clock.monotonic())
         if self._on_sent is not None:
             self._on_sent(sent)
-        if session.events:
-            self._dispatch()
-        if not self._writer_woken:
-            self._writer_woken = True
-            self._writer_wakeup.set()
-        if self._reader_paused:
-            self._resume_reader_if_room()
+        self._after_session_change()
         if not sent.command_id & 0x80000000 and session.outstanding == 1:
             self._timer_moved()  # the first request in flight: its response deadline counts
         return sent
@@ -218,6 +212,8 @@ class Link:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _after_session_change(self) -> None:
+        """Hand new events to the handler, wake the writer (once per round) and the reader
+        when it waits for room."""
         if self.session.events:
             self._dispatch()
         if not self._writer_woken:
