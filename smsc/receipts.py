@@ -23,8 +23,8 @@ from smsc.pdu.tlv import decode_tlvs
 from smsc.store.models import Message, NewMessage, OutboundItem, OutboundKind
 
 GSM_NETWORK_TYPE = 3
-_PRINTABLE = {code: "." for code in range(256) if not 0x20 <= code <= 0x7E}
-"""str.translate table: everything outside printable ASCII becomes a dot."""
+_PRINTABLE = bytes(code if 0x20 <= code <= 0x7E else 0x2E for code in range(256))
+"""bytes.translate table: everything outside printable ASCII becomes a dot."""
 _KEPT_TLVS = frozenset({Tag.user_message_reference, Tag.sar_msg_ref_num,
                         Tag.sar_total_segments, Tag.sar_segment_seqnum})
 _TEXT_CODINGS = frozenset({DataCoding.SMSC_DEFAULT, DataCoding.IA5, DataCoding.LATIN_1})
@@ -44,6 +44,29 @@ _DATE_PATTERNS: dict[str, Callable[[datetime], str]] = {
     "yyyymmddhhmmss": lambda d: _FOUR(d.year, d.month, d.day, d.hour, d.minute, d.second),
 }
 """Date writers, faster than strftime (which dominated a receipt's cost)."""
+_DATE_UNITS = {"yymmddhhmm": 60, "yymmddhhmmss": 1, "yyyymmddhhmmss": 1}
+"""Seconds one written date stands for: receipts of the same minute (or second) share it."""
+_DATES_KEPT = 1024
+
+
+def date_writer(pattern: str) -> Callable[[datetime], str]:
+    """The writer of `pattern` with a small cache of the dates it wrote: most receipts carry
+    the same minute twice (submitted and done) and share it with the receipts around them,
+    and a lookup costs a third of a write. Dates are UTC-aware (the clock's wall time)."""
+    write = _DATE_PATTERNS[pattern]
+    unit = _DATE_UNITS[pattern]
+    written: dict[float, str] = {}
+
+    def date(moment: datetime) -> str:
+        key = moment.timestamp() // unit
+        text = written.get(key)
+        if text is None:
+            if len(written) >= _DATES_KEPT:
+                written.clear()
+            text = written[key] = write(moment)
+        return text
+
+    return date
 _ARGUMENTS = {"id": 0, "sub": 1, "dlvrd": 2, "submit date": 3, "done date": 4, "stat": 5,
               "err": 6, "text": 7}
 """Position of each field's value in the template's arguments."""
@@ -67,7 +90,7 @@ def printable_start(payload: bytes, data_coding: int, esm_class: int, chars: int
         payload = payload[1 + payload[0]:]  # skip the user data header
     if data_coding not in _TEXT_CODINGS:
         return ""
-    return payload[:chars].decode("latin-1").translate(_PRINTABLE)
+    return payload[:chars].translate(_PRINTABLE).decode("ascii")
 
 
 class ReceiptDialect:
@@ -83,7 +106,7 @@ class ReceiptDialect:
             config.id_format, config.id_width)
         self._tlv_id = None if same_ids else id_formatter(
             config.tlv_id_format, config.tlv_id_width, submit_id_format)
-        self._date = _DATE_PATTERNS[config.date_format]
+        self._date = date_writer(config.date_format)
         self._template = self._make_template(config)
         count = f"0{config.count_width}d" if config.count_width else "d"
         self._sub = format(1, count)

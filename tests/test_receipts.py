@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smsc.config import ErrCodes, ReceiptDialectConfig
 from smsc.pdu import DataSm, DeliverSm, decode, encode
 from smsc.pdu.constants import MessageState, Tag
 from smsc.pdu.receipt_text import format_receipt_text, parse_receipt_text, receipt_ids_match
 from smsc.pdu.tlv import encode_tlvs
-from smsc.receipts import ReceiptDialect, ReceiptDialects
+from smsc.receipts import ReceiptDialect, ReceiptDialects, date_writer, printable_start
 from smsc.store import Message, NewMessage, OutboundItem, OutboundKind
 
 SUBMITTED = datetime(2026, 12, 1, 23, 59, 58, tzinfo=UTC)
@@ -172,3 +174,22 @@ def test_acceptance_notice_says_acceptd() -> None:
     assert dialects.notifies_acceptance(message().fields)
     assert not dialects.notifies_acceptance(message(system_id="b").fields)
     assert not ReceiptDialects((), accounts={}, networks={}).any_notify_acceptance
+
+
+@settings(max_examples=200, deadline=None)
+@given(moments=st.lists(st.datetimes(min_value=datetime(2000, 1, 1),
+                                     max_value=datetime(2099, 12, 31), timezones=st.just(UTC)),
+                        min_size=1, max_size=50),
+       pattern=st.sampled_from(["yymmddhhmm", "yymmddhhmmss", "yyyymmddhhmmss"]))
+def test_cached_dates_read_as_written(moments: list[datetime], pattern: str) -> None:
+    date = date_writer(pattern)
+    strftime_form = {"yymmddhhmm": "%y%m%d%H%M", "yymmddhhmmss": "%y%m%d%H%M%S",
+                     "yyyymmddhhmmss": "%Y%m%d%H%M%S"}[pattern]
+    for moment in moments + moments[::-1]:  # each twice: once written, once from the cache
+        assert date(moment) == moment.strftime(strftime_form)
+
+
+def test_printable_start_turns_everything_else_into_dots() -> None:
+    assert printable_start(b"Hi\x00\x1f\x7f\xe9 there", 0, 0, 20) == "Hi.... there"
+    assert printable_start(b"\x05\x00\x03\x01\x02\x01Part", 0, 0x40, 20) == "Part"
+    assert printable_start("Grüße".encode("utf-16-be"), 8, 0, 20) == ""  # UCS2: no text
