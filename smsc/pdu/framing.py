@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+
 from smsc.pdu.constants import CommandStatus
 from smsc.pdu.errors import DecodeError
 
 HEADER_SIZE = 16
 DEFAULT_MAX_COMMAND_LENGTH = 65536
+_unpack_length = struct.Struct(">I").unpack_from
 
 
 class FrameBuffer:
@@ -19,7 +22,11 @@ class FrameBuffer:
 
     def __init__(self, max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH) -> None:
         self.max_command_length = max_command_length
-        self._buffer = bytearray()
+        self._buffer: bytes | bytearray = b""
+        """What was received and not yet returned, from `_start` on: the bytes received while
+        nothing was left over (a chunk of whole PDUs, the usual case, is sliced into frames
+        without another copy), a bytearray that grows while a PDU is still incomplete (a
+        peer trickling a PDU costs no copy of it per chunk)."""
         self._start = 0
         self._broken: DecodeError | None = None
 
@@ -29,10 +36,18 @@ class FrameBuffer:
         return len(self._buffer) - self._start
 
     def feed(self, data: bytes) -> None:
-        if self._start and self._start == len(self._buffer):
-            self._buffer.clear()
-            self._start = 0
-        self._buffer += data
+        buffer = self._buffer
+        start = self._start
+        if start == len(buffer):
+            self._buffer = bytes(data)
+        elif isinstance(buffer, bytearray):
+            if start:
+                del buffer[:start]
+            buffer += data
+        else:
+            self._buffer = bytearray(memoryview(buffer)[start:])
+            self._buffer += data
+        self._start = 0
 
     def pop(self) -> bytes | None:
         """The next whole PDU, or None when more bytes are needed.
@@ -47,7 +62,7 @@ class FrameBuffer:
         available = len(buffer) - start
         if available < 4:
             return None
-        length = int.from_bytes(buffer[start : start + 4], "big")
+        length = _unpack_length(buffer, start)[0]
         if length < HEADER_SIZE or length > self.max_command_length:
             sequence = None
             command_id = None
@@ -60,18 +75,11 @@ class FrameBuffer:
                 command_id=command_id,
                 sequence_number=sequence,
             )
-            self._buffer = bytearray()
+            self._buffer = b""
             self._start = 0
             raise self._broken
         if available < length:
             return None
-        frame = bytes(buffer[start : start + length])
-        start += length
-        if start == len(buffer):
-            buffer.clear()
-            start = 0
-        elif start > 65536:
-            del buffer[:start]
-            start = 0
-        self._start = start
-        return frame
+        self._start = start + length
+        frame = buffer[start : start + length]
+        return frame if type(frame) is bytes else bytes(frame)

@@ -99,6 +99,7 @@ def test_framer_gives_the_same_frames_for_any_chunking(
             while (frame := frames.pop()) is not None:
                 got.append(frame)
         assert got == expected, chunking
+        assert all(type(frame) is bytes for frame in got), chunking
         assert frames.buffered == 0
 
 
