@@ -130,7 +130,7 @@ class OutboundDispatcher:
         return unsent
 
     def _send(self, link: Link, item: OutboundItem, wall: datetime) -> bool:
-        if not link.is_open or not link.session.state.is_bound:
+        if not link.is_open or not link.session.bound:
             return False
         if item.kind is OutboundKind.MO and not link.session.peer_speaks_34:
             return self._send_parts(link, item)

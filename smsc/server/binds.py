@@ -55,7 +55,7 @@ class BindRegistry:
         return [
             link
             for link in self._receiving.get(system_id, ())
-            if link.is_open and link.session.state.is_bound
+            if link.is_open and link.session.bound
         ]
 
     def systems_with_receivers(self) -> set[str]:

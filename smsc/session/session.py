@@ -89,6 +89,8 @@ class SmppSession:
         """The legality table's rows for the present state (looked up once per change)."""
         self.closed = False
         """Whether the session is over (state CLOSED)."""
+        self.bound = False
+        """Whether the state is one of the bound ones (`state.is_bound`, kept as it changes)."""
         self.bind_type: BindType | None = None
         self.system_id = ""
         """The ESME's system_id once bound (either role)."""
@@ -282,7 +284,7 @@ class SmppSession:
         self._events.append(RequestAnswered(request, response))
 
     def _unbind_received(self, message: Pdu) -> None:
-        was_bound = self.state.is_bound
+        was_bound = self.bound
         self._enter(BindState.UNBINDING)
         if was_bound:
             self._events.append(Unbound())
@@ -335,7 +337,7 @@ class SmppSession:
         if windowed:
             self._windowed += 1
         if command_id == CommandId.unbind:
-            was_bound = self.state.is_bound
+            was_bound = self.bound
             self._enter(BindState.UNBINDING)
             if was_bound:
                 self._events.append(Unbound())
@@ -386,6 +388,7 @@ class SmppSession:
     def _enter(self, state: BindState) -> None:
         self.state = state
         self.closed = state is BindState.CLOSED
+        self.bound = state.is_bound
         self._peer_may_send = ALLOWED[(self.role.peer, state)]
         self._we_may_send = ALLOWED[(self.role, state)]
 
@@ -408,7 +411,7 @@ class SmppSession:
             deadlines.append(next(iter(self._outstanding.values()))[1])
         if self.state is BindState.OPEN and self.role is Role.SMSC and limits.session_init_timer:
             deadlines.append(self._created + limits.session_init_timer)
-        if self.state.is_bound:
+        if self.bound:
             if limits.enquire_link_timer and self._enquire_sequence is None:
                 deadlines.append(self._last_received + limits.enquire_link_timer)
             if limits.inactivity_timer:
@@ -454,7 +457,7 @@ class SmppSession:
                 return
             self._windowed -= 1
             self._events.append(ResponseTimedOut(request))
-        if not self.state.is_bound:
+        if not self.bound:
             return
         if limits.inactivity_timer and now >= self._last_activity + limits.inactivity_timer:
             self.send(Unbind(), now)
@@ -479,7 +482,7 @@ class SmppSession:
         )
         self._outstanding.clear()
         self._windowed = 0
-        was_bound = self.state.is_bound
+        was_bound = self.bound
         self._enter(BindState.CLOSED)
         if was_bound:
             self._events.append(Unbound())
