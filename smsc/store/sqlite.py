@@ -115,16 +115,18 @@ def _dt(value: float | None) -> datetime | None:
 
 
 def _row_of(new: NewMessage) -> list[Any]:
+    """A message's column values; octets as bytearray, which sqlite3 binds directly (bytes,
+    like None, first goes through its adapter lookup: several times the cost of the copy)."""
     submitted, expires, schedule = new.submitted_at, new.expires_at, new.schedule_at
     return [
         new.system_id, new.direction._value_, new.service_type, new.source_addr_ton,
         new.source_addr_npi, new.source_addr, new.dest_addr_ton, new.dest_addr_npi,
         new.destination_addr, new.esm_class, new.protocol_id, new.priority_flag,
-        new.registered_delivery, new.data_coding, new.payload,
+        new.registered_delivery, new.data_coding, bytearray(new.payload),
         None if submitted is None else submitted.timestamp(),
         None if expires is None else expires.timestamp(),
         None if schedule is None else schedule.timestamp(),
-        int(new.replace_if_present), new.network, new.extra,
+        int(new.replace_if_present), new.network, bytearray(new.extra),
     ]
 
 
@@ -581,10 +583,12 @@ class SqliteStore:
         rows = [row for row in rows if row[0] not in leased][:limit]
         if not rows:
             return []
-        messages = {m.message_id: m for m in self._fetch([row[2] for row in rows])}
+        cache = self._cache  # the usual case: every message was written moments ago
+        missing = [row[2] for row in rows if row[2] not in cache]
+        read = {m.message_id: m for m in self._fetch(missing)} if missing else {}
         items: list[OutboundItem] = []
         for item_id, kind, message_id, attempts, state in rows:
-            message = messages.get(message_id)
+            message = cache.get(message_id) or read.get(message_id)
             if message is None:
                 continue
             if kind == INTERMEDIATE_KIND:

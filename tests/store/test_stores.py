@@ -388,7 +388,7 @@ def test_sqlite_message_under_way_at_a_crash_is_due_again(tmp_path: Path) -> Non
 
 def test_sqlite_failed_write_forgets_its_claims(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "smsc.db", retry=RETRY)
-    broken = new(payload=object())  # sqlite3 cannot bind it: the transaction rolls back
+    broken = new(network=object())  # sqlite3 cannot bind it: the transaction rolls back
     with pytest.raises(sqlite3.ProgrammingError):
         accept_attempted(store, (new(), UNDER_WAY), (broken, None))
     (message_id,) = accept(store, new())  # takes the id the failed write did not keep
