@@ -433,8 +433,7 @@ class SmscService:
             dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
             payload=payload, times=times, network=network,
         )
-        self.accept(new, partial(self._answer, link, account, message,
-                                           received, fault))
+        self.accept(new, partial(self._answer, link, account, message, received, fault))
 
     def _data_sm(self, link: Link, account: Account, message: DataSm) -> None:
         check_message_fields(message, account)
@@ -453,8 +452,7 @@ class SmscService:
             dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
             payload=message.tlvs.get(Tag.message_payload) or b"", times=times, network=network,
         )
-        self.accept(new, partial(self._answer, link, account, message,
-                                           received, fault))
+        self.accept(new, partial(self._answer, link, account, message, received, fault))
 
     def _answer(
         self,
