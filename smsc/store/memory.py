@@ -99,6 +99,13 @@ class MemoryStore:
             return AcceptRefused.QUEUE_FULL
         due = new.schedule_at or new.submitted_at or now
         message = Message(self._take_id(), new, next_attempt_at=due)
+        if first is not None and first is not UNDER_WAY and not (
+            new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
+        ):
+            transition = apply_outcome(message, first, now, self.retry)
+            if transition.message.final_at is not None:
+                self._store_finished(transition)  # the usual: finished at once, never pending
+                return message.message_id
         self._messages[message.message_id] = message
         self._states[MessageState.ENROUTE] += 1
         if self._replaceable is not None:
@@ -114,6 +121,24 @@ class MemoryStore:
         else:
             self._record(apply_outcome(message, first, now, self.retry))
         return message.message_id
+
+    def _store_finished(self, transition: Transition) -> None:
+        """A new message whose first attempt finished it before it was stored: it is written
+        final at once, never counted pending nor indexed for replace_if_present."""
+        message = transition.message
+        message_id = message.message_id
+        final_at = message.final_at
+        assert final_at is not None
+        self._messages[message_id] = message
+        self._states[message.state] += 1
+        heapq.heappush(self._finished, (final_at, message_id))
+        if self.on_final is not None:
+            self.on_final(message)
+        system_id = message.fields.system_id
+        if transition.notify is not None:
+            self._queue_outbound(system_id, transition.notify, message)
+        for kind in transition.acks:
+            self._queue_outbound(system_id, kind, message)
 
     def _find_replaceable(self, new: NewMessage) -> Message | None:
         if self._replaceable is None:
