@@ -48,11 +48,11 @@ class MemoryStore:
         self._states: Counter[MessageState] = Counter()
         """Messages held per state, kept as they change (a scrape must not scan them all)."""
         self._finished: list[tuple[datetime, int]] = []
+        """Heap of (final time, id) of finished messages, for the retention purge."""
         self._replaceable: dict[tuple[str, str, str, str], list[int]] | None = None
         """Pending MT message ids by (system_id, source, destination, service_type), built at
         the first replace_if_present submit and kept from then on (until then it costs
         nothing per message)."""
-        """Heap of (final time, id) of finished messages, for the retention purge."""
         self.on_final: Callable[[Message], None] | None = None
         """Observer of every message that reaches a final state (metrics)."""
         self.accepted_notice: Callable[[NewMessage], bool] | None = None
@@ -99,13 +99,12 @@ class MemoryStore:
             return AcceptRefused.QUEUE_FULL
         due = new.schedule_at or new.submitted_at or now
         message = Message(self._take_id(), new, next_attempt_at=due)
-        if first is not None and first is not UNDER_WAY and not (
-            new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
-        ):
-            transition = apply_outcome(message, first, now, self.retry)
-            if transition.message.final_at is not None:
-                self._store_finished(transition)  # the usual: finished at once, never pending
-                return message.message_id
+        transition = (None if first is None or first is UNDER_WAY
+                      else apply_outcome(message, first, now, self.retry))
+        if (transition is not None and transition.message.final_at is not None
+                and not new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT):
+            self._store_finished(transition)  # the usual: finished at once, never pending
+            return message.message_id
         self._messages[message.message_id] = message
         self._states[MessageState.ENROUTE] += 1
         if self._replaceable is not None:
@@ -114,12 +113,12 @@ class MemoryStore:
         if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
                 and self.accepted_notice is not None and self.accepted_notice(new)):
             self._queue_outbound(new.system_id, OutboundKind.ACCEPTED, message)
-        if first is None:
-            heapq.heappush(self._due, (due, message.message_id))
+        if transition is not None:  # waiting for its retry (or after an ACCEPTED notice)
+            self._record(transition)
         elif first is UNDER_WAY:
             self._claimed.add(message.message_id)
         else:
-            self._record(apply_outcome(message, first, now, self.retry))
+            heapq.heappush(self._due, (due, message.message_id))
         return message.message_id
 
     def _store_finished(self, transition: Transition) -> None:
