@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from smsc.config import LoggingConfig
-from smsc.pdu import Pdu, encode
+from smsc.pdu import Pdu, encode, expand
 from smsc.pdu.constants import Tag
 from smsc.session import (
     BindRequested,
@@ -163,6 +163,7 @@ def pdu_tracer(config: LoggingConfig) -> Callable[[str, Pdu], None] | None:
     def trace(direction: str, pdu: Pdu) -> None:
         if not trace_log.isEnabledFor(logging.DEBUG):
             return
+        pdu = expand(pdu)  # a receipt written straight to octets, as its fields
         try:
             octets = encode(redacted(pdu, texts=texts)).hex()
         except Exception as error:  # a PDU the codec cannot re-encode: still trace it

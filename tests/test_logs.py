@@ -12,8 +12,8 @@ import pytest
 import trio
 
 from smsc.config import LoggingConfig
-from smsc.logs import configure_logging, describe, redacted
-from smsc.pdu import BindTransmitter, SubmitSm, decode, encode
+from smsc.logs import configure_logging, describe, pdu_tracer, redacted
+from smsc.pdu import BindTransmitter, DeliverSm, PrebuiltDeliverSm, SubmitSm, decode, encode
 from smsc.pdu.constants import Tag
 
 from .esme import Esme
@@ -118,3 +118,21 @@ def test_command_line_flags_turn_the_options_on() -> None:
         True, True, False, "debug")
     plain = build_parser().parse_args(["serve"])
     assert with_logging_flags(Config(), plain).logging == LoggingConfig()
+
+
+def test_a_prebuilt_receipt_is_traced_as_its_fields(restore_logging: None) -> None:
+    out = io.StringIO()
+    config = LoggingConfig(json=True, pdu_trace=True)
+    configure_logging(config, out)
+    trace = pdu_tracer(config)
+    assert trace is not None
+    receipt = DeliverSm(source_addr="4915100000002", destination_addr="4915100000001",
+                        esm_class=4, short_message=b"id:1 stat:DELIVRD",
+                        tlvs={Tag.receipted_message_id: "1"}, sequence_number=9)
+    wire = encode(receipt)
+    prebuilt = PrebuiltDeliverSm(wire[16:])
+    prebuilt.sequence_number = 9
+    trace("out", prebuilt)
+    record = json.loads(out.getvalue().splitlines()[-1])
+    assert record["pdu"] == describe(receipt, texts=False)
+    assert record["hex"] == wire.hex().replace(b"id:1 stat:DELIVRD".hex(), "2a" * 17)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smsc.config import ErrCodes, ReceiptDialectConfig
-from smsc.pdu import DataSm, DeliverSm, decode, encode
+from smsc.pdu import DataSm, DeliverSm, EncodeError, PrebuiltDeliverSm, decode, encode, expand
 from smsc.pdu.constants import MessageState, Tag
 from smsc.pdu.receipt_text import format_receipt_text, parse_receipt_text, receipt_ids_match
 from smsc.pdu.tlv import encode_tlvs
@@ -193,3 +193,82 @@ def test_printable_start_turns_everything_else_into_dots() -> None:
     assert printable_start(b"Hi\x00\x1f\x7f\xe9 there", 0, 0, 20) == "Hi.... there"
     assert printable_start(b"\x05\x00\x03\x01\x02\x01Part", 0, 0x40, 20) == "Part"
     assert printable_start("Grüße".encode("utf-16-be"), 8, 0, 20) == ""  # UCS2: no text
+
+
+_ADDRESSES = st.from_regex(r"[0-9]{0,20}", fullmatch=True) | st.text(
+    st.characters(min_codepoint=0, max_codepoint=0x17F), max_size=24)
+"""Mostly numbers as they come, sometimes what no address field holds (too long, NUL, not
+latin-1)."""
+_OCTETS = st.integers(0, 255) | st.just(256)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    state=st.sampled_from(list(MessageState)),
+    error=st.none() | st.integers(0, 0xFFFF),
+    source=_ADDRESSES,
+    destination=_ADDRESSES,
+    tons=st.tuples(*(_OCTETS for _ in range(4))),
+    reference=st.none() | st.integers(0, 0xFFFF),
+    dialect=st.builds(
+        ReceiptDialectConfig,
+        pdu=st.sampled_from(("deliver_sm", "data_sm")), text=st.booleans(),
+        id_format=st.sampled_from(("submit", "hex", "decimal")),
+        id_width=st.sampled_from((0, 10, 64)), tlv_id_width=st.sampled_from((0, 64, 65)),
+        network_error_on_success=st.booleans(),
+        tlvs=st.sampled_from(((), ("message_state",),
+                              ("receipted_message_id", "message_state", "network_error_code")))),
+    with_tlvs=st.booleans(),
+    kind=st.sampled_from((OutboundKind.RECEIPT, OutboundKind.RECEIPT, OutboundKind.DELIVERY_ACK)),
+)
+def test_prebuilt_receipts_are_the_bytes_the_codec_writes(
+    state: MessageState, error: int | None, source: str, destination: str,
+    tons: tuple[int, int, int, int], reference: int | None,
+    dialect: ReceiptDialectConfig, with_tlvs: bool, kind: OutboundKind,
+) -> None:
+    """Whatever the dialect and the fields, a prebuilt receipt is what building the PDU and
+    encoding it gives, and where the codec refuses a field the prebuilt path refuses it too."""
+    extra = b"" if reference is None else encode_tlvs({Tag.user_message_reference: reference})
+    msg = message(state, error, source_addr=source, destination_addr=destination,
+                  source_addr_ton=tons[0], source_addr_npi=tons[1], dest_addr_ton=tons[2],
+                  dest_addr_npi=tons[3], extra=extra)
+    item = OutboundItem(1, "a", kind, msg)
+    compiled = ReceiptDialect(dialect)
+    built = compiled.build(item, with_tlvs=with_tlvs, now=DONE)
+    prebuilt = compiled.build_prebuilt(item, with_tlvs=with_tlvs, now=DONE)
+    assert built is not None and prebuilt is not None
+    built.sequence_number = prebuilt.sequence_number = 77
+    try:
+        expected = encode(built)
+    except EncodeError:
+        with pytest.raises(EncodeError):
+            encode(prebuilt)
+        return
+    assert encode(prebuilt) == expected
+    assert expand(prebuilt) == decode(expected)
+
+
+@pytest.mark.parametrize(("tlv_id_width", "address"), [
+    (64, "1" * 20), (65, "1" * 20), (0, "1" * 21), (0, "é" * 20), (0, "\u0100")])
+def test_prebuilt_receipts_at_the_field_limits(tlv_id_width: int, address: str) -> None:
+    """The longest receipted_message_id and address that fit, and one over: prebuilt or
+    refused exactly as the codec does."""
+    item = OutboundItem(1, "a", OutboundKind.RECEIPT, message(source_addr=address))
+    compiled = ReceiptDialect(ReceiptDialectConfig(tlv_id_width=tlv_id_width))
+    built = compiled.build(item, with_tlvs=True, now=DONE)
+    prebuilt = compiled.build_prebuilt(item, with_tlvs=True, now=DONE)
+    assert built is not None and prebuilt is not None
+    try:
+        expected = encode(built)
+    except EncodeError:
+        assert not isinstance(prebuilt, PrebuiltDeliverSm)
+        return
+    assert isinstance(prebuilt, PrebuiltDeliverSm) and encode(prebuilt) == expected
+
+
+def test_common_receipts_are_prebuilt() -> None:
+    item = OutboundItem(1, "a", OutboundKind.RECEIPT, message())
+    for with_tlvs in (True, False):
+        pdu = ReceiptDialect(ReceiptDialectConfig()).build_prebuilt(item, with_tlvs=with_tlvs,
+                                                                    now=DONE)
+        assert isinstance(pdu, PrebuiltDeliverSm)

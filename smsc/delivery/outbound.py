@@ -134,7 +134,7 @@ class OutboundDispatcher:
             return False
         if item.kind is OutboundKind.MO and not link.session.peer_speaks_34:
             return self._send_parts(link, item)
-        pdu = self.dialects.for_message(item.message).build(
+        pdu = self.dialects.for_message(item.message).build_prebuilt(
             item, with_tlvs=link.session.peer_speaks_34, now=wall
         )
         if pdu is None:  # the dialect reports nothing for this item: it is done

@@ -23,6 +23,7 @@ from smsc.pdu.messages import (
     MESSAGE_CLASSES,
     DistributionListDest,
     Pdu,
+    Prebuilt,
     SmeDest,
     UnsuccessSme,
 )
@@ -434,6 +435,9 @@ def encode(pdu: Pdu) -> bytes:
         EncodeError: a field value does not fit its SMPP field.
     """
     command_id = pdu.command_id
+    if isinstance(pdu, Prebuilt):
+        body = pdu.body
+        return _pack_header(HEADER_SIZE + len(body), command_id, 0, pdu.sequence_number) + body
     _, encode_body, is_response, _ = _FAST[command_id]
     if is_response and pdu.command_status:
         body = b""
@@ -448,6 +452,13 @@ def encode(pdu: Pdu) -> bytes:
         ) + body
     except struct.error as error:
         raise EncodeError(f"{command_id.name} header: {error}") from None
+
+
+def expand(pdu: Pdu) -> Pdu:
+    """The ordinary PDU a `Prebuilt` one stands for (any other PDU as it is)."""
+    if isinstance(pdu, Prebuilt):
+        return decode(encode(pdu))
+    return pdu
 
 
 def message_class(command_id: int) -> type[Pdu] | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from smsc.pdu.constants import CommandId, Tag
@@ -374,3 +375,37 @@ _COPIERS = {cls: _sequence_copier(cls) for cls in MESSAGE_CLASSES}
 def with_sequence(message: P, sequence_number: int) -> P:
     """`message` with another sequence_number (what dataclasses.replace does, faster)."""
     return _COPIERS[type(message)](message, sequence_number)  # type: ignore[return-value]
+
+
+_NO_TLVS: Mapping[int, Any] = MappingProxyType({})
+
+
+class Prebuilt(Pdu):
+    """A PDU whose body is already in wire form, for the hot path's own PDUs (receipts):
+    writing the octets from a template costs a fraction of building the dataclass and encoding
+    it field by field. The session numbers and sends it like any other (the header is added by
+    `encode`); `codec.expand` turns it into the ordinary PDU for traces and tests. Subclasses
+    name the command."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.sequence_number = 0
+        self.command_status = 0
+        self.tlvs = _NO_TLVS
+        self.body = body
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(sequence_number={self.sequence_number}, "
+                f"body={self.body.hex()})")
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is type(self) and self.body == other.body
+                and self.sequence_number == other.sequence_number)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class PrebuiltDeliverSm(Prebuilt):
+    __slots__ = ()
+    command_id = CommandId.deliver_sm
