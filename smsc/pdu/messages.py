@@ -389,8 +389,8 @@ class Prebuilt(Pdu):
 
     __slots__ = ("body",)
 
-    def __init__(self, body: bytes) -> None:
-        self.sequence_number = 0
+    def __init__(self, body: bytes, sequence_number: int = 0) -> None:
+        self.sequence_number = sequence_number
         self.command_status = 0
         self.tlvs = _NO_TLVS
         self.body = body
@@ -409,3 +409,13 @@ class Prebuilt(Pdu):
 class PrebuiltDeliverSm(Prebuilt):
     __slots__ = ()
     command_id = CommandId.deliver_sm
+
+
+class PrebuiltSubmitSmResp(Prebuilt):
+    __slots__ = ()
+    command_id = CommandId.submit_sm_resp
+
+
+class PrebuiltDataSmResp(Prebuilt):
+    __slots__ = ()
+    command_id = CommandId.data_sm_resp

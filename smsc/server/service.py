@@ -27,6 +27,9 @@ from smsc.pdu import (
     CancelSm,
     DataSm,
     Pdu,
+    Prebuilt,
+    PrebuiltDataSmResp,
+    PrebuiltSubmitSmResp,
     QuerySm,
     ReplaceSm,
     SmeDest,
@@ -80,6 +83,11 @@ UDHI = int(EsmFeature.UDHI)
 """As a plain int: `int & IntFlag` builds a flag object each time."""
 SUBMIT_ESM_TYPES = frozenset({EsmType.NORMAL, EsmType.DELIVERY_ACK, EsmType.MANUAL_ACK})
 """Message types an ESME may submit (SPEC 5.2.12: receipts only flow SMSC → ESME)."""
+
+
+_ACCEPTED: dict[int, type[Prebuilt]] = {SubmitSm.command_id: PrebuiltSubmitSmResp,
+                                        DataSm.command_id: PrebuiltDataSmResp}
+"""The response that acknowledges a stored submit_sm or data_sm."""
 
 
 class Rejected(Exception):
@@ -483,7 +491,10 @@ class SmscService:
         if not link.is_open or link.session.closed:
             return  # stored all the same: it will be delivered, and its receipt will wait
         if isinstance(result, int):
-            link.send(make_response(request, message_id=format_message_id(result, self.id_format)))
+            # the usual answer, written straight to octets: message_id and its NUL
+            link.send(_ACCEPTED[request.command_id](
+                format_message_id(result, self.id_format).encode("ascii") + b"\x00",
+                request.sequence_number))
         else:
             link.send(make_response(request, status))
 
