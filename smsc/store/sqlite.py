@@ -40,6 +40,10 @@ from smsc.store.models import (
 
 SCHEMA_VERSION = 1
 CACHE_SIZE = 50000
+MIRROR_LIMIT = 100_000
+"""Outbound items of one account kept in memory too, so that claiming them reads nothing;
+an account with more waiting (a receiver gone for long) is claimed from the table instead
+until its queue is empty again, so the memory stays bounded."""
 """Recently written messages kept as objects, so claims need not read back what we wrote."""
 ENROUTE = int(MessageState.ENROUTE)
 DELIVERED = int(MessageState.DELIVERED)
@@ -167,6 +171,7 @@ class SqliteStore:
         retry: RetryPolicy | None = None,
         max_pending: dict[str, int] | None = None,
         synchronous: str = "NORMAL",
+        mirror_limit: int = MIRROR_LIMIT,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
@@ -174,6 +179,7 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retry = retry or RetryPolicy()
         self.max_pending = max_pending or {}
+        self._mirror_limit = mirror_limit
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
@@ -188,6 +194,12 @@ class SqliteStore:
         """Per account, the item id up to which every outbound item is leased or done."""
         self._pending: Counter[str] = Counter()
         self._outbound_systems: Counter[str] = Counter()
+        self._mirror: dict[str, dict[int, list[Any]]] = {}
+        """Per mirrored account, its outbound rows: item_id → [kind, message_id, attempts,
+        state]. An account not here has more than MIRROR_LIMIT and is claimed by SELECT."""
+        self._ready: dict[str, list[int]] = {}
+        """Per mirrored account, a heap of the ids of its unleased items (oldest first)."""
+        self._next_item_id = 1
         self._cache: OrderedDict[int, Message] = OrderedDict()
         self._inserting: list[NewMessage] = []
         """The accepts of the transaction in progress, in the order of their rows."""
@@ -213,6 +225,20 @@ class SqliteStore:
         self._outbound_systems = Counter(
             dict(self._db.execute("SELECT system_id, COUNT(*) FROM outbound GROUP BY system_id"))
         )
+        last = self._db.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'outbound'").fetchone()
+        self._next_item_id = (last[0] if last else 0) + 1
+        self._mirror = {}
+        self._ready = {}
+        leased = self._leased  # items in flight stay leased (a rolled-back batch reloads)
+        for system_id, count in self._outbound_systems.items():
+            if count <= self._mirror_limit:
+                found = self._db.execute(
+                    "SELECT item_id, kind, message_id, attempts, state FROM outbound "
+                    "WHERE system_id = ? ORDER BY item_id", (system_id,))
+                self._mirror[system_id] = {row[0]: list(row[1:]) for row in found}
+                self._ready[system_id] = [  # sorted: a heap
+                    item_id for item_id in self._mirror[system_id] if item_id not in leased]
         self._states = Counter({
             MessageState(state): count
             for state, count in self._db.execute(
@@ -260,11 +286,24 @@ class SqliteStore:
             self._cache.clear()
             self._load()
             raise
+        counts = self._outbound_systems
+        mirror = self._mirror
         for item_id in batch.outbound_sent:
             system_id = self._leased.pop(item_id, None)
             if system_id is not None:
-                self._outbound_systems[system_id] -= 1
+                counts[system_id] -= 1
                 self._leased_by[system_id] -= 1
+                rows = mirror.get(system_id)
+                if rows is not None:
+                    rows.pop(item_id, None)
+                elif not counts[system_id]:  # a spilled queue drained: mirrored again
+                    mirror[system_id] = {}
+                    self._ready[system_id] = []
+        for item_id in batch.outbound_failed:
+            system_id = self._leased.get(item_id)
+            row = None if system_id is None else mirror.get(system_id, {}).get(item_id)
+            if row is not None:
+                row[2] += 1
         self.release_outbound(batch.outbound_failed)
         return result
 
@@ -462,13 +501,32 @@ class SqliteStore:
             self._queue_notices(notices)
 
     def _queue_notices(self, notices: list[tuple[str, str, int, int]]) -> None:
+        """Insert owed notices (system_id, kind, message_id, state) under ids of our own
+        counting, and mirror them for their accounts' claims."""
+        first = self._next_item_id
         self._db.executemany(
-            "INSERT INTO outbound (system_id, kind, message_id, state) VALUES (?, ?, ?, ?)",
-            notices,
+            "INSERT INTO outbound (item_id, system_id, kind, message_id, state) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(item_id, *notice) for item_id, notice in enumerate(notices, first)],
         )
+        self._next_item_id = first + len(notices)
         counts = self._outbound_systems
-        for notice in notices:
-            counts[notice[0]] += 1
+        mirror = self._mirror
+        ready = self._ready
+        for item_id, (system_id, kind, message_id, state) in enumerate(notices, first):
+            counts[system_id] += 1
+            rows = mirror.get(system_id)
+            if rows is None:
+                if counts[system_id] == 1:  # a new account's first notice
+                    rows = mirror[system_id] = {}
+                    ready[system_id] = []
+                else:
+                    continue  # spilled: claimed from the table
+            rows[item_id] = [kind, message_id, 0, state]
+            ready[system_id].append(item_id)  # the newest id: still a heap
+            if len(rows) > self._mirror_limit:
+                del mirror[system_id], ready[system_id]
+                self._claim_from[system_id] = 0
 
     # -- due messages -----------------------------------------------------------------------
 
@@ -570,9 +628,13 @@ class SqliteStore:
     # -- outbound ---------------------------------------------------------------------------
 
     def claim_outbound(self, system_id: str, limit: int) -> list[OutboundItem]:
-        """The account's oldest unleased items, read from where the last claim stopped (the
-        items before are leased or done), so a claim reads the rows it hands out and not the
-        whole window in flight."""
+        """The account's oldest unleased items: from its mirror, or, for an account with
+        more waiting than that holds, read from where the last claim stopped (the items
+        before are leased or done), so a claim reads the rows it hands out and not the whole
+        window in flight."""
+        ready = self._ready.get(system_id)
+        if ready is not None:
+            return self._claim_mirrored(system_id, ready, limit)
         leased = self._leased
         rows = self._db.execute(
             "SELECT item_id, kind, message_id, attempts, state FROM outbound "
@@ -599,13 +661,43 @@ class SqliteStore:
         self._claim_from[system_id] = rows[-1][0]
         return items
 
+    def _claim_mirrored(self, system_id: str, ready: list[int], limit: int
+                        ) -> list[OutboundItem]:
+        rows = self._mirror[system_id]
+        picked: list[tuple[int, list[Any]]] = []
+        while ready and len(picked) < limit:
+            item_id = heapq.heappop(ready)
+            picked.append((item_id, rows[item_id]))
+        if not picked:
+            return []
+        cache = self._cache  # the usual case: every message was written moments ago
+        missing = [row[1] for _, row in picked if row[1] not in cache]
+        read = {m.message_id: m for m in self._fetch(missing)} if missing else {}
+        leased = self._leased
+        items: list[OutboundItem] = []
+        for item_id, (kind, message_id, attempts, state) in picked:
+            message = cache.get(message_id) or read.get(message_id)
+            if message is None:
+                continue  # its message is gone: nothing to tell
+            if kind == INTERMEDIATE_KIND:
+                message = replace(message, state=MessageState(state))
+            leased[item_id] = system_id
+            items.append(OutboundItem(item_id, system_id, _KINDS[kind], message, attempts))
+        self._leased_by[system_id] += len(items)
+        return items
+
     def release_outbound(self, item_ids: list[int]) -> None:
         claim_from = self._claim_from
+        ready = self._ready
         for item_id in item_ids:
             system_id = self._leased.pop(item_id, None)
             if system_id is not None:
                 self._leased_by[system_id] -= 1
-                claim_from[system_id] = min(claim_from.get(system_id, 0), item_id - 1)
+                waiting = ready.get(system_id)
+                if waiting is not None:
+                    heapq.heappush(waiting, item_id)
+                else:
+                    claim_from[system_id] = min(claim_from.get(system_id, 0), item_id - 1)
 
     def systems_with_outbound(self) -> set[str]:
         return {s for s, count in self._outbound_systems.items() if count > 0}

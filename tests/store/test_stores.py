@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from smsc.pdu.constants import MessageState
@@ -446,3 +446,69 @@ def test_sqlite_acknowledging_any_items_leaves_exactly_the_others(
     assert left == {i.item_id for i in items} - set(sent)
     assert store.outbound_counts().get("acme", 0) == 30 - len(acked)
     store.close()
+
+
+_OUTBOUND_STEPS = st.lists(st.one_of(
+    st.tuples(st.just("accept"), st.integers(1, 4), st.sampled_from(["acme", "beta"])),
+    st.tuples(st.just("claim"), st.integers(1, 5), st.sampled_from(["acme", "beta"])),
+    st.tuples(st.sampled_from(["sent", "failed", "release"]), st.integers(0, 6), st.just("")),
+    st.tuples(st.just("reopen"), st.just(0), st.just("")),
+), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=_OUTBOUND_STEPS)
+@example(steps=[("accept", 1, "acme"), ("claim", 2, "acme"), ("failed", 1, ""),
+                ("claim", 2, "acme")])
+@example(steps=[("accept", 4, "acme"), ("claim", 2, "acme"), ("accept", 2, "acme"),
+                ("release", 1, ""), ("claim", 3, "acme"), ("sent", 6, ""), ("claim", 5, "acme"),
+                ("sent", 6, ""), ("accept", 2, "acme"), ("claim", 1, "acme"), ("reopen", 0, ""),
+                ("claim", 5, "acme")])
+def test_sqlite_outbound_claims_are_the_same_mirrored_spilled_or_read(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int, str]]
+) -> None:
+    """Claims from the in-memory mirror, from the table (an account over the mirror's limit),
+    and across the switch between the two hand out the same items, attempts and order,
+    whatever is acknowledged, refused or given back, and after a restart."""
+    folder = tmp_path_factory.mktemp("mirror")
+    limits = {"mirrored": 1000, "spilling": 3, "read": 0}
+    stores = {name: SqliteStore(folder / f"{name}.db", retry=RETRY, mirror_limit=limit)
+              for name, limit in limits.items()}
+    leased: dict[str, list[int]] = {name: [] for name in stores}
+    try:
+        for action, count, system_id in steps:
+            seen = {}
+            for name, store in stores.items():
+                if action == "accept":
+                    accept_attempted(store, *((new(system_id=system_id), Delivered())
+                                              for _ in range(count)))
+                elif action == "claim":
+                    items = store.claim_outbound(system_id, count)
+                    leased[name] += [i.item_id for i in items]
+                    seen[name] = [(i.item_id, i.message.message_id, i.attempts) for i in items]
+                elif action == "reopen":
+                    store.close()
+                    stores[name] = SqliteStore(folder / f"{name}.db", retry=RETRY,
+                                               mirror_limit=limits[name])
+                    leased[name] = []
+                else:
+                    chosen, leased[name] = leased[name][:count], leased[name][count:]
+                    if action == "sent":
+                        store.apply(StoreBatch(outbound_sent=chosen), at(1))
+                    elif action == "failed":
+                        store.apply(StoreBatch(outbound_failed=chosen), at(1))
+                    else:
+                        store.release_outbound(chosen)
+            assert len({repr(claimed) for claimed in seen.values()}) <= 1, seen
+            counts = {name: store.outbound_counts() for name, store in stores.items()}
+            assert len({repr(sorted(c.items())) for c in counts.values()}) == 1, counts
+        for store in stores.values():  # everything left is still there, oldest first
+            rest = store.claim_outbound("acme", 1000) + store.claim_outbound("beta", 1000)
+            store.release_outbound([i.item_id for i in rest])
+        left = {name: sorted(i.item_id for s in ("acme", "beta")
+                             for i in store.claim_outbound(s, 1000))
+                for name, store in stores.items()}
+        assert len({repr(v) for v in left.values()}) == 1, left
+    finally:
+        for store in stores.values():
+            store.close()
