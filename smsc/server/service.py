@@ -247,21 +247,26 @@ class SmscService:
         if self.trace is not None:
             trace_event(self.trace, event)
         metrics = self.metrics
+        kind = type(event)
+        if kind is RequestReceived:  # the two of every message first, without a match
+            message = event.message  # type: ignore[union-attr]
+            key = (message.command_id, 0)
+            if key in metrics.pdus_received:  # counted inline: twice per message
+                metrics.pdus_received[key] += 1
+            else:
+                metrics.count_received(*key)
+            self._request(link, message)
+            return
+        if kind is ResponseReceived:
+            message = event.message  # type: ignore[union-attr]
+            key = (message.command_id, message.command_status)
+            if key in metrics.pdus_received:
+                metrics.pdus_received[key] += 1
+            else:
+                metrics.count_received(*key)
+            self.outbound.on_response(link, message, event.request)  # type: ignore[union-attr]
+            return
         match event:
-            case RequestReceived(message):
-                key = (message.command_id, 0)
-                if key in metrics.pdus_received:  # counted inline: twice per message
-                    metrics.pdus_received[key] += 1
-                else:
-                    metrics.count_received(*key)
-                self._request(link, message)
-            case ResponseReceived(message, request):
-                key = (message.command_id, message.command_status)
-                if key in metrics.pdus_received:
-                    metrics.pdus_received[key] += 1
-                else:
-                    metrics.count_received(*key)
-                self.outbound.on_response(link, message, request)
             case BindRequested(message):
                 metrics.count_received(message.command_id)
                 self._bind(link, message)
