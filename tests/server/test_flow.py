@@ -34,6 +34,7 @@ from smsc.pdu.constants import CommandStatus, MessageState, Tag
 from smsc.pdu.receipt_text import parse_receipt_text
 from smsc.pdu.text import decode_text
 from smsc.session import ConnectionClosed, RequestAnswered
+from smsc.store import MessageQuery
 
 from ..esme import Esme, connect
 
@@ -543,3 +544,40 @@ async def test_first_attempt_that_takes_time_ends_after_its_latency(
     stored = running.store.query(int(resp.message_id, 16), "smppclient1")
     assert stored is not None and stored.state is MessageState.DELIVERED
     assert stored.attempts == 1  # one attempt: started at acceptance, not again when due
+
+
+async def test_every_field_of_a_submitted_message_is_stored_as_sent(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    """submit_sm, data_sm and submit_multi each become a NewMessage with every field set
+    (the service builds it field by field, so a field it forgot would be missing here)."""
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    await esme.bind()
+    requests = [
+        submit(service_type="CMT", source_addr_ton=1, source_addr_npi=1, dest_addr_ton=1,
+               dest_addr_npi=1, esm_class=0, protocol_id=3, priority_flag=2, data_coding=3,
+               tlvs={Tag.user_message_reference: 42}),
+        DataSm(source_addr="4915100000001", destination_addr="4915100000002",
+               registered_delivery=1, tlvs={Tag.message_payload: b"payload"}),
+        SubmitMulti(source_addr="4915100000001", short_message=b"multi", priority_flag=1,
+                    dest_address=(SmeDest(1, 1, "4915100000003"),)),
+    ]
+    for request in requests:
+        resp = await esme.request(request)
+        assert resp.command_status == S.ESME_ROK
+        stored = running.store.query(int(resp.message_id, 16), "smppclient1")
+        assert stored is not None
+        fields = stored.fields
+        values = {f.name: getattr(fields, f.name) for f in dataclasses.fields(fields)}
+        assert values["system_id"] == "smppclient1" and values["network"]
+        assert values["source_addr"] == request.source_addr
+        assert values["esm_class"] == request.esm_class
+        assert values["protocol_id"] == getattr(request, "protocol_id", 0)
+        assert values["priority_flag"] == getattr(request, "priority_flag", 0)
+        assert values["submitted_at"] is not None and values["expires_at"] is not None
+    assert stored.fields.destination_addr == "4915100000003"
+    first = running.store.find(MessageQuery(system_id="smppclient1", limit=3))[-1].fields
+    assert (first.service_type, first.source_addr_ton, first.dest_addr_npi, first.protocol_id,
+            first.priority_flag, first.data_coding) == ("CMT", 1, 1, 3, 2, 3)
+    assert first.extra  # user_message_reference, kept for the receipt
