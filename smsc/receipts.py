@@ -47,6 +47,7 @@ _DATE_PATTERNS: dict[str, Callable[[datetime], str]] = {
 _DATE_UNITS = {"yymmddhhmm": 60, "yymmddhhmmss": 1, "yyyymmddhhmmss": 1}
 """Seconds one written date stands for: receipts of the same minute (or second) share it."""
 _DATES_KEPT = 1024
+_SHELLS_KEPT = 1024
 
 
 def date_writer(pattern: str) -> Callable[[datetime], str]:
@@ -107,6 +108,10 @@ class ReceiptDialect:
         self._tlv_id = None if same_ids else id_formatter(
             config.tlv_id_format, config.tlv_id_width, submit_id_format)
         self._date = date_writer(config.date_format)
+        self._shells: dict[tuple[str, str, MessageState, int], str] = {}
+        self._done_at: datetime | None = None
+        self._done = ""
+        """The last done date written, and the moment it was written for."""
         self._template = self._make_template(config)
         count = f"0{config.count_width}d" if config.count_width else "d"
         self._sub = format(1, count)
@@ -155,17 +160,32 @@ class ReceiptDialect:
         if self._err_modulus is not None:
             err %= self._err_modulus
         date = self._date
-        return self._template.format(
+        done_at = message.final_at or now
+        if done_at is self._done_at:  # a batch's receipts share their done date's object
+            done = self._done
+        else:
+            done = self._done = date(done_at)
+            self._done_at = done_at
+        key = (date(fields.submitted_at or now), done, state, err)
+        shell = self._shells.get(key)
+        if shell is None:
+            shell = self._shell(*key)
+        return shell.format(
             message_id,
-            self._sub,
-            self._dlvrd[state is MessageState.DELIVERED],
-            date(fields.submitted_at or now),
-            date(message.final_at or now),
-            _STAT_WORDS[state],
-            format(err, self._err_spec),
             printable_start(fields.payload, fields.data_coding, fields.esm_class,
                             self._text_chars) if self._text_chars else "",
         )
+
+    def _shell(self, submitted: str, done: str, state: MessageState, err: int) -> str:
+        """The template with everything but the id and the text filled in: receipts of the
+        same dates, state and error share it (most of a busy minute's receipts)."""
+        shells = self._shells
+        if len(shells) >= _SHELLS_KEPT:
+            shells.clear()
+        shell = shells[(submitted, done, state, err)] = self._template.format(
+            "{0}", self._sub, self._dlvrd[state is MessageState.DELIVERED], submitted, done,
+            _STAT_WORDS[state], format(err, self._err_spec), "{1}")
+        return shell
 
     def build(self, item: OutboundItem, *, with_tlvs: bool, now: datetime
               ) -> DeliverSm | DataSm | None:

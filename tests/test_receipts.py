@@ -272,3 +272,20 @@ def test_common_receipts_are_prebuilt() -> None:
         pdu = ReceiptDialect(ReceiptDialectConfig()).build_prebuilt(item, with_tlvs=with_tlvs,
                                                                     now=DONE)
         assert isinstance(pdu, PrebuiltDeliverSm)
+
+
+def test_receipts_sharing_dates_keep_their_own_ids_texts_and_errors() -> None:
+    """One compiled dialect, many receipts of the same minute: each text is its own."""
+    compiled = ReceiptDialect(ReceiptDialectConfig())
+    cases = [(3054, b"first {0} {1}", MessageState.DELIVERED, None),
+             (3055, b"second", MessageState.DELIVERED, None),
+             (3056, b"third", MessageState.UNDELIVERABLE, 27),
+             (3057, b"fourth", MessageState.UNDELIVERABLE, 28)]
+    for message_id, text, state, error in cases:
+        msg = Message(message_id, message(payload=text).fields, state, 1, None, DONE, error)
+        line = compiled.text_of(msg, format(message_id, "x"), state, DONE)
+        parsed = parse_receipt_text(line)
+        assert parsed is not None
+        assert (parsed.id, parsed.stat, parsed.text) == (
+            format(message_id, "x"), state.stat_word, text.decode())
+        assert parsed.err == ("000" if error is None else f"{error:03d}")
