@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS outbound (
     system_id TEXT NOT NULL, kind TEXT NOT NULL, message_id INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outbound_system ON outbound (system_id, item_id);
+DROP INDEX IF EXISTS outbound_system;
 """
 _COLUMNS = FIELDS + STATE_FIELDS
 _NULLABLE = tuple(_COLUMNS.index(name) for name in (
@@ -233,12 +233,18 @@ class SqliteStore:
         leased = self._leased  # items in flight stay leased (a rolled-back batch reloads)
         for system_id, count in self._outbound_systems.items():
             if count <= self._mirror_limit:
-                found = self._db.execute(
-                    "SELECT item_id, kind, message_id, attempts, state FROM outbound "
-                    "WHERE system_id = ? ORDER BY item_id", (system_id,))
-                self._mirror[system_id] = {row[0]: list(row[1:]) for row in found}
-                self._ready[system_id] = [  # sorted: a heap
-                    item_id for item_id in self._mirror[system_id] if item_id not in leased]
+                self._mirror[system_id] = {}
+                self._ready[system_id] = []
+        if self._mirror:  # one pass in id order (the table has no index by account)
+            mirror, ready = self._mirror, self._ready
+            for item_id, system_id, kind, message_id, attempts, state in self._db.execute(
+                    "SELECT item_id, system_id, kind, message_id, attempts, state "
+                    "FROM outbound ORDER BY item_id"):
+                mirrored = mirror.get(system_id)
+                if mirrored is not None:
+                    mirrored[item_id] = [kind, message_id, attempts, state]
+                    if item_id not in leased:
+                        ready[system_id].append(item_id)  # ascending: a heap
         self._states = Counter({
             MessageState(state): count
             for state, count in self._db.execute(
@@ -503,30 +509,28 @@ class SqliteStore:
     def _queue_notices(self, notices: list[tuple[str, str, int, int]]) -> None:
         """Insert owed notices (system_id, kind, message_id, state) under ids of our own
         counting, and mirror them for their accounts' claims."""
-        first = self._next_item_id
-        self._db.executemany(
-            "INSERT INTO outbound (item_id, system_id, kind, message_id, state) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(item_id, *notice) for item_id, notice in enumerate(notices, first)],
-        )
-        self._next_item_id = first + len(notices)
+        item_id = self._next_item_id
         counts = self._outbound_systems
         mirror = self._mirror
-        ready = self._ready
-        for item_id, (system_id, kind, message_id, state) in enumerate(notices, first):
+        rows: list[tuple[int, str, str, int, int]] = []
+        for system_id, kind, message_id, state in notices:
+            rows.append((item_id, system_id, kind, message_id, state))
             counts[system_id] += 1
-            rows = mirror.get(system_id)
-            if rows is None:
-                if counts[system_id] == 1:  # a new account's first notice
-                    rows = mirror[system_id] = {}
-                    ready[system_id] = []
-                else:
-                    continue  # spilled: claimed from the table
-            rows[item_id] = [kind, message_id, 0, state]
-            ready[system_id].append(item_id)  # the newest id: still a heap
-            if len(rows) > self._mirror_limit:
-                del mirror[system_id], ready[system_id]
-                self._claim_from[system_id] = 0
+            mirrored = mirror.get(system_id)
+            if mirrored is None and counts[system_id] == 1:  # a new account's first notice
+                mirrored = mirror[system_id] = {}
+                self._ready[system_id] = []
+            if mirrored is not None:  # (None: spilled, claimed from the table)
+                mirrored[item_id] = [kind, message_id, 0, state]
+                self._ready[system_id].append(item_id)  # the newest id: still a heap
+                if len(mirrored) > self._mirror_limit:
+                    del mirror[system_id], self._ready[system_id]
+                    self._claim_from[system_id] = 0
+            item_id += 1
+        self._db.executemany(
+            "INSERT INTO outbound (item_id, system_id, kind, message_id, state) "
+            "VALUES (?, ?, ?, ?, ?)", rows)
+        self._next_item_id = item_id
 
     # -- due messages -----------------------------------------------------------------------
 
@@ -638,8 +642,8 @@ class SqliteStore:
         leased = self._leased
         rows = self._db.execute(
             "SELECT item_id, kind, message_id, attempts, state FROM outbound "
-            "WHERE system_id = ? AND item_id > ? ORDER BY item_id LIMIT ?",
-            (system_id, self._claim_from.get(system_id, 0),
+            "WHERE item_id > ? AND system_id = ? ORDER BY item_id LIMIT ?",
+            (self._claim_from.get(system_id, 0), system_id,
              limit + self._leased_by[system_id]),
         ).fetchall()
         rows = [row for row in rows if row[0] not in leased][:limit]
