@@ -49,6 +49,12 @@ from smsc.session.states import (
 MAX_SEQUENCE = 0x7FFFFFFF
 _UNWINDOWED = frozenset({CommandId.enquire_link, CommandId.unbind, CommandId.outbind})
 _NO_RESPONSE = frozenset({CommandId.outbind, CommandId.alert_notification})
+_ORDINARY = frozenset(
+    command_id for command_id in CommandId
+    if not command_id & 0x80000000 and command_id not in _UNWINDOWED
+    and command_id not in _NO_RESPONSE and command_id not in BIND_REQUESTS
+)
+"""Requests whose matching response needs nothing but the window and the event."""
 # DecodeError statuses that mean "the header was the problem": answered with generic_nack
 # (REFERENCE.md §12.5), everything else with the request's own response.
 _HEADER_STATUSES = frozenset({CommandStatus.ESME_RINVCMDLEN, CommandStatus.ESME_RINVCMDID})
@@ -194,7 +200,9 @@ class SmppSession:
             self._events.append(RequestReceived(message))
             return
         self._peer_open[message.sequence_number] = command_id
-        if command_id == CommandId.enquire_link:
+        if command_id in _ORDINARY:  # submit_sm and the like: the application answers
+            self._events.append(RequestReceived(message))
+        elif command_id == CommandId.enquire_link:
             self._auto_answer(message, response_class(command_id)(  # type: ignore[misc]
                 sequence_number=message.sequence_number))
         elif command_id == CommandId.unbind:
@@ -212,6 +220,13 @@ class SmppSession:
             self._events.append(UnmatchedResponse(message))
             return
         request = entry[0]
+        request_id = request.command_id
+        if request_id in _ORDINARY and message.command_id == request_id | 0x80000000:
+            # the usual answer (a deliver_sm_resp): what the general path below does for it
+            self._windowed -= 1
+            self._last_activity = now
+            self._events.append(ResponseReceived(message, request))
+            return
         if request.command_id not in _UNWINDOWED:
             self._windowed -= 1
         if message.command_id != CommandId.generic_nack and (
