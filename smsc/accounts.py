@@ -50,6 +50,11 @@ class Account:
     source_patterns: tuple[re.Pattern[str], ...] = ()
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     bucket: TokenBucket = field(default_factory=lambda: TokenBucket(0, 0, 0))
+    system_id: str = field(init=False)
+    """The config's system_id, kept as an attribute: read several times per message."""
+
+    def __post_init__(self) -> None:
+        self.system_id = self.config.system_id
 
     @classmethod
     def from_config(cls, config: AccountConfig, now: float = 0.0) -> Account:
@@ -59,10 +64,6 @@ class Account:
             networks=tuple(ipaddress.ip_network(b, strict=False) for b in config.allowed_ips),
             bucket=TokenBucket(config.submit_rate, config.submit_burst, now),
         )
-
-    @property
-    def system_id(self) -> str:
-        return self.config.system_id
 
     def source_allowed(self, source_addr: str) -> bool:
         patterns = self.source_patterns

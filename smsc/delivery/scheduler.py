@@ -133,7 +133,7 @@ class DeliveryScheduler:
         attempt = self.simulation.attempt(network, new.destination_addr, 0,
                                           self.clock.monotonic() - self.started)
         if self.on_attempt is not None:
-            self.on_attempt(network.name, attempt.result.value)
+            self.on_attempt(network.name, attempt.result._value_)
         if attempt.delay > 0:
             self._slots.acquire_nowait()
             self.committer.accept(new, partial(self._under_way, new, attempt, callback),
@@ -170,7 +170,7 @@ class DeliveryScheduler:
                                           message.attempts,
                                           self.clock.monotonic() - self.started)
         if self.on_attempt is not None:
-            self.on_attempt(network.name, attempt.result.value)
+            self.on_attempt(network.name, attempt.result._value_)
         if attempt.delay <= 0:
             self._finish(message, attempt)
             return
