@@ -345,7 +345,7 @@ class SmppSession:
             raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
         if command_id != CommandId.enquire_link:
             self._last_activity = now
-        self._write(message)
+        self._out += encode(message)  # (_write, inlined: twice per message)
         if command_id in _NO_RESPONSE:
             return message
         self._outstanding[message.sequence_number] = (message, now + self.limits.response_timer)
@@ -371,7 +371,7 @@ class SmppSession:
             )
         else:
             del self._peer_open[sequence]
-        self._write(message)
+        self._out += encode(message)  # (_write, inlined)
         if (
             self.role is Role.SMSC
             and open_id in BIND_REQUESTS
