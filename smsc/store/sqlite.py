@@ -359,18 +359,20 @@ class SqliteStore:
         retry = self.retry
         on_final = self.on_final
         now_ts = now.timestamp()
+        mo = Direction.MO
+        enroute = MessageState.ENROUTE
         for message_id, (row, new, first) in enumerate(
             zip(inserts, self._inserting, self._inserting_first, strict=True), first_id
         ):
             # cache what was written, from the objects in hand rather than a read back
-            if new.direction is Direction.MO:
+            if new.direction is mo:
                 row.extend((DELIVERED, 0, None, now_ts, None))
                 remember(Message(message_id, new, MessageState.DELIVERED, 0, None, now))
                 states[MessageState.DELIVERED] += 1
                 notices.append((new.system_id, MO_KIND, message_id, ENROUTE))
                 continue
             due = new.schedule_at or new.submitted_at or now
-            message = Message(message_id, new, MessageState.ENROUTE, 0, due)
+            message = Message(message_id, new, enroute, 0, due)
             if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
                     and self.accepted_notice is not None and self.accepted_notice(new)):
                 notices.append((new.system_id, ACCEPTED_KIND, message_id, ENROUTE))
@@ -389,9 +391,10 @@ class SqliteStore:
             transition = apply_outcome(message, first, now, retry)
             done = transition.message
             state = done.state
+            state_code = state._value_
             remember(done)
             if done.final_at is not None:  # the usual: finished at once, never pending
-                row.extend((int(state), done.attempts, None, now_ts, done.network_error_code))
+                row.extend((state_code, done.attempts, None, now_ts, done.network_error_code))
                 states[state] += 1
                 if on_final is not None:
                     on_final(done)
@@ -403,9 +406,9 @@ class SqliteStore:
                 heapq.heappush(due_heap, (retry_ts, message_id))
             notify = transition.notify
             if notify is not None:
-                notices.append((new.system_id, notify._value_, message_id, int(state)))
+                notices.append((new.system_id, notify._value_, message_id, state_code))
             for kind in transition.acks:
-                notices.append((new.system_id, kind._value_, message_id, int(state)))
+                notices.append((new.system_id, kind._value_, message_id, state_code))
         self._write_rows(inserts)
         if notices:
             self._queue_notices(notices)
