@@ -40,11 +40,11 @@ from smsc.store.models import (
 
 SCHEMA_VERSION = 1
 CACHE_SIZE = 50000
-MIRROR_LIMIT = 100_000
-"""Outbound items of one account kept in memory too, so that claiming them reads nothing;
-an account with more waiting (a receiver gone for long) is claimed from the table instead
-until its queue is empty again, so the memory stays bounded."""
 """Recently written messages kept as objects, so claims need not read back what we wrote."""
+MIRROR_LIMIT = 100_000
+"""Outbound items kept in memory too (all accounts together), so that claiming them reads
+nothing; an account whose items would pass the limit (a receiver gone for long) is claimed
+from the table instead until its queue is empty again, so the memory stays bounded."""
 ENROUTE = int(MessageState.ENROUTE)
 DELIVERED = int(MessageState.DELIVERED)
 MO_KIND = OutboundKind.MO.value
@@ -196,9 +196,12 @@ class SqliteStore:
         self._outbound_systems: Counter[str] = Counter()
         self._mirror: dict[str, dict[int, list[Any]]] = {}
         """Per mirrored account, its outbound rows: item_id → [kind, message_id, attempts,
-        state]. An account not here has more than MIRROR_LIMIT and is claimed by SELECT."""
+        state]. An account not here did not fit within the mirror limit and is claimed by
+        SELECT until its queue is empty."""
         self._ready: dict[str, list[int]] = {}
         """Per mirrored account, a heap of the ids of its unleased items (oldest first)."""
+        self._mirrored = 0
+        """Items in the mirror, all accounts together (at most the mirror limit)."""
         self._next_item_id = 1
         self._cache: OrderedDict[int, Message] = OrderedDict()
         self._inserting: list[NewMessage] = []
@@ -230,11 +233,13 @@ class SqliteStore:
         self._next_item_id = (last[0] if last else 0) + 1
         self._mirror = {}
         self._ready = {}
+        self._mirrored = 0
         leased = self._leased  # items in flight stay leased (a rolled-back batch reloads)
-        for system_id, count in self._outbound_systems.items():
-            if count <= self._mirror_limit:
+        for system_id, count in sorted(self._outbound_systems.items(), key=lambda c: c[1]):
+            if self._mirrored + count <= self._mirror_limit:  # the smallest queues first
                 self._mirror[system_id] = {}
                 self._ready[system_id] = []
+                self._mirrored += count
         if self._mirror:  # one pass in id order (the table has no index by account)
             mirror, ready = self._mirror, self._ready
             for item_id, system_id, kind, message_id, attempts, state in self._db.execute(
@@ -301,7 +306,8 @@ class SqliteStore:
                 self._leased_by[system_id] -= 1
                 rows = mirror.get(system_id)
                 if rows is not None:
-                    rows.pop(item_id, None)
+                    if rows.pop(item_id, None) is not None:
+                        self._mirrored -= 1
                 elif not counts[system_id]:  # a spilled queue drained: mirrored again
                     mirror[system_id] = {}
                     self._ready[system_id] = []
@@ -524,9 +530,12 @@ class SqliteStore:
                 mirrored = mirror[system_id] = {}
                 self._ready[system_id] = []
             if mirrored is not None:  # (None: spilled, claimed from the table)
-                mirrored[item_id] = [kind, message_id, 0, state]
-                self._ready[system_id].append(item_id)  # the newest id: still a heap
-                if len(mirrored) > self._mirror_limit:
+                if self._mirrored < self._mirror_limit:
+                    mirrored[item_id] = [kind, message_id, 0, state]
+                    self._ready[system_id].append(item_id)  # the newest id: still a heap
+                    self._mirrored += 1
+                else:  # the mirror is full: this account is claimed from the table
+                    self._mirrored -= len(mirrored)
                     del mirror[system_id], self._ready[system_id]
                     self._claim_from[system_id] = 0
             item_id += 1
