@@ -219,15 +219,15 @@ class ReceiptDialect:
             fields = message.fields
             message_id = message.message_id
             text_id = self._text_id(message_id)
-            tlvs: bytes | None = b""
-            if with_tlvs:
-                tlvs = self._receipt_tlvs(message, state, text_id)
+            tlvs = self._receipt_tlvs(message, state, text_id) if with_tlvs else b""
+            if tlvs is None:  # a TLV needs the codec's checks
+                return self.build(item, with_tlvs=with_tlvs, now=now)
             text = (self.text_of(message, text_id, state, now).encode("ascii", "replace")
                     if self._text or not with_tlvs else b"")
             try:
                 source = fields.destination_addr.encode("latin-1")
                 destination = fields.source_addr.encode("latin-1")
-                if (tlvs is not None and len(source) < 21 and len(destination) < 21
+                if (len(source) < 21 and len(destination) < 21
                         and len(text) < 255 and b"\x00" not in source
                         and b"\x00" not in destination):
                     return PrebuiltDeliverSm(_RECEIPT_BODY % (
@@ -242,33 +242,43 @@ class ReceiptDialect:
                       ) -> bytes | None:
         """The receipt's TLVs as octets, in `_receipt`'s order (None when one needs the
         codec's checks)."""
+        receipted, code, reference = self._receipt_values(message, text_id)
         parts: list[bytes] = []
-        if self._tlv_receipted:
-            tlv_id = self._tlv_id
-            receipted = text_id if tlv_id is None else tlv_id(message.message_id)
+        if receipted is not None:
             if len(receipted) > 64 or not receipted.isascii():
                 return None
             parts.append(_RECEIPTED_TAG + (len(receipted) + 1).to_bytes(2, "big")
                          + receipted.encode("ascii") + b"\x00")
         if self._tlv_state:
             parts.append(_STATE_TLVS[state])
+        if code is not None:
+            if not 0 <= code <= 0xFFFF:
+                return None
+            parts.append(_NETWORK_TAG + self._network_type + code.to_bytes(2, "big"))
+        if reference is not None:
+            try:
+                parts.append(encode_tlvs({Tag.user_message_reference: reference}))
+            except EncodeError:
+                return None
+        return b"".join(parts)
+
+    def _receipt_values(self, message: Message, text_id: str
+                        ) -> tuple[str | None, int | None, Any]:
+        """What this dialect puts in a receipt's TLVs besides message_state: the
+        receipted_message_id, the network error code and the ESME's user_message_reference
+        (None for each that is left out). `_receipt` and `_receipt_tlvs` only write them."""
+        receipted = None
+        if self._tlv_receipted:
+            tlv_id = self._tlv_id
+            receipted = text_id if tlv_id is None else tlv_id(message.message_id)
+        code = None
         if self._tlv_network:
             code = message.network_error_code
             if code is None and self._network_on_success:
                 code = 0
-            if code is not None:
-                if not 0 <= code <= 0xFFFF:
-                    return None
-                parts.append(_NETWORK_TAG + self._network_type + code.to_bytes(2, "big"))
         extra = message.fields.extra
-        if extra:
-            reference = _kept_tlvs(extra).get(Tag.user_message_reference)
-            if reference is not None:
-                try:
-                    parts.append(encode_tlvs({Tag.user_message_reference: reference}))
-                except EncodeError:
-                    return None
-        return b"".join(parts)
+        reference = _kept_tlvs(extra).get(Tag.user_message_reference) if extra else None
+        return receipted, code, reference
 
     def _receipt(self, message: Message, state: MessageState, esm_type: int,
                  with_tlvs: bool, now: datetime) -> DeliverSm | DataSm:
@@ -276,22 +286,15 @@ class ReceiptDialect:
         text_id = self._text_id(message.message_id)
         tlvs: dict[int, object] = {}
         if with_tlvs:
-            if self._tlv_receipted:
-                tlv_id = self._tlv_id
-                tlvs[Tag.receipted_message_id] = (
-                    text_id if tlv_id is None else tlv_id(message.message_id))
+            receipted, code, reference = self._receipt_values(message, text_id)
+            if receipted is not None:
+                tlvs[Tag.receipted_message_id] = receipted
             if self._tlv_state:
                 tlvs[Tag.message_state] = int(state)
-            if self._tlv_network:
-                code = message.network_error_code
-                if code is None and self._network_on_success:
-                    code = 0
-                if code is not None:
-                    tlvs[Tag.network_error_code] = self._network_type + code.to_bytes(2, "big")
-            if fields.extra:
-                reference = _kept_tlvs(fields.extra).get(Tag.user_message_reference)
-                if reference is not None:
-                    tlvs[Tag.user_message_reference] = reference
+            if code is not None:
+                tlvs[Tag.network_error_code] = self._network_type + code.to_bytes(2, "big")
+            if reference is not None:
+                tlvs[Tag.user_message_reference] = reference
         text = (self.text_of(message, text_id, state, now).encode("ascii", "replace")
                 if self._text or not with_tlvs else b"")
         return self._to_sender(fields, esm_type, text, tlvs, with_tlvs)
