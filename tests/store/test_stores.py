@@ -431,6 +431,34 @@ def test_outbound_claims_continue_where_the_last_stopped(store: MessageStore) ->
     assert store.systems_with_outbound() == set()
 
 
+def test_sqlite_owed_items_read_back_as_written_run_or_single(tmp_path: Path) -> None:
+    """A batch's receipts for consecutive messages are written as one statement, the rest
+    row by row: read back from the table, every item is what the mirror held."""
+    store = SqliteStore(tmp_path / "smsc.db", retry=RETRY)
+    accept_attempted(
+        store,
+        *((new(), Delivered()) for _ in range(4)),  # a run
+        (new(registered_delivery=0x05), Delivered()),  # receipt and ack: two kinds
+        (new(system_id="beta"), Delivered()),
+        *((new(), PermanentFailure(MessageState.UNDELIVERABLE, 1)) for _ in range(3)),
+        *((new(), Delivered()) for _ in range(2)),  # too short for a run
+        (new(registered_delivery=0), Delivered()),  # owes nothing: ends the run
+        *((new(), Delivered()) for _ in range(5)),
+    )
+
+    def owed(opened: SqliteStore) -> list[tuple[int, str, OutboundKind, int, MessageState]]:
+        items = opened.claim_outbound("acme", 100) + opened.claim_outbound("beta", 100)
+        return [(i.item_id, i.system_id, i.kind, i.message.message_id, i.message.state)
+                for i in items]
+
+    mirrored = owed(store)
+    store.close()
+    again = SqliteStore(tmp_path / "smsc.db", retry=RETRY, mirror_limit=0)
+    assert owed(again) == mirrored
+    assert len(mirrored) == 17 and len({item[0] for item in mirrored}) == 17
+    again.close()
+
+
 @settings(max_examples=40, deadline=None)
 @given(acked=st.sets(st.integers(0, 29)))
 def test_sqlite_acknowledging_any_items_leaves_exactly_the_others(
