@@ -62,6 +62,15 @@ def load(path: Path | None) -> Config:
     return load_config(path)
 
 
+def _layout_error(error: BaseException) -> BaseException | None:
+    """The StoreLayoutError in `error` (the server's nursery may have grouped it)."""
+    from smsc.store.sqlite_schema import StoreLayoutError
+
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error if isinstance(error, StoreLayoutError) else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
@@ -83,8 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     from smsc.app import run_server
+    from smsc.store.sqlite_schema import StoreLayoutError
 
     try:
         return run_server(config)
+    except (StoreLayoutError, ExceptionGroup) as error:  # a data directory it cannot read
+        unreadable = _layout_error(error)
+        if unreadable is None:
+            raise
+        print(f"smsc: {unreadable}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return 130

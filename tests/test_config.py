@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import subprocess
 import sys
 import tomllib
@@ -151,3 +152,17 @@ def test_check_config_exit_codes(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
     serve = run_cli("serve", "--config", str(bad_file))
     assert serve.returncode == 2 and len(serve.stderr.strip().splitlines()) == 1
+
+
+def test_serve_on_a_store_of_a_newer_layout_exits_2_with_one_line(tmp_path: Path) -> None:
+    database = tmp_path / "var" / "smsc.db"
+    database.parent.mkdir()
+    newer = sqlite3.connect(database)
+    newer.execute("PRAGMA user_version = 99")
+    newer.close()
+    serve = run_cli("serve", "--config", str(CONFIGS / "default.toml"), "--port", "0",
+                    "--http-port", "0", "--data-dir", str(database.parent))
+    assert serve.returncode == 2
+    assert serve.stderr.strip().splitlines() == [
+        f"smsc: {database}: written in store layout 99 by a newer version; this one reads "
+        "layouts up to 2"]

@@ -9,7 +9,9 @@ unfinished message is simply due again, and every unacknowledged notification pe
 from __future__ import annotations
 
 import heapq
+import json
 import sqlite3
+from bisect import bisect_left, bisect_right
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -37,8 +39,12 @@ from smsc.store.models import (
     finish,
     replaced,
 )
+from smsc.store.sqlite_schema import (
+    MESSAGE_COLUMNS,
+    STATE_COLUMNS,
+    open_layout,
+)
 
-SCHEMA_VERSION = 1
 CACHE_SIZE = 50000
 """Recently written messages kept as objects, so claims need not read back what we wrote."""
 MIRROR_LIMIT = 100_000
@@ -52,38 +58,10 @@ ACCEPTED_KIND = OutboundKind.ACCEPTED.value
 INTERMEDIATE_KIND = OutboundKind.INTERMEDIATE.value
 _KINDS = {kind.value: kind for kind in OutboundKind}
 """Stored kind → OutboundKind, without an enum call per claimed item."""
-FIELDS = (
-    "system_id", "direction", "service_type", "source_addr_ton", "source_addr_npi",
-    "source_addr", "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class",
-    "protocol_id", "priority_flag", "registered_delivery", "data_coding", "payload",
-    "submitted_at", "expires_at", "schedule_at", "replace_if_present", "network", "extra",
-)
-STATE_FIELDS = ("state", "attempts", "next_attempt_at", "final_at", "network_error_code")
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    system_id TEXT NOT NULL, direction TEXT NOT NULL, service_type TEXT NOT NULL,
-    source_addr_ton INTEGER NOT NULL, source_addr_npi INTEGER NOT NULL,
-    source_addr TEXT NOT NULL, dest_addr_ton INTEGER NOT NULL, dest_addr_npi INTEGER NOT NULL,
-    destination_addr TEXT NOT NULL, esm_class INTEGER NOT NULL, protocol_id INTEGER NOT NULL,
-    priority_flag INTEGER NOT NULL, registered_delivery INTEGER NOT NULL,
-    data_coding INTEGER NOT NULL, payload BLOB NOT NULL, submitted_at REAL, expires_at REAL,
-    schedule_at REAL, replace_if_present INTEGER NOT NULL, network TEXT NOT NULL,
-    extra BLOB NOT NULL,
-    state INTEGER NOT NULL, attempts INTEGER NOT NULL, next_attempt_at REAL, final_at REAL,
-    network_error_code INTEGER
-);
-CREATE INDEX IF NOT EXISTS messages_pending ON messages (state) WHERE state = {ENROUTE};
-CREATE INDEX IF NOT EXISTS messages_replace ON messages
-    (system_id, destination_addr, source_addr, service_type) WHERE state = {ENROUTE};
-CREATE INDEX IF NOT EXISTS messages_final ON messages (final_at) WHERE final_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS outbound (
-    item_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    system_id TEXT NOT NULL, kind TEXT NOT NULL, message_id INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL
-);
-DROP INDEX IF EXISTS outbound_system;
-"""
+FIELDS = MESSAGE_COLUMNS
+STATE_FIELDS = STATE_COLUMNS
+PURGE_RUNS = 500
+"""Finished runs read per step of a purge."""
 _COLUMNS = FIELDS + STATE_FIELDS
 _NULLABLE = tuple(_COLUMNS.index(name) for name in (
     "submitted_at", "expires_at", "schedule_at", "next_attempt_at", "final_at",
@@ -130,35 +108,41 @@ def _dt(value: float | None) -> datetime | None:
 
 def _row_of(new: NewMessage) -> list[Any]:
     """A message's column values; octets as bytearray, which sqlite3 binds directly (bytes,
-    like None, first goes through its adapter lookup: several times the cost of the copy)."""
+    like None, first goes through its adapter lookup: several times the cost of the copy).
+    The one-octet fields packed as `sqlite_schema.MESSAGE_COLUMNS` says."""
     submitted, expires, schedule = new.submitted_at, new.expires_at, new.schedule_at
     return [
-        new.system_id, new.direction._value_, new.service_type, new.source_addr_ton,
-        new.source_addr_npi, new.source_addr, new.dest_addr_ton, new.dest_addr_npi,
-        new.destination_addr, new.esm_class, new.protocol_id, new.priority_flag,
-        new.registered_delivery, new.data_coding, bytearray(new.payload),
+        new.system_id, new.service_type, new.source_addr, new.destination_addr, new.network,
+        new.source_addr_ton << 24 | new.source_addr_npi << 16 | new.dest_addr_ton << 8
+        | new.dest_addr_npi,
+        new.esm_class | new.protocol_id << 8 | new.priority_flag << 16
+        | new.registered_delivery << 24 | new.data_coding << 32
+        | new.replace_if_present << 40 | (new.direction is _MO) << 41,
+        bytearray(new.payload), bytearray(new.extra),
         None if submitted is None else submitted.timestamp(),
         None if expires is None else expires.timestamp(),
         None if schedule is None else schedule.timestamp(),
-        int(new.replace_if_present), new.network, bytearray(new.extra),
     ]
 
 
+_MO = Direction.MO
+
+
 def _message_of(row: Sequence[Any]) -> Message:
-    (message_id, system_id, direction, service_type, source_ton, source_npi, source_addr,
-     dest_ton, dest_npi, destination_addr, esm_class, protocol_id, priority_flag,
-     registered_delivery, data_coding, payload, submitted_at, expires_at, schedule_at,
-     replace_if_present, network, extra, state, attempts, next_attempt_at, final_at,
-     network_error_code) = row
+    (message_id, system_id, service_type, source_addr, destination_addr, network, addressing,
+     flags, payload, extra, submitted_at, expires_at, schedule_at, state, attempts,
+     next_attempt_at, final_at, network_error_code) = row
     fields = NewMessage(
         system_id=system_id, destination_addr=destination_addr, payload=bytes(payload),
-        direction=Direction(direction), service_type=service_type, source_addr_ton=source_ton,
-        source_addr_npi=source_npi, source_addr=source_addr, dest_addr_ton=dest_ton,
-        dest_addr_npi=dest_npi, esm_class=esm_class, protocol_id=protocol_id,
-        priority_flag=priority_flag, registered_delivery=registered_delivery,
-        data_coding=data_coding, submitted_at=_dt(submitted_at), expires_at=_dt(expires_at),
-        schedule_at=_dt(schedule_at), replace_if_present=bool(replace_if_present),
-        network=network, extra=bytes(extra),
+        direction=Direction.MO if flags >> 41 & 1 else Direction.MT,
+        service_type=service_type, source_addr_ton=addressing >> 24 & 0xFF,
+        source_addr_npi=addressing >> 16 & 0xFF, source_addr=source_addr,
+        dest_addr_ton=addressing >> 8 & 0xFF, dest_addr_npi=addressing & 0xFF,
+        esm_class=flags & 0xFF, protocol_id=flags >> 8 & 0xFF,
+        priority_flag=flags >> 16 & 0xFF, registered_delivery=flags >> 24 & 0xFF,
+        data_coding=flags >> 32 & 0xFF, submitted_at=_dt(submitted_at),
+        expires_at=_dt(expires_at), schedule_at=_dt(schedule_at),
+        replace_if_present=bool(flags >> 40 & 1), network=network, extra=bytes(extra),
     )
     return Message(
         message_id, fields, MessageState(state), attempts, _dt(next_attempt_at),
@@ -193,8 +177,7 @@ class SqliteStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
-        self._db.executescript(SCHEMA)
-        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        open_layout(self._db, str(self.path))
         self._due: list[tuple[float, int]] = []
         self._claimed: dict[int, Message] = {}
         self._leased: dict[int, str] = {}
@@ -220,6 +203,9 @@ class SqliteStore:
         self._insert_statements: dict[tuple[bool, ...], tuple[str, Callable[..., Any]]] = {}
         self._claimed_at_accept: list[int] = []
         """Ids the transaction in progress stored claimed (forgotten if it rolls back)."""
+        self._finishing: list[int] = []
+        """Ids the transaction in progress finished, written as runs before it commits."""
+        self._finishing_at = 0.0
         self.on_final: Callable[[Message], None] | None = None
         """Observer of every message that reaches a final state (metrics)."""
         self.accepted_notice: Callable[[NewMessage], bool] | None = None
@@ -278,6 +264,7 @@ class SqliteStore:
             self._inserting = []
             self._inserting_first = []
             self._claimed_at_accept = []
+            self._finishing, self._finishing_at = [], 0.0
             firsts = batch.first_attempts
             for index, new in enumerate(batch.accepts):
                 first = firsts[index] if index < len(firsts) else None
@@ -299,6 +286,8 @@ class SqliteStore:
                     "UPDATE outbound SET attempts = attempts + 1 WHERE item_id = ?",
                     [(i,) for i in batch.outbound_failed],
                 )
+            if self._finishing:
+                self._write_finished()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -377,12 +366,15 @@ class SqliteStore:
         now_ts = now.timestamp()
         mo = Direction.MO
         enroute = MessageState.ENROUTE
+        finishing = self._finishing
+        self._finishing_at = now_ts
         for message_id, (row, new, first) in enumerate(
             zip(inserts, self._inserting, self._inserting_first, strict=True), first_id
         ):
             # cache what was written, from the objects in hand rather than a read back
             if new.direction is mo:
                 row.extend((DELIVERED, 0, None, now_ts, None))
+                finishing.append(message_id)
                 remember(Message(message_id, new, MessageState.DELIVERED, 0, None, now))
                 states[MessageState.DELIVERED] += 1
                 notices.append((new.system_id, MO_KIND, message_id, ENROUTE))
@@ -411,6 +403,7 @@ class SqliteStore:
             remember(done)
             if done.final_at is not None:  # the usual: finished at once, never pending
                 row.extend((state_code, done.attempts, None, now_ts, done.network_error_code))
+                finishing.append(message_id)
                 states[state] += 1
                 if on_final is not None:
                     on_final(done)
@@ -480,6 +473,22 @@ class SqliteStore:
         if singles:
             self._db.executemany("DELETE FROM outbound WHERE item_id = ?", singles)
 
+    def _write_finished(self) -> None:
+        """Record the transaction's finished ids as runs of consecutive ids, for the purge."""
+        ids = sorted(self._finishing)
+        at = self._finishing_at
+        runs: list[tuple[int, int, float]] = []
+        start = previous = ids[0]
+        for message_id in ids[1:]:
+            if message_id != previous + 1:
+                runs.append((start, previous, at))
+                start = message_id
+            previous = message_id
+        runs.append((start, previous, at))
+        self._db.executemany(
+            "INSERT INTO finished (first_id, last_id, final_at) VALUES (?, ?, ?)", runs)
+        self._finishing = []
+
     def _collect(
         self,
         transition: Transition,
@@ -501,6 +510,9 @@ class SqliteStore:
         message = transition.message
         self._remember(message)
         if message.is_final:
+            self._finishing.append(message.message_id)
+            self._finishing_at = max(self._finishing_at,
+                                     message.final_at.timestamp())  # type: ignore[union-attr]
             self._pending[message.system_id] -= 1
             self._states[MessageState.ENROUTE] -= 1  # only ENROUTE messages change state
             self._states[message.state] += 1
@@ -630,9 +642,12 @@ class SqliteStore:
         notices: list[tuple[str, str, int, int]] = []
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            self._finishing, self._finishing_at = [], 0.0
             for transition in transitions:
                 self._collect(transition, updates, notices)
             self._write_transitions(updates, notices)
+            if self._finishing:
+                self._write_finished()
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -859,16 +874,74 @@ class SqliteStore:
         return {state: count for state, count in self._states.items() if count}
 
     def purge_finished(self, before: datetime, limit: int) -> int:
-        self._db.execute("BEGIN IMMEDIATE")
-        states = self._db.execute(
-            "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE final_at < ? "
-            "AND id NOT IN (SELECT message_id FROM outbound) LIMIT ?) RETURNING state",
-            (before.timestamp(), limit),
+        """Delete finished messages whose run finished before `before`, oldest runs first,
+        until about `limit` are gone. A message still owed to its account (a receipt not yet
+        acknowledged) stays: its run is put back at the end, shrunk to what is left."""
+        cutoff = before.timestamp()
+        db = self._db
+        purged_states: list[int] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (last_run,) = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM finished").fetchone()
+            after = 0
+            while len(purged_states) < limit:
+                runs = db.execute(
+                    "SELECT rowid, first_id, last_id, final_at FROM finished "
+                    "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+                    (after, last_run, PURGE_RUNS),
+                ).fetchall()
+                taken: list[tuple[int, int, int, float]] = []
+                size = len(purged_states)
+                young = False
+                for run in runs:
+                    if run[3] >= cutoff:
+                        young = True
+                        break
+                    if taken and size >= limit:
+                        break
+                    taken.append(run)
+                    size += run[2] - run[1] + 1
+                if taken:
+                    purged_states += self._purge_runs(taken)
+                    after = taken[-1][0]
+                if young or len(taken) == len(runs) < PURGE_RUNS:
+                    break  # the runs after finished too recently, or there are no more
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        states = self._states
+        for state in purged_states:
+            states[MessageState(state)] -= 1
+        return len(purged_states)
+
+    def _purge_runs(self, runs: list[tuple[int, int, int, float]]) -> list[int]:
+        """Delete the messages of `runs` (rowid, first id, last id, final time) that nothing
+        is owed for, and the runs; put back what is left of a run. The states deleted."""
+        db = self._db
+        deleted = db.execute(
+            "DELETE FROM messages WHERE id IN (SELECT m.id FROM json_each(?) AS r "
+            "JOIN messages AS m ON m.id BETWEEN r.value ->> 0 AND r.value ->> 1) "
+            "AND final_at IS NOT NULL AND id NOT IN (SELECT message_id FROM outbound) "
+            "RETURNING id, state",
+            (json.dumps([(first, last) for _, first, last, _ in runs]),),
         ).fetchall()
-        self._db.execute("COMMIT")
-        for (state,) in states:
-            self._states[MessageState(state)] -= 1
-        return len(states)
+        gone = sorted(message_id for message_id, _ in deleted)
+        left: list[tuple[int, int, float]] = []
+        for _, first, last, final_at in runs:
+            count = bisect_right(gone, last) - bisect_left(gone, first)
+            if count < last - first + 1:  # owed messages, or ids purged before
+                low, high = db.execute(
+                    "SELECT MIN(id), MAX(id) FROM messages WHERE id BETWEEN ? AND ?",
+                    (first, last)).fetchone()
+                if low is not None:
+                    left.append((low, high, final_at))
+        db.execute("DELETE FROM finished WHERE rowid >= ? AND rowid <= ?",
+                   (runs[0][0], runs[-1][0]))
+        if left:
+            db.executemany(
+                "INSERT INTO finished (first_id, last_id, final_at) VALUES (?, ?, ?)", left)
+        return [state for _, state in deleted]
 
     def close(self) -> None:
         self._db.close()

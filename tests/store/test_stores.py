@@ -28,6 +28,7 @@ from smsc.store import (
 )
 from smsc.store.models import UNDER_WAY, IllegalTransition, Message, check_transition
 from smsc.store.sqlite import SqliteStore
+from smsc.store.sqlite_schema import StoreLayoutError
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 RETRY = RetryPolicy((10.0, 60.0))
@@ -540,3 +541,153 @@ def test_sqlite_outbound_claims_are_the_same_mirrored_spilled_or_read(
     finally:
         for store in stores.values():
             store.close()
+
+
+def test_sqlite_purge_keeps_what_is_owed_and_goes_on_past_it(tmp_path: Path) -> None:
+    """Owed messages stay until acknowledged, and a run held back by one does not hold back
+    the runs after it."""
+    store = SqliteStore(tmp_path / "smsc.db", retry=RETRY)
+    owed = accept_attempted(store, *((new(), Delivered()) for _ in range(3)), now=at(1))
+    quiet = [accept_attempted(store, (new(registered_delivery=0), Delivered()), now=at(2))[0]
+             for _ in range(5)]
+    young = accept_attempted(store, (new(registered_delivery=0), Delivered()), now=at(50))
+    assert store.purge_finished(at(10), 2) == 2  # one batch a run: two runs
+    assert store.purge_finished(at(10), 100) == 3
+    assert store.purge_finished(at(10), 100) == 0
+    assert all(store.query(i, "acme") is not None for i in owed + young)
+    assert all(store.query(i, "acme") is None for i in quiet)
+    items = store.claim_outbound("acme", 10)
+    store.apply(StoreBatch(outbound_sent=[items[1].item_id]), at(3))  # one acknowledged
+    # what was held back waits behind the runs that finished after it was last looked at
+    assert store.purge_finished(at(10), 100) == 0
+    assert store.purge_finished(at(60), 100) == 2
+    assert [store.query(i, "acme") is None for i in owed + young] == [False, True, False, True]
+    store.close()
+    again = SqliteStore(tmp_path / "smsc.db", retry=RETRY)  # the runs are on disk
+    left = again.claim_outbound("acme", 10)
+    again.apply(StoreBatch(outbound_sent=[i.item_id for i in left]), at(4))
+    assert again.purge_finished(at(60), 100) == 2
+    assert again.depth_by_state() == {}
+    assert again._db.execute("SELECT COUNT(*) FROM finished").fetchone() == (0,)
+    again.close()
+
+
+_OCTET = st.integers(0, 255)
+_MOMENT = st.none() | st.integers(0, 10**6).map(at)
+
+
+@settings(max_examples=60, deadline=None)
+@given(fields=st.fixed_dictionaries({
+    "source_addr_ton": _OCTET, "source_addr_npi": _OCTET, "dest_addr_ton": _OCTET,
+    "dest_addr_npi": _OCTET, "esm_class": _OCTET, "protocol_id": _OCTET,
+    "priority_flag": _OCTET, "registered_delivery": _OCTET, "data_coding": _OCTET,
+    "replace_if_present": st.booleans(), "direction": st.sampled_from(Direction),
+    "service_type": st.text(max_size=5), "source_addr": st.text(max_size=21),
+    "destination_addr": st.text(max_size=21), "network": st.text(max_size=8),
+    "payload": st.binary(max_size=300), "extra": st.binary(max_size=20),
+    "submitted_at": _MOMENT, "expires_at": _MOMENT, "schedule_at": _MOMENT,
+}))
+def test_sqlite_every_field_reads_back_from_disk_as_written(
+    tmp_path_factory: pytest.TempPathFactory, fields: dict[str, object]
+) -> None:
+    path = tmp_path_factory.mktemp("fields") / "smsc.db"
+    message = NewMessage(system_id="acme", **fields)  # type: ignore[arg-type]
+    store = SqliteStore(path, retry=RETRY)
+    result = store.apply(StoreBatch(accepts=[message]), T0)
+    store.close()
+    (message_id,) = result.accepted
+    again = SqliteStore(path, retry=RETRY)  # nothing cached: read from the row
+    found = again.query(message_id, "acme")  # type: ignore[arg-type]
+    again.close()
+    assert found is not None and found.fields == message
+
+
+LAYOUT_1 = """
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    system_id TEXT NOT NULL, direction TEXT NOT NULL, service_type TEXT NOT NULL,
+    source_addr_ton INTEGER NOT NULL, source_addr_npi INTEGER NOT NULL,
+    source_addr TEXT NOT NULL, dest_addr_ton INTEGER NOT NULL, dest_addr_npi INTEGER NOT NULL,
+    destination_addr TEXT NOT NULL, esm_class INTEGER NOT NULL, protocol_id INTEGER NOT NULL,
+    priority_flag INTEGER NOT NULL, registered_delivery INTEGER NOT NULL,
+    data_coding INTEGER NOT NULL, payload BLOB NOT NULL, submitted_at REAL, expires_at REAL,
+    schedule_at REAL, replace_if_present INTEGER NOT NULL, network TEXT NOT NULL,
+    extra BLOB NOT NULL,
+    state INTEGER NOT NULL, attempts INTEGER NOT NULL, next_attempt_at REAL, final_at REAL,
+    network_error_code INTEGER
+);
+CREATE INDEX messages_pending ON messages (state) WHERE state = 1;
+CREATE INDEX messages_replace ON messages
+    (system_id, destination_addr, source_addr, service_type) WHERE state = 1;
+CREATE INDEX messages_final ON messages (final_at) WHERE final_at IS NOT NULL;
+CREATE TABLE outbound (
+    item_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    system_id TEXT NOT NULL, kind TEXT NOT NULL, message_id INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL
+);
+CREATE INDEX outbound_system ON outbound (system_id, item_id);
+PRAGMA user_version = 1;
+"""
+"""The tables as the first layout wrote them (every field a column of its own)."""
+
+
+def test_sqlite_reads_and_upgrades_a_database_of_the_first_layout(tmp_path: Path) -> None:
+    path = tmp_path / "smsc.db"
+    old = sqlite3.connect(path)
+    old.executescript(LAYOUT_1)
+    t0 = T0.timestamp()
+    old.executemany(
+        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, ?, ?, ?, ?, ?, ?)", [
+            (3, "acme", "mt", "CMT", 1, 1, "12345", 1, 1, "4915100000002", 0x40, 0x7F, 2, 1,
+             8, b"\x00h\x00i", t0, t0 + 3600, None, 1, "vodafone", b"\x02\x0c", 1, 1, t0 + 10,
+             None, 27),
+            (4, "acme", "mt", "", 5, 0, "Shop", 1, 1, "4915100000003", 0, 0, 0, 1, 0, b"done",
+             t0, None, None, 0, "", b"", 2, 1, None, t0 + 1, None),
+            (5, "acme", "mo", "", 1, 1, "4915100000004", 0, 0, "4242", 0, 0, 0, 0, 0, b"STOP",
+             t0, None, None, 0, "", b"", 2, 0, None, t0 + 1, None),
+        ])
+    old.execute("INSERT INTO outbound (item_id, system_id, kind, message_id, state) "
+                "VALUES (7, 'acme', 'receipt', 4, 2)")
+    old.execute("UPDATE sqlite_sequence SET seq = 9 WHERE name = 'messages'")  # 6-9 purged
+    old.commit()
+    old.close()
+
+    store = SqliteStore(path, retry=RETRY)
+    waiting = store.query(3, "acme")
+    assert waiting is not None and waiting.state is MessageState.ENROUTE
+    assert waiting.fields == NewMessage(
+        system_id="acme", destination_addr="4915100000002", payload=b"\x00h\x00i",
+        service_type="CMT", source_addr_ton=1, source_addr_npi=1, source_addr="12345",
+        dest_addr_ton=1, dest_addr_npi=1, esm_class=0x40, protocol_id=0x7F, priority_flag=2,
+        registered_delivery=1, data_coding=8, submitted_at=T0, expires_at=at(3600),
+        replace_if_present=True, network="vodafone", extra=b"\x02\x0c")
+    assert (waiting.attempts, waiting.next_attempt_at, waiting.network_error_code) \
+        == (1, at(10), 27)
+    mobile = store.query(5, "acme")
+    assert mobile is not None and mobile.fields.direction is Direction.MO
+    assert [m.message_id for m in store.claim_due(at(10), 10)] == [3]
+    (item,) = store.claim_outbound("acme", 10)
+    assert (item.item_id, item.kind, item.message.message_id) == (7, OutboundKind.RECEIPT, 4)
+    assert store.depth_by_state() == {MessageState.ENROUTE: 1, MessageState.DELIVERED: 2}
+    (fresh,) = accept(store, new())
+    assert fresh == 10  # no id given out twice
+    assert store.purge_finished(at(5), 100) == 1  # the MO; the owed receipt's message stays
+    store.apply(StoreBatch(outbound_sent=[item.item_id]), at(5))
+    assert store.purge_finished(at(5), 100) == 1
+    store.close()
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone() == (2,)
+    indexes = {name for (name,) in check.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+    assert indexes == {"messages_pending", "messages_replace"}
+    check.close()
+
+
+def test_sqlite_refuses_a_layout_newer_than_it_knows(tmp_path: Path) -> None:
+    path = tmp_path / "smsc.db"
+    newer = sqlite3.connect(path)
+    newer.execute("PRAGMA user_version = 99")
+    newer.close()
+    with pytest.raises(StoreLayoutError, match="layout 99"):
+        SqliteStore(path, retry=RETRY)
