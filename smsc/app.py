@@ -219,6 +219,7 @@ async def run(
             await shut_down(running, config.server.shutdown_grace)
             nursery.cancel_scope.cancel()
     finally:
+        committer.close()
         store.close()
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import trio
 
 from smsc.clock import Clock
+from smsc.delivery.worker import WorkerThread
 from smsc.store import AcceptRefused, MessageStore, NewMessage, StoreBatch
 from smsc.store.models import FirstAttempt, Outcome
 
@@ -33,6 +35,7 @@ class Committer:
         self._threaded = threaded
         self._batch_max = batch_max
         self._limiter = trio.CapacityLimiter(1)
+        self._worker = WorkerThread()
         self._batch = StoreBatch()
         self._callbacks: list[AcceptCallback] = []
         self._wakeup = trio.Event()
@@ -79,12 +82,14 @@ class Committer:
     # -- store access -----------------------------------------------------------------------
 
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one store call, serialised with every other (off the trio thread for SQLite)."""
+        """Run one store call, serialised with every other (off the trio thread for SQLite,
+        on the committer's own worker thread)."""
         if not self._threaded:
             return function(*args, **kwargs)
-        return await trio.to_thread.run_sync(
-            lambda: function(*args, **kwargs), limiter=self._limiter
-        )
+        if kwargs:
+            function = partial(function, **kwargs)
+        async with self._limiter:
+            return await self._worker.run(function, *args)
 
     async def read(self, function: Callable[..., T], *args: Any) -> T:
         """Run one quick store call on the trio thread, serialised with every other.
@@ -98,6 +103,10 @@ class Committer:
         async with self._limiter:
             return function(*args)
 
+    def close(self) -> None:
+        """End the worker thread (after the call it may be running)."""
+        self._worker.stop()
+
     async def wait_committed(self) -> None:
         """Return after the next commit."""
         await self._committed.wait()
@@ -110,6 +119,12 @@ class Committer:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        try:
+            await self._commit_forever()
+        finally:
+            self._worker.stop()  # its thread ends (a later call starts one again)
+
+    async def _commit_forever(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup = trio.Event()
