@@ -16,7 +16,6 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +52,6 @@ nothing; an account whose items would pass the limit (a receiver gone for long) 
 from the table instead until its queue is empty again, so the memory stays bounded."""
 ENROUTE = int(MessageState.ENROUTE)
 DELIVERED = int(MessageState.DELIVERED)
-MO_KIND = OutboundKind.MO.value
-ACCEPTED_KIND = OutboundKind.ACCEPTED.value
 INTERMEDIATE_KIND = OutboundKind.INTERMEDIATE.value
 _KINDS = {kind.value: kind for kind in OutboundKind}
 """Stored kind → OutboundKind, without an enum call per claimed item."""
@@ -63,27 +60,30 @@ STATE_FIELDS = STATE_COLUMNS
 PURGE_RUNS = 500
 """Finished runs read per step of a purge."""
 _COLUMNS = FIELDS + STATE_FIELDS
-_NULLABLE = tuple(_COLUMNS.index(name) for name in (
-    "submitted_at", "expires_at", "schedule_at", "next_attempt_at", "final_at",
-    "network_error_code"))
-"""Insert-row positions that may hold None. sqlite3 sends every None parameter through its
-adapter lookup (several attribute lookups, some 1,700 instructions each), so inserts write
-NULL as a literal instead: one prepared statement per pattern of NULLs."""
+_NO_TIME = 0.0
+_NO_CODE = -1
+_NULLABLE = {"submitted_at": _NO_TIME, "expires_at": _NO_TIME, "schedule_at": _NO_TIME,
+             "next_attempt_at": _NO_TIME, "final_at": _NO_TIME,
+             "network_error_code": _NO_CODE}
+"""Columns that may be NULL, and the value rows carry instead of None. sqlite3 sends every
+None parameter through its adapter lookup (several failed attribute lookups, some 1,700
+instructions), a float or int not; the statements turn the stand-in back into NULL."""
 
 
-def _insert_statement(nulls: tuple[bool, ...]) -> tuple[str, Callable[[list[Any]], Any]]:
-    """The INSERT for rows with None exactly at the `_NULLABLE` positions flagged in `nulls`,
-    and the function that picks such a row's other values."""
-    null_at = {position for position, null in zip(_NULLABLE, nulls, strict=True) if null}
-    values = ", ".join("NULL" if i in null_at else "?" for i in range(len(_COLUMNS)))
-    kept = [i for i in range(len(_COLUMNS)) if i not in null_at]
-    return (f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({values})",
-            itemgetter(*kept))
+def _placeholder(column: str) -> str:
+    stand_in = _NULLABLE.get(column)
+    return "?" if stand_in is None else f"NULLIF(?, {stand_in!r})"
+
+
+_INSERT = (f"INSERT INTO messages ({', '.join(_COLUMNS)}) "
+           f"VALUES ({', '.join(_placeholder(c) for c in _COLUMNS)})")
+_SET_FIELDS = ", ".join(f"{column} = {_placeholder(column)}" for column in FIELDS)
+"""The SET clause that writes every column of `FIELDS` (values from `_fields_of`)."""
 
 
 _UPDATE_STATE = (
-    "UPDATE messages SET state = ?, attempts = ?, next_attempt_at = ?, final_at = ?, "
-    "network_error_code = ? WHERE id = ?"
+    f"UPDATE messages SET {', '.join(f'{c} = {_placeholder(c)}' for c in STATE_FIELDS)} "
+    "WHERE id = ?"
 )
 _SELECT = f"SELECT id, {', '.join(FIELDS + STATE_FIELDS)} FROM messages"
 _INSERT_OUTBOUND = (
@@ -98,20 +98,21 @@ _RUN_AT_LEAST = 3
 """Shortest run written as one statement (below it, binding each row costs less)."""
 
 
-def _ts(moment: datetime | None) -> float | None:
-    return None if moment is None else moment.timestamp()
+def _stand_in(moment: datetime | None) -> float:
+    """A time as the statements take it: a timestamp, or `_NO_TIME` for none."""
+    return _NO_TIME if moment is None else moment.timestamp()
 
 
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def _row_of(new: NewMessage) -> list[Any]:
-    """A message's column values; octets as bytearray, which sqlite3 binds directly (bytes,
+def _fields_of(new: NewMessage) -> tuple[Any, ...]:
+    """A message's `FIELDS` values; octets as bytearray, which sqlite3 binds directly (bytes,
     like None, first goes through its adapter lookup: several times the cost of the copy).
     The one-octet fields packed as `sqlite_schema.MESSAGE_COLUMNS` says."""
     submitted, expires, schedule = new.submitted_at, new.expires_at, new.schedule_at
-    return [
+    return (
         new.system_id, new.service_type, new.source_addr, new.destination_addr, new.network,
         new.source_addr_ton << 24 | new.source_addr_npi << 16 | new.dest_addr_ton << 8
         | new.dest_addr_npi,
@@ -119,13 +120,23 @@ def _row_of(new: NewMessage) -> list[Any]:
         | new.registered_delivery << 24 | new.data_coding << 32
         | new.replace_if_present << 40 | (new.direction is _MO) << 41,
         bytearray(new.payload), bytearray(new.extra),
-        None if submitted is None else submitted.timestamp(),
-        None if expires is None else expires.timestamp(),
-        None if schedule is None else schedule.timestamp(),
-    ]
+        _NO_TIME if submitted is None else submitted.timestamp(),
+        _NO_TIME if expires is None else expires.timestamp(),
+        _NO_TIME if schedule is None else schedule.timestamp(),
+    )
+
+
+def _row_of(new: NewMessage, state: int, attempts: int, next_attempt_at: float,
+            final_at: float, network_error_code: int | None) -> tuple[Any, ...]:
+    """The values of a new row (`_INSERT`): the fields, then the state columns (times as
+    timestamps or `_NO_TIME`)."""
+    return (*_fields_of(new), state, attempts, next_attempt_at, final_at,
+            _NO_CODE if network_error_code is None else network_error_code)
 
 
 _MO = Direction.MO
+_Notice = tuple[str, OutboundKind, Message]
+"""An owed notification being queued: account, kind, the message as it is to be told."""
 
 
 def _message_of(row: Sequence[Any]) -> Message:
@@ -187,10 +198,10 @@ class SqliteStore:
         """Per account, the item id up to which every outbound item is leased or done."""
         self._pending: Counter[str] = Counter()
         self._outbound_systems: Counter[str] = Counter()
-        self._mirror: dict[str, dict[int, list[Any]]] = {}
-        """Per mirrored account, its outbound rows: item_id → [kind, message_id, attempts,
-        state]. An account not here did not fit within the mirror limit and is claimed by
-        SELECT until its queue is empty."""
+        self._mirror: dict[str, dict[int, OutboundItem]] = {}
+        """Per mirrored account, its outbound items by id, as they are handed out. An account
+        not here did not fit within the mirror limit and is claimed by SELECT until its
+        queue is empty."""
         self._ready: dict[str, list[int]] = {}
         """Per mirrored account, a heap of the ids of its unleased items (oldest first)."""
         self._mirrored = 0
@@ -200,7 +211,6 @@ class SqliteStore:
         self._inserting: list[NewMessage] = []
         """The accepts of the transaction in progress, in the order of their rows."""
         self._inserting_first: list[FirstAttempt] = []
-        self._insert_statements: dict[tuple[bool, ...], tuple[str, Callable[..., Any]]] = {}
         self._claimed_at_accept: list[int] = []
         """Ids the transaction in progress stored claimed (forgotten if it rolls back)."""
         self._finishing: list[int] = []
@@ -238,14 +248,13 @@ class SqliteStore:
                 self._mirrored += count
         if self._mirror:  # one pass in id order (the table has no index by account)
             mirror, ready = self._mirror, self._ready
-            for item_id, system_id, kind, message_id, attempts, state in self._db.execute(
+            rows = [row for row in self._db.execute(
                     "SELECT item_id, system_id, kind, message_id, attempts, state "
-                    "FROM outbound ORDER BY item_id"):
-                mirrored = mirror.get(system_id)
-                if mirrored is not None:
-                    mirrored[item_id] = [kind, message_id, attempts, state]
-                    if item_id not in leased:
-                        ready[system_id].append(item_id)  # ascending: a heap
+                    "FROM outbound ORDER BY item_id") if row[1] in mirror]
+            for item in self._items_of(rows):
+                mirror[item.system_id][item.item_id] = item
+                if item.item_id not in leased:
+                    ready[item.system_id].append(item.item_id)  # ascending: a heap
         self._states = Counter({
             MessageState(state): count
             for state, count in self._db.execute(
@@ -260,7 +269,6 @@ class SqliteStore:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            inserts: list[list[Any]] = []
             self._inserting = []
             self._inserting_first = []
             self._claimed_at_accept = []
@@ -268,10 +276,10 @@ class SqliteStore:
             firsts = batch.first_attempts
             for index, new in enumerate(batch.accepts):
                 first = firsts[index] if index < len(firsts) else None
-                result.accepted.append(self._accept(new, now, inserts, first))
-            self._insert(inserts, result, now)
+                result.accepted.append(self._accept(new, now, first))
+            self._insert(result, now)
             updates: list[tuple[Any, ...]] = []
-            notices: list[tuple[str, str, int, int]] = []
+            notices: list[_Notice] = []
             for message_id, outcome in batch.outcomes:
                 message = self._claimed.pop(message_id, None)
                 if message is None:
@@ -312,15 +320,15 @@ class SqliteStore:
                     self._ready[system_id] = []
         for item_id in batch.outbound_failed:
             system_id = self._leased.get(item_id)
-            row = None if system_id is None else mirror.get(system_id, {}).get(item_id)
-            if row is not None:
-                row[2] += 1
+            items = None if system_id is None else mirror.get(system_id)
+            item = None if items is None else items.get(item_id)
+            if items is not None and item is not None:
+                items[item_id] = replace(item, attempts=item.attempts + 1)
         self.release_outbound(batch.outbound_failed)
         return result
 
-    def _accept(
-        self, new: NewMessage, now: datetime, inserts: list[list[Any]], first: FirstAttempt
-    ) -> int | AcceptRefused:
+    def _accept(self, new: NewMessage, now: datetime, first: FirstAttempt
+                ) -> int | AcceptRefused:
         if new.direction is Direction.MT and new.replace_if_present:
             existing = self._db.execute(
                 f"{_SELECT} WHERE state = {ENROUTE} AND system_id = ? AND destination_addr = ? "
@@ -328,35 +336,32 @@ class SqliteStore:
                 (new.system_id, new.destination_addr, new.source_addr, new.service_type),
             ).fetchone()
             if existing is not None and existing[0] not in self._claimed:
-                values = _row_of(replace(new, replace_if_present=False))
-                self._db.execute(
-                    f"UPDATE messages SET {', '.join(f'{f} = ?' for f in FIELDS)} WHERE id = ?",
-                    [*values, existing[0]],
-                )
+                values = _fields_of(replace(new, replace_if_present=False))
+                self._db.execute(f"UPDATE messages SET {_SET_FIELDS} WHERE id = ?",
+                                 (*values, existing[0]))
                 self._cache.pop(existing[0], None)
                 return int(existing[0])
         if new.direction is Direction.MT:
             limit = self.max_pending.get(new.system_id, 0)
             if limit and self._pending[new.system_id] + sum(
-                1 for row in inserts if row[0] == new.system_id
+                1 for other in self._inserting if other.system_id == new.system_id
             ) >= limit:
                 return AcceptRefused.QUEUE_FULL
-        inserts.append(_row_of(new))
         self._inserting.append(new)
         self._inserting_first.append(first)
-        return -len(inserts)  # placeholder: the row's position, replaced after the insert
+        return -len(self._inserting)  # placeholder: the row's position, set after the insert
 
-    def _insert(self, inserts: list[list[Any]], result: BatchResult, now: datetime) -> None:
+    def _insert(self, result: BatchResult, now: datetime) -> None:
         """Write the batch's new rows, each with the state its first attempt left it in (a
         message the network took at once is written finished: one write, no index churn)."""
-        if not inserts:
+        if not self._inserting:
             return
         db = self._db
         last = db.execute(
             "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
         ).fetchone()
         first_id = (last[0] if last else 0) + 1
-        notices: list[tuple[str, str, int, int]] = []
+        notices: list[_Notice] = []
         remember = self._remember
         due_heap = self._due
         pending = self._pending
@@ -368,25 +373,28 @@ class SqliteStore:
         enroute = MessageState.ENROUTE
         finishing = self._finishing
         self._finishing_at = now_ts
-        for message_id, (row, new, first) in enumerate(
-            zip(inserts, self._inserting, self._inserting_first, strict=True), first_id
+        rows: list[tuple[Any, ...]] = []
+        row_of = _row_of
+        for message_id, (new, first) in enumerate(
+            zip(self._inserting, self._inserting_first, strict=True), first_id
         ):
             # cache what was written, from the objects in hand rather than a read back
             if new.direction is mo:
-                row.extend((DELIVERED, 0, None, now_ts, None))
+                rows.append(row_of(new, DELIVERED, 0, _NO_TIME, now_ts, None))
                 finishing.append(message_id)
-                remember(Message(message_id, new, MessageState.DELIVERED, 0, None, now))
+                mobile = Message(message_id, new, MessageState.DELIVERED, 0, None, now)
+                remember(mobile)
                 states[MessageState.DELIVERED] += 1
-                notices.append((new.system_id, MO_KIND, message_id, ENROUTE))
+                notices.append((new.system_id, OutboundKind.MO, mobile))
                 continue
             due = new.schedule_at or new.submitted_at or now
             message = Message(message_id, new, enroute, 0, due)
             if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
                     and self.accepted_notice is not None and self.accepted_notice(new)):
-                notices.append((new.system_id, ACCEPTED_KIND, message_id, ENROUTE))
+                notices.append((new.system_id, OutboundKind.ACCEPTED, message))
             if first is None or first is UNDER_WAY:
                 due_ts = due.timestamp()
-                row.extend((ENROUTE, 0, due_ts, None, None))
+                rows.append(row_of(new, ENROUTE, 0, due_ts, _NO_TIME, None))
                 remember(message)
                 states[MessageState.ENROUTE] += 1
                 pending[new.system_id] += 1
@@ -402,54 +410,31 @@ class SqliteStore:
             state_code = state._value_
             remember(done)
             if done.final_at is not None:  # the usual: finished at once, never pending
-                row.extend((state_code, done.attempts, None, now_ts, done.network_error_code))
+                rows.append(row_of(new, state_code, done.attempts, _NO_TIME, now_ts,
+                                   done.network_error_code))
                 finishing.append(message_id)
                 states[state] += 1
                 if on_final is not None:
                     on_final(done)
             else:
                 retry_ts = done.next_attempt_at.timestamp()  # type: ignore[union-attr]
-                row.extend((ENROUTE, done.attempts, retry_ts, None, done.network_error_code))
+                rows.append(row_of(new, ENROUTE, done.attempts, retry_ts, _NO_TIME,
+                                   done.network_error_code))
                 states[state] += 1
                 pending[new.system_id] += 1
                 heapq.heappush(due_heap, (retry_ts, message_id))
             notify = transition.notify
             if notify is not None:
-                notices.append((new.system_id, notify._value_, message_id, state_code))
+                notices.append((new.system_id, notify, done))
             for kind in transition.acks:
-                notices.append((new.system_id, kind._value_, message_id, state_code))
-        self._write_rows(inserts)
+                notices.append((new.system_id, kind, done))
+        self._db.executemany(_INSERT, rows)
         if notices:
             self._queue_notices(notices)
         result.accepted = [
             first_id - 1 - value if isinstance(value, int) and value < 0 else value
             for value in result.accepted
         ]
-
-    def _write_rows(self, rows: list[list[Any]]) -> None:
-        """Insert `rows` in order (their ids were counted on it), one executemany per run of
-        rows with the same NULLs."""
-        a, b, c, d, e, f = _NULLABLE
-        run: list[list[Any]] = []
-        run_nulls: tuple[bool, ...] = ()
-        for row in rows:
-            nulls = (row[a] is None, row[b] is None, row[c] is None, row[d] is None,
-                     row[e] is None, row[f] is None)
-            if nulls != run_nulls and run:
-                self._db.executemany(*self._statement_for(run_nulls, run))
-                run = []
-            run_nulls = nulls
-            run.append(row)
-        if run:
-            self._db.executemany(*self._statement_for(run_nulls, run))
-
-    def _statement_for(self, nulls: tuple[bool, ...], rows: list[list[Any]]
-                       ) -> tuple[str, Any]:
-        found = self._insert_statements.get(nulls)
-        if found is None:
-            found = self._insert_statements[nulls] = _insert_statement(nulls)
-        sql, pick = found
-        return sql, map(pick, rows)
 
     def _delete_outbound(self, item_ids: list[int]) -> None:
         """Delete acknowledged items, a run of consecutive ids with one ranged statement (in
@@ -493,17 +478,19 @@ class SqliteStore:
         self,
         transition: Transition,
         updates: list[tuple[Any, ...]],
-        notices: list[tuple[str, str, int, int]],
+        notices: list[_Notice],
     ) -> None:
         message = transition.message
         updates.append((
-            int(message.state), message.attempts, _ts(message.next_attempt_at),
-            _ts(message.final_at), message.network_error_code, message.message_id,
+            int(message.state), message.attempts, _stand_in(message.next_attempt_at),
+            _stand_in(message.final_at),
+            _NO_CODE if message.network_error_code is None else message.network_error_code,
+            message.message_id,
         ))
         self._count_transition(transition, notices)
 
     def _count_transition(
-        self, transition: Transition, notices: list[tuple[str, str, int, int]]
+        self, transition: Transition, notices: list[_Notice]
     ) -> None:
         """Indexes, counts and owed notices after an ENROUTE message changed (its row is
         written by the caller)."""
@@ -521,46 +508,47 @@ class SqliteStore:
         elif message.next_attempt_at is not None:
             heapq.heappush(self._due, (message.next_attempt_at.timestamp(), message.message_id))
         if transition.notify is not None:
-            notices.append(
-                (message.system_id, transition.notify._value_, message.message_id,
-                 int(message.state))
-            )
+            notices.append((message.system_id, transition.notify, message))
         for kind in transition.acks:
-            notices.append((message.system_id, kind._value_, message.message_id,
-                            int(message.state)))
+            notices.append((message.system_id, kind, message))
 
     def _write_transitions(
-        self, updates: list[tuple[Any, ...]], notices: list[tuple[str, str, int, int]]
+        self, updates: list[tuple[Any, ...]], notices: list[_Notice]
     ) -> None:
         if updates:
             self._db.executemany(_UPDATE_STATE, updates)
         if notices:
             self._queue_notices(notices)
 
-    def _queue_notices(self, notices: list[tuple[str, str, int, int]]) -> None:
-        """Insert owed notices (system_id, kind, message_id, state) under ids of our own
-        counting, and mirror them for their accounts' claims."""
+    def _queue_notices(self, notices: list[_Notice]) -> None:
+        """Insert owed notices (system_id, kind, message as it is to be told) under ids of
+        our own counting, and mirror them for their accounts' claims."""
         item_id = self._next_item_id
         counts = self._outbound_systems
         mirror = self._mirror
+        ready = self._ready
+        mirrored_count = self._mirrored
+        room = self._mirror_limit
         rows: list[tuple[int, str, str, int, int]] = []
-        for system_id, kind, message_id, state in notices:
-            rows.append((item_id, system_id, kind, message_id, state))
+        for system_id, kind, message in notices:
+            rows.append((item_id, system_id, kind._value_, message.message_id,
+                         message.state._value_))
             counts[system_id] += 1
             mirrored = mirror.get(system_id)
             if mirrored is None and counts[system_id] == 1:  # a new account's first notice
                 mirrored = mirror[system_id] = {}
-                self._ready[system_id] = []
+                ready[system_id] = []
             if mirrored is not None:  # (None: spilled, claimed from the table)
-                if self._mirrored < self._mirror_limit:
-                    mirrored[item_id] = [kind, message_id, 0, state]
-                    self._ready[system_id].append(item_id)  # the newest id: still a heap
-                    self._mirrored += 1
+                if mirrored_count < room:
+                    mirrored[item_id] = OutboundItem(item_id, system_id, kind, message)
+                    ready[system_id].append(item_id)  # the newest id: still a heap
+                    mirrored_count += 1
                 else:  # the mirror is full: this account is claimed from the table
-                    self._mirrored -= len(mirrored)
-                    del mirror[system_id], self._ready[system_id]
+                    mirrored_count -= len(mirrored)
+                    del mirror[system_id], ready[system_id]
                     self._claim_from[system_id] = 0
             item_id += 1
+        self._mirrored = mirrored_count
         self._write_outbound(rows)
         self._next_item_id = item_id
 
@@ -639,7 +627,7 @@ class SqliteStore:
 
     def _write_now(self, transitions: list[Transition]) -> None:
         updates: list[tuple[Any, ...]] = []
-        notices: list[tuple[str, str, int, int]] = []
+        notices: list[_Notice] = []
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._finishing, self._finishing_at = [], 0.0
@@ -701,7 +689,7 @@ class SqliteStore:
             return self._claim_mirrored(system_id, ready, limit)
         leased = self._leased
         rows = self._db.execute(
-            "SELECT item_id, kind, message_id, attempts, state FROM outbound "
+            "SELECT item_id, system_id, kind, message_id, attempts, state FROM outbound "
             "WHERE item_id > ? AND system_id = ? ORDER BY item_id LIMIT ?",
             (self._claim_from.get(system_id, 0), system_id,
              limit + self._leased_by[system_id]),
@@ -709,45 +697,42 @@ class SqliteStore:
         rows = [row for row in rows if row[0] not in leased][:limit]
         if not rows:
             return []
-        cache = self._cache  # the usual case: every message was written moments ago
-        missing = [row[2] for row in rows if row[2] not in cache]
-        read = {m.message_id: m for m in self._fetch(missing)} if missing else {}
-        items: list[OutboundItem] = []
-        for item_id, kind, message_id, attempts, state in rows:
-            message = cache.get(message_id) or read.get(message_id)
-            if message is None:
-                continue
-            if kind == INTERMEDIATE_KIND:
-                message = replace(message, state=MessageState(state))
-            leased[item_id] = system_id
-            items.append(OutboundItem(item_id, system_id, _KINDS[kind], message, attempts))
+        items = self._items_of(rows)
+        for item in items:
+            leased[item.item_id] = system_id
         self._leased_by[system_id] += len(items)
         self._claim_from[system_id] = rows[-1][0]
         return items
 
     def _claim_mirrored(self, system_id: str, ready: list[int], limit: int
                         ) -> list[OutboundItem]:
-        rows = self._mirror[system_id]
-        picked: list[tuple[int, list[Any]]] = []
-        while ready and len(picked) < limit:
-            item_id = heapq.heappop(ready)
-            picked.append((item_id, rows[item_id]))
-        if not picked:
-            return []
-        cache = self._cache  # the usual case: every message was written moments ago
-        missing = [row[1] for _, row in picked if row[1] not in cache]
-        read = {m.message_id: m for m in self._fetch(missing)} if missing else {}
+        mirrored = self._mirror[system_id]
         leased = self._leased
         items: list[OutboundItem] = []
-        for item_id, (kind, message_id, attempts, state) in picked:
+        pop = heapq.heappop
+        while ready and len(items) < limit:
+            item_id = pop(ready)
+            items.append(mirrored[item_id])
+            leased[item_id] = system_id
+        self._leased_by[system_id] += len(items)
+        return items
+
+    def _items_of(self, rows: Sequence[tuple[int, str, str, int, int, int]]
+                  ) -> list[OutboundItem]:
+        """Outbound rows (item_id, system_id, kind, message_id, attempts, state) as items,
+        their messages from the cache or the table; an intermediate notification with the
+        state it was owed for. An item whose message is gone is left out."""
+        cache = self._cache
+        missing = [row[3] for row in rows if row[3] not in cache]
+        read = {m.message_id: m for m in self._fetch(missing)} if missing else {}
+        items: list[OutboundItem] = []
+        for item_id, system_id, kind, message_id, attempts, state in rows:
             message = cache.get(message_id) or read.get(message_id)
             if message is None:
-                continue  # its message is gone: nothing to tell
+                continue
             if kind == INTERMEDIATE_KIND:
                 message = replace(message, state=MessageState(state))
-            leased[item_id] = system_id
             items.append(OutboundItem(item_id, system_id, _KINDS[kind], message, attempts))
-        self._leased_by[system_id] += len(items)
         return items
 
     def release_outbound(self, item_ids: list[int]) -> None:
@@ -831,9 +816,9 @@ class SqliteStore:
         fields, due = replaced(message, payload, schedule_at, expires_at, registered_delivery)
         self._db.execute("BEGIN IMMEDIATE")
         self._db.execute(
-            f"UPDATE messages SET {', '.join(f'{f} = ?' for f in FIELDS)}, next_attempt_at = ? "
-            "WHERE id = ?",
-            [*_row_of(fields), _ts(due), message_id],
+            f"UPDATE messages SET {_SET_FIELDS}, next_attempt_at = "
+            f"{_placeholder('next_attempt_at')} WHERE id = ?",
+            (*_fields_of(fields), _stand_in(due), message_id),
         )
         self._db.execute("COMMIT")
         self._cache.pop(message_id, None)
