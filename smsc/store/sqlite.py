@@ -119,7 +119,7 @@ def _fields_of(new: NewMessage) -> tuple[Any, ...]:
         new.esm_class | new.protocol_id << 8 | new.priority_flag << 16
         | new.registered_delivery << 24 | new.data_coding << 32
         | new.replace_if_present << 40 | (new.direction is _MO) << 41,
-        bytearray(new.payload), bytearray(new.extra),
+        bytearray(new.payload), bytearray(extra) if (extra := new.extra) else _NO_OCTETS,
         _NO_TIME if submitted is None else submitted.timestamp(),
         _NO_TIME if expires is None else expires.timestamp(),
         _NO_TIME if schedule is None else schedule.timestamp(),
@@ -135,6 +135,8 @@ def _row_of(new: NewMessage, state: int, attempts: int, next_attempt_at: float,
 
 
 _MO = Direction.MO
+_NO_OCTETS = bytearray()
+"""The value bound for empty octets (never changed: sqlite3 copies what it binds)."""
 _Notice = tuple[str, OutboundKind, Message]
 """An owed notification being queued: account, kind, the message as it is to be told."""
 
@@ -207,6 +209,9 @@ class SqliteStore:
         self._mirrored = 0
         """Items in the mirror, all accounts together (at most the mirror limit)."""
         self._next_item_id = 1
+        self._next_message_id = 1
+        """The id the next new row gets: AUTOINCREMENT hands out one more than the largest
+        ever used, and this store is the database's only writer."""
         self._cache: OrderedDict[int, Message] = OrderedDict()
         self._inserting: list[NewMessage] = []
         """The accepts of the transaction in progress, in the order of their rows."""
@@ -237,6 +242,10 @@ class SqliteStore:
         last = self._db.execute(
             "SELECT seq FROM sqlite_sequence WHERE name = 'outbound'").fetchone()
         self._next_item_id = (last[0] if last else 0) + 1
+        (last_id,) = self._db.execute(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), "
+            "COALESCE((SELECT MAX(id) FROM messages), 0))").fetchone()
+        self._next_message_id = last_id + 1
         self._mirror = {}
         self._ready = {}
         self._mirrored = 0
@@ -277,7 +286,7 @@ class SqliteStore:
             for index, new in enumerate(batch.accepts):
                 first = firsts[index] if index < len(firsts) else None
                 result.accepted.append(self._accept(new, now, first))
-            self._insert(result, now)
+            self._insert(now)
             updates: list[tuple[Any, ...]] = []
             notices: list[_Notice] = []
             for message_id, outcome in batch.outcomes:
@@ -306,18 +315,22 @@ class SqliteStore:
             raise
         counts = self._outbound_systems
         mirror = self._mirror
+        leased = self._leased
+        leased_by = self._leased_by
+        unmirrored = 0
         for item_id in batch.outbound_sent:
-            system_id = self._leased.pop(item_id, None)
+            system_id = leased.pop(item_id, None)
             if system_id is not None:
                 counts[system_id] -= 1
-                self._leased_by[system_id] -= 1
-                rows = mirror.get(system_id)
-                if rows is not None:
-                    if rows.pop(item_id, None) is not None:
-                        self._mirrored -= 1
+                leased_by[system_id] -= 1
+                items = mirror.get(system_id)
+                if items is not None:
+                    if items.pop(item_id, None) is not None:
+                        unmirrored += 1
                 elif not counts[system_id]:  # a spilled queue drained: mirrored again
                     mirror[system_id] = {}
                     self._ready[system_id] = []
+        self._mirrored -= unmirrored
         for item_id in batch.outbound_failed:
             system_id = self._leased.get(item_id)
             items = None if system_id is None else mirror.get(system_id)
@@ -349,18 +362,14 @@ class SqliteStore:
                 return AcceptRefused.QUEUE_FULL
         self._inserting.append(new)
         self._inserting_first.append(first)
-        return -len(self._inserting)  # placeholder: the row's position, set after the insert
+        return self._next_message_id + len(self._inserting) - 1
 
-    def _insert(self, result: BatchResult, now: datetime) -> None:
+    def _insert(self, now: datetime) -> None:
         """Write the batch's new rows, each with the state its first attempt left it in (a
         message the network took at once is written finished: one write, no index churn)."""
         if not self._inserting:
             return
-        db = self._db
-        last = db.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
-        ).fetchone()
-        first_id = (last[0] if last else 0) + 1
+        first_id = self._next_message_id
         notices: list[_Notice] = []
         remember = self._remember
         due_heap = self._due
@@ -429,12 +438,9 @@ class SqliteStore:
             for kind in transition.acks:
                 notices.append((new.system_id, kind, done))
         self._db.executemany(_INSERT, rows)
+        self._next_message_id = first_id + len(rows)
         if notices:
             self._queue_notices(notices)
-        result.accepted = [
-            first_id - 1 - value if isinstance(value, int) and value < 0 else value
-            for value in result.accepted
-        ]
 
     def _delete_outbound(self, item_ids: list[int]) -> None:
         """Delete acknowledged items, a run of consecutive ids with one ranged statement (in
@@ -529,10 +535,20 @@ class SqliteStore:
         ready = self._ready
         mirrored_count = self._mirrored
         room = self._mirror_limit
-        rows: list[tuple[int, str, str, int, int]] = []
+        runs: list[list[Any]] = []
+        """[first item id, account, kind, first message id, state, count]: consecutive
+        items for consecutive messages of one account, kind and state."""
+        run: list[Any] = [0, None, None, 0, None, 0]
         for system_id, kind, message in notices:
-            rows.append((item_id, system_id, kind._value_, message.message_id,
-                         message.state._value_))
+            message_id = message.message_id
+            kind_value = kind._value_
+            state = message.state._value_
+            if (message_id == run[3] + run[5] and system_id == run[1] and kind_value == run[2]
+                    and state == run[4]):
+                run[5] += 1
+            else:
+                run = [item_id, system_id, kind_value, message_id, state, 1]
+                runs.append(run)
             counts[system_id] += 1
             mirrored = mirror.get(system_id)
             if mirrored is None and counts[system_id] == 1:  # a new account's first notice
@@ -549,31 +565,21 @@ class SqliteStore:
                     self._claim_from[system_id] = 0
             item_id += 1
         self._mirrored = mirrored_count
-        self._write_outbound(rows)
+        self._write_outbound(runs)
         self._next_item_id = item_id
 
-    def _write_outbound(self, rows: list[tuple[int, str, str, int, int]]) -> None:
-        """Insert outbound rows; a run of them for consecutive messages of one account, kind
-        and state (a batch's receipts) as one statement that counts the ids out itself,
-        which costs half of binding and stepping a row at a time."""
+    def _write_outbound(self, runs: list[list[Any]]) -> None:
+        """Insert outbound rows given as runs (see `_queue_notices`): a long run as one
+        statement that counts the ids out itself, which costs half of binding and stepping
+        a row at a time; short ones row by row."""
         singles: list[tuple[int, str, str, int, int]] = []
-        start = 0
-        count = len(rows)
-        while start < count:
-            item_id, system_id, kind, message_id, state = rows[start]
-            end = start + 1
-            while end < count:
-                following = rows[end]
-                if (following[3] != message_id + end - start or following[1] != system_id
-                        or following[2] != kind or following[4] != state):
-                    break
-                end += 1
-            if end - start >= _RUN_AT_LEAST:
+        for item_id, system_id, kind, message_id, state, count in runs:
+            if count >= _RUN_AT_LEAST:
                 self._db.execute(_INSERT_OUTBOUND_RUN,
-                                 (end - start, item_id, system_id, kind, message_id, state))
+                                 (count, item_id, system_id, kind, message_id, state))
             else:
-                singles.extend(rows[start:end])
-            start = end
+                singles.extend((item_id + i, system_id, kind, message_id + i, state)
+                               for i in range(count))
         if singles:
             self._db.executemany(_INSERT_OUTBOUND, singles)
 
