@@ -45,7 +45,8 @@ from smsc.store.sqlite_schema import (
 )
 
 CACHE_SIZE = 50000
-"""Recently written messages kept as objects, so claims need not read back what we wrote."""
+"""Recently written unfinished messages kept as objects, so that claiming them due reads
+nothing back (finished ones are told from the outbound mirror, or read from their rows)."""
 MIRROR_LIMIT = 100_000
 """Outbound items kept in memory too (all accounts together), so that claiming them reads
 nothing; an account whose items would pass the limit (a receiver gone for long) is claimed
@@ -135,6 +136,7 @@ def _row_of(new: NewMessage, state: int, attempts: int, next_attempt_at: float,
 
 
 _MO = Direction.MO
+_MT = Direction.MT
 _NO_OCTETS = bytearray()
 """The value bound for empty octets (never changed: sqlite3 copies what it binds)."""
 _Notice = tuple[str, OutboundKind, Message]
@@ -282,10 +284,13 @@ class SqliteStore:
             self._inserting_first = []
             self._claimed_at_accept = []
             self._finishing, self._finishing_at = [], 0.0
-            firsts = batch.first_attempts
-            for index, new in enumerate(batch.accepts):
-                first = firsts[index] if index < len(firsts) else None
-                result.accepted.append(self._accept(new, now, first))
+            accepts, firsts = batch.accepts, batch.first_attempts
+            if len(firsts) < len(accepts):  # (the committer gives one for each)
+                firsts = [*firsts, *[None] * (len(accepts) - len(firsts))]
+            accepted = result.accepted
+            accept = self._accept
+            for new, first in zip(accepts, firsts, strict=False):
+                accepted.append(accept(new, now, first))
             self._insert(now)
             updates: list[tuple[Any, ...]] = []
             notices: list[_Notice] = []
@@ -342,7 +347,8 @@ class SqliteStore:
 
     def _accept(self, new: NewMessage, now: datetime, first: FirstAttempt
                 ) -> int | AcceptRefused:
-        if new.direction is Direction.MT and new.replace_if_present:
+        mobile_terminated = new.direction is _MT
+        if mobile_terminated and new.replace_if_present:
             existing = self._db.execute(
                 f"{_SELECT} WHERE state = {ENROUTE} AND system_id = ? AND destination_addr = ? "
                 "AND source_addr = ? AND service_type = ? ORDER BY id LIMIT 1",
@@ -354,7 +360,7 @@ class SqliteStore:
                                  (*values, existing[0]))
                 self._cache.pop(existing[0], None)
                 return int(existing[0])
-        if new.direction is Direction.MT:
+        if mobile_terminated and self.max_pending:
             limit = self.max_pending.get(new.system_id, 0)
             if limit and self._pending[new.system_id] + sum(
                 1 for other in self._inserting if other.system_id == new.system_id
@@ -392,7 +398,6 @@ class SqliteStore:
                 rows.append(row_of(new, DELIVERED, 0, _NO_TIME, now_ts, None))
                 finishing.append(message_id)
                 mobile = Message(message_id, new, MessageState.DELIVERED, 0, None, now)
-                remember(mobile)
                 states[MessageState.DELIVERED] += 1
                 notices.append((new.system_id, OutboundKind.MO, mobile))
                 continue
@@ -417,7 +422,6 @@ class SqliteStore:
             done = transition.message
             state = done.state
             state_code = state._value_
-            remember(done)
             if done.final_at is not None:  # the usual: finished at once, never pending
                 rows.append(row_of(new, state_code, done.attempts, _NO_TIME, now_ts,
                                    done.network_error_code))
@@ -426,6 +430,7 @@ class SqliteStore:
                 if on_final is not None:
                     on_final(done)
             else:
+                remember(done)
                 retry_ts = done.next_attempt_at.timestamp()  # type: ignore[union-attr]
                 rows.append(row_of(new, ENROUTE, done.attempts, retry_ts, _NO_TIME,
                                    done.network_error_code))
@@ -501,8 +506,8 @@ class SqliteStore:
         """Indexes, counts and owed notices after an ENROUTE message changed (its row is
         written by the caller)."""
         message = transition.message
-        self._remember(message)
         if message.is_final:
+            self._cache.pop(message.message_id, None)  # read from its row, if ever again
             self._finishing.append(message.message_id)
             self._finishing_at = max(self._finishing_at,
                                      message.final_at.timestamp())  # type: ignore[union-attr]
@@ -511,8 +516,11 @@ class SqliteStore:
             self._states[message.state] += 1
             if self.on_final is not None:
                 self.on_final(message)
-        elif message.next_attempt_at is not None:
-            heapq.heappush(self._due, (message.next_attempt_at.timestamp(), message.message_id))
+        else:
+            self._remember(message)
+            if message.next_attempt_at is not None:
+                heapq.heappush(self._due,
+                               (message.next_attempt_at.timestamp(), message.message_id))
         if transition.notify is not None:
             notices.append((message.system_id, transition.notify, message))
         for kind in transition.acks:
