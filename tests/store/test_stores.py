@@ -691,3 +691,21 @@ def test_sqlite_refuses_a_layout_newer_than_it_knows(tmp_path: Path) -> None:
     newer.close()
     with pytest.raises(StoreLayoutError, match="layout 99"):
         SqliteStore(path, retry=RETRY)
+
+
+@pytest.mark.parametrize("size", [1, 3, 64, 65, 127, 500])
+def test_sqlite_batches_of_any_size_store_each_message_under_its_id(
+    tmp_path: Path, size: int
+) -> None:
+    store = SqliteStore(tmp_path / "smsc.db", retry=RETRY)
+    first = accept(store, new(destination_addr="first"))
+    ids = accept(store, *(new(destination_addr=f"49{i:04d}") for i in range(size)))
+    assert ids == list(range(first[0] + 1, first[0] + 1 + size))
+    store.close()
+    again = SqliteStore(tmp_path / "smsc.db", retry=RETRY)
+    for i, message_id in enumerate(ids):
+        found = again.query(message_id, "acme")
+        assert found is not None and found.fields.destination_addr == f"49{i:04d}"
+    (after,) = accept(again, new())
+    assert after == ids[-1] + 1
+    again.close()
