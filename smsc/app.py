@@ -19,7 +19,7 @@ from smsc.config import Config
 from smsc.control.api import build_app
 from smsc.control.plane import ControlPlane
 from smsc.control.serve import serve_http
-from smsc.delivery.committer import Committer
+from smsc.delivery.committer import Committer, StorePlacement
 from smsc.delivery.mobile import MobileOriginator, run_mo_traffic
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.delivery.retention import purge_finished_messages
@@ -80,19 +80,21 @@ def session_limits(config: Config, window: int) -> SessionLimits:
     )
 
 
-def open_store(config: Config) -> tuple[MessageStore, bool]:
-    """The configured store and whether its calls must run off the trio thread."""
+def open_store(config: Config) -> tuple[MessageStore, StorePlacement]:
+    """The configured store and where the committer is to run its calls."""
     retry = RetryPolicy(config.store.retry_schedule)
     max_pending = {a.system_id: a.max_pending for a in config.accounts if a.max_pending}
     if config.store.kind == "sqlite":
         from smsc.store.sqlite import SqliteStore
 
         path = Path(config.store.data_dir) / "smsc.db"
-        return SqliteStore(
-            path, retry=retry, max_pending=max_pending,
-            synchronous=config.store.synchronous.upper(),
-        ), True
-    return MemoryStore(retry=retry, max_pending=max_pending), False
+        synchronous = config.store.synchronous.upper()
+        if synchronous == "FULL":  # every commit syncs: all of it off the trio thread
+            return SqliteStore(path, retry=retry, max_pending=max_pending,
+                               synchronous=synchronous), StorePlacement.WORKER
+        return SqliteStore(path, retry=retry, max_pending=max_pending, synchronous=synchronous,
+                           checkpoints="caller"), StorePlacement.COMMITS_ON_LOOP
+    return MemoryStore(retry=retry, max_pending=max_pending), StorePlacement.LOOP
 
 
 def route_dialect(routes: RoutingTable, fields: NewMessage) -> str:
@@ -118,8 +120,8 @@ async def run(
     """Run the SMSC until cancelled or until `RunningSmsc.shutdown` is set."""
     clock = Clock()
     metrics = SmscMetrics(enabled=config.control.metrics)
-    store, threaded = open_store(config)
-    committer = Committer(store, clock=clock, threaded=threaded,
+    store, placement = open_store(config)
+    committer = Committer(store, clock=clock, placement=placement,
                           batch_max=config.store.batch_max)
     if metrics.enabled:
         committer.on_commit = metrics.record_commit

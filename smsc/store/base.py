@@ -100,6 +100,12 @@ class MessageStore(Protocol):
     def purge_finished(self, before: datetime, limit: int) -> int:
         ...
 
+    def checkpoint_due(self) -> bool:
+        """Whether `checkpoint` should run now (a store whose caller took over checkpoints)."""
+
+    def checkpoint(self) -> None:
+        """Move what the store's log holds into its main file (may wait for the disk)."""
+
     def close(self) -> None:
         ...
 

@@ -378,6 +378,12 @@ class MemoryStore:
             purged += 1
         return purged
 
+    def checkpoint_due(self) -> bool:
+        return False  # nothing on disk
+
+    def checkpoint(self) -> None:
+        pass
+
     def close(self) -> None:
         self._messages.clear()
         self._states.clear()

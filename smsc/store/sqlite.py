@@ -59,6 +59,9 @@ _KINDS = {kind.value: kind for kind in OutboundKind}
 """Stored kind → OutboundKind, without an enum call per claimed item."""
 FIELDS = MESSAGE_COLUMNS
 STATE_FIELDS = STATE_COLUMNS
+CHECKPOINT_COMMITS = 200
+CHECKPOINT_CHANGES = 20_000
+"""When a store whose caller took over checkpoints asks for one (`checkpoint_due`)."""
 PURGE_RUNS = 500
 """Finished runs read per step of a purge."""
 _COLUMNS = FIELDS + STATE_FIELDS
@@ -189,9 +192,12 @@ class SqliteStore:
         max_pending: dict[str, int] | None = None,
         synchronous: str = "NORMAL",
         mirror_limit: int = MIRROR_LIMIT,
+        checkpoints: str = "auto",
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        if checkpoints not in ("auto", "caller"):
+            raise ValueError(f"checkpoints must be auto or caller, not {checkpoints!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retry = retry or RetryPolicy()
@@ -200,6 +206,13 @@ class SqliteStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
+        self.commits_wait_for_disk = synchronous == "FULL"
+        """Whether a commit syncs the WAL (FULL), rather than only handing it to the OS."""
+        if checkpoints == "caller":
+            self._db.execute("PRAGMA wal_autocheckpoint = 0")
+        self._checkpoints_by_caller = checkpoints == "caller"
+        self._commits_since_checkpoint = 0
+        self._changes_at_checkpoint = 0
         open_layout(self._db, str(self.path))
         self._due: list[tuple[float, int]] = []
         self._claimed: dict[int, Message] = {}
@@ -319,6 +332,7 @@ class SqliteStore:
             if self._finishing:
                 self._write_finished()
             db.execute("COMMIT")
+            self._commits_since_checkpoint += 1
         except BaseException:
             db.execute("ROLLBACK")
             for message_id in self._claimed_at_accept:  # their ids were never written
@@ -960,6 +974,24 @@ class SqliteStore:
             db.executemany(
                 "INSERT INTO finished (first_id, last_id, final_at) VALUES (?, ?, ?)", left)
         return [state for _, state in deleted]
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def checkpoint_due(self) -> bool:
+        """Whether the caller, who took over checkpoints, should call `checkpoint` now: after
+        `CHECKPOINT_COMMITS` transactions or `CHECKPOINT_CHANGES` rows, about as much WAL as
+        SQLite's own 1,000 pages, whichever comes first."""
+        return self._checkpoints_by_caller and (
+            self._commits_since_checkpoint >= CHECKPOINT_COMMITS
+            or self._db.total_changes - self._changes_at_checkpoint >= CHECKPOINT_CHANGES)
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and sync both. No other call runs meanwhile
+        (one caller at a time), so it always completes and the next write starts the WAL
+        over from its beginning: the file stays the size of one interval."""
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self._commits_since_checkpoint = 0
+        self._changes_at_checkpoint = self._db.total_changes
 
     def close(self) -> None:
         self._db.close()

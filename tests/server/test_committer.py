@@ -1,0 +1,121 @@
+"""Where the committer runs store calls, and the checkpoints it takes over from SQLite."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from smsc.clock import Clock
+from smsc.delivery.committer import Committer, StorePlacement
+from smsc.store import NewMessage, StoreBatch
+from smsc.store.models import BatchResult
+from smsc.store.sqlite import CHECKPOINT_COMMITS, SqliteStore
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def new(number: int) -> NewMessage:
+    return NewMessage(system_id="acme", destination_addr=f"49151{number:08d}",
+                      source_addr="12345", payload=b"hi", submitted_at=T0)
+
+
+class WatchedStore(SqliteStore):
+    """A real SQLite store that notes the thread each transaction and checkpoint ran on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.apply_threads: set[int] = set()
+        self.checkpoint_threads: list[int] = []
+
+    def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
+        self.apply_threads.add(threading.get_ident())
+        return super().apply(batch, now)
+
+    def checkpoint(self) -> None:
+        self.checkpoint_threads.append(threading.get_ident())
+        super().checkpoint()
+
+
+async def commit_rounds(committer: Committer, rounds: int) -> list[int | None]:
+    """Submit one message a round and wait for the committer to be idle each time."""
+    ids: list[int | None] = []
+    for number in range(rounds):
+        committer.accept(new(number), ids.append)  # type: ignore[arg-type]
+        await committer.wait_idle()
+    return ids
+
+
+async def test_commits_run_on_the_trio_thread_and_checkpoints_on_the_worker(
+    tmp_path: Path,
+) -> None:
+    store = WatchedStore(tmp_path / "smsc.db", checkpoints="caller")
+    committer = Committer(store, clock=Clock(), placement=StorePlacement.COMMITS_ON_LOOP)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(committer.run)
+            ids = await commit_rounds(committer, CHECKPOINT_COMMITS + 5)
+            nursery.cancel_scope.cancel()
+    finally:
+        committer.close()
+        store.close()
+    assert ids == list(range(1, CHECKPOINT_COMMITS + 6))
+    assert store.apply_threads == {threading.get_ident()}
+    assert committer.checkpoints == 1  # after the 200th commit, not before
+    assert len(store.checkpoint_threads) == 1
+    assert store.checkpoint_threads[0] != threading.get_ident()
+
+
+async def test_with_synchronous_full_everything_runs_on_the_worker(tmp_path: Path) -> None:
+    store = WatchedStore(tmp_path / "smsc.db", synchronous="FULL")
+    committer = Committer(store, clock=Clock(), placement=StorePlacement.WORKER)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(committer.run)
+            ids = await commit_rounds(committer, CHECKPOINT_COMMITS + 5)
+            nursery.cancel_scope.cancel()
+    finally:
+        committer.close()
+        store.close()
+    assert ids == list(range(1, CHECKPOINT_COMMITS + 6))
+    (thread,) = store.apply_threads
+    assert thread != threading.get_ident()
+    assert committer.checkpoints == 0  # SQLite checkpoints within its commits
+    assert store.checkpoint_threads == []
+
+
+def test_caller_checkpoints_keep_the_wal_from_growing(tmp_path: Path) -> None:
+    """Automatic checkpoints are off; each `checkpoint` lets the next write start the WAL
+    over, so the file stays the size of one interval, and without them it keeps growing."""
+    wal = tmp_path / "smsc.db-wal"
+    store = SqliteStore(tmp_path / "smsc.db", checkpoints="caller")
+    number = 0
+
+    def commit() -> None:
+        nonlocal number
+        store.apply(StoreBatch(accepts=[new(number + i) for i in range(20)]), T0)
+        number += 20
+
+    try:
+        sizes = []
+        for _ in range(3):
+            while not store.checkpoint_due():
+                commit()
+            store.checkpoint()
+            assert not store.checkpoint_due()
+            sizes.append(wal.stat().st_size)
+        assert max(sizes) < 1.1 * min(sizes)  # one interval's worth, the file reused
+        for _ in range(2 * CHECKPOINT_COMMITS):  # no checkpoint: SQLite does none either
+            commit()
+        assert store.checkpoint_due()
+        assert wal.stat().st_size > 1.5 * max(sizes)
+    finally:
+        store.close()
+    again = SqliteStore(tmp_path / "smsc.db")
+    try:
+        assert again.query(number, "acme") is not None  # nothing was lost on the way
+    finally:
+        again.close()
