@@ -35,10 +35,10 @@ class StorePlacement(Enum):
     """Every call on the trio thread: the in-memory store, which never waits."""
     COMMITS_ON_LOOP = "commits_on_loop"
     """Transactions on the trio thread; checkpoints, purges and lookups (which wait for the
-    disk or read many rows) on the worker. For SQLite with synchronous NORMAL, whose commit
-    hands the WAL to the OS and does not sync it: on this 2-core machine a transaction on the
-    worker cost some 10% more CPU per message and rate (the two threads hand the GIL back and
-    forth around every statement) though the trio thread waits for it all the same."""
+    disk or read many rows) off it. For SQLite with synchronous NORMAL, whose commit
+    hands the WAL to the OS and does not sync it. Most of a transaction is Python holding the
+    GIL, so on the worker it ran no sooner, and the two threads handing the GIL to each other
+    around every statement cost some 15% more server CPU per message (docs/benchmarks.md)."""
     WORKER = "worker"
     """Every call on the worker thread: SQLite with synchronous FULL, whose commits sync."""
 
@@ -65,6 +65,10 @@ class Committer:
         """Whether changes are queued since the task last found nothing to do."""
         self.commits = 0
         self.checkpoints = 0
+        self._checkpoint_wanted = trio.Event()
+        self._checkpointing = False
+        """Whether a checkpoint is asked for or under way (one at a time)."""
+        self._checkpointed = trio.Event()
         self.on_commit: Callable[[float, int], None] | None = None
         """Observer of each commit: (seconds taken, messages accepted)."""
 
@@ -138,6 +142,10 @@ class Committer:
         """Return after the next commit."""
         await self._committed.wait()
 
+    async def wait_checkpointed(self) -> None:
+        """Return after the next checkpoint has ended (succeeded or failed)."""
+        await self._checkpointed.wait()
+
     async def wait_idle(self) -> None:
         """Return once everything queued so far is committed."""
         await self._idle.wait()
@@ -147,7 +155,10 @@ class Committer:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         try:
-            await self._commit_forever()
+            async with trio.open_nursery() as nursery:
+                if self._threaded:
+                    nursery.start_soon(self._checkpoint_forever)
+                await self._commit_forever()
         finally:
             self._worker.stop()  # its thread ends (a later call starts one again)
 
@@ -172,19 +183,30 @@ class Committer:
                     callback(accepted)
                 self._committed.set()
                 self._committed = trio.Event()
-                if self._threaded and self.store.checkpoint_due():
-                    await self._checkpoint()
+                if self._threaded and not self._checkpointing and self.store.checkpoint_due():
+                    self._checkpointing = True
+                    self._checkpoint_wanted.set()
             self._awake = False
             self._idle.set()
 
-    async def _checkpoint(self) -> None:
-        """Checkpoint on the worker; later changes queue meanwhile for the next commit."""
-        try:
-            await self.call(self.store.checkpoint)
-        except Exception:  # the WAL only grows until the next one; nothing is lost
-            log.exception("store checkpoint failed")
-        else:
-            self.checkpoints += 1
+    async def _checkpoint_forever(self) -> None:
+        """Checkpoints when the commits ask: most of the WAL on a thread of its own while
+        transactions go on (its syncs may take a second on a busy disk), then what they
+        wrote meanwhile, with no other store call running, so that the WAL starts over."""
+        while True:
+            await self._checkpoint_wanted.wait()
+            self._checkpoint_wanted = trio.Event()
+            try:
+                await trio.to_thread.run_sync(self.store.checkpoint_alongside)
+                await self.call(self.store.checkpoint)
+            except Exception:  # the WAL only grows until the next one; nothing is lost
+                log.exception("store checkpoint failed")
+            else:
+                self.checkpoints += 1
+            finally:
+                self._checkpointing = False
+                self._checkpointed.set()
+                self._checkpointed = trio.Event()
 
     def _take(self) -> tuple[StoreBatch, list[AcceptCallback]]:
         batch = self._batch

@@ -2,8 +2,8 @@
 
 `trio.to_thread.run_sync` costs some 260,000 instructions a call (thread cache, limiter,
 bookkeeping for abandoning); with synchronous FULL the committer makes one call per
-transaction, so that was thousands of instructions per message. Here a call is a queue put, the thread's get, and one
-`run_sync_soon` back: about half of that.
+transaction, so that was thousands of instructions per message. Here a call is a queue put,
+the thread's get, and one `run_sync_soon` back: about half of that.
 """
 
 from __future__ import annotations

@@ -101,10 +101,14 @@ class MessageStore(Protocol):
         ...
 
     def checkpoint_due(self) -> bool:
-        """Whether `checkpoint` should run now (a store whose caller took over checkpoints)."""
+        """Whether to checkpoint now (a store whose caller took over checkpoints)."""
+
+    def checkpoint_alongside(self) -> None:
+        """Move most of the store's log into its main file (waits for the disk). The one
+        call that may run on another thread during the others'."""
 
     def checkpoint(self) -> None:
-        """Move what the store's log holds into its main file (may wait for the disk)."""
+        """Move the rest of the log into the main file (waits for the disk, briefly)."""
 
     def close(self) -> None:
         ...

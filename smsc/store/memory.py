@@ -381,6 +381,9 @@ class MemoryStore:
     def checkpoint_due(self) -> bool:
         return False  # nothing on disk
 
+    def checkpoint_alongside(self) -> None:
+        pass
+
     def checkpoint(self) -> None:
         pass
 

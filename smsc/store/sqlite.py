@@ -206,13 +206,13 @@ class SqliteStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
-        self.commits_wait_for_disk = synchronous == "FULL"
-        """Whether a commit syncs the WAL (FULL), rather than only handing it to the OS."""
         if checkpoints == "caller":
             self._db.execute("PRAGMA wal_autocheckpoint = 0")
         self._checkpoints_by_caller = checkpoints == "caller"
         self._commits_since_checkpoint = 0
         self._changes_at_checkpoint = 0
+        self._checkpointer: sqlite3.Connection | None = None
+        """The connection `checkpoint_alongside` uses (opened on its first call)."""
         open_layout(self._db, str(self.path))
         self._due: list[tuple[float, int]] = []
         self._claimed: dict[int, Message] = {}
@@ -978,20 +978,33 @@ class SqliteStore:
     # -- checkpoints ------------------------------------------------------------------------
 
     def checkpoint_due(self) -> bool:
-        """Whether the caller, who took over checkpoints, should call `checkpoint` now: after
+        """Whether the caller, who took over checkpoints, should checkpoint now: after
         `CHECKPOINT_COMMITS` transactions or `CHECKPOINT_CHANGES` rows, about as much WAL as
         SQLite's own 1,000 pages, whichever comes first."""
         return self._checkpoints_by_caller and (
             self._commits_since_checkpoint >= CHECKPOINT_COMMITS
             or self._db.total_changes - self._changes_at_checkpoint >= CHECKPOINT_CHANGES)
 
+    def checkpoint_alongside(self) -> None:
+        """Copy the WAL as it stands into the database file and sync both, from a connection
+        of its own: unlike every other call, this one may run on another thread while the
+        store goes on writing (the syncs can take a second on a busy disk; transactions need
+        not wait for them). Follow it with `checkpoint` for what was written meanwhile."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, check_same_thread=False,
+                                                 isolation_level=None)
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def checkpoint(self) -> None:
-        """Copy the WAL into the database file and sync both. No other call runs meanwhile
-        (one caller at a time), so it always completes and the next write starts the WAL
-        over from its beginning: the file stays the size of one interval."""
+        """Copy the rest of the WAL into the database file and sync both. No other call runs
+        meanwhile (one caller at a time), so it always completes and the next write starts
+        the WAL over from its beginning: the file stays the size of one interval."""
         self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         self._commits_since_checkpoint = 0
         self._changes_at_checkpoint = self._db.total_changes
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self._db.close()

@@ -24,49 +24,72 @@ def new(number: int) -> NewMessage:
 
 
 class WatchedStore(SqliteStore):
-    """A real SQLite store that notes the thread each transaction and checkpoint ran on."""
+    """A real SQLite store that notes the thread each transaction and checkpoint ran on, and
+    can hold its checkpoint from another connection until told to go on."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.apply_threads: set[int] = set()
+        self.alongside_threads: list[int] = []
         self.checkpoint_threads: list[int] = []
+        self.alongside_started = threading.Event()
+        self.go_on = threading.Event()
+        self.go_on.set()
 
     def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
         self.apply_threads.add(threading.get_ident())
         return super().apply(batch, now)
+
+    def checkpoint_alongside(self) -> None:
+        self.alongside_threads.append(threading.get_ident())
+        self.alongside_started.set()
+        assert self.go_on.wait(30)
+        super().checkpoint_alongside()
 
     def checkpoint(self) -> None:
         self.checkpoint_threads.append(threading.get_ident())
         super().checkpoint()
 
 
-async def commit_rounds(committer: Committer, rounds: int) -> list[int | None]:
+async def commit_rounds(committer: Committer, first: int, rounds: int) -> list[int | None]:
     """Submit one message a round and wait for the committer to be idle each time."""
     ids: list[int | None] = []
-    for number in range(rounds):
+    for number in range(first, first + rounds):
         committer.accept(new(number), ids.append)  # type: ignore[arg-type]
         await committer.wait_idle()
     return ids
 
 
-async def test_commits_run_on_the_trio_thread_and_checkpoints_on_the_worker(
+async def test_commits_run_on_the_trio_thread_and_go_on_during_a_checkpoint(
     tmp_path: Path,
 ) -> None:
+    here = threading.get_ident()
     store = WatchedStore(tmp_path / "smsc.db", checkpoints="caller")
+    store.go_on.clear()
     committer = Committer(store, clock=Clock(), placement=StorePlacement.COMMITS_ON_LOOP)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)
-            ids = await commit_rounds(committer, CHECKPOINT_COMMITS + 5)
+            ids = await commit_rounds(committer, 0, CHECKPOINT_COMMITS - 1)
+            assert store.alongside_threads == []  # not due yet
+            ids += await commit_rounds(committer, len(ids), 1)
+            with trio.fail_after(30):
+                await trio.to_thread.run_sync(store.alongside_started.wait)
+            ids += await commit_rounds(committer, len(ids), 10)  # committed while it syncs
+            assert committer.checkpoints == 0
+            store.go_on.set()
+            with trio.fail_after(30):
+                await committer.wait_checkpointed()
             nursery.cancel_scope.cancel()
     finally:
         committer.close()
         store.close()
-    assert ids == list(range(1, CHECKPOINT_COMMITS + 6))
-    assert store.apply_threads == {threading.get_ident()}
-    assert committer.checkpoints == 1  # after the 200th commit, not before
-    assert len(store.checkpoint_threads) == 1
-    assert store.checkpoint_threads[0] != threading.get_ident()
+    assert ids == list(range(1, CHECKPOINT_COMMITS + 11))
+    assert store.apply_threads == {here}
+    assert committer.checkpoints == 1  # one at a time, though due all along
+    assert len(store.alongside_threads) == len(store.checkpoint_threads) == 1
+    assert here not in store.alongside_threads + store.checkpoint_threads
+    assert store.alongside_threads != store.checkpoint_threads  # its own thread, then the worker
 
 
 async def test_with_synchronous_full_everything_runs_on_the_worker(tmp_path: Path) -> None:
@@ -75,7 +98,7 @@ async def test_with_synchronous_full_everything_runs_on_the_worker(tmp_path: Pat
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)
-            ids = await commit_rounds(committer, CHECKPOINT_COMMITS + 5)
+            ids = await commit_rounds(committer, 0, CHECKPOINT_COMMITS + 5)
             nursery.cancel_scope.cancel()
     finally:
         committer.close()
@@ -84,7 +107,7 @@ async def test_with_synchronous_full_everything_runs_on_the_worker(tmp_path: Pat
     (thread,) = store.apply_threads
     assert thread != threading.get_ident()
     assert committer.checkpoints == 0  # SQLite checkpoints within its commits
-    assert store.checkpoint_threads == []
+    assert store.alongside_threads == store.checkpoint_threads == []
 
 
 def test_caller_checkpoints_keep_the_wal_from_growing(tmp_path: Path) -> None:
@@ -104,6 +127,7 @@ def test_caller_checkpoints_keep_the_wal_from_growing(tmp_path: Path) -> None:
         for _ in range(3):
             while not store.checkpoint_due():
                 commit()
+            store.checkpoint_alongside()
             store.checkpoint()
             assert not store.checkpoint_due()
             sizes.append(wal.stat().st_size)
