@@ -89,7 +89,7 @@ def open_store(config: Config) -> tuple[MessageStore, StorePlacement]:
 
         path = Path(config.store.data_dir) / "smsc.db"
         synchronous = config.store.synchronous.upper()
-        if synchronous == "FULL":  # every commit syncs: all of it off the trio thread
+        if synchronous == "FULL" or config.store.writer == "thread":  # all off the trio thread
             return SqliteStore(path, retry=retry, max_pending=max_pending,
                                synchronous=synchronous), StorePlacement.WORKER
         return SqliteStore(path, retry=retry, max_pending=max_pending, synchronous=synchronous,

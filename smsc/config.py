@@ -92,6 +92,11 @@ class StoreConfig:
     """Directory of the SQLite file (smsc.db)."""
     synchronous: str = field(default="normal", metadata=_limits(choices=("normal", "full")))
     """normal survives a process kill; full also survives power loss (slower)."""
+    writer: str = field(default="auto", metadata=_limits(choices=("auto", "thread")))
+    """Where SQLite transactions run. auto: on the event loop when they cannot wait for the
+    disk (normal: a commit hands the WAL to the OS unsynced), on a thread of their own when
+    they sync (full); thread: always on that thread (a disk so slow that even unsynced
+    writes stall), at some 15% more CPU per message. Checkpoints never run on the loop."""
     retention: float = field(default=3600.0, metadata=SECONDS)
     """Seconds finished messages are kept for query_sm before they are purged."""
     retry_schedule: tuple[float, ...] = (5.0, 15.0, 60.0, 300.0, 900.0)

@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
+from smsc.app import open_store
 from smsc.clock import Clock
+from smsc.config import ConfigError, parse_config
 from smsc.delivery.committer import Committer, StorePlacement
 from smsc.store import NewMessage, StoreBatch
 from smsc.store.models import BatchResult
@@ -143,3 +146,31 @@ def test_caller_checkpoints_keep_the_wal_from_growing(tmp_path: Path) -> None:
         assert again.query(number, "acme") is not None  # nothing was lost on the way
     finally:
         again.close()
+
+
+@pytest.mark.parametrize(("store", "expected"), [
+    ({"kind": "memory"}, StorePlacement.LOOP),
+    ({}, StorePlacement.COMMITS_ON_LOOP),
+    ({"synchronous": "full"}, StorePlacement.WORKER),
+    ({"writer": "thread"}, StorePlacement.WORKER),
+])
+def test_the_config_says_where_store_calls_run(
+    tmp_path: Path, store: dict[str, str], expected: StorePlacement
+) -> None:
+    config = parse_config({"store": {"data_dir": str(tmp_path), **store}}, "test.toml")
+    opened, placement = open_store(config)
+    try:
+        assert placement is expected
+        if isinstance(opened, SqliteStore):  # SQLite's own checkpoints only on the worker
+            opened.apply(StoreBatch(accepts=[new(1)]), T0)
+            assert opened.checkpoint_due() is False
+            for number in range(CHECKPOINT_COMMITS):
+                opened.apply(StoreBatch(accepts=[new(number)]), T0)
+            assert opened.checkpoint_due() is (expected is StorePlacement.COMMITS_ON_LOOP)
+    finally:
+        opened.close()
+
+
+def test_an_unknown_writer_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="writer"):
+        parse_config({"store": {"writer": "loop"}}, "test.toml")
