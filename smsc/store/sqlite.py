@@ -57,14 +57,12 @@ DELIVERED = int(MessageState.DELIVERED)
 INTERMEDIATE_KIND = OutboundKind.INTERMEDIATE.value
 _KINDS = {kind.value: kind for kind in OutboundKind}
 """Stored kind → OutboundKind, without an enum call per claimed item."""
-FIELDS = MESSAGE_COLUMNS
-STATE_FIELDS = STATE_COLUMNS
 CHECKPOINT_COMMITS = 200
 CHECKPOINT_CHANGES = 20_000
 """When a store whose caller took over checkpoints asks for one (`checkpoint_due`)."""
 PURGE_RUNS = 500
 """Finished runs read per step of a purge."""
-_COLUMNS = FIELDS + STATE_FIELDS
+_COLUMNS = MESSAGE_COLUMNS + STATE_COLUMNS
 _NO_TIME = 0.0
 _NO_CODE = -1
 _NULLABLE = {"submitted_at": _NO_TIME, "expires_at": _NO_TIME, "schedule_at": _NO_TIME,
@@ -89,15 +87,15 @@ _INSERT_ROWS = {
 """INSERTs of that many rows: a batch goes in as a few of them, largest first. One
 statement for many rows is stepped once (sqlite3 lets go of the GIL and takes it back
 around every step, and each step costs thousands of instructions of its own)."""
-_SET_FIELDS = ", ".join(f"{column} = {_placeholder(column)}" for column in FIELDS)
-"""The SET clause that writes every column of `FIELDS` (values from `_fields_of`)."""
+_SET_FIELDS = ", ".join(f"{column} = {_placeholder(column)}" for column in MESSAGE_COLUMNS)
+"""The SET clause that writes every column of `MESSAGE_COLUMNS` (values from `_fields_of`)."""
 
 
 _UPDATE_STATE = (
-    f"UPDATE messages SET {', '.join(f'{c} = {_placeholder(c)}' for c in STATE_FIELDS)} "
+    f"UPDATE messages SET {', '.join(f'{c} = {_placeholder(c)}' for c in STATE_COLUMNS)} "
     "WHERE id = ?"
 )
-_SELECT = f"SELECT id, {', '.join(FIELDS + STATE_FIELDS)} FROM messages"
+_SELECT = f"SELECT id, {', '.join(MESSAGE_COLUMNS + STATE_COLUMNS)} FROM messages"
 _INSERT_OUTBOUND = (
     "INSERT INTO outbound (item_id, system_id, kind, message_id, state) VALUES (?, ?, ?, ?, ?)")
 _INSERT_OUTBOUND_RUN = (
@@ -120,9 +118,9 @@ def _dt(value: float | None) -> datetime | None:
 
 
 def _fields_of(new: NewMessage) -> tuple[Any, ...]:
-    """A message's `FIELDS` values; octets as bytearray, which sqlite3 binds directly (bytes,
-    like None, first goes through its adapter lookup: several times the cost of the copy).
-    The one-octet fields packed as `sqlite_schema.MESSAGE_COLUMNS` says."""
+    """A message's `MESSAGE_COLUMNS` values, the one-octet fields packed as that says; octets
+    as bytearray, which sqlite3 binds directly (bytes, like None, first goes through its
+    adapter lookup: several times the cost of the copy)."""
     submitted, expires, schedule = new.submitted_at, new.expires_at, new.schedule_at
     return (
         new.system_id, new.service_type, new.source_addr, new.destination_addr, new.network,
