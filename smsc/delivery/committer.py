@@ -3,8 +3,8 @@
 Accepts, delivery outcomes and outbound acknowledgements queue up while a transaction runs and
 all go into the next one (group commit). Each submitter is called back only after its commit,
 so a submit_sm_resp never acknowledges a message that is not stored. Where each store call
-runs is the store's `StorePlacement`; whatever may wait for the disk runs on a worker thread,
-one call at a time.
+runs is the store's `StorePlacement`: whatever may wait for the disk runs off the trio thread,
+on the committer's worker one call at a time, or (most of a checkpoint) beside the others.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def _fields_of(new: NewMessage) -> tuple[Any, ...]:
 
 def _row_of(new: NewMessage, state: int, attempts: int, next_attempt_at: float,
             final_at: float, network_error_code: int | None) -> tuple[Any, ...]:
-    """The values of a new row (`_INSERT`): the fields, then the state columns (times as
+    """The values of a new row (`_INSERT_ROWS`): the fields, then the state columns (times as
     timestamps or `_NO_TIME`)."""
     return (*_fields_of(new), state, attempts, next_attempt_at, final_at,
             _NO_CODE if network_error_code is None else network_error_code)
