@@ -48,6 +48,11 @@ _DATE_UNITS = {"yymmddhhmm": 60, "yymmddhhmmss": 1, "yyyymmddhhmmss": 1}
 """Seconds one written date stands for: receipts of the same minute (or second) share it."""
 _DATES_KEPT = 1024
 _SHELLS_KEPT = 1024
+# Members used per receipt, as module constants: on Python 3.11 each `EnumClass.MEMBER` runs
+# EnumType.__getattr__'s lookup hook, four times a global's cost.
+_RECEIPT = OutboundKind.RECEIPT
+_DELIVERY_RECEIPT = EsmType.DELIVERY_RECEIPT
+_USER_MESSAGE_REFERENCE = Tag.user_message_reference
 
 
 def date_writer(pattern: str) -> Callable[[datetime], str]:
@@ -213,7 +218,7 @@ class ReceiptDialect:
         `PrebuiltDeliverSm`, the same bytes `encode(build(...))` gives, for a fraction of its
         cost); every other item, and a receipt whose fields need the codec's checks, as
         `build` makes it."""
-        if item.kind is OutboundKind.RECEIPT and not (self._data_sm and with_tlvs):
+        if item.kind is _RECEIPT and not (self._data_sm and with_tlvs):
             message = item.message
             state = message.state
             fields = message.fields
@@ -227,13 +232,15 @@ class ReceiptDialect:
             try:
                 source = fields.destination_addr.encode("latin-1")
                 destination = fields.source_addr.encode("latin-1")
+                # `0 in`, not `b"\x00" in`: bytes' `in` tries its operand as an int first,
+                # raising and clearing a TypeError for a bytes one
                 if (len(source) < 21 and len(destination) < 21
-                        and len(text) < 255 and b"\x00" not in source
-                        and b"\x00" not in destination):
+                        and len(text) < 255 and 0 not in source
+                        and 0 not in destination):
                     return PrebuiltDeliverSm(_RECEIPT_BODY % (
                         fields.dest_addr_ton, fields.dest_addr_npi, source,
                         fields.source_addr_ton, fields.source_addr_npi, destination,
-                        EsmType.DELIVERY_RECEIPT, len(text), text, tlvs))
+                        _DELIVERY_RECEIPT, len(text), text, tlvs))
             except (UnicodeEncodeError, OverflowError, TypeError, ValueError):
                 pass  # an address or a TON out of its field: the codec says what is wrong
         return self.build(item, with_tlvs=with_tlvs, now=now)
@@ -277,7 +284,7 @@ class ReceiptDialect:
             if code is None and self._network_on_success:
                 code = 0
         extra = message.fields.extra
-        reference = _kept_tlvs(extra).get(Tag.user_message_reference) if extra else None
+        reference = _kept_tlvs(extra).get(_USER_MESSAGE_REFERENCE) if extra else None
         return receipted, code, reference
 
     def _receipt(self, message: Message, state: MessageState, esm_type: int,

@@ -26,6 +26,9 @@ from smsc.store import OutboundItem, OutboundKind
 log = logging.getLogger("smsc.outbound")
 FAILURE_BACKOFF = 1.0
 """Seconds an account's queue rests after the ESME refused or failed to answer a delivery."""
+_MO = OutboundKind.MO
+_ROK = CommandStatus.ESME_ROK
+"""Module constants: on Python 3.11 an Enum class attribute runs a lookup hook per use."""
 
 
 class OutboundDispatcher:
@@ -132,7 +135,7 @@ class OutboundDispatcher:
     def _send(self, link: Link, item: OutboundItem, wall: datetime) -> bool:
         if not link.is_open or not link.session.bound:
             return False
-        if item.kind is OutboundKind.MO and not link.session.peer_speaks_34:
+        if item.kind is _MO and not link.session.peer_speaks_34:
             return self._send_parts(link, item)
         pdu = self.dialects.for_message(item.message).build_prebuilt(
             item, with_tlvs=link.session.peer_speaks_34, now=wall
@@ -193,7 +196,7 @@ class OutboundDispatcher:
             return
         if self._parts and not self._part_done(key, response.command_status):
             return  # more parts to come, or the item was already given back
-        if response.command_status == CommandStatus.ESME_ROK:
+        if response.command_status == _ROK:
             self.committer.outbound_sent(item.item_id)
             if self.on_acknowledged is not None:
                 self.on_acknowledged(item)

@@ -25,13 +25,16 @@ from smsc.store.models import UNDER_WAY, Outcome
 
 CLAIM_BATCH = 1000
 DELIVERED = Delivered()
+_DELIVERED = Result.DELIVERED
+"""A module constant: on Python 3.11 an Enum class attribute runs a lookup hook per use."""
 
 
 def outcome_of(attempt: Attempt) -> Outcome:
     code = attempt.network_error_code
-    match attempt.result:
-        case Result.DELIVERED:
-            return DELIVERED if code is None else Delivered(code)
+    result = attempt.result
+    if result is _DELIVERED:  # the usual attempt, before the match
+        return DELIVERED if code is None else Delivered(code)
+    match result:
         case Result.ABSENT:
             return TemporaryFailure(code, "absent subscriber")
         case Result.REJECTED:

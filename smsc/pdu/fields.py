@@ -51,7 +51,7 @@ class CStr(cs.Construct):  # type: ignore[misc]
 
     def _build(self, obj: str, stream: Any, context: Any, path: str) -> str:
         data = obj.encode("latin-1")
-        if len(data) >= self.max_size or b"\x00" in data:
+        if len(data) >= self.max_size or 0 in data:
             raise cs.ConstructError(f"{path}: {obj!r} does not fit C-string max {self.max_size}")
         stream.write(data + b"\x00")
         return obj

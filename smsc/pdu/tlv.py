@@ -30,7 +30,7 @@ def decode_tlv_value(tag: int, raw: bytes, allowed: bool) -> Any:
     if spec.type is TlvType.INT:
         return int.from_bytes(raw, "big")
     if spec.type is TlvType.CSTRING:
-        if raw[-1:] != b"\x00" or b"\x00" in raw[:-1]:
+        if raw[-1:] != b"\x00" or 0 in raw[:-1]:
             if allowed:
                 raise DecodeError(
                     CommandStatus.ESME_RINVOPTPARAMVAL, f"TLV 0x{tag:04X} is not a C-string"
@@ -106,7 +106,7 @@ def encode_tlv_value(tag: int, value: Any) -> bytes:
             raise EncodeError(f"TLV 0x{tag:04X} value {value} too large") from None
     if spec.type is TlvType.CSTRING and isinstance(value, str):
         octets = value.encode("latin-1") + b"\x00"
-        if len(octets) > spec.max_length or b"\x00" in octets[:-1]:
+        if len(octets) > spec.max_length or 0 in octets[:-1]:
             raise EncodeError(f"TLV 0x{tag:04X} C-string too long")
         return octets
     raise EncodeError(f"TLV 0x{tag:04X} has a value of the wrong type: {value!r}")
@@ -137,7 +137,7 @@ def encode_tlvs(tlvs: Mapping[int, Any]) -> bytes:
         text = cstrings.get(tag)
         if text is not None and type(value) is str:  # receipted_message_id on every receipt
             octets = value.encode("latin-1") + b"\x00"
-            if len(octets) <= text[1] and b"\x00" not in octets[:-1]:
+            if len(octets) <= text[1] and 0 not in octets[:-1]:
                 parts.append(text[0] + len(octets).to_bytes(2, "big") + octets)
                 continue
         values = value if isinstance(value, tuple) else (value,)

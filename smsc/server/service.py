@@ -89,6 +89,13 @@ UDHI = int(EsmFeature.UDHI)
 """As a plain int: `int & IntFlag` builds a flag object each time."""
 SUBMIT_ESM_TYPES = frozenset({EsmType.NORMAL, EsmType.DELIVERY_ACK, EsmType.MANUAL_ACK})
 """Message types an ESME may submit (SPEC 5.2.12: receipts only flow SMSC → ESME)."""
+# Members used once or more per message, as module constants: on Python 3.11 each
+# `EnumClass.MEMBER` runs EnumType.__getattr__'s lookup hook, four times a global's cost.
+_ROK = S.ESME_ROK
+_PAYLOAD = Tag.message_payload
+_MT = Direction.MT
+_UCS2 = DataCoding.UCS2
+_FORWARD = EsmMode.FORWARD
 
 
 _ACCEPTED: dict[int, type[Prebuilt]] = {SubmitSm.command_id: PrebuiltSubmitSmResp,
@@ -151,7 +158,7 @@ def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Acco
     """
     esm = message.esm_class
     if (esm & ESM_TYPE_MASK) not in SUBMIT_ESM_TYPES or esm & 0x80 or (
-        (esm & ESM_MODE_MASK) == EsmMode.FORWARD and not isinstance(message, DataSm)
+        (esm & ESM_MODE_MASK) == _FORWARD and not isinstance(message, DataSm)
     ):
         raise Rejected(S.ESME_RINVESMCLASS)
     if message.registered_delivery & 0xE0:
@@ -167,12 +174,12 @@ def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Acco
     if message.sm_default_msg_id:
         raise Rejected(S.ESME_RINVDFTMSGID)  # no canned messages are configured
     tlvs = message.tlvs
-    payload = tlvs.get(Tag.message_payload) if tlvs else None
+    payload = tlvs.get(_PAYLOAD) if tlvs else None
     if message.short_message and payload is not None:
         raise Rejected(S.ESME_RINVMSGLEN)  # SPEC 3.2.3: one or the other
     if message.replace_if_present_flag > 1:
         raise Rejected(S.ESME_RINVREPFLAG)
-    if esm & UDHI or message.data_coding == DataCoding.UCS2:
+    if esm & UDHI or message.data_coding == _UCS2:
         check_user_data(esm, message.data_coding, payload or message.short_message)
 
 
@@ -380,7 +387,7 @@ class SmscService:
         new.system_id = account.system_id
         new.destination_addr = destination_addr
         new.payload = payload
-        new.direction = Direction.MT
+        new.direction = _MT
         new.service_type = message.service_type
         new.source_addr_ton = message.source_addr_ton
         new.source_addr_npi = message.source_addr_npi
@@ -452,7 +459,7 @@ class SmscService:
                  else self.simulation.submit_fault(network, message.destination_addr))
         if fault is not None and self._fault_before_store(link, account, message, fault):
             return
-        payload = message.tlvs.get(Tag.message_payload) or message.short_message
+        payload = message.tlvs.get(_PAYLOAD) or message.short_message
         new = self._new_message(
             account, message, dest_addr_ton=message.dest_addr_ton,
             dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
@@ -502,7 +509,7 @@ class SmscService:
         elif isinstance(result, AcceptRefused):
             status = S.ESME_RMSGQFUL
         else:
-            status = S.ESME_ROK
+            status = _ROK
         self.metrics.record_submit(account.system_id, status,
                                    self.clock.monotonic() - received)
         if not link.is_open or link.session.closed:
@@ -552,7 +559,7 @@ class SmscService:
             raise Rejected(S.ESME_RCNTSUBDL)  # no distribution lists are configured
         times = self._times(account, message.schedule_delivery_time, message.validity_period)
         self._throttle(account, self.clock.monotonic())
-        payload = message.tlvs.get(Tag.message_payload) or message.short_message
+        payload = message.tlvs.get(_PAYLOAD) or message.short_message
         accepted: list[tuple[SmeDest, NewMessage]] = []
         unsuccess: list[UnsuccessSme] = []
         for dest in message.dest_address:

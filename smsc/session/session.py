@@ -59,6 +59,17 @@ _ORDINARY = frozenset(
 # (REFERENCE.md §12.5), everything else with the request's own response.
 _HEADER_STATUSES = frozenset({CommandStatus.ESME_RINVCMDLEN, CommandStatus.ESME_RINVCMDID})
 
+# Members compared with per PDU, as module constants: on Python 3.11 each `EnumClass.MEMBER`
+# runs EnumType.__getattr__'s lookup hook, four times a global's cost.
+_ENQUIRE_LINK = CommandId.enquire_link
+_UNBIND = CommandId.unbind
+_GENERIC_NACK = CommandId.generic_nack
+_ROK = CommandStatus.ESME_ROK
+_OPEN = BindState.OPEN
+_CLOSED = BindState.CLOSED
+_SMSC = Role.SMSC
+_ESME = Role.ESME
+
 
 class LocalProtocolError(Exception):
     """Our own side tried something SMPP forbids here: a bug in the caller, never the peer."""
@@ -89,9 +100,9 @@ class SmppSession:
     def __init__(self, role: Role, *, limits: SessionLimits, now: float) -> None:
         self.role = role
         self.limits = limits
-        self.state = BindState.OPEN
-        self._peer_may_send = ALLOWED[(role.peer, BindState.OPEN)]
-        self._we_may_send = ALLOWED[(role, BindState.OPEN)]
+        self.state = _OPEN
+        self._peer_may_send = ALLOWED[(role.peer, _OPEN)]
+        self._we_may_send = ALLOWED[(role, _OPEN)]
         """The legality table's rows for the present state (looked up once per change)."""
         self.closed = False
         """Whether the session is over (state CLOSED)."""
@@ -150,7 +161,7 @@ class SmppSession:
 
     def receive_data(self, data: bytes, now: float) -> None:
         """Feed bytes from the peer; b"" means the peer closed its side."""
-        if self.state is BindState.CLOSED:
+        if self.state is _CLOSED:
             return
         if not data:
             self._close("peer closed the connection")
@@ -191,7 +202,7 @@ class SmppSession:
         if command_id & 0x80000000:
             self._handle_response(message, now)
             return
-        if command_id != CommandId.enquire_link:
+        if command_id != _ENQUIRE_LINK:
             self._last_activity = now  # enquire_link proves the link, not a transaction
         if command_id not in self._peer_may_send:
             self._reject_out_of_state(message)
@@ -202,10 +213,10 @@ class SmppSession:
         self._peer_open[message.sequence_number] = command_id
         if command_id in _ORDINARY:  # submit_sm and the like: the application answers
             self._events.append(RequestReceived(message))
-        elif command_id == CommandId.enquire_link:
+        elif command_id == _ENQUIRE_LINK:
             self._auto_answer(message, response_class(command_id)(  # type: ignore[misc]
                 sequence_number=message.sequence_number))
-        elif command_id == CommandId.unbind:
+        elif command_id == _UNBIND:
             self._unbind_received(message)
         elif command_id in BIND_REQUESTS:
             self.peer_interface_version = message.interface_version  # type: ignore[attr-defined]
@@ -229,27 +240,27 @@ class SmppSession:
             return
         if request.command_id not in _UNWINDOWED:
             self._windowed -= 1
-        if message.command_id != CommandId.generic_nack and (
+        if message.command_id != _GENERIC_NACK and (
             message.command_id != request.command_id | 0x80000000
         ):
             # a response of the wrong kind for this sequence: treat like a nack of the request
             self._events.append(UnmatchedResponse(message))
         request_id = request.command_id
-        if request_id != CommandId.enquire_link:
+        if request_id != _ENQUIRE_LINK:
             self._last_activity = now
-        if request_id == CommandId.enquire_link:
+        if request_id == _ENQUIRE_LINK:
             self._enquire_sequence = None
             self._events.append(ResponseReceived(message, request))
             return
-        if request_id == CommandId.unbind:
+        if request_id == _UNBIND:
             self._events.append(ResponseReceived(message, request))
             self._close("unbind acknowledged")
             return
         if (
-            self.role is Role.ESME
+            self.role is _ESME
             and request_id in BIND_REQUESTS
-            and message.command_status == CommandStatus.ESME_ROK
-            and message.command_id != CommandId.generic_nack
+            and message.command_status == _ROK
+            and message.command_id != _GENERIC_NACK
         ):
             bind_type = BIND_TYPE_OF[request_id]
             self._enter(bind_type.bound_state)
@@ -262,7 +273,7 @@ class SmppSession:
 
     def _reject_out_of_state(self, message: Pdu) -> None:
         command_id = message.command_id
-        if command_id in BIND_REQUESTS and self.state is not BindState.OPEN:
+        if command_id in BIND_REQUESTS and self.state is not _OPEN:
             status = CommandStatus.ESME_RALYBND
         else:
             status = CommandStatus.ESME_RINVBNDSTS
@@ -325,7 +336,7 @@ class SmppSession:
             LocalProtocolError: the message is illegal in this state, answers no open request,
                 or the window is full.
         """
-        if self.state is BindState.CLOSED:
+        if self.state is _CLOSED:
             raise LocalProtocolError("session is closed")
         command_id = message.command_id
         if command_id & 0x80000000:
@@ -343,7 +354,7 @@ class SmppSession:
             message.sequence_number = self._take_sequence()
         elif sequence in self._outstanding:
             raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
-        if command_id != CommandId.enquire_link:
+        if command_id != _ENQUIRE_LINK:
             self._last_activity = now
         self._out += encode(message)  # (_write, inlined: twice per message)
         if command_id in _NO_RESPONSE:
@@ -351,7 +362,7 @@ class SmppSession:
         self._outstanding[message.sequence_number] = (message, now + self.limits.response_timer)
         if windowed:
             self._windowed += 1
-        if command_id == CommandId.unbind:
+        if command_id == _UNBIND:
             was_bound = self.bound
             self._enter(BindState.UNBINDING)
             if was_bound:
@@ -362,7 +373,7 @@ class SmppSession:
         sequence = message.sequence_number
         command_id = message.command_id
         open_id = self._peer_open.get(sequence)
-        if command_id == CommandId.generic_nack:
+        if command_id == _GENERIC_NACK:
             if open_id is not None:
                 del self._peer_open[sequence]
         elif open_id is None or (open_id | 0x80000000) != command_id:
@@ -373,10 +384,10 @@ class SmppSession:
             del self._peer_open[sequence]
         self._out += encode(message)  # (_write, inlined)
         if (
-            self.role is Role.SMSC
+            self.role is _SMSC
             and open_id in BIND_REQUESTS
-            and message.command_status == CommandStatus.ESME_ROK
-            and command_id != CommandId.generic_nack
+            and message.command_status == _ROK
+            and command_id != _GENERIC_NACK
         ):
             bind_type = BIND_TYPE_OF[open_id]
             self._enter(bind_type.bound_state)
@@ -402,7 +413,7 @@ class SmppSession:
 
     def _enter(self, state: BindState) -> None:
         self.state = state
-        self.closed = state is BindState.CLOSED
+        self.closed = state is _CLOSED
         self.bound = state.is_bound
         self._peer_may_send = ALLOWED[(self.role.peer, state)]
         self._we_may_send = ALLOWED[(self.role, state)]
@@ -418,13 +429,13 @@ class SmppSession:
 
     def get_timer(self) -> float | None:
         """The monotonic time at which `handle_timer` must next be called, or None."""
-        if self.state is BindState.CLOSED:
+        if self.state is _CLOSED:
             return None
         limits = self.limits
         deadlines: list[float] = []
         if self._outstanding:
             deadlines.append(next(iter(self._outstanding.values()))[1])
-        if self.state is BindState.OPEN and self.role is Role.SMSC and limits.session_init_timer:
+        if self.state is _OPEN and self.role is _SMSC and limits.session_init_timer:
             deadlines.append(self._created + limits.session_init_timer)
         if self.bound:
             if limits.enquire_link_timer and self._enquire_sequence is None:
@@ -437,7 +448,7 @@ class SmppSession:
 
     def handle_timer(self, now: float) -> None:
         """Act on every deadline that has passed by `now`."""
-        if self.state is BindState.CLOSED:
+        if self.state is _CLOSED:
             return
         limits = self.limits
         if (
@@ -452,8 +463,8 @@ class SmppSession:
             self._close("pdu read timeout")
             return
         if (
-            self.state is BindState.OPEN
-            and self.role is Role.SMSC
+            self.state is _OPEN
+            and self.role is _SMSC
             and limits.session_init_timer
             and now >= self._created + limits.session_init_timer
         ):
@@ -464,10 +475,10 @@ class SmppSession:
             if deadline > now:
                 break
             del self._outstanding[sequence]
-            if request.command_id == CommandId.enquire_link:
+            if request.command_id == _ENQUIRE_LINK:
                 self._close("enquire_link unanswered")
                 return
-            if request.command_id == CommandId.unbind:
+            if request.command_id == _UNBIND:
                 self._close("unbind unanswered")
                 return
             self._windowed -= 1
@@ -486,7 +497,7 @@ class SmppSession:
 
     def close(self, reason: str = "closed locally") -> None:
         """Mark the session finished (the shell closed the socket)."""
-        if self.state is not BindState.CLOSED:
+        if self.state is not _CLOSED:
             self._close(reason)
 
     def _close(self, reason: str) -> None:
@@ -498,7 +509,7 @@ class SmppSession:
         self._outstanding.clear()
         self._windowed = 0
         was_bound = self.bound
-        self._enter(BindState.CLOSED)
+        self._enter(_CLOSED)
         if was_bound:
             self._events.append(Unbound())
         self._events.append(ConnectionClosed(reason, unanswered))

@@ -39,6 +39,13 @@ class OutboundKind(Enum):
     when registered_delivery bit 4 asks."""
 
 
+# Members the per-message code compares with, as module constants: on Python 3.11 each
+# `EnumClass.MEMBER` runs EnumType.__getattr__'s lookup hook, four times a global's cost.
+_MT = Direction.MT
+_RECEIPT = OutboundKind.RECEIPT
+_DELIVERED = MessageState.DELIVERED
+
+
 @dataclass(slots=True)
 class NewMessage:
     """A message as accepted from submit_sm / data_sm / submit_multi, or injected as MO."""
@@ -173,11 +180,11 @@ def finish(message: Message, state: MessageState, now: datetime,
                    message.attempts if attempts is None else attempts, None, now,
                    network_error_code)
     registered_delivery = message.fields.registered_delivery
-    if message.fields.direction is not Direction.MT:
+    if message.fields.direction is not _MT:
         return Transition(done)
     owed = wants_receipt(registered_delivery, state)
-    acks = _SME_ACKS[registered_delivery & SME_ACK_MASK] if state is MessageState.DELIVERED else ()
-    return Transition(done, OutboundKind.RECEIPT if owed else None, acks)
+    acks = _SME_ACKS[registered_delivery & SME_ACK_MASK] if state is _DELIVERED else ()
+    return Transition(done, _RECEIPT if owed else None, acks)
 
 
 def apply_outcome(message: Message, outcome: Outcome, now: datetime,
@@ -185,7 +192,7 @@ def apply_outcome(message: Message, outcome: Outcome, now: datetime,
     """The record after one delivery attempt ended with `outcome`."""
     attempts = message.attempts + 1
     if isinstance(outcome, Delivered):
-        return finish(message, MessageState.DELIVERED, now, outcome.network_error_code,
+        return finish(message, _DELIVERED, now, outcome.network_error_code,
                       attempts)
     if isinstance(outcome, PermanentFailure):
         return finish(message, outcome.state, now, outcome.network_error_code, attempts)
