@@ -136,6 +136,11 @@ class ReceiptDialect:
         self._tlv_network = "network_error_code" in tlvs
         self._network_type = bytes((config.network_type,))
         self._network_on_success = config.network_error_on_success
+        self._usual_tlvs = (self._tlv_receipted and self._tlv_id is None and self._tlv_state
+                            and not self._network_on_success)
+        """Whether a receipt without a network error code or kept TLVs (the usual one) has
+        exactly the two TLVs `_USUAL_TLVS` writes: receipted_message_id in the text's id
+        form, then message_state."""
         self._enroute = "enroute" in config.intermediate
         self.notifies_acceptance = "accepted" in config.intermediate
         self._manual_ack_text = config.manual_ack_text.encode("latin-1", "replace")
@@ -249,6 +254,10 @@ class ReceiptDialect:
                       ) -> bytes | None:
         """The receipt's TLVs as octets, in `_receipt`'s order (None when one needs the
         codec's checks)."""
+        if (self._usual_tlvs and message.network_error_code is None
+                and not message.fields.extra and len(text_id) < 65):
+            # the text's id is digits (hex or decimal): ASCII, no NUL
+            return _USUAL_TLVS % (len(text_id) + 1, text_id.encode("ascii"), state)
         receipted, code, reference = self._receipt_values(message, text_id)
         parts: list[bytes] = []
         if receipted is not None:
@@ -355,6 +364,9 @@ sender as destination, esm_class, every other field empty or zero, data_coding 0
 text and the TLVs."""
 _RECEIPTED_TAG = int(Tag.receipted_message_id).to_bytes(2, "big")
 _NETWORK_TAG = int(Tag.network_error_code).to_bytes(2, "big") + (3).to_bytes(2, "big")
+_USUAL_TLVS = (_RECEIPTED_TAG + b"\x00%c%b\x00" + int(Tag.message_state).to_bytes(2, "big")
+               + b"\x00\x01%c")
+"""receipted_message_id (its length, the id) and message_state (the state), to fill with %."""
 _STATE_TLVS = {state: int(Tag.message_state).to_bytes(2, "big") + b"\x00\x01"
                + int(state).to_bytes(1, "big") for state in MessageState}
 
