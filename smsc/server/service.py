@@ -395,14 +395,19 @@ class SmscService:
         new.dest_addr_ton = dest_addr_ton
         new.dest_addr_npi = dest_addr_npi
         new.esm_class = message.esm_class
-        new.protocol_id = getattr(message, "protocol_id", 0)
-        new.priority_flag = getattr(message, "priority_flag", 0)
+        if type(message) is DataSm:  # data_sm has no protocol_id, priority or replace flag
+            new.protocol_id = new.priority_flag = 0
+            new.replace_if_present = False
+        else:
+            new.protocol_id = message.protocol_id  # type: ignore[union-attr]
+            new.priority_flag = message.priority_flag  # type: ignore[union-attr]
+            new.replace_if_present = (
+                message.replace_if_present_flag != 0)  # type: ignore[union-attr]
         new.registered_delivery = message.registered_delivery
         new.data_coding = message.data_coding
         new.submitted_at = times.now
         new.expires_at = times.expires_at
         new.schedule_at = times.schedule_at
-        new.replace_if_present = bool(getattr(message, "replace_if_present_flag", 0))
         new.network = network
         new.extra = _segment_info(message.tlvs) if message.tlvs else b""
         return new
@@ -433,16 +438,17 @@ class SmscService:
         return network
 
     def _times(self, account: Account, schedule: str, validity: str) -> Times:
+        now = self.clock.wall()
+        if not schedule and not validity:  # the usual submit: one sum, no time parsing
+            usual = self._validity_of.get(account.system_id)
+            if usual is not None:
+                return Times(now + usual, None, now)
         store = self.config.store
         default_validity = account.config.default_validity or store.default_validity
         max_validity = account.config.max_validity or store.max_validity
-        now = self.clock.wall()
-        if not schedule and not validity:  # the usual submit: one sum, no time parsing
-            validity_of = self._validity_of
-            usual = validity_of.get(account.system_id)
-            if usual is None:
-                usual = validity_of[account.system_id] = timedelta(
-                    seconds=min(default_validity, max_validity))
+        if not schedule and not validity:
+            usual = self._validity_of[account.system_id] = timedelta(
+                seconds=min(default_validity, max_validity))
             return Times(now + usual, None, now)
         return resolve_times(schedule, validity, now, default_validity=default_validity,
                              max_validity=max_validity)
