@@ -14,14 +14,15 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "smsc.pdu.constants": ("smsc.pdu.constants",),
     "smsc.pdu.errors": ("smsc.pdu.constants",),
     "smsc.pdu": ("smsc.pdu",),
-    "smsc.session": ("smsc.pdu",),
+    "smsc.session": ("smsc.pdu", "smsc.constructors"),
     "smsc.config": ("smsc.pdu.constants",),
     "smsc.accounts": ("smsc.config", "smsc.pdu.constants"),
-    "smsc.store": ("smsc.store", "smsc.pdu.constants"),
+    "smsc.store": ("smsc.store", "smsc.pdu.constants", "smsc.constructors"),
     "smsc.routing": ("smsc.routing", "smsc.config", "smsc.pdu"),
     "smsc.receipts": ("smsc.pdu", "smsc.store.models", "smsc.config"),
     "smsc.metrics": ("smsc.pdu.constants", "smsc.store.models"),
     "smsc.clock": (),
+    "smsc.constructors": (),
     "esme_client": ("esme_client", "smsc.pdu", "smsc.session", "smsc.receipts"),
 }
 # third-party modules that the sans-IO core must never import

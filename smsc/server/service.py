@@ -19,6 +19,7 @@ import trio
 from smsc.accounts import Account, Accounts
 from smsc.clock import Clock
 from smsc.config import NO_NETWORK, Config
+from smsc.constructors import constructor
 from smsc.delivery.committer import AcceptCallback, Committer
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.logs import trace_event
@@ -120,6 +121,9 @@ class Times:
     schedule_at: datetime | None
     now: datetime
     """The wall time the submit was resolved at (its submit date)."""
+
+
+_make_times = constructor(Times)
 
 
 def resolve_times(
@@ -442,14 +446,14 @@ class SmscService:
         if not schedule and not validity:  # the usual submit: one sum, no time parsing
             usual = self._validity_of.get(account.system_id)
             if usual is not None:
-                return Times(now + usual, None, now)
+                return _make_times(now + usual, None, now)
         store = self.config.store
         default_validity = account.config.default_validity or store.default_validity
         max_validity = account.config.max_validity or store.max_validity
         if not schedule and not validity:
             usual = self._validity_of[account.system_id] = timedelta(
                 seconds=min(default_validity, max_validity))
-            return Times(now + usual, None, now)
+            return _make_times(now + usual, None, now)
         return resolve_times(schedule, validity, now, default_validity=default_validity,
                              max_validity=max_validity)
 

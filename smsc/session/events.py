@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smsc.constructors import constructor
 from smsc.pdu import Pdu
 from smsc.session.states import BindType
 
@@ -32,6 +33,11 @@ class ResponseReceived:
 
     message: Pdu
     request: Pdu
+
+
+make_request_received = constructor(RequestReceived)
+make_response_received = constructor(ResponseReceived)
+"""The two events of every message, built without type.__call__."""
 
 
 @dataclass(frozen=True, slots=True)

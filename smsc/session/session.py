@@ -31,11 +31,11 @@ from smsc.session.events import (
     Event,
     PeerErrorAnswered,
     RequestAnswered,
-    RequestReceived,
-    ResponseReceived,
     ResponseTimedOut,
     Unbound,
     UnmatchedResponse,
+    make_request_received,
+    make_response_received,
 )
 from smsc.session.states import (
     ALLOWED,
@@ -208,11 +208,11 @@ class SmppSession:
             self._reject_out_of_state(message)
             return
         if command_id in _NO_RESPONSE:
-            self._events.append(RequestReceived(message))
+            self._events.append(make_request_received(message))
             return
         self._peer_open[message.sequence_number] = command_id
         if command_id in _ORDINARY:  # submit_sm and the like: the application answers
-            self._events.append(RequestReceived(message))
+            self._events.append(make_request_received(message))
         elif command_id == _ENQUIRE_LINK:
             self._auto_answer(message, response_class(command_id)(  # type: ignore[misc]
                 sequence_number=message.sequence_number))
@@ -223,7 +223,7 @@ class SmppSession:
             self._bind_request_system_id = message.system_id  # type: ignore[attr-defined]
             self._events.append(BindRequested(message))
         else:
-            self._events.append(RequestReceived(message))
+            self._events.append(make_request_received(message))
 
     def _handle_response(self, message: Pdu, now: float) -> None:
         entry = self._outstanding.pop(message.sequence_number, None)
@@ -236,7 +236,7 @@ class SmppSession:
             # the usual answer (a deliver_sm_resp): what the general path below does for it
             self._windowed -= 1
             self._last_activity = now
-            self._events.append(ResponseReceived(message, request))
+            self._events.append(make_response_received(message, request))
             return
         if request.command_id not in _UNWINDOWED:
             self._windowed -= 1
@@ -250,10 +250,10 @@ class SmppSession:
             self._last_activity = now
         if request_id == _ENQUIRE_LINK:
             self._enquire_sequence = None
-            self._events.append(ResponseReceived(message, request))
+            self._events.append(make_response_received(message, request))
             return
         if request_id == _UNBIND:
-            self._events.append(ResponseReceived(message, request))
+            self._events.append(make_response_received(message, request))
             self._close("unbind acknowledged")
             return
         if (
@@ -266,10 +266,10 @@ class SmppSession:
             self._enter(bind_type.bound_state)
             self.bind_type = bind_type
             self.system_id = request.system_id  # type: ignore[attr-defined]
-            self._events.append(ResponseReceived(message, request))
+            self._events.append(make_response_received(message, request))
             self._events.append(Bound(bind_type, self.system_id))
             return
-        self._events.append(ResponseReceived(message, request))
+        self._events.append(make_response_received(message, request))
 
     def _reject_out_of_state(self, message: Pdu) -> None:
         command_id = message.command_id

@@ -25,6 +25,8 @@ from smsc.store.models import (
     Transition,
     apply_outcome,
     finish,
+    make_message,
+    make_outbound_item,
     replaced,
 )
 
@@ -101,7 +103,7 @@ class MemoryStore:
         if limit and self._pending[new.system_id] >= limit:
             return AcceptRefused.QUEUE_FULL
         due = new.schedule_at or new.submitted_at or now
-        message = Message(self._take_id(), new, next_attempt_at=due)
+        message = make_message(self._take_id(), new, next_attempt_at=due)
         transition = (None if first is None or first is UNDER_WAY
                       else apply_outcome(message, first, now, self.retry))
         if (transition is not None and transition.message.final_at is not None
@@ -182,7 +184,7 @@ class MemoryStore:
             self._queue_outbound(message.system_id, kind, message)
 
     def _queue_outbound(self, system_id: str, kind: OutboundKind, message: Message) -> None:
-        item = OutboundItem(self._next_item, system_id, kind, message)
+        item = make_outbound_item(self._next_item, system_id, kind, message)
         self._next_item += 1
         self._outbound[system_id][item.item_id] = item
 

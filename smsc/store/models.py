@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
+from smsc.constructors import constructor
 from smsc.pdu.constants import (
     SME_ACK_MASK,
     MessageState,
@@ -166,6 +167,11 @@ class Transition:
     """SME acknowledgements owed as well (a delivered message whose sender asked)."""
 
 
+make_message = constructor(Message)
+make_transition = constructor(Transition)
+"""`Message(...)` and `Transition(...)` for the hot path, without type.__call__."""
+
+
 def check_transition(old: MessageState, new: MessageState) -> None:
     if new not in TRANSITIONS.get(old, frozenset()):
         raise IllegalTransition(f"{old.name} → {new.name}")
@@ -176,15 +182,15 @@ def finish(message: Message, state: MessageState, now: datetime,
     """Move `message` to a final state, owing a receipt when registered_delivery asks;
     `attempts`, when given, replaces its attempt count."""
     check_transition(message.state, state)
-    done = Message(message.message_id, message.fields, state,
-                   message.attempts if attempts is None else attempts, None, now,
-                   network_error_code)
+    done = make_message(message.message_id, message.fields, state,
+                        message.attempts if attempts is None else attempts, None, now,
+                        network_error_code)
     registered_delivery = message.fields.registered_delivery
     if message.fields.direction is not _MT:
-        return Transition(done)
+        return make_transition(done)
     owed = wants_receipt(registered_delivery, state)
     acks = _SME_ACKS[registered_delivery & SME_ACK_MASK] if state is _DELIVERED else ()
-    return Transition(done, _RECEIPT if owed else None, acks)
+    return make_transition(done, _RECEIPT if owed else None, acks)
 
 
 def apply_outcome(message: Message, outcome: Outcome, now: datetime,
@@ -202,15 +208,15 @@ def apply_outcome(message: Message, outcome: Outcome, now: datetime,
         return finish(message, MessageState.EXPIRED, now, outcome.network_error_code,
                       attempts)
     check_transition(message.state, MessageState.ENROUTE)
-    waiting = Message(message.message_id, message.fields, message.state, attempts, retry_at,
-                      None, outcome.network_error_code)
+    waiting = make_message(message.message_id, message.fields, message.state, attempts,
+                           retry_at, None, outcome.network_error_code)
     notify = (
         OutboundKind.INTERMEDIATE
         if wants_intermediate(message.fields.registered_delivery)
         and message.fields.direction is Direction.MT
         else None
     )
-    return Transition(waiting, notify)
+    return make_transition(waiting, notify)
 
 
 def replaced(
@@ -268,6 +274,10 @@ class OutboundItem:
     kind: OutboundKind
     message: Message
     attempts: int = 0
+
+
+make_outbound_item = constructor(OutboundItem)
+"""`OutboundItem(...)` for the hot path, without type.__call__."""
 
 
 class AttemptUnderWay(Enum):

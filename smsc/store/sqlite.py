@@ -37,6 +37,8 @@ from smsc.store.models import (
     Transition,
     apply_outcome,
     finish,
+    make_message,
+    make_outbound_item,
     replaced,
 )
 from smsc.store.sqlite_schema import (
@@ -422,7 +424,7 @@ class SqliteStore:
                 notices.append((new.system_id, OutboundKind.MO, mobile))
                 continue
             due = new.schedule_at or new.submitted_at or now
-            message = Message(message_id, new, enroute, 0, due)
+            message = make_message(message_id, new, enroute, 0, due)
             if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
                     and self.accepted_notice is not None and self.accepted_notice(new)):
                 notices.append((new.system_id, OutboundKind.ACCEPTED, message))
@@ -595,7 +597,7 @@ class SqliteStore:
                 ready[system_id] = []
             if mirrored is not None:  # (None: spilled, claimed from the table)
                 if mirrored_count < room:
-                    mirrored[item_id] = OutboundItem(item_id, system_id, kind, message)
+                    mirrored[item_id] = make_outbound_item(item_id, system_id, kind, message)
                     ready[system_id].append(item_id)  # the newest id: still a heap
                     mirrored_count += 1
                 else:  # the mirror is full: this account is claimed from the table
