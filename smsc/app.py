@@ -232,11 +232,14 @@ def _on_sent(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
     count_sent = metrics.count_sent
 
     def count(pdu: Pdu) -> None:
-        key = (pdu.command_id, pdu.command_status)
+        key: int = pdu.command_id
+        status = pdu.command_status
+        if status:
+            key |= status << 32  # as pdu_key makes it
         if key in sent:
             sent[key] += 1
         else:
-            count_sent(*key)
+            count_sent(pdu.command_id, status)
 
     def count_and_trace(pdu: Pdu) -> None:
         count(pdu)

@@ -38,8 +38,20 @@ _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
 _MT = Direction.MT
 KNOWN_COMMANDS = frozenset(int(c) for c in CommandId)
 KNOWN_STATUSES = frozenset(int(s) for s in CommandStatus)
-UNKNOWN = -1
-"""Stands for any command id or status the spec does not name (keeps label sets bounded)."""
+UNKNOWN = 0xFFFFFFFF
+"""Stands for any command id or status the spec does not name (keeps label sets bounded);
+no PDU carries it (the spec reserves both)."""
+
+
+def pdu_key(command_id: int, status: int) -> int:
+    """The key a PDU is counted under: the command_id alone when the status is 0 (every
+    request and nearly every response), so the hot path hashes a plain int, not a tuple."""
+    return command_id | status << 32 if status else command_id
+
+
+def split_pdu_key(key: int) -> tuple[int, int]:
+    """(command_id, status) of a `pdu_key`."""
+    return key & 0xFFFFFFFF, key >> 32
 
 
 def status_name(status: int) -> str:
@@ -106,8 +118,10 @@ class SmscMetrics:
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled
         """False turns every record call into a no-op (to measure what recording costs)."""
-        self.pdus_received: dict[tuple[int, int], int] = {}
-        self.pdus_sent: dict[tuple[int, int], int] = {}
+        self.pdus_received: dict[int, int] = {}
+        """`pdu_key` → PDUs received."""
+        self.pdus_sent: dict[int, int] = {}
+        """`pdu_key` → PDUs sent."""
         self.submits: dict[tuple[str, int], int] = {}
         self.throttled: dict[str, int] = {}
         self.delivery_attempts: dict[tuple[str, str], int] = {}
@@ -131,10 +145,10 @@ class SmscMetrics:
     # -- what the shell records (each a dict update on the trio thread) -------------------
 
     def count_received(self, command_id: int, status: int = 0) -> None:
-        _count_pdu(self.pdus_received, (command_id, status))
+        _count_pdu(self.pdus_received, pdu_key(command_id, status))
 
     def count_sent(self, command_id: int, status: int) -> None:
-        _count_pdu(self.pdus_sent, (command_id, status))
+        _count_pdu(self.pdus_sent, pdu_key(command_id, status))
 
     def record_submit(self, account: str, status: int, seconds: float | None = None) -> None:
         key = (account, status)
@@ -205,8 +219,8 @@ class SmscMetrics:
         return self.registry.get_sample_value(name, labels)
 
 
-def _count_pdu(counts: dict[tuple[int, int], int], key: tuple[int, int]) -> None:
-    """One PDU more under (command_id, status); codes we do not know share one label."""
+def _count_pdu(counts: dict[int, int], key: int) -> None:
+    """One PDU more under a `pdu_key`; codes we do not know share one label."""
     if key in counts:
         counts[key] += 1
     else:
@@ -214,12 +228,10 @@ def _count_pdu(counts: dict[tuple[int, int], int], key: tuple[int, int]) -> None
         counts[bounded] = counts.get(bounded, 0) + 1
 
 
-def _bounded(key: tuple[int, int]) -> tuple[int, int]:
-    command_id, status = key
-    return (
-        command_id if command_id in KNOWN_COMMANDS else UNKNOWN,
-        status if status in KNOWN_STATUSES else UNKNOWN,
-    )
+def _bounded(key: int) -> int:
+    command_id, status = split_pdu_key(key)
+    return pdu_key(command_id if command_id in KNOWN_COMMANDS else UNKNOWN,
+                   status if status in KNOWN_STATUSES else UNKNOWN)
 
 
 def _name(code: int, namer: Callable[[int], str]) -> str:
@@ -234,9 +246,10 @@ class _Collector:
 
     def collect(self) -> Iterator[Metric]:
         m = self.metrics
-        def named(counts: dict[tuple[int, int], int]) -> list[tuple[tuple[str, ...], int]]:
+        def named(counts: dict[int, int]) -> list[tuple[tuple[str, ...], int]]:
+            pairs = [(split_pdu_key(key), v) for key, v in list(counts.items())]
             return [((_name(c, command_name), _name(s, status_name)), v)
-                    for (c, s), v in list(counts.items())]
+                    for (c, s), v in pairs]
 
         yield _counter("smpp_pdus_received", "PDUs received from ESMEs", ["command", "status"],
                        named(m.pdus_received))
@@ -309,4 +322,4 @@ def _ignore(*args: Any) -> None:
     return None
 
 
-__all__ = ["CONTENT_TYPE", "FastHistogram", "SmscMetrics", "Snapshot"]
+__all__ = ["CONTENT_TYPE", "FastHistogram", "SmscMetrics", "Snapshot", "pdu_key", "split_pdu_key"]

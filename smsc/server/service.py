@@ -270,20 +270,23 @@ class SmscService:
         kind = type(event)
         if kind is RequestReceived:  # the two of every message first, without a match
             message = event.message  # type: ignore[union-attr]
-            key = (message.command_id, 0)
-            if key in metrics.pdus_received:  # counted inline: twice per message
+            key = message.command_id  # its pdu_key: counted inline, twice per message
+            if key in metrics.pdus_received:
                 metrics.pdus_received[key] += 1
             else:
-                metrics.count_received(*key)
+                metrics.count_received(key)
             self._request(link, message)
             return
         if kind is ResponseReceived:
             message = event.message  # type: ignore[union-attr]
-            key = (message.command_id, message.command_status)
+            key = message.command_id
+            status = message.command_status
+            if status:
+                key |= status << 32  # as pdu_key makes it
             if key in metrics.pdus_received:
                 metrics.pdus_received[key] += 1
             else:
-                metrics.count_received(*key)
+                metrics.count_received(message.command_id, status)
             self.outbound.on_response(link, message, event.request)  # type: ignore[union-attr]
             return
         match event:

@@ -1,0 +1,48 @@
+"""SmscMetrics' PDU counters: one int key per (command_id, status), named at scrape time."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smsc.metrics import SmscMetrics, pdu_key, split_pdu_key
+from smsc.pdu.constants import CommandId, CommandStatus
+
+uint32 = st.integers(min_value=0, max_value=0xFFFFFFFF)
+
+
+@given(uint32, uint32)
+def test_pdu_key_round_trips(command_id: int, status: int) -> None:
+    assert split_pdu_key(pdu_key(command_id, status)) == (command_id, status)
+
+
+def test_status_zero_is_the_command_id_itself() -> None:
+    assert pdu_key(CommandId.submit_sm, 0) == int(CommandId.submit_sm)
+
+
+def test_counts_are_named_by_command_and_status() -> None:
+    metrics = SmscMetrics()
+    metrics.count_received(CommandId.submit_sm)
+    metrics.count_received(CommandId.submit_sm)
+    metrics.count_sent(CommandId.submit_sm_resp, CommandStatus.ESME_RTHROTTLED)
+    metrics.count_received(CommandId.deliver_sm_resp, 0x12345)  # no such status
+    metrics.count_received(0x00FFFF00, 0)  # no such command
+    assert metrics.value("smpp_pdus_received_total", command="submit_sm",
+                         status="ESME_ROK") == 2
+    assert metrics.value("smpp_pdus_sent_total", command="submit_sm_resp",
+                         status="ESME_RTHROTTLED") == 1
+    assert metrics.value("smpp_pdus_sent_total", command="submit_sm_resp",
+                         status="ESME_ROK") is None
+    assert metrics.value("smpp_pdus_received_total", command="deliver_sm_resp",
+                         status="unknown") == 1
+    assert metrics.value("smpp_pdus_received_total", command="unknown",
+                         status="ESME_ROK") == 1
+
+
+def test_unknown_codes_share_one_key() -> None:
+    metrics = SmscMetrics()
+    for command_id in (0x00FFFF00, 0x00FFFF01, 0x00FFFF02):
+        metrics.count_received(command_id, 0x54321)
+    assert len(metrics.pdus_received) == 1
+    assert metrics.value("smpp_pdus_received_total", command="unknown",
+                         status="unknown") == 3
