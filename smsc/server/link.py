@@ -75,11 +75,17 @@ class Link:
     def send(self, message: Pdu) -> Pdu:
         """Queue a PDU through the session (raises LocalProtocolError when illegal)."""
         session = self.session
+        if message.command_id & 0x80000000:  # a response: no clock read, no deadline moved
+            sent = session.send_response(message)
+            if self._on_sent is not None:
+                self._on_sent(sent)
+            self._after_session_change()
+            return sent
         sent = session.send(message, self.clock.monotonic())
         if self._on_sent is not None:
             self._on_sent(sent)
         self._after_session_change()
-        if not sent.command_id & 0x80000000 and session.outstanding == 1:
+        if session.outstanding == 1:
             self._timer_moved()  # the first request in flight: its response deadline counts
         return sent
 

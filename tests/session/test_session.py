@@ -337,6 +337,28 @@ def test_send_rejects_what_this_role_may_not_send() -> None:
         pair.smsc.send(SubmitSmResp(sequence_number=42, message_id="x"), 1)  # nothing open
 
 
+def test_send_response_answers_like_send_and_checks_the_same() -> None:
+    pair = Pair()
+    pair.bind()
+    pair.esme.send(SubmitSm(destination_addr="1", short_message=b"a"), 1)
+    pair.esme.send(SubmitSm(destination_addr="2", short_message=b"b"), 1)
+    first, second = pair.to_smsc(1)
+    assert isinstance(first, RequestReceived) and isinstance(second, RequestReceived)
+    pair.smsc.send_response(make_response(first.message, message_id="1"))
+    pair.smsc.send(make_response(second.message, message_id="2"), 1)
+    assert pair.smsc.peer_open_requests == 0
+    answers = pair.to_esme(2)
+    assert [(e.message.message_id, e.request.destination_addr)  # type: ignore[attr-defined]
+            for e in answers] == [("1", "1"), ("2", "2")]
+    with pytest.raises(LocalProtocolError):  # answered already
+        pair.smsc.send_response(make_response(first.message, message_id="1"))
+    with pytest.raises(LocalProtocolError):  # not a response to anything open
+        pair.smsc.send_response(EnquireLink(sequence_number=7))
+    pair.smsc.close("test")
+    with pytest.raises(LocalProtocolError):
+        pair.smsc.send_response(make_response(first.message, message_id="1"))
+
+
 def test_sequence_numbers_wrap_and_skip_outstanding_ones() -> None:
     pair = Pair(SessionLimits(window=5, enquire_link_timer=0))
     pair.bind()
