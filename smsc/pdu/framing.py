@@ -64,22 +64,58 @@ class FrameBuffer:
             return None
         length = _unpack_length(buffer, start)[0]
         if length < HEADER_SIZE or length > self.max_command_length:
-            sequence = None
-            command_id = None
-            if available >= HEADER_SIZE:
-                command_id = int.from_bytes(buffer[start + 4 : start + 8], "big")
-                sequence = int.from_bytes(buffer[start + 12 : start + 16], "big")
-            self._broken = DecodeError(
-                CommandStatus.ESME_RINVCMDLEN,
-                f"command_length {length} outside 16..{self.max_command_length}",
-                command_id=command_id,
-                sequence_number=sequence,
-            )
-            self._buffer = b""
-            self._start = 0
-            raise self._broken
+            self._lose_framing(length)
         if available < length:
             return None
         self._start = start + length
         frame = buffer[start : start + length]
         return frame if type(frame) is bytes else bytes(frame)
+
+    def pop_all(self) -> list[bytes]:
+        """Every whole PDU buffered, in order (empty when more bytes are needed): `pop` in
+        one loop, for the reader's chunks of many PDUs. A bad command_length after good
+        frames ends the list there; the next call raises.
+
+        Raises:
+            DecodeError: the first command_length is out of bounds (framing lost).
+        """
+        if self._broken is not None:
+            raise self._broken
+        buffer = self._buffer
+        start = self._start
+        end = len(buffer)
+        limit = self.max_command_length
+        frames: list[bytes | bytearray] = []
+        while end - start >= 4:
+            length = _unpack_length(buffer, start)[0]
+            if length < HEADER_SIZE or length > limit:
+                if frames:
+                    break
+                self._lose_framing(length)
+            if end - start < length:
+                break
+            frames.append(buffer[start : start + length])
+            start += length
+        self._start = start
+        if type(buffer) is not bytes:
+            return [bytes(frame) for frame in frames]
+        return frames  # type: ignore[return-value]  # slices of bytes are bytes
+
+    def _lose_framing(self, length: int) -> None:
+        """Refuse the stream from here on: `length`, at `_start`, cannot be a PDU's."""
+        buffer = self._buffer
+        start = self._start
+        sequence = None
+        command_id = None
+        if len(buffer) - start >= HEADER_SIZE:
+            command_id = int.from_bytes(buffer[start + 4 : start + 8], "big")
+            sequence = int.from_bytes(buffer[start + 12 : start + 16], "big")
+        self._broken = DecodeError(
+            CommandStatus.ESME_RINVCMDLEN,
+            f"command_length {length} outside 16..{self.max_command_length}",
+            command_id=command_id,
+            sequence_number=sequence,
+        )
+        self._buffer = b""
+        self._start = 0
+        raise self._broken

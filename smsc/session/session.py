@@ -170,17 +170,21 @@ class SmppSession:
         frames = self._frames
         frames.feed(data)
         completed = False
-        while not self.closed:  # a frame may close the session
+        handle = self._handle_frame
+        while not self.closed:
             try:
-                frame = frames.pop()
+                batch = frames.pop_all()
             except DecodeError as error:
                 self._answer_error(error, "framing lost")
                 self._close("framing lost: " + str(error))
                 return
-            if frame is None:
+            if not batch:
                 break
             completed = True
-            self._handle_frame(frame, now)
+            for frame in batch:
+                handle(frame, now)
+                if self.closed:  # a frame closed the session: the rest go unread
+                    break
         # the read timer runs from the first octet of a PDU, however slowly the rest trickles
         if not frames.buffered:
             self._partial_since = None

@@ -10,6 +10,7 @@ import pytest
 
 from smsc.pdu import (
     DecodeError,
+    EnquireLink,
     FrameBuffer,
     GenericNack,
     SmeDest,
@@ -18,7 +19,7 @@ from smsc.pdu import (
     encode,
     encode_with_construct,
 )
-from smsc.pdu.constants import Tag
+from smsc.pdu.constants import CommandStatus, Tag
 
 VECTORS = json.loads((Path(__file__).parent.parent / "data" / "vectors.json").read_text())[
     "vectors"
@@ -113,6 +114,19 @@ def test_framer_reports_lost_framing(name: str) -> None:
     assert caught.value.command_status == expected_status(vector)
     with pytest.raises(DecodeError):
         frames.pop()  # framing cannot be recovered on this connection
+
+
+def test_pop_all_gives_the_good_frames_before_lost_framing() -> None:
+    good = encode(EnquireLink(sequence_number=5))
+    bad = (8).to_bytes(4, "big") + bytes(12)
+    frames = FrameBuffer()
+    frames.feed(good + good + bad)
+    assert frames.pop_all() == [good, good]
+    with pytest.raises(DecodeError) as caught:
+        frames.pop_all()
+    assert caught.value.command_status == CommandStatus.ESME_RINVCMDLEN
+    with pytest.raises(DecodeError):
+        frames.pop()  # lost for good, whichever way it is read
 
 
 def test_framer_waits_for_an_incomplete_header() -> None:
