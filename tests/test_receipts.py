@@ -75,6 +75,19 @@ def test_ids_dates_case_fields_and_padding() -> None:
     assert receipt_ids_match(parsed.id, pdu.receipted_message_id)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(("fields", "expected"), [
+    (("id", "text", "stat"), "id:bee text:Hello.world, a messa stat:DELIVRD"),
+    (("text", "id", "stat"), "text:Hello.world, a messa id:bee stat:DELIVRD"),
+    (("stat", "text"), "stat:DELIVRD text:Hello.world, a messa"),
+    (("id", "err"), "id:bee err:000"),
+])
+def test_the_id_and_the_text_go_where_the_fields_put_them(fields: tuple[str, ...],
+                                                           expected: str) -> None:
+    dialect = ReceiptDialectConfig(fields=fields)
+    for _ in range(2):  # written, then from the shell kept for the minute
+        assert receipt(dialect).short_message.decode() == expected  # type: ignore[union-attr]
+
+
 def test_spec_labels_seconds_and_hex_ids_from_a_decimal_smsc() -> None:
     config = ReceiptDialectConfig(name="x", label_case="spec", date_format="yymmddhhmmss",
                                   id_format="hex", text_chars=5)
