@@ -82,7 +82,8 @@ class Committer:
         batch.accepts.append(new)
         batch.first_attempts.append(first)
         self._callbacks.append(callback)
-        self._wake()
+        if not self._awake:  # (_wake's test, inlined: once per message)
+            self._wake()
 
     def outcome(self, message_id: int, outcome: Outcome) -> None:
         self._batch.outcomes.append((message_id, outcome))
@@ -90,7 +91,8 @@ class Committer:
 
     def outbound_sent(self, item_id: int) -> None:
         self._batch.outbound_sent.append(item_id)
-        self._wake()
+        if not self._awake:
+            self._wake()
 
     def outbound_failed(self, item_id: int) -> None:
         self._batch.outbound_failed.append(item_id)

@@ -444,8 +444,8 @@ class SmscService:
             return NO_NETWORK
         return network
 
-    def _times(self, account: Account, schedule: str, validity: str) -> Times:
-        now = self.clock.wall()
+    def _times(self, account: Account, schedule: str, validity: str, now: datetime) -> Times:
+        """When a submit received at `now` (wall time) is due and expires."""
         if not schedule and not validity:  # the usual submit: one sum, no time parsing
             usual = self._validity_of.get(account.system_id)
             if usual is not None:
@@ -465,8 +465,9 @@ class SmscService:
         check_destination(message.dest_addr_ton, message.destination_addr)
         network = self._route(account, message, message.dest_addr_ton, message.dest_addr_npi,
                               message.destination_addr)
-        times = self._times(account, message.schedule_delivery_time, message.validity_period)
         received = self.clock.monotonic()
+        times = self._times(account, message.schedule_delivery_time, message.validity_period,
+                            self.clock.wall_at(received))
         self._throttle(account, received)
         fault = (None if self.simulation is None
                  else self.simulation.submit_fault(network, message.destination_addr))
@@ -485,8 +486,8 @@ class SmscService:
         check_destination(message.dest_addr_ton, message.destination_addr)
         network = self._route(account, message, message.dest_addr_ton, message.dest_addr_npi,
                               message.destination_addr)
-        times = self._times(account, "", "")
         received = self.clock.monotonic()
+        times = self._times(account, "", "", self.clock.wall_at(received))
         self._throttle(account, received)
         fault = (None if self.simulation is None
                  else self.simulation.submit_fault(network, message.destination_addr))
@@ -570,7 +571,8 @@ class SmscService:
             raise Rejected(S.ESME_RINVNUMDESTS)
         if not all(isinstance(d, SmeDest) for d in message.dest_address):
             raise Rejected(S.ESME_RCNTSUBDL)  # no distribution lists are configured
-        times = self._times(account, message.schedule_delivery_time, message.validity_period)
+        times = self._times(account, message.schedule_delivery_time, message.validity_period,
+                            self.clock.wall())
         self._throttle(account, self.clock.monotonic())
         payload = message.tlvs.get(_PAYLOAD) or message.short_message
         accepted: list[tuple[SmeDest, NewMessage]] = []
@@ -678,7 +680,7 @@ class SmscService:
                 if message_id is None:
                     raise Rejected(S.ESME_RREPLACEFAIL)
                 times = self._times(account, message.schedule_delivery_time,
-                                    message.validity_period)
+                                    message.validity_period, self.clock.wall())
                 replaced = await call(
                     self.store.replace, message_id=message_id, system_id=system_id,
                     source_addr=message.source_addr, now=now,
