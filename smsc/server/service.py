@@ -245,6 +245,10 @@ class SmscService:
         """Where accepted MT messages go (DeliveryScheduler.accept starts their first
         attempt); answered through the callback once stored."""
         self.id_format = config.server.message_id_format
+        self._accepted_body: Callable[[int], bytes] = (
+            b"%x\x00" if self.id_format == "hex" else b"%d\x00").__mod__
+        """A message id → the usual submit_sm_resp body (`format_message_id`'s text and its
+        NUL), in one C call."""
         self._account_of: dict[int, Account] = {}
         self._validity_of: dict[str, timedelta] = {}
         """Per account, the validity of a submit that sets none (config is fixed)."""
@@ -530,9 +534,8 @@ class SmscService:
             return  # stored all the same: it will be delivered, and its receipt will wait
         if isinstance(result, int):
             # the usual answer, written straight to octets: message_id and its NUL
-            link.send(_ACCEPTED[request.command_id](
-                format_message_id(result, self.id_format).encode("ascii") + b"\x00",
-                request.sequence_number))
+            link.send(_ACCEPTED[request.command_id](self._accepted_body(result),
+                                                    request.sequence_number))
         else:
             link.send(make_response(request, status))
 

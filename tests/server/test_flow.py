@@ -581,3 +581,29 @@ async def test_every_field_of_a_submitted_message_is_stored_as_sent(
     assert (first.service_type, first.source_addr_ton, first.dest_addr_npi, first.protocol_id,
             first.priority_flag, first.data_coding) == ("CMT", 1, 1, 3, 2, 3)
     assert first.extra  # user_message_reference, kept for the receipt
+
+
+@pytest.mark.parametrize(("style", "digits"), [("hex", "0123456789abcdef"),
+                                               ("decimal", "0123456789")])
+async def test_message_ids_in_the_configured_form_from_submit_to_receipt(
+    make_config: Any, start_smsc: Any, autojump_clock: Any, style: str, digits: str
+) -> None:
+    config = make_config()
+    running = await start_smsc(make_config(
+        server=dataclasses.replace(config.server, message_id_format=style)))
+    esme = await connect(running)
+    await esme.bind()
+    ids = []
+    for _ in range(12):  # past 9 and 0xa: the forms differ from then on
+        resp = await esme.request(submit())
+        assert resp.command_status == S.ESME_ROK
+        ids.append(resp.message_id)  # type: ignore[attr-defined]
+        receipt = await esme.next_request()
+        assert receipt.receipted_message_id == resp.message_id  # type: ignore[attr-defined]
+    assert all(set(i) <= set(digits) and not i.startswith("0") for i in ids)
+    assert [int(i, 16 if style == "hex" else 10) for i in ids] == list(
+        range(int(ids[0], 16 if style == "hex" else 10),
+              int(ids[0], 16 if style == "hex" else 10) + 12))
+    query = await esme.request(QuerySm(message_id=ids[-1], source_addr="4915100000001"))
+    assert query.command_status == S.ESME_ROK
+    assert query.message_state == MessageState.DELIVERED  # type: ignore[attr-defined]
