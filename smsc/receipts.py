@@ -479,9 +479,10 @@ class ReceiptDialects:
     def for_message(self, message: Message) -> ReceiptDialect:
         """The route rule's dialect, else the network's, else the account's, else Appendix B
         (two dict lookups when no rule names a dialect)."""
-        return self._for(message.fields)
+        return self.for_fields(message.fields)
 
-    def _for(self, fields: NewMessage) -> ReceiptDialect:
+    def for_fields(self, fields: NewMessage) -> ReceiptDialect:
+        """`for_message` by the message's fields (one call fewer for the hot path)."""
         if self._by_route is not None:
             name = self._by_route(fields)
             if name:
@@ -494,7 +495,7 @@ class ReceiptDialects:
     def notifies_acceptance(self, new: NewMessage) -> bool:
         """Whether the dialect of a new message sends stat:ACCEPTD when it is stored (the
         store asks only for messages whose registered_delivery has bit 4)."""
-        return self._for(new).notifies_acceptance
+        return self.for_fields(new).notifies_acceptance
 
     @property
     def any_notify_acceptance(self) -> bool:

@@ -47,12 +47,16 @@ class OutboundDispatcher:
         self._resting: dict[str, float] = {}
         self._turns: dict[str, int] = {}
         self._wakeup = trio.Event()
+        self._woken = False
+        """Whether `_wakeup` is set already (saves setting it once per acknowledgement)."""
         self.sent = 0
         self.on_acknowledged: Callable[[OutboundItem], None] | None = None
         """Observer of each delivery the ESME acknowledged."""
 
     def wake(self) -> None:
-        self._wakeup.set()
+        if not self._woken:
+            self._woken = True
+            self._wakeup.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -61,6 +65,7 @@ class OutboundDispatcher:
             task_status.started()
             while True:
                 self._wakeup = trio.Event()
+                self._woken = False
                 await self._push()
                 deadline = min(self._resting.values(), default=float("inf"))
                 with trio.move_on_at(deadline):
@@ -137,7 +142,7 @@ class OutboundDispatcher:
             return False
         if item.kind is _MO and not link.session.peer_speaks_34:
             return self._send_parts(link, item)
-        pdu = self.dialects.for_message(item.message).build_prebuilt(
+        pdu = self.dialects.for_fields(item.message.fields).build_prebuilt(
             item, with_tlvs=link.session.peer_speaks_34, now=wall
         )
         if pdu is None:  # the dialect reports nothing for this item: it is done
@@ -206,7 +211,8 @@ class OutboundDispatcher:
             )
             self.committer.outbound_failed(item.item_id)
             self._rest(link)
-        self.wake()
+        if not self._woken:  # (wake's test, inlined: once per message)
+            self.wake()
 
     def on_timeout(self, link: Link, request: Pdu) -> None:
         key = (id(link), request.sequence_number)
