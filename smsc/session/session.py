@@ -355,7 +355,12 @@ class SmppSession:
         sequence = message.sequence_number
         if sequence == 0:
             # numbered in place: the message is ours to send from here on
-            message.sequence_number = self._take_sequence()
+            sequence = self._next_sequence
+            if sequence < MAX_SEQUENCE and sequence not in self._outstanding:
+                self._next_sequence = sequence + 1  # (_take_sequence's usual case, inlined)
+            else:
+                sequence = self._take_sequence()
+            message.sequence_number = sequence
         elif sequence in self._outstanding:
             raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
         if command_id != _ENQUIRE_LINK:

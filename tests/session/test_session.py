@@ -365,6 +365,10 @@ def test_sequence_numbers_wrap_and_skip_outstanding_ones() -> None:
     pair.smsc._next_sequence = 0x7FFFFFFE
     sent = [pair.smsc.send(DeliverSm(destination_addr="1"), 0).sequence_number for _ in range(3)]
     assert sent == [0x7FFFFFFE, 0x7FFFFFFF, 1]
+    pair.smsc._next_sequence = 0x7FFFFFFF  # still awaiting its response, as is 1
+    assert pair.smsc.send(DeliverSm(destination_addr="1"), 0).sequence_number == 2
+    pair.smsc._next_sequence = 1
+    assert pair.smsc.send(DeliverSm(destination_addr="1"), 0).sequence_number == 3
 
 
 def test_byte_by_byte_feeding_gives_the_same_events() -> None:
