@@ -476,13 +476,9 @@ class ReceiptDialects:
         self._by_network = {n: built[name] for n, name in networks.items() if name}
         self._by_route = by_route
 
-    def for_message(self, message: Message) -> ReceiptDialect:
-        """The route rule's dialect, else the network's, else the account's, else Appendix B
-        (two dict lookups when no rule names a dialect)."""
-        return self.for_fields(message.fields)
-
     def for_fields(self, fields: NewMessage) -> ReceiptDialect:
-        """`for_message` by the message's fields (one call fewer for the hot path)."""
+        """The dialect of a message with these fields: the route rule's, else the network's,
+        else the account's, else Appendix B (two dict lookups when no rule names one)."""
         if self._by_route is not None:
             name = self._by_route(fields)
             if name:

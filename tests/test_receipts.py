@@ -172,7 +172,7 @@ def test_network_dialect_wins_over_the_account_one(network: str, system_id: str,
         (ReceiptDialectConfig(name="net"), ReceiptDialectConfig(name="acct")),
         accounts={"a": "acct", "b": ""}, networks={"n1": "net", "n2": ""},
     )
-    chosen = dialects.for_message(message(network=network, system_id=system_id))
+    chosen = dialects.for_fields(message(network=network, system_id=system_id).fields)
     assert chosen.name == expected
 
 
