@@ -122,10 +122,15 @@ class SmscMetrics:
         """`pdu_key` → PDUs received."""
         self.pdus_sent: dict[int, int] = {}
         """`pdu_key` → PDUs sent."""
-        self.submits: dict[tuple[str, int], int] = {}
+        # nested by the code first: an int or enum key, then a string one, costs half of one
+        # tuple key (a tuple to build and hash, compared on every hit)
+        self.submits: dict[int, dict[str, int]] = {}
+        """status → account → submits answered with it."""
         self.throttled: dict[str, int] = {}
-        self.delivery_attempts: dict[tuple[str, str], int] = {}
-        self.finished: dict[tuple[str, MessageState], int] = {}
+        self.delivery_attempts: dict[str, dict[str, int]] = {}
+        """result → network → attempts."""
+        self.finished: dict[MessageState, dict[str, int]] = {}
+        """final state → network → messages (MT only)."""
         self.receipts_sent: dict[str, int] = {}
         self.binds_total: dict[tuple[str, str], int] = {}
         self.commits = 0
@@ -151,12 +156,11 @@ class SmscMetrics:
         _count_pdu(self.pdus_sent, pdu_key(command_id, status))
 
     def record_submit(self, account: str, status: int, seconds: float | None = None) -> None:
-        key = (account, status)
-        submits = self.submits
-        if key in submits:
-            submits[key] += 1
+        by_account = self.submits.get(status)
+        if by_account is not None and account in by_account:
+            by_account[account] += 1
         else:
-            submits[key] = 1
+            _count_under(self.submits, status, account)
         if status == _THROTTLED:
             self.throttled[account] = self.throttled.get(account, 0) + 1
         if seconds is not None:
@@ -174,12 +178,11 @@ class SmscMetrics:
         self.binds_total[key] = self.binds_total.get(key, 0) + 1
 
     def record_attempt(self, network: str, result: str) -> None:
-        key = (network, result)
-        attempts = self.delivery_attempts
-        if key in attempts:
-            attempts[key] += 1
+        by_network = self.delivery_attempts.get(result)
+        if by_network is not None and network in by_network:
+            by_network[network] += 1
         else:
-            attempts[key] = 1
+            _count_under(self.delivery_attempts, result, network)
 
     def record_final(self, message: Message) -> None:
         """A message reached a final state (called by the store, possibly off the trio
@@ -187,12 +190,12 @@ class SmscMetrics:
         fields = message.fields
         if fields.direction is not _MT:
             return
-        key = (fields.network, message.state)
-        finished = self.finished
-        if key in finished:
-            finished[key] += 1
+        network = fields.network
+        by_network = self.finished.get(message.state)
+        if by_network is not None and network in by_network:
+            by_network[network] += 1
         else:
-            finished[key] = 1
+            _count_under(self.finished, message.state, network)
         final_at = message.final_at
         submitted_at = fields.submitted_at
         if final_at is not None and submitted_at is not None:
@@ -217,6 +220,18 @@ class SmscMetrics:
     def value(self, name: str, **labels: str) -> float | None:
         """One sample's current value (tests and the dashboard read metrics by name)."""
         return self.registry.get_sample_value(name, labels)
+
+
+def _count_under(counts: dict[Any, dict[str, int]], code: Any, name: str) -> None:
+    """One more under counts[code][name], either level new."""
+    inner = counts.setdefault(code, {})
+    inner[name] = inner.get(name, 0) + 1
+
+
+def _flat(counts: dict[Any, dict[str, int]]) -> list[tuple[Any, str, int]]:
+    """(code, name, count) of a two-level count, for the scrape."""
+    return [(code, name, value) for code, inner in list(counts.items())
+            for name, value in list(inner.items())]
 
 
 def _count_pdu(counts: dict[int, int], key: int) -> None:
@@ -257,15 +272,16 @@ class _Collector:
                        named(m.pdus_sent))
         yield _counter("smsc_submits", "submit_sm, data_sm and submit_multi answered, by result",
                        ["account", "status"],
-                       [((a, status_name(s)), v) for (a, s), v in list(m.submits.items())])
+                       [((a, status_name(s)), v) for s, a, v in _flat(m.submits)])
         yield _counter("smsc_throttled", "Submits refused with ESME_RTHROTTLED", ["account"],
                        [((a,), v) for a, v in list(m.throttled.items())])
         yield _counter("smsc_delivery_attempts", "Simulated delivery attempts, by result",
-                       ["network", "result"], list(m.delivery_attempts.items()))
+                       ["network", "result"],
+                       [((n, r), v) for r, n, v in _flat(m.delivery_attempts)])
         yield _counter("smsc_messages_finished",
                        "Messages that reached a final state (DELIVERED, EXPIRED, UNDELIVERABLE, "
                        "REJECTED, DELETED), by network", ["network", "state"],
-                       [((n or "none", s.name), v) for (n, s), v in list(m.finished.items())])
+                       [((n or "none", s.name), v) for s, n, v in _flat(m.finished)])
         yield _counter("smsc_receipts_sent", "Receipts and MO messages acknowledged by an ESME",
                        ["account"], [((a,), v) for a, v in list(m.receipts_sent.items())])
         yield _counter("smsc_binds", "Successful binds", ["account", "mode"],

@@ -46,3 +46,19 @@ def test_unknown_codes_share_one_key() -> None:
     assert len(metrics.pdus_received) == 1
     assert metrics.value("smpp_pdus_received_total", command="unknown",
                          status="unknown") == 3
+
+
+def test_submits_attempts_and_finished_are_counted_by_both_labels() -> None:
+    metrics = SmscMetrics()
+    for account, status in [("a", 0), ("a", 0), ("b", 0), ("a", CommandStatus.ESME_RTHROTTLED)]:
+        metrics.record_submit(account, status, 0.001)
+    for network, result in [("n1", "delivered"), ("n1", "absent"), ("n2", "delivered")]:
+        metrics.record_attempt(network, result)
+    assert metrics.value("smsc_submits_total", account="a", status="ESME_ROK") == 2
+    assert metrics.value("smsc_submits_total", account="b", status="ESME_ROK") == 1
+    assert metrics.value("smsc_submits_total", account="a", status="ESME_RTHROTTLED") == 1
+    assert metrics.value("smsc_throttled_total", account="a") == 1
+    assert metrics.value("smsc_submit_response_seconds_count") == 4
+    assert metrics.value("smsc_delivery_attempts_total", network="n1", result="delivered") == 1
+    assert metrics.value("smsc_delivery_attempts_total", network="n1", result="absent") == 1
+    assert metrics.value("smsc_delivery_attempts_total", network="n2", result="delivered") == 1

@@ -236,9 +236,10 @@ class ControlPlane:
 
     def totals(self) -> RatePoint:
         m = self.metrics
-        submitted = sum(v for (_, status), v in m.submits.items() if status == 0)
+        submitted = sum(list(m.submits.get(0, {}).values()))
         delivered = failed = 0
-        for (_, state), count in list(m.finished.items()):
+        for state, by_network in list(m.finished.items()):
+            count = sum(list(by_network.values()))
             if state is MessageState.DELIVERED:
                 delivered += count
             else:

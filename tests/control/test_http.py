@@ -9,7 +9,7 @@ import trio
 
 from smsc.config import AccountConfig, ControlConfig
 from smsc.pdu import DeliverSm, EnquireLink, SubmitSm
-from smsc.pdu.constants import CommandStatus, MessageState
+from smsc.pdu.constants import CommandStatus
 
 from ..esme import Esme
 from .helpers import client, connect
@@ -94,7 +94,8 @@ async def test_receipts_waiting_for_a_receiver_are_pending(make_config: Any,
         esme = await connect(opened, running, "transmitter")
         for n in range(2):
             await esme.request(SubmitSm(destination_addr=f"4915100000{n}", registered_delivery=1))
-        while running.metrics.finished.get(("default", MessageState.DELIVERED), 0) < 2:
+        while (running.metrics.value("smsc_messages_finished_total", network="default",
+                                     state="DELIVERED") or 0) < 2:
             await running.committer.wait_committed()
     async with client(running) as http:
         values = samples((await http.get("/metrics")).text)
@@ -256,6 +257,8 @@ async def test_dashboard_openapi_and_overview(make_config: Any, start_smsc: Any,
             overview = (await http.get("/v1/overview")).json()
     assert overview["totals"]["submitted"] == 1
     assert overview["queue_depth"] in ({"DELIVERED": 1}, {"ENROUTE": 1})
+    assert overview["totals"]["delivered"] == overview["queue_depth"].get("DELIVERED", 0)
+    assert overview["totals"]["failed"] == 0
     assert [m["destination_addr"] for m in overview["recent_messages"]] == ["4915100000001"]
     assert len(overview["sessions"]) == 1
     running.shutdown.set()

@@ -170,7 +170,10 @@ async def test_queue_full_when_pending_limit_is_reached(
     statuses = [(await esme.request(submit())).command_status for _ in range(3)]
     assert statuses == [S.ESME_ROK, S.ESME_ROK, S.ESME_RMSGQFUL]
     await trio.sleep(150)  # both accepted messages delivered
-    assert running.metrics.delivery_attempts == {("default", "delivered"): 2}  # not the refused
+    assert running.metrics.value("smsc_delivery_attempts_total", network="default",
+                                 result="delivered") == 2  # not the refused one
+    assert running.metrics.value("smsc_submits_total", account="smppclient1",
+                                 status="ESME_RMSGQFUL") == 1
     assert (await esme.request(submit())).command_status == S.ESME_ROK  # room again
 
 
