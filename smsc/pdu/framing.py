@@ -15,7 +15,7 @@ _unpack_length = struct.Struct(">I").unpack_from
 class FrameBuffer:
     """Splits a TCP byte stream into PDUs by command_length (REFERENCE.md §1).
 
-    A command_length below 16 or above `max_command_length` means framing is lost: `pop`
+    A command_length below 16 or above `max_command_length` means framing is lost: `pop_all`
     raises DecodeError(ESME_RINVCMDLEN) and the buffer refuses further use, since the stream
     cannot be resynchronised (REFERENCE.md §12.5).
     """
@@ -49,32 +49,10 @@ class FrameBuffer:
             self._buffer += data
         self._start = 0
 
-    def pop(self) -> bytes | None:
-        """The next whole PDU, or None when more bytes are needed.
-
-        Raises:
-            DecodeError: command_length is out of bounds (framing lost).
-        """
-        if self._broken is not None:
-            raise self._broken
-        buffer = self._buffer
-        start = self._start
-        available = len(buffer) - start
-        if available < 4:
-            return None
-        length = _unpack_length(buffer, start)[0]
-        if length < HEADER_SIZE or length > self.max_command_length:
-            self._lose_framing(length)
-        if available < length:
-            return None
-        self._start = start + length
-        frame = buffer[start : start + length]
-        return frame if type(frame) is bytes else bytes(frame)
-
     def pop_all(self) -> list[bytes]:
-        """Every whole PDU buffered, in order (empty when more bytes are needed): `pop` in
-        one loop, for the reader's chunks of many PDUs. A bad command_length after good
-        frames ends the list there; the next call raises.
+        """Every whole PDU buffered, in order (empty when more bytes are needed): one loop
+        over a received chunk of many PDUs. A bad command_length after good frames ends the
+        list there; the next call raises.
 
         Raises:
             DecodeError: the first command_length is out of bounds (framing lost).

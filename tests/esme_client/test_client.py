@@ -308,7 +308,7 @@ async def test_a_request_nobody_answers_times_out(nursery: trio.Nursery) -> None
         frames = FrameBuffer()
         while data := await stream.receive_some(65536):
             frames.feed(bytes(data))
-            while (frame := frames.pop()) is not None:
+            for frame in frames.pop_all():
                 request = decode(frame)
                 if request.command_id == 0x09:
                     await stream.send_all(encode(BindTransceiverResp(

@@ -43,7 +43,7 @@ async def read_all(stream: trio.SocketStream) -> list[Any]:
             if not data:
                 return pdus
             frames.feed(data)
-            while (frame := frames.pop()) is not None:
+            for frame in frames.pop_all():
                 pdus.append(decode(frame))
 
 

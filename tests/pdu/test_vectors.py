@@ -110,10 +110,10 @@ def test_framer_reports_lost_framing(name: str) -> None:
     frames = FrameBuffer()
     frames.feed(bytes.fromhex(vector["hex"]))
     with pytest.raises(DecodeError) as caught:
-        frames.pop()
+        frames.pop_all()
     assert caught.value.command_status == expected_status(vector)
     with pytest.raises(DecodeError):
-        frames.pop()  # framing cannot be recovered on this connection
+        frames.pop_all()  # framing cannot be recovered on this connection
 
 
 def test_pop_all_gives_the_good_frames_before_lost_framing() -> None:
@@ -126,14 +126,14 @@ def test_pop_all_gives_the_good_frames_before_lost_framing() -> None:
         frames.pop_all()
     assert caught.value.command_status == CommandStatus.ESME_RINVCMDLEN
     with pytest.raises(DecodeError):
-        frames.pop()  # lost for good, whichever way it is read
+        frames.pop_all()  # lost for good, however often it is read
 
 
 def test_framer_waits_for_an_incomplete_header() -> None:
     vector = next(v for v in MALFORMED if v["name"] == "malformed_header_incomplete_15_octets")
     frames = FrameBuffer()
     frames.feed(bytes.fromhex(vector["hex"]))
-    assert frames.pop() is None
+    assert frames.pop_all() == []
     assert frames.buffered == 15
 
 
@@ -143,8 +143,8 @@ def test_unknown_command_then_enquire_link_yields_two_frames() -> None:
     )
     frames = FrameBuffer()
     frames.feed(bytes.fromhex(vector["hex"]))
-    first, second = frames.pop(), frames.pop()
-    assert frames.pop() is None
+    first, second = frames.pop_all()
+    assert frames.pop_all() == []
     assert first is not None and second is not None
     with pytest.raises(DecodeError) as caught:
         decode(first)

@@ -417,7 +417,7 @@ def test_any_bytes_give_events_or_a_close_never_an_exception(data: bytes, cut: i
         out = session.data_to_send()
         frames = FrameBuffer()
         frames.feed(out)
-        while (frame := frames.pop()) is not None:
+        for frame in frames.pop_all():
             answer = decode(frame)  # everything the session says is a valid PDU
             assert answer.is_response or isinstance(answer, EnquireLink)
         session.handle_timer(1000.0)
