@@ -17,7 +17,7 @@ from typing import Protocol
 import trio
 
 from smsc.clock import Clock
-from smsc.pdu import Pdu, Unbind
+from smsc.pdu import Pdu, Prebuilt, Unbind
 from smsc.session import BindState, ConnectionClosed, Event, SmppSession
 
 RECEIVE_SIZE = 65536
@@ -43,6 +43,7 @@ class Link:
         max_unsent: int = 1 << 20,
         send_timeout: float = 30.0,
         on_sent: Callable[[Pdu], None] | None = None,
+        on_answered: Callable[[int], None] | None = None,
     ) -> None:
         self.stream = stream
         self.session = session
@@ -69,6 +70,10 @@ class Link:
         self.close_reason = ""
         self._dispatching = False
         self._on_sent = on_sent
+        """Called with each PDU sent."""
+        self._on_answered = on_answered
+        """Called instead with the command_id of each answer `send_accepted` sends; when
+        None, `on_sent` gets the PDU it stands for."""
 
     # -- what the application calls --------------------------------------------------------
 
@@ -88,6 +93,18 @@ class Link:
         if session.outstanding == 1:
             self._timer_moved()  # the first request in flight: its response deadline counts
         return sent
+
+    def send_accepted(self, kind: type[Prebuilt], body: bytes, sequence: int) -> None:
+        """Queue a request's usual answer, as `send(kind(body, sequence))` would, without
+        building that PDU unless a hook wants it: once per submit (raises
+        LocalProtocolError when illegal)."""
+        command_id = kind.command_id
+        self.session.answer_accepted(command_id, sequence, body)
+        if self._on_answered is not None:
+            self._on_answered(command_id)
+        elif self._on_sent is not None:
+            self._on_sent(kind(body, sequence))
+        self._after_session_change()
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

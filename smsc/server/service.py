@@ -513,6 +513,14 @@ class SmscService:
         fault: SubmitFault | None,
         result: int | AcceptRefused | None,
     ) -> None:
+        if fault is None and type(result) is int:  # the usual: stored, answered at once
+            self.metrics.record_submit(account.system_id, _ROK,
+                                       self.clock.monotonic() - received)
+            if link.is_open and not link.session.closed:
+                # message_id and its NUL, written straight to octets
+                link.send_accepted(_ACCEPTED[request.command_id], self._accepted_body(result),
+                                   request.sequence_number)
+            return
         if fault is not None and isinstance(result, int):
             if fault.fault is Fault.NO_RESPONSE:
                 self.metrics.record_submit(account.system_id, S.ESME_ROK,
@@ -532,10 +540,9 @@ class SmscService:
                                    self.clock.monotonic() - received)
         if not link.is_open or link.session.closed:
             return  # stored all the same: it will be delivered, and its receipt will wait
-        if isinstance(result, int):
-            # the usual answer, written straight to octets: message_id and its NUL
-            link.send(_ACCEPTED[request.command_id](self._accepted_body(result),
-                                                    request.sequence_number))
+        if isinstance(result, int):  # stored, the simulated fault spared the answer
+            link.send_accepted(_ACCEPTED[request.command_id], self._accepted_body(result),
+                               request.sequence_number)
         else:
             link.send(make_response(request, status))
 

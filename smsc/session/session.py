@@ -23,6 +23,7 @@ from smsc.pdu import (
     encode,
     response_class,
 )
+from smsc.pdu.codec import HEADER
 from smsc.pdu.constants import SMPP_VERSION_34, CommandId, CommandStatus
 from smsc.session.events import (
     BindRequested,
@@ -69,6 +70,7 @@ _OPEN = BindState.OPEN
 _CLOSED = BindState.CLOSED
 _SMSC = Role.SMSC
 _ESME = Role.ESME
+_pack_header = HEADER.pack
 
 
 class LocalProtocolError(Exception):
@@ -387,6 +389,29 @@ class SmppSession:
         if self.state is _CLOSED:
             raise LocalProtocolError("session is closed")
         return self._send_response(message)
+
+    def answer_accepted(self, command_id: int, sequence: int, body: bytes) -> None:
+        """Queue a request's usual answer straight as octets: `command_id` (a response),
+        status 0, `body` already in wire form. What `send_response` does for that answer,
+        without a PDU to build and encode (once per submit, the commonest send there is).
+
+        Raises:
+            LocalProtocolError: the session is closed, or this answers no open request.
+        """
+        if self.state is _CLOSED:
+            raise LocalProtocolError("session is closed")
+        peer_open = self._peer_open
+        if (peer_open.get(sequence, -1) | 0x80000000) != command_id:
+            raise LocalProtocolError(
+                f"{CommandId(command_id).name} seq {sequence} answers no open request")
+        del peer_open[sequence]
+        out = self._out
+        out += _pack_header(16 + len(body), command_id, 0, sequence)
+        out += body
+        if self._pending_unbind_resp is not None and not peer_open:
+            response, self._pending_unbind_resp = self._pending_unbind_resp, None
+            self._write(response)
+            self._close("unbind received")
 
     def _send_response(self, message: Pdu) -> Pdu:
         sequence = message.sequence_number

@@ -14,6 +14,7 @@ from smsc.pdu import (
     BindTransceiver,
     BindTransceiverResp,
     BindTransmitter,
+    DataSm,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
@@ -357,6 +358,50 @@ def test_send_response_answers_like_send_and_checks_the_same() -> None:
     pair.smsc.close("test")
     with pytest.raises(LocalProtocolError):
         pair.smsc.send_response(make_response(first.message, message_id="1"))
+
+
+def test_answer_accepted_writes_what_send_response_writes_and_checks_the_same() -> None:
+    built, direct = Pair(), Pair()
+    for pair in (built, direct):
+        pair.bind()
+        pair.esme.send(SubmitSm(destination_addr="1", short_message=b"a"), 1)
+        pair.esme.send(DataSm(destination_addr="2"), 1)
+    submit, data = (event.message for event in built.to_smsc(1))  # type: ignore[attr-defined]
+    assert [type(event) for event in direct.to_smsc(1)] == [RequestReceived] * 2
+    built.smsc.send_response(make_response(submit, message_id="1f"))
+    built.smsc.send_response(make_response(data, message_id="20"))
+    direct.smsc.answer_accepted(CommandId.submit_sm_resp, submit.sequence_number, b"1f\x00")
+    direct.smsc.answer_accepted(CommandId.data_sm_resp, data.sequence_number, b"20\x00")
+    assert direct.smsc.peer_open_requests == 0
+    assert direct.smsc.data_to_send() == built.smsc.data_to_send()
+    with pytest.raises(LocalProtocolError):  # answered already
+        direct.smsc.answer_accepted(CommandId.submit_sm_resp, submit.sequence_number, b"1\x00")
+    direct.esme.send(SubmitSm(destination_addr="3"), 2)
+    (third,) = direct.to_smsc(2)
+    sequence = third.message.sequence_number  # type: ignore[attr-defined]
+    with pytest.raises(LocalProtocolError):  # the wrong kind of answer for that request
+        direct.smsc.answer_accepted(CommandId.data_sm_resp, sequence, b"1\x00")
+    with pytest.raises(LocalProtocolError):  # (a generic_nack is no usual answer)
+        direct.smsc.answer_accepted(CommandId.generic_nack, sequence + 1, b"")
+    assert direct.smsc.peer_open_requests == 1  # refusals leave the request open
+    direct.smsc.close("test")
+    with pytest.raises(LocalProtocolError):
+        direct.smsc.answer_accepted(CommandId.submit_sm_resp, sequence, b"1\x00")
+
+
+def test_answer_accepted_lets_a_waiting_unbind_finish() -> None:
+    pair = Pair()
+    pair.bind()
+    pair.esme.send(SubmitSm(destination_addr="1"), 1)
+    pair.esme.send(Unbind(), 1)
+    request, unbound = pair.to_smsc(1)
+    assert isinstance(request, RequestReceived) and isinstance(unbound, Unbound)
+    pair.smsc.answer_accepted(CommandId.submit_sm_resp, request.message.sequence_number, b"7\x00")
+    out = pair.smsc.data_to_send()
+    answer = decode(out[: len(out) - 16])
+    assert isinstance(answer, SubmitSmResp) and answer.message_id == "7"
+    assert decode(out[-16:]).command_id == CommandId.unbind_resp
+    assert pair.smsc.closed
 
 
 def test_sequence_numbers_wrap_and_skip_outstanding_ones() -> None:
