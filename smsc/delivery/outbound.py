@@ -15,7 +15,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.delivery.committer import Committer
-from smsc.pdu import DeliverSm, Pdu
+from smsc.pdu import DeliverSm, Pdu, PrebuiltDeliverSm
 from smsc.pdu.constants import CommandStatus
 from smsc.receipts import ReceiptDialects, build_mo_parts
 from smsc.server.binds import BindRegistry
@@ -89,9 +89,11 @@ class OutboundDispatcher:
         if not claimed:
             return
         unsent: list[int] = []
-        wall = self.clock.wall()  # one receipt "done date" clock reading per round
+        # one clock reading per round: the receipts' "done date", the responses' deadlines
+        now = self.clock.monotonic()
+        wall = self.clock.wall_at(now)
         for system_id, items in claimed.items():
-            unsent += self._deal(system_id, items, receivers[system_id], wall)
+            unsent += self._deal(system_id, items, receivers[system_id], wall, now)
         if unsent:
             await self.committer.read(self.store.release_outbound, unsent)
 
@@ -120,7 +122,8 @@ class OutboundDispatcher:
         return claimed, receivers
 
     def _deal(
-        self, system_id: str, items: list[OutboundItem], links: list[Link], wall: datetime
+        self, system_id: str, items: list[OutboundItem], links: list[Link], wall: datetime,
+        now: float,
     ) -> list[int]:
         """Send items round-robin over the receivers (the turn carries over from one round to
         the next); returns the ids that could not go."""
@@ -130,14 +133,14 @@ class OutboundDispatcher:
             for _ in range(len(links)):
                 link = links[turn % len(links)]
                 turn += 1
-                if link.session.window_free > 0 and self._send(link, item, wall):
+                if link.session.window_free > 0 and self._send(link, item, wall, now):
                     break
             else:
                 unsent.append(item.item_id)
         self._turns[system_id] = turn
         return unsent
 
-    def _send(self, link: Link, item: OutboundItem, wall: datetime) -> bool:
+    def _send(self, link: Link, item: OutboundItem, wall: datetime, now: float) -> bool:
         if not link.is_open or not link.session.bound:
             return False
         if item.kind is _MO and not link.session.peer_speaks_34:
@@ -149,7 +152,8 @@ class OutboundDispatcher:
             self.committer.outbound_sent(item.item_id)
             return True
         try:
-            sent = link.send(pdu)
+            sent = (link.send_prebuilt(pdu, now) if type(pdu) is PrebuiltDeliverSm
+                    else link.send(pdu))
         except LocalProtocolError:
             return False
         self._in_flight[(id(link), sent.sequence_number)] = item

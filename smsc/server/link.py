@@ -94,6 +94,18 @@ class Link:
             self._timer_moved()  # the first request in flight: its response deadline counts
         return sent
 
+    def send_prebuilt(self, message: Prebuilt, now: float) -> Prebuilt:
+        """`send` for a request already in wire form (a receipt's deliver_sm), `now` the
+        caller's reading of the clock for its response deadline (one per round of them)."""
+        session = self.session
+        sent = session.send_prebuilt(message, now)
+        if self._on_sent is not None:
+            self._on_sent(sent)
+        self._after_session_change()
+        if session.outstanding == 1:
+            self._timer_moved()  # the first request in flight: its response deadline counts
+        return sent
+
     def send_accepted(self, kind: type[Prebuilt], body: bytes, sequence: int) -> None:
         """Queue a request's usual answer, as `send(kind(body, sequence))` would, without
         building that PDU unless a hook wants it: once per submit (raises

@@ -17,6 +17,7 @@ from smsc.pdu import (
     FrameBuffer,
     GenericNack,
     Pdu,
+    Prebuilt,
     Unbind,
     UnbindResp,
     decode,
@@ -378,6 +379,42 @@ class SmppSession:
             self._enter(BindState.UNBINDING)
             if was_bound:
                 self._events.append(Unbound())
+        return message
+
+    def send_prebuilt(self, message: Prebuilt, now: float) -> Prebuilt:
+        """`send` for an ordinary windowed request already in wire form (a receipt's
+        deliver_sm: once per message), without the checks only other commands need.
+
+        Raises:
+            LocalProtocolError: as `send`.
+        """
+        command_id = message.command_id
+        if self.state is _CLOSED or command_id not in _ORDINARY:
+            self.send(message, now)  # (raises what it raises)
+            return message
+        if command_id not in self._we_may_send:
+            raise LocalProtocolError(
+                f"{CommandId(command_id).name} may not be sent in {self.state.value}")
+        if self._windowed >= self.limits.window:
+            raise LocalProtocolError("window full")
+        outstanding = self._outstanding
+        sequence = message.sequence_number
+        if sequence == 0:  # numbered in place, as `send` does
+            sequence = self._next_sequence
+            if sequence < MAX_SEQUENCE and sequence not in outstanding:
+                self._next_sequence = sequence + 1
+            else:
+                sequence = self._take_sequence()
+            message.sequence_number = sequence
+        elif sequence in outstanding:
+            raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
+        self._last_activity = now
+        body = message.body
+        out = self._out
+        out += _pack_header(16 + len(body), command_id, 0, sequence)
+        out += body
+        outstanding[sequence] = (message, now + self.limits.response_timer)
+        self._windowed += 1
         return message
 
     def send_response(self, message: Pdu) -> Pdu:

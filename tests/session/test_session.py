@@ -20,6 +20,7 @@ from smsc.pdu import (
     EnquireLink,
     FrameBuffer,
     GenericNack,
+    PrebuiltDeliverSm,
     SubmitSm,
     SubmitSmResp,
     Unbind,
@@ -402,6 +403,35 @@ def test_answer_accepted_lets_a_waiting_unbind_finish() -> None:
     assert isinstance(answer, SubmitSmResp) and answer.message_id == "7"
     assert decode(out[-16:]).command_id == CommandId.unbind_resp
     assert pair.smsc.closed
+
+
+def test_send_prebuilt_sends_what_send_sends_and_checks_the_same() -> None:
+    via_send, direct = Pair(SessionLimits(window=2)), Pair(SessionLimits(window=2))
+    body = encode(DeliverSm(destination_addr="1", short_message=b"receipt"))[16:]
+    for pair in (via_send, direct):
+        with pytest.raises(LocalProtocolError):  # not bound yet: no deliver_sm
+            pair.smsc.send_prebuilt(PrebuiltDeliverSm(body), 0)
+        pair.bind()
+    first = via_send.smsc.send(PrebuiltDeliverSm(body), 1)
+    again = direct.smsc.send_prebuilt(PrebuiltDeliverSm(body), 1)
+    assert first.sequence_number == again.sequence_number != 0
+    assert direct.smsc.data_to_send() == via_send.smsc.data_to_send()
+    assert direct.smsc.get_timer() == via_send.smsc.get_timer()
+    with pytest.raises(LocalProtocolError):  # that number awaits its response
+        direct.smsc.send_prebuilt(PrebuiltDeliverSm(body, again.sequence_number), 1)
+    second = direct.smsc.send_prebuilt(PrebuiltDeliverSm(body), 2)
+    with pytest.raises(LocalProtocolError):  # the window (2) is full
+        direct.smsc.send_prebuilt(PrebuiltDeliverSm(body), 2)
+    (answered,) = direct.to_esme(2)
+    assert isinstance(answered, RequestReceived)
+    assert answered.message.sequence_number == second.sequence_number
+    direct.esme.send(make_response(answered.message), 3)
+    (response,) = direct.to_smsc(3)
+    assert isinstance(response, ResponseReceived) and response.request is second
+    assert direct.smsc.window_free == 1
+    direct.smsc.close("test")
+    with pytest.raises(LocalProtocolError):
+        direct.smsc.send_prebuilt(PrebuiltDeliverSm(body), 4)
 
 
 def test_sequence_numbers_wrap_and_skip_outstanding_ones() -> None:
