@@ -25,6 +25,7 @@ from smsc.store.models import (
     Transition,
     apply_outcome,
     finish,
+    first_outcome,
     make_message,
     make_outbound_item,
     replaced,
@@ -103,13 +104,14 @@ class MemoryStore:
         if limit and self._pending[new.system_id] >= limit:
             return AcceptRefused.QUEUE_FULL
         due = new.schedule_at or new.submitted_at or now
-        message = make_message(self._take_id(), new, next_attempt_at=due)
+        message_id = self._take_id()
         transition = (None if first is None or first is UNDER_WAY
-                      else apply_outcome(message, first, now, self.retry))
+                      else first_outcome(message_id, new, first, due, now, self.retry))
         if (transition is not None and transition.message.final_at is not None
                 and not new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT):
             self._store_finished(transition)  # the usual: finished at once, never pending
-            return message.message_id
+            return message_id
+        message = make_message(message_id, new, next_attempt_at=due)
         self._messages[message.message_id] = message
         self._states[MessageState.ENROUTE] += 1
         if self._replaceable is not None:

@@ -45,6 +45,7 @@ class OutboundKind(Enum):
 _MT = Direction.MT
 _RECEIPT = OutboundKind.RECEIPT
 _DELIVERED = MessageState.DELIVERED
+_ENROUTE = MessageState.ENROUTE
 
 
 @dataclass(slots=True)
@@ -182,15 +183,35 @@ def finish(message: Message, state: MessageState, now: datetime,
     """Move `message` to a final state, owing a receipt when registered_delivery asks;
     `attempts`, when given, replaces its attempt count."""
     check_transition(message.state, state)
-    done = make_message(message.message_id, message.fields, state,
-                        message.attempts if attempts is None else attempts, None, now,
-                        network_error_code)
-    registered_delivery = message.fields.registered_delivery
-    if message.fields.direction is not _MT:
+    return _final(message.message_id, message.fields, state,
+                  message.attempts if attempts is None else attempts, now, network_error_code)
+
+
+def _final(message_id: int, fields: NewMessage, state: MessageState, attempts: int,
+           now: datetime, network_error_code: int | None) -> Transition:
+    """The final record and what it owes (`finish` once its transition is known legal)."""
+    done = make_message(message_id, fields, state, attempts, None, now, network_error_code)
+    if fields.direction is not _MT:
         return make_transition(done)
+    registered_delivery = fields.registered_delivery
     owed = wants_receipt(registered_delivery, state)
     acks = _SME_ACKS[registered_delivery & SME_ACK_MASK] if state is _DELIVERED else ()
     return make_transition(done, _RECEIPT if owed else None, acks)
+
+
+def first_outcome(message_id: int, new: NewMessage, outcome: Outcome, due: datetime,
+                  now: datetime, policy: RetryPolicy) -> Transition:
+    """`apply_outcome` for the first attempt of a message not stored yet (ENROUTE, due at
+    `due`, no attempts): a final outcome makes its one record directly, not the ENROUTE
+    record it would leave at once (the usual submit, once per message)."""
+    kind = type(outcome)
+    if kind is Delivered:
+        return _final(message_id, new, _DELIVERED, 1, now, outcome.network_error_code)
+    if kind is PermanentFailure:
+        state = outcome.state  # type: ignore[union-attr]
+        check_transition(_ENROUTE, state)
+        return _final(message_id, new, state, 1, now, outcome.network_error_code)
+    return apply_outcome(make_message(message_id, new, _ENROUTE, 0, due), outcome, now, policy)
 
 
 def apply_outcome(message: Message, outcome: Outcome, now: datetime,

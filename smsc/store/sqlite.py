@@ -37,6 +37,7 @@ from smsc.store.models import (
     Transition,
     apply_outcome,
     finish,
+    first_outcome,
     make_message,
     make_outbound_item,
     replaced,
@@ -424,11 +425,12 @@ class SqliteStore:
                 notices.append((new.system_id, OutboundKind.MO, mobile))
                 continue
             due = new.schedule_at or new.submitted_at or now
-            message = make_message(message_id, new, enroute, 0, due)
             if (new.registered_delivery & INTERMEDIATE_NOTIFICATION_BIT
                     and self.accepted_notice is not None and self.accepted_notice(new)):
-                notices.append((new.system_id, OutboundKind.ACCEPTED, message))
+                notices.append((new.system_id, OutboundKind.ACCEPTED,
+                                make_message(message_id, new, enroute, 0, due)))
             if first is None or first is UNDER_WAY:
+                message = make_message(message_id, new, enroute, 0, due)
                 due_ts = due.timestamp()
                 rows.append(row_of(new, ENROUTE, 0, due_ts, _NO_TIME, None))
                 remember(message)
@@ -440,7 +442,7 @@ class SqliteStore:
                     self._claimed[message_id] = message
                     self._claimed_at_accept.append(message_id)
                 continue
-            transition = apply_outcome(message, first, now, retry)
+            transition = first_outcome(message_id, new, first, due, now, retry)
             done = transition.message
             state = done.state
             state_code = state._value_
