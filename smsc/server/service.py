@@ -465,23 +465,33 @@ class SmscService:
                              max_validity=max_validity)
 
     def _submit_sm(self, link: Link, account: Account, message: SubmitSm) -> None:
+        # the checks and steps of _data_sm, with their usual cases inlined (once per message)
         check_message_fields(message, account)
-        check_destination(message.dest_addr_ton, message.destination_addr)
-        network = self._route(account, message, message.dest_addr_ton, message.dest_addr_npi,
-                              message.destination_addr)
+        destination = message.destination_addr
+        ton = message.dest_addr_ton
+        if ton > MAX_TON or not destination:
+            check_destination(ton, destination)  # (raises)
+        routes = self.routes
+        network = routes.default if routes.trivial else None
+        if network is None:
+            network = self._route(account, message, ton, message.dest_addr_npi, destination)
         received = self.clock.monotonic()
-        times = self._times(account, message.schedule_delivery_time, message.validity_period,
-                            self.clock.wall_at(received))
-        self._throttle(account, received)
+        now = self.clock.wall_at(received)
+        usual = (None if message.schedule_delivery_time or message.validity_period
+                 else self._validity_of.get(account.system_id))
+        times = (self._times(account, message.schedule_delivery_time, message.validity_period,
+                             now) if usual is None else _make_times(now + usual, None, now))
+        bucket = account.bucket
+        if bucket.rate and not bucket.take(received):
+            raise Rejected(S.ESME_RTHROTTLED)
         fault = (None if self.simulation is None
-                 else self.simulation.submit_fault(network, message.destination_addr))
+                 else self.simulation.submit_fault(network, destination))
         if fault is not None and self._fault_before_store(link, account, message, fault):
             return
         payload = message.tlvs.get(_PAYLOAD) or message.short_message
         new = self._new_message(
-            account, message, dest_addr_ton=message.dest_addr_ton,
-            dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
-            payload=payload, times=times, network=network,
+            account, message, dest_addr_ton=ton, dest_addr_npi=message.dest_addr_npi,
+            destination_addr=destination, payload=payload, times=times, network=network,
         )
         self.accept(new, partial(self._answer, link, account, message, received, fault))
 
