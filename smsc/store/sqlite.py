@@ -139,14 +139,6 @@ def _fields_of(new: NewMessage) -> tuple[Any, ...]:
     )
 
 
-def _row_of(new: NewMessage, state: int, attempts: int, next_attempt_at: float,
-            final_at: float, network_error_code: int | None) -> tuple[Any, ...]:
-    """The values of a new row (`_INSERT_ROWS`): the fields, then the state columns (times as
-    timestamps or `_NO_TIME`)."""
-    return (*_fields_of(new), state, attempts, next_attempt_at, final_at,
-            _NO_CODE if network_error_code is None else network_error_code)
-
-
 _MO = Direction.MO
 _MT = Direction.MT
 _NO_OCTETS = bytearray()
@@ -411,14 +403,16 @@ class SqliteStore:
         enroute = MessageState.ENROUTE
         finishing = self._finishing
         self._finishing_at = now_ts
+        # each new row as two tuples, its MESSAGE_COLUMNS and then its STATE_COLUMNS values:
+        # flattened into a statement's parameters either way, so never joined
         rows: list[tuple[Any, ...]] = []
-        row_of = _row_of
+        fields_of = _fields_of
         for message_id, (new, first) in enumerate(
             zip(self._inserting, self._inserting_first, strict=True), first_id
         ):
             # cache what was written, from the objects in hand rather than a read back
             if new.direction is mo:
-                rows.append(row_of(new, DELIVERED, 0, _NO_TIME, now_ts, None))
+                rows += (fields_of(new), (DELIVERED, 0, _NO_TIME, now_ts, _NO_CODE))
                 finishing.append(message_id)
                 mobile = Message(message_id, new, MessageState.DELIVERED, 0, None, now)
                 states[MessageState.DELIVERED] += 1
@@ -432,7 +426,7 @@ class SqliteStore:
             if first is None or first is UNDER_WAY:
                 message = make_message(message_id, new, enroute, 0, due)
                 due_ts = due.timestamp()
-                rows.append(row_of(new, ENROUTE, 0, due_ts, _NO_TIME, None))
+                rows += (fields_of(new), (ENROUTE, 0, due_ts, _NO_TIME, _NO_CODE))
                 remember(message)
                 states[MessageState.ENROUTE] += 1
                 pending[new.system_id] += 1
@@ -447,8 +441,9 @@ class SqliteStore:
             state = done.state
             state_code = state._value_
             if done.final_at is not None:  # the usual: finished at once, never pending
-                rows.append(row_of(new, state_code, done.attempts, _NO_TIME, now_ts,
-                                   done.network_error_code))
+                code = done.network_error_code
+                rows += (fields_of(new), (state_code, done.attempts, _NO_TIME, now_ts,
+                                          _NO_CODE if code is None else code))
                 finishing.append(message_id)
                 states[state] += 1
                 if on_final is not None:
@@ -456,8 +451,9 @@ class SqliteStore:
             else:
                 remember(done)
                 retry_ts = done.next_attempt_at.timestamp()  # type: ignore[union-attr]
-                rows.append(row_of(new, ENROUTE, done.attempts, retry_ts, _NO_TIME,
-                                   done.network_error_code))
+                code = done.network_error_code
+                rows += (fields_of(new), (ENROUTE, done.attempts, retry_ts, _NO_TIME,
+                                          _NO_CODE if code is None else code))
                 states[state] += 1
                 pending[new.system_id] += 1
                 heapq.heappush(due_heap, (retry_ts, message_id))
@@ -467,19 +463,21 @@ class SqliteStore:
             for kind in transition.acks:
                 notices.append((new.system_id, kind, done))
         self._insert_rows(rows)
-        self._next_message_id = first_id + len(rows)
+        self._next_message_id = first_id + len(rows) // 2
         if notices:
             self._queue_notices(notices)
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        """Insert `rows` in their order (their ids were counted on it)."""
+        """Insert rows given as `_insert` lists them (two tuples each), in their order (their
+        ids were counted on it)."""
         execute = self._db.execute
         start = 0
-        left = len(rows)
+        left = len(rows) // 2
         for count, statement in _INSERT_ROWS.items():
             while left >= count:
-                execute(statement, list(chain.from_iterable(rows[start:start + count])))
-                start += count
+                end = start + 2 * count
+                execute(statement, list(chain.from_iterable(rows[start:end])))
+                start = end
                 left -= count
 
     def _delete_outbound(self, item_ids: list[int]) -> None:
