@@ -128,6 +128,13 @@ class OutboundDispatcher:
         """Send items round-robin over the receivers (the turn carries over from one round to
         the next); returns the ids that could not go."""
         unsent: list[int] = []
+        if len(links) == 1:  # the usual: one receiver, no turns to take
+            link = links[0]
+            send = self._send
+            for item in items:
+                if not send(link, item, wall, now):  # the link can take no more
+                    return [later.item_id for later in items[items.index(item):]]
+            return unsent
         turn = self._turns.get(system_id, 0)
         for item in items:
             for _ in range(len(links)):

@@ -279,6 +279,13 @@ class SmscService:
                 metrics.pdus_received[key] += 1
             else:
                 metrics.count_received(key)
+            account = self._account_of.get(id(link))
+            if type(message) is SubmitSm and account is not None:  # _request's usual case
+                try:
+                    self._submit_sm(link, account, message)
+                except Rejected as rejected:
+                    self._refuse(link, account, message, rejected.status)
+                return
             self._request(link, message)
             return
         if kind is ResponseReceived:
@@ -369,9 +376,12 @@ class SmscService:
                 case _:
                     raise Rejected(S.ESME_RINVCMDID)
         except Rejected as rejected:
-            link.send(make_response(message, rejected.status))
-            if message.command_id in SUBMIT_COMMANDS:
-                self.metrics.record_submit(account.system_id, rejected.status)
+            self._refuse(link, account, message, rejected.status)
+
+    def _refuse(self, link: Link, account: Account, message: Pdu, status: int) -> None:
+        link.send(make_response(message, status))
+        if message.command_id in SUBMIT_COMMANDS:
+            self.metrics.record_submit(account.system_id, status)
 
     # -- submits ---------------------------------------------------------------------------
 

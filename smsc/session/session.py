@@ -115,6 +115,9 @@ class SmppSession:
         self.system_id = ""
         """The ESME's system_id once bound (either role)."""
         self.peer_interface_version = 0
+        self.peer_speaks_34 = False
+        """Whether TLVs may be sent on this session (REFERENCE.md §6.1): the peer's bind
+        said interface_version 0x34 or later."""
         self._bind_request_system_id = ""
         self._frames = FrameBuffer(max_command_length=limits.max_command_length)
         self._events: deque[Event] = deque()
@@ -148,11 +151,6 @@ class SmppSession:
     @property
     def peer_open_requests(self) -> int:
         return len(self._peer_open)
-
-    @property
-    def peer_speaks_34(self) -> bool:
-        """Whether TLVs may be sent on this session (REFERENCE.md §6.1)."""
-        return self.peer_interface_version >= SMPP_VERSION_34
 
     @property
     def pending_output(self) -> int:
@@ -226,7 +224,9 @@ class SmppSession:
         elif command_id == _UNBIND:
             self._unbind_received(message)
         elif command_id in BIND_REQUESTS:
-            self.peer_interface_version = message.interface_version  # type: ignore[attr-defined]
+            version = message.interface_version  # type: ignore[attr-defined]
+            self.peer_interface_version = version
+            self.peer_speaks_34 = version >= SMPP_VERSION_34
             self._bind_request_system_id = message.system_id  # type: ignore[attr-defined]
             self._events.append(BindRequested(message))
         else:

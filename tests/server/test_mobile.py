@@ -185,3 +185,31 @@ async def test_more_parts_than_the_window_go_as_parts_are_answered(
         parts = [first] + [await esme.next_request() for _ in range(total - 1)]
     data, coding = reassemble(parts)  # type: ignore[arg-type]
     assert decode_text(data, coding) == UCS2_LONG * 2
+
+
+async def test_items_a_full_window_cannot_take_wait_for_the_next_round(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(
+        accounts=(AccountConfig(mo_addresses=("4242",), window=2),)))
+    esme = await connect(running)
+    esme.auto_answer = False
+    await esme.bind("receiver", interface_version=0x33)
+    texts = [UCS2_LONG, UCS2_LONG[::-1], UCS2_LONG.upper()]
+    for text in texts:  # each more parts than the window: the first fills it
+        await running.mobile.send_text("4915100000007", "4242", text, encoding="ucs2",
+                                       scheme="payload")
+    received: list[str] = []
+    with trio.fail_after(3600):  # virtual time: fails at once if a message never comes
+        while len(received) < len(texts):
+            first = await esme.next_request()
+            total = first.short_message[4]  # type: ignore[attr-defined]
+            parts = [first]
+            await esme.send(make_response(first))
+            while len(parts) < total:
+                part = await esme.next_request()
+                parts.append(part)
+                await esme.send(make_response(part))
+            data, coding = reassemble(parts)  # type: ignore[arg-type]
+            received.append(decode_text(data, coding))
+    assert received == texts
