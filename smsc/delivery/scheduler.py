@@ -62,7 +62,9 @@ class DeliveryScheduler:
         """The simulation's time base: its times are seconds since this moment."""
         self._poked = False
         self._wait_scope: trio.CancelScope | None = None
-        self._slots = trio.Semaphore(max_in_flight)
+        self._free_slots = max_in_flight
+        """How many more attempts that take time may be under way (an int, not a semaphore:
+        nothing waits for one, and accept reads it once per message)."""
         self._pending_limited = pending_limited
         """Accounts with a max_pending: their submits may be refused as the store writes
         them, so their first attempt waits until they are stored (none is counted in vain)."""
@@ -86,7 +88,7 @@ class DeliveryScheduler:
             task_status.started()
             while True:
                 commits_seen = self.committer.commits
-                room = min(CLAIM_BATCH, self._slots.value)
+                room = min(CLAIM_BATCH, max(self._free_slots, 0))
                 messages = (
                     await self.committer.read(self.store.claim_due, self.clock.wall(), room)
                     if room
@@ -125,7 +127,7 @@ class DeliveryScheduler:
         every attempt slot taken, is stored due and waits for the delivery loop. `callback`
         hears the store's answer as usual."""
         if (new.schedule_at is not None or new.replace_if_present
-                or self._nursery is None or not self._slots.value
+                or self._nursery is None or self._free_slots <= 0
                 or new.system_id in self._pending_limited):
             self.committer.accept(new, callback)
             return
@@ -138,7 +140,7 @@ class DeliveryScheduler:
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result._value_)
         if attempt.delay > 0:
-            self._slots.acquire_nowait()
+            self._free_slots -= 1
             self.committer.accept(new, partial(self._under_way, new, attempt, callback),
                                   UNDER_WAY)
         elif attempt.follow_up and self.follow_up is not None:
@@ -160,7 +162,7 @@ class DeliveryScheduler:
             message = Message(result, new, next_attempt_at=new.submitted_at)
             self._nursery.start_soon(self._finish_later, message, attempt)
         else:
-            self._slots.release()
+            self._free_slots += 1
 
     # -- attempts of due messages -------------------------------------------------------------
 
@@ -177,7 +179,7 @@ class DeliveryScheduler:
         if attempt.delay <= 0:
             self._finish(message, attempt)
             return
-        self._slots.acquire_nowait()
+        self._free_slots -= 1
         nursery.start_soon(self._finish_later, message, attempt)
 
     def _finish(self, message: Message, attempt: Attempt) -> None:
@@ -190,4 +192,4 @@ class DeliveryScheduler:
             await trio.sleep(attempt.delay)
             self._finish(message, attempt)
         finally:
-            self._slots.release()
+            self._free_slots += 1

@@ -104,7 +104,8 @@ class MemoryStore:
         if limit and self._pending[new.system_id] >= limit:
             return AcceptRefused.QUEUE_FULL
         due = new.schedule_at or new.submitted_at or now
-        message_id = self._take_id()
+        message_id = self._next_id  # (_take_id, inlined: once per message)
+        self._next_id = message_id + 1
         transition = (None if first is None or first is UNDER_WAY
                       else first_outcome(message_id, new, first, due, now, self.retry))
         if (transition is not None and transition.message.final_at is not None
