@@ -394,16 +394,18 @@ class SmscService:
         self,
         account: Account,
         message: SubmitSm | SubmitMulti | DataSm,
-        *,
         dest_addr_ton: int,
         dest_addr_npi: int,
         destination_addr: str,
         payload: bytes,
-        times: Times,
+        submitted_at: datetime,
+        expires_at: datetime,
+        schedule_at: datetime | None,
         network: str,
     ) -> NewMessage:
         # set field by field on a bare object: the dataclass's keyword __init__ costs four
-        # times as much here, once per message (tests check every field is set)
+        # times as much here, once per message (tests check every field is set); called with
+        # positional arguments, which cost less than keywords
         new: NewMessage = _bare(NewMessage)
         new.system_id = account.system_id
         new.destination_addr = destination_addr
@@ -426,9 +428,9 @@ class SmscService:
                 message.replace_if_present_flag != 0)  # type: ignore[union-attr]
         new.registered_delivery = message.registered_delivery
         new.data_coding = message.data_coding
-        new.submitted_at = times.now
-        new.expires_at = times.expires_at
-        new.schedule_at = times.schedule_at
+        new.submitted_at = submitted_at
+        new.expires_at = expires_at
+        new.schedule_at = schedule_at
         new.network = network
         new.extra = _segment_info(message.tlvs) if message.tlvs else b""
         return new
@@ -489,8 +491,12 @@ class SmscService:
         now = self.clock.wall_at(received)
         usual = (None if message.schedule_delivery_time or message.validity_period
                  else self._validity_of.get(account.system_id))
-        times = (self._times(account, message.schedule_delivery_time, message.validity_period,
-                             now) if usual is None else _make_times(now + usual, None, now))
+        if usual is None:
+            times = self._times(account, message.schedule_delivery_time,
+                                message.validity_period, now)
+            expires_at, schedule_at = times.expires_at, times.schedule_at
+        else:  # the usual: default validity from now on
+            expires_at, schedule_at = now + usual, None
         bucket = account.bucket
         if bucket.rate and not bucket.take(received):
             raise Rejected(S.ESME_RTHROTTLED)
@@ -499,10 +505,8 @@ class SmscService:
         if fault is not None and self._fault_before_store(link, account, message, fault):
             return
         payload = message.tlvs.get(_PAYLOAD) or message.short_message
-        new = self._new_message(
-            account, message, dest_addr_ton=ton, dest_addr_npi=message.dest_addr_npi,
-            destination_addr=destination, payload=payload, times=times, network=network,
-        )
+        new = self._new_message(account, message, ton, message.dest_addr_npi, destination,
+                                payload, now, expires_at, schedule_at, network)
         self.accept(new, partial(self._answer, link, account, message, received, fault))
 
     def _data_sm(self, link: Link, account: Account, message: DataSm) -> None:
@@ -518,9 +522,9 @@ class SmscService:
         if fault is not None and self._fault_before_store(link, account, message, fault):
             return
         new = self._new_message(
-            account, message, dest_addr_ton=message.dest_addr_ton,
-            dest_addr_npi=message.dest_addr_npi, destination_addr=message.destination_addr,
-            payload=message.tlvs.get(Tag.message_payload) or b"", times=times, network=network,
+            account, message, message.dest_addr_ton, message.dest_addr_npi,
+            message.destination_addr, message.tlvs.get(Tag.message_payload) or b"", times.now,
+            times.expires_at, times.schedule_at, network,
         )
         self.accept(new, partial(self._answer, link, account, message, received, fault))
 
@@ -618,9 +622,9 @@ class SmscService:
                                               dest.destination_addr, rejected.status))
                 continue
             accepted.append((dest, self._new_message(
-                account, message, dest_addr_ton=dest.dest_addr_ton,
-                dest_addr_npi=dest.dest_addr_npi, destination_addr=dest.destination_addr,
-                payload=payload, times=times, network=network,
+                account, message, dest.dest_addr_ton, dest.dest_addr_npi,
+                dest.destination_addr, payload, times.now, times.expires_at, times.schedule_at,
+                network,
             )))
         if not accepted:
             raise Rejected(S.ESME_RSUBMITFAIL)
