@@ -230,7 +230,7 @@ class ReceiptDialect:
                                  EsmType.INTERMEDIATE_NOTIFICATION, with_tlvs, now)
         return self._acknowledgement(item.message, kind, with_tlvs)
 
-    def build_prebuilt(self, item: OutboundItem, *, with_tlvs: bool, now: datetime
+    def build_prebuilt(self, item: OutboundItem, with_tlvs: bool, now: datetime
                        ) -> Pdu | None:
         """As `build`, with a delivery receipt as deliver_sm written straight to octets (a
         `PrebuiltDeliverSm`, the same bytes `encode(build(...))` gives, for a fraction of its

@@ -148,13 +148,13 @@ class OutboundDispatcher:
         return unsent
 
     def _send(self, link: Link, item: OutboundItem, wall: datetime, now: float) -> bool:
-        if not link.is_open or not link.session.bound:
+        session = link.session
+        if not link.is_open or not session.bound:
             return False
-        if item.kind is _MO and not link.session.peer_speaks_34:
+        with_tlvs = session.peer_speaks_34
+        if item.kind is _MO and not with_tlvs:
             return self._send_parts(link, item)
-        pdu = self.dialects.for_fields(item.message.fields).build_prebuilt(
-            item, with_tlvs=link.session.peer_speaks_34, now=wall
-        )
+        pdu = self.dialects.for_fields(item.message.fields).build_prebuilt(item, with_tlvs, wall)
         if pdu is None:  # the dialect reports nothing for this item: it is done
             self.committer.outbound_sent(item.item_id)
             return True
