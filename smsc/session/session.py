@@ -428,9 +428,10 @@ class SmppSession:
         return self._send_response(message)
 
     def answer_accepted(self, command_id: int, sequence: int, body: bytes) -> None:
-        """Queue a request's usual answer straight as octets: `command_id` (a response),
-        status 0, `body` already in wire form. What `send_response` does for that answer,
-        without a PDU to build and encode (once per submit, the commonest send there is).
+        """Queue an ordinary request's usual answer straight as octets: `command_id` (a
+        response), status 0, `body` already in wire form. What `send_response` does for that
+        answer, without a PDU to build and encode (once per submit, the commonest send there
+        is); binds, unbinds and enquire_links are answered through `send_response`.
 
         Raises:
             LocalProtocolError: the session is closed, or this answers no open request.
@@ -438,9 +439,12 @@ class SmppSession:
         if self.state is _CLOSED:
             raise LocalProtocolError("session is closed")
         peer_open = self._peer_open
-        if (peer_open.get(sequence, -1) | 0x80000000) != command_id:
+        open_id = peer_open.get(sequence, -1)
+        if (open_id | 0x80000000) != command_id:
             raise LocalProtocolError(
                 f"{CommandId(command_id).name} seq {sequence} answers no open request")
+        if open_id not in _ORDINARY:  # a bind's answer changes the state: send_response
+            raise LocalProtocolError(f"{CommandId(command_id).name} needs send_response")
         del peer_open[sequence]
         out = self._out
         out += _pack_header(16 + len(body), command_id, 0, sequence)

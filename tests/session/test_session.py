@@ -390,6 +390,19 @@ def test_answer_accepted_writes_what_send_response_writes_and_checks_the_same() 
         direct.smsc.answer_accepted(CommandId.submit_sm_resp, sequence, b"1\x00")
 
 
+def test_answer_accepted_leaves_a_bind_to_send_response() -> None:
+    smsc, esme = SmppSession(Role.SMSC, limits=LIMITS, now=0), SmppSession(Role.ESME,
+                                                                           limits=LIMITS, now=0)
+    esme.send(BindTransceiver(system_id="acme", password="pw", interface_version=0x34), 0)
+    smsc.receive_data(esme.data_to_send(), 0)
+    (requested,) = drain(smsc)
+    assert isinstance(requested, BindRequested)
+    with pytest.raises(LocalProtocolError):  # it would answer without binding
+        smsc.answer_accepted(CommandId.bind_transceiver_resp,
+                             requested.message.sequence_number, b"SMSC\x00")
+    assert smsc.state is BindState.OPEN and smsc.peer_open_requests == 1
+
+
 def test_answer_accepted_lets_a_waiting_unbind_finish() -> None:
     pair = Pair()
     pair.bind()
