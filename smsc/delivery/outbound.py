@@ -15,7 +15,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.delivery.committer import Committer
-from smsc.pdu import DeliverSm, Pdu, PrebuiltDeliverSm
+from smsc.pdu import DeliverSm, Pdu
 from smsc.pdu.constants import CommandStatus
 from smsc.receipts import ReceiptDialects, build_mo_parts
 from smsc.server.binds import BindRegistry
@@ -159,8 +159,7 @@ class OutboundDispatcher:
             self.committer.outbound_sent(item.item_id)
             return True
         try:
-            sent = (link.send_prebuilt(pdu, now) if type(pdu) is PrebuiltDeliverSm
-                    else link.send(pdu))
+            sent = link.send(pdu, now)
         except LocalProtocolError:
             return False
         self._in_flight[(id(link), sent.sequence_number)] = item

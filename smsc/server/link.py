@@ -77,8 +77,11 @@ class Link:
 
     # -- what the application calls --------------------------------------------------------
 
-    def send(self, message: Pdu) -> Pdu:
-        """Queue a PDU through the session (raises LocalProtocolError when illegal)."""
+    def send(self, message: Pdu, now: float | None = None) -> Pdu:
+        """Queue a PDU through the session (raises LocalProtocolError when illegal). `now`,
+        for a request, is the caller's reading of the clock for its response deadline (the
+        outbound dispatcher reads it once per round); a request in wire form (`Prebuilt`)
+        goes through the session's shorter path for it."""
         session = self.session
         if message.command_id & 0x80000000:  # a response: no clock read, no deadline moved
             sent = session.send_response(message)
@@ -86,19 +89,10 @@ class Link:
                 self._on_sent(sent)
             self._after_session_change()
             return sent
-        sent = session.send(message, self.clock.monotonic())
-        if self._on_sent is not None:
-            self._on_sent(sent)
-        self._after_session_change()
-        if session.outstanding == 1:
-            self._timer_moved()  # the first request in flight: its response deadline counts
-        return sent
-
-    def send_prebuilt(self, message: Prebuilt, now: float) -> Prebuilt:
-        """`send` for a request already in wire form (a receipt's deliver_sm), `now` the
-        caller's reading of the clock for its response deadline (one per round of them)."""
-        session = self.session
-        sent = session.send_prebuilt(message, now)
+        if now is None:
+            now = self.clock.monotonic()
+        sent = (session.send_prebuilt(message, now) if isinstance(message, Prebuilt)
+                else session.send(message, now))
         if self._on_sent is not None:
             self._on_sent(sent)
         self._after_session_change()
