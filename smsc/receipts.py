@@ -62,14 +62,20 @@ def date_writer(pattern: str) -> Callable[[datetime], str]:
     write = _DATE_PATTERNS[pattern]
     unit = _DATE_UNITS[pattern]
     written: dict[float, str] = {}
+    last: datetime | None = None
+    last_text = ""
 
     def date(moment: datetime) -> str:
+        nonlocal last, last_text
+        if moment is last:  # the submits of a chunk share one time object (SmscService)
+            return last_text
         key = moment.timestamp() // unit
         text = written.get(key)
         if text is None:
             if len(written) >= _DATES_KEPT:
                 written.clear()
             text = written[key] = write(moment)
+        last, last_text = moment, text
         return text
 
     return date

@@ -69,6 +69,9 @@ class Link:
         self._cancel_scope: trio.CancelScope | None = None
         self.close_reason = ""
         self._dispatching = False
+        self.received_at = clock.monotonic()
+        """The clock reading of the chunk the reader last gave the session: when the PDUs
+        being handled arrived (one reading, and one object, for every PDU of a chunk)."""
         self._on_sent = on_sent
         """Called with each PDU sent."""
         self._on_answered = on_answered
@@ -168,7 +171,8 @@ class Link:
                 data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
-            session.receive_data(data, clock.monotonic())
+            now = self.received_at = clock.monotonic()
+            session.receive_data(data, now)
             self._after_session_change()
             self._timer_moved()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -249,6 +249,12 @@ class SmscService:
             b"%x\x00" if self.id_format == "hex" else b"%d\x00").__mod__
         """A message id → the usual submit_sm_resp body (`format_message_id`'s text and its
         NUL), in one C call."""
+        self._received: float | None = None
+        self._received_wall = datetime.fromtimestamp(0, UTC)
+        self._expiry: dict[timedelta, datetime] = {}
+        """The last chunk's arrival time (`Link.received_at`, compared by identity), its wall
+        time and the expiries computed from it: its submits share them, so that a chunk
+        converts one time, and the stores and receipts meet the same objects again."""
         self._account_of: dict[int, Account] = {}
         self._validity_of: dict[str, timedelta] = {}
         """Per account, the validity of a submit that sets none (config is fixed)."""
@@ -487,8 +493,13 @@ class SmscService:
         network = routes.default if routes.trivial else None
         if network is None:
             network = self._route(account, message, ton, message.dest_addr_npi, destination)
-        received = self.clock.monotonic()
-        now = self.clock.wall_at(received)
+        received = link.received_at
+        if received is self._received:  # a chunk's submits share its times (and objects)
+            now = self._received_wall
+        else:
+            now = self._received_wall = self.clock.wall_at(received)
+            self._received = received
+            self._expiry.clear()
         usual = (None if message.schedule_delivery_time or message.validity_period
                  else self._validity_of.get(account.system_id))
         if usual is None:
@@ -496,7 +507,11 @@ class SmscService:
                                 message.validity_period, now)
             expires_at, schedule_at = times.expires_at, times.schedule_at
         else:  # the usual: default validity from now on
-            expires_at, schedule_at = now + usual, None
+            schedule_at = None
+            expiry = self._expiry.get(usual)
+            if expiry is None:
+                expiry = self._expiry[usual] = now + usual
+            expires_at = expiry
         bucket = account.bucket
         if bucket.rate and not bucket.take(received):
             raise Rejected(S.ESME_RTHROTTLED)

@@ -120,11 +120,18 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def _fields_of(new: NewMessage) -> tuple[Any, ...]:
+def _fields_of(new: NewMessage, submitted: float | None = None, expires: float | None = None
+               ) -> tuple[Any, ...]:
     """A message's `MESSAGE_COLUMNS` values, the one-octet fields packed as that says; octets
     as bytearray, which sqlite3 binds directly (bytes, like None, first goes through its
-    adapter lookup: several times the cost of the copy)."""
-    submitted, expires, schedule = new.submitted_at, new.expires_at, new.schedule_at
+    adapter lookup: several times the cost of the copy). `submitted` and `expires`, when
+    given, are the submit and expiry times as `_stand_in` makes them (a caller that met the
+    same time objects before saves converting them again: 2,000 instructions each)."""
+    schedule = new.schedule_at
+    if submitted is None:
+        submitted = _stand_in(new.submitted_at)
+    if expires is None:
+        expires = _stand_in(new.expires_at)
     return (
         new.system_id, new.service_type, new.source_addr, new.destination_addr, new.network,
         new.source_addr_ton << 24 | new.source_addr_npi << 16 | new.dest_addr_ton << 8
@@ -133,9 +140,7 @@ def _fields_of(new: NewMessage) -> tuple[Any, ...]:
         | new.registered_delivery << 24 | new.data_coding << 32
         | new.replace_if_present << 40 | (new.direction is _MO) << 41,
         bytearray(new.payload), bytearray(extra) if (extra := new.extra) else _NO_OCTETS,
-        _NO_TIME if submitted is None else submitted.timestamp(),
-        _NO_TIME if expires is None else expires.timestamp(),
-        _NO_TIME if schedule is None else schedule.timestamp(),
+        submitted, expires, _NO_TIME if schedule is None else schedule.timestamp(),
     )
 
 
@@ -407,12 +412,22 @@ class SqliteStore:
         # flattened into a statement's parameters either way, so never joined
         rows: list[tuple[Any, ...]] = []
         fields_of = _fields_of
+        last_submitted: datetime | None = None
+        last_expires: datetime | None = None
+        submitted_ts = expires_ts = _NO_TIME  # (what _stand_in gives None)
         for message_id, (new, first) in enumerate(
             zip(self._inserting, self._inserting_first, strict=True), first_id
         ):
+            submitted = new.submitted_at
+            if submitted is not last_submitted:  # a chunk's submits share their time objects
+                last_submitted, submitted_ts = submitted, _stand_in(submitted)
+            expires = new.expires_at
+            if expires is not last_expires:
+                last_expires, expires_ts = expires, _stand_in(expires)
+            fields = fields_of(new, submitted_ts, expires_ts)
             # cache what was written, from the objects in hand rather than a read back
             if new.direction is mo:
-                rows += (fields_of(new), (DELIVERED, 0, _NO_TIME, now_ts, _NO_CODE))
+                rows += (fields, (DELIVERED, 0, _NO_TIME, now_ts, _NO_CODE))
                 finishing.append(message_id)
                 mobile = Message(message_id, new, MessageState.DELIVERED, 0, None, now)
                 states[MessageState.DELIVERED] += 1
@@ -426,7 +441,7 @@ class SqliteStore:
             if first is None or first is UNDER_WAY:
                 message = make_message(message_id, new, enroute, 0, due)
                 due_ts = due.timestamp()
-                rows += (fields_of(new), (ENROUTE, 0, due_ts, _NO_TIME, _NO_CODE))
+                rows += (fields, (ENROUTE, 0, due_ts, _NO_TIME, _NO_CODE))
                 remember(message)
                 states[MessageState.ENROUTE] += 1
                 pending[new.system_id] += 1
@@ -442,7 +457,7 @@ class SqliteStore:
             state_code = state._value_
             if done.final_at is not None:  # the usual: finished at once, never pending
                 code = done.network_error_code
-                rows += (fields_of(new), (state_code, done.attempts, _NO_TIME, now_ts,
+                rows += (fields, (state_code, done.attempts, _NO_TIME, now_ts,
                                           _NO_CODE if code is None else code))
                 finishing.append(message_id)
                 states[state] += 1
@@ -452,7 +467,7 @@ class SqliteStore:
                 remember(done)
                 retry_ts = done.next_attempt_at.timestamp()  # type: ignore[union-attr]
                 code = done.network_error_code
-                rows += (fields_of(new), (ENROUTE, done.attempts, retry_ts, _NO_TIME,
+                rows += (fields, (ENROUTE, done.attempts, retry_ts, _NO_TIME,
                                           _NO_CODE if code is None else code))
                 states[state] += 1
                 pending[new.system_id] += 1

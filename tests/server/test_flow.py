@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ from smsc.pdu.concat import Reassembler
 from smsc.pdu.constants import CommandStatus, MessageState, Tag
 from smsc.pdu.receipt_text import parse_receipt_text
 from smsc.pdu.text import decode_text
-from smsc.session import ConnectionClosed, RequestAnswered
+from smsc.session import ConnectionClosed, RequestAnswered, ResponseReceived
 from smsc.store import MessageQuery
 
 from ..esme import Esme, connect
@@ -610,3 +611,27 @@ async def test_message_ids_in_the_configured_form_from_submit_to_receipt(
     query = await esme.request(QuerySm(message_id=ids[-1], source_addr="4915100000001"))
     assert query.command_status == S.ESME_ROK
     assert query.message_state == MessageState.DELIVERED  # type: ignore[attr-defined]
+
+
+async def test_the_submits_of_one_read_share_its_time_and_the_next_read_has_its_own(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    await esme.bind()
+    sent = [esme.session.send(submit(), trio.current_time()) for _ in range(3)]
+    await esme.flush()  # one write: the SMSC reads the three in one chunk
+    answers: dict[int, str] = {}
+    while len(answers) < len(sent):
+        event = await esme.next_event()
+        if isinstance(event, ResponseReceived):
+            answers[event.request.sequence_number] = event.message.message_id  # type: ignore
+    await trio.sleep(90)  # (virtual time)
+    later = await esme.request(submit())
+    ids = [answers[s.sequence_number] for s in sent] + [later.message_id]  # type: ignore
+    stored = [running.store.query(int(i, 16), "smppclient1") for i in ids]
+    times = [(m.fields.submitted_at, m.fields.expires_at) for m in stored]
+    assert times[0] == times[1] == times[2]
+    (submitted, expires), (then, expires_then) = times[0], times[3]
+    assert then - submitted == timedelta(seconds=90)
+    assert expires - submitted == expires_then - then > timedelta(0)  # the same validity

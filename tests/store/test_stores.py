@@ -275,6 +275,33 @@ def test_sqlite_survives_reopen_without_close(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_sqlite_writes_each_message_its_own_times_when_a_batch_shares_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "smsc.db"
+    first = SqliteStore(path, retry=RETRY)
+    shared_submit, shared_expiry = at(1), at(3600)  # one chunk's submits share these objects
+    messages = [
+        new(submitted_at=shared_submit, expires_at=shared_expiry),
+        new(submitted_at=shared_submit, expires_at=shared_expiry),
+        new(submitted_at=at(2), expires_at=shared_expiry),
+        new(submitted_at=at(2), expires_at=None),
+        new(submitted_at=None, expires_at=at(7200)),
+        new(submitted_at=shared_submit, expires_at=shared_expiry),
+    ]
+    firsts = [Delivered(), None, Delivered(), None, Delivered(), None]
+    result = first.apply(StoreBatch(accepts=messages, first_attempts=firsts), T0)
+    first.close()
+    reopened = SqliteStore(path, retry=RETRY)  # read from the rows, not the cache
+    for message_id, written in zip(result.accepted, messages, strict=True):
+        assert isinstance(message_id, int)
+        found = reopened.query(message_id, "acme")
+        assert found is not None
+        assert (found.fields.submitted_at, found.fields.expires_at) == (
+            written.submitted_at, written.expires_at)
+    reopened.close()
+
+
 def test_depth_by_state_follows_every_change(store: MessageStore) -> None:
     delivered, failed, cancelled, waiting = accept(
         store, new(), new(), new(), new(schedule_at=at(10**6)))
