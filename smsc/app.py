@@ -185,9 +185,9 @@ async def run(
             trace = pdu_tracer(config.logging)
             service.trace = trace
             on_sent = _on_sent(metrics, trace)
-            on_answered = _on_answered(metrics, trace)
+            on_sent_plain = _on_sent_plain(metrics, trace)
             plain = SmppListener(handler=service, limits=limits, clock=clock, links=links,
-                                 on_sent=on_sent, on_answered=on_answered,
+                                 on_sent=on_sent, on_sent_plain=on_sent_plain,
                                  on_link=control.on_link)
             dialer = OutbindDialer(
                 accounts=config.accounts, committer=committer, binds=binds, listener=plain,
@@ -201,7 +201,7 @@ async def run(
             if context is not None:
                 secure = SmppListener(handler=service, limits=limits, clock=clock, links=links,
                                       ssl_context=context, on_sent=on_sent,
-                                      on_answered=on_answered, on_link=control.on_link)
+                                      on_sent_plain=on_sent_plain, on_link=control.on_link)
                 tls_port = await nursery.start(secure.serve, config.server.host,
                                                config.server.tls.port)
             running = RunningSmsc(smpp_port, tls_port, store, binds, committer, links)
@@ -252,21 +252,23 @@ def _on_sent(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
     return count if metrics.enabled else None
 
 
-def _on_answered(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
-                 ) -> Callable[[int], None] | None:
-    """The links' hook for each usual answer (`Link.send_accepted`): counted by its
-    command_id alone (status 0, so that is its `pdu_key`). None when tracing, which needs
-    the PDU: the links then build it for `_on_sent`'s hook."""
+def _on_sent_plain(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
+                   ) -> Callable[[int, int], None] | None:
+    """The links' hook for what they send in wire form with status 0 (the usual answers of
+    `Link.send_accepted`, the receipt runs of `Link.send_run`): counted by command_id alone,
+    which is then the `pdu_key`, several at a time. None when tracing, which needs the PDUs:
+    the links then give each to `_on_sent`'s hook."""
     if trace is not None or not metrics.enabled:
         return None
     sent = metrics.pdus_sent
     count_sent = metrics.count_sent
 
-    def count(command_id: int) -> None:
+    def count(command_id: int, count: int) -> None:
         if command_id in sent:
-            sent[command_id] += 1
-        else:
-            count_sent(command_id, 0)
+            sent[command_id] += count
+        else:  # the first of its kind
+            for _ in range(count):
+                count_sent(command_id, 0)
 
     return count
 

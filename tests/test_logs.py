@@ -46,7 +46,9 @@ async def traffic(make_config: Any, start_smsc: Any, logging_config: LoggingConf
         await esme.request(SubmitSm(destination_addr="4915100000001",
                                     short_message=SECRET_TEXT))
         await esme.request(SubmitSm(destination_addr="4915100000002",
-                                    tlvs={Tag.message_payload: SECRET_TEXT}))
+                                    tlvs={Tag.message_payload: SECRET_TEXT},
+                                    registered_delivery=1))
+        await esme.next_request()  # its receipt (answered by the Esme)
     await stream.aclose()
     running.shutdown.set()
     with trio.fail_after(10):
@@ -80,7 +82,8 @@ async def test_pdu_trace_hides_passwords_and_texts(make_config: Any, start_smsc:
     traced = [r for r in traced if r["logger"] == "smsc.pdu"]
     directions = {(r["direction"], r["pdu"].split()[0]) for r in traced}
     assert {("in", "bind_transceiver"), ("out", "bind_transceiver_resp"), ("in", "submit_sm"),
-            ("out", "submit_sm_resp")} <= directions
+            ("out", "submit_sm_resp"), ("out", "deliver_sm"), ("in", "deliver_sm_resp")
+            } <= directions
     assert all(r["hex"] and r["level"] == "debug" for r in traced)
     assert "secret" not in text and b"secret".hex() not in text
     assert "password='***'" in text

@@ -15,7 +15,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.delivery.committer import Committer
-from smsc.pdu import DeliverSm, Pdu
+from smsc.pdu import DeliverSm, Pdu, Prebuilt, PrebuiltDeliverSm
 from smsc.pdu.constants import CommandStatus
 from smsc.receipts import ReceiptDialects, build_mo_parts
 from smsc.server.binds import BindRegistry
@@ -27,6 +27,7 @@ log = logging.getLogger("smsc.outbound")
 FAILURE_BACKOFF = 1.0
 """Seconds an account's queue rests after the ESME refused or failed to answer a delivery."""
 _MO = OutboundKind.MO
+_RECEIPT = OutboundKind.RECEIPT
 _ROK = CommandStatus.ESME_ROK
 """Module constants: on Python 3.11 an Enum class attribute runs a lookup hook per use."""
 
@@ -127,14 +128,9 @@ class OutboundDispatcher:
     ) -> list[int]:
         """Send items round-robin over the receivers (the turn carries over from one round to
         the next); returns the ids that could not go."""
-        unsent: list[int] = []
         if len(links) == 1:  # the usual: one receiver, no turns to take
-            link = links[0]
-            send = self._send
-            for item in items:
-                if not send(link, item, wall, now):  # the link can take no more
-                    return [later.item_id for later in items[items.index(item):]]
-            return unsent
+            return self._send_all(links[0], items, wall, now)
+        unsent: list[int] = []
         turn = self._turns.get(system_id, 0)
         for item in items:
             for _ in range(len(links)):
@@ -147,6 +143,53 @@ class OutboundDispatcher:
         self._turns[system_id] = turn
         return unsent
 
+    def _send_all(self, link: Link, items: list[OutboundItem], wall: datetime, now: float
+                  ) -> list[int]:
+        """Every item to one receiver, in order: receipts in wire form in runs, one link call
+        for each run, anything else one by one. Returns the ids of the items that could not
+        go (from the first the link did not take)."""
+        session = link.session
+        if not link.is_open or not session.bound:
+            return [item.item_id for item in items]
+        with_tlvs = session.peer_speaks_34
+        for_fields = self.dialects.for_fields
+        run: list[Prebuilt] = []
+        start = 0  # where the run's items begin in `items`
+        for index, item in enumerate(items):
+            if item.kind is _RECEIPT:
+                pdu = for_fields(item.message.fields).build_prebuilt(item, with_tlvs, wall)
+                if type(pdu) is PrebuiltDeliverSm:
+                    run.append(pdu)
+                    continue
+            if run:  # what is not in the run goes after it
+                went = self._send_run(link, run, items, start, now)
+                if went < len(run):
+                    return [later.item_id for later in items[start + went:]]
+                run = []
+            sent = (self._send_built(link, item, pdu, now) if item.kind is _RECEIPT
+                    else self._send(link, item, wall, now))
+            if not sent:
+                return [later.item_id for later in items[index:]]
+            start = index + 1
+        if run:
+            went = self._send_run(link, run, items, start, now)
+            return [later.item_id for later in items[start + went:]]
+        return []
+
+    def _send_run(self, link: Link, run: list[Prebuilt], items: list[OutboundItem],
+                  start: int, now: float) -> int:
+        """A run of receipts in wire form, `items[start:]` theirs; returns how many went."""
+        try:
+            went = link.send_run(run, now)
+        except LocalProtocolError:
+            return 0
+        in_flight = self._in_flight
+        link_id = id(link)
+        for pdu, item in zip(run[:went], items[start:start + went], strict=True):
+            in_flight[(link_id, pdu.sequence_number)] = item
+        self.sent += went
+        return went
+
     def _send(self, link: Link, item: OutboundItem, wall: datetime, now: float) -> bool:
         session = link.session
         if not link.is_open or not session.bound:
@@ -155,6 +198,10 @@ class OutboundDispatcher:
         if item.kind is _MO and not with_tlvs:
             return self._send_parts(link, item)
         pdu = self.dialects.for_fields(item.message.fields).build_prebuilt(item, with_tlvs, wall)
+        return self._send_built(link, item, pdu, now)
+
+    def _send_built(self, link: Link, item: OutboundItem, pdu: Pdu | None, now: float
+                    ) -> bool:
         if pdu is None:  # the dialect reports nothing for this item: it is done
             self.committer.outbound_sent(item.item_id)
             return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import trio
@@ -43,7 +43,7 @@ class Link:
         max_unsent: int = 1 << 20,
         send_timeout: float = 30.0,
         on_sent: Callable[[Pdu], None] | None = None,
-        on_answered: Callable[[int], None] | None = None,
+        on_sent_plain: Callable[[int, int], None] | None = None,
     ) -> None:
         self.stream = stream
         self.session = session
@@ -74,9 +74,9 @@ class Link:
         being handled arrived (one reading, and one object, for every PDU of a chunk)."""
         self._on_sent = on_sent
         """Called with each PDU sent."""
-        self._on_answered = on_answered
-        """Called instead with the command_id of each answer `send_accepted` sends; when
-        None, `on_sent` gets the PDU it stands for."""
+        self._on_sent_plain = on_sent_plain
+        """Called instead, for what `send_accepted` and `send_run` send (status 0, in wire
+        form), with the command_id and how many; when None, `on_sent` gets each PDU."""
 
     # -- what the application calls --------------------------------------------------------
 
@@ -109,11 +109,29 @@ class Link:
         LocalProtocolError when illegal)."""
         command_id = kind.command_id
         self.session.answer_accepted(command_id, sequence, body)
-        if self._on_answered is not None:
-            self._on_answered(command_id)
+        if self._on_sent_plain is not None:
+            self._on_sent_plain(command_id, 1)
         elif self._on_sent is not None:
             self._on_sent(kind(body, sequence))
         self._after_session_change()
+
+    def send_run(self, messages: Sequence[Prebuilt], now: float) -> int:
+        """Queue requests in wire form, several of one command at once, as
+        `SmppSession.send_prebuilt_run` takes them (a round of receipts for one receiver): one
+        hook call and one wakeup for the lot. Returns how many went; `now` is the caller's
+        clock reading for their response deadlines (raises LocalProtocolError as `send`)."""
+        session = self.session
+        count = session.send_prebuilt_run(messages, now)
+        if count:
+            if self._on_sent_plain is not None:
+                self._on_sent_plain(messages[0].command_id, count)
+            elif self._on_sent is not None:
+                for message in messages[:count]:
+                    self._on_sent(message)
+            self._after_session_change()
+            if session.outstanding == count:
+                self._timer_moved()  # the first requests in flight: their deadline counts
+        return count
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

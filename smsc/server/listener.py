@@ -41,7 +41,7 @@ class SmppListener:
         ssl_context: ssl.SSLContext | None = None,
         on_link: Callable[[Link], None] | None = None,
         on_sent: Callable[[Pdu], None] | None = None,
-        on_answered: Callable[[int], None] | None = None,
+        on_sent_plain: Callable[[int, int], None] | None = None,
     ) -> None:
         self.handler = handler
         self.limits = limits
@@ -50,7 +50,7 @@ class SmppListener:
         self.ssl_context = ssl_context
         self.on_link = on_link
         self.on_sent = on_sent
-        self.on_answered = on_answered
+        self.on_sent_plain = on_sent_plain
 
     async def serve(
         self,
@@ -83,7 +83,7 @@ class SmppListener:
         link = Link(
             stream, session, clock=self.clock, handler=self.handler, peer=describe_peer(stream),
             send_timeout=self.limits.response_timer, on_sent=self.on_sent,
-            on_answered=self.on_answered,
+            on_sent_plain=self.on_sent_plain,
         )
         self.links.add(link)
         current_link.set(link)  # every log record of this connection's tasks names it

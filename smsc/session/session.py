@@ -9,6 +9,7 @@ everything that needs a decision (binds, submits, deliveries) is left to the app
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smsc.pdu import (
@@ -382,40 +383,65 @@ class SmppSession:
         return message
 
     def send_prebuilt(self, message: Prebuilt, now: float) -> Prebuilt:
-        """`send` for an ordinary windowed request already in wire form (a receipt's
-        deliver_sm: once per message), without the checks only other commands need.
+        """`send` for one request already in wire form (`send_prebuilt_run` of one).
 
         Raises:
             LocalProtocolError: as `send`.
         """
-        command_id = message.command_id
-        if self.state is _CLOSED or command_id not in _ORDINARY:
-            self.send(message, now)  # (raises what it raises)
-            return message
+        if not self.send_prebuilt_run((message,), now):
+            raise LocalProtocolError("window full")
+        return message
+
+    def send_prebuilt_run(self, messages: Sequence[Prebuilt], now: float) -> int:
+        """`send` for requests already in wire form, several of one command at once (a round
+        of receipts for one link: once per message), without the checks only other commands
+        need. Sends them in order while the window has room and the command stays the
+        first's; returns how many went (those after are left as they were, to send later).
+
+        Raises:
+            LocalProtocolError: the first message cannot be sent, for a reason other than a
+                full window: as `send` (nothing is sent).
+        """
+        if self.state is _CLOSED:
+            raise LocalProtocolError("session is closed")
+        if not messages:
+            return 0
+        command_id = messages[0].command_id
+        if command_id not in _ORDINARY:  # not windowed the usual way: the general path
+            self.send(messages[0], now)
+            return 1
         if command_id not in self._we_may_send:
             raise LocalProtocolError(
                 f"{CommandId(command_id).name} may not be sent in {self.state.value}")
-        if self._windowed >= self.limits.window:
-            raise LocalProtocolError("window full")
+        room = self.limits.window - self._windowed
         outstanding = self._outstanding
-        sequence = message.sequence_number
-        if sequence == 0:  # numbered in place, as `send` does
-            sequence = self._next_sequence
-            if sequence < MAX_SEQUENCE and sequence not in outstanding:
-                self._next_sequence = sequence + 1
-            else:
-                sequence = self._take_sequence()
-            message.sequence_number = sequence
-        elif sequence in outstanding:
-            raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
-        self._last_activity = now
-        body = message.body
         out = self._out
-        out += _pack_header(16 + len(body), command_id, 0, sequence)
-        out += body
-        outstanding[sequence] = (message, now + self.limits.response_timer)
-        self._windowed += 1
-        return message
+        deadline = now + self.limits.response_timer
+        sent = 0
+        for message in messages:
+            if sent >= room or message.command_id != command_id:
+                break
+            sequence = message.sequence_number
+            if sequence == 0:  # numbered in place, as `send` does
+                sequence = self._next_sequence
+                if sequence < MAX_SEQUENCE and sequence not in outstanding:
+                    self._next_sequence = sequence + 1
+                else:
+                    sequence = self._take_sequence()
+                message.sequence_number = sequence
+            elif sequence in outstanding:
+                if sent:
+                    break
+                raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
+            body = message.body
+            out += _pack_header(16 + len(body), command_id, 0, sequence)
+            out += body
+            outstanding[sequence] = (message, deadline)
+            sent += 1
+        if sent:
+            self._windowed += sent
+            self._last_activity = now
+        return sent
 
     def send_response(self, message: Pdu) -> Pdu:
         """`send` for a response: it needs no time (half of all sends, one per submit).

@@ -272,7 +272,7 @@ class MemoryStore:
         return items
 
     def release_outbound(self, item_ids: list[int]) -> None:
-        for item_id in item_ids:
+        for item_id in reversed(item_ids):  # each to the front: the first given goes first
             item = self._leased.pop(item_id, None)
             if item is not None:
                 queue = self._outbound[item.system_id]

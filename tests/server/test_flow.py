@@ -635,3 +635,88 @@ async def test_the_submits_of_one_read_share_its_time_and_the_next_read_has_its_
     (submitted, expires), (then, expires_then) = times[0], times[3]
     assert then - submitted == timedelta(seconds=90)
     assert expires - submitted == expires_then - then > timedelta(0)  # the same validity
+
+
+@pytest.mark.parametrize("version", [0x34, 0x33])
+async def test_receipts_and_mo_queued_for_one_receiver_go_in_order_within_its_window(
+    make_config: Any, start_smsc: Any, autojump_clock: Any, version: int
+) -> None:
+    running = await start_smsc(make_config(
+        accounts=(AccountConfig(mo_addresses=("4242",), window=3),)))
+    sender = await connect(running)
+    await sender.bind("transmitter")
+    expected: list[str] = []
+
+    async def queued(count: int) -> None:
+        with trio.fail_after(60):  # virtual time: fails at once if the item is never queued
+            while running.store.outbound_counts().get("smppclient1", 0) < count:
+                await trio.sleep(0.01)
+
+    for index in range(4):  # receipt, MO, receipt, MO...: queued while nobody receives
+        resp = await sender.request(submit())
+        expected.append(f"receipt {resp.message_id}")
+        await queued(len(expected))
+        await running.mobile.send_text("4915100000007", "4242", f"mo {index}")
+        expected.append(f"mo {index}")
+        await queued(len(expected))
+    receiver = await connect(running)
+    receiver.auto_answer = False
+    await receiver.bind("receiver", interface_version=version)
+    received: list[str] = []
+    while len(received) < len(expected):
+        batch = [await receiver.next_request() for _ in range(min(3, len(expected)
+                                                                  - len(received)))]
+        with trio.move_on_after(5) as waited:
+            await receiver.next_request()
+        assert waited.cancelled_caught  # one more would overflow the window of 3
+        for pdu in batch:
+            assert isinstance(pdu, DeliverSm)
+            if pdu.esm_class & 0x04:
+                parsed = parse_receipt_text(pdu.short_message.decode())
+                assert parsed is not None
+                received.append(f"receipt {parsed.id}")
+            else:
+                received.append(decode_text(pdu.short_message, pdu.data_coding))
+            receiver.session.send(make_response(pdu), trio.current_time())
+        await receiver.flush()
+    assert received == expected
+    with trio.fail_after(60):
+        while running.store.outbound_counts().get("smppclient1", 0):
+            await trio.sleep(0.01)  # every delivery acknowledged, none left over
+
+
+async def test_receipts_after_a_long_mo_wait_when_its_parts_fill_the_window(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(
+        accounts=(AccountConfig(mo_addresses=("4242",), window=4),)))
+    ids = await running.mobile.send_text("4915100000007", "4242", "Ответ " * 30,
+                                         encoding="ucs2", scheme="payload")
+    assert len(ids) == 1  # one item, sent to a v3.3 bind as three UDH parts
+    sender = await connect(running)
+    await sender.bind("transmitter")
+    message_ids = [(await sender.request(submit())).message_id for _ in range(3)]
+    with trio.fail_after(60):  # virtual time: fails at once if a receipt is never queued
+        while running.store.outbound_counts().get("smppclient1", 0) < 4:
+            await trio.sleep(0.01)
+    receiver = await connect(running)
+    receiver.auto_answer = False
+    await receiver.bind("receiver", interface_version=0x33)
+    first = [await receiver.next_request() for _ in range(4)]  # the claim: all four items
+    with trio.move_on_after(5) as waited:
+        await receiver.next_request()
+    assert waited.cancelled_caught  # three parts and one receipt fill the window of 4
+    assert [pdu.esm_class & 0x04 for pdu in first] == [0, 0, 0, 4]  # type: ignore[attr-defined]
+    for pdu in first:
+        receiver.session.send(make_response(pdu), trio.current_time())
+    await receiver.flush()
+    rest = [await receiver.next_request() for _ in range(2)]  # the receipts left out
+    receipts = [parse_receipt_text(pdu.short_message.decode())  # type: ignore[attr-defined]
+                for pdu in (first[3], *rest)]
+    assert [parsed.id for parsed in receipts if parsed is not None] == message_ids
+    for pdu in rest:
+        receiver.session.send(make_response(pdu), trio.current_time())
+    await receiver.flush()
+    with trio.fail_after(60):
+        while running.store.outbound_counts().get("smppclient1", 0):
+            await trio.sleep(0.01)  # every delivery acknowledged, none left over

@@ -20,6 +20,7 @@ from smsc.pdu import (
     EnquireLink,
     FrameBuffer,
     GenericNack,
+    Prebuilt,
     PrebuiltDeliverSm,
     SubmitSm,
     SubmitSmResp,
@@ -445,6 +446,63 @@ def test_send_prebuilt_sends_what_send_sends_and_checks_the_same() -> None:
     direct.smsc.close("test")
     with pytest.raises(LocalProtocolError):
         direct.smsc.send_prebuilt(PrebuiltDeliverSm(body), 4)
+
+
+class _PrebuiltDataSm(Prebuilt):
+    """A second command in wire form: a run stops where the command changes."""
+
+    __slots__ = ()
+    command_id = CommandId.data_sm
+
+
+def test_send_prebuilt_run_sends_what_sends_one_by_one_send_while_the_window_has_room(
+) -> None:
+    one_by_one, run = Pair(SessionLimits(window=3)), Pair(SessionLimits(window=3))
+    bodies = [encode(DeliverSm(destination_addr=str(n), short_message=b"receipt"))[16:]
+              for n in range(5)]
+    with pytest.raises(LocalProtocolError):  # not bound yet: no deliver_sm
+        run.smsc.send_prebuilt_run([PrebuiltDeliverSm(bodies[0])], 0)
+    for pair in (one_by_one, run):
+        pair.bind()
+    for body in bodies[:3]:
+        one_by_one.smsc.send(PrebuiltDeliverSm(body), 1)
+    messages = [PrebuiltDeliverSm(body) for body in bodies]
+    assert run.smsc.send_prebuilt_run(messages, 1) == 3  # the window's room, in order
+    data = run.smsc.data_to_send()
+    assert data == one_by_one.smsc.data_to_send()
+    assert run.smsc.get_timer() == one_by_one.smsc.get_timer()
+    assert [m.sequence_number for m in messages[3:]] == [0, 0]  # left as they were
+    assert run.smsc.window_free == 0 and run.smsc.send_prebuilt_run(messages[3:], 1) == 0
+    assert run.smsc.data_to_send() == b""
+    run.esme.receive_data(data, 2)
+    received = drain(run.esme)
+    assert [e.message.sequence_number for e in received  # type: ignore[attr-defined]
+            ] == [m.sequence_number for m in messages[:3]]
+    for event in received[:2]:
+        run.esme.send(make_response(event.message), 2)  # type: ignore[attr-defined]
+    answered = run.to_smsc(2)
+    assert [e.request for e in answered] == messages[:2]  # type: ignore[attr-defined]
+    data_sm = _PrebuiltDataSm(encode(DataSm(destination_addr="9"))[16:])
+    mixed = [messages[3], data_sm, messages[4]]
+    assert run.smsc.send_prebuilt_run(mixed, 3) == 1  # stops where the command changes
+    assert run.smsc.send_prebuilt_run(mixed[1:], 3) == 1
+    assert data_sm.sequence_number != 0 and run.smsc.window_free == 0
+
+
+def test_send_prebuilt_run_refuses_a_taken_number_first_and_stops_before_one_later() -> None:
+    pair = Pair(SessionLimits(window=5))
+    pair.bind()
+    body = encode(DeliverSm(destination_addr="1", short_message=b"receipt"))[16:]
+    sent = pair.smsc.send_prebuilt(PrebuiltDeliverSm(body), 1)
+    with pytest.raises(LocalProtocolError):  # that number awaits its response
+        pair.smsc.send_prebuilt_run([PrebuiltDeliverSm(body, sent.sequence_number)], 1)
+    before = pair.smsc.data_to_send()
+    later = [PrebuiltDeliverSm(body), PrebuiltDeliverSm(body, sent.sequence_number)]
+    assert pair.smsc.send_prebuilt_run(later, 1) == 1
+    assert len(pair.smsc.data_to_send()) == len(before) and pair.smsc.window_free == 3
+    pair.smsc.close("test")
+    with pytest.raises(LocalProtocolError):
+        pair.smsc.send_prebuilt_run([PrebuiltDeliverSm(body)], 2)
 
 
 def test_sequence_numbers_wrap_and_skip_outstanding_ones() -> None:

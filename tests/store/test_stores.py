@@ -736,3 +736,13 @@ def test_sqlite_batches_of_any_size_store_each_message_under_its_id(
     (after,) = accept(again, new())
     assert after == ids[-1] + 1
     again.close()
+
+
+def test_released_items_come_back_first_and_in_their_order(store: MessageStore) -> None:
+    accept_attempted(store, *((new(), Delivered()) for _ in range(5)))
+    claimed = store.claim_outbound("acme", 3)
+    store.release_outbound([item.item_id for item in claimed[1:]])  # the window took one
+    again = store.claim_outbound("acme", 10)
+    assert [i.item_id for i in again] == [i.item_id for i in claimed[1:]] + sorted(
+        i.item_id for i in again[2:])
+    assert len(again) == 4 and claimed[0].item_id not in {i.item_id for i in again}
