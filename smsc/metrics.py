@@ -143,7 +143,8 @@ class SmscMetrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         if not enabled:
-            for name in ("count_received", "count_sent", "record_submit", "record_commit",
+            for name in ("count_received", "count_sent", "record_submit", "record_submits",
+                         "record_commit",
                          "record_bind", "record_attempt", "record_final", "record_receipt_sent"):
                 setattr(self, name, _ignore)
 
@@ -167,6 +168,21 @@ class SmscMetrics:
             histogram = self.submit_response
             histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
             histogram.total += seconds
+
+    def record_submits(self, account: str, status: int, seconds: float, count: int) -> None:
+        """`count` submits of one account answered with one latency (a read chunk's, answered
+        after one commit)."""
+        by_account = self.submits.get(status)
+        if by_account is not None and account in by_account:
+            by_account[account] += count
+        else:
+            _count_under(self.submits, status, account)
+            self.submits[status][account] += count - 1
+        if status == _THROTTLED:
+            self.throttled[account] = self.throttled.get(account, 0) + count
+        histogram = self.submit_response
+        histogram.counts[bisect_left(histogram.bounds, seconds)] += count
+        histogram.total += seconds * count
 
     def record_commit(self, seconds: float, accepted: int) -> None:
         self.commits += 1

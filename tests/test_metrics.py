@@ -62,3 +62,22 @@ def test_submits_attempts_and_finished_are_counted_by_both_labels() -> None:
     assert metrics.value("smsc_delivery_attempts_total", network="n1", result="delivered") == 1
     assert metrics.value("smsc_delivery_attempts_total", network="n1", result="absent") == 1
     assert metrics.value("smsc_delivery_attempts_total", network="n2", result="delivered") == 1
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]),
+                          st.sampled_from([0, CommandStatus.ESME_RTHROTTLED]),
+                          st.floats(min_value=0, max_value=30), st.integers(1, 50)),
+                max_size=8))
+def test_submits_recorded_together_count_as_recorded_one_by_one(
+    runs: list[tuple[str, int, float, int]]
+) -> None:
+    together, one_by_one = SmscMetrics(), SmscMetrics()
+    for account, status, seconds, count in runs:
+        together.record_submits(account, status, seconds, count)
+        for _ in range(count):
+            one_by_one.record_submit(account, status, seconds)
+    assert together.submits == one_by_one.submits
+    assert together.throttled == one_by_one.throttled
+    assert together.submit_response.counts == one_by_one.submit_response.counts
+    assert abs(together.submit_response.total - one_by_one.submit_response.total) < 1e-6 * (
+        1 + one_by_one.submit_response.total)

@@ -71,6 +71,9 @@ class Committer:
         self._checkpointed = trio.Event()
         self.on_commit: Callable[[float, int], None] | None = None
         """Observer of each commit: (seconds taken, messages accepted)."""
+        self.after_callbacks: list[Callable[[], None]] = []
+        """Called once a commit's callbacks have all run, before anyone hears of the commit
+        (the service sends the answers they queued, together)."""
 
     # -- queueing (sync, from the trio thread) ------------------------------------------------
 
@@ -177,12 +180,16 @@ class Committer:
                     log.exception("store write failed; %d submits refused", len(callbacks))
                     for callback in callbacks:
                         callback(None)
+                    for after in self.after_callbacks:
+                        after()
                     continue
                 self.commits += 1
                 if self.on_commit is not None:
                     self.on_commit(trio.current_time() - started, len(batch.accepts))
                 for callback, accepted in zip(callbacks, result.accepted, strict=True):
                     callback(accepted)
+                for after in self.after_callbacks:
+                    after()
                 self._committed.set()
                 self._committed = trio.Event()
                 if self._threaded and not self._checkpointing and self.store.checkpoint_due():

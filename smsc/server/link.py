@@ -105,14 +105,21 @@ class Link:
 
     def send_accepted(self, kind: type[Prebuilt], body: bytes, sequence: int) -> None:
         """Queue a request's usual answer, as `send(kind(body, sequence))` would, without
-        building that PDU unless a hook wants it: once per submit (raises
-        LocalProtocolError when illegal)."""
+        building that PDU unless a hook wants it (raises LocalProtocolError when illegal)."""
+        self.send_accepted_run(kind, ((sequence, body),))
+
+    def send_accepted_run(self, kind: type[Prebuilt], answers: Sequence[tuple[int, bytes]]
+                          ) -> None:
+        """`send_accepted` for several answers of one kind, (sequence, body) each: a commit's
+        for this link, with one hook call and one wakeup for the lot (raises
+        LocalProtocolError as `SmppSession.answer_accepted_run`)."""
         command_id = kind.command_id
-        self.session.answer_accepted(command_id, sequence, body)
+        self.session.answer_accepted_run(command_id, answers)
         if self._on_sent_plain is not None:
-            self._on_sent_plain(command_id, 1)
+            self._on_sent_plain(command_id, len(answers))
         elif self._on_sent is not None:
-            self._on_sent(kind(body, sequence))
+            for sequence, body in answers:
+                self._on_sent(kind(body, sequence))
         self._after_session_change()
 
     def send_run(self, messages: Sequence[Prebuilt], now: float) -> int:

@@ -154,6 +154,14 @@ def resolve_times(
     return Times(min(expires_at, start + timedelta(seconds=max_validity)), schedule_at, now)
 
 
+def _send_accepted_run(link: Link, kind: type[Prebuilt], answers: list[tuple[int, bytes]]
+                       ) -> None:
+    """A link's usual answers of one kind, (sequence, body) each, unless it closed meanwhile
+    (the messages are stored all the same: they will be delivered, their receipts wait)."""
+    if link.is_open and not link.session.closed:
+        link.send_accepted_run(kind, answers)
+
+
 def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Account) -> None:
     """SMPP field rules shared by submit_sm, submit_multi and data_sm.
 
@@ -260,6 +268,10 @@ class SmscService:
         """Per account, the validity of a submit that sets none (config is fixed)."""
         self._bound: dict[int, tuple[str, str]] = {}
         """Live binds: id(link) → (system_id, bind mode)."""
+        self._answers: list[tuple[Link, str, Pdu, float, int]] = []
+        """The usual answers queued by a commit's callbacks: (link, system_id, request, when
+        it was received, message id); `send_answers` sends them once all have run."""
+        committer.after_callbacks.append(self.send_answers)
         self._nursery: trio.Nursery | None = None
         self.trace: Callable[[str, Pdu], None] | None = None
         """PDU trace hook (logging.pdu_trace): ("in" | "out", pdu)."""
@@ -552,13 +564,8 @@ class SmscService:
         fault: SubmitFault | None,
         result: int | AcceptRefused | None,
     ) -> None:
-        if fault is None and type(result) is int:  # the usual: stored, answered at once
-            self.metrics.record_submit(account.system_id, _ROK,
-                                       self.clock.monotonic() - received)
-            if link.is_open and not link.session.closed:
-                # message_id and its NUL, written straight to octets
-                link.send_accepted(_ACCEPTED[request.command_id], self._accepted_body(result),
-                                   request.sequence_number)
+        if fault is None and type(result) is int:  # the usual: stored, answered with the rest
+            self._answers.append((link, account.system_id, request, received, result))
             return
         if fault is not None and isinstance(result, int):
             if fault.fault is Fault.NO_RESPONSE:
@@ -585,10 +592,45 @@ class SmscService:
         else:
             link.send(make_response(request, status))
 
+    def send_answers(self) -> None:
+        """Send the usual answers a commit's callbacks queued (the committer calls this once
+        they have all run): each link's as runs of octets, one count and one wakeup for each
+        run; their submit_sm_resp latency from one clock reading, recorded once for each
+        account and read chunk (whose submits share their received time)."""
+        answers = self._answers
+        if not answers:
+            return
+        self._answers = []
+        now = self.clock.monotonic()
+        record = self.metrics.record_submits
+        body_of = self._accepted_body
+        run: list[tuple[int, bytes]] = []
+        run_link: Link | None = None
+        run_kind: type[Prebuilt] | None = None
+        counted_id = ""
+        counted_at = 0.0
+        counted = 0
+        for link, system_id, request, received, message_id in answers:
+            kind = _ACCEPTED[request.command_id]
+            if link is not run_link or kind is not run_kind:
+                if run:
+                    _send_accepted_run(run_link, run_kind, run)  # type: ignore[arg-type]
+                    run = []
+                run_link, run_kind = link, kind
+            run.append((request.sequence_number, body_of(message_id)))
+            if received is not counted_at or system_id != counted_id:
+                if counted:
+                    record(counted_id, _ROK, now - counted_at, counted)
+                counted_id, counted_at, counted = system_id, received, 0
+            counted += 1
+        _send_accepted_run(run_link, run_kind, run)  # type: ignore[arg-type]
+        record(counted_id, _ROK, now - counted_at, counted)
+
     async def _answer_later(self, delay: float, link: Link, account: Account, request: Pdu,
                             received: float, result: int) -> None:
         await trio.sleep(delay)
         self._answer(link, account, request, received, None, result)
+        self.send_answers()
 
     async def _send_later(self, delay: float, link: Link, response: Pdu) -> None:
         await trio.sleep(delay)

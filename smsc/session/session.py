@@ -456,29 +456,44 @@ class SmppSession:
     def answer_accepted(self, command_id: int, sequence: int, body: bytes) -> None:
         """Queue an ordinary request's usual answer straight as octets: `command_id` (a
         response), status 0, `body` already in wire form. What `send_response` does for that
-        answer, without a PDU to build and encode (once per submit, the commonest send there
-        is); binds, unbinds and enquire_links are answered through `send_response`.
+        answer, without a PDU to build and encode (`answer_accepted_run` of one).
 
         Raises:
             LocalProtocolError: the session is closed, or this answers no open request.
         """
+        self.answer_accepted_run(command_id, ((sequence, body),))
+
+    def answer_accepted_run(self, command_id: int, answers: Sequence[tuple[int, bytes]]
+                            ) -> None:
+        """`answer_accepted` for several answers of one command, (sequence, body) each, in
+        order (a commit's submits on one link: once per submit, the commonest send there is);
+        binds, unbinds and enquire_links are answered through `send_response`.
+
+        Raises:
+            LocalProtocolError: the session is closed, or an answer answers no open request
+                (those before it are sent).
+        """
         if self.state is _CLOSED:
             raise LocalProtocolError("session is closed")
+        request_id = command_id & 0x7FFFFFFF
+        if command_id == request_id or request_id not in _ORDINARY:
+            # not a response, or a bind's answer, which changes the state: send_response
+            raise LocalProtocolError(f"{command_id:#010x} is no usual answer")
         peer_open = self._peer_open
-        open_id = peer_open.get(sequence, -1)
-        if (open_id | 0x80000000) != command_id:
-            raise LocalProtocolError(
-                f"{CommandId(command_id).name} seq {sequence} answers no open request")
-        if open_id not in _ORDINARY:  # a bind's answer changes the state: send_response
-            raise LocalProtocolError(f"{CommandId(command_id).name} needs send_response")
-        del peer_open[sequence]
         out = self._out
-        out += _pack_header(16 + len(body), command_id, 0, sequence)
-        out += body
-        if self._pending_unbind_resp is not None and not peer_open:
-            response, self._pending_unbind_resp = self._pending_unbind_resp, None
-            self._write(response)
-            self._close("unbind received")
+        try:
+            for sequence, body in answers:
+                if peer_open.get(sequence) != request_id:
+                    raise LocalProtocolError(
+                        f"{CommandId(command_id).name} seq {sequence} answers no open request")
+                del peer_open[sequence]
+                out += _pack_header(16 + len(body), command_id, 0, sequence)
+                out += body
+        finally:
+            if self._pending_unbind_resp is not None and not peer_open:
+                response, self._pending_unbind_resp = self._pending_unbind_resp, None
+                self._write(response)
+                self._close("unbind received")
 
     def _send_response(self, message: Pdu) -> Pdu:
         sequence = message.sequence_number

@@ -720,3 +720,36 @@ async def test_receipts_after_a_long_mo_wait_when_its_parts_fill_the_window(
     with trio.fail_after(60):
         while running.store.outbound_counts().get("smppclient1", 0):
             await trio.sleep(0.01)  # every delivery acknowledged, none left over
+
+
+async def test_pipelined_submits_of_two_binds_each_get_their_own_answers(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    binds = [await connect(running), await connect(running)]
+    for esme in binds:
+        await esme.bind("transmitter")
+    sent: list[list[Any]] = [[], []]
+    for _ in range(3):  # bursts from both before either reads: commits hold both links' answers
+        for esme, mine in zip(binds, sent, strict=True):
+            mine += [esme.session.send(submit(registered_delivery=0), trio.current_time())
+                     for _ in range(20)]
+        async with trio.open_nursery() as nursery:  # both arrive in one scheduling round
+            for esme in binds:
+                nursery.start_soon(esme.flush)
+    ids: set[str] = set()
+    for esme, mine in zip(binds, sent, strict=True):
+        answers: list[Any] = []
+        while len(answers) < len(mine):
+            event = await esme.next_event()
+            if isinstance(event, ResponseReceived):
+                answers.append(event)
+        assert [a.request for a in answers] == mine  # type: ignore[attr-defined]
+        assert {a.message.command_status for a in answers} == {S.ESME_ROK}  # type: ignore[attr-defined]
+        ids |= {a.message.message_id for a in answers}  # type: ignore[attr-defined]
+    assert len(ids) == 120
+    assert running.metrics.value("smsc_submit_response_seconds_count") == 120
+    assert running.metrics.value("smsc_submits_total", account="smppclient1",
+                                 status="ESME_ROK") == 120
+    query = QuerySm(message_id=sorted(ids)[0], source_addr="4915100000001")
+    assert (await binds[1].request(query)).message_state == MessageState.DELIVERED

@@ -419,6 +419,48 @@ def test_answer_accepted_lets_a_waiting_unbind_finish() -> None:
     assert pair.smsc.closed
 
 
+def test_answer_accepted_run_writes_what_answering_one_by_one_writes() -> None:
+    one_by_one, run = Pair(SessionLimits(window=10)), Pair(SessionLimits(window=10))
+    for pair in (one_by_one, run):
+        pair.bind()
+        for n in range(4):
+            pair.esme.send(SubmitSm(destination_addr=str(n), short_message=b"a"), 1)
+    requests = [event.message for event in one_by_one.to_smsc(1)]  # type: ignore[attr-defined]
+    assert len(run.to_smsc(1)) == 4
+    answers = [(r.sequence_number, b"%x\x00" % n) for n, r in enumerate(requests)]
+    for sequence, body in answers[:3]:
+        one_by_one.smsc.answer_accepted(CommandId.submit_sm_resp, sequence, body)
+    run.smsc.answer_accepted_run(CommandId.submit_sm_resp, answers[:3])
+    assert run.smsc.data_to_send() == one_by_one.smsc.data_to_send()
+    assert run.smsc.peer_open_requests == 1
+    with pytest.raises(LocalProtocolError):  # the second is answered already
+        run.smsc.answer_accepted_run(CommandId.submit_sm_resp, [answers[3], answers[0]])
+    out = run.smsc.data_to_send()  # the one before it went
+    answer = decode(out)
+    assert isinstance(answer, SubmitSmResp) and answer.sequence_number == answers[3][0]
+    for refused in (CommandId.submit_sm, CommandId.bind_transceiver_resp):
+        with pytest.raises(LocalProtocolError):  # no usual answer
+            run.smsc.answer_accepted_run(refused, [])
+
+
+def test_answer_accepted_run_lets_a_waiting_unbind_finish_after_its_last_answer() -> None:
+    pair = Pair()
+    pair.bind()
+    pair.esme.send(SubmitSm(destination_addr="1"), 1)
+    pair.esme.send(SubmitSm(destination_addr="2"), 1)
+    pair.esme.send(Unbind(), 1)
+    first, second, unbound = pair.to_smsc(1)
+    assert isinstance(unbound, Unbound)
+    pair.smsc.answer_accepted_run(CommandId.submit_sm_resp, [
+        (first.message.sequence_number, b"1\x00"),  # type: ignore[attr-defined]
+        (second.message.sequence_number, b"2\x00")])  # type: ignore[attr-defined]
+    out = pair.smsc.data_to_send()
+    assert [decode(out[i:i + 18]).message_id for i in (0, 18)  # type: ignore[attr-defined]
+            ] == ["1", "2"]
+    assert decode(out[36:]).command_id == CommandId.unbind_resp
+    assert pair.smsc.closed
+
+
 def test_send_prebuilt_sends_what_send_sends_and_checks_the_same() -> None:
     via_send, direct = Pair(SessionLimits(window=2)), Pair(SessionLimits(window=2))
     body = encode(DeliverSm(destination_addr="1", short_message=b"receipt"))[16:]
