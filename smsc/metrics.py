@@ -145,7 +145,7 @@ class SmscMetrics:
         if not enabled:
             for name in ("count_received", "count_sent", "record_submit", "record_submits",
                          "record_commit",
-                         "record_bind", "record_attempt", "record_final", "record_receipt_sent"):
+                         "record_bind", "record_attempt", "record_final", "record_receipts_sent"):
                 setattr(self, name, _ignore)
 
     # -- what the shell records (each a dict update on the trio thread) -------------------
@@ -220,13 +220,15 @@ class SmscMetrics:
             histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
             histogram.total += seconds if seconds > 0 else 0.0
 
-    def record_receipt_sent(self, item: OutboundItem) -> None:
-        account = item.system_id
+    def record_receipts_sent(self, items: list[OutboundItem]) -> None:
+        """Deliveries the ESMEs acknowledged (receipts and MO messages), by account."""
         receipts = self.receipts_sent
-        if account in receipts:
-            receipts[account] += 1
-        else:
-            receipts[account] = 1
+        for item in items:
+            account = item.system_id
+            if account in receipts:
+                receipts[account] += 1
+            else:
+                receipts[account] = 1
 
     # -- the scrape ---------------------------------------------------------------------------
 

@@ -141,15 +141,15 @@ class ControlPlane:
 
     # -- deliveries to ESMEs -----------------------------------------------------------------
 
-    def on_acknowledged(self, item: OutboundItem) -> None:
-        """Outbound hook: an ESME answered a receipt or MO deliver_sm with ESME_ROK."""
-        self.metrics.record_receipt_sent(item)
-        message_id = item.message.message_id
-        self._acknowledged.add(message_id, item.kind)
+    def on_acknowledged(self, items: list[OutboundItem]) -> None:
+        """Outbound hook: an ESME answered these receipts or MO deliver_sm with ESME_ROK."""
+        self.metrics.record_receipts_sent(items)
+        self._acknowledged.add_items(items)
         if self._ack_waiters:
-            waiter = self._ack_waiters.pop(message_id, None)
-            if waiter is not None:
-                waiter.set()
+            for item in items:
+                waiter = self._ack_waiters.pop(item.message.message_id, None)
+                if waiter is not None:
+                    waiter.set()
 
     async def wait_acknowledged(self, message_id: int) -> OutboundKind:
         """Return once an ESME has acknowledged the receipt (or MO message) of `message_id`:

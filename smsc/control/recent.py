@@ -10,7 +10,7 @@ at most `ceiling` are held, and at a steady rate the memory it takes levels off 
 
 from __future__ import annotations
 
-from smsc.store import OutboundKind
+from smsc.store import OutboundItem, OutboundKind
 
 
 class RecentAcknowledgements:
@@ -27,6 +27,14 @@ class RecentAcknowledgements:
     def add(self, message_id: int, kind: OutboundKind) -> None:
         current = self._current
         current[message_id] = kind
+        if len(current) >= self._ceiling_half:
+            self._rotate(self._last_tick)
+
+    def add_items(self, items: list[OutboundItem]) -> None:
+        """`add` for each item's message and kind."""
+        current = self._current
+        for item in items:
+            current[item.message.message_id] = item.kind
         if len(current) >= self._ceiling_half:
             self._rotate(self._last_tick)
 

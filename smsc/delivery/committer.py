@@ -97,6 +97,12 @@ class Committer:
         if not self._awake:
             self._wake()
 
+    def outbound_sent_run(self, item_ids: list[int]) -> None:
+        """`outbound_sent` for several items at once."""
+        self._batch.outbound_sent += item_ids
+        if not self._awake:
+            self._wake()
+
     def outbound_failed(self, item_id: int) -> None:
         self._batch.outbound_failed.append(item_id)
         self._wake()

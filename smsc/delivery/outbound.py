@@ -20,7 +20,7 @@ from smsc.pdu.constants import CommandStatus
 from smsc.receipts import ReceiptDialects, build_mo_parts
 from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
-from smsc.session import LocalProtocolError
+from smsc.session import LocalProtocolError, ResponseReceived
 from smsc.store import OutboundItem, OutboundKind
 
 log = logging.getLogger("smsc.outbound")
@@ -51,8 +51,8 @@ class OutboundDispatcher:
         self._woken = False
         """Whether `_wakeup` is set already (saves setting it once per acknowledgement)."""
         self.sent = 0
-        self.on_acknowledged: Callable[[OutboundItem], None] | None = None
-        """Observer of each delivery the ESME acknowledged."""
+        self.on_acknowledged: Callable[[list[OutboundItem]], None] | None = None
+        """Observer of the deliveries the ESME acknowledged (several at once, in order)."""
 
     def wake(self) -> None:
         if not self._woken:
@@ -251,24 +251,34 @@ class OutboundDispatcher:
 
     # -- what the links report ------------------------------------------------------------------
 
-    def on_response(self, link: Link, response: Pdu, request: Pdu) -> None:
-        key = (id(link), request.sequence_number)
-        item = self._in_flight.pop(key, None)
-        if item is None:
-            return
-        if self._parts and not self._part_done(key, response.command_status):
-            return  # more parts to come, or the item was already given back
-        if response.command_status == _ROK:
-            self.committer.outbound_sent(item.item_id)
+    def on_responses(self, link: Link, events: list[ResponseReceived]) -> None:
+        """The link's answers to what it was sent, in order (a read chunk's: once per
+        message). ESME_ROK acknowledges an item; anything else gives it back to the queue and
+        rests the account."""
+        in_flight = self._in_flight
+        link_id = id(link)
+        acknowledged: list[OutboundItem] = []
+        settled = False
+        for event in events:
+            key = (link_id, event.request.sequence_number)
+            item = in_flight.pop(key, None)
+            if item is None:
+                continue
+            status = event.message.command_status
+            if self._parts and not self._part_done(key, status):
+                continue  # more parts to come, or the item was already given back
+            settled = True
+            if status == _ROK:
+                acknowledged.append(item)
+            else:
+                log.info("%s refused a delivery with status 0x%08X", link.peer, status)
+                self.committer.outbound_failed(item.item_id)
+                self._rest(link)
+        if acknowledged:
+            self.committer.outbound_sent_run([item.item_id for item in acknowledged])
             if self.on_acknowledged is not None:
-                self.on_acknowledged(item)
-        else:
-            log.info(
-                "%s refused a delivery with status 0x%08X", link.peer, response.command_status
-            )
-            self.committer.outbound_failed(item.item_id)
-            self._rest(link)
-        if not self._woken:  # (wake's test, inlined: once per message)
+                self.on_acknowledged(acknowledged)
+        if settled and not self._woken:  # (wake's test, inlined: once per run)
             self.wake()
 
     def on_timeout(self, link: Link, request: Pdu) -> None:

@@ -18,14 +18,25 @@ import trio
 
 from smsc.clock import Clock
 from smsc.pdu import Pdu, Prebuilt, Unbind
-from smsc.session import BindState, ConnectionClosed, Event, SmppSession
+from smsc.session import (
+    BindState,
+    ConnectionClosed,
+    Event,
+    ResponseReceived,
+    SmppSession,
+)
 
 RECEIVE_SIZE = 65536
 
 
 class LinkHandler(Protocol):
     def on_event(self, link: Link, event: Event) -> None:
-        """Called for every session event, in order, on the trio thread."""
+        """Called for every session event, in order, on the trio thread (but those
+        `on_responses` takes)."""
+
+    def on_responses(self, link: Link, events: list[ResponseReceived]) -> None:
+        """Called instead of `on_event` for consecutive ResponseReceived events, several at
+        once, in order (a read chunk's deliver_sm_resp: one per message)."""
 
 
 class Link:
@@ -298,6 +309,12 @@ class Link:
         try:
             while events:
                 event = events.popleft()
+                if type(event) is ResponseReceived:
+                    run = [event]
+                    while events and type(events[0]) is ResponseReceived:
+                        run.append(events.popleft())  # type: ignore[arg-type]
+                    handler.on_responses(self, run)
+                    continue
                 if isinstance(event, ConnectionClosed):
                     self.close_reason = event.reason
                 handler.on_event(self, event)

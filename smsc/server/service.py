@@ -307,16 +307,7 @@ class SmscService:
             self._request(link, message)
             return
         if kind is ResponseReceived:
-            message = event.message  # type: ignore[union-attr]
-            key = message.command_id
-            status = message.command_status
-            if status:
-                key |= status << 32  # as pdu_key makes it
-            if key in metrics.pdus_received:
-                metrics.pdus_received[key] += 1
-            else:
-                metrics.count_received(message.command_id, status)
-            self.outbound.on_response(link, message, event.request)  # type: ignore[union-attr]
+            self._responses(link, [event])  # type: ignore[list-item]
             return
         match event:
             case BindRequested(message):
@@ -344,6 +335,27 @@ class SmscService:
                 log.info("%s closed: %s", link.peer, reason)
             case _:
                 pass
+
+    def on_responses(self, link: Link, events: list[ResponseReceived]) -> None:
+        if self.trace is not None:
+            for event in events:
+                trace_event(self.trace, event)
+        self._responses(link, events)
+
+    def _responses(self, link: Link, events: list[ResponseReceived]) -> None:
+        metrics = self.metrics
+        received = metrics.pdus_received
+        for event in events:
+            message = event.message
+            key: int = message.command_id
+            status = message.command_status
+            if status:
+                key |= status << 32  # as pdu_key makes it
+            if key in received:
+                received[key] += 1
+            else:
+                metrics.count_received(message.command_id, status)
+        self.outbound.on_responses(link, events)
 
     def _forget_bind(self, link: Link) -> None:
         bound = self._bound.pop(id(link), None)

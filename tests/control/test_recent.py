@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from smsc.control.recent import RecentAcknowledgements
-from smsc.store import OutboundKind
+from smsc.store import Message, NewMessage, OutboundItem, OutboundKind
 
 R = OutboundKind.RECEIPT
 
@@ -55,3 +55,23 @@ def test_size_levels_off_at_a_steady_rate() -> None:
         sizes.append(len(recent))
     assert max(sizes[60:]) == max(sizes)  # the peak is reached within 2 × min_age
     assert max(sizes) <= 2 * 30 * 100 + 100
+
+
+def test_items_added_together_are_kept_as_added_one_by_one() -> None:
+    together = RecentAcknowledgements(now=0.0, min_age=30.0, floor=4, ceiling=8)
+    one_by_one = RecentAcknowledgements(now=0.0, min_age=30.0, floor=4, ceiling=8)
+    kinds = [R, OutboundKind.MO, OutboundKind.INTERMEDIATE]
+    items = [OutboundItem(n, "acme", kinds[n % 3], Message(1000 + n, NewMessage("acme", "1")))
+             for n in range(4)]
+    together.add_items(items)  # reaches half the ceiling: the generation rotates
+    for item in items:
+        one_by_one.add(item.message.message_id, item.kind)
+    for n in range(4):
+        assert together.get(1000 + n) is one_by_one.get(1000 + n) is kinds[n % 3]
+    assert len(together) == len(one_by_one) == 4
+    together.add_items(items[:1])
+    one_by_one.add(1000, R)
+    together.tick(31.0)
+    one_by_one.tick(31.0)
+    assert [together.get(n) for n in range(1000, 1004)] == [
+        one_by_one.get(n) for n in range(1000, 1004)]

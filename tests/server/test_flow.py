@@ -35,7 +35,7 @@ from smsc.pdu.constants import CommandStatus, MessageState, Tag
 from smsc.pdu.receipt_text import parse_receipt_text
 from smsc.pdu.text import decode_text
 from smsc.session import ConnectionClosed, RequestAnswered, ResponseReceived
-from smsc.store import MessageQuery
+from smsc.store import MessageQuery, parse_message_id
 
 from ..esme import Esme, connect
 
@@ -753,3 +753,38 @@ async def test_pipelined_submits_of_two_binds_each_get_their_own_answers(
                                  status="ESME_ROK") == 120
     query = QuerySm(message_id=sorted(ids)[0], source_addr="4915100000001")
     assert (await binds[1].request(query)).message_state == MessageState.DELIVERED
+
+
+async def test_receipts_answered_in_one_write_are_settled_each_by_its_own_status(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(accounts=(AccountConfig(window=5),)))
+    esme = await connect(running)
+    await esme.bind()
+    esme.auto_answer = False
+    message_ids = [(await esme.request(submit())).message_id for _ in range(3)]
+    receipts = [await esme.next_request() for _ in message_ids]
+    assert [r.receipted_message_id for r in receipts] == message_ids  # type: ignore[attr-defined]
+    statuses = [S.ESME_ROK, S.ESME_RX_T_APPN, S.ESME_ROK]
+    for receipt, status in zip(receipts, statuses, strict=True):  # one write, one read
+        esme.session.send(make_response(receipt, status), trio.current_time())
+    await esme.flush()
+    control = running.control
+    with trio.fail_after(60):  # virtual time: fails at once if an acknowledgement is lost
+        for message_id in (message_ids[0], message_ids[2]):
+            await control.wait_acknowledged(parse_message_id(message_id, control.id_format))
+        again = await esme.next_request()  # the refused one, after the account's rest
+    assert again.receipted_message_id == message_ids[1]  # type: ignore[attr-defined]
+    metrics = running.metrics
+    assert metrics.value("smsc_receipts_sent_total", account="smppclient1") == 2
+    assert metrics.value("smpp_pdus_received_total", command="deliver_sm_resp",
+                         status="ESME_RX_T_APPN") == 1
+    esme.session.send(make_response(again), trio.current_time())
+    await esme.flush()
+    with trio.move_on_after(30) as waited:
+        await esme.next_request()
+    assert waited.cancelled_caught  # the acknowledged two are not sent again
+    with trio.fail_after(60):
+        while running.store.outbound_counts().get("smppclient1", 0):
+            await trio.sleep(0.01)  # the last acknowledged: nothing left owed
+    assert metrics.value("smsc_receipts_sent_total", account="smppclient1") == 3
