@@ -216,7 +216,13 @@ class SmppSession:
         if command_id in _NO_RESPONSE:
             self._events.append(make_request_received(message))
             return
-        self._peer_open[message.sequence_number] = command_id
+        peer_open = self._peer_open
+        sequence = message.sequence_number
+        if sequence in peer_open:  # the number of a request still awaiting our answer
+            self._refuse(message, CommandStatus.ESME_RUNKNOWNERR,
+                         f"sequence {sequence} reused while its request awaits an answer")
+            return
+        peer_open[sequence] = command_id
         if command_id in _ORDINARY:  # submit_sm and the like: the application answers
             self._events.append(make_request_received(message))
         elif command_id == _ENQUIRE_LINK:
@@ -285,7 +291,13 @@ class SmppSession:
             status = CommandStatus.ESME_RALYBND
         else:
             status = CommandStatus.ESME_RINVBNDSTS
-        reason = f"{CommandId(command_id).name} not allowed in {self.state.value}"
+        self._refuse(message, status, f"{CommandId(command_id).name} not allowed in "
+                                      f"{self.state.value}")
+
+    def _refuse(self, message: Pdu, status: int, reason: str) -> None:
+        """Answer a request the application never sees with `status`: its own response, or
+        generic_nack for a request that has none."""
+        command_id = message.command_id
         resp_cls = response_class(command_id)
         answer: Pdu
         if resp_cls is None:

@@ -788,3 +788,28 @@ async def test_receipts_answered_in_one_write_are_settled_each_by_its_own_status
         while running.store.outbound_counts().get("smppclient1", 0):
             await trio.sleep(0.01)  # the last acknowledged: nothing left owed
     assert metrics.value("smsc_receipts_sent_total", account="smppclient1") == 3
+
+
+async def test_a_submit_reusing_an_open_sequence_number_is_refused_and_the_smsc_goes_on(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    await esme.bind()
+    twice = encode(submit(registered_delivery=0, sequence_number=77))
+    await esme.stream.send_all(twice + twice)  # the same number before the first is answered
+    with trio.fail_after(60):
+        while len(running.store.find(MessageQuery(system_id="smppclient1"))) < 1:
+            await trio.sleep(0.01)  # the first is stored
+    other = await connect(running)
+    await other.bind()
+    assert (await other.request(submit())).command_status == S.ESME_ROK  # the SMSC goes on
+    data = b""
+    with trio.fail_after(60):
+        while len(data) < 2 * 16:
+            data += await esme.stream.receive_some(65536)
+    answers = [decode(data[i:i + int.from_bytes(data[i:i + 4], "big")])
+               for i in (0, int.from_bytes(data[:4], "big"))]
+    assert sorted(a.command_status for a in answers) == [S.ESME_ROK, S.ESME_RUNKNOWNERR]
+    assert {a.sequence_number for a in answers} == {77}
+    assert len(running.store.find(MessageQuery(system_id="smppclient1"))) == 2  # one each

@@ -610,3 +610,23 @@ def test_any_bytes_give_events_or_a_close_never_an_exception(data: bytes, cut: i
             assert answer.is_response or isinstance(answer, EnquireLink)
         session.handle_timer(1000.0)
         drain(session)
+
+
+def test_a_request_reusing_an_open_sequence_number_is_refused_and_the_first_stays_open(
+) -> None:
+    pair = Pair()
+    pair.bind()
+    first = SubmitSm(destination_addr="1", sequence_number=77)
+    pair.smsc.receive_data(encode(first) + encode(SubmitSm(destination_addr="2",
+                                                           sequence_number=77)), 1)
+    received, refused = drain(pair.smsc)
+    assert isinstance(received, RequestReceived)
+    assert received.message.destination_addr == "1"  # type: ignore[attr-defined]
+    assert isinstance(refused, PeerErrorAnswered) and refused.sequence_number == 77
+    assert refused.command_status == CommandStatus.ESME_RUNKNOWNERR
+    answer = decode(pair.smsc.data_to_send())
+    assert isinstance(answer, SubmitSmResp) and answer.sequence_number == 77
+    assert answer.command_status == CommandStatus.ESME_RUNKNOWNERR
+    assert pair.smsc.peer_open_requests == 1  # the first still awaits its answer
+    pair.smsc.answer_accepted(CommandId.submit_sm_resp, 77, b"1\x00")
+    assert decode(pair.smsc.data_to_send()).command_status == CommandStatus.ESME_ROK
