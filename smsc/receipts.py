@@ -10,7 +10,7 @@ message_state and network_error_code for v3.4 ESMEs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -190,8 +190,13 @@ class ReceiptDialect:
         shell = self._shells.get(key)
         if shell is None:
             shell = self._shell(*key)
-        text = (printable_start(fields.payload, fields.data_coding, fields.esm_class,
-                                self._text_chars) if self._text_chars else "")
+        chars = self._text_chars
+        if not chars:
+            text = ""
+        elif fields.esm_class & 0x40 or fields.data_coding not in _TEXT_CODINGS:
+            text = printable_start(fields.payload, fields.data_coding, fields.esm_class, chars)
+        else:  # the usual plain text, written here
+            text = fields.payload[:chars].translate(_PRINTABLE).decode("ascii")
         if type(shell) is tuple:
             before, between, after = shell
             return before + message_id + between + text + after
@@ -242,41 +247,64 @@ class ReceiptDialect:
         `PrebuiltDeliverSm`, the same bytes `encode(build(...))` gives, for a fraction of its
         cost); every other item, and a receipt whose fields need the codec's checks, as
         `build` makes it."""
-        if item.kind is _RECEIPT and not (self._data_sm and with_tlvs):
+        built = self.wire_receipts([item], 0, 1, with_tlvs, now)
+        return built[0] if built else self.build(item, with_tlvs=with_tlvs, now=now)
+
+    def wire_receipts(self, items: Sequence[OutboundItem], start: int, stop: int,
+                      with_tlvs: bool, now: datetime) -> list[PrebuiltDeliverSm]:
+        """The delivery receipts of `items[start:stop]` as deliver_sm in wire form, in order,
+        up to the first item that is not one or whose fields need the codec's checks (an
+        address or a TON out of its field, an odd TLV): `build` makes that one. One call for
+        a round's receipts, the usual TLVs and the receipt's text written here."""
+        built: list[PrebuiltDeliverSm] = []
+        if self._data_sm and with_tlvs:
+            return built
+        text_id_of = self._text_id
+        text_of = self.text_of
+        with_text = self._text or not with_tlvs
+        usual_tlvs = with_tlvs and self._usual_tlvs
+        append = built.append
+        for index in range(start, stop):
+            item = items[index]
+            if item.kind is not _RECEIPT:
+                break
             message = item.message
             state = message.state
             fields = message.fields
-            message_id = message.message_id
-            text_id = self._text_id(message_id)
-            tlvs = self._receipt_tlvs(message, state, text_id) if with_tlvs else b""
-            if tlvs is None:  # a TLV needs the codec's checks
-                return self.build(item, with_tlvs=with_tlvs, now=now)
-            text = (self.text_of(message, text_id, state, now).encode("ascii", "replace")
-                    if self._text or not with_tlvs else b"")
+            text_id = text_id_of(message.message_id)
+            if not with_tlvs:
+                tlvs = b""
+            elif (usual_tlvs and message.network_error_code is None and not fields.extra
+                    and len(text_id) < 65):
+                # the text's id is digits (hex or decimal): ASCII, no NUL
+                tlvs = _USUAL_TLVS % (len(text_id) + 1, text_id.encode("ascii"), state)
+            else:
+                odd_tlvs = self._receipt_tlvs(message, state, text_id)
+                if odd_tlvs is None:  # a TLV needs the codec's checks
+                    break
+                tlvs = odd_tlvs
+            text = (text_of(message, text_id, state, now).encode("ascii", "replace")
+                    if with_text else b"")
             try:
                 source = fields.destination_addr.encode("latin-1")
                 destination = fields.source_addr.encode("latin-1")
                 # `0 in`, not `b"\x00" in`: bytes' `in` tries its operand as an int first,
                 # raising and clearing a TypeError for a bytes one
-                if (len(source) < 21 and len(destination) < 21
-                        and len(text) < 255 and 0 not in source
-                        and 0 not in destination):
-                    return PrebuiltDeliverSm(_RECEIPT_BODY % (
-                        fields.dest_addr_ton, fields.dest_addr_npi, source,
-                        fields.source_addr_ton, fields.source_addr_npi, destination,
-                        _DELIVERY_RECEIPT, len(text), text, tlvs))
+                if (len(source) > 20 or len(destination) > 20 or len(text) > 254
+                        or 0 in source or 0 in destination):
+                    break
+                append(PrebuiltDeliverSm(_RECEIPT_BODY % (
+                    fields.dest_addr_ton, fields.dest_addr_npi, source,
+                    fields.source_addr_ton, fields.source_addr_npi, destination,
+                    _DELIVERY_RECEIPT, len(text), text, tlvs)))
             except (UnicodeEncodeError, OverflowError, TypeError, ValueError):
-                pass  # an address or a TON out of its field: the codec says what is wrong
-        return self.build(item, with_tlvs=with_tlvs, now=now)
+                break  # an address or a TON out of its field: the codec says what is wrong
+        return built
 
     def _receipt_tlvs(self, message: Message, state: MessageState, text_id: str
                       ) -> bytes | None:
         """The receipt's TLVs as octets, in `_receipt`'s order (None when one needs the
-        codec's checks)."""
-        if (self._usual_tlvs and message.network_error_code is None
-                and not message.fields.extra and len(text_id) < 65):
-            # the text's id is digits (hex or decimal): ASCII, no NUL
-            return _USUAL_TLVS % (len(text_id) + 1, text_id.encode("ascii"), state)
+        codec's checks); `wire_receipts` writes the usual two itself."""
         receipted, code, reference = self._receipt_values(message, text_id)
         parts: list[bytes] = []
         if receipted is not None:
@@ -481,6 +509,31 @@ class ReceiptDialects:
         self._by_account = {s: built[name] for s, name in accounts.items() if name}
         self._by_network = {n: built[name] for n, name in networks.items() if name}
         self._by_route = by_route
+        self._only = (self.default if not (by_route or self._by_account or self._by_network)
+                      else None)
+        """The one dialect every message takes, when nothing configured chooses another."""
+
+    def wire_receipts(self, items: Sequence[OutboundItem], start: int, with_tlvs: bool,
+                      now: datetime) -> list[PrebuiltDeliverSm]:
+        """`ReceiptDialect.wire_receipts` from `items[start]` on, each by its message's
+        dialect: as many in wire form as can be, up to the first that cannot."""
+        only = self._only
+        count = len(items)
+        if only is not None:
+            return only.wire_receipts(items, start, count, with_tlvs, now)
+        for_fields = self.for_fields
+        built: list[PrebuiltDeliverSm] = []
+        while start < count:
+            dialect = for_fields(items[start].message.fields)
+            stop = start + 1
+            while stop < count and for_fields(items[stop].message.fields) is dialect:
+                stop += 1
+            part = dialect.wire_receipts(items, start, stop, with_tlvs, now)
+            built += part
+            if len(part) < stop - start:
+                break
+            start = stop
+        return built
 
     def for_fields(self, fields: NewMessage) -> ReceiptDialect:
         """The dialect of a message with these fields: the route rule's, else the network's,

@@ -280,6 +280,49 @@ def test_prebuilt_receipts_at_the_field_limits(tlv_id_width: int, address: str) 
     assert isinstance(prebuilt, PrebuiltDeliverSm) and encode(prebuilt) == expected
 
 
+_RUN_DIALECTS = (ReceiptDialectConfig(name="upper", label_case="upper", id_format="decimal"),
+                 ReceiptDialectConfig(name="v33ish", tlvs=("message_state",), text=False))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    entries=st.lists(st.tuples(
+        st.sampled_from((OutboundKind.RECEIPT, OutboundKind.RECEIPT, OutboundKind.RECEIPT,
+                         OutboundKind.MO, OutboundKind.DELIVERY_ACK)),
+        st.sampled_from(("a", "b", "c")),
+        st.sampled_from((MessageState.DELIVERED, MessageState.UNDELIVERABLE)),
+        st.none() | st.integers(0, 0xFFFF),
+        st.from_regex(r"[0-9]{0,20}", fullmatch=True) | st.just("1" * 21),
+    ), max_size=12),
+    start=st.integers(0, 3),
+    with_tlvs=st.booleans(),
+    by_account=st.booleans(),
+)
+def test_a_run_of_receipts_is_each_one_prebuilt_up_to_the_first_that_is_not(
+    entries: list[tuple[OutboundKind, str, MessageState, int | None, str]], start: int,
+    with_tlvs: bool, by_account: bool,
+) -> None:
+    """`wire_receipts` gives, from `start` on, exactly the prebuilt receipts `build_prebuilt`
+    gives one by one, each in its own account's dialect, and stops at the first item that is
+    not a receipt in wire form (an MO message, an acknowledgement, an address too long)."""
+    dialects = ReceiptDialects(
+        _RUN_DIALECTS, accounts={"a": "upper", "b": "v33ish", "c": ""} if by_account else {},
+        networks={})
+    items = [OutboundItem(index, system_id, kind,
+                          Message(3054 + index, message(system_id=system_id,
+                                                        source_addr=address).fields,
+                                  state, 1, None, DONE, error))
+             for index, (kind, system_id, state, error, address) in enumerate(entries)]
+    expected: list[bytes] = []
+    for item in items[start:]:
+        pdu = dialects.for_fields(item.message.fields).build_prebuilt(item, with_tlvs, DONE)
+        if item.kind is not OutboundKind.RECEIPT or not isinstance(pdu, PrebuiltDeliverSm):
+            break
+        expected.append(encode(pdu))
+    run = dialects.wire_receipts(items, start, with_tlvs, DONE)
+    assert [encode(pdu) for pdu in run] == expected
+
+
 def test_common_receipts_are_prebuilt() -> None:
     item = OutboundItem(1, "a", OutboundKind.RECEIPT, message())
     for with_tlvs in (True, False):

@@ -8,14 +8,14 @@ status, a response timeout, a dropped connection) gives it back to the queue.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import trio
 
 from smsc.clock import Clock
 from smsc.delivery.committer import Committer
-from smsc.pdu import DeliverSm, Pdu, Prebuilt, PrebuiltDeliverSm
+from smsc.pdu import DeliverSm, Pdu, Prebuilt
 from smsc.pdu.constants import CommandStatus
 from smsc.receipts import ReceiptDialects, build_mo_parts
 from smsc.server.binds import BindRegistry
@@ -152,31 +152,26 @@ class OutboundDispatcher:
         if not link.is_open or not session.bound:
             return [item.item_id for item in items]
         with_tlvs = session.peer_speaks_34
-        for_fields = self.dialects.for_fields
-        run: list[Prebuilt] = []
-        start = 0  # where the run's items begin in `items`
-        for index, item in enumerate(items):
+        wire_receipts = self.dialects.wire_receipts
+        index = 0
+        count = len(items)
+        while index < count:
+            item = items[index]
             if item.kind is _RECEIPT:
-                pdu = for_fields(item.message.fields).build_prebuilt(item, with_tlvs, wall)
-                if type(pdu) is PrebuiltDeliverSm:
-                    run.append(pdu)
+                run = wire_receipts(items, index, with_tlvs, wall)
+                if run:
+                    went = self._send_run(link, run, items, index, now)
+                    index += went
+                    if went < len(run):
+                        return [later.item_id for later in items[index:]]
                     continue
-            if run:  # what is not in the run goes after it
-                went = self._send_run(link, run, items, start, now)
-                if went < len(run):
-                    return [later.item_id for later in items[start + went:]]
-                run = []
-            sent = (self._send_built(link, item, pdu, now) if item.kind is _RECEIPT
-                    else self._send(link, item, wall, now))
-            if not sent:
+            # anything not in wire form goes between the runs, in order
+            if not self._send(link, item, wall, now):
                 return [later.item_id for later in items[index:]]
-            start = index + 1
-        if run:
-            went = self._send_run(link, run, items, start, now)
-            return [later.item_id for later in items[start + went:]]
+            index += 1
         return []
 
-    def _send_run(self, link: Link, run: list[Prebuilt], items: list[OutboundItem],
+    def _send_run(self, link: Link, run: Sequence[Prebuilt], items: list[OutboundItem],
                   start: int, now: float) -> int:
         """A run of receipts in wire form, `items[start:]` theirs; returns how many went."""
         try:
