@@ -22,6 +22,7 @@ from smsc.session import (
     BindState,
     ConnectionClosed,
     Event,
+    RequestReceived,
     ResponseReceived,
     SmppSession,
 )
@@ -32,7 +33,11 @@ RECEIVE_SIZE = 65536
 class LinkHandler(Protocol):
     def on_event(self, link: Link, event: Event) -> None:
         """Called for every session event, in order, on the trio thread (but those
-        `on_responses` takes)."""
+        `on_requests` and `on_responses` take)."""
+
+    def on_requests(self, link: Link, events: list[RequestReceived]) -> None:
+        """Called instead of `on_event` for consecutive RequestReceived events, several at
+        once, in order (a read chunk's submit_sm: one per message)."""
 
     def on_responses(self, link: Link, events: list[ResponseReceived]) -> None:
         """Called instead of `on_event` for consecutive ResponseReceived events, several at
@@ -309,11 +314,15 @@ class Link:
         try:
             while events:
                 event = events.popleft()
-                if type(event) is ResponseReceived:
+                kind = type(event)
+                if kind is RequestReceived or kind is ResponseReceived:
                     run = [event]
-                    while events and type(events[0]) is ResponseReceived:
-                        run.append(events.popleft())  # type: ignore[arg-type]
-                    handler.on_responses(self, run)
+                    while events and type(events[0]) is kind:
+                        run.append(events.popleft())
+                    if kind is RequestReceived:
+                        handler.on_requests(self, run)  # type: ignore[arg-type]
+                    else:
+                        handler.on_responses(self, run)  # type: ignore[arg-type]
                     continue
                 if isinstance(event, ConnectionClosed):
                     self.close_reason = event.reason

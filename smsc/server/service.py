@@ -290,21 +290,8 @@ class SmscService:
             trace_event(self.trace, event)
         metrics = self.metrics
         kind = type(event)
-        if kind is RequestReceived:  # the two of every message first, without a match
-            message = event.message  # type: ignore[union-attr]
-            key = message.command_id  # its pdu_key: counted inline, twice per message
-            if key in metrics.pdus_received:
-                metrics.pdus_received[key] += 1
-            else:
-                metrics.count_received(key)
-            account = self._account_of.get(id(link))
-            if type(message) is SubmitSm and account is not None:  # _request's usual case
-                try:
-                    self._submit_sm(link, account, message)
-                except Rejected as rejected:
-                    self._refuse(link, account, message, rejected.status)
-                return
-            self._request(link, message)
+        if kind is RequestReceived:
+            self._requests(link, [event])  # type: ignore[list-item]
             return
         if kind is ResponseReceived:
             self._responses(link, [event])  # type: ignore[list-item]
@@ -335,6 +322,33 @@ class SmscService:
                 log.info("%s closed: %s", link.peer, reason)
             case _:
                 pass
+
+    def on_requests(self, link: Link, events: list[RequestReceived]) -> None:
+        if self.trace is not None:
+            for event in events:
+                trace_event(self.trace, event)
+        self._requests(link, events)
+
+    def _requests(self, link: Link, events: list[RequestReceived]) -> None:
+        """A read chunk's requests, in order: submit_sm the usual way inlined (once per
+        message), anything else through `_request`."""
+        received = self.metrics.pdus_received
+        account = self._account_of.get(id(link))
+        submit_sm = self._submit_sm
+        for event in events:
+            message = event.message
+            key = message.command_id  # its pdu_key: counted inline, twice per message
+            if key in received:
+                received[key] += 1
+            else:
+                self.metrics.count_received(key)
+            if type(message) is SubmitSm and account is not None:  # _request's usual case
+                try:
+                    submit_sm(link, account, message)
+                except Rejected as rejected:
+                    self._refuse(link, account, message, rejected.status)
+            else:
+                self._request(link, message)
 
     def on_responses(self, link: Link, events: list[ResponseReceived]) -> None:
         if self.trace is not None:

@@ -813,3 +813,43 @@ async def test_a_submit_reusing_an_open_sequence_number_is_refused_and_the_smsc_
     assert sorted(a.command_status for a in answers) == [S.ESME_ROK, S.ESME_RUNKNOWNERR]
     assert {a.sequence_number for a in answers} == {77}
     assert len(running.store.find(MessageQuery(system_id="smppclient1"))) == 2  # one each
+
+
+async def test_requests_of_every_kind_read_in_one_chunk_each_get_their_own_answer(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    """The requests of one read go to the service together: each is still handled as its
+    kind says, the refused ones among the stored ones, and each is counted."""
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    await esme.bind()
+    sent = [
+        submit(registered_delivery=0),
+        submit(esm_class=0x80),  # refused at once
+        DataSm(source_addr="4915100000001", destination_addr="4915100000002",
+               tlvs={Tag.message_payload: b"hello"}),
+        QuerySm(message_id="ffffff", source_addr="4915100000001"),  # no such message
+        EnquireLink(),  # answered by the session itself
+        submit(registered_delivery=0),
+    ]
+    requests = [esme.session.send(pdu, trio.current_time()) for pdu in sent]
+    await esme.flush()  # one write: the SMSC reads them in one chunk
+    answers: dict[int, Any] = {}
+    with trio.fail_after(60):
+        while len(answers) < len(requests):
+            event = await esme.next_event()
+            if isinstance(event, ResponseReceived):
+                answers[event.request.sequence_number] = event.message
+    got = [answers[request.sequence_number] for request in requests]
+    assert [type(answer).__name__ for answer in got] == [
+        "SubmitSmResp", "SubmitSmResp", "DataSmResp", "QuerySmResp", "EnquireLinkResp",
+        "SubmitSmResp"]
+    assert [answer.command_status for answer in got] == [
+        S.ESME_ROK, S.ESME_RINVESMCLASS, S.ESME_ROK, S.ESME_RQUERYFAIL, S.ESME_ROK, S.ESME_ROK]
+    stored = {got[i].message_id for i in (0, 2, 5)}
+    assert len(stored) == 3
+    assert len(running.store.find(MessageQuery(system_id="smppclient1"))) == 3
+    metrics = running.metrics
+    assert metrics.value("smpp_pdus_received_total", command="submit_sm", status="ESME_ROK") == 3
+    assert metrics.value("smsc_submits_total", account="smppclient1",
+                         status="ESME_RINVESMCLASS") == 1
