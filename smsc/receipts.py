@@ -18,6 +18,7 @@ from smsc.config import ReceiptDialectConfig
 from smsc.pdu import DataSm, DeliverSm, EncodeError, Pdu, PrebuiltDeliverSm
 from smsc.pdu.concat import Scheme, split_binary, split_text
 from smsc.pdu.constants import DataCoding, EsmType, MessageState, Tag
+from smsc.pdu.messages import NO_TLVS
 from smsc.pdu.text import decode_text
 from smsc.pdu.tlv import decode_tlvs, encode_tlvs
 from smsc.store.models import Message, NewMessage, OutboundItem, OutboundKind
@@ -53,6 +54,7 @@ _SHELLS_KEPT = 1024
 _RECEIPT = OutboundKind.RECEIPT
 _DELIVERY_RECEIPT = EsmType.DELIVERY_RECEIPT
 _USER_MESSAGE_REFERENCE = Tag.user_message_reference
+_new = object.__new__
 
 
 def date_writer(pattern: str) -> Callable[[datetime], str]:
@@ -126,7 +128,9 @@ class ReceiptDialect:
         concatenations, a third of what `str.format` costs), else as a format string."""
         self._done_at: datetime | None = None
         self._done = ""
-        """The last done date written, and the moment it was written for."""
+        self._submitted_at: datetime | None = None
+        self._submitted = ""
+        """The last done and submit dates written, and the moments they were written for."""
         self._template = self._make_template(config)
         count = f"0{config.count_width}d" if config.count_width else "d"
         self._sub = format(1, count)
@@ -179,14 +183,19 @@ class ReceiptDialect:
             err = message.network_error_code or 0
         if self._err_modulus is not None:
             err %= self._err_modulus
-        date = self._date
         done_at = message.final_at or now
         if done_at is self._done_at:  # a batch's receipts share their done date's object
             done = self._done
         else:
-            done = self._done = date(done_at)
+            done = self._done = self._date(done_at)
             self._done_at = done_at
-        key = (date(fields.submitted_at or now), done, state, err)
+        submitted_at = fields.submitted_at or now
+        if submitted_at is self._submitted_at:  # and a read chunk's submits their time's
+            submitted = self._submitted
+        else:
+            submitted = self._submitted = self._date(submitted_at)
+            self._submitted_at = submitted_at
+        key = (submitted, done, state, err)
         shell = self._shells.get(key)
         if shell is None:
             shell = self._shell(*key)
@@ -293,12 +302,19 @@ class ReceiptDialect:
                 if (len(source) > 20 or len(destination) > 20 or len(text) > 254
                         or 0 in source or 0 in destination):
                     break
-                append(PrebuiltDeliverSm(_RECEIPT_BODY % (
+                body = _RECEIPT_BODY % (
                     fields.dest_addr_ton, fields.dest_addr_npi, source,
                     fields.source_addr_ton, fields.source_addr_npi, destination,
-                    _DELIVERY_RECEIPT, len(text), text, tlvs)))
+                    _DELIVERY_RECEIPT, len(text), text, tlvs)
             except (UnicodeEncodeError, OverflowError, TypeError, ValueError):
                 break  # an address or a TON out of its field: the codec says what is wrong
+            # PrebuiltDeliverSm(body), set slot by slot: half the cost of calling the class
+            pdu = _new(PrebuiltDeliverSm)
+            pdu.sequence_number = 0
+            pdu.command_status = 0
+            pdu.tlvs = NO_TLVS
+            pdu.body = body
+            append(pdu)
         return built
 
     def _receipt_tlvs(self, message: Message, state: MessageState, text_id: str

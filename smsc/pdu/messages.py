@@ -377,7 +377,8 @@ def with_sequence(message: P, sequence_number: int) -> P:
     return _COPIERS[type(message)](message, sequence_number)  # type: ignore[return-value]
 
 
-_NO_TLVS: Mapping[int, Any] = MappingProxyType({})
+NO_TLVS: Mapping[int, Any] = MappingProxyType({})
+"""The TLVs of every prebuilt PDU: none, one read-only mapping shared by all."""
 
 
 class Prebuilt(Pdu):
@@ -392,7 +393,7 @@ class Prebuilt(Pdu):
     def __init__(self, body: bytes, sequence_number: int = 0) -> None:
         self.sequence_number = sequence_number
         self.command_status = 0
-        self.tlvs = _NO_TLVS
+        self.tlvs = NO_TLVS
         self.body = body
 
     def __repr__(self) -> str:

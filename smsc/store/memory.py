@@ -142,8 +142,12 @@ class MemoryStore:
         if self.on_final is not None:
             self.on_final(message)
         system_id = message.fields.system_id
-        if transition.notify is not None:
-            self._queue_outbound(system_id, transition.notify, message)
+        notify = transition.notify
+        if notify is not None:  # (_queue_outbound, inlined: once per message)
+            item_id = self._next_item
+            self._next_item = item_id + 1
+            self._outbound[system_id][item_id] = make_outbound_item(
+                item_id, system_id, notify, message)
         for kind in transition.acks:
             self._queue_outbound(system_id, kind, message)
 
