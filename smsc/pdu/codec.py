@@ -399,6 +399,8 @@ for _spec in SPECS.values():
     _FAST[int(_spec.command_id)] = (
         _decode_body, _encode_body, _spec.is_response, CLASSES[_spec.command_id]
     )
+_DECODERS: dict[int, Callable[..., Pdu]] = {key: entry[0] for key, entry in _FAST.items()}
+"""`_FAST`'s decoders alone: `decode` looks one up per PDU."""
 
 _unpack_header = HEADER.unpack_from
 _pack_header = HEADER.pack
@@ -415,13 +417,13 @@ def decode(data: bytes) -> Pdu:
     if end < HEADER_SIZE:
         raise DecodeError(RINVCMDLEN, f"{end} octets is shorter than a PDU header")
     length, command_id, status, sequence = _unpack_header(data)
-    entry = _FAST.get(command_id)
-    if length != end or entry is None:
+    decode_body = _DECODERS.get(command_id)
+    if length != end or decode_body is None:
         _check_header(data)  # raises the precise error
-    decode_body, _, is_response, cls = entry  # type: ignore[misc]
     try:
-        return decode_body(data, end, sequence, status)
+        return decode_body(data, end, sequence, status)  # type: ignore[misc]
     except DecodeError as error:
+        _, _, is_response, cls = _FAST[command_id]
         if status and is_response:
             # a failed response's body is optional and ignored when broken (§4.14)
             return cls(sequence_number=sequence, command_status=status)

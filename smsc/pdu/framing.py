@@ -70,10 +70,11 @@ class FrameBuffer:
                 if frames:
                     break
                 self._lose_framing(length)
-            if end - start < length:
+            stop = start + length
+            if stop > end:
                 break
-            frames.append(buffer[start : start + length])
-            start += length
+            frames.append(buffer[start:stop])
+            start = stop
         self._start = start
         if type(buffer) is not bytes:
             return [bytes(frame) for frame in frames]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from itertools import groupby
 from typing import Protocol
 
 import trio
@@ -313,20 +314,20 @@ class Link:
         handler = self.handler
         try:
             while events:
-                event = events.popleft()
-                kind = type(event)
-                if kind is RequestReceived or kind is ResponseReceived:
-                    run = [event]
-                    while events and type(events[0]) is kind:
-                        run.append(events.popleft())
+                # what is queued now, in runs of one kind (grouped in C); events the
+                # handler's sends queue meanwhile follow in the next round
+                queued = list(events)
+                events.clear()
+                for kind, run in groupby(queued, type):
                     if kind is RequestReceived:
-                        handler.on_requests(self, run)  # type: ignore[arg-type]
+                        handler.on_requests(self, list(run))  # type: ignore[arg-type]
+                    elif kind is ResponseReceived:
+                        handler.on_responses(self, list(run))  # type: ignore[arg-type]
                     else:
-                        handler.on_responses(self, run)  # type: ignore[arg-type]
-                    continue
-                if isinstance(event, ConnectionClosed):
-                    self.close_reason = event.reason
-                handler.on_event(self, event)
+                        for event in run:
+                            if isinstance(event, ConnectionClosed):
+                                self.close_reason = event.reason
+                            handler.on_event(self, event)
         finally:
             self._dispatching = False
 
