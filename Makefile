@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean browser
+.PHONY: run test lint bench bench-venv clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,5 +40,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/codec.py
 
+# Throughput depends on how the interpreter was built (docs/benchmarks.md, "The interpreter"):
+# .venv-bench runs the project on BENCH_PYTHON, by default the system's optimised build.
+# Made without that interpreter's ensurepip (Debian leaves it out): .venv's pip installs in it.
+BENCH_PYTHON ?= /usr/bin/python3.11
+bench-venv: $(STAMP)
+	test -x .venv-bench/bin/python || $(BENCH_PYTHON) -m venv --without-pip .venv-bench
+	$(BIN)/python -m pip --python .venv-bench/bin/python install --quiet -e .
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-bench build *.egg-info
