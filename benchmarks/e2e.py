@@ -8,6 +8,8 @@ submit → receipt latency percentiles, the server's CPU time per message and it
 `--record` also appends the row to the table in docs/benchmarks.md.
 
 Run: .venv/bin/python benchmarks/e2e.py --config configs/bench-memory.toml --messages 50000
+(both processes run on the interpreter that runs this script: `make bench-venv` makes
+.venv-bench on the system's optimised build, then `.venv-bench/bin/python benchmarks/e2e.py`).
 """
 
 from __future__ import annotations
@@ -98,6 +100,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def interpreter() -> str:
+    """The Python that ran both processes: its build matters as much as our code (see
+    docs/benchmarks.md, "The interpreter")."""
+    return (f"{platform.python_implementation()} {platform.python_version()} "
+            f"({Path(sys.executable).resolve()})")
+
+
 def table_row(args: argparse.Namespace, report: dict[str, Any]) -> str:
     work = report["workload"]
     try:
@@ -119,7 +128,7 @@ def table_row(args: argparse.Namespace, report: dict[str, Any]) -> str:
     cpu = report["server_cpu_s"]
     span = max(report["elapsed_s"], 1e-9)
     receipts = f"{report['receipt_rate']:,.0f}" if work["receipts"] else "–"
-    return (f"| {date.today().isoformat()} | `{config}` | {workload} | "
+    return (f"| {date.today().isoformat()} | `{config}` on {interpreter()} | {workload} | "
             f"{report['submit_rate']:,.0f} | {receipts} | {cells(report['submit_latency_ms'])} | "
             f"{cells(report['receipt_latency_ms'])} | {cpu / messages * 1e6:.0f} µs "
             f"({cpu / span:.0%} of a core) | {report['server_peak_mib']:.0f} MiB |")
