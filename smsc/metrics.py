@@ -137,6 +137,11 @@ class SmscMetrics:
         self.committed_messages = 0
         self.submit_response = FastHistogram(LATENCY_BUCKETS)
         self.final_latency = FastHistogram(FINAL_BUCKETS)
+        self._final_pair: tuple[Any, Any] = (_NOTHING, _NOTHING)
+        self._final_bucket = 0
+        self._final_seconds = 0.0
+        """The last (final, submitted) time objects observed, their bucket and seconds: a
+        commit's messages share their final time, a read chunk's their submit time."""
         self.commit_latency = FastHistogram(LATENCY_BUCKETS)
         self.snapshot: Callable[[], Snapshot] = Snapshot
         """Set by the composition root: reads the present state for a scrape."""
@@ -214,11 +219,21 @@ class SmscMetrics:
             _count_under(self.finished, message.state, network)
         final_at = message.final_at
         submitted_at = fields.submitted_at
-        if final_at is not None and submitted_at is not None:
+        last_final, last_submitted = self._final_pair
+        if final_at is last_final and submitted_at is last_submitted:
+            bucket, seconds = self._final_bucket, self._final_seconds
+        elif final_at is not None and submitted_at is not None:
             seconds = (final_at - submitted_at).total_seconds()
-            histogram = self.final_latency
-            histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
-            histogram.total += seconds if seconds > 0 else 0.0
+            bucket = bisect_left(self.final_latency.bounds, seconds)
+            if seconds < 0:
+                seconds = 0.0
+            self._final_pair = (final_at, submitted_at)
+            self._final_bucket, self._final_seconds = bucket, seconds
+        else:
+            return
+        histogram = self.final_latency
+        histogram.counts[bucket] += 1
+        histogram.total += seconds
 
     def record_receipts_sent(self, items: list[OutboundItem]) -> None:
         """Deliveries the ESMEs acknowledged (receipts and MO messages), by account."""
@@ -238,6 +253,10 @@ class SmscMetrics:
     def value(self, name: str, **labels: str) -> float | None:
         """One sample's current value (tests and the dashboard read metrics by name)."""
         return self.registry.get_sample_value(name, labels)
+
+
+_NOTHING = object()
+"""Stands for no time object observed yet (None is a message's missing time)."""
 
 
 def _count_under(counts: dict[Any, dict[str, int]], code: Any, name: str) -> None:

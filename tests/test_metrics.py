@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from datetime import UTC, datetime
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsc.metrics import SmscMetrics, pdu_key, split_pdu_key
-from smsc.pdu.constants import CommandId, CommandStatus
+from smsc.metrics import FINAL_BUCKETS, SmscMetrics, pdu_key, split_pdu_key
+from smsc.pdu.constants import CommandId, CommandStatus, MessageState
+from smsc.store.models import Message, NewMessage
 
 uint32 = st.integers(min_value=0, max_value=0xFFFFFFFF)
 
@@ -81,3 +85,31 @@ def test_submits_recorded_together_count_as_recorded_one_by_one(
     assert together.submit_response.counts == one_by_one.submit_response.counts
     assert abs(together.submit_response.total - one_by_one.submit_response.total) < 1e-6 * (
         1 + one_by_one.submit_response.total)
+
+
+_MOMENTS = [None, *(datetime(2026, 12, 3, 16, 0, second, tzinfo=UTC) for second in (0, 1, 30))]
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3),
+                          st.sampled_from([MessageState.DELIVERED, MessageState.EXPIRED])),
+                max_size=12))
+def test_final_latency_is_each_message_s_own_whatever_times_they_share(
+    messages: list[tuple[int, int, MessageState]]
+) -> None:
+    """Messages sharing time objects (a commit's final time, a chunk's submit time) are each
+    observed by their own latency; a message missing either time is counted but not observed,
+    and one finished before its submit time counts as zero seconds."""
+    metrics = SmscMetrics()
+    expected = [0] * (len(FINAL_BUCKETS) + 1)
+    total = 0.0
+    for submitted, final, state in messages:
+        fields = NewMessage(system_id="a", destination_addr="1", payload=b"",
+                            submitted_at=_MOMENTS[submitted], network="n")
+        metrics.record_final(Message(1, fields, state, 1, None, _MOMENTS[final]))
+        if submitted and final:
+            seconds = (_MOMENTS[final] - _MOMENTS[submitted]).total_seconds()  # type: ignore[operator]
+            expected[bisect_left(FINAL_BUCKETS, seconds)] += 1
+            total += max(seconds, 0.0)
+    assert metrics.final_latency.counts == expected
+    assert metrics.final_latency.total == total
+    assert sum(sum(by.values()) for by in metrics.finished.values()) == len(messages)

@@ -146,6 +146,8 @@ class DeliveryScheduler:
         elif attempt.follow_up and self.follow_up is not None:
             self.committer.accept(new, partial(self._ended, new, attempt, callback),
                                   outcome_of(attempt))
+        elif attempt.result is _DELIVERED and attempt.network_error_code is None:
+            self.committer.accept(new, callback, DELIVERED)  # (outcome_of's usual answer)
         else:
             self.committer.accept(new, callback, outcome_of(attempt))
 

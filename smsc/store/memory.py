@@ -100,9 +100,10 @@ class MemoryStore:
                 updated = replace(existing, fields=replace(new, replace_if_present=False))
                 self._messages[existing.message_id] = updated
                 return existing.message_id
-        limit = self.max_pending.get(new.system_id, 0)
-        if limit and self._pending[new.system_id] >= limit:
-            return AcceptRefused.QUEUE_FULL
+        if self.max_pending:  # (empty unless some account has max_pending)
+            limit = self.max_pending.get(new.system_id, 0)
+            if limit and self._pending[new.system_id] >= limit:
+                return AcceptRefused.QUEUE_FULL
         due = new.schedule_at or new.submitted_at or now
         message_id = self._next_id  # (_take_id, inlined: once per message)
         self._next_id = message_id + 1
