@@ -221,6 +221,11 @@ def _groups(spec: PduSpec) -> list[tuple[str, list[str], Any]]:
     return groups
 
 
+_USUALLY_SET = frozenset({"source_addr", "destination_addr"})
+"""C-strings rarely empty: decoded without first testing for the empty one (the others, empty
+in most PDUs, test for it first and skip the search for their NUL)."""
+
+
 def _decoder_source(spec: PduSpec) -> str:
     lines = [
         "def decode_body(data, end, sequence, status):",
@@ -236,12 +241,14 @@ def _decoder_source(spec: PduSpec) -> str:
             ]
         elif kind in ("cstr", "time"):
             name = names[0]
-            lines += [
-                "    if pos < end and not data[pos]:  # empty: the usual service_type, times",
-                f"        {name} = ''",
-                "        pos += 1",
-                "    else:",
-            ]
+            usually_set = name in _USUALLY_SET
+            if not usually_set:
+                lines += [
+                    "    if pos < end and not data[pos]:  # empty: the usual service_type, times",
+                    f"        {name} = ''",
+                    "        pos += 1",
+                    "    else:",
+                ]
             inner = [
                 "    nul = data.find(b'\\x00', pos, end)",
                 f"    if nul < 0: raise bad({arg.status}, '{name}: no NUL before the end')",
@@ -255,7 +262,7 @@ def _decoder_source(spec: PduSpec) -> str:
                     f"    if len({name}) not in (0, 16): "
                     f"raise bad({arg.status}, '{name}: must be empty or 16 characters')"
                 )
-            lines += ["    " + line for line in inner]
+            lines += inner if usually_set else ["    " + line for line in inner]
         elif kind == "octets":
             name = names[0]
             lines += [

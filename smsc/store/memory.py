@@ -67,10 +67,10 @@ class MemoryStore:
 
     def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
         result = BatchResult()
-        firsts = batch.first_attempts
-        for index, new in enumerate(batch.accepts):
-            first = firsts[index] if index < len(firsts) else None
-            result.accepted.append(self._accept(new, now, first))
+        accepted = result.accepted
+        accept = self._accept
+        for new, first in batch.accepts_with_firsts():
+            accepted.append(accept(new, now, first))
         for message_id, outcome in batch.outcomes:
             message = self._messages.get(message_id)
             self._claimed.discard(message_id)

@@ -7,6 +7,7 @@ SMSC owes an ESME: delivery receipts and mobile-originated messages, queued per 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -329,6 +330,13 @@ class StoreBatch:
 
     def __bool__(self) -> bool:
         return bool(self.accepts or self.outcomes or self.outbound_sent or self.outbound_failed)
+
+    def accepts_with_firsts(self) -> Iterator[tuple[NewMessage, FirstAttempt]]:
+        """Each accept with its first attempt (None where the list is short)."""
+        accepts, firsts = self.accepts, self.first_attempts
+        if len(firsts) < len(accepts):
+            firsts = [*firsts, *[None] * (len(accepts) - len(firsts))]
+        return zip(accepts, firsts, strict=False)
 
 
 class AcceptRefused(Enum):

@@ -303,12 +303,9 @@ class SqliteStore:
             self._inserting_first = []
             self._claimed_at_accept = []
             self._finishing, self._finishing_at = [], 0.0
-            accepts, firsts = batch.accepts, batch.first_attempts
-            if len(firsts) < len(accepts):  # (the committer gives one for each)
-                firsts = [*firsts, *[None] * (len(accepts) - len(firsts))]
             accepted = result.accepted
             accept = self._accept
-            for new, first in zip(accepts, firsts, strict=False):
+            for new, first in batch.accepts_with_firsts():
                 accepted.append(accept(new, now, first))
             self._insert(now)
             updates: list[tuple[Any, ...]] = []
