@@ -8,7 +8,7 @@ and answers each submit only once its message is stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -325,9 +325,13 @@ class SmscService:
 
     def on_requests(self, link: Link, events: list[RequestReceived]) -> None:
         if self.trace is not None:
-            for event in events:
-                trace_event(self.trace, event)
+            self._trace_all(events)
         self._requests(link, events)
+
+    def _trace_all(self, events: Sequence[Event]) -> None:
+        assert self.trace is not None
+        for event in events:
+            trace_event(self.trace, event)
 
     def _requests(self, link: Link, events: list[RequestReceived]) -> None:
         """A read chunk's requests, in order: submit_sm the usual way inlined (once per
@@ -352,8 +356,7 @@ class SmscService:
 
     def on_responses(self, link: Link, events: list[ResponseReceived]) -> None:
         if self.trace is not None:
-            for event in events:
-                trace_event(self.trace, event)
+            self._trace_all(events)
         self._responses(link, events)
 
     def _responses(self, link: Link, events: list[ResponseReceived]) -> None:
