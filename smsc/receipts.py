@@ -122,7 +122,8 @@ class ReceiptDialect:
         self._tlv_id = None if same_ids else id_formatter(
             config.tlv_id_format, config.tlv_id_width, submit_id_format)
         self._date = date_writer(config.date_format)
-        self._shells: dict[tuple[str, str, MessageState, int], tuple[str, str, str] | str] = {}
+        self._shells: dict[tuple[str, str, MessageState, int],
+                           tuple[bytes, bytes, bytes] | str] = {}
         """The receipt texts of a minute, state and error, all but the id and the text: as
         (before the id, between, after the text) when the id comes first (three
         concatenations, a third of what `str.format` costs), else as a format string."""
@@ -174,9 +175,11 @@ class ReceiptDialect:
 
     # -- receipts ----------------------------------------------------------------------------
 
-    def text_of(self, message: Message, message_id: str, state: MessageState,
-                now: datetime) -> str:
-        """The receipt text in this dialect."""
+    def text_of(self, message: Message, message_id: bytes, state: MessageState,
+                now: datetime) -> bytes:
+        """The receipt text in this dialect, as the octets a receipt carries (ASCII);
+        `message_id` is the text's id, already octets (the receipted_message_id TLV takes the
+        same ones)."""
         fields = message.fields
         err = self._err_of.get(state)
         if err is None:
@@ -201,32 +204,37 @@ class ReceiptDialect:
             shell = self._shell(*key)
         chars = self._text_chars
         if not chars:
-            text = ""
+            text = b""
         elif fields.esm_class & 0x40 or fields.data_coding not in _TEXT_CODINGS:
-            text = printable_start(fields.payload, fields.data_coding, fields.esm_class, chars)
-        else:  # the usual plain text, written here
-            text = fields.payload[:chars].translate(_PRINTABLE).decode("ascii")
+            text = printable_start(fields.payload, fields.data_coding, fields.esm_class,
+                                   chars).encode("ascii")
+        else:  # the usual plain text, written here: printable ASCII octets already
+            text = fields.payload[:chars].translate(_PRINTABLE)
         if type(shell) is tuple:
             before, between, after = shell
             return before + message_id + between + text + after
-        return shell.format(message_id, text)  # type: ignore[union-attr]
+        return shell.format(  # type: ignore[union-attr]
+            message_id.decode("ascii"), text.decode("ascii")).encode("ascii", "replace")
 
     def _shell(self, submitted: str, done: str, state: MessageState, err: int
-               ) -> tuple[str, str, str] | str:
+               ) -> tuple[bytes, bytes, bytes] | str:
         """The template with everything but the id and the text filled in: receipts of the
-        same dates, state and error share it (most of a busy minute's receipts)."""
+        same dates, state and error share it (most of a busy minute's receipts). As octets
+        (ASCII) when it is three parts, else a format string."""
         shells = self._shells
         if len(shells) >= _SHELLS_KEPT:
             shells.clear()
         written = self._template.format(
             "{0}", self._sub, self._dlvrd[state is MessageState.DELIVERED], submitted, done,
             _STAT_WORDS[state], format(err, self._err_spec), "{1}")
-        shell: tuple[str, str, str] | str = written
+        shell: tuple[bytes, bytes, bytes] | str = written
         before, has_id, rest = written.partition("{0}")
         between, has_text, after = rest.partition("{1}")
         others = before + between + after
         if has_id and has_text and "{" not in others and "}" not in others:
-            shell = (before, between, after)  # the id, then the text, each once
+            # the id, then the text, each once
+            shell = tuple(part.encode("ascii", "replace")  # type: ignore[assignment]
+                          for part in (before, between, after))
         shells[(submitted, done, state, err)] = shell
         return shell
 
@@ -281,19 +289,19 @@ class ReceiptDialect:
             state = message.state
             fields = message.fields
             text_id = text_id_of(message.message_id)
+            # the text's id is digits (hex or decimal): ASCII, no NUL
+            id_octets = text_id.encode("ascii")
             if not with_tlvs:
                 tlvs = b""
             elif (usual_tlvs and message.network_error_code is None and not fields.extra
-                    and len(text_id) < 65):
-                # the text's id is digits (hex or decimal): ASCII, no NUL
-                tlvs = _USUAL_TLVS % (len(text_id) + 1, text_id.encode("ascii"), state)
+                    and len(id_octets) < 65):
+                tlvs = _USUAL_TLVS % (len(id_octets) + 1, id_octets, state)
             else:
                 odd_tlvs = self._receipt_tlvs(message, state, text_id)
                 if odd_tlvs is None:  # a TLV needs the codec's checks
                     break
                 tlvs = odd_tlvs
-            text = (text_of(message, text_id, state, now).encode("ascii", "replace")
-                    if with_text else b"")
+            text = text_of(message, id_octets, state, now) if with_text else b""
             try:
                 source = fields.destination_addr.encode("latin-1")
                 destination = fields.source_addr.encode("latin-1")
@@ -374,7 +382,7 @@ class ReceiptDialect:
                 tlvs[Tag.network_error_code] = self._network_type + code.to_bytes(2, "big")
             if reference is not None:
                 tlvs[Tag.user_message_reference] = reference
-        text = (self.text_of(message, text_id, state, now).encode("ascii", "replace")
+        text = (self.text_of(message, text_id.encode("ascii"), state, now)
                 if self._text or not with_tlvs else b"")
         return self._to_sender(fields, esm_type, text, tlvs, with_tlvs)
 

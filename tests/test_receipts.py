@@ -340,7 +340,7 @@ def test_receipts_sharing_dates_keep_their_own_ids_texts_and_errors() -> None:
              (3057, b"fourth", MessageState.UNDELIVERABLE, 28)]
     for message_id, text, state, error in cases:
         msg = Message(message_id, message(payload=text).fields, state, 1, None, DONE, error)
-        line = compiled.text_of(msg, format(message_id, "x"), state, DONE)
+        line = compiled.text_of(msg, format(message_id, "x").encode(), state, DONE).decode()
         parsed = parse_receipt_text(line)
         assert parsed is not None
         assert (parsed.id, parsed.stat, parsed.text) == (
