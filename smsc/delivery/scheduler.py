@@ -25,6 +25,7 @@ from smsc.store.models import UNDER_WAY, Outcome
 
 CLAIM_BATCH = 1000
 DELIVERED = Delivered()
+_NOT_YET = object()
 _DELIVERED = Result.DELIVERED
 """A module constant: on Python 3.11 an Enum class attribute runs a lookup hook per use."""
 
@@ -60,6 +61,10 @@ class DeliveryScheduler:
         self.clock = clock
         self.started = clock.monotonic()
         """The simulation's time base: its times are seconds since this moment."""
+        self._elapsed_for: object = _NOT_YET
+        self._elapsed = 0.0
+        """The time (since `started`) the first attempts of the submits received with one
+        submit time start at, and that time object: read once per read chunk."""
         self._poked = False
         self._wait_scope: trio.CancelScope | None = None
         self._free_slots = max_in_flight
@@ -135,8 +140,13 @@ class DeliveryScheduler:
         if network is None:  # routed to no network (routing.unroutable = "undeliver")
             self.committer.accept(new, callback, PermanentFailure())
             return
-        attempt = self.simulation.attempt(network, new.destination_addr, 0,
-                                          self.clock.monotonic() - self.started)
+        submitted_at = new.submitted_at
+        if submitted_at is self._elapsed_for:  # a read chunk's submits share their time
+            elapsed = self._elapsed
+        else:
+            elapsed = self._elapsed = self.clock.monotonic() - self.started
+            self._elapsed_for = submitted_at
+        attempt = self.simulation.attempt(network, new.destination_addr, 0, elapsed)
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result._value_)
         if attempt.delay > 0:
