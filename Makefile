@@ -42,11 +42,10 @@ bench: $(STAMP)
 
 # Throughput depends on how the interpreter was built (docs/benchmarks.md, "The interpreter"):
 # .venv-bench runs the project on BENCH_PYTHON, by default the system's optimised build.
-# Made without that interpreter's ensurepip (Debian leaves it out): .venv's pip installs in it.
 BENCH_PYTHON ?= /usr/bin/python3.11
-bench-venv: $(STAMP)
-	test -x .venv-bench/bin/python || $(BENCH_PYTHON) -m venv --without-pip .venv-bench
-	$(BIN)/python -m pip --python .venv-bench/bin/python install --quiet -e .
+bench-venv:
+	test -x .venv-bench/bin/python || $(BENCH_PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet -e .
 
 clean:
 	rm -rf $(VENV) .venv-bench build *.egg-info
