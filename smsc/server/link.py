@@ -81,6 +81,10 @@ class Link:
         """False once the connection is closed and the session finished."""
         self._writer_woken = False
         """Whether `_writer_wakeup` is set already (saves setting it once per PDU)."""
+        self._writing = False
+        """Whether the writer task waits in send_all: nothing may overtake what it sends."""
+        self._backlog: memoryview | None = None
+        """What `flush` could not write, for the writer to send before anything else."""
         self._reader_paused = False
         """Whether the reader waits for our answers to catch up (back-pressure)."""
         self._cancel_scope: trio.CancelScope | None = None
@@ -157,6 +161,35 @@ class Link:
                 self._timer_moved()  # the first requests in flight: their deadline counts
         return count
 
+    def flush(self) -> None:
+        """Write what is queued now, from the caller's task, on a plain TCP socket whose
+        writer is not in the middle of a send (otherwise the writer sends it, as always).
+
+        For answers the peer's window waits for (a commit's submit_sm_resp): written before
+        the rest of the round's work (building and queueing receipts), they let the peer send
+        its next requests while this side is still busy, instead of the two taking turns.
+        """
+        if self._fd is None or self._writing or self._backlog is not None:
+            return
+        session = self.session
+        data = session.data_to_send()
+        if not data:
+            return
+        try:
+            written = os.write(self._fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            self.abort("connection lost")
+            return
+        if written < len(data):
+            self._backlog = memoryview(data)[written:]
+            if not self._writer_woken:
+                self._writer_woken = True
+                self._writer_wakeup.set()
+        if self._reader_paused:
+            self._resume_reader_if_room()
+
     async def wait_closed(self) -> None:
         await self._closed.wait()
 
@@ -226,6 +259,10 @@ class Link:
                 self._writer_wakeup = trio.Event()
                 self._writer_woken = False
                 data = session.data_to_send()
+                backlog = self._backlog
+                if backlog is not None:  # what a flush left: it goes first
+                    self._backlog = None
+                    data = bytes(backlog) + data
                 if data:
                     if self._reader_paused:
                         self._resume_reader_if_room()
@@ -255,11 +292,14 @@ class Link:
             if not view:
                 return True
         send_deadline.deadline = trio.current_time() + self._send_timeout
+        self._writing = True
         try:
             await self.stream.send_all(view)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.abort("peer stopped reading")
             return False
+        finally:
+            self._writing = False
         send_deadline.deadline = math.inf
         return True
 

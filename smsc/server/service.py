@@ -160,6 +160,7 @@ def _send_accepted_run(link: Link, kind: type[Prebuilt], answers: list[tuple[int
     (the messages are stored all the same: they will be delivered, their receipts wait)."""
     if link.is_open and not link.session.closed:
         link.send_accepted_run(kind, answers)
+        link.flush()  # the peer's window waits for these, not for this round's receipts
 
 
 def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Account) -> None:
