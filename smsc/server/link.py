@@ -169,21 +169,18 @@ class Link:
         the rest of the round's work (building and queueing receipts), they let the peer send
         its next requests while this side is still busy, instead of the two taking turns.
         """
-        if self._fd is None or self._writing or self._backlog is not None:
+        fd = self._fd
+        if fd is None or self._writing or self._backlog is not None:
             return
         session = self.session
         data = session.data_to_send()
         if not data:
             return
-        try:
-            written = os.write(self._fd, data)
-        except BlockingIOError:
-            written = 0
-        except OSError:
-            self.abort("connection lost")
+        left = self._write_now(fd, data)
+        if left is None:
             return
-        if written < len(data):
-            self._backlog = memoryview(data)[written:]
+        if left:
+            self._backlog = left
             if not self._writer_woken:
                 self._writer_woken = True
                 self._writer_wakeup.set()
@@ -280,17 +277,16 @@ class Link:
         everything, for a fraction of what trio's send_all costs. What it leaves (and every
         write on other streams) goes through send_all within the send timeout.
         """
-        view = memoryview(data)
-        if self._fd is not None:
-            try:
-                view = view[os.write(self._fd, view):]
-            except BlockingIOError:
-                pass
-            except OSError:
-                self.abort("connection lost")
+        fd = self._fd
+        if fd is None:
+            view = memoryview(data)
+        else:
+            left = self._write_now(fd, data)
+            if left is None:
                 return False
-            if not view:
+            if not left:
                 return True
+            view = left
         send_deadline.deadline = trio.current_time() + self._send_timeout
         self._writing = True
         try:
@@ -302,6 +298,18 @@ class Link:
             self._writing = False
         send_deadline.deadline = math.inf
         return True
+
+    def _write_now(self, fd: int, data: bytes) -> memoryview | None:
+        """One non-blocking write on the plain socket: what it did not take (empty when it
+        took everything), or None once the connection is lost (and the link aborted)."""
+        view = memoryview(data)
+        try:
+            return view[os.write(fd, view):]
+        except BlockingIOError:
+            return view
+        except OSError:
+            self.abort("connection lost")
+            return None
 
     async def _timer(self) -> None:
         session = self.session
