@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,7 +15,16 @@ from smsc.clock import Clock
 from smsc.pdu import BindTransceiver, DeliverSm, Pdu, decode, encode, make_response
 from smsc.pdu.constants import Tag
 from smsc.server.link import Link
-from smsc.session import Event, RequestReceived, ResponseReceived, Role, SessionLimits, SmppSession
+from smsc.session import (
+    ConnectionClosed,
+    Event,
+    RequestReceived,
+    ResponseReceived,
+    Role,
+    SessionLimits,
+    SmppSession,
+    Unbound,
+)
 
 LIMITS = SessionLimits(window=100, enquire_link_timer=0, session_init_timer=0)
 
@@ -143,3 +153,20 @@ async def test_flush_never_overtakes_what_it_or_the_writer_left(
     assert data == expected
     assert [pdu.sequence_number for pdu in split(data)[1:]] == [
         pdu.sequence_number for pdu in sent]
+
+
+async def test_flush_on_a_connection_the_peer_reset_closes_the_link(
+    streams: tuple[trio.SocketStream, trio.SocketStream]
+) -> None:
+    ours, peer = streams
+    link, _ = bound_link(ours)
+    closed: list[Event] = []
+    link.handler.on_event = lambda link, event: closed.append(event)  # type: ignore[method-assign]
+    peer.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await peer.aclose()  # an RST, not a FIN: the next write fails
+    await trio.testing.wait_all_tasks_blocked()
+    link.flush()  # the queued bind_resp meets the reset
+    assert link.session.closed
+    assert link.close_reason == "connection lost"
+    assert [type(event) for event in closed] == [Unbound, ConnectionClosed]
+    link.flush()  # closed: nothing to write, nothing raised
