@@ -172,8 +172,7 @@ class Link:
         fd = self._fd
         if fd is None or self._writing or self._backlog is not None:
             return
-        session = self.session
-        data = session.data_to_send()
+        data = self.session.data_to_send()
         if not data:
             return
         left = self._write_now(fd, data)
