@@ -94,7 +94,8 @@ def open_store(config: Config) -> tuple[MessageStore, StorePlacement]:
                                synchronous=synchronous), StorePlacement.WORKER
         return SqliteStore(path, retry=retry, max_pending=max_pending, synchronous=synchronous,
                            checkpoints="caller"), StorePlacement.COMMITS_ON_LOOP
-    return MemoryStore(retry=retry, max_pending=max_pending), StorePlacement.LOOP
+    return (MemoryStore(retry=retry, max_pending=max_pending,
+                        max_finished=config.store.max_finished), StorePlacement.LOOP)
 
 
 def route_dialect(routes: RoutingTable, fields: NewMessage) -> str:

@@ -107,6 +107,9 @@ class StoreConfig:
     """Longest validity accepted; longer requests are shortened to it."""
     batch_max: int = field(default=500, metadata=_limits(1, 100000))
     """Most messages written in one transaction."""
+    max_finished: int = field(default=1_000_000, metadata=_limits(0))
+    """Memory store only: most finished messages kept for query_sm, about 0.7 KB each; past
+    it the oldest are forgotten before their retention time (0: no limit)."""
 
 
 @dataclass(frozen=True, slots=True)

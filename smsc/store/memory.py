@@ -39,10 +39,15 @@ class MemoryStore:
     """Dicts and a heap of due times; see `base.MessageStore` for the contract."""
 
     def __init__(
-        self, *, retry: RetryPolicy | None = None, max_pending: dict[str, int] | None = None
+        self, *, retry: RetryPolicy | None = None, max_pending: dict[str, int] | None = None,
+        max_finished: int = 0,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self.max_pending = max_pending or {}
+        self.max_finished = max_finished
+        """Most finished messages kept for query_sm (0: no limit). Past it the oldest are
+        forgotten at the end of each batch, before their retention time: held in memory
+        they would otherwise grow with the message rate times the retention."""
         self._messages: dict[int, Message] = {}
         self._due: list[tuple[datetime, int]] = []
         self._claimed: set[int] = set()
@@ -83,6 +88,8 @@ class MemoryStore:
             item = self._leased.pop(item_id, None)
             if item is not None:
                 self._outbound[item.system_id][item_id] = replace(item, attempts=item.attempts + 1)
+        if self.max_finished and len(self._finished) > self.max_finished:
+            self._forget_oldest_finished()
         return result
 
     def _accept(self, new: NewMessage, now: datetime, first: FirstAttempt
@@ -222,6 +229,8 @@ class MemoryStore:
                 continue
             self._claimed.add(message_id)
             claimed.append(message)
+        if self.max_finished and len(self._finished) > self.max_finished:
+            self._forget_oldest_finished()  # (some expired)
         return claimed
 
     def release(self, message_ids: list[int]) -> None:
@@ -324,6 +333,8 @@ class MemoryStore:
             self._claimed.discard(message.message_id)
             self._record(finish(message, MessageState.DELETED, now))
             cancelled += 1
+        if self.max_finished and len(self._finished) > self.max_finished:
+            self._forget_oldest_finished()
         return cancelled
 
     def replace(
@@ -382,14 +393,26 @@ class MemoryStore:
         finished = self._finished
         purged = 0
         while finished and purged < limit and finished[0][0] < before:
-            at, message_id = heapq.heappop(finished)
-            message = self._messages.get(message_id)
-            if message is None or message.final_at != at:
-                continue  # already purged
-            del self._messages[message_id]
-            self._states[message.state] -= 1
-            purged += 1
+            purged += self._forget_first_finished()
         return purged
+
+    def _forget_oldest_finished(self) -> None:
+        """Forget the oldest finished messages until `max_finished` are left. A receipt
+        already queued for one still goes out: its outbound item holds the message."""
+        finished = self._finished
+        while len(finished) > self.max_finished:
+            self._forget_first_finished()
+
+    def _forget_first_finished(self) -> int:
+        """Pop the finished heap's first entry and forget its message: 1, or 0 for an entry
+        whose message is already gone or finished again later."""
+        at, message_id = heapq.heappop(self._finished)
+        message = self._messages.get(message_id)
+        if message is None or message.final_at != at:
+            return 0
+        del self._messages[message_id]
+        self._states[message.state] -= 1
+        return 1
 
     def checkpoint_due(self) -> bool:
         return False  # nothing on disk

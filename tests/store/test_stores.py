@@ -746,3 +746,35 @@ def test_released_items_come_back_first_and_in_their_order(store: MessageStore) 
     assert [i.item_id for i in again] == [i.item_id for i in claimed[1:]] + sorted(
         i.item_id for i in again[2:])
     assert len(again) == 4 and claimed[0].item_id not in {i.item_id for i in again}
+
+
+def test_memory_store_keeps_at_most_max_finished_oldest_forgotten_first() -> None:
+    """However they finish (at accept, by an outcome, by expiry, by cancel_sm), no more than
+    max_finished finished messages stay queryable; the oldest go first, pending ones never,
+    and the receipts of the forgotten still go out."""
+    store = MemoryStore(retry=RETRY, max_finished=3)
+
+    def kept(ids: list[int]) -> list[bool]:
+        return [store.query(i, "acme") is not None for i in ids]
+
+    first = accept_attempted(store, *((new(), Delivered()) for _ in range(2)), now=at(1))
+    pending = accept(store, new(), new(expires_at=at(5)), new(), now=at(2))
+    later = accept_attempted(store, *((new(), Delivered()) for _ in range(2)), now=at(3))
+    assert kept(first + later) == [False, True, True, True]  # finished at accept
+    store.claim_due(at(2), 10)
+    outcome(store, pending[0], Delivered(), at(4))  # finished by an outcome
+    assert kept(first + later) == [False, False, True, True]
+    store.release(pending[1:])
+    assert [m.message_id for m in store.claim_due(at(6), 10)] == [pending[2]]
+    assert kept(later + pending) == [False, True, True, True, True]  # pending[1] expired
+    assert store.cancel(system_id="acme", now=at(7), message_id=pending[2]) == 1
+    assert kept(first + later + pending) == [False] * 4 + [True] * 3
+    assert sum(store.depth_by_state().values()) == 3
+    owed = [i.message.message_id for i in store.claim_outbound("acme", 100)]
+    assert set(first + later) <= set(owed)
+
+
+def test_memory_store_without_max_finished_keeps_every_finished_message() -> None:
+    store = MemoryStore(retry=RETRY)
+    done = accept_attempted(store, *((new(), Delivered()) for _ in range(50)), now=at(1))
+    assert all(store.query(i, "acme") is not None for i in done)
