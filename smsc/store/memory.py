@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -58,8 +58,10 @@ class MemoryStore:
         self._next_item = 1
         self._states: Counter[MessageState] = Counter()
         """Messages held per state, kept as they change (a scrape must not scan them all)."""
-        self._finished: list[tuple[datetime, int]] = []
-        """Heap of (final time, id) of finished messages, for the retention purge."""
+        self._finished: deque[tuple[datetime, int]] = deque()
+        """(final time, id) of finished messages in the order they finished, for the retention
+        purge and max_finished: oldest first in O(1). Final times come from the batch clock,
+        so they ascend; one that did not would only be purged late, never early."""
         self._replaceable: dict[tuple[str, str, str, str], list[int]] | None = None
         """Pending MT message ids by (system_id, source, destination, service_type), built at
         the first replace_if_present submit and kept from then on (until then it costs
@@ -98,7 +100,7 @@ class MemoryStore:
             message = Message(self._take_id(), new, state=MessageState.DELIVERED, final_at=now)
             self._messages[message.message_id] = message
             self._states[MessageState.DELIVERED] += 1
-            heapq.heappush(self._finished, (now, message.message_id))
+            self._finished.append((now, message.message_id))
             self._queue_outbound(new.system_id, OutboundKind.MO, message)
             return message.message_id
         if new.replace_if_present:
@@ -146,7 +148,7 @@ class MemoryStore:
         assert final_at is not None
         self._messages[message_id] = message
         self._states[message.state] += 1
-        heapq.heappush(self._finished, (final_at, message_id))
+        self._finished.append((final_at, message_id))
         if self.on_final is not None:
             self.on_final(message)
         system_id = message.fields.system_id
@@ -180,7 +182,7 @@ class MemoryStore:
             self._states[message.state] += 1
         if message.is_final:
             if message.final_at is not None:
-                heapq.heappush(self._finished, (message.final_at, message.message_id))
+                self._finished.append((message.final_at, message.message_id))
             if self._replaceable is not None:
                 key = _replace_key(message.fields)
                 ids = self._replaceable.get(key)
@@ -404,9 +406,9 @@ class MemoryStore:
             self._forget_first_finished()
 
     def _forget_first_finished(self) -> int:
-        """Pop the finished heap's first entry and forget its message: 1, or 0 for an entry
-        whose message is already gone or finished again later."""
-        at, message_id = heapq.heappop(self._finished)
+        """Take the oldest finished entry and forget its message: 1, or 0 for an entry whose
+        message is already gone or finished again later."""
+        at, message_id = self._finished.popleft()
         message = self._messages.get(message_id)
         if message is None or message.final_at != at:
             return 0
