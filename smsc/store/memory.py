@@ -90,8 +90,7 @@ class MemoryStore:
             item = self._leased.pop(item_id, None)
             if item is not None:
                 self._outbound[item.system_id][item_id] = replace(item, attempts=item.attempts + 1)
-        if self.max_finished and len(self._finished) > self.max_finished:
-            self._forget_oldest_finished()
+        self._keep_max_finished()
         return result
 
     def _accept(self, new: NewMessage, now: datetime, first: FirstAttempt
@@ -231,8 +230,7 @@ class MemoryStore:
                 continue
             self._claimed.add(message_id)
             claimed.append(message)
-        if self.max_finished and len(self._finished) > self.max_finished:
-            self._forget_oldest_finished()  # (some expired)
+        self._keep_max_finished()  # (some expired)
         return claimed
 
     def release(self, message_ids: list[int]) -> None:
@@ -335,8 +333,7 @@ class MemoryStore:
             self._claimed.discard(message.message_id)
             self._record(finish(message, MessageState.DELETED, now))
             cancelled += 1
-        if self.max_finished and len(self._finished) > self.max_finished:
-            self._forget_oldest_finished()
+        self._keep_max_finished()
         return cancelled
 
     def replace(
@@ -398,12 +395,14 @@ class MemoryStore:
             purged += self._forget_first_finished()
         return purged
 
-    def _forget_oldest_finished(self) -> None:
-        """Forget the oldest finished messages until `max_finished` are left. A receipt
-        already queued for one still goes out: its outbound item holds the message."""
-        finished = self._finished
-        while len(finished) > self.max_finished:
-            self._forget_first_finished()
+    def _keep_max_finished(self) -> None:
+        """Forget the oldest finished messages while more than `max_finished` are kept. A
+        receipt already queued for one still goes out: its outbound item holds the message."""
+        limit = self.max_finished
+        if limit:
+            finished = self._finished
+            while len(finished) > limit:
+                self._forget_first_finished()
 
     def _forget_first_finished(self) -> int:
         """Take the oldest finished entry and forget its message: 1, or 0 for an entry whose

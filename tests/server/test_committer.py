@@ -14,7 +14,7 @@ from smsc.app import open_store
 from smsc.clock import Clock
 from smsc.config import ConfigError, parse_config
 from smsc.delivery.committer import Committer, StorePlacement
-from smsc.store import NewMessage, StoreBatch
+from smsc.store import MemoryStore, NewMessage, StoreBatch
 from smsc.store.models import BatchResult
 from smsc.store.sqlite import CHECKPOINT_COMMITS, SqliteStore
 
@@ -169,6 +169,21 @@ def test_the_config_says_where_store_calls_run(
             assert opened.checkpoint_due() is (expected is StorePlacement.COMMITS_ON_LOOP)
     finally:
         opened.close()
+
+
+@pytest.mark.parametrize(("store", "kept"), [({}, 1_000_000), ({"max_finished": 0}, 0),
+                                           ({"max_finished": 2}, 2)])
+def test_the_memory_store_keeps_as_many_finished_messages_as_configured(
+    store: dict[str, int], kept: int
+) -> None:
+    config = parse_config({"store": {"kind": "memory", **store}}, "test.toml")
+    opened, _ = open_store(config)
+    assert isinstance(opened, MemoryStore) and opened.max_finished == kept
+
+
+def test_a_negative_max_finished_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="max_finished"):
+        parse_config({"store": {"max_finished": -1}}, "test.toml")
 
 
 def test_an_unknown_writer_is_a_config_error() -> None:
