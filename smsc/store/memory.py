@@ -405,8 +405,9 @@ class MemoryStore:
                 self._forget_first_finished()
 
     def _forget_first_finished(self) -> int:
-        """Take the oldest finished entry and forget its message: 1, or 0 for an entry whose
-        message is already gone or finished again later."""
+        """Take the oldest finished entry and forget its message: 1, or 0 if the store no
+        longer holds that message as finished at that time (a guard only: each message
+        finishes once and has one entry, and nothing else removes messages)."""
         at, message_id = self._finished.popleft()
         message = self._messages.get(message_id)
         if message is None or message.final_at != at:
