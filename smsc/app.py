@@ -22,6 +22,7 @@ from smsc.control.serve import serve_http
 from smsc.delivery.committer import Committer, StorePlacement
 from smsc.delivery.mobile import MobileOriginator, run_mo_traffic
 from smsc.delivery.outbound import OutboundDispatcher
+from smsc.delivery.receivers import BindRegistry
 from smsc.delivery.retention import purge_finished_messages
 from smsc.delivery.scheduler import DeliveryScheduler
 from smsc.delivery.simulation import SimulationControl
@@ -31,7 +32,6 @@ from smsc.pdu import Pdu
 from smsc.receipts import ReceiptDialects
 from smsc.routing.simulation import Simulation
 from smsc.routing.table import RoutingTable
-from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
 from smsc.server.listener import SmppListener
 from smsc.server.outbind import OutbindDialer

@@ -1,7 +1,7 @@
 """OutboundDispatcher: pushes receipts and MO messages to the ESMEs' receiver binds.
 
-Items are claimed from the store only while a bound RX/TRX link of their system_id has room in
-its window; a deliver_sm_resp with ESME_ROK acknowledges the item, anything else (an error
+Items are claimed from the store only while a bound RX/TRX receiver of their system_id has
+room in its window; a deliver_sm_resp with ESME_ROK acknowledges the item, anything else (an error
 status, a response timeout, a dropped connection) gives it back to the queue.
 """
 
@@ -15,11 +15,10 @@ import trio
 
 from smsc.clock import Clock
 from smsc.delivery.committer import Committer
+from smsc.delivery.receivers import BindRegistry, Receiver
 from smsc.pdu import DeliverSm, Pdu, Prebuilt
 from smsc.pdu.constants import CommandStatus
 from smsc.receipts import ReceiptDialects, build_mo_parts
-from smsc.server.binds import BindRegistry
-from smsc.server.link import Link
 from smsc.session import LocalProtocolError, ResponseReceived
 from smsc.store import OutboundItem, OutboundKind
 
@@ -44,7 +43,7 @@ class OutboundDispatcher:
         self.dialects = dialects
         self._in_flight: dict[tuple[int, int], OutboundItem] = {}
         self._parts: dict[tuple[int, int], _Parts] = {}
-        """For items sent as several PDUs: (link, sequence) → what is left of its item."""
+        """For items sent as several PDUs: (receiver, sequence) → what is left of its item."""
         self._resting: dict[str, float] = {}
         self._turns: dict[str, int] = {}
         self._wakeup = trio.Event()
@@ -98,60 +97,59 @@ class OutboundDispatcher:
         if unsent:
             await self.committer.read(self.store.release_outbound, unsent)
 
-    def _claim(self) -> tuple[dict[str, list[OutboundItem]], dict[str, list[Link]]]:
+    def _claim(self) -> tuple[dict[str, list[OutboundItem]], dict[str, list[Receiver]]]:
         """Claim, for each account with deliveries waiting, as many as its receivers' windows
         have room for (one store call per round; receivers are looked at only for accounts
         that have something waiting, so a round costs nothing per idle bind)."""
         store = self.store
         claimed: dict[str, list[OutboundItem]] = {}
-        receivers: dict[str, list[Link]] = {}
+        receivers: dict[str, list[Receiver]] = {}
         for system_id in store.systems_with_outbound():
             if system_id in self._resting:
                 continue
-            links: list[Link] = []
+            ready: list[Receiver] = []
             room = 0
-            for link in self.binds.receivers(system_id):
-                free = link.session.window_free
+            for receiver in self.binds.receivers(system_id):
+                free = receiver.window_free
                 if free > 0:
-                    links.append(link)
+                    ready.append(receiver)
                     room += free
             if room:
                 items = store.claim_outbound(system_id, room)
                 if items:
                     claimed[system_id] = items
-                    receivers[system_id] = links
+                    receivers[system_id] = ready
         return claimed, receivers
 
     def _deal(
-        self, system_id: str, items: list[OutboundItem], links: list[Link], wall: datetime,
-        now: float,
+        self, system_id: str, items: list[OutboundItem], receivers: list[Receiver],
+        wall: datetime, now: float,
     ) -> list[int]:
         """Send items round-robin over the receivers (the turn carries over from one round to
         the next); returns the ids that could not go."""
-        if len(links) == 1:  # the usual: one receiver, no turns to take
-            return self._send_all(links[0], items, wall, now)
+        if len(receivers) == 1:  # the usual: one receiver, no turns to take
+            return self._send_all(receivers[0], items, wall, now)
         unsent: list[int] = []
         turn = self._turns.get(system_id, 0)
         for item in items:
-            for _ in range(len(links)):
-                link = links[turn % len(links)]
+            for _ in range(len(receivers)):
+                receiver = receivers[turn % len(receivers)]
                 turn += 1
-                if link.session.window_free > 0 and self._send(link, item, wall, now):
+                if receiver.window_free > 0 and self._send(receiver, item, wall, now):
                     break
             else:
                 unsent.append(item.item_id)
         self._turns[system_id] = turn
         return unsent
 
-    def _send_all(self, link: Link, items: list[OutboundItem], wall: datetime, now: float
-                  ) -> list[int]:
-        """Every item to one receiver, in order: receipts in wire form in runs, one link call
+    def _send_all(self, receiver: Receiver, items: list[OutboundItem], wall: datetime,
+                  now: float) -> list[int]:
+        """Every item to one receiver, in order: receipts in wire form in runs, one call
         for each run, anything else one by one. Returns the ids of the items that could not
-        go (from the first the link did not take)."""
-        session = link.session
-        if not link.is_open or not session.bound:
+        go (from the first the receiver did not take)."""
+        if not receiver.is_open or not receiver.bound:
             return [item.item_id for item in items]
-        with_tlvs = session.peer_speaks_34
+        with_tlvs = receiver.speaks_34
         wire_receipts = self.dialects.wire_receipts
         index = 0
         count = len(items)
@@ -160,71 +158,70 @@ class OutboundDispatcher:
             if item.kind is _RECEIPT:
                 run = wire_receipts(items, index, with_tlvs, wall)
                 if run:
-                    went = self._send_run(link, run, items, index, now)
+                    went = self._send_run(receiver, run, items, index, now)
                     index += went
                     if went < len(run):
                         return [later.item_id for later in items[index:]]
                     continue
             # anything not in wire form goes between the runs, in order
-            if not self._send(link, item, wall, now):
+            if not self._send(receiver, item, wall, now):
                 return [later.item_id for later in items[index:]]
             index += 1
         return []
 
-    def _send_run(self, link: Link, run: Sequence[Prebuilt], items: list[OutboundItem],
+    def _send_run(self, receiver: Receiver, run: Sequence[Prebuilt], items: list[OutboundItem],
                   start: int, now: float) -> int:
         """A run of receipts in wire form, `items[start:]` theirs; returns how many went."""
         try:
-            went = link.send_run(run, now)
+            went = receiver.send_run(run, now)
         except LocalProtocolError:
             return 0
         in_flight = self._in_flight
-        link_id = id(link)
+        receiver_id = id(receiver)
         for pdu, item in zip(run[:went], items[start:start + went], strict=True):
-            in_flight[(link_id, pdu.sequence_number)] = item
+            in_flight[(receiver_id, pdu.sequence_number)] = item
         self.sent += went
         return went
 
-    def _send(self, link: Link, item: OutboundItem, wall: datetime, now: float) -> bool:
-        session = link.session
-        if not link.is_open or not session.bound:
+    def _send(self, receiver: Receiver, item: OutboundItem, wall: datetime, now: float) -> bool:
+        if not receiver.is_open or not receiver.bound:
             return False
-        with_tlvs = session.peer_speaks_34
+        with_tlvs = receiver.speaks_34
         if item.kind is _MO and not with_tlvs:
-            return self._send_parts(link, item)
+            return self._send_parts(receiver, item)
         pdu = self.dialects.for_fields(item.message.fields).build_prebuilt(item, with_tlvs, wall)
-        return self._send_built(link, item, pdu, now)
+        return self._send_built(receiver, item, pdu, now)
 
-    def _send_built(self, link: Link, item: OutboundItem, pdu: Pdu | None, now: float
+    def _send_built(self, receiver: Receiver, item: OutboundItem, pdu: Pdu | None, now: float
                     ) -> bool:
         if pdu is None:  # the dialect reports nothing for this item: it is done
             self.committer.outbound_sent(item.item_id)
             return True
         try:
-            sent = link.send(pdu, now)
+            sent = receiver.send(pdu, now)
         except LocalProtocolError:
             return False
-        self._in_flight[(id(link), sent.sequence_number)] = item
+        self._in_flight[(id(receiver), sent.sequence_number)] = item
         self.sent += 1
         return True
 
-    def _send_parts(self, link: Link, item: OutboundItem) -> bool:
+    def _send_parts(self, receiver: Receiver, item: OutboundItem) -> bool:
         """An MO message for a v3.3 bind: as many deliver_sm as it takes, as many at once as
         the window has room for and the rest as parts are answered; the item is done when
         every part is acknowledged."""
         pdus = build_mo_parts(item.message, with_tlvs=False)
         if len(pdus) == 1:
             try:
-                sent = link.send(pdus[0])
+                sent = receiver.send(pdus[0])
             except LocalProtocolError:
                 return False
-            self._in_flight[(id(link), sent.sequence_number)] = item
+            self._in_flight[(id(receiver), sent.sequence_number)] = item
             self.sent += 1
             return True
-        room = link.session.window_free
+        room = receiver.window_free
         if not room:
             return False
-        parts = _Parts(link, item, pdus[room:], len(pdus))
+        parts = _Parts(receiver, item, pdus[room:], len(pdus))
         for pdu in pdus[:room]:
             if not self._send_part(parts, pdu):
                 break
@@ -233,29 +230,29 @@ class OutboundDispatcher:
 
     def _send_part(self, parts: _Parts, pdu: DeliverSm) -> bool:
         try:
-            sent = parts.link.send(pdu)
-        except LocalProtocolError:  # the link closed under us: the parts sent are in vain
+            sent = parts.receiver.send(pdu)
+        except LocalProtocolError:  # the receiver closed under us: the parts sent are in vain
             if not parts.failed:
                 parts.failed = True
                 self.committer.outbound_failed(parts.item.item_id)
             return False
-        key = (id(parts.link), sent.sequence_number)
+        key = (id(parts.receiver), sent.sequence_number)
         self._in_flight[key] = parts.item
         self._parts[key] = parts
         return True
 
-    # -- what the links report ------------------------------------------------------------------
+    # -- what the receivers report --------------------------------------------------------------
 
-    def on_responses(self, link: Link, events: list[ResponseReceived]) -> None:
-        """The link's answers to what it was sent, in order (a read chunk's: once per
+    def on_responses(self, receiver: Receiver, events: list[ResponseReceived]) -> None:
+        """The receiver's answers to what it was sent, in order (a read chunk's: once per
         message). ESME_ROK acknowledges an item; anything else gives it back to the queue and
         rests the account."""
         in_flight = self._in_flight
-        link_id = id(link)
+        receiver_id = id(receiver)
         acknowledged: list[OutboundItem] = []
         settled = False
         for event in events:
-            key = (link_id, event.request.sequence_number)
+            key = (receiver_id, event.request.sequence_number)
             item = in_flight.pop(key, None)
             if item is None:
                 continue
@@ -266,9 +263,9 @@ class OutboundDispatcher:
             if status == _ROK:
                 acknowledged.append(item)
             else:
-                log.info("%s refused a delivery with status 0x%08X", link.peer, status)
+                log.info("%s refused a delivery with status 0x%08X", receiver.peer, status)
                 self.committer.outbound_failed(item.item_id)
-                self._rest(link)
+                self._rest(receiver)
         if acknowledged:
             self.committer.outbound_sent_run([item.item_id for item in acknowledged])
             if self.on_acknowledged is not None:
@@ -276,17 +273,17 @@ class OutboundDispatcher:
         if settled and not self._woken:  # (wake's test, inlined: once per run)
             self.wake()
 
-    def on_timeout(self, link: Link, request: Pdu) -> None:
-        key = (id(link), request.sequence_number)
+    def on_timeout(self, receiver: Receiver, request: Pdu) -> None:
+        key = (id(receiver), request.sequence_number)
         item = self._in_flight.pop(key, None)
         if item is not None and (not self._parts or self._part_done(key, -1)):
             self.committer.outbound_failed(item.item_id)
-            self._rest(link)
+            self._rest(receiver)
         self.wake()
 
-    def on_closed(self, link: Link, unanswered: tuple[Pdu, ...]) -> None:
+    def on_closed(self, receiver: Receiver, unanswered: tuple[Pdu, ...]) -> None:
         for request in unanswered:
-            key = (id(link), request.sequence_number)
+            key = (id(receiver), request.sequence_number)
             item = self._in_flight.pop(key, None)
             if item is not None and (not self._parts or self._part_done(key, -1)):
                 self.committer.outbound_failed(item.item_id)
@@ -308,8 +305,8 @@ class OutboundDispatcher:
             self._send_part(parts, parts.waiting.pop(0))
         return parts.left == 0
 
-    def _rest(self, link: Link) -> None:
-        system_id = link.session.system_id
+    def _rest(self, receiver: Receiver) -> None:
+        system_id = receiver.system_id
         self._resting[system_id] = self.clock.monotonic() + FAILURE_BACKOFF
 
 
@@ -317,11 +314,11 @@ class _Parts:
     """One item sent as several PDUs: the parts not sent yet, how many are still to be
     answered, and whether one of them failed (the item is then given back once)."""
 
-    __slots__ = ("failed", "item", "left", "link", "waiting")
+    __slots__ = ("failed", "item", "left", "receiver", "waiting")
 
-    def __init__(self, link: Link, item: OutboundItem, waiting: list[DeliverSm],
+    def __init__(self, receiver: Receiver, item: OutboundItem, waiting: list[DeliverSm],
                  count: int) -> None:
-        self.link = link
+        self.receiver = receiver
         self.item = item
         self.waiting = waiting
         self.left = count

@@ -23,6 +23,7 @@ from smsc.clock import Clock
 from smsc.config import FaultMixConfig
 from smsc.delivery.committer import Committer
 from smsc.delivery.mobile import MobileOriginator, NoRoute, StoreFailed
+from smsc.delivery.receivers import BindRegistry
 from smsc.pdu import AlertNotification
 from smsc.pdu.concat import SarInfo
 from smsc.pdu.constants import Tag
@@ -32,7 +33,6 @@ from smsc.routing.handsets import digits_of, status_at
 from smsc.routing.inbox import InboxMessage
 from smsc.routing.networks import Attempt, Result
 from smsc.routing.simulation import Simulation
-from smsc.server.binds import BindRegistry
 from smsc.store import Message
 
 log = logging.getLogger("smsc.simulation")

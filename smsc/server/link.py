@@ -1,5 +1,7 @@
 """Link: drives one SmppSession over one trio stream (reader, single writer, timer).
 
+A Link is the `Receiver` the delivery side sends receipts and MO messages over.
+
 The reader hands every whole PDU of a received chunk to the session before yielding, the
 writer coalesces everything queued into one `send_all`, and the timer task acts on the
 session's deadlines. Events go to a synchronous handler: work that must wait (a store commit)
@@ -21,6 +23,7 @@ from smsc.clock import Clock
 from smsc.pdu import Pdu, Prebuilt, Unbind
 from smsc.session import (
     BindState,
+    BindType,
     ConnectionClosed,
     Event,
     RequestReceived,
@@ -381,6 +384,28 @@ class Link:
     @property
     def state(self) -> BindState:
         return self.session.state
+
+    # -- what delivery reads (smsc.delivery.receivers.Receiver) ---------------------------
+
+    @property
+    def bound(self) -> bool:
+        return self.session.bound
+
+    @property
+    def bind_type(self) -> BindType | None:
+        return self.session.bind_type
+
+    @property
+    def system_id(self) -> str:
+        return self.session.system_id
+
+    @property
+    def window_free(self) -> int:
+        return self.session.window_free
+
+    @property
+    def speaks_34(self) -> bool:
+        return self.session.peer_speaks_34
 
 
 def _plain_socket_fd(stream: trio.abc.Stream) -> int | None:

@@ -14,8 +14,8 @@ import trio
 from smsc.clock import Clock
 from smsc.config import AccountConfig
 from smsc.delivery.committer import Committer
+from smsc.delivery.receivers import BindRegistry
 from smsc.pdu import Outbind
-from smsc.server.binds import BindRegistry
 from smsc.server.listener import SmppListener
 
 log = logging.getLogger("smsc.outbind")

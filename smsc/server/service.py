@@ -22,6 +22,7 @@ from smsc.config import NO_NETWORK, Config
 from smsc.constructors import constructor
 from smsc.delivery.committer import AcceptCallback, Committer
 from smsc.delivery.outbound import OutboundDispatcher
+from smsc.delivery.receivers import BindRegistry
 from smsc.logs import trace_event
 from smsc.metrics import SmscMetrics
 from smsc.pdu import (
@@ -55,7 +56,6 @@ from smsc.pdu.tlv import encode_tlvs
 from smsc.routing.networks import Fault
 from smsc.routing.simulation import Simulation, SubmitFault
 from smsc.routing.table import RoutingTable
-from smsc.server.binds import BindRegistry
 from smsc.server.link import Link
 from smsc.session import (
     BindRequested,
