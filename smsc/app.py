@@ -32,6 +32,7 @@ from smsc.pdu import Pdu
 from smsc.receipts import ReceiptDialects
 from smsc.routing.simulation import Simulation
 from smsc.routing.table import RoutingTable
+from smsc.server.answers import AcceptedAnswers
 from smsc.server.link import Link
 from smsc.server.listener import SmppListener
 from smsc.server.outbind import OutbindDialer
@@ -122,12 +123,16 @@ async def run(
     clock = Clock()
     metrics = SmscMetrics(enabled=config.control.metrics)
     store, placement = open_store(config)
-    committer = Committer(store, clock=clock, placement=placement,
-                          batch_max=config.store.batch_max)
     if metrics.enabled:
-        committer.on_commit = metrics.record_commit
         store.on_final = metrics.record_final
+    answers = AcceptedAnswers(clock=clock, metrics=metrics,
+                              id_format=config.server.message_id_format)
+    committer = Committer(store, clock=clock, placement=placement,
+                          batch_max=config.store.batch_max,
+                          on_commit=metrics.record_commit if metrics.enabled else None,
+                          after_callbacks=answers.send)
     binds = BindRegistry()
+    links: set[Link] = set()
     accounts = Accounts(config.accounts, clock.monotonic())
     simulation = Simulation(networks=config.networks, handsets=config.handsets,
                             settings=config.simulation)
@@ -143,20 +148,27 @@ async def run(
     )
     if dialects.any_notify_acceptance:
         store.accepted_notice = dialects.notifies_acceptance
+    mobile = MobileOriginator(accounts=config.accounts, committer=committer, clock=clock)
+    control = ControlPlane(config=config, clock=clock, committer=committer, links=links,
+                           metrics=metrics, mobile=mobile)
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
-                                  dialects=dialects)
+                                  dialects=dialects, on_acknowledged=control.on_acknowledged)
+    started = clock.monotonic()  # the simulation's time base: schedules and outages
+    simulation_control = SimulationControl(simulation=simulation, committer=committer,
+                                           binds=binds, mobile=mobile, clock=clock,
+                                           started=started)
     scheduler = DeliveryScheduler(
-        committer=committer, simulation=simulation, clock=clock,
+        committer=committer, simulation=simulation, clock=clock, started=started,
         pending_limited=frozenset(a.system_id for a in config.accounts if a.max_pending),
+        on_attempt=metrics.record_attempt if metrics.enabled else None,
+        follow_up=simulation_control.after_attempt,
     )
-    if metrics.enabled:
-        scheduler.on_attempt = metrics.record_attempt
+    trace = pdu_tracer(config.logging)
     service = SmscService(
         config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
         clock=clock, routes=routes, metrics=metrics, simulation=simulation,
-        accept=scheduler.accept,
+        answers=answers, accept=scheduler.accept, trace=trace,
     )
-    links: set[Link] = set()
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
     try:
@@ -171,20 +183,8 @@ async def run(
             )
             smpp_port = 0
             tls_port = None
-            mobile = MobileOriginator(accounts=config.accounts, committer=committer,
-                                      clock=clock)
-            control = ControlPlane(config=config, clock=clock, committer=committer, links=links,
-                                   metrics=metrics, mobile=mobile)
             await nursery.start(control.run)
-            outbound.on_acknowledged = control.on_acknowledged
-            simulation_control = SimulationControl(
-                simulation=simulation, committer=committer, binds=binds, mobile=mobile,
-                clock=clock, wake_scheduler=scheduler.wake, started=scheduler.started,
-            )
-            scheduler.follow_up = simulation_control.after_attempt
             await nursery.start(simulation_control.run)
-            trace = pdu_tracer(config.logging)
-            service.trace = trace
             on_sent = _on_sent(metrics, trace)
             on_sent_plain = _on_sent_plain(metrics, trace)
             plain = SmppListener(handler=service, limits=limits, clock=clock, links=links,

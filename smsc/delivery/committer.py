@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from enum import Enum
 from functools import partial
 from typing import Any, TypeVar
@@ -47,6 +48,8 @@ class Committer:
     def __init__(
         self, store: MessageStore, *, clock: Clock, placement: StorePlacement,
         batch_max: int = 500,
+        on_commit: Callable[[float, int], None] | None = None,
+        after_callbacks: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -64,16 +67,17 @@ class Committer:
         self._awake = False
         """Whether changes are queued since the task last found nothing to do."""
         self.commits = 0
+        """Store changes so far (commits, and messages made due outside one)."""
         self.checkpoints = 0
         self._checkpoint_wanted = trio.Event()
         self._checkpointing = False
         """Whether a checkpoint is asked for or under way (one at a time)."""
         self._checkpointed = trio.Event()
-        self.on_commit: Callable[[float, int], None] | None = None
+        self.on_commit = on_commit
         """Observer of each commit: (seconds taken, messages accepted)."""
-        self.after_callbacks: list[Callable[[], None]] = []
+        self._after_callbacks = after_callbacks
         """Called once a commit's callbacks have all run, before anyone hears of the commit
-        (the service sends the answers they queued, together)."""
+        (the answers they queued go out together)."""
 
     # -- queueing (sync, from the trio thread) ------------------------------------------------
 
@@ -133,6 +137,18 @@ class Committer:
         async with self._limiter:
             return self.store.apply(batch, self.clock.wall())
 
+    async def make_due(self, message_ids: list[int], now: datetime) -> int:
+        """Make waiting messages due at `now` (their handset or network is back) and tell
+        whoever waits for store changes, as a commit does; returns how many moved."""
+        moved = await self.call(self.store.retry_now, message_ids, now)
+        self._announce_change()
+        return moved
+
+    def _announce_change(self) -> None:
+        self.commits += 1
+        self._committed.set()
+        self._committed = trio.Event()
+
     async def read(self, function: Callable[..., T], *args: Any) -> T:
         """Run one quick store call on the trio thread, serialised with every other.
 
@@ -186,18 +202,16 @@ class Committer:
                     log.exception("store write failed; %d submits refused", len(callbacks))
                     for callback in callbacks:
                         callback(None)
-                    for after in self.after_callbacks:
-                        after()
+                    if self._after_callbacks is not None:
+                        self._after_callbacks()
                     continue
-                self.commits += 1
                 if self.on_commit is not None:
                     self.on_commit(trio.current_time() - started, len(batch.accepts))
                 for callback, accepted in zip(callbacks, result.accepted, strict=True):
                     callback(accepted)
-                for after in self.after_callbacks:
-                    after()
-                self._committed.set()
-                self._committed = trio.Event()
+                if self._after_callbacks is not None:
+                    self._after_callbacks()
+                self._announce_change()
                 if self._threaded and not self._checkpointing and self.store.checkpoint_due():
                     self._checkpointing = True
                     self._checkpoint_wanted.set()

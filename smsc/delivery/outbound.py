@@ -35,6 +35,7 @@ class OutboundDispatcher:
     def __init__(
         self, *, committer: Committer, binds: BindRegistry, clock: Clock,
         dialects: ReceiptDialects,
+        on_acknowledged: Callable[[list[OutboundItem]], None] | None = None,
     ) -> None:
         self.committer = committer
         self.store = committer.store
@@ -50,7 +51,7 @@ class OutboundDispatcher:
         self._woken = False
         """Whether `_wakeup` is set already (saves setting it once per acknowledgement)."""
         self.sent = 0
-        self.on_acknowledged: Callable[[list[OutboundItem]], None] | None = None
+        self.on_acknowledged = on_acknowledged
         """Observer of the deliveries the ESME acknowledged (several at once, in order)."""
 
     def wake(self) -> None:

@@ -51,22 +51,23 @@ class DeliveryScheduler:
         committer: Committer,
         simulation: Simulation,
         clock: Clock,
+        started: float,
         max_in_flight: int = 10000,
         pending_limited: frozenset[str] = frozenset(),
+        on_attempt: Callable[[str, str], None] | None = None,
+        follow_up: Callable[[Message, Attempt], None] | None = None,
     ) -> None:
         self.committer = committer
         self.store = committer.store
         self.simulation = simulation
         self.networks = simulation.networks
         self.clock = clock
-        self.started = clock.monotonic()
+        self.started = started
         """The simulation's time base: its times are seconds since this moment."""
         self._elapsed_for: object = _NOT_YET
         self._elapsed = 0.0
         """The time (since `started`) the first attempts of the submits received with one
         submit time start at, and that time object: read once per read chunk."""
-        self._poked = False
-        self._wait_scope: trio.CancelScope | None = None
         self._free_slots = max_in_flight
         """How many more attempts that take time may be under way (an int, not a semaphore:
         nothing waits for one, and accept reads it once per message)."""
@@ -76,16 +77,10 @@ class DeliveryScheduler:
         self._nursery: trio.Nursery | None = None
         """Where attempts that take time run; accepts attempt nothing before it is open."""
         self._max_in_flight = max_in_flight
-        self.on_attempt: Callable[[str, str], None] | None = None
+        self.on_attempt = on_attempt
         """Observer of each delivery attempt: (network, result)."""
-        self.follow_up: Callable[[Message, Attempt], None] | None = None
+        self.follow_up = follow_up
         """Told of finished attempts that ask for it (inboxes, replies, waiting lists)."""
-
-    def wake(self) -> None:
-        """Look for due messages now (the store was changed outside a commit)."""
-        self._poked = True
-        if self._wait_scope is not None:
-            self._wait_scope.cancel()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -108,17 +103,13 @@ class DeliveryScheduler:
 
     async def _wait_for_work(self, commits_seen: int) -> None:
         due = await self.committer.read(self.store.next_due_at)
-        if self.committer.commits != commits_seen or self._poked:
-            self._poked = False
-            return  # something was committed (or woke us) while we looked: look again
+        if self.committer.commits != commits_seen:
+            return  # something was committed (or made due) while we looked: look again
         # a millisecond late, so float rounding between wall and monotonic time can never
         # wake us just before the message is due (and spin)
         deadline = math.inf if due is None else self.clock.monotonic_at(due) + 0.001
-        with trio.move_on_at(deadline) as scope:
-            self._wait_scope = scope
+        with trio.move_on_at(deadline):
             await self.committer.wait_committed()
-        self._wait_scope = None
-        self._poked = False
 
     # -- first attempts at acceptance -------------------------------------------------------
 

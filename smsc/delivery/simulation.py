@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import trio
@@ -115,8 +115,7 @@ class SimulationControl:
         binds: BindRegistry,
         mobile: MobileOriginator,
         clock: Clock,
-        wake_scheduler: Callable[[], None],
-        started: float | None = None,
+        started: float,
     ) -> None:
         self.simulation = simulation
         self.committer = committer
@@ -124,9 +123,8 @@ class SimulationControl:
         self.binds = binds
         self.mobile = mobile
         self.clock = clock
-        self.started = clock.monotonic() if started is None else started
+        self.started = started
         """The time base (trio time) shared with the DeliveryScheduler."""
-        self._wake_scheduler = wake_scheduler
         self._waiting: dict[str, dict[int, _Waiting]] = {}
         self._timed: list[tuple[float, str]] = []
         self._timed_at: dict[str, float] = {}
@@ -373,9 +371,7 @@ class SimulationControl:
         if not waiting:
             return
         await self.committer.wait_idle()  # their absent outcomes are written: no longer claimed
-        moved = await self.committer.call(self.store.retry_now, list(waiting),
-                                          self.clock.wall())
-        self._wake_scheduler()
+        moved = await self.committer.make_due(list(waiting), self.clock.wall())
         log.info("%s is back: %d waiting messages due now", key, moved)
         if key.startswith(HANDSET):
             self._alert(waiting.values())

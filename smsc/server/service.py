@@ -29,9 +29,6 @@ from smsc.pdu import (
     CancelSm,
     DataSm,
     Pdu,
-    Prebuilt,
-    PrebuiltDataSmResp,
-    PrebuiltSubmitSmResp,
     QuerySm,
     ReplaceSm,
     SmeDest,
@@ -56,6 +53,7 @@ from smsc.pdu.tlv import encode_tlvs
 from smsc.routing.networks import Fault
 from smsc.routing.simulation import Simulation, SubmitFault
 from smsc.routing.table import RoutingTable
+from smsc.server.answers import ACCEPTED, AcceptedAnswers
 from smsc.server.link import Link
 from smsc.session import (
     BindRequested,
@@ -97,11 +95,6 @@ _PAYLOAD = Tag.message_payload
 _MT = Direction.MT
 _UCS2 = DataCoding.UCS2
 _FORWARD = EsmMode.FORWARD
-
-
-_ACCEPTED: dict[int, type[Prebuilt]] = {SubmitSm.command_id: PrebuiltSubmitSmResp,
-                                        DataSm.command_id: PrebuiltDataSmResp}
-"""The response that acknowledges a stored submit_sm or data_sm."""
 
 
 _bare = object.__new__
@@ -152,15 +145,6 @@ def resolve_times(
     if schedule_at is not None and schedule_at >= expires_at:
         raise Rejected(S.ESME_RINVSCHED)
     return Times(min(expires_at, start + timedelta(seconds=max_validity)), schedule_at, now)
-
-
-def _send_accepted_run(link: Link, kind: type[Prebuilt], answers: list[tuple[int, bytes]]
-                       ) -> None:
-    """A link's usual answers of one kind, (sequence, body) each, unless it closed meanwhile
-    (the messages are stored all the same: they will be delivered, their receipts wait)."""
-    if link.is_open and not link.session.closed:
-        link.send_accepted_run(kind, answers)
-        link.flush()  # the peer's window waits for these, not for this round's receipts
 
 
 def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Account) -> None:
@@ -237,7 +221,9 @@ class SmscService:
         routes: RoutingTable,
         metrics: SmscMetrics,
         simulation: Simulation | None = None,
+        answers: AcceptedAnswers,
         accept: Callable[[NewMessage, AcceptCallback], None] | None = None,
+        trace: Callable[[str, Pdu], None] | None = None,
     ) -> None:
         self.config = config
         self.accounts = accounts
@@ -254,10 +240,8 @@ class SmscService:
         """Where accepted MT messages go (DeliveryScheduler.accept starts their first
         attempt); answered through the callback once stored."""
         self.id_format = config.server.message_id_format
-        self._accepted_body: Callable[[int], bytes] = (
-            b"%x\x00" if self.id_format == "hex" else b"%d\x00").__mod__
-        """A message id → the usual submit_sm_resp body (`format_message_id`'s text and its
-        NUL), in one C call."""
+        self.answers = answers
+        """Where the usual answers wait until the commit's callbacks have all run."""
         self._received: float | None = None
         self._received_wall = datetime.fromtimestamp(0, UTC)
         self._expiry: dict[timedelta, datetime] = {}
@@ -269,12 +253,8 @@ class SmscService:
         """Per account, the validity of a submit that sets none (config is fixed)."""
         self._bound: dict[int, tuple[str, str]] = {}
         """Live binds: id(link) → (system_id, bind mode)."""
-        self._answers: list[tuple[Link, str, Pdu, float, int]] = []
-        """The usual answers queued by a commit's callbacks: (link, system_id, request, when
-        it was received, message id); `send_answers` sends them once all have run."""
-        committer.after_callbacks.append(self.send_answers)
         self._nursery: trio.Nursery | None = None
-        self.trace: Callable[[str, Pdu], None] | None = None
+        self.trace = trace
         """PDU trace hook (logging.pdu_trace): ("in" | "out", pdu)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -595,7 +575,7 @@ class SmscService:
         result: int | AcceptRefused | None,
     ) -> None:
         if fault is None and type(result) is int:  # the usual: stored, answered with the rest
-            self._answers.append((link, account.system_id, request, received, result))
+            self.answers.queue(link, account.system_id, request, received, result)
             return
         if fault is not None and isinstance(result, int):
             if fault.fault is Fault.NO_RESPONSE:
@@ -617,50 +597,16 @@ class SmscService:
         if not link.is_open or link.session.closed:
             return  # stored all the same: it will be delivered, and its receipt will wait
         if isinstance(result, int):  # stored, the simulated fault spared the answer
-            link.send_accepted(_ACCEPTED[request.command_id], self._accepted_body(result),
+            link.send_accepted(ACCEPTED[request.command_id], self.answers.body_of(result),
                                request.sequence_number)
         else:
             link.send(make_response(request, status))
-
-    def send_answers(self) -> None:
-        """Send the usual answers a commit's callbacks queued (the committer calls this once
-        they have all run): each link's as runs of octets, one count and one wakeup for each
-        run; their submit_sm_resp latency from one clock reading, recorded once for each
-        account and read chunk (whose submits share their received time)."""
-        answers = self._answers
-        if not answers:
-            return
-        self._answers = []
-        now = self.clock.monotonic()
-        record = self.metrics.record_submits
-        body_of = self._accepted_body
-        run: list[tuple[int, bytes]] = []
-        run_link: Link | None = None
-        run_kind: type[Prebuilt] | None = None
-        counted_id = ""
-        counted_at = 0.0
-        counted = 0
-        for link, system_id, request, received, message_id in answers:
-            kind = _ACCEPTED[request.command_id]
-            if link is not run_link or kind is not run_kind:
-                if run:
-                    _send_accepted_run(run_link, run_kind, run)  # type: ignore[arg-type]
-                    run = []
-                run_link, run_kind = link, kind
-            run.append((request.sequence_number, body_of(message_id)))
-            if received is not counted_at or system_id != counted_id:
-                if counted:
-                    record(counted_id, _ROK, now - counted_at, counted)
-                counted_id, counted_at, counted = system_id, received, 0
-            counted += 1
-        _send_accepted_run(run_link, run_kind, run)  # type: ignore[arg-type]
-        record(counted_id, _ROK, now - counted_at, counted)
 
     async def _answer_later(self, delay: float, link: Link, account: Account, request: Pdu,
                             received: float, result: int) -> None:
         await trio.sleep(delay)
         self._answer(link, account, request, received, None, result)
-        self.send_answers()
+        self.answers.send()
 
     async def _send_later(self, delay: float, link: Link, response: Pdu) -> None:
         await trio.sleep(delay)
