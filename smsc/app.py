@@ -149,8 +149,8 @@ async def run(
     if dialects.any_notify_acceptance:
         store.accepted_notice = dialects.notifies_acceptance
     mobile = MobileOriginator(accounts=config.accounts, committer=committer, clock=clock)
-    control = ControlPlane(config=config, clock=clock, committer=committer, links=links,
-                           metrics=metrics, mobile=mobile)
+    control = ControlPlane(id_format=config.server.message_id_format, clock=clock,
+                           committer=committer, links=links, metrics=metrics, mobile=mobile)
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
                                   dialects=dialects, on_acknowledged=control.on_acknowledged)
     started = clock.monotonic()  # the simulation's time base: schedules and outages

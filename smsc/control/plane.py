@@ -17,7 +17,6 @@ from typing import Any
 import trio
 
 from smsc.clock import Clock
-from smsc.config import Config
 from smsc.control.errors import NotFound
 from smsc.control.recent import RecentAcknowledgements
 from smsc.delivery.committer import Committer
@@ -62,21 +61,21 @@ class ControlPlane:
     def __init__(
         self,
         *,
-        config: Config,
+        id_format: str,
         clock: Clock,
         committer: Committer,
         links: set[Link],
         metrics: SmscMetrics,
         mobile: MobileOriginator,
     ) -> None:
-        self.config = config
         self.clock = clock
         self.committer = committer
         self.store: MessageStore = committer.store
         self.links = links
         self.metrics = metrics
         self.mobile = mobile
-        self.id_format = config.server.message_id_format
+        self.id_format = id_format
+        """server.message_id_format: how ids are written and read back."""
         self.started_at = clock.monotonic()
         self._ids = itertools.count(1)
         self._session_ids: weakref.WeakKeyDictionary[Link, int] = weakref.WeakKeyDictionary()
