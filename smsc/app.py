@@ -231,47 +231,27 @@ async def run(
 def _on_sent(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
              ) -> Callable[[Pdu], None] | None:
     """The links' hook for each PDU they send: count it, and trace it when asked."""
-    sent = metrics.pdus_sent
-    count_sent = metrics.count_sent
-
-    def count(pdu: Pdu) -> None:
-        key: int = pdu.command_id
-        status = pdu.command_status
-        if status:
-            key |= status << 32  # as pdu_key makes it
-        if key in sent:
-            sent[key] += 1
-        else:
-            count_sent(pdu.command_id, status)
+    if trace is None:
+        return metrics.count_sent_pdu if metrics.enabled else None
+    if not metrics.enabled:
+        return partial(trace, "out")
+    count = metrics.count_sent_pdu
 
     def count_and_trace(pdu: Pdu) -> None:
         count(pdu)
-        trace("out", pdu)  # type: ignore[misc]
+        trace("out", pdu)
 
-    if trace is not None:
-        return count_and_trace if metrics.enabled else partial(trace, "out")
-    return count if metrics.enabled else None
+    return count_and_trace
 
 
 def _on_sent_plain(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
                    ) -> Callable[[int, int], None] | None:
     """The links' hook for what they send in wire form with status 0 (the usual answers of
-    `Link.send_accepted`, the receipt runs of `Link.send_run`): counted by command_id alone,
-    which is then the `pdu_key`, several at a time. None when tracing, which needs the PDUs:
-    the links then give each to `_on_sent`'s hook."""
+    `Link.send_accepted`, the receipt runs of `Link.send_run`), several at a time. None when
+    tracing, which needs the PDUs: the links then give each to `_on_sent`'s hook."""
     if trace is not None or not metrics.enabled:
         return None
-    sent = metrics.pdus_sent
-    count_sent = metrics.count_sent
-
-    def count(command_id: int, count: int) -> None:
-        if command_id in sent:
-            sent[command_id] += count
-        else:  # the first of its kind
-            for _ in range(count):
-                count_sent(command_id, 0)
-
-    return count
+    return metrics.count_sent_run
 
 
 def status_of(running: RunningSmsc, config: Config) -> dict[str, object]:

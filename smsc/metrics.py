@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -66,6 +66,23 @@ def command_name(command_id: int) -> str:
         return CommandId(command_id).name
     except ValueError:
         return "unknown"
+
+
+class Counted(Protocol):
+    """What a PDU is counted by (every `smsc.pdu` message has both)."""
+
+    @property
+    def command_id(self) -> int: ...
+
+    @property
+    def command_status(self) -> int: ...
+
+
+class Carrying(Protocol):
+    """A session event that carries a PDU (RequestReceived, ResponseReceived)."""
+
+    @property
+    def message(self) -> Counted: ...
 
 
 class FastHistogram:
@@ -143,12 +160,13 @@ class SmscMetrics:
         """The last (final, submitted) time objects observed, their bucket and seconds: a
         commit's messages share their final time, a read chunk's their submit time."""
         self.commit_latency = FastHistogram(LATENCY_BUCKETS)
-        self.snapshot: Callable[[], Snapshot] = Snapshot
-        """Set by the composition root: reads the present state for a scrape."""
+        self.present = Snapshot()
+        """The gauges' values for the scrape under way (given to `render`)."""
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         if not enabled:
-            for name in ("count_received", "count_sent", "record_submit", "record_submits",
+            for name in ("count_received", "count_sent", "count_requests", "count_responses",
+                         "count_sent_pdu", "count_sent_run", "record_submit", "record_submits",
                          "record_commit",
                          "record_bind", "record_attempt", "record_final", "record_receipts_sent"):
                 setattr(self, name, _ignore)
@@ -160,6 +178,66 @@ class SmscMetrics:
 
     def count_sent(self, command_id: int, status: int) -> None:
         _count_pdu(self.pdus_sent, pdu_key(command_id, status))
+
+    def count_requests(self, events: Iterable[Carrying]) -> None:
+        """A read chunk's requests, counted by command_id alone (their `pdu_key`: requests
+        carry status 0)."""
+        received = self.pdus_received
+        for event in events:
+            key = event.message.command_id
+            if key in received:
+                received[key] += 1
+            else:
+                _count_pdu(received, key)
+
+    def count_responses(self, events: Iterable[Carrying]) -> None:
+        """A read chunk's responses, counted by command_id and status."""
+        received = self.pdus_received
+        for event in events:
+            message = event.message
+            key = message.command_id
+            status = message.command_status
+            if status:
+                key |= status << 32  # as pdu_key makes it
+            if key in received:
+                received[key] += 1
+            else:
+                _count_pdu(received, key)
+
+    def count_sent_pdu(self, pdu: Counted) -> None:
+        """One PDU sent (the links' hook for what they send one by one)."""
+        key = pdu.command_id
+        status = pdu.command_status
+        if status:
+            key |= status << 32  # as pdu_key makes it
+        sent = self.pdus_sent
+        if key in sent:
+            sent[key] += 1
+        else:
+            _count_pdu(sent, key)
+
+    def count_sent_run(self, command_id: int, count: int) -> None:
+        """`count` PDUs of one command sent with status 0 (a run of usual answers or of
+        receipts in wire form)."""
+        sent = self.pdus_sent
+        if command_id in sent:
+            sent[command_id] += count
+        else:
+            for _ in range(count):
+                _count_pdu(sent, command_id)
+
+    def totals(self) -> tuple[int, int, int, int]:
+        """(submits accepted, MT messages delivered, MT messages failed, deliveries
+        acknowledged) so far, for the dashboard's rates."""
+        submitted = sum(list(self.submits.get(0, {}).values()))
+        delivered = failed = 0
+        for state, by_network in list(self.finished.items()):
+            count = sum(list(by_network.values()))
+            if state is MessageState.DELIVERED:
+                delivered += count
+            else:
+                failed += count
+        return submitted, delivered, failed, sum(list(self.receipts_sent.values()))
 
     def record_submit(self, account: str, status: int, seconds: float | None = None) -> None:
         by_account = self.submits.get(status)
@@ -247,11 +325,15 @@ class SmscMetrics:
 
     # -- the scrape ---------------------------------------------------------------------------
 
-    def render(self) -> bytes:
+    def render(self, present: Snapshot | None = None) -> bytes:
+        """The Prometheus text, gauges from `present` (read from the live components by
+        whoever scrapes: the counters are ours, the present state is not)."""
+        self.present = present or Snapshot()
         return generate_latest(self.registry)
 
     def value(self, name: str, **labels: str) -> float | None:
-        """One sample's current value (tests and the dashboard read metrics by name)."""
+        """One sample's current value (tests and the dashboard read metrics by name); gauges
+        as the last `render` saw them."""
         return self.registry.get_sample_value(name, labels)
 
 
@@ -334,7 +416,7 @@ class _Collector:
                          m.final_latency)
         yield _histogram("smsc_store_commit_seconds", "Time of one store transaction",
                          m.commit_latency)
-        snap = m.snapshot()
+        snap = m.present
         yield _gauge("smsc_bound_sessions", "Bound sessions", ["account", "mode"],
                      list(snap.binds.items()))
         yield _gauge("smsc_window_in_flight",

@@ -132,7 +132,7 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
 
     async def render_metrics(request: Request) -> Response:
         await control.refresh_store_snapshot()
-        return Response(control.metrics.render(), media_type=CONTENT_TYPE)
+        return Response(control.metrics.render(control.snapshot()), media_type=CONTENT_TYPE)
 
     async def render_status(request: Request) -> Response:
         return JSONResponse(status())

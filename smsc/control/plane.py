@@ -22,7 +22,6 @@ from smsc.control.recent import RecentAcknowledgements
 from smsc.delivery.committer import Committer
 from smsc.delivery.mobile import MobileOriginator
 from smsc.metrics import SmscMetrics, Snapshot
-from smsc.pdu.constants import MessageState
 from smsc.pdu.text import decode_text_lenient, is_binary_coding
 from smsc.server.link import Link
 from smsc.store import (
@@ -81,7 +80,6 @@ class ControlPlane:
         self._session_ids: weakref.WeakKeyDictionary[Link, int] = weakref.WeakKeyDictionary()
         self.history: deque[RatePoint] = deque(maxlen=int(HISTORY_SECONDS / SAMPLE_INTERVAL))
         self._store_snapshot: tuple[dict[str, int], dict[str, int]] = ({}, {})
-        metrics.snapshot = self.snapshot
         self._nursery: trio.Nursery | None = None
         self._acknowledged = RecentAcknowledgements(now=clock.monotonic())
         """Recently acknowledged deliveries: message id → kind (bounded)."""
@@ -216,7 +214,7 @@ class ControlPlane:
         self._store_snapshot = ({state.name: n for state, n in depth.items()}, owed)
 
     def snapshot(self) -> Snapshot:
-        """The present state, for the gauges of /metrics (see SmscMetrics.snapshot)."""
+        """The present state, for the gauges of /metrics (`SmscMetrics.render`)."""
         binds: dict[tuple[str, str], int] = {}
         in_flight: dict[str, int] = {}
         window: dict[str, int] = {}
@@ -234,17 +232,9 @@ class ControlPlane:
                         queue_depth=dict(depth), receipts_pending=dict(owed))
 
     def totals(self) -> RatePoint:
-        m = self.metrics
-        submitted = sum(list(m.submits.get(0, {}).values()))
-        delivered = failed = 0
-        for state, by_network in list(m.finished.items()):
-            count = sum(list(by_network.values()))
-            if state is MessageState.DELIVERED:
-                delivered += count
-            else:
-                failed += count
+        submitted, delivered, failed, receipts = self.metrics.totals()
         return RatePoint(round(self.clock.monotonic() - self.started_at, 3), submitted,
-                         delivered, failed, sum(m.receipts_sent.values()))
+                         delivered, failed, receipts)
 
     async def _sample_rates(self) -> None:
         """Record the totals every second, for the dashboard's chart of recent rates."""

@@ -317,16 +317,11 @@ class SmscService:
     def _requests(self, link: Link, events: list[RequestReceived]) -> None:
         """A read chunk's requests, in order: submit_sm the usual way inlined (once per
         message), anything else through `_request`."""
-        received = self.metrics.pdus_received
+        self.metrics.count_requests(events)
         account = self._account_of.get(id(link))
         submit_sm = self._submit_sm
         for event in events:
             message = event.message
-            key = message.command_id  # its pdu_key: counted inline, twice per message
-            if key in received:
-                received[key] += 1
-            else:
-                self.metrics.count_received(key)
             if type(message) is SubmitSm and account is not None:  # _request's usual case
                 try:
                     submit_sm(link, account, message)
@@ -341,18 +336,7 @@ class SmscService:
         self._responses(link, events)
 
     def _responses(self, link: Link, events: list[ResponseReceived]) -> None:
-        metrics = self.metrics
-        received = metrics.pdus_received
-        for event in events:
-            message = event.message
-            key: int = message.command_id
-            status = message.command_status
-            if status:
-                key |= status << 32  # as pdu_key makes it
-            if key in received:
-                received[key] += 1
-            else:
-                metrics.count_received(message.command_id, status)
+        self.metrics.count_responses(events)
         self.outbound.on_responses(link, events)
 
     def _forget_bind(self, link: Link) -> None:
