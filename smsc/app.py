@@ -33,6 +33,7 @@ from smsc.receipts import ReceiptDialects
 from smsc.routing.simulation import Simulation
 from smsc.routing.table import RoutingTable
 from smsc.server.answers import AcceptedAnswers
+from smsc.server.authentication import BindAuthenticator
 from smsc.server.link import Link
 from smsc.server.listener import SmppListener
 from smsc.server.outbind import OutbindDialer
@@ -164,8 +165,10 @@ async def run(
         follow_up=simulation_control.after_attempt,
     )
     trace = pdu_tracer(config.logging)
+    authenticator = BindAuthenticator(accounts=accounts, binds=binds, metrics=metrics,
+                                      system_id=config.server.system_id)
     service = SmscService(
-        config=config, accounts=accounts, binds=binds, committer=committer, outbound=outbound,
+        config=config, authenticator=authenticator, committer=committer, outbound=outbound,
         clock=clock, routes=routes, metrics=metrics, simulation=simulation,
         answers=answers, accept=scheduler.accept, trace=trace,
     )

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import trio
 
-from smsc.accounts import Account, Accounts
+from smsc.accounts import Account
 from smsc.clock import Clock
 from smsc.config import NO_NETWORK, Config
 from smsc.constructors import constructor
 from smsc.delivery.committer import AcceptCallback, Committer
 from smsc.delivery.outbound import OutboundDispatcher
-from smsc.delivery.receivers import BindRegistry
 from smsc.logs import trace_event
 from smsc.metrics import SmscMetrics
 from smsc.pdu import (
@@ -40,7 +39,6 @@ from smsc.pdu import (
 from smsc.pdu.constants import (
     ESM_MODE_MASK,
     ESM_TYPE_MASK,
-    SMPP_VERSION_34,
     CommandStatus,
     DataCoding,
     EsmFeature,
@@ -54,6 +52,7 @@ from smsc.routing.networks import Fault
 from smsc.routing.simulation import Simulation, SubmitFault
 from smsc.routing.table import RoutingTable
 from smsc.server.answers import ACCEPTED, AcceptedAnswers
+from smsc.server.authentication import BindAuthenticator
 from smsc.server.link import Link
 from smsc.session import (
     BindRequested,
@@ -67,7 +66,6 @@ from smsc.session import (
     ResponseTimedOut,
     Unbound,
 )
-from smsc.session.states import BIND_TYPE_OF
 from smsc.store import (
     AcceptRefused,
     Direction,
@@ -213,8 +211,7 @@ class SmscService:
         self,
         *,
         config: Config,
-        accounts: Accounts,
-        binds: BindRegistry,
+        authenticator: BindAuthenticator,
         committer: Committer,
         outbound: OutboundDispatcher,
         clock: Clock,
@@ -226,8 +223,8 @@ class SmscService:
         trace: Callable[[str, Pdu], None] | None = None,
     ) -> None:
         self.config = config
-        self.accounts = accounts
-        self.binds = binds
+        self.authenticator = authenticator
+        """Answers binds and knows which account each link is bound as."""
         self.committer = committer
         self.store = committer.store
         self.outbound = outbound
@@ -248,11 +245,8 @@ class SmscService:
         """The last chunk's arrival time (`Link.received_at`, compared by identity), its wall
         time and the expiries computed from it: its submits share them, so that a chunk
         converts one time, and the stores and receipts meet the same objects again."""
-        self._account_of: dict[int, Account] = {}
         self._validity_of: dict[str, timedelta] = {}
         """Per account, the validity of a submit that sets none (config is fixed)."""
-        self._bound: dict[int, tuple[str, str]] = {}
-        """Live binds: id(link) → (system_id, bind mode)."""
         self._nursery: trio.Nursery | None = None
         self.trace = trace
         """PDU trace hook (logging.pdu_trace): ("in" | "out", pdu)."""
@@ -280,16 +274,13 @@ class SmscService:
         match event:
             case BindRequested(message):
                 metrics.count_received(message.command_id)
-                self._bind(link, message)
+                self.authenticator.answer(link, message)
             case ResponseTimedOut(request):
                 self.outbound.on_timeout(link, request)
             case Bound(bind_type, system_id):
-                self.binds.add(system_id, link)
-                self._bound[id(link)] = (system_id, bind_type.value)
-                metrics.record_bind(system_id, bind_type.value)
-                log.info("%s bound as %s (%s)", link.peer, system_id, bind_type.value)
+                self.authenticator.bound(link, bind_type, system_id)
             case Unbound():
-                self._forget_bind(link)
+                self.authenticator.unbound(link)
             case RequestAnswered(request, response):
                 metrics.count_received(request.command_id)
                 metrics.count_sent(response.command_id, response.command_status)
@@ -297,8 +288,7 @@ class SmscService:
                 metrics.count_received(command_id or 0)
                 log.info("%s sent a bad PDU (%s): answered 0x%08X", link.peer, reason, status)
             case ConnectionClosed(reason, unanswered):
-                self._forget_bind(link)
-                self._account_of.pop(id(link), None)
+                self.authenticator.closed(link)
                 self.outbound.on_closed(link, unanswered)
                 log.info("%s closed: %s", link.peer, reason)
             case _:
@@ -318,7 +308,7 @@ class SmscService:
         """A read chunk's requests, in order: submit_sm the usual way inlined (once per
         message), anything else through `_request`."""
         self.metrics.count_requests(events)
-        account = self._account_of.get(id(link))
+        account = self.authenticator.account_of(link)
         submit_sm = self._submit_sm
         for event in events:
             message = event.message
@@ -339,38 +329,8 @@ class SmscService:
         self.metrics.count_responses(events)
         self.outbound.on_responses(link, events)
 
-    def _forget_bind(self, link: Link) -> None:
-        bound = self._bound.pop(id(link), None)
-        if bound is not None:
-            self.binds.remove(bound[0], link)
-
-    def _bind(self, link: Link, message: Pdu) -> None:
-        bind_type = BIND_TYPE_OF[message.command_id]
-        result = self.accounts.authenticate(
-            system_id=message.system_id,  # type: ignore[attr-defined]
-            password=message.password,  # type: ignore[attr-defined]
-            bind_mode=bind_type.value,
-            system_type=message.system_type,  # type: ignore[attr-defined]
-            peer_ip=link.peer_ip,
-        )
-        if not isinstance(result, CommandStatus) and (
-            self.binds.count(result.system_id) >= result.config.max_binds
-        ):
-            result = S.ESME_RBINDFAIL
-        if isinstance(result, CommandStatus):
-            log.info("%s bind refused: %s", link.peer, result.name)
-            link.send(make_response(message, result))
-            link.session.close("bind refused")
-            return
-        self._account_of[id(link)] = result
-        link.session.limits = replace(link.session.limits, window=result.config.window)
-        tlvs = {}
-        if message.interface_version >= SMPP_VERSION_34:  # type: ignore[attr-defined]
-            tlvs[Tag.sc_interface_version] = SMPP_VERSION_34
-        link.send(make_response(message, system_id=self.config.server.system_id, tlvs=tlvs))
-
     def _request(self, link: Link, message: Pdu) -> None:
-        account = self._account_of.get(id(link))
+        account = self.authenticator.account_of(link)
         if account is None:  # cannot happen: the session only passes requests once bound
             link.send(make_response(message, S.ESME_RINVBNDSTS))
             return
