@@ -30,7 +30,6 @@ from smsc.logs import configure_logging, pdu_tracer
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu
 from smsc.receipts import ReceiptDialects
-from smsc.routing.simulation import Simulation
 from smsc.routing.table import RoutingTable
 from smsc.server.answers import AcceptedAnswers
 from smsc.server.authentication import BindAuthenticator
@@ -39,6 +38,7 @@ from smsc.server.listener import SmppListener
 from smsc.server.outbind import OutbindDialer
 from smsc.server.service import SmscService
 from smsc.session import SessionLimits
+from smsc.simulation.fate import Simulation
 from smsc.store import MemoryStore, MessageStore, NewMessage, RetryPolicy
 
 log = logging.getLogger("smsc")

@@ -29,7 +29,7 @@ from smsc.config import (
 from smsc.control.plane import ControlPlane
 from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
 from smsc.pdu.constants import MessageState
-from smsc.routing.inbox import InboxMessage
+from smsc.simulation.inbox import InboxMessage
 from smsc.store import MessageQuery, parse_message_id
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from smsc.config import ConfigError, FaultMixConfig, parse_section
 from smsc.control.errors import BadRequest, NotFound, json_object
 from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
-from smsc.routing.inbox import InboxMessage
+from smsc.simulation.inbox import InboxMessage
 from smsc.store import format_message_id
 
 NUMBER = re.compile(r"(\+|00)?[0-9]{1,20}")

@@ -11,8 +11,8 @@ import trio
 from smsc.clock import Clock
 from smsc.delivery.committer import AcceptCallback, Committer
 from smsc.pdu.constants import MessageState
-from smsc.routing.networks import Attempt, Result
-from smsc.routing.simulation import Simulation
+from smsc.simulation.fate import Simulation
+from smsc.simulation.networks import Attempt, Result
 from smsc.store import (
     AcceptRefused,
     Delivered,

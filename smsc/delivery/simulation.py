@@ -29,10 +29,10 @@ from smsc.pdu.concat import SarInfo
 from smsc.pdu.constants import Tag
 from smsc.pdu.errors import DecodeError
 from smsc.pdu.tlv import decode_tlvs
-from smsc.routing.handsets import digits_of, status_at
-from smsc.routing.inbox import InboxMessage
-from smsc.routing.networks import Attempt, Result
-from smsc.routing.simulation import Simulation
+from smsc.simulation.fate import Simulation
+from smsc.simulation.handsets import digits_of, status_at
+from smsc.simulation.inbox import InboxMessage
+from smsc.simulation.networks import Attempt, Result
 from smsc.store import Message
 
 log = logging.getLogger("smsc.simulation")

@@ -1,5 +1,1 @@
-"""Routing of messages to simulated networks, and the networks' delivery behaviour (pure)."""
-
-from smsc.routing.networks import SimulatedNetwork
-
-__all__ = ["SimulatedNetwork"]
+"""Routing (pure): numbers in their international form and the table that picks a network."""

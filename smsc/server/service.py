@@ -48,8 +48,6 @@ from smsc.pdu.constants import (
 )
 from smsc.pdu.smpp_time import SmppTimeError, format_absolute, parse_smpp_time
 from smsc.pdu.tlv import encode_tlvs
-from smsc.routing.networks import Fault
-from smsc.routing.simulation import Simulation, SubmitFault
 from smsc.routing.table import RoutingTable
 from smsc.server.answers import ACCEPTED, AcceptedAnswers
 from smsc.server.authentication import BindAuthenticator
@@ -66,6 +64,8 @@ from smsc.session import (
     ResponseTimedOut,
     Unbound,
 )
+from smsc.simulation.fate import Simulation, SubmitFault
+from smsc.simulation.networks import Fault
 from smsc.store import (
     AcceptRefused,
     Direction,

@@ -17,9 +17,9 @@ from smsc.config import (
     OutcomeMixConfig,
     SimulationConfig,
 )
-from smsc.routing.handsets import MAGIC_TABLE, Handsets, Magic, digits_of, magic_of, status_at
-from smsc.routing.networks import Fault, Result, SimulatedNetwork, outage_end
-from smsc.routing.simulation import Simulation
+from smsc.simulation.fate import Simulation
+from smsc.simulation.handsets import MAGIC_TABLE, Handsets, Magic, digits_of, magic_of, status_at
+from smsc.simulation.networks import Fault, Result, SimulatedNetwork, outage_end
 
 
 def test_default_network_hands_out_one_prebuilt_attempt_without_drawing() -> None:

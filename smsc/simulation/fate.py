@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 
 from smsc.config import FaultMixConfig, HandsetConfig, NetworkConfig, SimulationConfig
-from smsc.routing.handsets import (
+from smsc.simulation.handsets import (
     MAGIC_PREFIXES,
     Handsets,
     Magic,
@@ -20,8 +20,8 @@ from smsc.routing.handsets import (
     magic_of,
     status_at,
 )
-from smsc.routing.inbox import Inboxes
-from smsc.routing.networks import Attempt, ErrorCode, Fault, Result, SimulatedNetwork
+from smsc.simulation.inbox import Inboxes
+from smsc.simulation.networks import Attempt, ErrorCode, Fault, Result, SimulatedNetwork
 
 MAGIC_DELAY_DEFAULT = 60.0
 _MAGIC_ATTEMPTS = {
