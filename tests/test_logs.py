@@ -52,8 +52,9 @@ async def traffic(make_config: Any, start_smsc: Any, logging_config: LoggingConf
     await stream.aclose()
     running.shutdown.set()
     with trio.fail_after(10):
-        while "closed" not in out.getvalue():
-            await trio.sleep(0.01)  # the link logs its close from its own task
+        for link in list(running.links):  # each logs its close from its own task
+            await link.wait_closed()
+    assert "closed" in out.getvalue()
     return out.getvalue()
 
 

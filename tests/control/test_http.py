@@ -6,12 +6,14 @@ import dataclasses
 from typing import Any
 
 import trio
+import trio.testing
 
 from smsc.config import AccountConfig, ControlConfig
 from smsc.pdu import DeliverSm, EnquireLink, SubmitSm
 from smsc.pdu.constants import CommandStatus
 
 from ..esme import Esme
+from ..waiting import until
 from .helpers import client, connect
 
 OK = CommandStatus.ESME_ROK
@@ -143,8 +145,9 @@ async def test_status_sessions_unbind_and_drop(make_config: Any, start_smsc: Any
             assert dropped.status_code == 200 and dropped.json() == {"dropped": second_id}
             await second.closed()
 
-            while (await http.get("/v1/sessions")).json()["sessions"]:
-                await trio.sleep(0.01)  # the links leave the set as their tasks finish
+            # the links leave the set as their tasks finish
+            await until(lambda: not running.links, trio.testing.wait_all_tasks_blocked)
+            assert (await http.get("/v1/sessions")).json()["sessions"] == []
             assert (await http.get(f"/v1/sessions/{first_id}")).status_code == 404
             assert (await http.delete("/v1/sessions/999")).status_code == 404
             assert (await http.post("/v1/sessions/999/unbind")).status_code == 404

@@ -11,6 +11,8 @@ import trio
 
 from smsc.pdu.constants import CommandStatus, MessageState
 
+from ..waiting import until
+
 TIMEOUT = 5
 
 
@@ -57,8 +59,8 @@ async def test_handset_switched_on_at_runtime_with_smpplib(make_config: Any,
     await running.simulation.set_handset("4915100000077", state="offline")
 
     async def switch_on_when_waiting() -> None:
-        while running.simulation.handset("4915100000077").waiting == 0:
-            await trio.sleep(0.01)
+        await until(lambda: running.simulation.handset("4915100000077").waiting > 0,
+                    running.committer.wait_committed)
         await running.simulation.set_handset("4915100000077", state="online")
 
     async with trio.open_nursery() as nursery:

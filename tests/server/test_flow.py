@@ -38,6 +38,7 @@ from smsc.session import ConnectionClosed, RequestAnswered, ResponseReceived
 from smsc.store import MessageQuery, parse_message_id
 
 from ..esme import Esme, connect
+from ..waiting import until
 
 S = CommandStatus
 
@@ -649,8 +650,8 @@ async def test_receipts_and_mo_queued_for_one_receiver_go_in_order_within_its_wi
 
     async def queued(count: int) -> None:
         with trio.fail_after(60):  # virtual time: fails at once if the item is never queued
-            while running.store.outbound_counts().get("smppclient1", 0) < count:
-                await trio.sleep(0.01)
+            await until(lambda: running.store.outbound_counts().get("smppclient1", 0) >= count,
+                        running.committer.wait_committed)
 
     for index in range(4):  # receipt, MO, receipt, MO...: queued while nobody receives
         resp = await sender.request(submit())
@@ -681,8 +682,8 @@ async def test_receipts_and_mo_queued_for_one_receiver_go_in_order_within_its_wi
         await receiver.flush()
     assert received == expected
     with trio.fail_after(60):
-        while running.store.outbound_counts().get("smppclient1", 0):
-            await trio.sleep(0.01)  # every delivery acknowledged, none left over
+        await until(lambda: not running.store.outbound_counts().get("smppclient1", 0),
+                    running.committer.wait_committed)  # every delivery acknowledged
 
 
 async def test_receipts_after_a_long_mo_wait_when_its_parts_fill_the_window(
@@ -697,8 +698,8 @@ async def test_receipts_after_a_long_mo_wait_when_its_parts_fill_the_window(
     await sender.bind("transmitter")
     message_ids = [(await sender.request(submit())).message_id for _ in range(3)]
     with trio.fail_after(60):  # virtual time: fails at once if a receipt is never queued
-        while running.store.outbound_counts().get("smppclient1", 0) < 4:
-            await trio.sleep(0.01)
+        await until(lambda: running.store.outbound_counts().get("smppclient1", 0) >= 4,
+                    running.committer.wait_committed)
     receiver = await connect(running)
     receiver.auto_answer = False
     await receiver.bind("receiver", interface_version=0x33)
@@ -718,8 +719,8 @@ async def test_receipts_after_a_long_mo_wait_when_its_parts_fill_the_window(
         receiver.session.send(make_response(pdu), trio.current_time())
     await receiver.flush()
     with trio.fail_after(60):
-        while running.store.outbound_counts().get("smppclient1", 0):
-            await trio.sleep(0.01)  # every delivery acknowledged, none left over
+        await until(lambda: not running.store.outbound_counts().get("smppclient1", 0),
+                    running.committer.wait_committed)  # every delivery acknowledged
 
 
 async def test_pipelined_submits_of_two_binds_each_get_their_own_answers(
@@ -785,8 +786,8 @@ async def test_receipts_answered_in_one_write_are_settled_each_by_its_own_status
         await esme.next_request()
     assert waited.cancelled_caught  # the acknowledged two are not sent again
     with trio.fail_after(60):
-        while running.store.outbound_counts().get("smppclient1", 0):
-            await trio.sleep(0.01)  # the last acknowledged: nothing left owed
+        await until(lambda: not running.store.outbound_counts().get("smppclient1", 0),
+                    running.committer.wait_committed)  # the last acknowledged: none owed
     assert metrics.value("smsc_receipts_sent_total", account="smppclient1") == 3
 
 
@@ -799,8 +800,8 @@ async def test_a_submit_reusing_an_open_sequence_number_is_refused_and_the_smsc_
     twice = encode(submit(registered_delivery=0, sequence_number=77))
     await esme.stream.send_all(twice + twice)  # the same number before the first is answered
     with trio.fail_after(60):
-        while len(running.store.find(MessageQuery(system_id="smppclient1"))) < 1:
-            await trio.sleep(0.01)  # the first is stored
+        await until(lambda: bool(running.store.find(MessageQuery(system_id="smppclient1"))),
+                    running.committer.wait_committed)  # the first is stored
     other = await connect(running)
     await other.bind()
     assert (await other.request(submit())).command_status == S.ESME_ROK  # the SMSC goes on
