@@ -99,20 +99,76 @@ class Accounts:
         bind_mode: str,
         system_type: str,
         peer_ip: str,
+        bound: int = 0,
     ) -> Account | CommandStatus:
-        """The account a bind may use, or the status to refuse it with (REFERENCE.md §12.4)."""
+        """The account a bind may use, or the status to refuse it with (REFERENCE.md §12.4).
+
+        What does not depend on the password (an address the account does not allow, its
+        binds all in use: `bound` is how many it has now) is decided before the password is
+        looked at, so such a refusal says nothing of the password. An unknown system_id is
+        compared against a stand-in all the same, so timing does not tell which ids exist.
+        """
         account = self._by_id.get(system_id)
-        expected = account.config.password if account is not None else _NO_PASSWORD
-        # compare even for unknown ids, so timing does not tell which ids exist
-        password_ok = hmac.compare_digest(
-            password.encode("latin-1", "replace"), expected.encode("latin-1", "replace")
-        )
         if account is None:
+            hmac.compare_digest(password.encode("latin-1", "replace"), _NO_PASSWORD.encode())
             return CommandStatus.ESME_RINVSYSID
-        if not password_ok:
+        config = account.config
+        if not account.ip_allowed(peer_ip) or bound >= config.max_binds:
+            return CommandStatus.ESME_RBINDFAIL
+        if not hmac.compare_digest(password.encode("latin-1", "replace"),
+                                   config.password.encode("latin-1", "replace")):
             return CommandStatus.ESME_RINVPASWD
-        if account.config.system_type and system_type != account.config.system_type:
+        if config.system_type and system_type != config.system_type:
             return CommandStatus.ESME_RINVSYSTYP
-        if bind_mode not in account.config.bind_modes or not account.ip_allowed(peer_ip):
+        if bind_mode not in config.bind_modes:
             return CommandStatus.ESME_RBINDFAIL
         return account
+
+
+CREDENTIAL_FAILURES = frozenset({CommandStatus.ESME_RINVSYSID, CommandStatus.ESME_RINVPASWD})
+"""The refusals that answer a guess (of a system_id or a password)."""
+
+
+class FailedBinds:
+    """Exponential backoff per peer address after binds refused for their credentials.
+
+    The first `allowed` failures in a row cost nothing (an ESME's test suite may well try a
+    few wrong passwords); after the n-th beyond them an address is refused (ESME_RBINDFAIL,
+    before any credential is looked at) for `base * 2**(n-1)` seconds, at most `cap`; a
+    successful bind clears it. Only the failing address waits, so nobody can lock out a peer
+    from another one. At most `max_addresses` are remembered: past that, those whose wait is
+    over are forgotten first, then the oldest. Time is passed in (monotonic seconds).
+    """
+
+    def __init__(self, base: float, cap: float, allowed: int = 0,
+                 max_addresses: int = 10_000) -> None:
+        self.base = base
+        self.cap = cap
+        self.allowed = allowed
+        self.max_addresses = max_addresses
+        self._failures: dict[str, tuple[int, float]] = {}
+        """address → (failures in a row, when it may try again)."""
+
+    def blocked(self, address: str, now: float) -> bool:
+        entry = self._failures.get(address)
+        return entry is not None and now < entry[1]
+
+    def failed(self, address: str, now: float) -> float:
+        """Count a failure; returns how long the address must now wait."""
+        if not self.base:
+            return 0.0
+        count = self._failures.pop(address, (0, 0.0))[0] + 1
+        beyond = count - self.allowed
+        wait = 0.0 if beyond <= 0 else min(self.cap, self.base * (1 << min(beyond - 1, 60)))
+        self._failures[address] = (count, now + wait)
+        if len(self._failures) > self.max_addresses:
+            self._forget(now)
+        return wait
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+    def _forget(self, now: float) -> None:
+        self._failures = {a: e for a, e in self._failures.items() if e[1] > now}
+        while len(self._failures) > self.max_addresses:
+            del self._failures[next(iter(self._failures))]

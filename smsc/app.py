@@ -13,7 +13,7 @@ from pathlib import Path
 
 import trio
 
-from smsc.accounts import Accounts
+from smsc.accounts import Accounts, FailedBinds
 from smsc.clock import Clock
 from smsc.config import Config
 from smsc.control.api import build_app
@@ -165,8 +165,13 @@ async def run(
         follow_up=simulation_control.after_attempt,
     )
     trace = pdu_tracer(config.logging)
-    authenticator = BindAuthenticator(accounts=accounts, binds=binds, metrics=metrics,
-                                      system_id=config.server.system_id)
+    authenticator = BindAuthenticator(
+        accounts=accounts, binds=binds, metrics=metrics, clock=clock,
+        system_id=config.server.system_id,
+        failed_binds=FailedBinds(config.server.bind_failure_backoff,
+                                 config.server.bind_failure_backoff_max,
+                                 allowed=config.server.bind_failures_allowed),
+    )
     service = SmscService(
         config=config, authenticator=authenticator, committer=committer, outbound=outbound,
         clock=clock, routes=routes, metrics=metrics, simulation=simulation,

@@ -65,6 +65,13 @@ class ServerConfig:
     """SMPP port; 0 picks a free one."""
     system_id: str = field(default="SMSC", metadata=_limits(1, 15))
     """The SMSC's own system_id, sent in bind responses and outbind."""
+    bind_failures_allowed: int = field(default=10, metadata=_limits(0))
+    """Binds with a wrong system_id or password an address may make in a row at no cost."""
+    bind_failure_backoff: float = field(default=1.0, metadata=SECONDS)
+    """Seconds an address is then refused after each further one, doubling each time;
+    0 disables."""
+    bind_failure_backoff_max: float = field(default=60.0, metadata=SECONDS)
+    """The longest such wait."""
     max_command_length: int = field(default=65536, metadata=_limits(64, 1 << 24))
     """Largest PDU accepted; longer ones lose framing (generic_nack and close)."""
     session_init_timer: float = field(default=30.0, metadata=SECONDS)

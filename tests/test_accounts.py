@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smsc.accounts import Accounts, TokenBucket
+from smsc.accounts import Accounts, FailedBinds, TokenBucket
 from smsc.config import AccountConfig
 from smsc.pdu.constants import CommandStatus
 
@@ -74,3 +74,47 @@ def test_token_bucket_burst_refill_and_unlimited() -> None:
     assert all(unlimited.take(0.0) for _ in range(1000))
     default_burst = TokenBucket(rate=5.0, burst=0, now=0.0)
     assert sum(default_burst.take(0.0) for _ in range(10)) == 5
+
+
+def test_what_needs_no_password_is_decided_before_it() -> None:
+    # an address the account does not allow, or every bind in use: the same answer whatever
+    # the password, so a refused peer cannot guess it
+    for password in ("pw", "wrong"):
+        assert bind("strict", password, "receiver", "VMS", ip="192.0.2.1") == \
+            CommandStatus.ESME_RBINDFAIL
+        assert ACCOUNTS.authenticate(system_id="open", password=password,
+                                     bind_mode="transceiver", system_type="",
+                                     peer_ip="127.0.0.1", bound=10) == \
+            CommandStatus.ESME_RBINDFAIL
+    # one bind fewer than max_binds and the password counts again
+    assert ACCOUNTS.authenticate(system_id="open", password="wrong", bind_mode="transceiver",
+                                 system_type="", peer_ip="127.0.0.1", bound=9) == \
+        CommandStatus.ESME_RINVPASWD
+
+
+def test_failed_binds_back_off_per_address() -> None:
+    guard = FailedBinds(1.0, 8.0, allowed=1)
+    assert guard.failed("a", 0.0) == 0.0  # the allowed one
+    assert not guard.blocked("a", 0.0)
+    assert [guard.failed("a", 0.0) for _ in range(5)] == [1.0, 2.0, 4.0, 8.0, 8.0]
+    assert guard.blocked("a", 7.9) and not guard.blocked("a", 8.0)
+    assert not guard.blocked("b", 0.0)
+    guard.succeeded("a")
+    assert not guard.blocked("a", 0.0) and guard.failed("a", 0.0) == 0.0
+
+
+def test_failed_binds_remember_a_bounded_number_of_addresses() -> None:
+    guard = FailedBinds(1.0, 60.0, max_addresses=3)
+    for index in range(3):
+        guard.failed(f"old{index}", 0.0)
+    guard.failed("new", 100.0)  # the old ones' waits are over: forgotten
+    assert guard.blocked("new", 100.5)
+    for index in range(10):
+        guard.failed(f"flood{index}", 100.0)
+    assert len(guard._failures) == 3  # the oldest go first
+    assert guard.blocked("flood9", 100.5) and not guard.blocked("new", 100.5)
+
+
+def test_no_backoff_when_disabled() -> None:
+    guard = FailedBinds(0.0, 60.0)
+    assert guard.failed("a", 0.0) == 0.0 and not guard.blocked("a", 0.0)

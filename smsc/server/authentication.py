@@ -1,7 +1,8 @@
 """BindAuthenticator: answers bind requests and keeps the account each link is bound as.
 
 A bind is checked against the accounts (password, address, bind mode) and the account's
-max_binds over the live binds; a refusal is answered and the session closed, an acceptance
+max_binds over the live binds, unless its address is shut out after failed binds
+(`FailedBinds`); a refusal is answered and the session closed, an acceptance
 gets the account's window and the SMSC's system_id (and sc_interface_version for a 3.4
 peer). Once the session reports the bind complete, the link joins the bind registry that
 delivery reads.
@@ -12,7 +13,8 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from smsc.accounts import Account, Accounts
+from smsc.accounts import CREDENTIAL_FAILURES, Account, Accounts, FailedBinds
+from smsc.clock import Clock
 from smsc.delivery.receivers import BindRegistry
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu, make_response
@@ -28,8 +30,11 @@ class BindAuthenticator:
     """See the module docstring; the service hands it the bind events of every link."""
 
     def __init__(self, *, accounts: Accounts, binds: BindRegistry, metrics: SmscMetrics,
-                 system_id: str) -> None:
+                 clock: Clock, system_id: str, failed_binds: FailedBinds) -> None:
         self.accounts = accounts
+        self.clock = clock
+        self.failed_binds = failed_binds
+        """Backoff per address after binds refused for their credentials."""
         self.binds = binds
         self.metrics = metrics
         self.system_id = system_id
@@ -45,22 +50,32 @@ class BindAuthenticator:
     def answer(self, link: Link, message: Pdu) -> None:
         """Accept or refuse a bind request."""
         bind_type = BIND_TYPE_OF[message.command_id]
-        result = self.accounts.authenticate(
-            system_id=message.system_id,  # type: ignore[attr-defined]
-            password=message.password,  # type: ignore[attr-defined]
-            bind_mode=bind_type.value,
-            system_type=message.system_type,  # type: ignore[attr-defined]
-            peer_ip=link.peer_ip,
-        )
-        if not isinstance(result, CommandStatus) and (
-            self.binds.count(result.system_id) >= result.config.max_binds
-        ):
-            result = CommandStatus.ESME_RBINDFAIL
+        system_id: str = message.system_id  # type: ignore[attr-defined]
+        address = link.peer_ip
+        now = self.clock.monotonic()
+        result: Account | CommandStatus
+        if self.failed_binds.blocked(address, now):
+            result = CommandStatus.ESME_RBINDFAIL  # decided before any credential is read
+        else:
+            result = self.accounts.authenticate(
+                system_id=system_id,
+                password=message.password,  # type: ignore[attr-defined]
+                bind_mode=bind_type.value,
+                system_type=message.system_type,  # type: ignore[attr-defined]
+                peer_ip=address,
+                bound=self.binds.count(system_id),
+            )
         if isinstance(result, CommandStatus):
-            log.info("%s bind refused: %s", link.peer, result.name)
+            if result in CREDENTIAL_FAILURES:
+                wait = self.failed_binds.failed(address, now)
+                log.info("%s bind refused: %s (binds from %s refused for %.3g s)",
+                         link.peer, result.name, address, wait)
+            else:
+                log.info("%s bind refused: %s", link.peer, result.name)
             link.send(make_response(message, result))
             link.session.close("bind refused")
             return
+        self.failed_binds.succeeded(address)
         self._account_of[id(link)] = result
         link.session.limits = replace(link.session.limits, window=result.config.window)
         tlvs = {}
