@@ -19,6 +19,7 @@ from smsc.config import Config
 from smsc.control.api import build_app
 from smsc.control.plane import ControlPlane
 from smsc.control.serve import serve_http
+from smsc.data_dir import DataDirLock
 from smsc.delivery.committer import Committer, StorePlacement
 from smsc.delivery.mobile import MobileOriginator, run_mo_traffic
 from smsc.delivery.outbound import OutboundDispatcher
@@ -121,6 +122,17 @@ async def run(
     config: Config, *, task_status: trio.TaskStatus[RunningSmsc] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Run the SMSC until cancelled or until `RunningSmsc.shutdown` is set."""
+    lock = DataDirLock(config.store.data_dir) if config.store.kind == "sqlite" else None
+    if lock is not None:
+        lock.acquire()  # before anything in the directory is touched
+    try:
+        await _run(config, task_status=task_status)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> None:
     clock = Clock()
     metrics = SmscMetrics(enabled=config.control.metrics)
     store, placement = open_store(config)

@@ -62,13 +62,15 @@ def load(path: Path | None) -> Config:
     return load_config(path)
 
 
-def _layout_error(error: BaseException) -> BaseException | None:
-    """The StoreLayoutError in `error` (the server's nursery may have grouped it)."""
+def _startup_error(error: BaseException) -> BaseException | None:
+    """The one-line startup refusal in `error` (the server's nursery may have grouped it):
+    a data directory it cannot read or another process holds."""
+    from smsc.data_dir import DataDirInUse
     from smsc.store.sqlite_schema import StoreLayoutError
 
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
-    return error if isinstance(error, StoreLayoutError) else None
+    return error if isinstance(error, StoreLayoutError | DataDirInUse) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,15 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     from smsc.app import run_server
-    from smsc.store.sqlite_schema import StoreLayoutError
 
     try:
         return run_server(config)
-    except (StoreLayoutError, ExceptionGroup) as error:  # a data directory it cannot read
-        unreadable = _layout_error(error)
-        if unreadable is None:
+    except Exception as error:  # a refusal to start is one line, anything else a traceback
+        refusal = _startup_error(error)
+        if refusal is None:
             raise
-        print(f"smsc: {unreadable}", file=sys.stderr)
+        print(f"smsc: {refusal}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return 130

@@ -75,9 +75,9 @@ TABLE: tuple[Row, ...] = (
     row(
         "smsc.app",
         "shell",
-        "smsc.accounts smsc.clock smsc.config smsc.control smsc.delivery smsc.logs smsc.metrics"
-        " smsc.pdu smsc.receipts smsc.routing smsc.server smsc.session smsc.simulation"
-        " smsc.store",
+        "smsc.accounts smsc.clock smsc.config smsc.control smsc.data_dir smsc.delivery"
+        " smsc.logs smsc.metrics smsc.pdu smsc.receipts smsc.routing smsc.server smsc.session"
+        " smsc.simulation smsc.store",
         "ssl trio",
     ),
     row(
@@ -88,7 +88,8 @@ TABLE: tuple[Row, ...] = (
         "threading trio",
     ),
     row("smsc.pytest_plugin", "shell", "smsc.config smsc.embed", "pytest"),
-    row("smsc.cli", "shell", "smsc.app smsc.config smsc.store"),
+    row("smsc.data_dir", "shell", ""),
+    row("smsc.cli", "shell", "smsc.app smsc.config smsc.data_dir smsc.store"),
     row("smsc.__main__", "shell", "smsc.cli"),
     row("esme_client", "esme", "smsc.pdu smsc.session", "multiprocessing ssl trio"),
 )
