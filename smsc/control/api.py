@@ -31,7 +31,6 @@ from smsc.control.simulation_api import (
 )
 from smsc.delivery.mobile import NoRoute, StoreFailed
 from smsc.delivery.simulation import SimulationControl
-from smsc.metrics import CONTENT_TYPE
 from smsc.pdu.constants import MessageState
 from smsc.store import MessageQuery, parse_message_id
 
@@ -132,7 +131,9 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
 
     async def render_metrics(request: Request) -> Response:
         await control.refresh_store_snapshot()
-        return Response(control.metrics.render(control.snapshot()), media_type=CONTENT_TYPE)
+        body, content_type = control.metrics.render(control.snapshot(),
+                                                    request.headers.get("accept", ""))
+        return Response(body, headers={"Content-Type": content_type})
 
     async def render_status(request: Request) -> Response:
         return JSONResponse(status())
