@@ -98,9 +98,11 @@ def _paths() -> dict[str, Any]:
                                             "content": {"text/html": {}}}}}},
         "/openapi.json": {"get": {"summary": "This description",
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format)",
-                             "responses": {"200": {"description": "metrics",
-                                                   "content": {"text/plain": {}}}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format, or "
+                                        "OpenMetrics when Accept asks for "
+                                        "application/openmetrics-text); docs/metrics.md",
+                             "responses": {"200": {"description": "metrics", "content": {
+                                 "text/plain": {}, "application/openmetrics-text": {}}}}}},
         "/v1/status": {"get": {"summary": "Ports, store, uptime and sessions",
                                "responses": {"200": _json({"type": "object"}, "status")}}},
         "/v1/overview": {"get": {
@@ -134,7 +136,8 @@ def _paths() -> dict[str, Any]:
                 {"name": "account", "in": "query", "schema": {"type": "string"},
                  "description": "system_id"},
                 {"name": "number", "in": "query", "schema": {"type": "string"},
-                 "description": "source or destination address"},
+                 "description": "source or destination address; +4477…, 004477… and 4477… "
+                                "are one number"},
                 {"name": "state", "in": "query",
                  "schema": {"type": "string", "enum": [s.name for s in MessageState]}},
                 {"name": "limit", "in": "query",

@@ -248,6 +248,13 @@ async def test_message_lookups(make_config: Any, start_smsc: Any,
             assert len(await listed(state="ENROUTE")) == 1
             assert await listed(state="delivered", number="4915100000001") == [ids[0]]
             assert await listed(id=ids[1]) == [ids[1]]
+            for written in ("+4915100000002", "004915100000002"):  # one number, three forms
+                assert await listed(number=written) == [ids[2], ids[1]]
+            plus = await esme.request(SubmitSm(destination_addr="+4915100000002"))
+            await running.committer.wait_idle()
+            for written in ("4915100000002", "+4915100000002", "004915100000002"):
+                assert await listed(number=written) == [plus.message_id, ids[2], ids[1]]
+            assert await listed(number="4915100000002", limit=2) == [plus.message_id, ids[2]]
             assert len(await listed(limit=2)) == 2
             for bad in ({"state": "LOST"}, {"limit": "0"}, {"limit": "x"}, {"id": "zz"},
                         {"colour": "red"}):
@@ -331,6 +338,23 @@ async def test_dashboard_openapi_and_overview(make_config: Any, start_smsc: Any,
     assert overview["totals"]["failed"] == 0
     assert [m["destination_addr"] for m in overview["recent_messages"]] == ["4915100000001"]
     assert len(overview["sessions"]) == 1
+    running.shutdown.set()
+
+
+async def test_unknown_paths_and_methods_answer_in_the_error_schema(
+        make_config: Any, start_smsc: Any) -> None:
+    running = await start_smsc(make_config(control=ControlConfig(port=0)))
+    async with client(running) as http:
+        missing = await http.get("/v1/nothing-here")
+        wrong = await http.put("/metrics")
+        wrong_on_a_handset = await http.post("/v1/handsets/4915100000001")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not found: GET /v1/nothing-here"}
+    assert wrong.status_code == 405
+    assert set(wrong.headers["allow"].split(", ")) == {"GET", "HEAD"}
+    assert wrong.json() == {"error": "method not allowed: PUT /metrics"}
+    assert wrong_on_a_handset.status_code == 405
+    assert set(wrong_on_a_handset.json()) == {"error"}
     running.shutdown.set()
 
 
