@@ -106,8 +106,9 @@ def _paths() -> dict[str, Any]:
         "/v1/status": {"get": {"summary": "Ports, store, uptime and sessions",
                                "responses": {"200": _json({"type": "object"}, "status")}}},
         "/v1/overview": {"get": {
-            "summary": "What the dashboard shows: totals, the last minutes' history, queue "
-                       "depth, sessions, recent messages",
+            "summary": "What the dashboard shows: totals, the last minutes' history, the "
+                       "queue (messages not yet final), finished messages kept, deliveries "
+                       "owed per account, sessions, recent messages",
             "responses": {"200": _json({"type": "object"}, "overview")}}},
         "/v1/sessions": {"get": {
             "summary": "Connected sessions",
