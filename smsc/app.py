@@ -163,7 +163,8 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         store.accepted_notice = dialects.notifies_acceptance
     mobile = MobileOriginator(accounts=config.accounts, committer=committer, clock=clock)
     control = ControlPlane(id_format=config.server.message_id_format, clock=clock,
-                           committer=committer, links=links, metrics=metrics, mobile=mobile)
+                           committer=committer, links=links, metrics=metrics, mobile=mobile,
+                           accounts=[a.system_id for a in config.accounts])
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
                                   dialects=dialects, on_acknowledged=control.on_acknowledged)
     started = clock.monotonic()  # the simulation's time base: schedules and outages

@@ -3,8 +3,12 @@
 The hot path counts in plain ints: every `count_*` / `record_*` call is a dict update (or a
 bisect into a fixed list of buckets) on the trio thread, with no label lookup, lock or object
 allocation per message. A custom collector turns those ints into Prometheus families only when
-`/metrics` is scraped. Gauges that describe the present (binds, windows, queue depth, receipts
-waiting) are not counted at all: the scrape reads them from their owners through `Snapshot`.
+`/metrics` is scraped. Gauges that describe the present (binds, windows, the queue, deliveries
+owed) are not counted at all: the scrape reads them from their owners through `Snapshot`.
+
+Every family is named `smsc_*`, except the standard process and Python collectors
+(`process_*`, `python_*`), registered on the same registry so that one scrape has it all.
+docs/metrics.md lists them.
 
 Label sets stay bounded: command names, status names (unknown codes become "unknown"),
 configured account system_ids, bind modes, message states and network names.
@@ -12,24 +16,36 @@ configured account system_ids, bind modes, message states and network names.
 
 from __future__ import annotations
 
+import platform
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
+    InfoMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, choose_encoder
 
 from smsc.pdu.constants import CommandId, CommandStatus, MessageState
 from smsc.store.models import Direction, Message, OutboundItem
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+"""The Prometheus text format's content type (OpenMetrics when the scraper asks for it)."""
+BIND_MODES = ("transmitter", "receiver", "transceiver")
+"""The bind modes a configured account shows a 0 for while it has no such session."""
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 FINAL_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
                  21600.0, 86400.0)
@@ -123,9 +139,9 @@ class Snapshot:
     """account → deliver_sm sent and not yet answered, over its receiver binds."""
     window_size: dict[str, int] = field(default_factory=dict)
     """account → the sum of its bound sessions' windows."""
-    queue_depth: dict[str, int] = field(default_factory=dict)
-    """message state name → messages in the store."""
-    receipts_pending: dict[str, int] = field(default_factory=dict)
+    by_state: dict[str, int] = field(default_factory=dict)
+    """message state name → messages in the store (waiting ones and finished ones kept)."""
+    deliveries_pending: dict[str, int] = field(default_factory=dict)
     """account → receipts and MO messages the store holds for it, not yet acknowledged."""
 
 
@@ -148,7 +164,8 @@ class SmscMetrics:
         """result → network → attempts."""
         self.finished: dict[MessageState, dict[str, int]] = {}
         """final state → network → messages (MT only)."""
-        self.receipts_sent: dict[str, int] = {}
+        self.acknowledged: dict[str, int] = {}
+        """account → deliver_sm (receipts, SME acknowledgements, MO) answered with ESME_ROK."""
         self.binds_total: dict[tuple[str, str], int] = {}
         self.commits = 0
         self.committed_messages = 0
@@ -164,11 +181,15 @@ class SmscMetrics:
         """The gauges' values for the scrape under way (given to `render`)."""
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
+        self.registry.register(_BuildInfo())
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         if not enabled:
             for name in ("count_received", "count_sent", "count_requests", "count_responses",
                          "count_sent_pdu", "count_sent_run", "record_submit", "record_submits",
                          "record_commit",
-                         "record_bind", "record_attempt", "record_final", "record_receipts_sent"):
+                         "record_bind", "record_attempt", "record_final", "record_acknowledged"):
                 setattr(self, name, _ignore)
 
     # -- what the shell records (each a dict update on the trio thread) -------------------
@@ -237,7 +258,7 @@ class SmscMetrics:
                 delivered += count
             else:
                 failed += count
-        return submitted, delivered, failed, sum(list(self.receipts_sent.values()))
+        return submitted, delivered, failed, sum(list(self.acknowledged.values()))
 
     def record_submit(self, account: str, status: int, seconds: float | None = None) -> None:
         by_account = self.submits.get(status)
@@ -313,23 +334,26 @@ class SmscMetrics:
         histogram.counts[bucket] += 1
         histogram.total += seconds
 
-    def record_receipts_sent(self, items: list[OutboundItem]) -> None:
+    def record_acknowledged(self, items: list[OutboundItem]) -> None:
         """Deliveries the ESMEs acknowledged (receipts and MO messages), by account."""
-        receipts = self.receipts_sent
+        acknowledged = self.acknowledged
         for item in items:
             account = item.system_id
-            if account in receipts:
-                receipts[account] += 1
+            if account in acknowledged:
+                acknowledged[account] += 1
             else:
-                receipts[account] = 1
+                acknowledged[account] = 1
 
     # -- the scrape ---------------------------------------------------------------------------
 
-    def render(self, present: Snapshot | None = None) -> bytes:
-        """The Prometheus text, gauges from `present` (read from the live components by
-        whoever scrapes: the counters are ours, the present state is not)."""
+    def render(self, present: Snapshot | None = None, accept: str = "") -> tuple[bytes, str]:
+        """The exposition and its content type, gauges from `present` (read from the live
+        components by whoever scrapes: the counters are ours, the present state is not).
+        OpenMetrics when `accept` (the scraper's Accept header) asks for it, else the
+        Prometheus text format."""
         self.present = present or Snapshot()
-        return generate_latest(self.registry)
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
 
     def value(self, name: str, **labels: str) -> float | None:
         """One sample's current value (tests and the dashboard read metrics by name); gauges
@@ -385,9 +409,9 @@ class _Collector:
             return [((_name(c, command_name), _name(s, status_name)), v)
                     for (c, s), v in pairs]
 
-        yield _counter("smpp_pdus_received", "PDUs received from ESMEs", ["command", "status"],
+        yield _counter("smsc_pdus_received", "PDUs received from ESMEs", ["command", "status"],
                        named(m.pdus_received))
-        yield _counter("smpp_pdus_sent", "PDUs sent to ESMEs", ["command", "status"],
+        yield _counter("smsc_pdus_sent", "PDUs sent to ESMEs", ["command", "status"],
                        named(m.pdus_sent))
         yield _counter("smsc_submits", "submit_sm, data_sm and submit_multi answered, by result",
                        ["account", "status"],
@@ -398,11 +422,13 @@ class _Collector:
                        ["network", "result"],
                        [((n, r), v) for r, n, v in _flat(m.delivery_attempts)])
         yield _counter("smsc_messages_finished",
-                       "Messages that reached a final state (DELIVERED, EXPIRED, UNDELIVERABLE, "
-                       "REJECTED, DELETED), by network", ["network", "state"],
+                       "MT messages that reached a final state (DELIVERED, EXPIRED, "
+                       "UNDELIVERABLE, REJECTED, DELETED), by network", ["network", "state"],
                        [((n or "none", s.name), v) for s, n, v in _flat(m.finished)])
-        yield _counter("smsc_receipts_sent", "Receipts and MO messages acknowledged by an ESME",
-                       ["account"], [((a,), v) for a, v in list(m.receipts_sent.items())])
+        yield _counter("smsc_deliveries_acknowledged",
+                       "deliver_sm (receipts, SME acknowledgements and MO messages) an ESME "
+                       "answered with ESME_ROK", ["account"],
+                       [((a,), v) for a, v in list(m.acknowledged.items())])
         yield _counter("smsc_binds", "Successful binds", ["account", "mode"],
                        list(m.binds_total.items()))
         yield _counter("smsc_store_commits", "Store transactions", [], [((), m.commits)])
@@ -424,12 +450,38 @@ class _Collector:
                      ["account"], [((a,), v) for a, v in snap.window_in_flight.items()])
         yield _gauge("smsc_window_size", "Sum of the windows of an account's bound sessions",
                      ["account"], [((a,), v) for a, v in snap.window_size.items()])
-        yield _gauge("smsc_store_messages", "Messages in the store, by state", ["state"],
-                     [((s,), v) for s, v in snap.queue_depth.items()])
-        yield _gauge("smsc_receipts_pending",
+        waiting = sum(v for s, v in snap.by_state.items() if s not in _FINAL_NAMES)
+        kept = [((s,), v) for s, v in snap.by_state.items() if s in _FINAL_NAMES]
+        yield _gauge("smsc_queue_messages",
+                     "Messages not yet in a final state: waiting for their first attempt, a "
+                     "retry, their scheduled time, a handset or the end of an outage",
+                     [], [((), waiting)])
+        yield _gauge("smsc_finished_messages_kept",
+                     "Finished messages the store keeps for lookups until retention purges "
+                     "them, by final state", ["state"], kept)
+        yield _gauge("smsc_deliveries_pending",
                      "Receipts and MO messages stored for an account, not yet acknowledged",
-                     ["account"], [((a,), v) for a, v in snap.receipts_pending.items()])
+                     ["account"], [((a,), v) for a, v in snap.deliveries_pending.items()])
 
+
+_FINAL_NAMES = frozenset(s.name for s in MessageState if s.is_final)
+
+
+class _BuildInfo:
+    """smsc_build_info: the package's version and the Python running it (one sample, 1)."""
+
+    def __init__(self) -> None:
+        try:
+            version = package_version("smsc-simulator")
+        except PackageNotFoundError:
+            version = "unknown"
+        self.labels = {"version": version, "python_version": platform.python_version(),
+                       "implementation": platform.python_implementation()}
+
+    def collect(self) -> Iterator[Metric]:
+        family = InfoMetricFamily("smsc_build", "The SMSC simulator's version and its Python")
+        family.add_metric([], self.labels)
+        yield family
 
 def _counter(name: str, doc: str, labels: list[str],
              values: Iterable[tuple[tuple[str, ...], int]]) -> Metric:
@@ -457,4 +509,5 @@ def _ignore(*args: Any) -> None:
     return None
 
 
-__all__ = ["CONTENT_TYPE", "FastHistogram", "SmscMetrics", "Snapshot", "pdu_key", "split_pdu_key"]
+__all__ = ["BIND_MODES", "CONTENT_TYPE", "FastHistogram", "SmscMetrics", "Snapshot", "pdu_key",
+           "split_pdu_key"]

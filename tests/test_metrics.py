@@ -31,15 +31,15 @@ def test_counts_are_named_by_command_and_status() -> None:
     metrics.count_sent(CommandId.submit_sm_resp, CommandStatus.ESME_RTHROTTLED)
     metrics.count_received(CommandId.deliver_sm_resp, 0x12345)  # no such status
     metrics.count_received(0x00FFFF00, 0)  # no such command
-    assert metrics.value("smpp_pdus_received_total", command="submit_sm",
+    assert metrics.value("smsc_pdus_received_total", command="submit_sm",
                          status="ESME_ROK") == 2
-    assert metrics.value("smpp_pdus_sent_total", command="submit_sm_resp",
+    assert metrics.value("smsc_pdus_sent_total", command="submit_sm_resp",
                          status="ESME_RTHROTTLED") == 1
-    assert metrics.value("smpp_pdus_sent_total", command="submit_sm_resp",
+    assert metrics.value("smsc_pdus_sent_total", command="submit_sm_resp",
                          status="ESME_ROK") is None
-    assert metrics.value("smpp_pdus_received_total", command="deliver_sm_resp",
+    assert metrics.value("smsc_pdus_received_total", command="deliver_sm_resp",
                          status="unknown") == 1
-    assert metrics.value("smpp_pdus_received_total", command="unknown",
+    assert metrics.value("smsc_pdus_received_total", command="unknown",
                          status="ESME_ROK") == 1
 
 
@@ -48,7 +48,7 @@ def test_unknown_codes_share_one_key() -> None:
     for command_id in (0x00FFFF00, 0x00FFFF01, 0x00FFFF02):
         metrics.count_received(command_id, 0x54321)
     assert len(metrics.pdus_received) == 1
-    assert metrics.value("smpp_pdus_received_total", command="unknown",
+    assert metrics.value("smsc_pdus_received_total", command="unknown",
                          status="unknown") == 3
 
 

@@ -15,13 +15,14 @@ from importlib.resources import files
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from smsc.control.errors import BadRequest, NotFound, json_object
+from smsc.control.errors import BadRequest, NotFound, json_object, refuse_unknown_fields
 from smsc.control.openapi import openapi_document
 from smsc.control.plane import ControlPlane
 from smsc.control.simulation_api import (
@@ -31,7 +32,6 @@ from smsc.control.simulation_api import (
 )
 from smsc.delivery.mobile import NoRoute, StoreFailed
 from smsc.delivery.simulation import SimulationControl
-from smsc.metrics import CONTENT_TYPE
 from smsc.pdu.constants import MessageState
 from smsc.store import MessageQuery, parse_message_id
 
@@ -111,9 +111,7 @@ def _string(body: dict[str, Any], key: str, *, low: int, high: int) -> str:
 
 
 def mo_request(body: dict[str, Any]) -> tuple[str, str, str, int | None]:
-    unknown = set(body) - {"source_addr", "destination_addr", "text", "data_coding"}
-    if unknown:
-        raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", 422)
+    refuse_unknown_fields(body, ("source_addr", "destination_addr", "text", "data_coding"))
     source = _string(body, "source_addr", low=1, high=MAX_ADDRESS)
     destination = _string(body, "destination_addr", low=1, high=MAX_ADDRESS)
     text = _string(body, "text", low=0, high=MAX_TEXT)
@@ -132,7 +130,9 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
 
     async def render_metrics(request: Request) -> Response:
         await control.refresh_store_snapshot()
-        return Response(control.metrics.render(control.snapshot()), media_type=CONTENT_TYPE)
+        body, content_type = control.metrics.render(control.snapshot(),
+                                                    request.headers.get("accept", ""))
+        return Response(body, headers={"Content-Type": content_type})
 
     async def render_status(request: Request) -> Response:
         return JSONResponse(status())
@@ -212,8 +212,20 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
     async def not_found(request: Request, exc: Exception) -> Response:
         return _error(str(exc), 404)
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals (no such path: 404, wrong method: 405, with its Allow
+        header) in the API's error schema, not plain text."""
+        assert isinstance(exc, HTTPException)
+        return JSONResponse({"error": f"{exc.detail.lower()}: {request.method} "
+                                      f"{request.url.path}"},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return _error("internal error (a bug: the log has the traceback)", 500)
+
     return Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={BadRequest: bad_request, NotFound: not_found},
+        exception_handlers={BadRequest: bad_request, NotFound: not_found,
+                            HTTPException: http_error, Exception: server_error},
     )

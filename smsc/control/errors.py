@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
@@ -18,6 +19,13 @@ class BadRequest(Exception):
 
 class NotFound(LookupError):
     """No such session, message or network (HTTP 404)."""
+
+
+def refuse_unknown_fields(body: dict[str, Any], allowed: Iterable[str]) -> None:
+    """422 naming the first field of `body` outside `allowed`: every endpoint words it so."""
+    unknown = set(body) - set(allowed)
+    if unknown:
+        raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", 422)
 
 
 async def json_object(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:

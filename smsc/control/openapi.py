@@ -98,14 +98,17 @@ def _paths() -> dict[str, Any]:
                                             "content": {"text/html": {}}}}}},
         "/openapi.json": {"get": {"summary": "This description",
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format)",
-                             "responses": {"200": {"description": "metrics",
-                                                   "content": {"text/plain": {}}}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format, or "
+                                        "OpenMetrics when Accept asks for "
+                                        "application/openmetrics-text); docs/metrics.md",
+                             "responses": {"200": {"description": "metrics", "content": {
+                                 "text/plain": {}, "application/openmetrics-text": {}}}}}},
         "/v1/status": {"get": {"summary": "Ports, store, uptime and sessions",
                                "responses": {"200": _json({"type": "object"}, "status")}}},
         "/v1/overview": {"get": {
-            "summary": "What the dashboard shows: totals, the last minutes' history, queue "
-                       "depth, sessions, recent messages",
+            "summary": "What the dashboard shows: totals, the last minutes' history, the "
+                       "queue (messages not yet final), finished messages kept, deliveries "
+                       "owed per account, sessions, recent messages",
             "responses": {"200": _json({"type": "object"}, "overview")}}},
         "/v1/sessions": {"get": {
             "summary": "Connected sessions",
@@ -134,7 +137,8 @@ def _paths() -> dict[str, Any]:
                 {"name": "account", "in": "query", "schema": {"type": "string"},
                  "description": "system_id"},
                 {"name": "number", "in": "query", "schema": {"type": "string"},
-                 "description": "source or destination address"},
+                 "description": "source or destination address; +4477…, 004477… and 4477… "
+                                "are one number"},
                 {"name": "state", "in": "query",
                  "schema": {"type": "string", "enum": [s.name for s in MessageState]}},
                 {"name": "limit", "in": "query",

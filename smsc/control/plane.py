@@ -7,9 +7,11 @@ trio thread; store reads go through the committer (off the trio thread for SQLit
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import weakref
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,9 +23,11 @@ from smsc.control.errors import NotFound
 from smsc.control.recent import RecentAcknowledgements
 from smsc.delivery.committer import Committer
 from smsc.delivery.mobile import MobileOriginator
-from smsc.metrics import SmscMetrics, Snapshot
+from smsc.metrics import BIND_MODES, SmscMetrics, Snapshot
+from smsc.pdu.constants import MessageState
 from smsc.pdu.text import decode_text_lenient, is_binary_coding
 from smsc.server.link import Link
+from smsc.simulation.handsets import digits_of
 from smsc.store import (
     Message,
     MessageQuery,
@@ -47,7 +51,8 @@ class RatePoint:
     submitted: int
     delivered: int
     failed: int
-    receipts: int
+    acknowledged: int
+    """Receipts and MO messages the ESMEs acknowledged."""
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -66,6 +71,7 @@ class ControlPlane:
         links: set[Link],
         metrics: SmscMetrics,
         mobile: MobileOriginator,
+        accounts: Iterable[str] = (),
     ) -> None:
         self.clock = clock
         self.committer = committer
@@ -73,6 +79,8 @@ class ControlPlane:
         self.links = links
         self.metrics = metrics
         self.mobile = mobile
+        self.accounts = tuple(accounts)
+        """The configured system_ids: their gauges read 0 while they have nothing."""
         self.id_format = id_format
         """server.message_id_format: how ids are written and read back."""
         self.started_at = clock.monotonic()
@@ -140,7 +148,7 @@ class ControlPlane:
 
     def on_acknowledged(self, items: list[OutboundItem]) -> None:
         """Outbound hook: an ESME answered these receipts or MO deliver_sm with ESME_ROK."""
-        self.metrics.record_receipts_sent(items)
+        self.metrics.record_acknowledged(items)
         self._acknowledged.add_items(items)
         if self._ack_waiters:
             for item in items:
@@ -161,7 +169,18 @@ class ControlPlane:
     # -- messages ---------------------------------------------------------------------------
 
     async def find_messages(self, query: MessageQuery) -> list[dict[str, Any]]:
-        found = await self.committer.call(self.store.find, query)
+        """Messages matching `query`, newest first. A number matches however it was written:
+        `+4477…`, `004477…` and `4477…` are one number (as the simulation keys handsets)."""
+        if query.address is None or not digits_of(query.address).isdigit():
+            found = await self.committer.call(self.store.find, query)
+        else:
+            digits = digits_of(query.address)
+            by_id: dict[int, Message] = {}
+            for written in (digits, f"+{digits}", f"00{digits}"):
+                variant = dataclasses.replace(query, address=written)
+                for message in await self.committer.call(self.store.find, variant):
+                    by_id[message.message_id] = message
+            found = [by_id[i] for i in sorted(by_id, reverse=True)[:query.limit]]
         return [self.describe_message(message) for message in found]
 
     async def message(self, message_id: int) -> dict[str, Any]:
@@ -208,16 +227,18 @@ class ControlPlane:
     # -- metrics and the dashboard ---------------------------------------------------------
 
     async def refresh_store_snapshot(self) -> None:
-        """Read queue depth and receipts owed from the store (before a scrape)."""
+        """Read messages by state and deliveries owed from the store (before a scrape)."""
         depth = await self.committer.call(self.store.depth_by_state)
         owed = await self.committer.call(self.store.outbound_counts)
         self._store_snapshot = ({state.name: n for state, n in depth.items()}, owed)
 
     def snapshot(self) -> Snapshot:
-        """The present state, for the gauges of /metrics (`SmscMetrics.render`)."""
-        binds: dict[tuple[str, str], int] = {}
-        in_flight: dict[str, int] = {}
-        window: dict[str, int] = {}
+        """The present state, for the gauges of /metrics (`SmscMetrics.render`); the
+        configured accounts read 0 where they have nothing."""
+        accounts = self.accounts
+        binds = {(account, mode): 0 for account in accounts for mode in BIND_MODES}
+        in_flight = dict.fromkeys(accounts, 0)
+        window = dict.fromkeys(accounts, 0)
         for link in list(self.links):
             session = link.session
             if not session.state.is_bound or session.bind_type is None:
@@ -229,12 +250,13 @@ class ControlPlane:
             window[session.system_id] = window.get(session.system_id, 0) + session.limits.window
         depth, owed = self._store_snapshot
         return Snapshot(binds=binds, window_in_flight=in_flight, window_size=window,
-                        queue_depth=dict(depth), receipts_pending=dict(owed))
+                        by_state=dict(depth),
+                        deliveries_pending={**dict.fromkeys(accounts, 0), **owed})
 
     def totals(self) -> RatePoint:
-        submitted, delivered, failed, receipts = self.metrics.totals()
+        submitted, delivered, failed, acknowledged = self.metrics.totals()
         return RatePoint(round(self.clock.monotonic() - self.started_at, 3), submitted,
-                         delivered, failed, receipts)
+                         delivered, failed, acknowledged)
 
     async def _sample_rates(self) -> None:
         """Record the totals every second, for the dashboard's chart of recent rates."""
@@ -244,24 +266,31 @@ class ControlPlane:
             await trio.sleep(SAMPLE_INTERVAL)
 
     async def overview(self, recent: int = 20) -> dict[str, Any]:
-        """Everything the dashboard shows, in one JSON object."""
+        """Everything the dashboard shows, in one JSON object: `queue` holds only messages
+        still waiting (not yet final), `finished_kept` those the store keeps until retention
+        purges them."""
         await self.refresh_store_snapshot()
         depth, owed = self._store_snapshot
         now = self.totals()
+        queue = {state: n for state, n in depth.items() if state not in _FINAL}
         return {
             "uptime": now.at,
             "totals": _point(now),
             "history": [_point(p) for p in self.history],
-            "queue_depth": depth,
-            "receipts_pending": owed,
+            "queue": {"waiting": sum(queue.values()), "by_state": queue},
+            "finished_kept": {state: n for state, n in depth.items() if state in _FINAL},
+            "deliveries_pending": {**dict.fromkeys(self.accounts, 0), **owed},
             "sessions": self.sessions(),
             "recent_messages": await self.find_messages(MessageQuery(limit=recent)),
         }
 
 
+_FINAL = frozenset(state.name for state in MessageState if state.is_final)
+
+
 def _point(point: RatePoint) -> dict[str, float]:
     return {"at": point.at, "submitted": point.submitted, "delivered": point.delivered,
-            "failed": point.failed, "receipts": point.receipts}
+            "failed": point.failed, "acknowledged": point.acknowledged}
 
 
 def _user_text(payload: bytes, esm_class: int) -> bytes:

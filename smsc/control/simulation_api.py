@@ -16,13 +16,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsc.config import ConfigError, FaultMixConfig, parse_section
-from smsc.control.errors import BadRequest, NotFound, json_object
+from smsc.control.errors import BadRequest, NotFound, json_object, refuse_unknown_fields
 from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
 from smsc.simulation.inbox import InboxMessage
 from smsc.store import format_message_id
 
 NUMBER = re.compile(r"(\+|00)?[0-9]{1,20}")
 HANDSET_FIELDS = {"state", "latency", "reply", "reply_text"}
+FAULT_FIELDS = frozenset(f.name for f in dataclasses.fields(FaultMixConfig))
 
 
 def _number(request: Request) -> str:
@@ -39,16 +40,26 @@ def _network(simulation: SimulationControl, request: Request) -> str:
     return name
 
 
-def handset_json(view: HandsetView) -> dict[str, Any]:
-    return dataclasses.asdict(view)
+def iso_time(simulation: SimulationControl, at: float | None) -> str | None:
+    """A simulation time (seconds since the SMSC started) as ISO 8601 UTC, like every other
+    time the API answers with."""
+    if at is None:
+        return None
+    return simulation.clock.wall_at(simulation.started + at).isoformat()
 
 
-def network_json(view: NetworkView) -> dict[str, Any]:
-    return {"name": view.name, "out": view.out, "outage_ends_at": view.outage_ends_at,
+def handset_json(simulation: SimulationControl, view: HandsetView) -> dict[str, Any]:
+    return {**dataclasses.asdict(view), "online_at": iso_time(simulation, view.online_at)}
+
+
+def network_json(simulation: SimulationControl, view: NetworkView) -> dict[str, Any]:
+    return {"name": view.name, "out": view.out,
+            "outage_ends_at": iso_time(simulation, view.outage_ends_at),
             "waiting": view.waiting, "faults": dataclasses.asdict(view.faults)}
 
 
-def inbox_json(message: InboxMessage, id_format: str) -> dict[str, Any]:
+def inbox_json(simulation: SimulationControl, message: InboxMessage,
+               id_format: str) -> dict[str, Any]:
     return {
         "source_addr": message.source_addr,
         "text": message.text,
@@ -56,7 +67,7 @@ def inbox_json(message: InboxMessage, id_format: str) -> dict[str, Any]:
         "data_coding": message.data_coding,
         "parts": message.parts,
         "message_ids": [format_message_id(i, id_format) for i in message.message_ids],
-        "received_at": message.received_at,
+        "received_at": iso_time(simulation, message.received_at),
         "diagnostics": list(message.diagnostics),
     }
 
@@ -76,20 +87,19 @@ def _optional_number(body: dict[str, Any], key: str, *, positive: bool) -> float
 def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Route]:
     async def list_handsets(request: Request) -> Response:
         return JSONResponse({"handsets": [
-            {**handset_json(simulation.handset(number)),
-             "messages": [inbox_json(m, id_format) for m in simulation.inbox(number)]}
+            {**handset_json(simulation, simulation.handset(number)),
+             "messages": [inbox_json(simulation, m, id_format)
+                          for m in simulation.inbox(number)]}
             for number in simulation.inbox_numbers()
         ]})
 
     async def get_handset(request: Request) -> Response:
-        return JSONResponse(handset_json(simulation.handset(_number(request))))
+        return JSONResponse(handset_json(simulation, simulation.handset(_number(request))))
 
     async def change_handset(request: Request) -> Response:
         number = _number(request)
         body = await json_object(request)
-        unknown = set(body) - HANDSET_FIELDS
-        if unknown:
-            raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", 422)
+        refuse_unknown_fields(body, HANDSET_FIELDS)
         for key in ("state", "reply", "reply_text"):
             if key in body and not isinstance(body[key], str):
                 raise BadRequest(f"{key} must be a string", 422)
@@ -101,16 +111,17 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
             )
         except ValueError as error:
             raise BadRequest(str(error), 422) from None
-        return JSONResponse(handset_json(view))
+        return JSONResponse(handset_json(simulation, view))
 
     async def reset_handset(request: Request) -> Response:
-        return JSONResponse(handset_json(await simulation.reset_handset(_number(request))))
+        view = await simulation.reset_handset(_number(request))
+        return JSONResponse(handset_json(simulation, view))
 
     async def read_inbox(request: Request) -> Response:
         number = _number(request)
         return JSONResponse({
             "number": simulation.handset(number).number,
-            "messages": [inbox_json(m, id_format) for m in simulation.inbox(number)],
+            "messages": [inbox_json(simulation, m, id_format) for m in simulation.inbox(number)],
             "diagnostics": simulation.diagnostics(number),
         })
 
@@ -119,27 +130,28 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
         return JSONResponse({"cleared": True})
 
     async def list_networks(request: Request) -> Response:
-        return JSONResponse({"networks": [network_json(n) for n in simulation.networks()]})
+        return JSONResponse({"networks": [network_json(simulation, n)
+                                          for n in simulation.networks()]})
 
     async def get_network(request: Request) -> Response:
-        return JSONResponse(network_json(simulation.network(_network(simulation, request))))
+        view = simulation.network(_network(simulation, request))
+        return JSONResponse(network_json(simulation, view))
 
     async def start_outage(request: Request) -> Response:
         name = _network(simulation, request)
         body = await json_object(request, empty_ok=True)
-        unknown = set(body) - {"duration"}
-        if unknown:
-            raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", 422)
+        refuse_unknown_fields(body, ("duration",))
         duration = _optional_number(body, "duration", positive=True)
-        return JSONResponse(network_json(simulation.start_outage(name, duration)))
+        return JSONResponse(network_json(simulation, simulation.start_outage(name, duration)))
 
     async def stop_outage(request: Request) -> Response:
         name = _network(simulation, request)
-        return JSONResponse(network_json(await simulation.stop_outage(name)))
+        return JSONResponse(network_json(simulation, await simulation.stop_outage(name)))
 
     async def set_faults(request: Request) -> Response:
         name = _network(simulation, request)
         body = await json_object(request)
+        refuse_unknown_fields(body, FAULT_FIELDS)
         try:
             faults = parse_section(FaultMixConfig, body, "request body")
             view = simulation.set_faults(name, faults)
@@ -148,9 +160,10 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
                              422) from None
         except ValueError as error:
             raise BadRequest(str(error), 422) from None
-        return JSONResponse(network_json(view))
+        return JSONResponse(network_json(simulation, view))
 
     async def reset(request: Request) -> Response:
+        refuse_unknown_fields(await json_object(request, empty_ok=True), ())
         await simulation.reset()
         return JSONResponse({"reset": True})
 
@@ -195,7 +208,10 @@ _probability = {"type": "number", "minimum": 0, "maximum": 1}
 SIMULATION_SCHEMAS: dict[str, Any] = {
     "Handset": {"type": "object", "required": ["number", "state"], "properties": {
         "number": {"type": "string"}, "profile": {"type": "string", "nullable": True},
-        "state": {"type": "string"}, "online_at": {"type": "number", "nullable": True},
+        "state": {"type": "string"},
+        "online_at": {"type": "string", "format": "date-time", "nullable": True,
+                      "description": "when a scheduled handset switches on again (ISO 8601, "
+                                     "UTC), while offline"},
         "latency": {"type": "number"}, "reply": {"type": "string"},
         "reply_text": {"type": "string"}, "overridden": {"type": "boolean"},
         "waiting": {"type": "integer"}, "inbox": {"type": "integer"}}},
@@ -206,7 +222,9 @@ SIMULATION_SCHEMAS: dict[str, Any] = {
         "reply_text": {"type": "string", "maxLength": 500}}},
     "Network": {"type": "object", "required": ["name", "out"], "properties": {
         "name": {"type": "string"}, "out": {"type": "boolean"},
-        "outage_ends_at": {"type": "number", "nullable": True},
+        "outage_ends_at": {"type": "string", "format": "date-time", "nullable": True,
+                           "description": "when the outage under way ends (ISO 8601, UTC); "
+                                          "null while up or until DELETE ends it"},
         "waiting": {"type": "integer"}, "faults": {"$ref": "#/components/schemas/FaultMix"}}},
     "FaultMix": {"type": "object", "additionalProperties": False, "properties": {
         "throttled": _probability, "system_error": _probability,
@@ -273,5 +291,9 @@ SIMULATION_PATHS: dict[str, Any] = {
     "/v1/reset": {"post": {
         "summary": "Back to the configuration: handset overrides, outages, fault mixes, "
                    "inboxes and random streams",
-        "responses": {"200": _ok("reset")}}},
+        "requestBody": {"required": False, "content": {JSON: {"schema": {
+            "type": "object", "additionalProperties": False, "maxProperties": 0,
+            "description": "no body, or {}: reset takes no options"}}}},
+        "responses": {"200": _ok("reset"), "400": _fail("the body is not a JSON object"),
+                      "422": _fail("the body has fields")}}},
 }

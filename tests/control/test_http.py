@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
+import platform
 from typing import Any
 
 import trio
@@ -66,21 +68,23 @@ async def test_metrics_count_known_traffic(make_config: Any, start_smsc: Any,
     assert values[f'smsc_bound_sessions{{{me},mode="transceiver"}}'] == 1
     assert values[f'smsc_bound_sessions{{{other},mode="transmitter"}}'] == 1
     assert values[f'smsc_binds_total{{{me},mode="transceiver"}}'] == 1
-    assert values[f"smsc_receipts_sent_total{{{me}}}"] == 3
+    assert values[f"smsc_deliveries_acknowledged_total{{{me}}}"] == 3
     assert values[f"smsc_window_in_flight{{{me}}}"] == 0
     assert values[f"smsc_window_size{{{me}}}"] == 10
-    assert values['smpp_pdus_received_total{command="submit_sm",status="ESME_ROK"}'] == 7
-    assert values['smpp_pdus_received_total{command="bind_transceiver",status="ESME_ROK"}'] == 1
-    assert values['smpp_pdus_received_total{command="deliver_sm_resp",status="ESME_ROK"}'] == 3
-    assert values['smpp_pdus_sent_total{command="deliver_sm",status="ESME_ROK"}'] == 3
-    assert values['smpp_pdus_sent_total{command="submit_sm_resp",status="ESME_ROK"}'] == 4
-    assert values['smpp_pdus_sent_total{command="submit_sm_resp",status="ESME_RTHROTTLED"}'] == 2
-    assert values['smpp_pdus_sent_total{command="enquire_link_resp",status="ESME_ROK"}'] == 1
+    assert values['smsc_pdus_received_total{command="submit_sm",status="ESME_ROK"}'] == 7
+    assert values['smsc_pdus_received_total{command="bind_transceiver",status="ESME_ROK"}'] == 1
+    assert values['smsc_pdus_received_total{command="deliver_sm_resp",status="ESME_ROK"}'] == 3
+    assert values['smsc_pdus_sent_total{command="deliver_sm",status="ESME_ROK"}'] == 3
+    assert values['smsc_pdus_sent_total{command="submit_sm_resp",status="ESME_ROK"}'] == 4
+    assert values['smsc_pdus_sent_total{command="submit_sm_resp",status="ESME_RTHROTTLED"}'] == 2
+    assert values['smsc_pdus_sent_total{command="enquire_link_resp",status="ESME_ROK"}'] == 1
     assert values['smsc_delivery_attempts_total{network="default",result="delivered"}'] == 4
     assert values['smsc_messages_finished_total{network="default",state="DELIVERED"}'] == 4
     assert values["smsc_message_final_seconds_count"] == 4
-    assert values['smsc_store_messages{state="DELIVERED"}'] == 4
-    assert values.get(f"smsc_receipts_pending{{{me}}}", 0) == 0
+    assert values['smsc_finished_messages_kept{state="DELIVERED"}'] == 4
+    assert values["smsc_queue_messages"] == 0
+    assert values[f"smsc_deliveries_pending{{{me}}}"] == 0
+    assert values[f"smsc_deliveries_pending{{{other}}}"] == 0
     assert values["smsc_store_committed_messages_total"] == 4
     assert values["smsc_submit_response_seconds_count"] == 4  # the ones that were stored
     assert values['smsc_submit_response_seconds_bucket{le="+Inf"}'] == 4
@@ -101,8 +105,68 @@ async def test_receipts_waiting_for_a_receiver_are_pending(make_config: Any,
             await running.committer.wait_committed()
     async with client(running) as http:
         values = samples((await http.get("/metrics")).text)
-    assert values['smsc_receipts_pending{account="smppclient1"}'] == 2
-    assert values['smsc_store_messages{state="DELIVERED"}'] == 2
+    assert values['smsc_deliveries_pending{account="smppclient1"}'] == 2
+    assert values['smsc_finished_messages_kept{state="DELIVERED"}'] == 2
+    assert values["smsc_queue_messages"] == 0
+    running.shutdown.set()
+
+
+async def test_gauges_read_zero_for_configured_accounts_with_nothing(
+        make_config: Any, start_smsc: Any) -> None:
+    running = await start_smsc(make_config(control=ControlConfig(port=0)))
+    async with client(running) as http:
+        values = samples((await http.get("/metrics")).text)
+    for account in ("smppclient1", "other"):
+        for mode in ("transmitter", "receiver", "transceiver"):
+            assert values[f'smsc_bound_sessions{{account="{account}",mode="{mode}"}}'] == 0
+        for gauge in ("smsc_window_in_flight", "smsc_window_size", "smsc_deliveries_pending"):
+            assert values[f'{gauge}{{account="{account}"}}'] == 0
+    assert values["smsc_queue_messages"] == 0
+    assert not [name for name in values if name.startswith("smsc_finished_messages_kept")]
+    running.shutdown.set()
+
+
+async def test_the_queue_holds_only_messages_still_waiting(make_config: Any, start_smsc: Any,
+                                                           opened: list[Esme]) -> None:
+    running = await start_smsc(make_config(control=ControlConfig(port=0)))
+    with trio.fail_after(10):
+        esme = await connect(opened, running, "transmitter")
+        for number in ("447700900200", "447700900201", "447700900001"):  # 2NN: never reachable
+            assert (await esme.request(SubmitSm(destination_addr=number))).command_status == OK
+        while (running.metrics.value("smsc_messages_finished_total", network="default",
+                                     state="DELIVERED") or 0) < 1:
+            await running.committer.wait_committed()
+    async with client(running) as http:
+        values = samples((await http.get("/metrics")).text)
+        overview = (await http.get("/v1/overview")).json()
+    assert values["smsc_queue_messages"] == 2
+    assert values['smsc_finished_messages_kept{state="DELIVERED"}'] == 1
+    assert overview["queue"] == {"waiting": 2, "by_state": {"ENROUTE": 2}}
+    assert overview["finished_kept"] == {"DELIVERED": 1}
+    running.shutdown.set()
+
+
+async def test_openmetrics_when_the_scraper_asks_for_it(make_config: Any,
+                                                        start_smsc: Any) -> None:
+    running = await start_smsc(make_config(control=ControlConfig(port=0)))
+    openmetrics = "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5"
+    async with client(running) as http:
+        plain = await http.get("/metrics")
+        negotiated = await http.get("/metrics", headers={"Accept": openmetrics})
+    assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert negotiated.headers["content-type"].startswith("application/openmetrics-text")
+    assert negotiated.text.endswith("# EOF\n") and not plain.text.endswith("# EOF\n")
+    version = importlib.metadata.version("smsc-simulator")
+    for text in (plain.text, negotiated.text):
+        values = samples(text)
+        build = [name for name in values if name.startswith("smsc_build_info{")]
+        assert len(build) == 1 and f'version="{version}"' in build[0]
+        assert f'python_version="{platform.python_version()}"' in build[0]
+        assert values["process_cpu_seconds_total"] > 0
+        assert values["process_resident_memory_bytes"] > 0
+        assert any(name.startswith("python_gc_collections_total{") for name in values)
+        assert any(name.startswith("python_info{") for name in values)
+        assert 'smsc_queue_messages' in values
     running.shutdown.set()
 
 
@@ -114,8 +178,8 @@ async def test_unknown_codes_share_one_label(make_config: Any, start_smsc: Any) 
     metrics.count_received(0x0BADBAD0)
     async with client(running) as http:
         values = samples((await http.get("/metrics")).text)
-    assert values['smpp_pdus_received_total{command="deliver_sm_resp",status="unknown"}'] == 3
-    assert values['smpp_pdus_received_total{command="unknown",status="ESME_ROK"}'] == 1
+    assert values['smsc_pdus_received_total{command="deliver_sm_resp",status="unknown"}'] == 3
+    assert values['smsc_pdus_received_total{command="unknown",status="ESME_ROK"}'] == 1
     running.shutdown.set()
 
 
@@ -184,6 +248,13 @@ async def test_message_lookups(make_config: Any, start_smsc: Any,
             assert len(await listed(state="ENROUTE")) == 1
             assert await listed(state="delivered", number="4915100000001") == [ids[0]]
             assert await listed(id=ids[1]) == [ids[1]]
+            for written in ("+4915100000002", "004915100000002"):  # one number, three forms
+                assert await listed(number=written) == [ids[2], ids[1]]
+            plus = await esme.request(SubmitSm(destination_addr="+4915100000002"))
+            await running.committer.wait_idle()
+            for written in ("4915100000002", "+4915100000002", "004915100000002"):
+                assert await listed(number=written) == [plus.message_id, ids[2], ids[1]]
+            assert await listed(number="4915100000002", limit=2) == [plus.message_id, ids[2]]
             assert len(await listed(limit=2)) == 2
             for bad in ({"state": "LOST"}, {"limit": "0"}, {"limit": "x"}, {"id": "zz"},
                         {"colour": "red"}):
@@ -259,11 +330,31 @@ async def test_dashboard_openapi_and_overview(make_config: Any, start_smsc: Any,
                 document["paths"])
             overview = (await http.get("/v1/overview")).json()
     assert overview["totals"]["submitted"] == 1
-    assert overview["queue_depth"] in ({"DELIVERED": 1}, {"ENROUTE": 1})
-    assert overview["totals"]["delivered"] == overview["queue_depth"].get("DELIVERED", 0)
+    finished = overview["finished_kept"].get("DELIVERED", 0)
+    assert (overview["queue"]["waiting"], finished) in ((0, 1), (1, 0))
+    assert overview["queue"]["by_state"] == ({"ENROUTE": 1} if not finished else {})
+    assert overview["totals"]["delivered"] == finished
+    assert overview["deliveries_pending"] == {"smppclient1": 0, "other": 0}
     assert overview["totals"]["failed"] == 0
     assert [m["destination_addr"] for m in overview["recent_messages"]] == ["4915100000001"]
     assert len(overview["sessions"]) == 1
+    running.shutdown.set()
+
+
+async def test_unknown_paths_and_methods_answer_in_the_error_schema(
+        make_config: Any, start_smsc: Any) -> None:
+    running = await start_smsc(make_config(control=ControlConfig(port=0)))
+    async with client(running) as http:
+        missing = await http.get("/v1/nothing-here")
+        wrong = await http.put("/metrics")
+        wrong_on_a_handset = await http.post("/v1/handsets/4915100000001")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not found: GET /v1/nothing-here"}
+    assert wrong.status_code == 405
+    assert set(wrong.headers["allow"].split(", ")) == {"GET", "HEAD"}
+    assert wrong.json() == {"error": "method not allowed: PUT /metrics"}
+    assert wrong_on_a_handset.status_code == 405
+    assert set(wrong_on_a_handset.json()) == {"error"}
     running.shutdown.set()
 
 

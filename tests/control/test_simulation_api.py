@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -42,6 +43,10 @@ async def test_handsets_inbox_state_and_reset(make_config: Any, start_smsc: Any,
             assert [(m["source_addr"], m["text"]) for m in inbox["messages"]] == [
                 ("100", "hello handset")]
             assert inbox["messages"][0]["message_ids"] == [first.message_id]
+            received_at = datetime.fromisoformat(inbox["messages"][0]["received_at"])
+            delivered = await http.get(f"/v1/messages/{first.message_id}")
+            assert received_at <= running.control.clock.wall()
+            assert received_at >= datetime.fromisoformat(delivered.json()["submitted_at"])
             listed = (await http.get("/v1/handsets")).json()["handsets"]
             assert [h["number"] for h in listed] == [NUMBER]
             assert (await http.delete(f"/v1/handsets/{NUMBER}/inbox")).status_code == 200
@@ -66,6 +71,14 @@ async def test_handsets_inbox_state_and_reset(make_config: Any, start_smsc: Any,
             assert (await http.patch(f"/v1/handsets/{NUMBER}", content=b"[")).status_code == 400
 
             await http.patch(f"/v1/handsets/{NUMBER}", json={"state": "memory_full"})
+            for content, status in [(b"[1]", 400), (b"{not json", 400),
+                                    (b'{"handsets": true}', 422)]:
+                refused = await http.post("/v1/reset", content=content)
+                assert refused.status_code == status, (content, refused.text)
+                assert set(refused.json()) == {"error"}
+            assert (await http.get(f"/v1/handsets/{NUMBER}")).json()["state"] == "memory_full"
+            assert (await http.post("/v1/reset", json={})).json() == {"reset": True}
+            await http.patch(f"/v1/handsets/{NUMBER}", json={"state": "memory_full"})
             assert (await http.post("/v1/reset")).json() == {"reset": True}
             after = (await http.get(f"/v1/handsets/{NUMBER}")).json()
             assert after["state"] == "online" and not after["overridden"]
@@ -89,8 +102,13 @@ async def test_outages_and_fault_mixes(make_config: Any, start_smsc: Any,
             back = await http.delete("/v1/networks/default/outage")
             assert back.json()["out"] is False
             await wait_state(running, http, held.message_id, "DELIVERED")
+            before = running.control.clock.wall()
             timed = await http.post("/v1/networks/default/outage", json={"duration": 30})
-            assert timed.json()["outage_ends_at"] is not None
+            ends_at = datetime.fromisoformat(timed.json()["outage_ends_at"])
+            assert before + timedelta(seconds=30) <= ends_at
+            assert ends_at <= running.control.clock.wall() + timedelta(seconds=30)
+            listed = (await http.get("/v1/networks")).json()["networks"][0]
+            assert datetime.fromisoformat(listed["outage_ends_at"]) == ends_at
             await http.delete("/v1/networks/default/outage")
 
             faults = await http.put("/v1/networks/default/faults", json={"throttled": 1.0})
@@ -108,6 +126,14 @@ async def test_outages_and_fault_mixes(make_config: Any, start_smsc: Any,
             for bad in ({"duration": 0}, {"duration": "soon"}, {"until": 1}):
                 response = await http.post("/v1/networks/default/outage", json=bad)
                 assert response.status_code == 422, (bad, response.text)
+            # an unknown field is worded one way whichever endpoint refuses it
+            for method, path in [("PUT", "/v1/networks/default/faults"),
+                                 ("POST", "/v1/networks/default/outage"),
+                                 ("PATCH", f"/v1/handsets/{NUMBER}"), ("POST", "/v1/mo"),
+                                 ("POST", "/v1/reset")]:
+                response = await http.request(method, path, json={"colour": "red"})
+                assert response.status_code == 422, (path, response.text)
+                assert response.json() == {"error": "unknown field 'colour'"}, path
             assert (await http.get("/v1/networks/elsewhere")).status_code == 404
             assert (await http.post("/v1/networks/elsewhere/outage")).status_code == 404
             assert (await http.put("/v1/networks/elsewhere/faults", json={})).status_code == 404

@@ -777,8 +777,8 @@ async def test_receipts_answered_in_one_write_are_settled_each_by_its_own_status
         again = await esme.next_request()  # the refused one, after the account's rest
     assert again.receipted_message_id == message_ids[1]  # type: ignore[attr-defined]
     metrics = running.metrics
-    assert metrics.value("smsc_receipts_sent_total", account="smppclient1") == 2
-    assert metrics.value("smpp_pdus_received_total", command="deliver_sm_resp",
+    assert metrics.value("smsc_deliveries_acknowledged_total", account="smppclient1") == 2
+    assert metrics.value("smsc_pdus_received_total", command="deliver_sm_resp",
                          status="ESME_RX_T_APPN") == 1
     esme.session.send(make_response(again), trio.current_time())
     await esme.flush()
@@ -788,7 +788,7 @@ async def test_receipts_answered_in_one_write_are_settled_each_by_its_own_status
     with trio.fail_after(60):
         await until(lambda: not running.store.outbound_counts().get("smppclient1", 0),
                     running.committer.wait_committed)  # the last acknowledged: none owed
-    assert metrics.value("smsc_receipts_sent_total", account="smppclient1") == 3
+    assert metrics.value("smsc_deliveries_acknowledged_total", account="smppclient1") == 3
 
 
 async def test_a_submit_reusing_an_open_sequence_number_is_refused_and_the_smsc_goes_on(
@@ -851,6 +851,6 @@ async def test_requests_of_every_kind_read_in_one_chunk_each_get_their_own_answe
     assert len(stored) == 3
     assert len(running.store.find(MessageQuery(system_id="smppclient1"))) == 3
     metrics = running.metrics
-    assert metrics.value("smpp_pdus_received_total", command="submit_sm", status="ESME_ROK") == 3
+    assert metrics.value("smsc_pdus_received_total", command="submit_sm", status="ESME_ROK") == 3
     assert metrics.value("smsc_submits_total", account="smppclient1",
                          status="ESME_RINVESMCLASS") == 1
