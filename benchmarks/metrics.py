@@ -41,7 +41,7 @@ def ours(metrics: SmscMetrics) -> None:
     metrics.record_final(MESSAGE)
     metrics.count_sent(DELIVER, 0)
     metrics.count_received(DELIVER_RESP, 0)
-    metrics.record_receipt_sent(ITEM)
+    metrics.record_acknowledged([ITEM])
 
 
 def commit_share(metrics: SmscMetrics, counter: list[int]) -> None:
