@@ -150,20 +150,23 @@ def test_same_seed_same_outcomes_and_networks_do_not_disturb_each_other() -> Non
     configs = (NetworkConfig(name="a", outcomes=OutcomeMixConfig(delivered=1, absent=1)),
                NetworkConfig(name="b", outcomes=OutcomeMixConfig(delivered=1, rejected=1)))
 
-    def outcomes(interleave: bool) -> list[Result]:
+    def outcomes(interleave: bool, seed: int = 11) -> list[Result]:
         simulation = Simulation(networks=configs, handsets=(),
-                                settings=SimulationConfig(seed=11))
+                                settings=SimulationConfig(seed=seed))
         a, b = simulation.networks["a"], simulation.networks["b"]
         results = []
         for n in range(50):
             if interleave:
-                simulation.attempt(b, f"49{n}", 0, 0.0)
-            results.append(simulation.attempt(a, f"49{n}", 0, 0.0).result)
+                simulation.attempt(b, f"49{n}", 0, 0.0, simulation.fate("1", f"49{n}", b"b"))
+            fate = simulation.fate("1", f"49{n}", b"a")
+            results.append(simulation.attempt(a, f"49{n}", 0, 0.0, fate).result)
         return results
 
     plain = Simulation(networks=(NetworkConfig(),), handsets=(), settings=SimulationConfig())
     default = plain.networks["default"]
-    assert plain.attempt(default, "4915100000002", 0, 0.0) is plain.attempt(
-        default, "4915100000003", 3, 9.0)  # the default path allocates nothing
+    assert not default.draws
+    assert plain.attempt(default, "4915100000002", 0, 0.0, b"") is plain.attempt(
+        default, "4915100000003", 3, 9.0, b"x")  # the default path allocates nothing
     assert outcomes(False) == outcomes(True)
     assert len(set(outcomes(False))) == 2
+    assert outcomes(False) != outcomes(False, seed=12)
