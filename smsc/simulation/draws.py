@@ -5,8 +5,9 @@ A simulated fate must not depend on when it is decided, on the load, or on which
 came before it, so no decision reads a shared random stream. A message is known by its
 identity in the traffic: a hash of its source address, destination address and payload,
 plus how many stored messages with that same identity came before it (`Fate`). A decision
-hashes that, the step it decides (an attempt number, or the submit) and, as the key, the
-seed and the network, with blake2b, and cuts its uniform numbers from the 512-bit digest.
+hashes that, the step it decides (an attempt number, or the submit) and a key made of the
+seed and the network, with blake2b, and cuts its uniform numbers from the 512-bit digest
+(about 1 µs a decision that draws; see docs/simulation.md).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ IDENTITY_SIZE = 8
 _BITS = 53
 _MASK = (1 << _BITS) - 1
 _SCALE = 2.0**-_BITS
-_PER_DIGEST = 512 // _BITS
-"""Uniform numbers cut from one digest (9); a decision needing more hashes again."""
+_FULL = 1 << (512 // _BITS * _BITS)
+"""A marker above the nine 53-bit numbers cut from one 512-bit digest: once only it is
+left, the digest is used up."""
+_KEEP = _FULL - 1
+_SPENT = 1
 
 Fate = bytes
 """A message's identity in the traffic (IDENTITY_SIZE octets) followed by how many stored
@@ -42,35 +46,41 @@ def fate_of(identity: bytes, repeat: int) -> Fate:
 
 
 def network_key(seed: int, network: str) -> bytes:
-    """The hash key of one network's decisions under `seed`."""
-    return blake2b(f"{seed}/{network}".encode(), digest_size=64).digest()
+    """What goes first in the hash of each of one network's decisions under `seed` (a prefix
+    rather than blake2b's key, which would cost a second compression per decision)."""
+    return blake2b(f"{seed}/{network}".encode(), digest_size=32).digest()
+
+
+def draw(key: bytes, fate: Fate, step: int) -> float:
+    """The one uniform number in [0, 1) of a decision that draws once (a submit's fault)."""
+    digest = blake2b(key + fate + step.to_bytes(4, "little"), digest_size=8).digest()
+    return (int.from_bytes(digest, "little") & _MASK) * _SCALE
 
 
 class Draws:
     """The uniform numbers of one decision: `random()` as random.Random's, each call the next
-    53 bits of the decision's digest (computed at the first call, so a decision that draws
-    nothing hashes nothing)."""
+    53 bits of the decision's digest (hashed at the first call, so a decision that draws
+    nothing hashes nothing; a tenth call hashes again, with a round number)."""
 
-    __slots__ = ("_bits", "_key", "_left", "_material", "_round")
+    __slots__ = ("_bits", "_material", "_round")
 
     def __init__(self, key: bytes, fate: Fate, step: int) -> None:
-        self._key = key
-        self._material = fate + step.to_bytes(4, "little")
-        self._bits = 0
-        self._left = 0
+        self._material = key + fate + step.to_bytes(4, "little")
+        self._bits = _SPENT
         self._round = 0
 
     def random(self) -> float:
         """The next uniform number in [0, 1)."""
-        if not self._left:
-            material = self._material
-            if self._round:  # (never with the draws a network makes today)
-                material += self._round.to_bytes(4, "little")  # (a longer input)
-            self._bits = int.from_bytes(
-                blake2b(material, key=self._key, digest_size=64).digest(), "little")
-            self._left = _PER_DIGEST
-            self._round += 1
         bits = self._bits
+        if bits == _SPENT:
+            bits = self._digest()
         self._bits = bits >> _BITS
-        self._left -= 1
         return (bits & _MASK) * _SCALE
+
+    def _digest(self) -> int:
+        material = self._material
+        if self._round:  # (never with the draws a network makes today)
+            material += self._round.to_bytes(4, "little")  # (a longer input)
+        self._round += 1
+        digest = blake2b(material, digest_size=64).digest()
+        return int.from_bytes(digest, "little") & _KEEP | _FULL

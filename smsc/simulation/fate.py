@@ -18,6 +18,7 @@ from smsc.simulation.draws import (
     SUBMIT_STEP,
     Draws,
     Fate,
+    draw,
     fate_of,
     identity,
     network_key,
@@ -264,7 +265,7 @@ class Simulation:
             return None
         found = self._identity(source, destination, payload)
         fate = fate_of(found, self._submitted.count(found))
-        fault = simulated.submit_fault(Draws(self._keys[network], fate, SUBMIT_STEP))
+        fault = simulated.submit_fault(draw(self._keys[network], fate, SUBMIT_STEP))
         if fault is None:
             return None
         return SubmitFault(fault, simulated.faults.slow_response_delay

@@ -212,12 +212,11 @@ class SimulatedNetwork:
     def submit_fault_possible(self) -> bool:
         return self._faulty
 
-    def submit_fault(self, rng: Uniform) -> Fault | None:
-        """The fault a submit routed here meets, or None (no draw when the mix is empty)."""
+    def submit_fault(self, draw: float) -> Fault | None:
+        """The fault a submit routed here meets, given a uniform number in [0, 1), or None."""
         if not self._faulty:
             return None
         faults = self.faults
-        draw = rng.random()
         for fault, chance in (
             (Fault.THROTTLED, faults.throttled),
             (Fault.SYSTEM_ERROR, faults.system_error),

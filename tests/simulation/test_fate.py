@@ -108,11 +108,11 @@ def test_fault_mix_draws_each_fault_in_proportion() -> None:
     network = SimulatedNetwork(NetworkConfig(faults=FaultMixConfig(
         throttled=0.1, system_error=0.1, slow_response=0.1, no_response=0.1, disconnect=0.1)))
     rng = random.Random(9)
-    faults = [network.submit_fault(rng) for _ in range(10000)]
+    faults = [network.submit_fault(rng.random()) for _ in range(10000)]
     for fault in Fault:
         assert abs(faults.count(fault) / len(faults) - 0.1) < 0.015
     assert abs(faults.count(None) / len(faults) - 0.5) < 0.02
-    assert SimulatedNetwork(NetworkConfig()).submit_fault(rng) is None
+    assert SimulatedNetwork(NetworkConfig()).submit_fault(0.0) is None
 
 
 def test_magic_numbers_parse_in_every_written_form() -> None:
