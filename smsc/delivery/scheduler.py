@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 
 import trio
@@ -11,6 +12,7 @@ import trio
 from smsc.clock import Clock
 from smsc.delivery.committer import AcceptCallback, Committer
 from smsc.pdu.constants import MessageState
+from smsc.simulation.draws import Fate
 from smsc.simulation.fate import Simulation
 from smsc.simulation.networks import Attempt, Result
 from smsc.store import (
@@ -27,7 +29,12 @@ CLAIM_BATCH = 1000
 DELIVERED = Delivered()
 _NOT_YET = object()
 _DELIVERED = Result.DELIVERED
-"""A module constant: on Python 3.11 an Enum class attribute runs a lookup hook per use."""
+_ABSENT = Result.ABSENT
+"""Module constants: on Python 3.11 an Enum class attribute runs a lookup hook per use."""
+_NO_FATE: Fate = b""
+"""The fate passed for networks whose attempts draw nothing."""
+FATES_SWEPT_FROM = 1024
+"""Kept fates that start a sweep of the expired ones (then twice those left)."""
 
 
 def outcome_of(attempt: Attempt) -> Outcome:
@@ -81,6 +88,12 @@ class DeliveryScheduler:
         """Observer of each delivery attempt: (network, result)."""
         self.follow_up = follow_up
         """Told of finished attempts that ask for it (inboxes, replies, waiting lists)."""
+        self._fates: dict[int, tuple[Fate, datetime | None]] = {}
+        """The fate and expiry of each message with attempts to come on a network that
+        draws: its first attempt deferred, or its last one a temporary failure. Dropped when
+        an attempt ends it, swept once it expired (in memory only: after a restart a message
+        gets `Simulation.known_fate`)."""
+        self._sweep_at = FATES_SWEPT_FROM
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -121,13 +134,19 @@ class DeliveryScheduler:
         An attempt that takes time is stored under way and finishes like any other; a
         scheduled or replacing submit, one of an account with max_pending, or one that finds
         every attempt slot taken, is stored due and waits for the delivery loop. `callback`
-        hears the store's answer as usual."""
+        hears the store's answer as usual. On a network whose attempts draw, the message's
+        fate is counted here, in the order of submission, whatever happens next."""
+        network = self.networks.get(new.network)
+        fate = _NO_FATE
+        if network is not None and network.draws:
+            fate = self.simulation.fate(new.source_addr, new.destination_addr, new.payload)
         if (new.schedule_at is not None or new.replace_if_present
                 or self._nursery is None or self._free_slots <= 0
                 or new.system_id in self._pending_limited):
+            if fate:
+                callback = partial(self._keep_fate, fate, new.expires_at, callback)
             self.committer.accept(new, callback)
             return
-        network = self.networks.get(new.network)
         if network is None:  # routed to no network (routing.unroutable = "undeliver")
             self.committer.accept(new, callback, PermanentFailure())
             return
@@ -137,9 +156,11 @@ class DeliveryScheduler:
         else:
             elapsed = self._elapsed = self.clock.monotonic() - self.started
             self._elapsed_for = submitted_at
-        attempt = self.simulation.attempt(network, new.destination_addr, 0, elapsed)
+        attempt = self.simulation.attempt(network, new.destination_addr, 0, elapsed, fate)
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result._value_)
+        if fate and attempt.result is _ABSENT:  # to be tried again
+            callback = partial(self._keep_fate, fate, new.expires_at, callback)
         if attempt.delay > 0:
             self._free_slots -= 1
             self.committer.accept(new, partial(self._under_way, new, attempt, callback),
@@ -151,6 +172,25 @@ class DeliveryScheduler:
             self.committer.accept(new, callback, DELIVERED)  # (outcome_of's usual answer)
         else:
             self.committer.accept(new, callback, outcome_of(attempt))
+
+    def _keep_fate(self, fate: Fate, expires_at: datetime | None, callback: AcceptCallback,
+                   result: int | AcceptRefused | None) -> None:
+        if isinstance(result, int):
+            self._keep(result, fate, expires_at)
+        callback(result)
+
+    def _keep(self, message_id: int, fate: Fate, expires_at: datetime | None) -> None:
+        fates = self._fates
+        fates[message_id] = (fate, expires_at)
+        if len(fates) >= self._sweep_at:
+            self._sweep_fates()
+
+    def _sweep_fates(self) -> None:
+        """Forget the fates of messages that expired (they are attempted no more)."""
+        now = self.clock.wall()
+        self._fates = {message_id: kept for message_id, kept in self._fates.items()
+                       if kept[1] is None or kept[1] > now}
+        self._sweep_at = max(FATES_SWEPT_FROM, 2 * len(self._fates))
 
     def _ended(self, new: NewMessage, attempt: Attempt, callback: AcceptCallback,
                result: int | AcceptRefused | None) -> None:
@@ -174,9 +214,22 @@ class DeliveryScheduler:
         if network is None:  # routed to no network (routing.unroutable = "undeliver")
             self.committer.outcome(message.message_id, PermanentFailure())
             return
-        attempt = self.simulation.attempt(network, message.fields.destination_addr,
-                                          message.attempts,
-                                          self.clock.monotonic() - self.started)
+        fields = message.fields
+        fate = _NO_FATE
+        kept = None
+        if network.draws:
+            kept = self._fates.get(message.message_id)
+            fate = (self.simulation.known_fate(fields.source_addr, fields.destination_addr,
+                                               fields.payload)
+                    if kept is None else kept[0])
+        attempt = self.simulation.attempt(network, fields.destination_addr, message.attempts,
+                                          self.clock.monotonic() - self.started, fate)
+        if fate:
+            if attempt.result is not _ABSENT:
+                if kept is not None:
+                    del self._fates[message.message_id]
+            elif kept is None:
+                self._keep(message.message_id, fate, fields.expires_at)
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result._value_)
         if attempt.delay <= 0:

@@ -481,11 +481,12 @@ class SmscService:
         bucket = account.bucket
         if bucket.rate and not bucket.take(received):
             raise Rejected(S.ESME_RTHROTTLED)
+        payload = message.tlvs.get(_PAYLOAD) or message.short_message
         fault = (None if self.simulation is None
-                 else self.simulation.submit_fault(network, destination))
+                 else self.simulation.submit_fault(network, destination,
+                                                   source=message.source_addr, payload=payload))
         if fault is not None and self._fault_before_store(link, account, message, fault):
             return
-        payload = message.tlvs.get(_PAYLOAD) or message.short_message
         new = self._new_message(account, message, ton, message.dest_addr_npi, destination,
                                 payload, now, expires_at, schedule_at, network)
         self.accept(new, partial(self._answer, link, account, message, received, fault))
@@ -498,13 +499,15 @@ class SmscService:
         received = self.clock.monotonic()
         times = self._times(account, "", "", self.clock.wall_at(received))
         self._throttle(account, received)
+        payload = message.tlvs.get(Tag.message_payload) or b""
         fault = (None if self.simulation is None
-                 else self.simulation.submit_fault(network, message.destination_addr))
+                 else self.simulation.submit_fault(network, message.destination_addr,
+                                                   source=message.source_addr, payload=payload))
         if fault is not None and self._fault_before_store(link, account, message, fault):
             return
         new = self._new_message(
             account, message, message.dest_addr_ton, message.dest_addr_npi,
-            message.destination_addr, message.tlvs.get(Tag.message_payload) or b"", times.now,
+            message.destination_addr, payload, times.now,
             times.expires_at, times.schedule_at, network,
         )
         self.accept(new, partial(self._answer, link, account, message, received, fault))
@@ -607,7 +610,8 @@ class SmscService:
             raise Rejected(S.ESME_RSUBMITFAIL)
         first = accepted[0][1]  # the first destination's network decides a simulated fault
         fault = (None if self.simulation is None
-                 else self.simulation.submit_fault(first.network, first.destination_addr))
+                 else self.simulation.submit_fault(first.network, first.destination_addr,
+                                                   source=first.source_addr, payload=payload))
         if fault is not None and self._fault_before_store(link, account, message, fault):
             return
         results: list[int | AcceptRefused | None] = []

@@ -1,17 +1,28 @@
 """The simulated world behind the SMSC (pure): networks, handsets, magic numbers, inboxes.
 
-`attempt` decides one delivery attempt and `submit_fault` one submit's fault. Every network has
-its own random streams derived from the seed, so one network's traffic never shifts another's
-outcomes, and the same seed with the same traffic gives the same results. Time comes in as
-seconds since the SMSC started.
+`attempt` decides one delivery attempt and `submit_fault` one submit's fault. Every random
+number comes from `Draws` keyed by the seed and the network and fed the message's `Fate` (its
+identity in the traffic: source, destination, payload and how many stored messages with those
+came before it) and the attempt's number, so with one seed a message meets the same fate
+whatever the pacing, the load, or how its attempts interleave with other traffic. What
+depends on time by design (outages, handset on/off schedules, the wait behind a network's
+throughput cap) is decided by the time passed in, as seconds since the SMSC started.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from smsc.config import FaultMixConfig, HandsetConfig, NetworkConfig, SimulationConfig
+from smsc.simulation.draws import (
+    SUBMIT_STEP,
+    Draws,
+    Fate,
+    draw,
+    fate_of,
+    identity,
+    network_key,
+)
 from smsc.simulation.handsets import (
     MAGIC_PREFIXES,
     Handsets,
@@ -21,7 +32,14 @@ from smsc.simulation.handsets import (
     status_at,
 )
 from smsc.simulation.inbox import Inboxes
-from smsc.simulation.networks import Attempt, ErrorCode, Fault, Result, SimulatedNetwork
+from smsc.simulation.networks import (
+    Attempt,
+    ErrorCode,
+    Fault,
+    Result,
+    SimulatedNetwork,
+    Uniform,
+)
 
 MAGIC_DELAY_DEFAULT = 60.0
 _MAGIC_ATTEMPTS = {
@@ -39,6 +57,49 @@ _MAGIC_FAULTS = {
 _ABSENT_ONCE = Attempt(0.0, Result.ABSENT, ErrorCode.ABSENT_SUBSCRIBER)
 _DELIVERED = Result.DELIVERED
 """A module constant: on Python 3.11 an Enum class attribute runs a lookup hook per use."""
+REPEATS_KEPT = 1 << 17
+"""Identities whose repeats one generation of `Repeats` counts (two generations are kept)."""
+
+
+class _NoDraws:
+    """What a network that draws nothing is handed: no hash, no allocation."""
+
+    def random(self) -> float:
+        raise AssertionError("this network's attempts draw nothing")
+
+
+_NO_DRAWS: Uniform = _NoDraws()
+
+
+class Repeats:
+    """How many messages with each identity came before: the n-th copy of the same message
+    gets a fate of its own (a load test sending one text to one number still sees the
+    configured mix). Two generations of at most `limit` identities each bound the memory
+    (about 100 bytes an identity); a copy sent after `limit` to 2 * `limit` other distinct
+    messages may be counted as a first one again."""
+
+    __slots__ = ("current", "limit", "previous")
+
+    def __init__(self, limit: int = REPEATS_KEPT) -> None:
+        self.limit = limit
+        self.current: dict[bytes, int] = {}
+        self.previous: dict[bytes, int] = {}
+
+    def count(self, identity: bytes) -> int:
+        """How many times `identity` was counted before; counts it once more."""
+        current = self.current
+        seen = current.get(identity)
+        if seen is None:
+            seen = self.previous.get(identity, 0)
+            if len(current) >= self.limit:
+                self.previous = current
+                self.current = current = {}
+        current[identity] = seen + 1
+        return seen
+
+    def clear(self) -> None:
+        self.current.clear()
+        self.previous.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,20 +130,29 @@ class Simulation:
         self._faulty = False
         """Whether any network has a submit fault mix (else submits skip the lookup)."""
         self._update_faulty()
-        self._rngs: dict[str, tuple[random.Random, random.Random]] = {}
+        self._keys: dict[str, bytes] = {}
+        """Each network's hash key under the seed."""
+        self._stored = Repeats()
+        """Repeats among stored messages (a message's `fate`)."""
+        self._submitted = Repeats()
+        """Repeats among submits that met a network's fault mix (their fault's fate)."""
+        self._last_identity: tuple[str, str, bytes, bytes] = ("", "", b"", identity("", "", b""))
+        """The last (source, destination, payload) hashed and their identity: a submit's fault
+        and its stored message meet the same objects, compared by `is` (docs/architecture.md,
+        hot-path idioms)."""
         self.reseed()
 
     def reseed(self) -> None:
-        """Restart every random stream from the configured seed."""
+        """Start again from the configured seed: same traffic, same fates (repeats are
+        counted anew)."""
         seed = self.settings.seed
-        self._rngs = {
-            name: (random.Random(f"{seed}/{name}/delivery"), random.Random(f"{seed}/{name}/submit"))
-            for name in self.networks
-        }
+        self._keys = {name: network_key(seed, name) for name in self.networks}
+        self._stored.clear()
+        self._submitted.clear()
 
     def reset(self) -> None:
-        """Back to the configuration: overrides, outages, fault mixes, inboxes and random
-        streams as at start."""
+        """Back to the configuration: overrides, outages, fault mixes, inboxes, and fates as
+        at start."""
         for network in self.networks.values():
             network.reset()
         self.handsets.reset()
@@ -93,22 +163,44 @@ class Simulation:
     def _update_faulty(self) -> None:
         self._faulty = any(network.submit_fault_possible for network in self.networks.values())
 
+    # -- fates ----------------------------------------------------------------------------
+
+    def _identity(self, source: str, destination: str, payload: bytes) -> bytes:
+        last = self._last_identity
+        if last[2] is payload and last[1] is destination and last[0] is source:
+            return last[3]
+        found = identity(source, destination, payload)
+        self._last_identity = (source, destination, payload, found)
+        return found
+
+    def fate(self, source: str, destination: str, payload: bytes) -> Fate:
+        """The fate of a message being stored; counts it among the repeats of its identity,
+        so ask once per stored message, in the order they are submitted."""
+        found = self._identity(source, destination, payload)
+        return fate_of(found, self._stored.count(found))
+
+    def known_fate(self, source: str, destination: str, payload: bytes) -> Fate:
+        """The fate of a stored message whose own was not kept (e.g. after a restart): that
+        of the first message with its identity."""
+        return fate_of(identity(source, destination, payload), 0)
+
     # -- decisions --------------------------------------------------------------------------
 
     def attempt(self, network: SimulatedNetwork, destination: str, attempts: int,
-                now: float) -> Attempt:
-        """How a delivery attempt on `network` ends; `attempts` made before this one."""
+                now: float, fate: Fate) -> Attempt:
+        """How a delivery attempt on `network` ends; `attempts` made before this one. `fate`
+        matters only where `network.draws` (else any will do)."""
         if self.magic and destination.startswith(MAGIC_PREFIXES):
             forced = self._magic_attempt(destination, attempts)
             if forced is not None:
                 return forced
-        rng = self._rngs[network.name][0]
+        draws = Draws(self._keys[network.name], fate, attempts) if network.draws else _NO_DRAWS
         if not self.handsets.active:
-            attempt = network.attempt(now, rng)
+            attempt = network.attempt(now, draws)
             if self.keeps_inbox and attempt.result is _DELIVERED:
                 return Attempt(attempt.delay, attempt.result, follow_up=True)
             return attempt
-        return self._handset_attempt(network, destination, now, rng)
+        return self._handset_attempt(network, destination, now, draws)
 
     def _magic_attempt(self, destination: str, attempts: int) -> Attempt | None:
         magic = magic_of(destination)
@@ -129,8 +221,8 @@ class Simulation:
         return forced
 
     def _handset_attempt(self, network: SimulatedNetwork, destination: str, now: float,
-                         rng: random.Random) -> Attempt:
-        attempt = network.attempt(now, rng)
+                         draws: Uniform) -> Attempt:
+        attempt = network.attempt(now, draws)
         if attempt.wait_key is not None:
             return attempt  # the network is out: the handset does not matter
         digits = digits_of(destination)
@@ -143,21 +235,25 @@ class Simulation:
         delay = attempt.delay + profile.latency
         match status.state:
             case "offline":
-                return Attempt(delay, Result.ABSENT, network.error_code("absent", rng),
+                return Attempt(delay, Result.ABSENT, network.error_code("absent", draws),
                                status.online_at, "handset:" + digits, True)
             case "memory_full":
-                return Attempt(delay, Result.ABSENT, network.error_code("memory_full", rng),
+                return Attempt(delay, Result.ABSENT, network.error_code("memory_full", draws),
                                None, "handset:" + digits, True)
             case "failing":
                 return Attempt(delay, Result.UNDELIVERABLE,
-                               network.error_code("undeliverable", rng))
+                               network.error_code("undeliverable", draws))
         if attempt.result is not Result.DELIVERED:
             return Attempt(delay, attempt.result, attempt.network_error_code)
         return Attempt(delay, Result.DELIVERED,
                        follow_up=self.keeps_inbox or profile.reply != "none")
 
-    def submit_fault(self, network: str, destination: str) -> SubmitFault | None:
-        """The fault a submit to `destination`, routed to `network`, meets (None: none)."""
+    def submit_fault(self, network: str, destination: str, *, source: str = "",
+                     payload: bytes = b"") -> SubmitFault | None:
+        """The fault a submit from `source` to `destination` with `payload`, routed to
+        `network`, meets (None: none). Where the network has a fault mix, the submit is
+        counted among the repeats of its identity (a submit sent again after a fault meets
+        the next copy's fate)."""
         if self.magic and destination.startswith(MAGIC_PREFIXES):
             magic = magic_of(destination)
             if magic is not None and magic[0] in _MAGIC_FAULTS:
@@ -165,9 +261,11 @@ class Simulation:
         if not self._faulty:
             return None
         simulated = self.networks.get(network)
-        if simulated is None:
+        if simulated is None or not simulated.submit_fault_possible:
             return None
-        fault = simulated.submit_fault(self._rngs[network][1])
+        found = self._identity(source, destination, payload)
+        fate = fate_of(found, self._submitted.count(found))
+        fault = simulated.submit_fault(draw(self._keys[network], fate, SUBMIT_STEP))
         if fault is None:
             return None
         return SubmitFault(fault, simulated.faults.slow_response_delay

@@ -1,7 +1,8 @@
-"""Simulated networks: how long a delivery attempt takes and how it ends (pure, seeded).
+"""Simulated networks: how long a delivery attempt takes and how it ends (pure).
 
-Time comes in as seconds since the SMSC started and randomness from the `random.Random` the
-caller passes, so the same seed and the same traffic give the same outcomes. A network with
+Time comes in as seconds since the SMSC started and randomness from the `Uniform` source the
+caller passes (`smsc.simulation.draws.Draws`: a function of the message and the attempt), so
+an attempt's result, error code and latency draw never depend on other traffic. A network with
 the default settings (fixed latency, one result, no cap, no outage) hands out one prebuilt
 Attempt and draws no random numbers.
 """
@@ -9,11 +10,17 @@ Attempt and draws no random numbers.
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from smsc.config import FaultMixConfig, NetworkConfig, OutageConfig
+
+
+class Uniform(Protocol):
+    """A source of uniform numbers: a decision's `Draws`, or a random.Random in tests."""
+
+    def random(self) -> float: ...
 
 
 class Result(Enum):
@@ -109,17 +116,19 @@ class SimulatedNetwork:
             and not config.max_rate and len(fixed_codes) == 1
             else None
         )
+        self.draws = self._fixed is None or any(len(codes) > 1 for codes in self._codes.values())
+        """Whether an attempt here may draw a random number (else it needs no `Draws`)."""
         self._next_start = 0.0
         self.outage_until: float | None = None
         """A runtime outage: math.inf until stopped, or its end (seconds since start)."""
         self.faults = config.faults
         self._faulty = _any_fault(config.faults)
 
-    def error_code(self, kind: str, rng: random.Random) -> int:
+    def error_code(self, kind: str, rng: Uniform) -> int:
         """The code reported with a failure of `kind` (absent, undeliverable, rejected,
         memory_full, outage): the configured one, or one drawn from several."""
         codes = self._codes[kind]
-        return codes[0] if len(codes) == 1 else rng.choice(codes)
+        return codes[0] if len(codes) == 1 else codes[int(rng.random() * len(codes))]
 
     # -- runtime changes -------------------------------------------------------------------
 
@@ -151,7 +160,7 @@ class SimulatedNetwork:
             return scheduled
         return until if scheduled is None else max(until, scheduled)
 
-    def attempt(self, now: float, rng: random.Random) -> Attempt:
+    def attempt(self, now: float, rng: Uniform) -> Attempt:
         """How an attempt started at `now` (seconds since start) ends, on the network side."""
         if self.outage_until is not None or self.config.outages:
             end = self.outage_end(now)
@@ -164,7 +173,7 @@ class SimulatedNetwork:
         code = None if result is Result.DELIVERED else self.error_code(result.value, rng)
         return Attempt(self.wait(now) + self.latency(rng), result, code)
 
-    def draw_result(self, rng: random.Random) -> Result:
+    def draw_result(self, rng: Uniform) -> Result:
         cumulative = self._cumulative
         if cumulative is None:
             return Result(self.config.result)
@@ -174,16 +183,18 @@ class SimulatedNetwork:
                 return result
         return self._results[-1]
 
-    def latency(self, rng: random.Random) -> float:
+    def latency(self, rng: Uniform) -> float:
         config = self.config
         match config.latency_distribution:
             case "uniform":
-                value = rng.uniform(config.latency - config.latency_spread,
-                                    config.latency + config.latency_spread)
-            case "normal":
-                value = rng.gauss(config.latency, config.latency_spread)
+                value = config.latency + config.latency_spread * (2.0 * rng.random() - 1.0)
+            case "normal":  # Box-Muller, from two uniform numbers
+                radius = math.sqrt(-2.0 * math.log(1.0 - rng.random()))
+                value = (config.latency + config.latency_spread * radius
+                         * math.cos(math.tau * rng.random()))
             case "exponential":
-                value = rng.expovariate(1 / config.latency) if config.latency > 0 else 0.0
+                value = (-math.log(1.0 - rng.random()) * config.latency
+                         if config.latency > 0 else 0.0)
             case _:
                 value = config.latency
         return max(value, 0.0)
@@ -201,12 +212,11 @@ class SimulatedNetwork:
     def submit_fault_possible(self) -> bool:
         return self._faulty
 
-    def submit_fault(self, rng: random.Random) -> Fault | None:
-        """The fault a submit routed here meets, or None (no draw when the mix is empty)."""
+    def submit_fault(self, draw: float) -> Fault | None:
+        """The fault a submit routed here meets, given a uniform number in [0, 1), or None."""
         if not self._faulty:
             return None
         faults = self.faults
-        draw = rng.random()
         for fault, chance in (
             (Fault.THROTTLED, faults.throttled),
             (Fault.SYSTEM_ERROR, faults.system_error),

@@ -108,11 +108,11 @@ def test_fault_mix_draws_each_fault_in_proportion() -> None:
     network = SimulatedNetwork(NetworkConfig(faults=FaultMixConfig(
         throttled=0.1, system_error=0.1, slow_response=0.1, no_response=0.1, disconnect=0.1)))
     rng = random.Random(9)
-    faults = [network.submit_fault(rng) for _ in range(10000)]
+    faults = [network.submit_fault(rng.random()) for _ in range(10000)]
     for fault in Fault:
         assert abs(faults.count(fault) / len(faults) - 0.1) < 0.015
     assert abs(faults.count(None) / len(faults) - 0.5) < 0.02
-    assert SimulatedNetwork(NetworkConfig()).submit_fault(rng) is None
+    assert SimulatedNetwork(NetworkConfig()).submit_fault(0.0) is None
 
 
 def test_magic_numbers_parse_in_every_written_form() -> None:
@@ -150,20 +150,23 @@ def test_same_seed_same_outcomes_and_networks_do_not_disturb_each_other() -> Non
     configs = (NetworkConfig(name="a", outcomes=OutcomeMixConfig(delivered=1, absent=1)),
                NetworkConfig(name="b", outcomes=OutcomeMixConfig(delivered=1, rejected=1)))
 
-    def outcomes(interleave: bool) -> list[Result]:
+    def outcomes(interleave: bool, seed: int = 11) -> list[Result]:
         simulation = Simulation(networks=configs, handsets=(),
-                                settings=SimulationConfig(seed=11))
+                                settings=SimulationConfig(seed=seed))
         a, b = simulation.networks["a"], simulation.networks["b"]
         results = []
         for n in range(50):
             if interleave:
-                simulation.attempt(b, f"49{n}", 0, 0.0)
-            results.append(simulation.attempt(a, f"49{n}", 0, 0.0).result)
+                simulation.attempt(b, f"49{n}", 0, 0.0, simulation.fate("1", f"49{n}", b"b"))
+            fate = simulation.fate("1", f"49{n}", b"a")
+            results.append(simulation.attempt(a, f"49{n}", 0, 0.0, fate).result)
         return results
 
     plain = Simulation(networks=(NetworkConfig(),), handsets=(), settings=SimulationConfig())
     default = plain.networks["default"]
-    assert plain.attempt(default, "4915100000002", 0, 0.0) is plain.attempt(
-        default, "4915100000003", 3, 9.0)  # the default path allocates nothing
+    assert not default.draws
+    assert plain.attempt(default, "4915100000002", 0, 0.0, b"") is plain.attempt(
+        default, "4915100000003", 3, 9.0, b"x")  # the default path allocates nothing
     assert outcomes(False) == outcomes(True)
     assert len(set(outcomes(False))) == 2
+    assert outcomes(False) != outcomes(False, seed=12)
