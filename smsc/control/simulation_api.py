@@ -290,7 +290,7 @@ SIMULATION_PATHS: dict[str, Any] = {
     },
     "/v1/reset": {"post": {
         "summary": "Back to the configuration: handset overrides, outages, fault mixes, "
-                   "inboxes and random streams",
+                   "inboxes and fates (as at start)",
         "requestBody": {"required": False, "content": {JSON: {"schema": {
             "type": "object", "additionalProperties": False, "maxProperties": 0,
             "description": "no body, or {}: reset takes no options"}}}},

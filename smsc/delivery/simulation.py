@@ -262,7 +262,8 @@ class SimulationControl:
 
     async def reset(self) -> None:
         """Everything back to the configuration: handset overrides, runtime outages, fault
-        mixes, inboxes and random streams; messages waiting for what is now reachable go out."""
+        mixes, inboxes and fates (as at start); messages waiting for what is now reachable
+        go out."""
         self.simulation.reset()
         for key in list(self._waiting):
             await self._come_back_if_reachable(key)
