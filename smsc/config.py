@@ -463,7 +463,8 @@ class MoTrafficConfig:
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
-    accounts: tuple[AccountConfig, ...] = (AccountConfig(),)
+    accounts: tuple[AccountConfig, ...] = (AccountConfig(mo_addresses=("4242",)),)
+    """The default account also owns MO short code 4242, so MO works out of the box."""
     networks: tuple[NetworkConfig, ...] = (NetworkConfig(),)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
