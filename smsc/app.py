@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from smsc.delivery.receivers import BindRegistry
 from smsc.delivery.retention import purge_finished_messages
 from smsc.delivery.scheduler import DeliveryScheduler
 from smsc.delivery.simulation import SimulationControl
-from smsc.logs import configure_logging, pdu_tracer
+from smsc.logs import pdu_tracer
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu
 from smsc.receipts import ReceiptDialects
@@ -297,32 +296,6 @@ async def shut_down(running: RunningSmsc, grace: float) -> None:
             for link in list(running.links):
                 nursery.start_soon(link.unbind, grace)
         await running.committer.wait_idle()
-
-
-async def serve_until_signal(config: Config) -> None:
-    """`smsc serve`: run until SIGINT or SIGTERM, then shut down cleanly."""
-    async with trio.open_nursery() as nursery:
-        running: RunningSmsc = await nursery.start(run, config)
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            print(
-                f"smsc: SMPP on {config.server.host}:{running.smpp_port}"
-                + (f", TLS on port {running.tls_port}" if running.tls_port else "")
-                + (f", HTTP on port {running.http_port}" if running.http_port else "")
-                + f"; store {config.store.kind}",
-                flush=True,
-            )
-            async for signum in signals:
-                log.info("signal %s: shutting down", signal.Signals(signum).name)
-                running.shutdown.set()
-                break
-
-
-def run_server(config: Config) -> int:
-    """Blocking entry point for the command line; returns the exit code."""
-    configure_logging(config.logging)
-    tune_garbage_collector()
-    trio.run(serve_until_signal, config)
-    return 0
 
 
 def tune_garbage_collector() -> None:

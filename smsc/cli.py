@@ -1,18 +1,45 @@
 """Command line of the SMSC: `smsc serve` and `smsc check-config`.
 
-A configuration problem is printed as one line (`FILE: KEY: PROBLEM`) with exit code 2.
+A configuration problem, an address already in use, or a data directory it cannot read or
+another process holds is printed as one line with exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import logging
+import signal
+import socket
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import trio
 
 from smsc.config import Config, ConfigError, load_config, with_overrides
+
+if TYPE_CHECKING:
+    from smsc.app import RunningSmsc
+
+log = logging.getLogger("smsc")
+
+EXIT_USAGE = 2
+_DEFAULTS = Config()
+
+EPILOG = """\
+examples:
+  smsc serve                               the embedded defaults (configs/default.toml)
+  smsc serve --config my.toml --port 0     a config file, SMPP on a free port
+  smsc check-config my.toml                "my.toml: ok", or one line naming the problem
+
+Stop it with Ctrl-C or SIGTERM: it unbinds every session, lets queued store writes finish
+and exits 0 (a second signal stops it at once, exit 128 + the signal's number). SIGHUP is
+ignored. Exit codes: 0 stopped cleanly; 2 bad configuration, an address already in use, or a
+data directory it cannot read or another process holds.
+"""
 
 
 def _version() -> str:
@@ -23,17 +50,28 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smsc", description="SMPP 3.4 SMSC simulator")
+    parser = argparse.ArgumentParser(
+        prog="smsc", description="SMPP 3.4 SMSC simulator.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"smsc {_version()}")
-    commands = parser.add_subparsers(dest="command")
-    serve = commands.add_parser("serve", help="run the SMSC")
-    serve.add_argument("--config", type=Path, help="TOML file (default: embedded defaults)")
-    serve.add_argument("--host", help="SMPP listen address")
-    serve.add_argument("--port", type=int, help="SMPP port (0 picks a free one)")
-    serve.add_argument("--http-port", type=int, help="control API / metrics port")
-    serve.add_argument("--data-dir", help="directory of the SQLite store")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,check-config}")
+    server, control = _DEFAULTS.server, _DEFAULTS.control
+    serve = commands.add_parser(
+        "serve", help="run the SMSC (the default command)", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the SMSC. Flags override the config file's values.")
+    serve.add_argument("--config", type=Path, metavar="FILE",
+                       help="TOML file (default: the embedded defaults, as in "
+                            "configs/default.toml)")
+    serve.add_argument("--host", help=f"SMPP listen address (default: {server.host})")
+    serve.add_argument("--port", type=int,
+                       help=f"SMPP port, 0 picks a free one (default: {server.port})")
+    serve.add_argument("--http-port", type=int,
+                       help=f"control API, dashboard and /metrics port (default: {control.port})")
+    serve.add_argument("--data-dir", metavar="DIR",
+                       help=f"directory of the SQLite store (default: {_DEFAULTS.store.data_dir})")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                       help="logging.level")
+                       help=f"logging.level (default: {_DEFAULTS.logging.level})")
     serve.add_argument("--log-json", action="store_true", help="log JSON lines (logging.json)")
     serve.add_argument("--pdu-trace", action="store_true",
                        help="log every PDU decoded and in hex (logging.pdu_trace)")
@@ -62,15 +100,137 @@ def load(path: Path | None) -> Config:
     return load_config(path)
 
 
-def _startup_error(error: BaseException) -> BaseException | None:
-    """The one-line startup refusal in `error` (the server's nursery may have grouped it):
-    a data directory it cannot read or another process holds."""
+# -- serving ------------------------------------------------------------------------------
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def banner(config: Config, running: RunningSmsc) -> str:
+    """The line `smsc serve` prints once it listens: every address, and where to look."""
+    host = config.server.host
+    parts = []
+    if config.server.tls.plain_enabled:
+        parts.append(f"SMPP on {_address(host, running.smpp_port)}")
+    if running.tls_port:
+        parts.append(f"SMPP over TLS on {_address(host, running.tls_port)}")
+    if running.http_port:
+        base = f"http://{_address(config.control.host, running.http_port)}"
+        parts.append(f"dashboard {base}/, metrics {base}/metrics")
+    store = config.store.kind
+    if store == "sqlite":
+        store += f" in {config.store.data_dir}"
+    return f"smsc: {', '.join(parts)}; store {store}"
+
+
+async def serve_until_signal(config: Config) -> int:
+    """`smsc serve`: run until SIGINT or SIGTERM, then shut down cleanly; returns the exit code.
+
+    A second SIGINT or SIGTERM stops at once (128 + its number). SIGHUP, which would otherwise
+    end the process, is logged and ignored: the configuration is read only at start.
+    """
+    from smsc.app import run
+
+    forced = 0
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async with trio.open_nursery() as nursery:
+            started: list[RunningSmsc] = []
+
+            async def watch_signals() -> None:
+                nonlocal forced
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    if signum == signal.SIGHUP:
+                        log.warning("%s ignored: the configuration is read only at start; "
+                                    "restart the SMSC to change it", name)
+                    elif started and not started[0].shutdown.is_set():
+                        log.info("signal %s: shutting down", name)
+                        started[0].shutdown.set()
+                    else:  # during start-up, or a second signal during shutdown
+                        log.warning("signal %s: stopping at once", name)
+                        forced = 128 + signum
+                        nursery.cancel_scope.cancel()
+
+            async def serve(*, task_status: trio.TaskStatus[RunningSmsc]) -> None:
+                await run(config, task_status=task_status)
+                nursery.cancel_scope.cancel()  # shut down: stop watching signals
+
+            nursery.start_soon(watch_signals)
+            started.append(await nursery.start(serve))
+            print(banner(config, started[0]), flush=True)
+    return forced
+
+
+def run_server(config: Config) -> int:
+    """Blocking entry point for `smsc serve`; returns the exit code."""
+    from smsc.app import tune_garbage_collector
+    from smsc.logs import configure_logging
+
+    configure_logging(config.logging)
+    tune_garbage_collector()
+    return trio.run(serve_until_signal, config)
+
+
+def _listen_addresses(config: Config) -> list[tuple[str, str, int]]:
+    """(what, host, port) of every listener the config asks for, free ports (0) left out."""
+    server, control = config.server, config.control
+    wanted = []
+    if server.tls.plain_enabled:
+        wanted.append(("SMPP", server.host, server.port))
+    if server.tls.enabled:
+        wanted.append(("SMPP over TLS", server.host, server.tls.port))
+    if control.enabled:
+        wanted.append(("HTTP", control.host, control.port))
+    return [item for item in wanted if item[2]]
+
+
+def unavailable_address(config: Config) -> str | None:
+    """Which configured listen address cannot be bound, and why (None: all can).
+
+    The bind error the server met names no address; trying each one again, as the
+    listeners do (SO_REUSEADDR), finds the culprit.
+    """
+    for what, host, port in _listen_addresses(config):
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+        except socket.gaierror as error:
+            return f"{what} {_address(host, port)}: {error.strerror}"
+        for family, kind, protocol, _, sockaddr in infos:
+            with socket.socket(family, kind, protocol) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(sockaddr)
+                except OSError as error:
+                    reason = error.strerror or str(error)
+                    return f"{what} {_address(host, port)}: {reason.lower()}"
+    return None
+
+
+def _only_error(error: BaseException) -> BaseException:
+    """The one exception inside nested single-member exception groups (trio's nurseries)."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+_BIND_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+def startup_failure(error: BaseException, config: Config) -> str | None:
+    """One line for an error that stops the server from starting, None for anything else."""
     from smsc.data_dir import DataDirInUse
     from smsc.store.sqlite_schema import StoreLayoutError
 
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error if isinstance(error, StoreLayoutError | DataDirInUse) else None
+    cause = _only_error(error)
+    if isinstance(cause, StoreLayoutError | DataDirInUse):  # a data directory it cannot use
+        return f"smsc: {cause}"
+    if isinstance(cause, OSError) and cause.errno in _BIND_ERRNOS:
+        taken = unavailable_address(config)
+        if taken is not None:
+            return f"smsc: cannot listen on {taken}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,16 +252,14 @@ def main(argv: list[str] | None = None) -> int:
         config = with_logging_flags(config, args)
     except ConfigError as error:
         print(error, file=sys.stderr)
-        return 2
-    from smsc.app import run_server
-
+        return EXIT_USAGE
     try:
         return run_server(config)
-    except Exception as error:  # a refusal to start is one line, anything else a traceback
-        refusal = _startup_error(error)
-        if refusal is None:
+    except Exception as error:
+        line = startup_failure(error, config)
+        if line is None:
             raise
-        print(f"smsc: {refusal}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
-        return 130
+        print(line, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place
+        return 128 + signal.SIGINT

@@ -89,7 +89,8 @@ TABLE: tuple[Row, ...] = (
     ),
     row("smsc.pytest_plugin", "shell", "smsc.config smsc.embed", "pytest"),
     row("smsc.data_dir", "shell", ""),
-    row("smsc.cli", "shell", "smsc.app smsc.config smsc.data_dir smsc.store"),
+    row("smsc.cli", "shell", "smsc.app smsc.config smsc.data_dir smsc.logs smsc.store",
+        "socket trio"),
     row("smsc.__main__", "shell", "smsc.cli"),
     row("esme_client", "esme", "smsc.pdu smsc.session", "multiprocessing ssl trio"),
 )
