@@ -5,7 +5,8 @@
     esme bench --connections 4 --window 100 --count 100000 --receipts
 
 Exit codes: 0 done; 1 the SMSC refused (the SMPP status is printed); 2 bad usage;
-3 cannot connect; 4 no receipt in time.
+3 cannot connect, or the connection failed; 4 no receipt in time (bench: a submit_sm
+unanswered or a receipt missing); 128 + the signal's number when interrupted.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import argparse
 import json
 import math
 import multiprocessing
+import os
 import signal
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any, TextIO
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn, TextIO
 
 import trio
+from tqdm import tqdm
 
 from esme_client.client import ClientConfig, EsmeClient, ReceiptTimeout, connect
 from esme_client.compose import ENCODINGS, SCHEMES
@@ -35,9 +39,11 @@ from esme_client.errors import (
 )
 from esme_client.loadgen import (
     FIELDS,
+    STOP_GRACE,
     BenchConfig,
     BenchStats,
     Counters,
+    Stop,
     run_bench,
     settle_receipts,
     summary,
@@ -45,6 +51,62 @@ from esme_client.loadgen import (
 from esme_client.results import Delivery, Receipt
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_CONNECT, EXIT_TIMEOUT = 1, 2, 3, 4
+
+EXIT_CODES = """\
+exit codes:
+  0    done
+  1    the SMSC refused (its SMPP status is printed)
+  2    bad usage
+  3    cannot connect or bind, or the connection failed
+  4    send: no receipt in time; bench: a submit_sm unanswered or a receipt missing
+  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM
+"""
+EPILOGS = {
+    None: """\
+examples:
+  esme send 4915100000002 "Hello" --wait-receipt
+  esme listen --json
+  esme bench -c 4 -w 100 -n 100000 --receipts
+""",
+    "send": """\
+examples:
+  esme send 4915100000002 "Hello" --wait-receipt    the message id, then the receipt
+  esme send 4915100000002 0a0b0c --hex --json       binary user data, JSON output
+  esme send 4915100000002 "$(cat long.txt)" --scheme sar
+""",
+    "listen": """\
+examples:
+  esme listen                                        MO and receipts as text lines
+  esme listen --json --count 10                      ten JSON lines, then exit
+Ctrl-C or SIGTERM unbinds and exits 0.
+""",
+    "bench": """\
+examples:
+  esme bench -n 100000                               one connection, as fast as it goes
+  esme bench -c 4 -w 100 -n 100000 --receipts        four connections, with receipts
+  esme bench -r 500 -d 60 --json                     500 submit_sm/s for a minute
+The first Ctrl-C or SIGTERM stops sending, unbinds and prints the report of what was
+done; a second one exits at once. The reason for a non-zero exit is the last line on
+stderr.
+""",
+}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+    """Epilogs as written, and each option's default after its help when it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, "") or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _version() -> str:
+    try:
+        return version("smsc-simulator")
+    except PackageNotFoundError:  # pragma: no cover - running from a plain checkout
+        return "unknown"
 
 
 def _positive_int(text: str) -> int:
@@ -63,11 +125,11 @@ def _non_negative(text: str) -> float:
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection")
-    group.add_argument("--host", default="127.0.0.1")
-    group.add_argument("--port", type=int, default=2775)
-    group.add_argument("--system-id", default="smppclient1")
-    group.add_argument("--password", default="password")
-    group.add_argument("--system-type", default="")
+    group.add_argument("--host", default="127.0.0.1", help="the SMSC's address")
+    group.add_argument("--port", type=int, default=2775, help="the SMSC's SMPP port")
+    group.add_argument("--system-id", default="smppclient1", help="account to bind as")
+    group.add_argument("--password", default="password", help="the account's password")
+    group.add_argument("--system-type", default="", help="system_type of the bind")
     group.add_argument("--tls", action="store_true", help="SMPP over TLS")
     group.add_argument("--cafile", help="CA certificates to trust for --tls")
     group.add_argument("--insecure", action="store_true",
@@ -75,12 +137,20 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="esme", description="An SMPP 3.4 ESME.")
+    parser = argparse.ArgumentParser(prog="esme", description="An SMPP 3.4 ESME.",
+                                     epilog=EPILOGS[None] + "\n" + EXIT_CODES,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"esme {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    send = commands.add_parser("send", help="submit one message and print its id")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                                   epilog=EPILOGS[name] + "\n" + EXIT_CODES,
+                                   formatter_class=HelpFormatter)
+
+    send = command("send", "submit one message and print its id")
     _connection_options(send)
-    send.add_argument("destination")
+    send.add_argument("destination", help="the number to send to")
     send.add_argument("text", help="the text (or, with --hex, the user data in hex)")
     send.add_argument("--source", default="", help="source_addr")
     send.add_argument("--hex", action="store_true", help="TEXT is hex octets (binary)")
@@ -88,16 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"auto (GSM when it fits, else UCS2), {', '.join(ENCODINGS)}, "
                            "or a data_coding number")
     send.add_argument("--scheme", default="udh8", choices=sorted(SCHEMES),
-                      help="how long messages travel (default udh8)")
+                      help="how long messages travel")
     send.add_argument("--registered-delivery", type=int, default=None, metavar="N",
-                      help="registered_delivery value (default 1 with --wait-receipt, else 0)")
+                      help="registered_delivery value (default: 1 with --wait-receipt, else 0)")
     send.add_argument("--wait-receipt", action="store_true",
                       help="bind as transceiver and wait for the receipt of every part")
     send.add_argument("--timeout", type=_non_negative, default=60.0,
-                      help="seconds to wait for receipts (default 60)")
+                      help="seconds to wait for receipts")
     send.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
-    listen = commands.add_parser("listen", help="bind and print MO messages and receipts")
+    listen = command("listen", "bind and print MO messages and receipts")
     _connection_options(listen)
     listen.add_argument("--mode", choices=("receiver", "transceiver"), default="receiver")
     listen.add_argument("--json", action="store_true", help="JSON lines on stdout")
@@ -106,33 +176,39 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--no-reconnect", action="store_true",
                         help="exit when the connection is lost")
 
-    bench = commands.add_parser("bench", help="load-test an SMSC")
+    bench = command("bench", "load-test an SMSC")
     _connection_options(bench)
-    bench.add_argument("--connections", "-c", type=_positive_int, default=1)
+    bench.add_argument("--connections", "-c", type=_positive_int, default=1,
+                       help="SMPP connections")
     bench.add_argument("--window", "-w", type=_positive_int, default=100,
-                       help="submit_sm in flight per connection (default 100)")
+                       help="submit_sm in flight per connection")
     bench.add_argument("--rate", "-r", type=_non_negative, default=0.0,
-                       help="target submit_sm/s over all connections (default 0: max)")
+                       help="target submit_sm/s over all connections (default: 0, as fast as "
+                            "the windows allow)")
     bench.add_argument("--count", "-n", type=int, default=None,
-                       help="submit_sm to send (default 10000, or unlimited with --duration)")
+                       help="submit_sm to send (default: 10000, or no limit with --duration)")
     bench.add_argument("--duration", "-d", type=_non_negative, default=0.0,
                        help="seconds to send for")
     bench.add_argument("--size", type=_positive_int, default=40,
-                       help="characters per message (default 40; long ones go in parts)")
-    bench.add_argument("--encoding", choices=("gsm", "ucs2", "latin1"), default="gsm")
+                       help="characters per message (long ones go in parts)")
+    bench.add_argument("--encoding", choices=("gsm", "ucs2", "latin1"), default="gsm",
+                       help="the messages' encoding")
     bench.add_argument("--receipts", action="store_true",
                        help="ask for receipts and wait for them (binds as transceiver)")
-    bench.add_argument("--receipt-timeout", type=_non_negative, default=30.0)
-    bench.add_argument("--source", default="4242")
+    bench.add_argument("--response-timeout", type=_non_negative, default=30.0,
+                       help="seconds to wait for the last submit_sm_resp after sending")
+    bench.add_argument("--receipt-timeout", type=_non_negative, default=30.0,
+                       help="seconds to wait for the receipts after the last submit_sm_resp")
+    bench.add_argument("--source", default="4242", help="source_addr")
     bench.add_argument("--destination", default="4915100000002",
                        help="first destination number")
     bench.add_argument("--destinations", type=_positive_int, default=1,
-                       help="send to this many numbers in turn, counting up (default 1)")
+                       help="send to this many numbers in turn, counting up")
     bench.add_argument("--processes", "-p", type=_positive_int, default=1,
-                       help="generator processes sharing the connections (default 1)")
+                       help="generator processes sharing the connections")
     bench.add_argument("--json", action="store_true", help="the report as one JSON object")
     bench.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
-                       help="live progress bar on stderr (auto: when stderr is a terminal)")
+                       help="live progress bar on stderr; auto: when stderr is a terminal")
     return parser
 
 
@@ -297,63 +373,171 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         ssl_context=ssl_context_of(args), connections=args.connections, window=args.window,
         rate=args.rate, count=count, duration=args.duration, size=args.size,
         encoding=args.encoding, receipts=args.receipts, receipt_timeout=args.receipt_timeout,
+        response_timeout=args.response_timeout,
         source_addr=args.source, destination_addr=args.destination,
         destinations=args.destinations,
     )
 
 
+class _Bar(tqdm):  # type: ignore[type-arg]
+    """tqdm without its monitor thread: the bench redraws it itself, four times a second."""
+
+    monitor_interval = 0
+
+
 class Progress:
-    """A one-line progress bar on stderr, redrawn in place."""
+    """The live progress bar on stderr, fed from the counters every generator process updates.
+
+    With a count the bar is the share of submit_sm answered, with its rate and the time
+    left; with a duration it is the time gone. tqdm pads a line that got shorter.
+    """
 
     def __init__(self, config: BenchConfig, counters: Counters, stream: TextIO) -> None:
         self.config = config
         self.counters = counters
-        self.stream = stream
         self.started = time.monotonic()
         self.last = (self.started, 0)
+        if config.count:
+            total: float = config.count
+            layout = ("{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} answered "
+                      "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
+        else:
+            total = config.duration
+            layout = "{percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
+        self.total = total
+        self.bar = _Bar(total=total, file=stream, unit=" submit_sm", unit_scale=True,
+                        dynamic_ncols=True, mininterval=0, miniters=0, bar_format=layout)
 
     def draw(self, final: bool = False) -> None:
         now = time.monotonic()
         sent, responses, receipts = self.counters.read()
-        elapsed = now - self.started
         config = self.config
-        if config.count:
-            done = responses / config.count
-        elif config.duration:
-            done = elapsed / config.duration
-        else:
-            done = 0.0
-        done = min(1.0, done)
         then, before = (self.started, 0) if final else self.last
-        rate = (responses - before) / (now - then) if now > then else 0.0
         self.last = (now, responses)
-        bar = "#" * int(done * 24) + "-" * (24 - int(done * 24))
-        receipts_part = f"  receipts {receipts:,}" if config.receipts else ""
-        self.stream.write(f"\r[{bar}] {done:4.0%}  sent {sent:,}  resp {responses:,} "
-                          f"({rate:,.0f}/s){receipts_part}  {elapsed:.1f}s   ")
+        postfix = f"sent {sent:,}"
+        if not config.count:
+            rate = (responses - before) / (now - then) if now > then else 0.0
+            postfix += f", answered {responses:,} ({rate:,.0f}/s)"
+        if config.receipts:
+            postfix += f", receipts {receipts:,}"
+        self.bar.set_postfix_str(postfix, refresh=False)
+        done = responses if config.count else now - self.started
+        self.bar.update(min(done, self.total) - self.bar.n)
         if final:
-            self.stream.write("\n")
-        self.stream.flush()
+            self.bar.close()
+
+
+class Interruption:
+    """`esme bench`'s SIGINT and SIGTERM: the first stops the run, which then unbinds and
+    reports; a second one exits at once, without unbinding."""
+
+    def __init__(self, announce: bool = True) -> None:
+        self.signum: int | None = None
+        self.announce = announce
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.signum is None else signal.Signals(self.signum).name
+
+    def first(self, signum: int) -> None:
+        """Note the first signal and say what happens now."""
+        self.signum = signum
+        if self.announce:
+            print(f"\nesme: {signal.Signals(signum).name}: stopping; waiting up to "
+                  f"{STOP_GRACE:g} s for the answers in flight, then unbinding (again to "
+                  "exit at once)", file=sys.stderr, flush=True)
+
+    def exit_now(self, signum: int) -> NoReturn:
+        if self.announce:
+            print(f"\nesme: {signal.Signals(signum).name} again: exiting without unbinding",
+                  file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(128 + signum)
+
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+async def _bench_until_signal(config: BenchConfig, counters: Counters, share: tuple[int, int],
+                              watched: frozenset[signal.Signals], interruption: Interruption,
+                              redraw: Callable[[], None] | None = None) -> BenchStats:
+    """run_bench, stopped by the first of the `watched` signals (see Interruption)."""
+    stop = Stop()
+    with trio.open_signal_receiver(*watched) as signals:
+        # a generator process starts with them blocked, so that none is lost before this
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, watched)
+        async with trio.open_nursery() as nursery:
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    if interruption.signum is not None:
+                        interruption.exit_now(signum)
+                    interruption.first(signum)
+                    stop(signal.Signals(signum).name)
+
+            async def keep_drawing(draw: Callable[[], None]) -> None:
+                while True:
+                    await trio.sleep(0.25)
+                    draw()
+
+            nursery.start_soon(stop_on_signal)
+            if redraw is not None:
+                nursery.start_soon(keep_drawing, redraw)
+            stats = await run_bench(config, counters, share, stop)
+            nursery.cancel_scope.cancel()
+    return stats
 
 
 def _worker(config: BenchConfig, shared: Any, index: int, of: int, pipe: Any) -> None:
+    # Ctrl-C reaches every process of the terminal's group: the parent decides, and stops
+    # its generator processes with SIGTERM
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    stats = trio.run(run_bench, config, Counters(shared, index * FIELDS), (index, of))
+    stats = trio.run(_bench_until_signal, config, Counters(shared, index * FIELDS),
+                     (index, of), frozenset({signal.SIGTERM}), Interruption(announce=False))
     pipe.send(stats)
     pipe.close()
 
 
-def run_processes(config: BenchConfig, processes: int,
-                  progress: Progress | None, counters_store: Any) -> BenchStats:
+def run_processes(config: BenchConfig, processes: int, progress: Progress | None,
+                  counters_store: Any, interruption: Interruption) -> BenchStats:
+    """Run the generator processes; the first SIGINT or SIGTERM is passed on to them as
+    SIGTERM (they stop, unbind and report), a second one kills them and exits."""
     context = multiprocessing.get_context("fork")
-    workers = []
-    for index in range(processes):
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_worker,
-                                  args=(config, counters_store, index, processes, sender))
-        process.start()
-        sender.close()
-        workers.append((process, receiver))
+    workers: list[tuple[Any, Any]] = []
+    parent = os.getpid()
+
+    def terminate(signum: int, frame: object) -> None:
+        if os.getpid() != parent:
+            return
+        if interruption.signum is not None:
+            for process, _ in workers:
+                process.kill()
+            interruption.exit_now(signum)
+        interruption.first(signum)
+        for process, _ in workers:
+            if process.exitcode is None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    previous = {signum: signal.signal(signum, terminate) for signum in STOP_SIGNALS}
+    try:
+        for index in range(processes):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(target=_worker,
+                                      args=(config, counters_store, index, processes, sender))
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                process.start()
+                workers.append((process, receiver))
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            sender.close()
+        return _collect(workers, progress)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _collect(workers: list[tuple[Any, Any]], progress: Progress | None) -> BenchStats:
+    """Every generator process's figures, merged, as they finish."""
     stats = BenchStats()
     pending = list(workers)
     while pending:
@@ -371,20 +555,6 @@ def run_processes(config: BenchConfig, processes: int,
     return stats
 
 
-async def _bench_in_process(config: BenchConfig, counters: Counters,
-                            progress: Progress | None) -> BenchStats:
-    async with trio.open_nursery() as nursery:
-        if progress is not None:
-            async def redraw() -> None:
-                while True:
-                    await trio.sleep(0.25)
-                    progress.draw()
-            nursery.start_soon(redraw)
-        stats = await run_bench(config, counters)
-        nursery.cancel_scope.cancel()
-    return stats
-
-
 def print_report(report: dict[str, Any], out: TextIO) -> None:
     work = report["workload"]
     limit = f"{work['count']:,} submit_sm" if work["count"] else f"{work['duration']} s"
@@ -393,6 +563,9 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
           f"{rate}, {work['size']} {work['encoding']} characters "
           f"({work['parts_per_message']} part(s)), receipts {'on' if work['receipts'] else 'off'}"
           f", {work['processes']} process(es)", file=out)
+    if report["interrupted"]:
+        print(f"  interrupted by {report['interrupted']}: sending stopped early"
+              + (", receipts not waited for" if work["receipts"] else ""), file=out)
     print(f"  submitted {report['submitted']:,}, answered {report['responses']:,} "
           f"in {report['elapsed_s']:.2f} s: {report['submit_rate']:,.0f} submit_sm/s", file=out)
     if work["receipts"]:
@@ -425,34 +598,73 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
         print(f"  error: {error}", file=out)
 
 
+def _distinct(lines: list[str]) -> list[str]:
+    """Each line once, with how many times it came when more than once."""
+    counted: dict[str, int] = {}
+    for line in lines:
+        counted[line] = counted.get(line, 0) + 1
+    return [line if n == 1 else f"{line} ({n} times)" for line, n in counted.items()]
+
+
+def bench_outcome(report: dict[str, Any]) -> tuple[int, str | None]:
+    """The exit code of a bench run and, when it is not 0, why.
+
+    Interrupted: 128 + the signal. A connection that could not be opened, or failed: 3.
+    Every submit_sm answered (whatever its status) and every receipt asked for arrived: 0;
+    otherwise 4.
+    """
+    interrupted = report["interrupted"]
+    if interrupted:
+        return (128 + signal.Signals[interrupted],
+                f"interrupted by {interrupted}; the report covers what was done until then")
+    shortfalls = []
+    if report["unanswered"]:
+        shortfalls.append(f"{report['unanswered']:,} submit_sm unanswered")
+    if report["workload"]["receipts"] and report["receipts_missing"]:
+        shortfalls.append(f"{report['receipts_missing']:,} receipts missing")
+    if report["errors"]:
+        return EXIT_CONNECT, "; ".join(_distinct(report["errors"]) + shortfalls)
+    if shortfalls:
+        return EXIT_TIMEOUT, "; ".join(shortfalls)
+    return 0, None
+
+
 def bench_command(args: argparse.Namespace) -> int:
     config = bench_config(args)
     if not config.count and not config.duration:
         return fail("bench needs --count or --duration", EXIT_USAGE)
     show = args.progress == "on" or (args.progress == "auto" and sys.stderr.isatty())
     processes = min(args.processes, config.connections)
+    interruption = Interruption()
     started = time.monotonic()
     if processes > 1:
         store = multiprocessing.get_context("fork").Array("q", FIELDS * processes, lock=False)
         counters = Counters(store)
         progress = Progress(config, counters, sys.stderr) if show else None
-        stats = run_processes(config, processes, progress, store)
+        stats = run_processes(config, processes, progress, store, interruption)
     else:
         counters = Counters()
         progress = Progress(config, counters, sys.stderr) if show else None
-        stats = trio.run(_bench_in_process, config, counters, progress)
+        stats = trio.run(_bench_until_signal, config, counters, (0, 1), STOP_SIGNALS,
+                         interruption, progress.draw if progress is not None else None)
     elapsed = time.monotonic() - started
+    for signum in STOP_SIGNALS:  # the run is over: any signal now is a second one
+        signal.signal(signum, lambda signum, frame: interruption.exit_now(signum))
     settle_receipts(stats)
     if progress is not None:
         progress.draw(final=True)
     report = summary(config, stats, elapsed, processes)
+    report["interrupted"] = interruption.reason
+    code, reason = bench_outcome(report)
+    report["exit_code"], report["failure"] = code, reason
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(report), flush=True)
     else:
         print_report(report, sys.stdout)
-    if stats.responses == 0 and stats.errors:
-        return EXIT_CONNECT
-    return 0
+        sys.stdout.flush()
+    if reason is not None:
+        fail(reason, code)
+    return code
 
 
 # -- entry --------------------------------------------------------------------------------

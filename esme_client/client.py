@@ -120,6 +120,11 @@ class ReceiptTimeout(SmppError):
     """The receipt did not arrive within the given time."""
 
 
+def _seconds(value: float | None) -> str:
+    """A duration for people: 2, 0.5, 1.25 (not 1.9999990589858498)."""
+    return "∞" if value is None else f"{round(value, 3):g}"
+
+
 class EsmeClient:
     """A bound SMPP client; build it with `connect` (an async context manager)."""
 
@@ -508,7 +513,7 @@ class EsmeClient:
                 finally:
                     if not event.is_set() and self._receipt_waiters.get(key) is event:
                         del self._receipt_waiters[key]
-        raise ReceiptTimeout(f"no receipt for {message_id} within {timeout} s")
+        raise ReceiptTimeout(f"no receipt for {message_id} within {_seconds(timeout)} s")
 
     async def wait_receipts(self, result: SubmitResult | SubmitMultiResult,
                             timeout: float | None = None) -> list[Receipt]:
@@ -517,7 +522,11 @@ class EsmeClient:
         deadline = trio.current_time() + (timeout if timeout is not None else float("inf"))
         for message_id in result.message_ids:
             remaining = max(0.0, deadline - trio.current_time())
-            receipts.append(await self.wait_receipt(message_id, remaining))
+            try:
+                receipts.append(await self.wait_receipt(message_id, remaining))
+            except ReceiptTimeout:  # say the whole wait, not what was left of it
+                raise ReceiptTimeout(f"no receipt for {message_id} within "
+                                     f"{_seconds(timeout)} s") from None
         return receipts
 
 

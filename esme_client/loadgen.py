@@ -17,7 +17,8 @@ import ssl
 import struct
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,10 +201,57 @@ class Counters:
         return len(self._store) // FIELDS
 
 
+STOP_GRACE = 5.0
+"""Seconds a stopped run still waits for the answers to the submit_sm in flight."""
+
+
+class Stop:
+    """Ends a run early (Ctrl-C, SIGTERM): sending stops at the next batch, the answers in
+    flight get STOP_GRACE seconds, receipts are no longer waited for, every connection unbinds.
+
+    Call it from the run's trio thread; the first call counts.
+    """
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.event = trio.Event()
+        self._callbacks: list[Callable[[], None]] = []
+
+    def __call__(self, reason: str) -> None:
+        if self.reason is not None:
+            return
+        self.reason = reason
+        self.event.set()
+        for callback in list(self._callbacks):
+            callback()
+
+    def when_stopped(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    @contextmanager
+    def bounded(self, seconds: float, grace: float = 0.0) -> Iterator[trio.CancelScope]:
+        """A wait of at most `seconds` that a stop cuts to `grace` seconds from then."""
+        scope = trio.CancelScope(deadline=trio.current_time() + seconds)
+
+        def shorten() -> None:
+            scope.deadline = min(scope.deadline, trio.current_time() + grace)
+
+        if self.reason is not None:
+            shorten()
+        self._callbacks.append(shorten)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._callbacks.remove(shorten)
+
+
 class _Tracker:
     """One process's receipt bookkeeping, shared by its connections."""
 
     def __init__(self) -> None:
+        self.links: list[_Link] = []
+        """Every connection that bound; when all have closed nothing more can come."""
         self.submitted_at: dict[bytes, float] = {}
         self.foreign: dict[bytes, float] = {}
         """Receipts for ids this process did not submit (another process's connection)."""
@@ -219,8 +267,9 @@ class _Link:
     def __init__(self, stream: trio.abc.Stream, config: BenchConfig, quota: int,
                  rate: float, deadline: float, stats: BenchStats,
                  on_progress: Callable[[], None], tracker: _Tracker,
-                 first_slot: float = 0.0) -> None:
+                 first_slot: float = 0.0, stop: Stop | None = None) -> None:
         self.stream = stream
+        self.stop = stop if stop is not None else Stop()
         self.config = config
         self.quota = quota
         self.rate = rate
@@ -243,6 +292,10 @@ class _Link:
         self.sent_all = trio.Event()
         self.out_lock = trio.StrictFIFOLock()
         self.closed = False
+        """The connection cannot carry more: the SMSC closed or unbound it, or a write was
+        cut short."""
+        self.stalled = False
+        """A submit_sm went unanswered for response_timeout: sending stopped."""
 
     async def send(self, data: bytes | bytearray) -> None:
         async with self.out_lock:
@@ -292,8 +345,9 @@ class _Link:
         started = self._schedule_start()
         if stats.started == math.inf:
             stats.started = time.monotonic()
+        stopping = self.stop.event
         sent = 0
-        while not self.closed:
+        while not (self.closed or self.stalled or stopping.is_set()):
             remaining = self.quota - sent if self.quota else 1 << 62
             if remaining <= 0 or trio.current_time() >= self.deadline:
                 break
@@ -306,7 +360,8 @@ class _Link:
             if self.rate:
                 allowed = math.floor((trio.current_time() - started) * self.rate) + parts - sent
                 if allowed < parts:  # the next message's slot has not come yet
-                    await trio.sleep_until(started + sent / self.rate)
+                    with trio.move_on_at(started + sent / self.rate):
+                        await stopping.wait()
                     continue
                 batch = min(batch, allowed)
             messages = max(1, batch // parts)
@@ -334,10 +389,28 @@ class _Link:
             except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
                 stats.errors.append(f"send failed: {error!r}")
                 self.closed = True
+            except trio.Cancelled:
+                self.closed = True  # perhaps cut mid-PDU: no unbind can follow
+                raise
         self.sending_done = True
         self.sent_all.set()
         if not self.sent_at:
             self.finished.set()
+
+    async def watchdog(self) -> None:
+        """Stop sending once the oldest submit_sm in flight has waited response_timeout (a
+        full window would otherwise wait for room for ever). Looks a few times per timeout,
+        so the hot path pays nothing for it."""
+        timeout = self.config.response_timeout
+        sent_at = self.sent_at
+        while True:
+            await trio.sleep(max(timeout / 4, 0.01))
+            oldest = next(iter(sent_at.values()), None)  # in the order they were sent
+            if oldest is not None and trio.current_time() - oldest >= timeout:
+                self.stalled = True
+                self.room.set()
+                self.finished.set()
+                return
 
     async def receiver(self) -> None:
         stats = self.stats
@@ -355,12 +428,13 @@ class _Link:
         answers: list[bytes] = []
         while True:
             answered_before = ok
+            responses_before = stats.responses
             try:
                 data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             if not data:
-                if not self.finished.is_set():
+                if not self.finished.is_set() or (track and submitted_at):  # while owed
                     stats.errors.append("the SMSC closed the connection")
                 self.closed = True
                 break
@@ -416,7 +490,8 @@ class _Link:
             if ok != answered_before:
                 stats.responses += ok - answered_before
                 statuses[0] = statuses.get(0, 0) + ok - answered_before
-            stats.last_response = time.monotonic()
+            if stats.responses != responses_before:  # not for a chunk of receipts alone
+                stats.last_response = time.monotonic()
             self.on_progress()
             if self.sending_done and not sent_at:
                 self.finished.set()
@@ -472,7 +547,8 @@ class _Link:
             tracker.foreign[key] = now
 
     async def unbind(self) -> None:
-        with trio.move_on_after(5):
+        """Unbind and read until the SMSC closes, for at most 5 s (or response_timeout)."""
+        with trio.move_on_after(min(5.0, self.config.response_timeout)):
             await self.send(encode(Unbind(sequence_number=self._take_sequence())))
             while True:
                 data = await self.stream.receive_some(RECEIVE_SIZE)
@@ -532,7 +608,8 @@ def _status_name(status: int) -> str:
 async def _run_connection(config: BenchConfig, quota: int, rate: float, deadline: float,
                           stats: BenchStats, on_progress: Callable[[], None],
                           tracker: _Tracker, answered: trio.Semaphore | None,
-                          all_done: trio.Event, first_slot: float = 0.0) -> None:
+                          all_done: trio.Event, first_slot: float = 0.0,
+                          stop: Stop | None = None) -> None:
     """One connection from connect to unbind; releases `answered` once its responses are in."""
     try:
         try:
@@ -548,7 +625,7 @@ async def _run_connection(config: BenchConfig, quota: int, rate: float, deadline
             return
         async with stream:
             link = _Link(stream, config, quota, rate, deadline, stats, on_progress, tracker,
-                         first_slot)
+                         first_slot, stop)
             try:
                 with trio.fail_after(10):
                     await link.bind()
@@ -556,11 +633,13 @@ async def _run_connection(config: BenchConfig, quota: int, rate: float, deadline
                     trio.BrokenResourceError) as error:
                 stats.errors.append(str(error) or repr(error))
                 return
+            tracker.links.append(link)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(link.receiver)
                 nursery.start_soon(link.sender)
+                nursery.start_soon(link.watchdog)
                 await link.sent_all.wait()
-                with trio.move_on_after(config.response_timeout):
+                with link.stop.bounded(config.response_timeout, STOP_GRACE):
                     await link.finished.wait()
                 if answered is not None:
                     answered.release()
@@ -582,11 +661,13 @@ def cpu_seconds() -> float:
 
 
 async def run_bench(config: BenchConfig, counters: Counters | None = None,
-                    share: tuple[int, int] = (0, 1)) -> BenchStats:
+                    share: tuple[int, int] = (0, 1), stop: Stop | None = None) -> BenchStats:
     """Run this process's share of the benchmark's connections; returns its figures.
 
     `share` is (index, of): with several processes each takes every `of`-th connection.
+    `stop` ends the run early (see Stop).
     """
+    stop = stop if stop is not None else Stop()
     index, of = share
     total = config.connections
     counters = counters if counters is not None else Counters()
@@ -601,11 +682,25 @@ async def run_bench(config: BenchConfig, counters: Counters | None = None,
     answered = trio.Semaphore(0)
     all_done = trio.Event()
 
+    def wake_senders() -> None:
+        for link in tracker.links:
+            link.room.set()
+
+    stop.when_stopped(wake_senders)
+
     def progress() -> None:
         counters.set(stats.submitted, stats.responses, stats.receipts, tracker.expected,
                      tracker.received, int(tracker.answered))
 
+    async def keep_publishing() -> None:
+        """The receivers publish as they read; this also does while nothing comes."""
+        while not all_done.is_set():
+            with trio.move_on_after(0.25):
+                await all_done.wait()
+            progress()
+
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(keep_publishing)
         for n in mine:
             quota = 0
             if config.count:
@@ -617,13 +712,14 @@ async def run_bench(config: BenchConfig, counters: Counters | None = None,
             # evenly through each period, not all at once
             first_slot = epoch + n / config.rate if config.rate else 0.0
             nursery.start_soon(_run_connection, config, quota, rate, deadline, stats, progress,
-                               tracker, answered, all_done, first_slot)
+                               tracker, answered, all_done, first_slot, stop)
         for _ in mine:
             await answered.acquire()
         tracker.answered = True
         progress()
         if config.receipts:
-            await _wait_receipts(config, counters, progress)
+            with stop.bounded(config.receipt_timeout):
+                await _wait_receipts(counters, progress, tracker)
         all_done.set()
     progress()
     offset = trio.current_time() - time.perf_counter()
@@ -634,22 +730,24 @@ async def run_bench(config: BenchConfig, counters: Counters | None = None,
     return stats
 
 
-async def _wait_receipts(config: BenchConfig, counters: Counters,
-                         progress: Callable[[], None]) -> None:
-    """Until every process has its responses and the receipts owed to all have come.
+async def _wait_receipts(counters: Counters, progress: Callable[[], None],
+                         tracker: _Tracker) -> None:
+    """Until every process has its responses and the receipts owed to all have come, or
+    every connection of this process has closed (nothing more can come to it).
 
     The processes share only counters, so this looks at them every 20 ms.
     """
-    with trio.move_on_after(config.receipt_timeout):
-        while True:
-            progress()
-            totals = counters.totals()
-            # one process knows all its ids: wait for exactly those; across processes a
-            # receipt may land in another one, so count every receipt any of them received
-            received = totals[2] if counters.processes == 1 else totals[4]
-            if totals[5] >= counters.processes and received >= totals[3]:
-                return
-            await trio.sleep(0.02)
+    while True:
+        progress()
+        totals = counters.totals()
+        # one process knows all its ids: wait for exactly those; across processes a
+        # receipt may land in another one, so count every receipt any of them received
+        received = totals[2] if counters.processes == 1 else totals[4]
+        if totals[5] >= counters.processes and received >= totals[3]:
+            return
+        if all(link.closed for link in tracker.links):
+            return
+        await trio.sleep(0.02)
 
 
 def settle_receipts(stats: BenchStats) -> None:

@@ -54,7 +54,7 @@ class Running:
 
 
 @asynccontextmanager
-async def running(command: Sequence[str | int]) -> AsyncIterator[Running]:
+async def launched(command: Sequence[str | int]) -> AsyncIterator[Running]:
     """`command` running with stdout and stderr piped; killed on leaving if still alive."""
     process = await trio.lowlevel.open_process(
         [str(part) for part in command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -16,7 +16,7 @@ import trustme
 
 import esme_client
 from smsc.pdu import BindTransmitter, CommandStatus, decode, encode
-from tests.processes import running
+from tests.processes import launched
 
 SMSC = [sys.executable, "-m", "smsc"]
 
@@ -49,7 +49,7 @@ def test_an_address_in_use_is_one_line_naming_it_and_exit_2(tmp_path: Path) -> N
 
 async def test_sighup_is_logged_and_ignored_and_ctrl_c_exits_0(tmp_path: Path) -> None:
     with trio.fail_after(60):
-        async with running(serve(tmp_path, "--port", 0, "--http-port", 0)) as server:
+        async with launched(serve(tmp_path, "--port", 0, "--http-port", 0)) as server:
             banner = await server.stdout.until(b"\n")
             found = re.search(rb"SMPP on 127\.0\.0\.1:(\d+)", banner)
             assert found, banner
@@ -65,7 +65,7 @@ async def test_a_second_signal_stops_at_once(tmp_path: Path) -> None:
     """The first waits for every session's unbind_resp; a peer that never answers would hold
     the shutdown for its whole grace, the second signal ends it."""
     with trio.fail_after(60):
-        async with running(serve(tmp_path, "--port", 0, "--http-port", 0)) as server:
+        async with launched(serve(tmp_path, "--port", 0, "--http-port", 0)) as server:
             banner = await server.stdout.until(b"\n")
             found = re.search(rb"SMPP on 127\.0\.0\.1:(\d+)", banner)
             assert found, banner
@@ -94,7 +94,7 @@ async def test_banner_names_the_tls_port_and_the_dashboard(tmp_path: Path) -> No
     config.write_text(f'[server.tls]\nenabled = true\nport = 0\ncertfile = "{certfile}"\n'
                       f'keyfile = "{keyfile}"\nplain_enabled = false\n')
     with trio.fail_after(60):
-        async with running(serve(tmp_path, "--config", config, "--http-port", 0)) as server:
+        async with launched(serve(tmp_path, "--config", config, "--http-port", 0)) as server:
             banner = (await server.stdout.until(b"\n")).decode()
             found = re.fullmatch(
                 r"smsc: SMPP over TLS on 127\.0\.0\.1:(\d+), dashboard (http://127\.0\.0\.1:\d+)/"

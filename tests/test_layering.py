@@ -92,7 +92,7 @@ TABLE: tuple[Row, ...] = (
     row("smsc.cli", "shell", "smsc.app smsc.config smsc.data_dir smsc.logs smsc.store",
         "socket trio"),
     row("smsc.__main__", "shell", "smsc.cli"),
-    row("esme_client", "esme", "smsc.pdu smsc.session", "multiprocessing ssl trio"),
+    row("esme_client", "esme", "smsc.pdu smsc.session", "multiprocessing ssl tqdm trio"),
 )
 
 # What no version of the table may grant: the shell's direction (besides "the core imports

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
 from typing import Any
 
+import pytest
 import trio
 
 from smsc.config import AccountConfig
+from smsc.pdu import CommandId
+from tests.processes import Output, launched
 
 ESME = [sys.executable, "-m", "esme_client"]
 
@@ -204,3 +209,104 @@ async def test_send_and_bench_over_tls(make_config: Any, start_smsc: Any, tmp_pa
     report = json.loads(done.stdout)
     assert report["statuses"] == {"ESME_ROK": 100} and report["receipts"] == 100
     running.shutdown.set()
+
+
+# -- how a bench run ends ------------------------------------------------------------------
+
+
+async def until_counted(output: Output, label: str) -> None:
+    """Read until the progress bar shows a `label N` with N above 0 (the run got going)."""
+    pattern = re.compile(label.encode() + rb" ([\d,]+)")
+    while not any(int(found[1].replace(b",", b"")) > 0
+                  for found in pattern.finditer(output.data)):
+        chunk = await output.stream.receive_some(65536)
+        assert chunk, output.text
+        output.data += chunk
+
+
+@pytest.mark.parametrize(("signum", "processes"), [(signal.SIGINT, 1), (signal.SIGTERM, 2)],
+                         ids=["SIGINT", "SIGTERM-2-processes"])
+async def test_bench_stops_on_a_signal_unbinds_and_reports(
+        smsc: Any, signum: signal.Signals, processes: int) -> None:
+    with trio.fail_after(60):
+        async with launched([*ESME, "bench", "--port", smsc.smpp_port, "-d", 120, "-c", 2,
+                             "-p", processes, "--receipts", "--progress", "on",
+                             "--json"]) as bench:
+            await until_counted(bench.stderr, "answered")
+            bench.process.send_signal(signum)
+            code = await bench.finish()
+    assert code == 128 + signum, bench.stderr.text
+    report = json.loads(bench.stdout.data)
+    assert report["interrupted"] == signum.name and report["exit_code"] == 128 + signum
+    assert report["responses"] == report["submitted"] > 0 and report["unanswered"] == 0
+    assert report["errors"] == []
+    assert smsc.metrics.pdus_received[CommandId.unbind] == 2  # each connection unbound
+    assert bench.stderr.text.splitlines()[-1] == (
+        f"esme: interrupted by {signum.name}; the report covers what was done until then")
+
+
+async def test_bench_exits_at_once_on_a_second_signal(smsc: Any) -> None:
+    # 447700900800: stored but never answered, so the stopped run waits for its answers
+    with trio.fail_after(60):
+        async with launched([*ESME, "bench", "--port", smsc.smpp_port, "-n", 1000, "-w", 10,
+                             "--destination", "447700900800", "--progress", "on"]) as bench:
+            await until_counted(bench.stderr, "sent")
+            bench.process.send_signal(signal.SIGINT)
+            await bench.stderr.until(b"stopping; waiting up to")
+            bench.process.send_signal(signal.SIGINT)
+            code = await bench.finish()
+    assert code == 130
+    assert bench.stdout.data == b""  # no report: it did not wait
+    assert bench.stderr.text.splitlines()[-1] == "esme: SIGINT again: exiting without unbinding"
+
+
+async def test_bench_fails_at_once_when_the_smsc_unbinds(make_config: Any,
+                                                         start_smsc: Any) -> None:
+    running = await start_smsc(make_config())
+    # well within the run's 120 s and its receipt timeout: it does not wait on a dead link
+    with trio.fail_after(30):
+        async with launched([*ESME, "bench", "--port", running.smpp_port, "-d", 120,
+                             "--receipts", "--receipt-timeout", 120, "--progress", "on",
+                             "--json"]) as bench:
+            await until_counted(bench.stderr, "answered")
+            running.shutdown.set()
+            code = await bench.finish()
+    assert code == 3, bench.stderr.text
+    report = json.loads(bench.stdout.data)
+    assert report["errors"] == ["the SMSC unbound"] and report["exit_code"] == 3
+    assert bench.stderr.text.splitlines()[-1].startswith("esme: the SMSC unbound")
+
+
+async def test_bench_fails_when_a_submit_goes_unanswered_or_a_receipt_is_missing(
+        smsc: Any) -> None:
+    # 447700900800: never answered; 447700900200: never reachable, so no final receipt
+    done = await esme("bench", "--port", smsc.smpp_port, "-n", 20, "-w", 5,
+                      "--destination", "447700900800", "--response-timeout", 0.5)
+    assert done.returncode == 4, done.stderr
+    assert "unanswered requests 5" in done.stdout.decode()
+    assert done.stderr.decode().splitlines()[-1] == "esme: 5 submit_sm unanswered"
+    done = await esme("bench", "--port", smsc.smpp_port, "-n", 10, "--receipts",
+                      "--receipt-timeout", 0.5, "--destination", "447700900200", "--json")
+    assert done.returncode == 4, done.stderr
+    report = json.loads(done.stdout)
+    assert report["responses"] == 10 and report["receipts_missing"] == 10
+    assert report["failure"] == "10 receipts missing"
+    assert done.stderr.decode().splitlines()[-1] == "esme: 10 receipts missing"
+
+
+async def test_send_says_the_timeout_as_given(smsc: Any) -> None:
+    done = await esme("send", "447700900200", "never", "--port", smsc.smpp_port,
+                      "--wait-receipt", "--timeout", 0.3)
+    assert done.returncode == 4
+    assert re.fullmatch(r"esme: no receipt for \S+ within 0\.3 s\n", done.stderr.decode())
+
+
+def test_version_and_help() -> None:
+    done = subprocess.run([*ESME, "--version"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0 and re.fullmatch(r"esme \d+\.\d+\.\d+\S*\n", done.stdout)
+    help_text = subprocess.run([*ESME, "bench", "--help"], capture_output=True, text=True,
+                               timeout=60, check=False).stdout
+    for shown in ("(default: 127.0.0.1)", "(default: 2775)", "(default: smppclient1)",
+                  "(default: password)", "examples:", "exit codes:"):
+        assert shown in help_text
