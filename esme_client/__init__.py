@@ -12,6 +12,7 @@ from esme_client.errors import (
     SmppStatusError,
 )
 from esme_client.results import Delivery, QueryResult, Receipt, SubmitMultiResult, SubmitResult
+from smsc.pdu.constants import MessageState
 
 __all__ = [
     "BindError",
@@ -22,6 +23,7 @@ __all__ = [
     "EncodingError",
     "EsmeClient",
     "GenericNackError",
+    "MessageState",
     "QueryResult",
     "Receipt",
     "ReceiptTimeout",

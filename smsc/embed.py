@@ -3,7 +3,9 @@ plain context manager that runs trio in a thread) for test suites that are not t
 
 Both give a handle with the bound ports and the helpers tests need: inject MO messages, look up
 messages, wait for a message to reach a state, wait for an ESME to acknowledge a receipt. The
-handle drives the same ControlPlane the HTTP API uses.
+handle drives the same ControlPlane the HTTP API uses. Messages come as the API's JSON objects,
+except that "state" is a MessageState (the enum esme_client's receipts carry too). A wait that
+runs out raises WaitTimeout, an AssertionError that says what it waited for and what it saw.
 """
 
 from __future__ import annotations
@@ -34,6 +36,31 @@ from smsc.store import MessageQuery, parse_message_id
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
+SHOWN = 5
+"""Messages a WaitTimeout lists at most."""
+
+
+class WaitTimeout(AssertionError):
+    """A `wait_for_*` helper ran out of time: what it waited for, and what it saw instead."""
+
+
+def _state(state: MessageState | str) -> MessageState:
+    return state if isinstance(state, MessageState) else MessageState[state.upper()]
+
+
+def _with_state(message: dict[str, Any]) -> dict[str, Any]:
+    """The API's JSON object of a message, its state as a MessageState."""
+    return {**message, "state": MessageState[message["state"]]}
+
+
+def _listed(messages: list[dict[str, Any]]) -> str:
+    """`1a2b DELIVERED to 4915100000002, ...` (the first few)."""
+    if not messages:
+        return "no message"
+    shown = ", ".join(f"{m['id']} {m['state'].name} {m['source_addr']} -> "
+                      f"{m['destination_addr']}" for m in messages[:SHOWN])
+    more = len(messages) - SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def embedded_config(config: Config | None = None, **sections: Any) -> Config:
@@ -79,35 +106,54 @@ class EmbeddedSmsc:
         return await self.control.inject_mo(source_addr, destination_addr, text, data_coding)
 
     async def messages(self, *, account: str | None = None, number: str | None = None,
-                       state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Stored messages, newest first, as the API's JSON objects."""
-        return await self.control.find_messages(MessageQuery(
+                       state: MessageState | str | None = None,
+                       limit: int = 100) -> list[dict[str, Any]]:
+        """Stored messages, newest first (the API's JSON objects, "state" a MessageState)."""
+        found = await self.control.find_messages(MessageQuery(
             system_id=account, address=number,
-            state=None if state is None else MessageState[state.upper()], limit=limit))
+            state=None if state is None else _state(state), limit=limit))
+        return [_with_state(message) for message in found]
 
     async def message(self, message_id: str | int) -> dict[str, Any]:
-        return await self.control.message(self._id(message_id))
+        return _with_state(await self.control.message(self._id(message_id)))
 
     async def wait_for_message(self, *, number: str | None = None, account: str | None = None,
-                               state: str = "DELIVERED", count: int = 1,
+                               state: MessageState | str = MessageState.DELIVERED,
+                               count: int = 1,
                                timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
         """Wait until `count` messages to or from `number` are in `state` (DELIVERED: the
-        handset has it); returns them, newest first. Raises trio.TooSlowError."""
-        with trio.fail_after(timeout):
+        handset has it); returns them, newest first. Raises WaitTimeout."""
+        wanted = _state(state)
+        with trio.move_on_after(timeout):
             while True:
-                found = await self.messages(number=number, account=account, state=state,
+                found = await self.messages(number=number, account=account, state=wanted,
                                             limit=max(count, 100))
                 if len(found) >= count:
                     return found
                 await self.control.committer.wait_committed()
+        seen = await self.messages(number=number, account=account)
+        of = " and ".join(part for part in (
+            f"to or from {number}" if number is not None else "",
+            f"of account {account}" if account is not None else "") if part)
+        raise WaitTimeout(f"waited {timeout:g} s for {count} message(s) {of or 'at all'} in "
+                          f"state {wanted.name}; there are {len(seen)} in any state: "
+                          f"{_listed(seen)}")
 
     async def wait_for_receipt(self, message_id: str | int,
                                timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """Wait until an ESME has acknowledged the delivery receipt of `message_id`; returns
-        the message (in its final state). Raises trio.TooSlowError."""
-        with trio.fail_after(timeout):
+        the message (in its final state). Raises WaitTimeout."""
+        with trio.move_on_after(timeout):
             await self.control.wait_acknowledged(self._id(message_id))
-        return await self.message(message_id)
+            return await self.message(message_id)
+        message = await self.message(message_id)
+        sessions = [f"{s['system_id']} ({s['bind_type']})" for s in self.control.sessions()
+                    if s.get("system_id")]
+        raise WaitTimeout(
+            f"waited {timeout:g} s for an ESME to acknowledge the receipt of {message['id']}; "
+            f"the message is {message['state'].name} after {message['attempts']} attempt(s)"
+            f" (registered_delivery {message['registered_delivery']}), bound: "
+            f"{', '.join(sessions) or 'nobody'}")
 
     # -- the simulated world -----------------------------------------------------------------
 
@@ -127,11 +173,20 @@ class EmbeddedSmsc:
     async def wait_for_inbox(self, number: str, count: int = 1,
                              timeout: float = DEFAULT_TIMEOUT) -> list[InboxMessage]:
         """Wait until the handset's inbox holds `count` messages; returns the inbox.
-        Raises trio.TooSlowError."""
-        with trio.fail_after(timeout):
+        Raises WaitTimeout."""
+        with trio.move_on_after(timeout):
             while len(inbox := self.inbox(number)) < count:
                 await self.control.committer.wait_committed()
             return inbox
+        inbox = self.inbox(number)
+        sent = await self.messages(number=number)
+        raise WaitTimeout(
+            f"waited {timeout:g} s for {count} message(s) in the inbox of {number}; it holds "
+            f"{len(inbox)}"
+            + (f" ({'; '.join(repr(m.text) for m in inbox[:SHOWN])})" if inbox else "")
+            + f"; stored to or from it: {_listed(sent)}"
+            + ("; inboxes are off (simulation.inbox_size = 0)"
+               if not self.config.simulation.inbox_size else ""))
 
     async def set_handset(self, number: str, **changes: Any) -> HandsetView:
         """state= online | offline | memory_full | failing, latency=, reply=, reply_text=."""
@@ -182,7 +237,10 @@ class ThreadedSmsc:
 
     def call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run an async function on the SMSC's trio thread and return its result."""
-        return trio.from_thread.run(function, *args, trio_token=self._token)
+        try:
+            return trio.from_thread.run(function, *args, trio_token=self._token)
+        except WaitTimeout as error:  # an assertion: where in trio it was raised is noise
+            raise error.with_traceback(None) from None
 
     def inject_mo(self, source_addr: str, destination_addr: str, text: str,
                   data_coding: int | None = None) -> list[str]:
@@ -274,4 +332,12 @@ def smsc_in_thread(config: Config | None = None, *, start_timeout: float = 30.0,
                 raise error
 
 
-__all__ = ["EmbeddedSmsc", "ThreadedSmsc", "embedded_config", "open_smsc", "smsc_in_thread"]
+__all__ = [
+    "EmbeddedSmsc",
+    "MessageState",
+    "ThreadedSmsc",
+    "WaitTimeout",
+    "embedded_config",
+    "open_smsc",
+    "smsc_in_thread",
+]

@@ -11,6 +11,7 @@ import dataclasses
 import pytest
 import smpplib.client
 
+from smsc import MessageState
 from smsc.config import AccountConfig, Config
 from smsc.embed import ThreadedSmsc
 
@@ -36,7 +37,7 @@ def test_an_esme_gets_its_receipt_and_an_mo_message(smsc: ThreadedSmsc) -> None:
         [message] = smsc.wait_for_message(number="4915100000001")  # the handset has it
         assert message["text"] == "Your code is 1234" and message["account"] == "shop"
         client.read_once()  # the receipt, answered by smpplib
-        assert smsc.wait_for_receipt(message["id"])["state"] == "DELIVERED"
+        assert smsc.wait_for_receipt(message["id"])["state"] == MessageState.DELIVERED
 
         smsc.inject_mo("4915100000001", "4242", "STOP")
         client.read_once()
