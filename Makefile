@@ -1,43 +1,60 @@
 # Two entry points: `make run` starts the SMSC, `make test` runs the whole suite.
-# Both create the virtual environment in .venv first when it is missing or stale.
+# Both create the virtual environment in .venv first when it is missing or stale: `run`
+# installs only what serving needs, `test` adds the test tools (pytest, mypy, schemathesis...).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint bench bench-venv clean browser
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(SERVE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $@ $(SERVE_STAMP)
 
-run: $(STAMP)
-	$(BIN)/smsc serve --config configs/default.toml $(ARGS)
+# exec: the server replaces the shell, so SIGTERM reaches it and its exit code is make's.
+# Ctrl-C on a terminal also interrupts make itself, which then reports its own 130.
+run: $(SERVE_STAMP)
+	exec $(BIN)/smsc serve --config configs/default.toml $(ARGS)
 
-test: $(STAMP) browser
+test: $(TEST_STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy smsc esme_client
 	$(BIN)/python -m pytest $(ARGS)
 
-# The dashboard test drives Debian's chromium and the dissector test Wireshark's tshark;
-# install them when missing and we may (root with apt). Otherwise those tests skip and say why.
+# The dashboard test drives Debian's chromium and the dissector test Wireshark's tshark.
+# When they are missing and this runs as root with apt, they are installed (say NO_APT=1 to
+# skip); otherwise those tests skip and say why.
 browser:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v tshark >/dev/null || missing="$$missing tshark"; \
-	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing$$missing for the dashboard and dissector tests"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ -z "$(NO_APT)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make test: installing$$missing with apt-get (system packages, as root):"; \
+		echo "  chromium runs the dashboard test, tshark the SMPP dissector test;"; \
+		echo "  NO_APT=1 skips this, and those tests then skip"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			$$missing >/dev/null \
-			|| echo "$$missing could not be installed: their tests will skip"; \
+			|| echo "make test:$$missing could not be installed: their tests will skip"; \
+	else \
+		echo "make test:$$missing not installed: the dashboard (chromium) and dissector" \
+			"(tshark) tests that need them will skip"; \
 	fi
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+bench: $(SERVE_STAMP)
 	$(BIN)/python benchmarks/codec.py
 
 # Throughput depends on how the interpreter was built (docs/benchmarks.md, "The interpreter"):
