@@ -12,7 +12,7 @@ Fixtures:
                         override it with a session-scoped fixture in conftest.py).
     smsc_shared         one SMSC for the whole session, its simulated world `reset()` before
                         each test that uses it (handsets, outages, fault mixes, inboxes and
-                        random streams back to the configuration). For a system under test
+                        fates as at start). For a system under test
                         that is set up once per session and stays connected to one address.
                         Stored messages and sessions stay: give each test its own numbers.
 """
