@@ -28,7 +28,7 @@ from smsc.pdu.messages import (
     UnsuccessSme,
 )
 from smsc.pdu.table import SPECS, PduSpec
-from smsc.pdu.tlv import add_tlv, decode_tlv_value, decode_tlvs, encode_tlvs
+from smsc.pdu.tlv import MAX_TLVS, add_repeat, decode_tlv_value, decode_tlvs, encode_tlvs
 
 HEADER = struct.Struct(">IIII")
 HEADER_SIZE = 16
@@ -142,16 +142,26 @@ def _parse_body_with_construct(spec: PduSpec, data: bytes, end: int) -> dict[str
     values = _from_container(spec, parsed)
     rest = stream.read()
     tlvs: dict[int, Any] = {}
+    repeats: dict[int, list[Any]] = {}
     tlv_stream = io.BytesIO(rest)
+    count = 0
     while tlv_stream.tell() < len(rest):
+        count += 1
+        if count > MAX_TLVS:
+            raise DecodeError(CommandStatus.ESME_RINVOPTPARSTREAM, "too many TLVs")
         if len(rest) - tlv_stream.tell() < 4:
             raise DecodeError(CommandStatus.ESME_RINVOPTPARSTREAM, "truncated TLV header")
         try:
             tlv = fields.Tlv.parse_stream(tlv_stream)
         except cs.ConstructError:
             raise DecodeError(CommandStatus.ESME_RINVOPTPARSTREAM, "TLV overruns PDU") from None
-        allowed = tlv.tag in spec.tlvs
-        add_tlv(tlvs, tlv.tag, decode_tlv_value(tlv.tag, tlv.value, allowed), allowed)
+        value = decode_tlv_value(tlv.tag, tlv.value, tlv.tag in spec.tlvs)
+        if tlv.tag in tlvs:
+            add_repeat(tlvs, repeats, tlv.tag, value)
+        else:
+            tlvs[tlv.tag] = value
+    for tag, repeated in repeats.items():
+        tlvs[tag] = tuple(repeated)
     values["tlvs"] = tlvs
     return values
 
@@ -249,11 +259,12 @@ def _decoder_source(spec: PduSpec) -> str:
                     "        pos += 1",
                     "    else:",
                 ]
+            # the NUL is looked for only where it may be (`end` is len(data)): a field
+            # without one costs its maximum, never the rest of the PDU
             inner = [
-                "    nul = data.find(b'\\x00', pos, end)",
-                f"    if nul < 0: raise bad({arg.status}, '{name}: no NUL before the end')",
-                f"    if nul - pos >= {arg.max_size}:",
-                f"        raise bad({arg.status}, '{name}: too long')",
+                f"    nul = data.find(b'\\x00', pos, pos + {arg.max_size})",
+                f"    if nul < 0: raise bad({arg.status}, "
+                f"'{name}: no NUL within {arg.max_size} octets')",
                 f"    {name} = data[pos:nul].decode('latin-1')",
                 "    pos = nul + 1",
             ]
@@ -342,33 +353,113 @@ def _bad(status: int, message: str) -> DecodeError:
     return DecodeError(status, message)
 
 
-def _parse_list(
-    construct: cs.Construct, convert: Callable[[Any], Any]
-) -> Callable[[bytes, int, int], tuple[Any, int]]:
-    def parse(data: bytes, pos: int, end: int) -> tuple[Any, int]:
-        stream = io.BytesIO(data[pos:end])
-        try:
-            entries = construct.parse_stream(stream)
-        except FieldError as error:
-            raise DecodeError(error.status, str(error)) from None
-        except cs.ConstructError as error:
-            raise DecodeError(RINVCMDLEN, str(error)) from None
-        return convert(entries), pos + stream.tell()
-
-    return parse
+_RINVDSTADR = CommandStatus.ESME_RINVDSTADR
+_RINVDLNAME = CommandStatus.ESME_RINVDLNAME
+_RINVDESTFLAG = CommandStatus.ESME_RINVDESTFLAG
+_ADDRESS_SIZE = 21
+"""destination_addr and dl_name in submit_multi's lists: C-strings of at most 21 octets."""
 
 
-def _build_list(
-    construct: cs.Construct, to_container: Callable[[Any], Any]
-) -> Callable[[Any], bytes]:
-    def build(value: Any) -> bytes:
-        try:
-            built: bytes = construct.build(to_container(value))
-        except (cs.ConstructError, UnicodeEncodeError, AttributeError, TypeError) as error:
-            raise EncodeError(str(error)) from None
-        return built
+def _parse_dests(data: bytes, pos: int, end: int) -> tuple[Any, int]:
+    """number_of_dests and the dest_address list, as `fields.DestAddresses` parses them (same
+    values, same statuses), in one pass over the octets."""
+    if pos >= end:
+        raise DecodeError(RINVCMDLEN, "dest_address: no number_of_dests")
+    count = data[pos]
+    pos += 1
+    find = data.find
+    dests: list[SmeDest | DistributionListDest] = []
+    for _ in range(count):
+        if pos >= end:
+            raise DecodeError(RINVCMDLEN, "dest_address: dest_address cut off")
+        flag = data[pos]
+        if flag == fields.DEST_FLAG_SME:
+            if pos + 3 > end:
+                raise DecodeError(RINVCMDLEN, "dest_address: SME address cut off")
+            ton = data[pos + 1]
+            npi = data[pos + 2]
+            pos += 3
+            nul = find(b"\x00", pos, pos + _ADDRESS_SIZE)
+            if nul < 0:
+                raise DecodeError(_RINVDSTADR, "destination_addr: no NUL within 21 octets")
+            dests.append(SmeDest(ton, npi, data[pos:nul].decode("latin-1")))
+        elif flag == fields.DEST_FLAG_DL:
+            pos += 1
+            nul = find(b"\x00", pos, pos + _ADDRESS_SIZE)
+            if nul < 0:
+                raise DecodeError(_RINVDLNAME, "dl_name: no NUL within 21 octets")
+            dests.append(DistributionListDest(data[pos:nul].decode("latin-1")))
+        else:
+            raise DecodeError(_RINVDESTFLAG, f"dest_address: dest_flag {flag}")
+        pos = nul + 1
+    return tuple(dests), pos
 
-    return build
+
+def _parse_unsuccess(data: bytes, pos: int, end: int) -> tuple[Any, int]:
+    """no_unsuccess and the unsuccess_sme list, as `fields.unsuccess_smes` parses them."""
+    if pos >= end:
+        raise DecodeError(RINVCMDLEN, "unsuccess_sme: no no_unsuccess")
+    count = data[pos]
+    pos += 1
+    find = data.find
+    entries: list[UnsuccessSme] = []
+    for _ in range(count):
+        if pos + 2 > end:
+            raise DecodeError(RINVCMDLEN, "unsuccess_sme: entry cut off")
+        ton = data[pos]
+        npi = data[pos + 1]
+        pos += 2
+        nul = find(b"\x00", pos, pos + _ADDRESS_SIZE)
+        if nul < 0:
+            raise DecodeError(_RINVDSTADR, "destination_addr: no NUL within 21 octets")
+        address = data[pos:nul].decode("latin-1")
+        pos = nul + 5
+        if pos > end:
+            raise DecodeError(RINVCMDLEN, "unsuccess_sme: error_status_code cut off")
+        entries.append(UnsuccessSme(ton, npi, address, _unpack_status(data, nul + 1)[0]))
+    return tuple(entries), pos
+
+
+_unpack_status = struct.Struct(">I").unpack_from
+_SME_FLAG = bytes((fields.DEST_FLAG_SME,))
+_DL_FLAG = bytes((fields.DEST_FLAG_DL,))
+
+
+def _address_octets(value: str) -> bytes:
+    octets = value.encode("latin-1")
+    if len(octets) >= _ADDRESS_SIZE or 0 in octets:
+        raise EncodeError(f"{value!r} does not fit C-string max {_ADDRESS_SIZE}")
+    return octets + b"\x00"
+
+
+def _encode_dests(dests: Any) -> bytes:
+    """number_of_dests and the dest_address list, as `fields.DestAddresses` builds them."""
+    if len(dests) > 254:
+        raise EncodeError("dest_address: more than 254 destinations")
+    parts = [bytes((len(dests),))]
+    try:
+        for dest in dests:
+            if isinstance(dest, SmeDest):
+                parts += (_SME_FLAG, bytes((dest.dest_addr_ton, dest.dest_addr_npi)),
+                          _address_octets(dest.destination_addr))
+            else:
+                parts += (_DL_FLAG, _address_octets(dest.dl_name))
+    except ValueError as error:  # a TON or NPI outside 0..255, a non-Latin-1 address
+        raise EncodeError(f"dest_address: {error}") from None
+    return b"".join(parts)
+
+
+def _encode_unsuccess(entries: Any) -> bytes:
+    """no_unsuccess and the unsuccess_sme list, as `fields.unsuccess_smes` builds them."""
+    try:
+        parts = [bytes((len(entries),))]
+        for entry in entries:
+            parts += (bytes((entry.dest_addr_ton, entry.dest_addr_npi)),
+                      _address_octets(entry.destination_addr),
+                      entry.error_status_code.to_bytes(4, "big"))
+    except (ValueError, OverflowError) as error:  # more than 255 entries, a field too big
+        raise EncodeError(f"unsuccess_sme: {error}") from None
+    return b"".join(parts)
 
 
 def _compile(spec: PduSpec) -> tuple[Callable[..., Pdu], Callable[[Pdu], bytes]]:
@@ -380,10 +471,10 @@ def _compile(spec: PduSpec) -> tuple[Callable[..., Pdu], Callable[[Pdu], bytes]]
         "encode_tlvs": encode_tlvs,
         "short": _short,
         "bad": _bad,
-        "dests": _parse_list(fields.dest_addresses, _dests_from_container),
-        "unsuccess": _parse_list(fields.unsuccess_smes, _unsuccess_from_container),
-        "encode_dests": _build_list(fields.dest_addresses, _dests_to_container),
-        "encode_unsuccess": _build_list(fields.unsuccess_smes, _unsuccess_to_container),
+        "dests": _parse_dests,
+        "unsuccess": _parse_unsuccess,
+        "encode_dests": _encode_dests,
+        "encode_unsuccess": _encode_unsuccess,
         "EncodeError": EncodeError,
         "NUL": b"\x00",
         "LENGTH_OCTET": tuple(bytes((n,)) for n in range(256)),

@@ -3,10 +3,16 @@
 Rules from SPEC 3.3 / REFERENCE.md §5.1: a truncated TLV header or a length running past the
 PDU is ESME_RINVOPTPARSTREAM; a known TLV allowed on the PDU with a value length outside its
 range is ESME_RINVPARLEN; TLVs not allowed on the PDU and unknown tags are kept, not rejected.
+
+Two more, so that no PDU costs more than its length allows (docs/hardening.md): a tag other
+than the callback_num family (the only ones SPEC Table 4-10 lets repeat) given twice, and a
+stream of more than MAX_TLVS TLVs, are ESME_RINVOPTPARSTREAM too. Repeated callback_num TLVs
+are collected in wire order into a tuple, once, at the end: decoding stays linear.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,23 +53,34 @@ _INT_RANGES = {
 }
 
 
+MAX_TLVS = 128
+"""Most TLVs one PDU may carry. SMPP 3.4 allows at most 38 distinct tags on any PDU (data_sm),
+and only the callback_num family may repeat; the rest of a longer stream could only be
+ignored tags, each one more step of the decode loop for every session to wait on."""
+
+_RINVOPTPARSTREAM = CommandStatus.ESME_RINVOPTPARSTREAM
+_TLV_SLOTS = range(MAX_TLVS)
+_unpack_tag_length = struct.Struct(">HH").unpack_from
+
+
 def decode_tlvs(
     data: bytes, pos: int, end: int, allowed: frozenset[int]
 ) -> dict[int, Any]:
     """Parse data[pos:end] as a TLV stream (wire order kept)."""
     tlvs: dict[int, Any] = {}
+    repeats: dict[int, list[Any]] | None = None
     int_ranges = _INT_RANGES
     from_bytes = int.from_bytes
-    while pos < end:
+    unpack = _unpack_tag_length
+    for _ in _TLV_SLOTS:
+        if pos >= end:
+            break
         if pos + 4 > end:
-            raise DecodeError(CommandStatus.ESME_RINVOPTPARSTREAM, "truncated TLV header")
-        tag = (data[pos] << 8) | data[pos + 1]
-        length = (data[pos + 2] << 8) | data[pos + 3]
+            raise DecodeError(_RINVOPTPARSTREAM, "truncated TLV header")
+        tag, length = unpack(data, pos)
         pos += 4
         if pos + length > end:
-            raise DecodeError(
-                CommandStatus.ESME_RINVOPTPARSTREAM, f"TLV 0x{tag:04X} overruns the PDU"
-            )
+            raise DecodeError(_RINVOPTPARSTREAM, f"TLV 0x{tag:04X} overruns the PDU")
         raw = data[pos : pos + length]
         pos += length
         sizes = int_ranges.get(tag)
@@ -72,21 +89,36 @@ def decode_tlvs(
         else:
             value = decode_tlv_value(tag, raw, tag in allowed)
         if tag in tlvs:
-            add_tlv(tlvs, tag, value, tag in allowed)
+            if repeats is None:
+                repeats = {}
+            add_repeat(tlvs, repeats, tag, value)
         else:
             tlvs[tag] = value
+    else:
+        if pos < end:
+            raise DecodeError(_RINVOPTPARSTREAM, f"more than {MAX_TLVS} TLVs")
+    if repeats:
+        for tag, values in repeats.items():
+            tlvs[tag] = tuple(values)
     return tlvs
 
 
-def add_tlv(tlvs: dict[int, Any], tag: int, value: Any, allowed: bool) -> None:
-    """Store one decoded TLV; repeated tags collect into a tuple of their values."""
-    if tag not in tlvs:
-        tlvs[tag] = value
-        return
-    if allowed and tag not in REPEATABLE_TAGS:
-        raise DecodeError(CommandStatus.ESME_RINVOPTPARSTREAM, f"TLV 0x{tag:04X} repeated")
-    previous = tlvs[tag]
-    tlvs[tag] = (*previous, value) if isinstance(previous, tuple) else (previous, value)
+def add_repeat(
+    tlvs: dict[int, Any], repeats: dict[int, list[Any]], tag: int, value: Any
+) -> None:
+    """Note one more occurrence of a tag already in `tlvs`; the caller turns each list in
+    `repeats` into the tag's tuple once the stream is read.
+
+    Raises:
+        DecodeError: ESME_RINVOPTPARSTREAM, the tag is not one that may repeat.
+    """
+    if tag not in REPEATABLE_TAGS:
+        raise DecodeError(_RINVOPTPARSTREAM, f"TLV 0x{tag:04X} repeated")
+    values = repeats.get(tag)
+    if values is None:
+        repeats[tag] = [tlvs[tag], value]
+    else:
+        values.append(value)
 
 
 def encode_tlv_value(tag: int, value: Any) -> bytes:
@@ -126,6 +158,12 @@ _CSTRING_LIMITS = {
 
 
 def encode_tlvs(tlvs: Mapping[int, Any]) -> bytes:
+    """The TLV stream of `tlvs`; a tuple value is a repeated tag, its values in order.
+
+    Raises:
+        EncodeError: a value does not fit its tag, a tag that may not repeat has a tuple, or
+            there are more than MAX_TLVS TLVs (what `decode_tlvs` would refuse).
+    """
     parts = []
     int_headers = _INT_HEADERS
     cstrings = _CSTRING_LIMITS
@@ -140,10 +178,17 @@ def encode_tlvs(tlvs: Mapping[int, Any]) -> bytes:
             if len(octets) <= text[1] and 0 not in octets[:-1]:
                 parts.append(text[0] + len(octets).to_bytes(2, "big") + octets)
                 continue
-        values = value if isinstance(value, tuple) else (value,)
+        if isinstance(value, tuple):
+            if tag not in REPEATABLE_TAGS:
+                raise EncodeError(f"TLV 0x{tag:04X} may not repeat")
+            values = value
+        else:
+            values = (value,)
         for one in values:
             octets = encode_tlv_value(tag, one)
             if len(octets) > 0xFFFF or not 0 <= tag <= 0xFFFF:
                 raise EncodeError(f"TLV 0x{tag:04X} does not fit")
             parts.append(tag.to_bytes(2, "big") + len(octets).to_bytes(2, "big") + octets)
+    if len(parts) > MAX_TLVS:
+        raise EncodeError(f"{len(parts)} TLVs: at most {MAX_TLVS} fit one PDU")
     return b"".join(parts)

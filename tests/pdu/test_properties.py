@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smsc.pdu import (
     DecodeError,
+    EncodeError,
     FrameBuffer,
     Pdu,
     decode,
@@ -18,8 +20,11 @@ from smsc.pdu import (
     encode_with_construct,
     with_sequence,
 )
+from smsc.pdu.constants import CommandStatus
+from smsc.pdu.table import REPEATABLE_TAGS, TLV_SPECS
+from smsc.pdu.tlv import MAX_TLVS
 
-from .strategies import pdus
+from .strategies import crowded_pdus, pdus
 
 SETTINGS = settings(max_examples=300, deadline=None)
 
@@ -109,3 +114,60 @@ def test_with_sequence_equals_dataclasses_replace(pdu: Pdu, sequence: int) -> No
     copied = with_sequence(pdu, sequence)
     assert copied == dataclasses.replace(pdu, sequence_number=sequence)
     assert type(copied) is type(pdu)
+
+
+# -- the largest PDUs SMPP allows, and what lies past them ------------------------------------
+
+CROWDED = settings(max_examples=40, deadline=None)
+
+
+@CROWDED
+@given(crowded_pdus())
+def test_crowded_pdus_round_trip_and_both_paths_agree(pdu: Pdu) -> None:
+    data = encode(pdu)
+    assert decode(data) == pdu
+    assert encode_with_construct(pdu) == data
+    assert decode_with_construct(data) == pdu
+
+
+@CROWDED
+@given(crowded_pdus(), st.randoms(use_true_random=False), st.integers(1, 8))
+def test_mutated_crowded_pdus_give_the_same_outcome_on_both_paths(
+    pdu: Pdu, rng: random.Random, mutations: int
+) -> None:
+    data = bytearray(encode(pdu))
+    for _ in range(mutations):
+        position = rng.randrange(16, len(data))
+        data[position] = rng.choice((0, 1, 2, 255, rng.randrange(256)))
+    assert outcome(decode, bytes(data)) == outcome(decode_with_construct, bytes(data))
+
+
+def with_tlv_stream(pdu: Pdu, stream: bytes) -> bytes:
+    """`pdu` encoded without its TLVs, then `stream` as its optional part."""
+    body = encode(dataclasses.replace(pdu, tlvs={}))[16:] + stream
+    return (16 + len(body)).to_bytes(4, "big") + encode(pdu)[4:16] + body
+
+
+@CROWDED
+@given(pdus(), st.integers(MAX_TLVS + 1, 600))
+def test_more_tlvs_than_allowed_are_refused_alike_by_both_paths(pdu: Pdu, count: int) -> None:
+    stream = b"".join((0x1400 + n).to_bytes(2, "big") + b"\x00\x00" for n in range(count))
+    data = with_tlv_stream(pdu, stream)
+    assert outcome(decode, data) == outcome(decode_with_construct, data)
+    assert outcome(decode, data)[:2] == ("error", CommandStatus.ESME_RINVOPTPARSTREAM)  # type: ignore[index]
+    with pytest.raises(EncodeError):
+        encode(dataclasses.replace(pdu, tlvs={0x1400 + n: b"" for n in range(count)}))
+
+
+@SETTINGS
+@given(pdus(), st.sampled_from([*sorted(set(TLV_SPECS) - REPEATABLE_TAGS), 0x1400, 0x3FFF]),
+       st.integers(2, 300))
+def test_a_repeated_tag_that_may_not_repeat_is_refused_alike_by_both_paths(
+    pdu: Pdu, tag: int, copies: int
+) -> None:
+    spec = TLV_SPECS.get(tag)
+    value = bytes(spec.min_length) if spec is not None else b""
+    one = tag.to_bytes(2, "big") + len(value).to_bytes(2, "big") + value
+    data = with_tlv_stream(pdu, one * copies)
+    assert outcome(decode, data) == outcome(decode_with_construct, data)
+    assert outcome(decode, data)[:2] == ("error", CommandStatus.ESME_RINVOPTPARSTREAM)  # type: ignore[index]
