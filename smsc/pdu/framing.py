@@ -4,12 +4,45 @@ from __future__ import annotations
 
 import struct
 
-from smsc.pdu.constants import CommandStatus
+import construct as cs  # type: ignore[import-untyped]
+
+from smsc.pdu.constants import CommandId, CommandStatus
 from smsc.pdu.errors import DecodeError
+from smsc.pdu.fields import CStr
+from smsc.pdu.table import SPECS, TLV_SPECS, PduSpec
 
 HEADER_SIZE = 16
 DEFAULT_MAX_COMMAND_LENGTH = 65536
 _unpack_length = struct.Struct(">I").unpack_from
+
+
+def largest_pdu(spec: PduSpec) -> int:
+    """The longest PDU of `spec` that breaks no field limit: every C-string at its maximum,
+    every TLV it may carry at its longest (only for bodies of integers and C-strings)."""
+    size = HEADER_SIZE
+    for field in spec.body.subcons:
+        subcon = field.subcon
+        if isinstance(subcon, CStr):
+            size += subcon.max_size
+        elif isinstance(subcon, cs.FormatField):
+            size += subcon.sizeof()
+        else:
+            raise TypeError(f"{spec.name}.{field.name} has no fixed maximum")
+    return size + sum(4 + TLV_SPECS[tag].max_length for tag in spec.tlvs)
+
+
+UNBOUND_COMMANDS = (
+    CommandId.bind_transmitter, CommandId.bind_receiver, CommandId.bind_transceiver,
+    CommandId.bind_transmitter_resp, CommandId.bind_receiver_resp,
+    CommandId.bind_transceiver_resp, CommandId.outbind, CommandId.enquire_link,
+    CommandId.enquire_link_resp, CommandId.generic_nack,
+)
+"""What either side may send before the session is bound (SPEC Table 2-1)."""
+
+MAX_UNBOUND_COMMAND_LENGTH = max(largest_pdu(SPECS[c]) for c in UNBOUND_COMMANDS)
+"""The longest PDU legal before a bind succeeds (a bind request with every field full: 98
+octets). A session keeps its FrameBuffer to this until it is bound, so an unauthenticated
+peer can make it hold no more than this for an incomplete PDU (docs/hardening.md)."""
 
 
 class FrameBuffer:
@@ -17,7 +50,10 @@ class FrameBuffer:
 
     A command_length below 16 or above `max_command_length` means framing is lost: `pop_all`
     raises DecodeError(ESME_RINVCMDLEN) and the buffer refuses further use, since the stream
-    cannot be resynchronised (REFERENCE.md §12.5).
+    cannot be resynchronised (REFERENCE.md §12.5). `max_command_length` may change between
+    calls (a session raises it from MAX_UNBOUND_COMMAND_LENGTH once bound); each length is
+    checked against it as soon as its four octets are in, so no more than that limit, less
+    one octet, is ever held for an incomplete PDU.
     """
 
     def __init__(self, max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH) -> None:

@@ -27,6 +27,7 @@ from smsc.pdu import (
 )
 from smsc.pdu.codec import HEADER
 from smsc.pdu.constants import SMPP_VERSION_34, CommandId, CommandStatus
+from smsc.pdu.framing import MAX_UNBOUND_COMMAND_LENGTH
 from smsc.session.events import (
     BindRequested,
     Bound,
@@ -120,7 +121,9 @@ class SmppSession:
         """Whether TLVs may be sent on this session (REFERENCE.md §6.1): the peer's bind
         said interface_version 0x34 or later."""
         self._bind_request_system_id = ""
-        self._frames = FrameBuffer(max_command_length=limits.max_command_length)
+        # until bound, no PDU may be longer than a bind (docs/hardening.md); _enter lifts it
+        self._frames = FrameBuffer(
+            max_command_length=min(limits.max_command_length, MAX_UNBOUND_COMMAND_LENGTH))
         self._events: deque[Event] = deque()
         self.events = self._events
         """The events not yet taken, oldest first (the shell may drain it directly instead
@@ -553,6 +556,8 @@ class SmppSession:
         self.state = state
         self.closed = state is _CLOSED
         self.bound = state.is_bound
+        if self.bound:
+            self._frames.max_command_length = self.limits.max_command_length
         self._peer_may_send = ALLOWED[(self.role.peer, state)]
         self._we_may_send = ALLOWED[(self.role, state)]
 

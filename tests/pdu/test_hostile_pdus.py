@@ -1,4 +1,5 @@
-"""The PDUs an attacker builds: repeated TLVs, floods of TLVs, fields without their NUL.
+"""The PDUs an attacker builds: repeated TLVs, floods of TLVs, fields without their NUL, and
+what the framer holds of an incomplete one.
 
 Each is refused with the status docs/hardening.md names for it, by both decoding paths.
 """
@@ -8,8 +9,11 @@ from __future__ import annotations
 import pytest
 
 from smsc.pdu import (
+    BindTransceiver,
+    BindTransceiverResp,
     DecodeError,
     EncodeError,
+    FrameBuffer,
     SubmitMulti,
     SubmitSm,
     decode,
@@ -17,6 +21,8 @@ from smsc.pdu import (
     encode,
 )
 from smsc.pdu.constants import CommandId, CommandStatus, Tag
+from smsc.pdu.framing import MAX_UNBOUND_COMMAND_LENGTH, largest_pdu
+from smsc.pdu.table import SPECS
 from smsc.pdu.tlv import MAX_TLVS
 
 PATHS = [decode, decode_with_construct]
@@ -115,3 +121,32 @@ def test_submit_multi_destinations_decode_with_their_statuses(path: object) -> N
         body = head + b"\x01" + dests + (tail if status != CommandStatus.ESME_RINVCMDLEN else b"")
         frame = (16 + len(body)).to_bytes(4, "big") + good[4:16] + body
         assert refused(path, frame).command_status == status, dests
+
+
+def test_the_unbound_limit_is_the_largest_bind_the_fields_allow() -> None:
+    full = BindTransceiver(system_id="s" * 15, password="p" * 8, system_type="t" * 12,
+                           address_range="9" * 40)
+    assert len(encode(full)) == MAX_UNBOUND_COMMAND_LENGTH == 98
+    answer = BindTransceiverResp(system_id="s" * 15, tlvs={Tag.sc_interface_version: 0x34})
+    assert largest_pdu(SPECS[CommandId.bind_transceiver_resp]) == len(encode(answer)) == 37
+
+
+def test_a_frame_buffer_holds_no_more_than_its_limit_for_an_incomplete_pdu() -> None:
+    frames = FrameBuffer(max_command_length=MAX_UNBOUND_COMMAND_LENGTH)
+    bind = encode(BindTransceiver(system_id="a", password="b"))
+    frames.feed(bind[:-1])
+    assert frames.pop_all() == [] and frames.buffered == len(bind) - 1
+    frames.feed(bind[-1:] + (99).to_bytes(4, "big"))  # then a PDU longer than a bind
+    assert frames.pop_all() == [bind]
+    with pytest.raises(DecodeError) as caught:
+        frames.pop_all()
+    assert caught.value.command_status == CommandStatus.ESME_RINVCMDLEN
+    assert frames.buffered == 0
+
+    frames = FrameBuffer(max_command_length=MAX_UNBOUND_COMMAND_LENGTH)
+    big = encode(SubmitSm(tlvs={Tag.message_payload: b"x" * 60000}))
+    frames.feed(bind + big[:4])
+    assert frames.pop_all() == [bind]  # the long length waits: the limit may still change
+    frames.max_command_length = 65536  # what a session does once bound
+    frames.feed(big[4:])
+    assert frames.pop_all() == [big]
