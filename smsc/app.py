@@ -34,7 +34,7 @@ from smsc.routing.table import RoutingTable
 from smsc.server.answers import AcceptedAnswers
 from smsc.server.authentication import BindAuthenticator
 from smsc.server.link import Link
-from smsc.server.listener import SmppListener
+from smsc.server.listener import ConnectionGate, SmppListener
 from smsc.server.outbind import OutbindDialer
 from smsc.server.service import SmscService
 from smsc.session import SessionLimits
@@ -207,9 +207,11 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             await nursery.start(simulation_control.run)
             on_sent = _on_sent(metrics, trace)
             on_sent_plain = _on_sent_plain(metrics, trace)
+            gate = ConnectionGate(config.server.max_connections,
+                                  config.server.max_connections_per_address)
             plain = SmppListener(handler=service, limits=limits, clock=clock, links=links,
                                  on_sent=on_sent, on_sent_plain=on_sent_plain,
-                                 on_link=control.on_link)
+                                 on_link=control.on_link, gate=gate)
             dialer = OutbindDialer(
                 accounts=config.accounts, committer=committer, binds=binds, listener=plain,
                 clock=clock, system_id=config.server.system_id,
@@ -222,7 +224,8 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             if context is not None:
                 secure = SmppListener(handler=service, limits=limits, clock=clock, links=links,
                                       ssl_context=context, on_sent=on_sent,
-                                      on_sent_plain=on_sent_plain, on_link=control.on_link)
+                                      on_sent_plain=on_sent_plain, on_link=control.on_link,
+                                      gate=gate)
                 tls_port = await nursery.start(secure.serve, config.server.host,
                                                config.server.tls.port)
             running = RunningSmsc(smpp_port, tls_port, store, binds, committer, links)
@@ -241,6 +244,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
                 await nursery.start(run_mo_traffic, stream, mobile, clock)
             task_status.started(running)
             await running.shutdown.wait()
+            gate.close()  # no new connections during the grace period
             await shut_down(running, config.server.shutdown_grace)
             nursery.cancel_scope.cancel()
     finally:

@@ -73,7 +73,13 @@ class ServerConfig:
     bind_failure_backoff_max: float = field(default=60.0, metadata=SECONDS)
     """The longest such wait."""
     max_command_length: int = field(default=65536, metadata=_limits(64, 1 << 24))
-    """Largest PDU accepted; longer ones lose framing (generic_nack and close)."""
+    """Largest PDU accepted from a bound ESME; longer ones lose framing (generic_nack and
+    close). Before a bind succeeds the limit is a bind's own largest size, 98 octets."""
+    max_connections: int = field(default=1000, metadata=_limits(0))
+    """Most SMPP connections open at once, over all listeners; one more is closed as soon as
+    it is accepted. 0: no limit."""
+    max_connections_per_address: int = field(default=100, metadata=_limits(0))
+    """Most SMPP connections open at once from one peer IP address. 0: no limit."""
     session_init_timer: float = field(default=30.0, metadata=SECONDS)
     """Seconds a connection may stay unbound; 0 disables."""
     enquire_link_timer: float = field(default=30.0, metadata=SECONDS)

@@ -1,4 +1,10 @@
-"""SMPP listeners: accept TCP (or TLS) connections and run one Link per connection."""
+"""SMPP listeners: accept TCP (or TLS) connections and run one Link per connection.
+
+A ConnectionGate, shared by every listener of the server, caps the connections open at once,
+in total and per peer address: one over a cap is closed at once, before any TLS handshake or
+SMPP byte (docs/hardening.md). Closing the gate, when shutdown starts, closes the listening
+sockets; the connections already open are left to finish.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +23,74 @@ from smsc.session import Role, SessionLimits, SmppSession
 log = logging.getLogger("smsc.listener")
 
 
-def describe_peer(stream: trio.abc.Stream) -> str:
+def _peer_name(stream: trio.abc.Stream) -> tuple[str, int] | None:
     socket_stream = stream
     if isinstance(stream, trio.SSLStream):
         socket_stream = stream.transport_stream
     try:
         host, port = socket_stream.socket.getpeername()[:2]  # type: ignore[attr-defined]
     except (AttributeError, OSError):
+        return None
+    return host, port
+
+
+def describe_peer(stream: trio.abc.Stream) -> str:
+    name = _peer_name(stream)
+    if name is None:
         return "unknown:0"
+    host, port = name
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ConnectionGate:
+    """Which accepted connections may stay: at most `max_total` open at once and
+    `max_per_address` from one peer address (0: no cap), none once closed."""
+
+    def __init__(self, max_total: int = 0, max_per_address: int = 0) -> None:
+        self.max_total = max_total
+        self.max_per_address = max_per_address
+        self.open = 0
+        """Connections admitted and not yet released."""
+        self.per_address: dict[str, int] = {}
+        self.refused = 0
+        """Connections refused since start (a cap, or the gate closed)."""
+        self.closed = False
+        self._accepting: list[trio.CancelScope] = []
+
+    def admit(self, address: str) -> bool:
+        """Count a new connection from `address` in, or say it must be closed."""
+        from_there = self.per_address.get(address, 0)
+        if (
+            self.closed
+            or (self.max_total and self.open >= self.max_total)
+            or (self.max_per_address and from_there >= self.max_per_address)
+        ):
+            self.refused += 1
+            return False
+        self.open += 1
+        self.per_address[address] = from_there + 1
+        return True
+
+    def release(self, address: str) -> None:
+        """Count an admitted connection out again once it is closed."""
+        self.open -= 1
+        left = self.per_address[address] - 1
+        if left:
+            self.per_address[address] = left
+        else:
+            del self.per_address[address]
+
+    def guard(self, accepting: trio.CancelScope) -> None:
+        """Cancel `accepting` (a listener's accept loops) when the gate closes."""
+        self._accepting.append(accepting)
+        if self.closed:
+            accepting.cancel()
+
+    def close(self) -> None:
+        """Stop accepting: every guarded listener closes its sockets; open links stay."""
+        self.closed = True
+        for accepting in self._accepting:
+            accepting.cancel()
 
 
 class SmppListener:
@@ -39,6 +104,7 @@ class SmppListener:
         clock: Clock,
         links: set[Link],
         ssl_context: ssl.SSLContext | None = None,
+        gate: ConnectionGate | None = None,
         on_link: Callable[[Link], None] | None = None,
         on_sent: Callable[[Pdu], None] | None = None,
         on_sent_plain: Callable[[int, int], None] | None = None,
@@ -48,6 +114,7 @@ class SmppListener:
         self.clock = clock
         self.links = links
         self.ssl_context = ssl_context
+        self.gate = gate if gate is not None else ConnectionGate()
         self.on_link = on_link
         self.on_sent = on_sent
         self.on_sent_plain = on_sent_plain
@@ -59,7 +126,8 @@ class SmppListener:
         *,
         task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Listen until cancelled; reports the bound port through task_status."""
+        """Listen until cancelled or until the gate closes, then wait for the connections
+        still open; reports the bound port through task_status."""
         listeners = await trio.open_tcp_listeners(port, host=host)
         bound_port = listeners[0].socket.getsockname()[1]
         served: list[trio.abc.Listener[trio.abc.Stream]] = list(listeners)
@@ -70,9 +138,37 @@ class SmppListener:
             ]
         log.info("SMPP%s listening on %s:%d", "/TLS" if self.ssl_context else "", host,
                  bound_port)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, self.handle, served)
-            task_status.started(bound_port)
+        task_status.started(bound_port)  # listening: connections wait in the backlog
+        async with trio.open_nursery() as connections:
+            try:
+                with trio.CancelScope() as accepting:
+                    self.gate.guard(accepting)
+                    await trio.serve_listeners(self.serve_accepted, served,
+                                               handler_nursery=connections)
+            finally:
+                with trio.CancelScope(shield=True):
+                    for listener in served:  # what serve_listeners has not closed yet
+                        await listener.aclose()
+            log.info("SMPP%s on port %d: no longer accepting connections",
+                     "/TLS" if self.ssl_context else "", bound_port)
+
+    async def serve_accepted(self, stream: trio.abc.Stream) -> None:
+        """Serve an accepted connection if the gate lets it in, else close it at once."""
+        name = _peer_name(stream)
+        address = name[0] if name is not None else ""
+        gate = self.gate
+        if not gate.admit(address):
+            if gate.refused & (gate.refused - 1) == 0:  # the 1st, 2nd, 4th, 8th... refusal
+                log.warning("refused a connection from %s: %d open (max %d, %d per address), "
+                            "%d refused so far", address, gate.open, gate.max_total,
+                            gate.max_per_address, gate.refused)
+            transport = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+            await trio.aclose_forcefully(transport)
+            return
+        try:
+            await self.handle(stream)
+        finally:
+            gate.release(address)
 
     async def handle(self, stream: trio.abc.Stream, greeting: Pdu | None = None) -> None:
         """Serve one connected stream until it closes (also used for in-memory streams).
