@@ -235,7 +235,8 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             running.simulation = simulation_control
             if config.control.enabled:
                 app = build_app(control, status=partial(status_of, running, config),
-                                token=config.control.token, simulation=simulation_control)
+                                token=config.control.token, simulation=simulation_control,
+                                max_body_bytes=config.control.max_body_bytes)
                 running.http_port = await nursery.start(
                     serve_http, app, config.control.host, config.control.port
                 )

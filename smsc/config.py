@@ -338,7 +338,10 @@ class ControlConfig:
     token: str = field(default="", repr=False)
     """Bearer token required by the control API when set."""
     allow_remote: bool = False
-    """Allow a non-loopback host; off so the API is never exposed by accident."""
+    """Allow a non-loopback host; off so the API is never exposed by accident. Needs a
+    token."""
+    max_body_bytes: int = field(default=65536, metadata=_limits(1024, 1 << 26))
+    """Largest request body the control API reads; a longer one is answered 413."""
     metrics: bool = True
     """Record Prometheus metrics; off only to measure what recording costs."""
 
@@ -658,6 +661,9 @@ def _check_cross_fields(config: Config, source: str) -> None:
         raise ConfigError(
             source, "control.host", "not a loopback address; set control.allow_remote = true"
         )
+    if config.control.allow_remote and config.control.enabled and not config.control.token:
+        raise ConfigError(source, "control.allow_remote",
+                          "a control API open to other hosts needs control.token")
 
 
 def _check_dialects(config: Config, source: str) -> None:

@@ -80,6 +80,12 @@ def test_example_configs_load(path: Path) -> None:
          "at most 8 characters"),
         ({"accounts": {"system_id": "x"}}, "accounts", "must be an array"),
         ({"control": {"host": "0.0.0.0"}}, "control.host", "allow_remote"),
+        ({"control": {"host": "0.0.0.0", "allow_remote": True}}, "control.allow_remote",
+         "needs control.token"),
+        ({"control": {"max_body_bytes": 100}}, "control.max_body_bytes", "at least 1024"),
+        ({"server": {"max_connections": -1}}, "server.max_connections", "at least 0"),
+        ({"server": {"max_connections_per_address": "10"}},
+         "server.max_connections_per_address", "must be an integer"),
         ({"server": {"tls": {"enabled": True}}}, "server.tls", "certfile"),
         ({"networks": []}, "networks", "at least one"),
         ({"networks": [{"faults": {"throttled": 0.6, "disconnect": 0.6}}]},
@@ -152,6 +158,18 @@ def test_check_config_exit_codes(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
     serve = run_cli("serve", "--config", str(bad_file))
     assert serve.returncode == 2 and len(serve.stderr.strip().splitlines()) == 1
+
+
+def test_check_config_refuses_a_remote_control_api_without_a_token(tmp_path: Path) -> None:
+    exposed = tmp_path / "exposed.toml"
+    exposed.write_text('[control]\nhost = "0.0.0.0"\nallow_remote = true\n')
+    done = run_cli("check-config", str(exposed))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"{exposed}: control.allow_remote: a control API open to other hosts needs "
+        "control.token")
+    exposed.write_text('[control]\nhost = "0.0.0.0"\nallow_remote = true\ntoken = "s3cret"\n')
+    assert run_cli("check-config", str(exposed)).returncode == 0
 
 
 def test_serve_on_a_store_of_a_newer_layout_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ Every handler turns bad input into a 4xx JSON answer `{"error": ...}`; a 5xx is 
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any
@@ -21,8 +22,15 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smsc.control.errors import BadRequest, NotFound, json_object, refuse_unknown_fields
+from smsc.control.errors import (
+    BadRequest,
+    BodyTooLarge,
+    NotFound,
+    json_object,
+    refuse_unknown_fields,
+)
 from smsc.control.openapi import openapi_document
 from smsc.control.plane import ControlPlane
 from smsc.control.simulation_api import (
@@ -45,18 +53,59 @@ PUBLIC_PATHS = frozenset({"/"})
 """The dashboard page holds no data; it reads the API with the token given in its URL."""
 
 
+MAX_BODY_BYTES = 65536
+"""The default of control.max_body_bytes."""
+
+
+class BodyLimit:
+    """Answers 413 `{"error": ...}` for a request body over `limit` octets, before reading
+    more of it: at once when Content-Length announces it, else as soon as the body streamed
+    so far passes the limit (the handler reading it gets BodyTooLarge). A body is parsed on
+    the event loop every SMPP session shares, so its size must be small and bounded."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit
+        for name, value in scope["headers"]:
+            if name == b"content-length" and int(value) > limit:  # h11 checked it is a number
+                await _error(str(BodyTooLarge(limit)), 413)(scope, receive, send)
+                return
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, receive_within_limit, send)
+
+
 class BearerToken(BaseHTTPMiddleware):
-    """Refuses every request without `Authorization: Bearer <token>` (when a token is set)."""
+    """Refuses every request without `Authorization: Bearer <token>` (when a token is set);
+    compared in constant time, so the answer's timing tells nothing about the token."""
 
     def __init__(self, app: Any, token: str) -> None:
         super().__init__(app)
-        self.expected = f"Bearer {token}"
+        self.expected = f"Bearer {token}".encode()
 
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if (request.url.path not in PUBLIC_PATHS
-                and request.headers.get("authorization") != self.expected):
+        # header values arrive decoded as Latin-1: encoding them back gives the octets sent
+        given = request.headers.get("authorization", "").encode("latin-1")
+        if request.url.path not in PUBLIC_PATHS and not hmac.compare_digest(
+            given, self.expected
+        ):
             return JSONResponse({"error": "unauthorized"}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         return await call_next(request)
@@ -122,7 +171,8 @@ def mo_request(body: dict[str, Any]) -> tuple[str, str, str, int | None]:
 
 
 def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
-              simulation: SimulationControl | None = None) -> Starlette:
+              simulation: SimulationControl | None = None,
+              max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     id_format = control.id_format
     dashboard = files("smsc.control").joinpath("dashboard.html").read_text(encoding="utf-8")
     document = openapi_document(SIMULATION_PATHS if simulation else None,
@@ -203,7 +253,9 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
     ]
     if simulation is not None:
         routes += simulation_routes(simulation, id_format)
-    middleware = [Middleware(BearerToken, token=token)] if token else []
+    middleware = [Middleware(BodyLimit, limit=max_body_bytes)]
+    if token:
+        middleware.append(Middleware(BearerToken, token=token))
 
     async def bad_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BadRequest)

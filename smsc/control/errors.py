@@ -17,6 +17,13 @@ class BadRequest(Exception):
         self.status = status
 
 
+class BodyTooLarge(BadRequest):
+    """A request body over the configured limit (HTTP 413), found before it is all read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body is larger than {limit} octets", 413)
+
+
 class NotFound(LookupError):
     """No such session, message or network (HTTP 404)."""
 
