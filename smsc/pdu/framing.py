@@ -64,7 +64,12 @@ class FrameBuffer:
         without another copy), a bytearray that grows while a PDU is still incomplete (a
         peer trickling a PDU costs no copy of it per chunk)."""
         self._start = 0
-        self._broken: DecodeError | None = None
+        self._broken: tuple[str, int | None, int | None] | None = None
+        """Why framing was lost (message, command_id, sequence_number), once it was: each
+        call raises a new DecodeError from it. Keeping the error itself would keep, through
+        its traceback, the frame of the call that raised it, this buffer and the octets it
+        held: a reference cycle only the garbage collector frees, which `smsc serve` runs
+        rarely (app.tune_garbage_collector)."""
 
     @property
     def buffered(self) -> int:
@@ -94,7 +99,7 @@ class FrameBuffer:
             DecodeError: the first command_length is out of bounds (framing lost).
         """
         if self._broken is not None:
-            raise self._broken
+            raise self._framing_lost()
         buffer = self._buffer
         start = self._start
         end = len(buffer)
@@ -106,6 +111,7 @@ class FrameBuffer:
                 if frames:
                     break
                 self._lose_framing(length)
+                raise self._framing_lost()
             stop = start + length
             if stop > end:
                 break
@@ -116,6 +122,11 @@ class FrameBuffer:
             return [bytes(frame) for frame in frames]
         return frames  # type: ignore[return-value]  # slices of bytes are bytes
 
+    def _framing_lost(self) -> DecodeError:
+        message, command_id, sequence = self._broken  # type: ignore[misc]
+        return DecodeError(CommandStatus.ESME_RINVCMDLEN, message, command_id=command_id,
+                           sequence_number=sequence)
+
     def _lose_framing(self, length: int) -> None:
         """Refuse the stream from here on: `length`, at `_start`, cannot be a PDU's."""
         buffer = self._buffer
@@ -125,12 +136,7 @@ class FrameBuffer:
         if len(buffer) - start >= HEADER_SIZE:
             command_id = int.from_bytes(buffer[start + 4 : start + 8], "big")
             sequence = int.from_bytes(buffer[start + 12 : start + 16], "big")
-        self._broken = DecodeError(
-            CommandStatus.ESME_RINVCMDLEN,
-            f"command_length {length} outside 16..{self.max_command_length}",
-            command_id=command_id,
-            sequence_number=sequence,
-        )
+        self._broken = (f"command_length {length} outside 16..{self.max_command_length}",
+                        command_id, sequence)
         self._buffer = b""
         self._start = 0
-        raise self._broken

@@ -6,6 +6,8 @@ Each is refused with the status docs/hardening.md names for it, by both decoding
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from smsc.pdu import (
@@ -150,3 +152,19 @@ def test_a_frame_buffer_holds_no_more_than_its_limit_for_an_incomplete_pdu() -> 
     frames.max_command_length = 65536  # what a session does once bound
     frames.feed(big[4:])
     assert frames.pop_all() == [big]
+
+
+def test_a_frame_buffer_that_lost_framing_keeps_none_of_the_octets() -> None:
+    """Nothing but the garbage collector would free them otherwise: the error it raises must
+    not tie the buffer (and the octets) to itself in a reference cycle."""
+    data = (65536).to_bytes(4, "big") + bytes(60000)
+    frames = FrameBuffer(max_command_length=MAX_UNBOUND_COMMAND_LENGTH)
+    frames.feed(data)
+    statuses = []
+    for _ in range(2):
+        try:
+            frames.pop_all()
+        except DecodeError as error:
+            statuses.append(error.command_status)
+    assert statuses == [CommandStatus.ESME_RINVCMDLEN] * 2
+    assert sys.getrefcount(data) == 2  # `data` and getrefcount's argument: no one else
