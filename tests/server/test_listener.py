@@ -4,13 +4,16 @@ make the SMSC hold, and no new connections once shutdown has begun."""
 from __future__ import annotations
 
 import dataclasses
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+import trustme
 
-from smsc.config import ServerConfig
+from smsc.config import ServerConfig, TlsConfig
 from smsc.pdu import (
     BindTransceiver,
     EnquireLink,
@@ -156,3 +159,35 @@ async def test_shutdown_closes_the_listener_but_lets_open_sessions_unbind(
         await stream.send_all(encode(UnbindResp(sequence_number=unbind.sequence_number)))
         assert await read_until_closed(stream) == []  # answered: the session ends normally
         await stream.aclose()
+
+
+async def test_the_tls_listener_shares_the_caps_and_refuses_before_the_handshake(
+    make_config: Any, start_smsc: Any, tmp_path: Path
+) -> None:
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "c.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "k.pem"))
+    tls = TlsConfig(enabled=True, port=0, certfile=str(tmp_path / "c.pem"),
+                    keyfile=str(tmp_path / "k.pem"))
+    running = await start_smsc(with_server(make_config(), tls=tls,
+                                           max_connections_per_address=1))
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    with trio.fail_after(LIMIT):
+        plain = await open_from(running.smpp_port, "127.0.0.1")
+        assert await answered(plain)  # the address's one connection
+        secure = trio.SSLStream(await open_from(running.tls_port, "127.0.0.1"), context,
+                                server_hostname="127.0.0.1")
+        with pytest.raises(trio.BrokenResourceError):
+            await secure.do_handshake()  # closed before any TLS octet was answered
+        await secure.transport_stream.aclose()
+        await plain.aclose()
+        while running.links:
+            await trio.testing.wait_all_tasks_blocked()
+        secure = trio.SSLStream(await open_from(running.tls_port, "127.0.0.1"), context,
+                                server_hostname="127.0.0.1")
+        esme = Esme(secure)
+        assert (await esme.bind()).command_status == CommandStatus.ESME_ROK
+        await secure.aclose()
+    running.shutdown.set()
