@@ -70,6 +70,15 @@ class DestinationRejected(Rejected):
     unsuccess_sme and goes on with the others."""
 
 
+class EveryDestinationRejected(Rejected):
+    """A submit_multi none of whose destinations takes the message: ESME_RSUBMITFAIL, with
+    each destination's refusal."""
+
+    def __init__(self, unsuccess: list[UnsuccessSme]) -> None:
+        super().__init__(S.ESME_RSUBMITFAIL)
+        self.unsuccess = unsuccess
+
+
 @dataclass(slots=True)
 class Times:
     expires_at: datetime
@@ -132,20 +141,22 @@ def check_message_fields(message: SubmitSm | SubmitMulti | DataSm, account: Acco
         raise Rejected(S.ESME_RINVSRCTON)
     if account.source_patterns and not account.source_allowed(message.source_addr):
         raise Rejected(S.ESME_RINVSRCADR)
-    if isinstance(message, DataSm):
-        return
-    if message.priority_flag > 3:
-        raise Rejected(S.ESME_RINVPRTFLG)
-    if message.sm_default_msg_id:
-        raise Rejected(S.ESME_RINVDFTMSGID)  # no canned messages are configured
     tlvs = message.tlvs
     payload = tlvs.get(_PAYLOAD) if tlvs else None
-    if message.short_message and payload is not None:
-        raise Rejected(S.ESME_RINVMSGLEN)  # SPEC 3.2.3: one or the other
-    if message.replace_if_present_flag > 1:
-        raise Rejected(S.ESME_RINVREPFLAG)
+    if isinstance(message, DataSm):  # no priority, canned message, short_message or replace
+        user_data = payload or b""
+    else:
+        if message.priority_flag > 3:
+            raise Rejected(S.ESME_RINVPRTFLG)
+        if message.sm_default_msg_id:
+            raise Rejected(S.ESME_RINVDFTMSGID)  # no canned messages are configured
+        if message.short_message and payload is not None:
+            raise Rejected(S.ESME_RINVMSGLEN)  # SPEC 3.2.3: one or the other
+        if message.replace_if_present_flag > 1:
+            raise Rejected(S.ESME_RINVREPFLAG)
+        user_data = payload or message.short_message
     if esm & UDHI or message.data_coding == _UCS2:
-        check_user_data(esm, message.data_coding, payload or message.short_message)
+        check_user_data(esm, message.data_coding, user_data)
 
 
 def check_user_data(esm_class: int, data_coding: int, user_data: bytes) -> None:
@@ -226,8 +237,8 @@ class SubmitPreparation:
         one token for them all.
 
         Raises:
-            Rejected: with the SMPP status of the first rule broken; ESME_RSUBMITFAIL when no
-                destination takes the message.
+            Rejected: with the SMPP status of the first rule broken.
+            EveryDestinationRejected: when no destination takes the message.
         """
         check_message_fields(message, account)
         if not 1 <= len(message.dest_address) <= 254:
@@ -247,7 +258,7 @@ class SubmitPreparation:
                 continue
             accepted.append((dest, new))
         if not accepted:
-            raise Rejected(S.ESME_RSUBMITFAIL)
+            raise EveryDestinationRejected(unsuccess)
         throttle(account, received)
         return PreparedMulti(accepted, unsuccess)
 
@@ -367,6 +378,7 @@ class SubmitPreparation:
 
 __all__ = [
     "DestinationRejected",
+    "EveryDestinationRejected",
     "PreparedMulti",
     "Rejected",
     "SubmitPreparation",
