@@ -1,12 +1,14 @@
 """What an accepted submit stores (pure): submit_sm, data_sm and submit_multi prepared alike.
 
-`SubmitPreparation` takes a bound account, the request and the time it was received (the read
-chunk's monotonic reading and its wall time, passed in) and either returns the `NewMessage`
-to store or raises `Rejected` with the SMPP status: SMPP's field rules, each destination's
-checks and route, the schedule and validity times, the account's token bucket, in that order
-for all three commands. The shell (`SmscService`) only finds the account and the time, calls
-it, hands the result to the store and answers; simulated submit faults, which decide how the
-answer goes (refused, late, missing, the connection dropped), stay with it.
+`SubmitPreparation.prepare` takes a bound account, the request and the time it was received
+(the read chunk's monotonic reading and its wall time, passed in) and either returns the
+`NewMessage` to store or raises `Rejected` with the SMPP status: SMPP's field rules, the
+destination's checks and route, the schedule and validity times, the account's token bucket,
+in that order. A submit_multi goes through the same method for each destination
+(`prepare_multi`), so the three commands cannot drift apart. The shell (`SmscService`) only
+finds the account and the time, calls it, hands the result to the store and answers;
+simulated submit faults, which decide how the answer goes (refused, late, missing, the
+connection dropped), stay with it.
 """
 
 from __future__ import annotations
@@ -215,61 +217,23 @@ class SubmitPreparation:
         self._expiry: dict[str, datetime] = {}
         """Per account, `_now` + its usual validity."""
 
-    def prepare(self, account: Account, message: SubmitSm | DataSm, received: float,
-                now: datetime) -> NewMessage:
+    def prepare(self, account: Account, message: SubmitSm | DataSm | SubmitMulti,
+                received: float, now: datetime, dest: SmeDest | None = None) -> NewMessage:
         """The message a submit_sm or data_sm received at `received` (monotonic) and `now`
-        (wall time) stores.
+        (wall time) stores; given `dest`, the message a submit_multi stores for that one
+        destination (`prepare_multi` checks its fields and takes its token, once).
 
         Raises:
             Rejected: with the SMPP status of the first rule broken.
+            DestinationRejected: for the destination's number or route.
         """
-        check_message_fields(message, account)
-        new = self._message(account, message, message.dest_addr_ton, message.dest_addr_npi,
-                            message.destination_addr, now)
-        bucket = account.bucket
-        if bucket.rate and not bucket.take(received):
-            raise Rejected(_THROTTLED)
-        return new
-
-    def prepare_multi(self, account: Account, message: SubmitMulti, received: float,
-                      now: datetime) -> PreparedMulti:
-        """A submit_multi's messages, each as a submit_sm to its destination would store it;
-        one token for them all.
-
-        Raises:
-            Rejected: with the SMPP status of the first rule broken.
-            EveryDestinationRejected: when no destination takes the message.
-        """
-        check_message_fields(message, account)
-        if not 1 <= len(message.dest_address) <= 254:
-            raise Rejected(S.ESME_RINVNUMDESTS)
-        if not all(isinstance(d, SmeDest) for d in message.dest_address):
-            raise Rejected(S.ESME_RCNTSUBDL)  # no distribution lists are configured
-        accepted: list[tuple[SmeDest, NewMessage]] = []
-        unsuccess: list[UnsuccessSme] = []
-        for dest in message.dest_address:
-            assert isinstance(dest, SmeDest)
-            try:
-                new = self._message(account, message, dest.dest_addr_ton, dest.dest_addr_npi,
-                                    dest.destination_addr, now)
-            except DestinationRejected as rejected:
-                unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi,
-                                              dest.destination_addr, rejected.status))
-                continue
-            accepted.append((dest, new))
-        if not accepted:
-            raise EveryDestinationRejected(unsuccess)
-        throttle(account, received)
-        return PreparedMulti(accepted, unsuccess)
-
-    def _message(self, account: Account, message: SubmitSm | DataSm | SubmitMulti,
-                 ton: int, npi: int, destination: str, now: datetime) -> NewMessage:
-        """One destination's message: its number and route, its times, the record.
-
-        Raises:
-            DestinationRejected: for the number or the route.
-            Rejected: ESME_RINVSCHED / ESME_RINVEXPIRY for the times.
-        """
+        if dest is None:
+            check_message_fields(message, account)
+            ton = message.dest_addr_ton  # type: ignore[union-attr]
+            npi = message.dest_addr_npi  # type: ignore[union-attr]
+            destination = message.destination_addr  # type: ignore[union-attr]
+        else:
+            ton, npi, destination = dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr
         if ton > MAX_TON or not destination:
             check_destination(ton, destination)  # (raises)
         routes = self.routes
@@ -315,7 +279,39 @@ class SubmitPreparation:
         new.submitted_at = now
         new.network = network
         new.extra = segment_info(tlvs) if tlvs else b""
+        if dest is None:
+            throttle(account, received)
         return new
+
+    def prepare_multi(self, account: Account, message: SubmitMulti, received: float,
+                      now: datetime) -> PreparedMulti:
+        """A submit_multi's messages, each as a submit_sm to its destination would store it;
+        one token for them all.
+
+        Raises:
+            Rejected: with the SMPP status of the first rule broken.
+            EveryDestinationRejected: when no destination takes the message.
+        """
+        check_message_fields(message, account)
+        if not 1 <= len(message.dest_address) <= 254:
+            raise Rejected(S.ESME_RINVNUMDESTS)
+        if not all(isinstance(d, SmeDest) for d in message.dest_address):
+            raise Rejected(S.ESME_RCNTSUBDL)  # no distribution lists are configured
+        accepted: list[tuple[SmeDest, NewMessage]] = []
+        unsuccess: list[UnsuccessSme] = []
+        for dest in message.dest_address:
+            assert isinstance(dest, SmeDest)
+            try:
+                new = self.prepare(account, message, received, now, dest)
+            except DestinationRejected as rejected:
+                unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi,
+                                              dest.destination_addr, rejected.status))
+                continue
+            accepted.append((dest, new))
+        if not accepted:
+            raise EveryDestinationRejected(unsuccess)
+        throttle(account, received)
+        return PreparedMulti(accepted, unsuccess)
 
     def route(self, account: Account, source: str, ton: int, npi: int,
               destination: str) -> str:
@@ -369,6 +365,7 @@ class SubmitPreparation:
                              max_validity=config.max_validity or store.max_validity)
 
     def _usual_expiry(self, account: Account, now: datetime) -> datetime:
+        """`now` + the account's usual validity, kept for the other submits given `now`."""
         if now is not self._now:
             self._now = now
             self._expiry.clear()
