@@ -37,9 +37,11 @@ from smsc.server.link import Link
 from smsc.server.listener import ConnectionGate, SmppListener
 from smsc.server.outbind import OutbindDialer
 from smsc.server.service import SmscService
+from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import SessionLimits
 from smsc.simulation.fate import Simulation
 from smsc.store import MemoryStore, MessageStore, NewMessage, RetryPolicy
+from smsc.submit import SubmitPreparation
 
 log = logging.getLogger("smsc")
 
@@ -184,10 +186,15 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
                                  config.server.bind_failure_backoff_max,
                                  allowed=config.server.bind_failures_allowed),
     )
+    submits = SubmitPreparation(routes, config.store)
+    stored = StoredMessageRequests(committer=committer, clock=clock,
+                                   id_format=config.server.message_id_format,
+                                   submits=submits, after_change=outbound.wake)
     service = SmscService(
-        config=config, authenticator=authenticator, committer=committer, outbound=outbound,
-        clock=clock, routes=routes, metrics=metrics, simulation=simulation,
-        answers=answers, accept=scheduler.accept, trace=trace,
+        id_format=config.server.message_id_format, authenticator=authenticator,
+        submits=submits, stored=stored, committer=committer, outbound=outbound, clock=clock,
+        metrics=metrics, simulation=simulation, answers=answers, accept=scheduler.accept,
+        trace=trace,
     )
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
@@ -195,6 +202,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)
             await nursery.start(service.run)
+            await nursery.start(stored.run)
             await nursery.start(scheduler.run)
             await nursery.start(outbound.run)
             await nursery.start(

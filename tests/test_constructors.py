@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from smsc.constructors import constructor
-from smsc.server.service import Times
 from smsc.session.events import RequestReceived, ResponseReceived
 from smsc.store.models import Message, NewMessage, OutboundItem, OutboundKind, Transition
+from smsc.submit import Times
 
 
 @dataclass(slots=True)

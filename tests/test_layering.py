@@ -48,6 +48,8 @@ TABLE: tuple[Row, ...] = (
     row("smsc.simulation", "core", "smsc.config smsc.pdu smsc.routing"),
     row("smsc.accounts", "core", "smsc.config smsc.pdu.constants"),
     row("smsc.receipts", "core", "smsc.config smsc.pdu smsc.store.models"),
+    row("smsc.submit", "core",
+        "smsc.accounts smsc.config smsc.constructors smsc.pdu smsc.routing smsc.store.models"),
     row("smsc.clock", "shell", "", "trio"),
     row("smsc.logs", "shell", "smsc.config smsc.pdu smsc.session"),
     row("smsc.metrics", "shell", "smsc.pdu.constants smsc.store.models", "prometheus_client"),
@@ -62,7 +64,8 @@ TABLE: tuple[Row, ...] = (
         "smsc.server",
         "shell",
         "smsc.accounts smsc.clock smsc.config smsc.constructors smsc.delivery smsc.logs"
-        " smsc.metrics smsc.pdu smsc.routing smsc.session smsc.simulation smsc.store",
+        " smsc.metrics smsc.pdu smsc.routing smsc.session smsc.simulation smsc.store"
+        " smsc.submit",
         "ssl trio",
     ),
     row(
@@ -77,7 +80,7 @@ TABLE: tuple[Row, ...] = (
         "shell",
         "smsc.accounts smsc.clock smsc.config smsc.control smsc.data_dir smsc.delivery"
         " smsc.logs smsc.metrics smsc.pdu smsc.receipts smsc.routing smsc.server smsc.session"
-        " smsc.simulation smsc.store",
+        " smsc.simulation smsc.store smsc.submit",
         "ssl trio",
     ),
     row(
