@@ -108,9 +108,15 @@ class Link:
         """Queue a PDU through the session (raises LocalProtocolError when illegal). `now`,
         for a request, is the caller's reading of the clock for its response deadline (the
         outbound dispatcher reads it once per round); a request in wire form (`Prebuilt`)
-        goes through the session's shorter path for it."""
+        goes through the session's shorter path for it.
+
+        A response on a session that has closed meanwhile is dropped: a chunk's events are
+        handled after the whole chunk was read, and a later PDU of the same chunk may have
+        closed the session (lost framing) before an earlier request is answered."""
         session = self.session
         if message.command_id & 0x80000000:  # a response: no clock read, no deadline moved
+            if session.closed:
+                return message  # the connection is going: the answer has nowhere to go
             sent = session.send_response(message)
             if self._on_sent is not None:
                 self._on_sent(sent)
