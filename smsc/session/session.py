@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from smsc.pdu import (
     DecodeError,
@@ -59,6 +60,8 @@ _ORDINARY = frozenset(
     and command_id not in _NO_RESPONSE and command_id not in BIND_REQUESTS
 )
 """Requests whose matching response needs nothing but the window and the event."""
+_USUAL_ANSWERS = frozenset(command_id | 0x80000000 for command_id in _ORDINARY)
+"""Their responses: what `answer_accepted` writes (a bind's answer changes the state)."""
 # DecodeError statuses that mean "the header was the problem": answered with generic_nack
 # (REFERENCE.md §12.5), everything else with the request's own response.
 _HEADER_STATUSES = frozenset({CommandStatus.ESME_RINVCMDLEN, CommandStatus.ESME_RINVCMDID})
@@ -74,6 +77,8 @@ _CLOSED = BindState.CLOSED
 _SMSC = Role.SMSC
 _ESME = Role.ESME
 _pack_header = HEADER.pack
+_ENCODE_EACH, _WIRE_FORM = True, False
+"""`_send_run`'s `encode_each`: PDUs to encode, or requests and bodies in wire form."""
 
 
 class LocalProtocolError(Exception):
@@ -348,6 +353,9 @@ class SmppSession:
         self._close("unbind received")
 
     # -- output --------------------------------------------------------------------------
+    # Every way to send is `_send_run` with its own checks in front: one place numbers our
+    # requests, counts the window, checks that an answer answers an open request, lets a
+    # waiting unbind finish and writes the octets.
 
     def send(self, message: Pdu, now: float) -> Pdu:
         """Queue a request or a response; returns it, its sequence number set.
@@ -359,42 +367,11 @@ class SmppSession:
             LocalProtocolError: the message is illegal in this state, answers no open request,
                 or the window is full.
         """
-        if self.state is _CLOSED:
-            raise LocalProtocolError("session is closed")
         command_id = message.command_id
         if command_id & 0x80000000:
-            return self._send_response(message)
-        if command_id not in self._we_may_send:
-            raise LocalProtocolError(
-                f"{CommandId(command_id).name} may not be sent in {self.state.value}"
-            )
-        windowed = command_id not in _UNWINDOWED and command_id not in _NO_RESPONSE
-        if windowed and self._windowed >= self.limits.window:
+            self._send_run(command_id, ((message.sequence_number, message),), now, _ENCODE_EACH)
+        elif not self._send_run(command_id, (message,), now, _ENCODE_EACH):
             raise LocalProtocolError("window full")
-        sequence = message.sequence_number
-        if sequence == 0:
-            # numbered in place: the message is ours to send from here on
-            sequence = self._next_sequence
-            if sequence < MAX_SEQUENCE and sequence not in self._outstanding:
-                self._next_sequence = sequence + 1  # (_take_sequence's usual case, inlined)
-            else:
-                sequence = self._take_sequence()
-            message.sequence_number = sequence
-        elif sequence in self._outstanding:
-            raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
-        if command_id != _ENQUIRE_LINK:
-            self._last_activity = now
-        self._out += encode(message)  # (_write, inlined: twice per message)
-        if command_id in _NO_RESPONSE:
-            return message
-        self._outstanding[message.sequence_number] = (message, now + self.limits.response_timer)
-        if windowed:
-            self._windowed += 1
-        if command_id == _UNBIND:
-            was_bound = self.bound
-            self._enter(BindState.UNBINDING)
-            if was_bound:
-                self._events.append(Unbound())
         return message
 
     def send_prebuilt(self, message: Prebuilt, now: float) -> Prebuilt:
@@ -403,60 +380,31 @@ class SmppSession:
         Raises:
             LocalProtocolError: as `send`.
         """
-        if not self.send_prebuilt_run((message,), now):
+        command_id = message.command_id
+        if command_id not in _ORDINARY:  # not windowed the usual way: the general path
+            self.send(message, now)
+        elif not self._send_run(command_id, (message,), now, _WIRE_FORM):
             raise LocalProtocolError("window full")
         return message
 
     def send_prebuilt_run(self, messages: Sequence[Prebuilt], now: float) -> int:
         """`send` for requests already in wire form, several of one command at once (a round
-        of receipts for one link: once per message), without the checks only other commands
-        need. Sends them in order while the window has room and the command stays the
-        first's; returns how many went (those after are left as they were, to send later).
+        of receipts for one link: once per message). Sends them in order while the window has
+        room and the command stays the first's; returns how many went (those after are left
+        as they were, to send later). A first message that is no ordinary windowed request
+        goes through `send`, alone.
 
         Raises:
             LocalProtocolError: the first message cannot be sent, for a reason other than a
                 full window: as `send` (nothing is sent).
         """
-        if self.state is _CLOSED:
-            raise LocalProtocolError("session is closed")
         if not messages:
-            return 0
+            return self._send_run(0, messages, now, _WIRE_FORM)  # 0, or the closed session's error
         command_id = messages[0].command_id
-        if command_id not in _ORDINARY:  # not windowed the usual way: the general path
+        if command_id not in _ORDINARY:
             self.send(messages[0], now)
             return 1
-        if command_id not in self._we_may_send:
-            raise LocalProtocolError(
-                f"{CommandId(command_id).name} may not be sent in {self.state.value}")
-        room = self.limits.window - self._windowed
-        outstanding = self._outstanding
-        out = self._out
-        deadline = now + self.limits.response_timer
-        sent = 0
-        for message in messages:
-            if sent >= room or message.command_id != command_id:
-                break
-            sequence = message.sequence_number
-            if sequence == 0:  # numbered in place, as `send` does
-                sequence = self._next_sequence
-                if sequence < MAX_SEQUENCE and sequence not in outstanding:
-                    self._next_sequence = sequence + 1
-                else:
-                    sequence = self._take_sequence()
-                message.sequence_number = sequence
-            elif sequence in outstanding:
-                if sent:
-                    break
-                raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
-            body = message.body
-            out += _pack_header(16 + len(body), command_id, 0, sequence)
-            out += body
-            outstanding[sequence] = (message, deadline)
-            sent += 1
-        if sent:
-            self._windowed += sent
-            self._last_activity = now
-        return sent
+        return self._send_run(command_id, messages, now, _WIRE_FORM)
 
     def send_response(self, message: Pdu) -> Pdu:
         """`send` for a response: it needs no time (half of all sends, one per submit).
@@ -464,9 +412,11 @@ class SmppSession:
         Raises:
             LocalProtocolError: the session is closed, or the message answers no open request.
         """
-        if self.state is _CLOSED:
-            raise LocalProtocolError("session is closed")
-        return self._send_response(message)
+        command_id = message.command_id
+        if not command_id & 0x80000000:
+            raise LocalProtocolError(f"{CommandId(command_id).name} answers no open request")
+        self._send_run(command_id, ((message.sequence_number, message),), 0.0, _ENCODE_EACH)
+        return message
 
     def answer_accepted(self, command_id: int, sequence: int, body: bytes) -> None:
         """Queue an ordinary request's usual answer straight as octets: `command_id` (a
@@ -476,7 +426,9 @@ class SmppSession:
         Raises:
             LocalProtocolError: the session is closed, or this answers no open request.
         """
-        self.answer_accepted_run(command_id, ((sequence, body),))
+        if command_id not in _USUAL_ANSWERS:
+            raise LocalProtocolError(f"{command_id:#010x} is no usual answer")
+        self._send_run(command_id, ((sequence, body),), 0.0, _WIRE_FORM)
 
     def answer_accepted_run(self, command_id: int, answers: Sequence[tuple[int, bytes]]
                             ) -> None:
@@ -488,58 +440,110 @@ class SmppSession:
             LocalProtocolError: the session is closed, or an answer answers no open request
                 (those before it are sent).
         """
+        if command_id not in _USUAL_ANSWERS:
+            raise LocalProtocolError(f"{command_id:#010x} is no usual answer")
+        self._send_run(command_id, answers, 0.0, _WIRE_FORM)
+
+    def _send_run(self, command_id: int, items: Sequence[Any], now: float, encode_each: bool
+                  ) -> int:
+        """Send `items`, all of `command_id`, in order; returns how many went.
+
+        Requests are PDUs, answers (sequence, body) pairs. With `encode_each` every PDU (each
+        request, each answer's body) is encoded; otherwise they are in wire form, written after
+        a header with status 0 (`Prebuilt` requests, bodies as octets).
+
+        Answers must each answer an open request of the peer's (a generic_nack may answer
+        none); an accepting bind_*_resp binds, and the answer to the last open request lets a
+        waiting unbind finish. Requests are numbered when their sequence_number is 0, kept
+        until answered (by `now` + response_timer) and counted in the window; the run stops
+        where the window is full, where the command changes, or at a number still awaiting
+        its response (nothing is sent when that is the first).
+
+        Raises:
+            LocalProtocolError: the session is closed, a request is illegal in this state or
+                its number awaits a response, or an answer answers no open request (those
+                before it are sent).
+        """
         if self.state is _CLOSED:
             raise LocalProtocolError("session is closed")
-        request_id = command_id & 0x7FFFFFFF
-        if command_id == request_id or request_id not in _ORDINARY:
-            # not a response, or a bind's answer, which changes the state: send_response
-            raise LocalProtocolError(f"{command_id:#010x} is no usual answer")
-        peer_open = self._peer_open
         out = self._out
-        try:
-            for sequence, body in answers:
-                if peer_open.get(sequence) != request_id:
-                    raise LocalProtocolError(
-                        f"{CommandId(command_id).name} seq {sequence} answers no open request")
-                del peer_open[sequence]
+        if command_id & 0x80000000:
+            request_id = command_id & 0x7FFFFFFF
+            peer_open = self._peer_open
+            try:
+                for sequence, body in items:
+                    if peer_open.get(sequence) != request_id:
+                        if command_id != _GENERIC_NACK:
+                            raise LocalProtocolError(f"{CommandId(command_id).name} seq "
+                                                     f"{sequence} answers no open request")
+                        peer_open.pop(sequence, None)  # (what is open under its number, or none)
+                    else:
+                        del peer_open[sequence]
+                    if encode_each:
+                        out += encode(body)
+                    else:
+                        out += _pack_header(16 + len(body), command_id, 0, sequence)
+                        out += body
+            finally:  # (after an answer refused too: those before it went)
+                if self._pending_unbind_resp is not None and not peer_open:
+                    response, self._pending_unbind_resp = self._pending_unbind_resp, None
+                    self._write(response)
+                    self._close("unbind received")
+            if request_id in BIND_REQUESTS and self.role is _SMSC and body.command_status == _ROK:
+                bind_type = BIND_TYPE_OF[request_id]
+                self._enter(bind_type.bound_state)
+                self.bind_type = bind_type
+                self.system_id = self._bind_request_system_id
+                self._events.append(Bound(bind_type, self.system_id))
+            return len(items)
+        if command_id not in self._we_may_send:
+            if not items:  # (an empty run names no command: 0)
+                return 0
+            raise LocalProtocolError(
+                f"{CommandId(command_id).name} may not be sent in {self.state.value}")
+        outstanding = kept = self._outstanding
+        windowed = True
+        if command_id not in _ORDINARY:  # enquire_link, unbind, outbind, alert_notification, binds
+            windowed = command_id not in _UNWINDOWED and command_id not in _NO_RESPONSE
+            if command_id in _NO_RESPONSE:
+                kept = {}  # (no response awaited: nothing kept)
+        room = self.limits.window - self._windowed if windowed else len(items)
+        deadline = now + self.limits.response_timer
+        sent = 0
+        for message in items:
+            if sent >= room or message.command_id != command_id:
+                break
+            sequence = message.sequence_number
+            if sequence == 0:  # numbered in place: the message is ours to send from here on
+                sequence = self._next_sequence
+                if sequence < MAX_SEQUENCE and sequence not in outstanding:
+                    self._next_sequence = sequence + 1  # (_take_sequence's usual case, inlined)
+                else:
+                    sequence = self._take_sequence()
+                message.sequence_number = sequence
+            elif sequence in outstanding:
+                if sent:
+                    break
+                raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
+            if encode_each:
+                out += encode(message)
+            else:
+                body = message.body
                 out += _pack_header(16 + len(body), command_id, 0, sequence)
                 out += body
-        finally:
-            if self._pending_unbind_resp is not None and not peer_open:
-                response, self._pending_unbind_resp = self._pending_unbind_resp, None
-                self._write(response)
-                self._close("unbind received")
-
-    def _send_response(self, message: Pdu) -> Pdu:
-        sequence = message.sequence_number
-        command_id = message.command_id
-        open_id = self._peer_open.get(sequence)
-        if command_id == _GENERIC_NACK:
-            if open_id is not None:
-                del self._peer_open[sequence]
-        elif open_id is None or (open_id | 0x80000000) != command_id:
-            raise LocalProtocolError(
-                f"{CommandId(command_id).name} seq {sequence} answers no open request"
-            )
-        else:
-            del self._peer_open[sequence]
-        self._out += encode(message)  # (_write, inlined)
-        if (
-            self.role is _SMSC
-            and open_id in BIND_REQUESTS
-            and message.command_status == _ROK
-            and command_id != _GENERIC_NACK
-        ):
-            bind_type = BIND_TYPE_OF[open_id]
-            self._enter(bind_type.bound_state)
-            self.bind_type = bind_type
-            self.system_id = self._bind_request_system_id
-            self._events.append(Bound(bind_type, self.system_id))
-        elif self._pending_unbind_resp is not None and not self._peer_open:
-            response, self._pending_unbind_resp = self._pending_unbind_resp, None
-            self._write(response)
-            self._close("unbind received")
-        return message
+            kept[sequence] = (message, deadline)
+            sent += 1
+        if sent:
+            if windowed:
+                self._windowed += sent
+            if command_id != _ENQUIRE_LINK:
+                self._last_activity = now  # enquire_link proves the link, not a transaction
+            if command_id == _UNBIND:
+                was_bound = self.bound
+                self._enter(BindState.UNBINDING)
+                if was_bound:
+                    self._events.append(Unbound())
+        return sent
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call."""

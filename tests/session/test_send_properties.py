@@ -1,0 +1,328 @@
+"""The session's send variants against each other, for random sessions and PDUs: a run sends
+what sending its PDUs one by one sends, and leaves the same session behind; and a response
+that answers no open request is refused alike by every variant."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from smsc.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    DataSm,
+    DataSmResp,
+    DeliverSm,
+    DeliverSmResp,
+    Pdu,
+    Prebuilt,
+    PrebuiltDataSmResp,
+    PrebuiltDeliverSm,
+    PrebuiltSubmitSmResp,
+    QuerySm,
+    SubmitSm,
+    SubmitSmResp,
+    Unbind,
+    decode,
+    encode,
+    make_response,
+)
+from smsc.pdu.constants import CommandId
+from smsc.session import (
+    BindRequested,
+    LocalProtocolError,
+    Role,
+    SessionLimits,
+    SmppSession,
+    is_allowed,
+)
+from smsc.session.session import MAX_SEQUENCE
+
+SETTINGS = settings(max_examples=150, deadline=None)
+BIND_REQUESTS = (BindTransmitter, BindReceiver, BindTransceiver)
+
+
+class _PrebuiltDataSm(Prebuilt):
+    """A second request in wire form, so that a run can change command."""
+
+    __slots__ = ()
+    command_id = CommandId.data_sm
+
+
+def bound_smsc(bind: type[Pdu], window: int) -> SmppSession:
+    """An SMSC-role session bound with `bind`, its window `window`."""
+    session = SmppSession(Role.SMSC, limits=SessionLimits(window=window, response_timer=10),
+                          now=0.0)
+    session.receive_data(encode(bind(sequence_number=1, system_id="acme", password="pw",
+                                     interface_version=0x34)), 0.0)
+    (requested,) = session.events
+    assert isinstance(requested, BindRequested)
+    session.send(make_response(requested.message, system_id="SMSC"), 0.0)
+    session.events.clear()
+    session.data_to_send()
+    return session
+
+
+def snapshot(session: SmppSession) -> dict[str, Any]:
+    """Everything a send may change, requests compared by their octets (a request sent in
+    wire form and the same request as a PDU are the same request)."""
+    return {
+        "state": (session.state, session.bound, session.closed, session.bind_type,
+                  session.system_id),
+        "outstanding": [(sequence, encode(request), deadline)
+                        for sequence, (request, deadline) in session._outstanding.items()],
+        "window": (session._windowed, session.window_free),
+        "next_sequence": session._next_sequence,
+        "peer_open": sorted(session._peer_open.items()),
+        "pending_unbind": session._pending_unbind_resp,
+        "times": (session._last_activity, session._last_received, session._partial_since,
+                  session._enquire_sequence),
+        "timer": session.get_timer(),
+        "events": list(session.events),
+        "queued": session.pending_output,
+    }
+
+
+# -- requests: send_prebuilt_run against send_prebuilt / send, one by one ---------------------
+
+BODIES = [encode(DeliverSm(destination_addr=str(n), short_message=b"r" * n))[16:]
+          for n in range(3)]
+DATA_BODIES = [encode(DataSm(destination_addr=str(n)))[16:] for n in range(3)]
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """One request to send: deliver_sm or data_sm, which body, its sequence_number (0: let
+    the session number it)."""
+
+    data_sm: bool
+    body: int
+    sequence: int
+
+    def prebuilt(self) -> Prebuilt:
+        if self.data_sm:
+            return _PrebuiltDataSm(DATA_BODIES[self.body], self.sequence)
+        return PrebuiltDeliverSm(BODIES[self.body], self.sequence)
+
+    def pdu(self) -> Pdu:
+        """The same request as an ordinary PDU, for `send`'s general path."""
+        message = decode(encode(self.prebuilt()))
+        message.sequence_number = self.sequence
+        return message
+
+
+requests = st.builds(RequestSpec, st.booleans(), st.integers(0, 2),
+                     st.one_of(st.just(0), st.just(0), st.integers(1, 8)))
+
+
+@dataclass(frozen=True)
+class RequestScenario:
+    bind: type[Pdu]
+    window: int
+    next_sequence: int
+    earlier: list[RequestSpec]
+    answered: list[int]
+    """Indices into `earlier` that the ESME answers before the run."""
+    closed: bool
+    run: list[RequestSpec]
+
+
+request_scenarios = st.builds(
+    RequestScenario,
+    st.sampled_from(BIND_REQUESTS),
+    st.integers(1, 6),
+    st.sampled_from([1, 1, MAX_SEQUENCE - 2, MAX_SEQUENCE]),
+    st.lists(requests, max_size=6),
+    st.lists(st.integers(0, 5), max_size=4),
+    st.integers(0, 9).map(lambda n: n == 0),
+    st.lists(requests, max_size=8),
+)
+
+
+def prepared(scenario: RequestScenario) -> SmppSession:
+    """The session as the scenario has it before the run: earlier requests sent (those its
+    state refuses left out), some answered."""
+    session = bound_smsc(scenario.bind, scenario.window)
+    session._next_sequence = scenario.next_sequence
+    sent = []
+    for spec in scenario.earlier:
+        with contextlib.suppress(LocalProtocolError):  # (what the state refuses)
+            sent.append(session.send_prebuilt(spec.prebuilt(), 1.0))
+    for index in scenario.answered:
+        if index < len(sent):
+            answer = (DataSmResp(sequence_number=sent[index].sequence_number)
+                      if isinstance(sent[index], _PrebuiltDataSm)
+                      else DeliverSmResp(sequence_number=sent[index].sequence_number))
+            session.receive_data(encode(answer), 1.5)
+    if scenario.closed:
+        session.close("test")
+    session.events.clear()
+    session.data_to_send()
+    return session
+
+
+def send_one_by_one(session: SmppSession, messages: list[Any], single: str
+                    ) -> tuple[int, bool]:
+    """Send `messages` one at a time through `single` while the command stays the first's
+    and the session takes them; returns how many went and whether the first was refused."""
+    send = getattr(session, single)
+    sent = 0
+    for message in messages:
+        if message.command_id != messages[0].command_id:
+            break
+        try:
+            send(message, 2.0)
+        except LocalProtocolError:
+            return sent, sent == 0
+        sent += 1
+    return sent, False
+
+
+@SETTINGS
+@given(request_scenarios, st.sampled_from(["send_prebuilt", "send", "send (PDUs)"]))
+def test_a_run_of_requests_sends_what_sending_them_one_by_one_sends(
+    scenario: RequestScenario, single: str
+) -> None:
+    run_session, one_session = prepared(scenario), prepared(scenario)
+    assert snapshot(run_session) == snapshot(one_session)
+    window_full = run_session.window_free == 0
+    run = [spec.prebuilt() for spec in scenario.run]
+    ones = [spec.pdu() if single == "send (PDUs)" else spec.prebuilt()
+            for spec in scenario.run]
+    legal = bool(run) and is_allowed(Role.SMSC, run_session.state, run[0].command_id)
+    try:
+        went = run_session.send_prebuilt_run(run, 2.0)
+        refused = False
+    except LocalProtocolError:
+        went, refused = 0, True
+    one_went, first_refused = send_one_by_one(one_session, ones, single.split()[0])
+    if run:  # the run refuses what the first send refuses, but for a full window: it sends 0
+        assert refused == (first_refused and not (window_full and legal and not scenario.closed))
+    else:  # a run of none: refused only by a closed session
+        assert refused == scenario.closed
+    assert went == one_went
+    assert run_session.data_to_send() == one_session.data_to_send()
+    assert snapshot(run_session) == snapshot(one_session)
+    assert [m.sequence_number for m in run] == [m.sequence_number for m in ones]
+
+
+# -- answers: answer_accepted_run against answer_accepted / send_response, one by one --------
+
+PEER_REQUESTS = {
+    CommandId.submit_sm: lambda sequence: SubmitSm(sequence_number=sequence,
+                                                   destination_addr="1"),
+    CommandId.data_sm: lambda sequence: DataSm(sequence_number=sequence, destination_addr="1"),
+    CommandId.query_sm: lambda sequence: QuerySm(sequence_number=sequence, message_id="1"),
+}
+ANSWER_CLASSES = {CommandId.submit_sm_resp: SubmitSmResp, CommandId.data_sm_resp: DataSmResp}
+
+
+@dataclass(frozen=True)
+class AnswerScenario:
+    bind: type[Pdu]
+    peer_requests: list[tuple[CommandId, int]]
+    """What the ESME asked, (command, sequence) each: numbers may repeat."""
+    unbind: bool
+    """Whether the ESME then unbinds (its unbind_resp waits for the answers)."""
+    command_id: int
+    answers: list[tuple[int, bytes]]
+
+
+answer_scenarios = st.builds(
+    AnswerScenario,
+    st.sampled_from(BIND_REQUESTS),
+    st.lists(st.tuples(st.sampled_from(list(PEER_REQUESTS)), st.integers(1, 8)), max_size=8),
+    st.booleans(),
+    st.sampled_from([CommandId.submit_sm_resp, CommandId.data_sm_resp]),
+    st.lists(st.tuples(st.integers(1, 9),
+                       st.sampled_from([b"1\x00", b"1f2e3d\x00", b"\x00"])), max_size=8),
+)
+
+
+def answering(scenario: AnswerScenario) -> SmppSession:
+    """The SMSC with the scenario's requests of the ESME's open (and its unbind waiting)."""
+    session = bound_smsc(scenario.bind, 10)
+    for command_id, sequence in scenario.peer_requests:
+        session.receive_data(encode(PEER_REQUESTS[command_id](sequence)), 1.0)
+    if scenario.unbind:
+        session.receive_data(encode(Unbind(sequence_number=99)), 1.0)
+    session.events.clear()
+    session.data_to_send()
+    return session
+
+
+def answer_one_by_one(session: SmppSession, command_id: int,
+                      answers: list[tuple[int, bytes]], single: str) -> bool:
+    """Answer one at a time; returns whether an answer was refused (those after it unsent)."""
+    for sequence, body in answers:
+        try:
+            if single == "answer_accepted":
+                session.answer_accepted(command_id, sequence, body)
+            else:  # the same answer as a PDU
+                pdu = ANSWER_CLASSES[command_id](sequence_number=sequence,  # type: ignore[index]
+                                                 message_id=body[:-1].decode())
+                getattr(session, single)(pdu, *((2.0,) if single == "send" else ()))
+        except LocalProtocolError:
+            return True
+    return False
+
+
+@SETTINGS
+@given(answer_scenarios, st.sampled_from(["answer_accepted", "send_response", "send"]))
+def test_a_run_of_answers_sends_what_answering_one_by_one_sends(
+    scenario: AnswerScenario, single: str
+) -> None:
+    run_session, one_session = answering(scenario), answering(scenario)
+    closed = run_session.closed  # (an unbind with nothing open to answer closes at once)
+    try:
+        run_session.answer_accepted_run(scenario.command_id, scenario.answers)
+        refused = False
+    except LocalProtocolError:
+        refused = True
+    one_refused = answer_one_by_one(one_session, scenario.command_id, scenario.answers, single)
+    assert refused == (one_refused if scenario.answers else closed)
+    assert run_session.data_to_send() == one_session.data_to_send()
+    assert snapshot(run_session) == snapshot(one_session)
+
+
+# -- a response that answers nothing open: every variant refuses it alike ----------------------
+
+VARIANTS = {
+    "send": lambda s, c, q, b: s.send(ANSWER_CLASSES[c](sequence_number=q,
+                                                        message_id=b[:-1].decode()), 2.0),
+    "send_response": lambda s, c, q, b: s.send_response(
+        ANSWER_CLASSES[c](sequence_number=q, message_id=b[:-1].decode())),
+    "answer_accepted": lambda s, c, q, b: s.answer_accepted(c, q, b),
+    "answer_accepted_run": lambda s, c, q, b: s.answer_accepted_run(c, [(q, b)]),
+    "send_prebuilt": lambda s, c, q, b: s.send_prebuilt(PREBUILT_ANSWERS[c](b, q), 2.0),
+    "send_prebuilt_run": lambda s, c, q, b: s.send_prebuilt_run([PREBUILT_ANSWERS[c](b, q)],
+                                                                2.0),
+}
+PREBUILT_ANSWERS = {CommandId.submit_sm_resp: PrebuiltSubmitSmResp,
+                    CommandId.data_sm_resp: PrebuiltDataSmResp}
+
+
+@SETTINGS
+@given(answer_scenarios, st.integers(1, 9))
+def test_an_answer_to_nothing_open_is_refused_alike_by_every_variant(
+    scenario: AnswerScenario, sequence: int
+) -> None:
+    session = answering(scenario)
+    request_id = scenario.command_id & 0x7FFFFFFF
+    assume(session._peer_open.get(sequence) != request_id)  # nothing open, or another kind
+    assume(not session.closed)
+    before = snapshot(session)
+    errors = {}
+    for name, variant in VARIANTS.items():
+        try:
+            variant(session, scenario.command_id, sequence, b"1\x00")
+        except LocalProtocolError as error:
+            errors[name] = str(error)
+        assert snapshot(session) == before, name  # nothing sent, nothing changed
+    assert set(errors) == set(VARIANTS)
+    assert len(set(errors.values())) == 1, errors
