@@ -38,6 +38,7 @@ from smsc.server.authentication import BindAuthenticator
 from smsc.server.link import Link
 from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import (
+    BadResponseDropped,
     BindRequested,
     Bound,
     ConnectionClosed,
@@ -147,6 +148,9 @@ class SmscService:
             case PeerErrorAnswered(status, command_id, _, reason):
                 metrics.count_received(command_id or 0)
                 log.info("%s sent a bad PDU (%s): answered 0x%08X", link.peer, reason, status)
+            case BadResponseDropped(_, command_id, _, reason):
+                metrics.count_received(command_id)
+                log.info("%s sent a bad response (%s): dropped", link.peer, reason)
             case ConnectionClosed(reason, unanswered):
                 self.authenticator.closed(link)
                 self.outbound.on_closed(link, unanswered)

@@ -1,6 +1,7 @@
 """The sans-IO SMPP session: bind states, legality table, events and the state machine."""
 
 from smsc.session.events import (
+    BadResponseDropped,
     BindRequested,
     Bound,
     ConnectionClosed,
@@ -18,6 +19,7 @@ from smsc.session.states import ALLOWED, BindState, BindType, Role, is_allowed
 
 __all__ = [
     "ALLOWED",
+    "BadResponseDropped",
     "BindRequested",
     "BindState",
     "BindType",

@@ -77,6 +77,19 @@ class PeerErrorAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class BadResponseDropped:
+    """A response of the peer's that could not be read, dropped unanswered: a response is never
+    answered (REFERENCE.md §12.5). A request of ours it was meant for waits for its response
+    timer; if framing was lost with it, ConnectionClosed follows."""
+
+    command_status: int
+    """What was wrong with it, as the status a request would have been answered with."""
+    command_id: int
+    sequence_number: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class UnmatchedResponse:
     """A response for which no request of ours was outstanding: logged and dropped (§12.5)."""
 
@@ -100,6 +113,7 @@ Event = (
     | Unbound
     | RequestAnswered
     | PeerErrorAnswered
+    | BadResponseDropped
     | UnmatchedResponse
     | ConnectionClosed
 )

@@ -2,8 +2,9 @@
 
 Bytes and the current monotonic time go in; events and bytes come out (the h11 / aioquic
 pattern). The session answers protocol-level PDUs itself (enquire_link, unbind, generic_nack for
-broken headers, ESME_RINVBNDSTS for out-of-state requests) and reports every answer as an event;
-everything that needs a decision (binds, submits, deliveries) is left to the application.
+broken headers, ESME_RINVBNDSTS for out-of-state requests; never a response, however broken) and
+reports every answer and every response it drops as an event; everything that needs a decision
+(binds, submits, deliveries) is left to the application.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from smsc.pdu.codec import HEADER
 from smsc.pdu.constants import SMPP_VERSION_34, CommandId, CommandStatus
 from smsc.pdu.framing import MAX_UNBOUND_COMMAND_LENGTH
 from smsc.session.events import (
+    BadResponseDropped,
     BindRequested,
     Bound,
     ConnectionClosed,
@@ -318,19 +320,24 @@ class SmppSession:
         )
 
     def _answer_error(self, error: DecodeError, reason: str) -> None:
+        """Answer what could not be read: with the request's own response, or generic_nack
+        (REFERENCE.md §12.5); a response is never answered, only reported."""
         sequence = error.sequence_number or 0
+        command_id = error.command_id
+        if command_id is not None and command_id & 0x80000000:
+            self._events.append(
+                BadResponseDropped(error.command_status, command_id, sequence, reason))
+            return
         resp_cls = None
-        if error.command_id is not None and error.command_status not in _HEADER_STATUSES:
-            resp_cls = response_class(error.command_id)
+        if command_id is not None and error.command_status not in _HEADER_STATUSES:
+            resp_cls = response_class(command_id)
         answer: Pdu
         if resp_cls is None:
             answer = GenericNack(sequence_number=sequence, command_status=error.command_status)
         else:
             answer = resp_cls(sequence_number=sequence, command_status=error.command_status)
         self._write(answer)
-        self._events.append(
-            PeerErrorAnswered(error.command_status, error.command_id, sequence, reason)
-        )
+        self._events.append(PeerErrorAnswered(error.command_status, command_id, sequence, reason))
 
     def _auto_answer(self, request: Pdu, response: Pdu) -> None:
         del self._peer_open[request.sequence_number]

@@ -13,7 +13,9 @@ import trio
 
 from smsc.config import AccountConfig
 from smsc.pdu import EnquireLink, FrameBuffer, GenericNack, SubmitSm, decode, encode
-from smsc.pdu.constants import CommandStatus
+from smsc.pdu.codec import HEADER
+from smsc.pdu.constants import CommandId, CommandStatus
+from smsc.session import UnmatchedResponse
 
 from ..esme import Esme
 
@@ -78,6 +80,32 @@ async def test_broken_lengths_get_generic_nack_and_close(
     assert len(pdus) == 1 and isinstance(pdus[0], GenericNack)
     assert pdus[0].command_status == status
     await good_esme_still_works(running.smpp_port)
+
+
+async def test_a_broken_deliver_sm_resp_is_dropped_unanswered_and_the_receipt_comes_again(
+    running: Any
+) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", running.smpp_port)
+    esme = Esme(stream)
+    esme.auto_answer = False
+    with trio.fail_after(LIMIT):
+        assert (await esme.bind("transceiver")).command_status == CommandStatus.ESME_ROK
+        submitted = await esme.request(SubmitSm(
+            destination_addr="4915100000009", registered_delivery=1, short_message=b"x"))
+        receipt = await esme.next_request()
+        message_id = submitted.message_id  # type: ignore[attr-defined]
+        assert receipt.receipted_message_id == message_id  # type: ignore[attr-defined]
+        # its deliver_sm_resp with a message_id that has no NUL: no answer is due to it
+        await stream.send_all(
+            HEADER.pack(20, CommandId.deliver_sm_resp, 0, receipt.sequence_number) + b"abcd")
+        probe = await esme.request(EnquireLink())
+        assert probe.command_id == CommandId.enquire_link_resp
+        assert not any(isinstance(event, UnmatchedResponse) for event in esme.events)  # no nack
+        # unacknowledged, the receipt goes again once its response timer (1 s) has run out
+        again = await esme.next_request()
+        assert again.receipted_message_id == message_id  # type: ignore[attr-defined]
+        assert again.sequence_number != receipt.sequence_number
+    await stream.aclose()
 
 
 async def test_random_garbage_never_disturbs_other_sessions(running: Any) -> None:

@@ -29,8 +29,10 @@ from smsc.pdu import (
     encode,
     make_response,
 )
+from smsc.pdu.codec import HEADER
 from smsc.pdu.constants import CommandId, CommandStatus
 from smsc.session import (
+    BadResponseDropped,
     BindRequested,
     BindState,
     BindType,
@@ -320,6 +322,65 @@ def test_requests_after_unbind_get_rinvbndsts() -> None:
     (event,) = drain(pair.smsc)
     assert isinstance(event, PeerErrorAnswered)
     assert decode(pair.smsc.data_to_send()).command_status == CommandStatus.ESME_RINVBNDSTS
+
+
+BROKEN_RESPONSES = {
+    "deliver_sm_resp, message_id without NUL": (CommandId.deliver_sm_resp, b"abcd"),
+    "deliver_sm_resp, message_id too long": (CommandId.deliver_sm_resp, b"a" * 80 + b"\x00"),
+    "data_sm_resp, TLV past the end": (CommandId.data_sm_resp, b"1\x00\x04\x25\x00\x09\x01"),
+    "generic_nack with a broken body": (CommandId.generic_nack, b"xx"),
+    "unknown response id": (0x80000099, b""),
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN_RESPONSES))
+def test_a_response_that_cannot_be_read_is_dropped_never_answered(name: str) -> None:
+    command_id, body = BROKEN_RESPONSES[name]
+    pair = Pair()
+    pair.bind()
+    request = pair.smsc.send(DeliverSm(destination_addr="1"), 1.0)
+    pair.smsc.data_to_send()
+    sequence = request.sequence_number
+    broken = HEADER.pack(16 + len(body), command_id, 0, sequence) + body
+    # the PDU after it is read as usual: framing is intact
+    pair.smsc.receive_data(broken + encode(EnquireLink(sequence_number=50)), 2.0)
+    dropped, answered = drain(pair.smsc)
+    assert isinstance(dropped, BadResponseDropped)
+    assert (dropped.command_id, dropped.sequence_number) == (command_id, sequence)
+    assert dropped.command_status != CommandStatus.ESME_ROK and dropped.reason
+    assert isinstance(answered, RequestAnswered)
+    assert decode(pair.smsc.data_to_send()).command_id == CommandId.enquire_link_resp  # only
+    assert not pair.smsc.closed and pair.smsc.outstanding == 1
+    pair.smsc.handle_timer(11.0)  # its request waits for its response timer, as if unanswered
+    assert drain(pair.smsc) == [ResponseTimedOut(request)]
+
+
+def test_the_esme_drops_a_broken_response_too() -> None:
+    pair = Pair()
+    pair.bind()
+    submit = pair.esme.send(SubmitSm(destination_addr="1"), 1.0)
+    pair.esme.data_to_send()
+    pair.esme.receive_data(
+        HEADER.pack(16, CommandId.submit_sm_resp, 0, submit.sequence_number), 2.0)
+    (dropped,) = drain(pair.esme)
+    assert isinstance(dropped, BadResponseDropped)
+    assert pair.esme.data_to_send() == b"" and pair.esme.outstanding == 1
+
+
+@pytest.mark.parametrize("length", [15, 0xF0000011])
+def test_a_response_with_an_impossible_length_closes_the_session_unanswered(
+    length: int
+) -> None:
+    pair = Pair()
+    pair.bind()
+    pair.smsc.send(DeliverSm(destination_addr="1"), 1.0)
+    pair.smsc.data_to_send()
+    pair.smsc.receive_data(HEADER.pack(length, CommandId.deliver_sm_resp, 0, 1), 2.0)
+    events = drain(pair.smsc)
+    assert isinstance(events[0], BadResponseDropped)
+    assert events[0].command_status == CommandStatus.ESME_RINVCMDLEN
+    assert isinstance(events[-1], ConnectionClosed) and "framing lost" in events[-1].reason
+    assert pair.smsc.closed and pair.smsc.data_to_send() == b""
 
 
 def test_response_without_request_is_dropped_and_reported() -> None:
