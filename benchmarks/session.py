@@ -1,7 +1,7 @@
 """The session's send paths: µs of CPU per PDU (a benchmark, not a test).
 
-Times `SmppSession.send_prebuilt_run` (a round of receipts: deliver_sm in wire form, numbered
-by the session) and `answer_accepted_run` (a commit's submit_sm_resp answers) for runs of
+Times `SmppSession.send_prebuilt_run` (a round of receipts: deliver_sm prebuilt, numbered
+by the session) and `send_prebuilt_answers` (a commit's submit_sm_resp answers) for runs of
 `--run` PDUs, and the single-PDU variants over as many PDUs one by one for comparison. Every
 loop starts from the same session: the previous loop's requests forgotten (or the peer's
 requests open again) and its octets taken, which the figures include (the same work for every
@@ -53,7 +53,7 @@ def receipt() -> DeliverSm:
 
 
 RECEIPT = encode(receipt())[16:]
-"""Its body in wire form, as `PrebuiltDeliverSm` carries it."""
+"""Its body prebuilt, as `PrebuiltDeliverSm` carries it."""
 SUBMIT_SM_RESP = int(CommandId.submit_sm_resp)
 SUBMIT_SM = int(CommandId.submit_sm)
 
@@ -137,11 +137,11 @@ def built_receipts_loop(cls: type[SmppSession], run: int, number: int,
 
 
 def accepted_run(session: SmppSession, answers: list[tuple[int, bytes]]) -> None:
-    session.answer_accepted_run(SUBMIT_SM_RESP, answers)
+    session.send_prebuilt_answers(SUBMIT_SM_RESP, answers)
 
 
 def accepted_one_by_one(session: SmppSession, answers: list[tuple[int, bytes]]) -> None:
-    answer = session.answer_accepted
+    answer = session.send_prebuilt_answer
     for sequence, body in answers:
         answer(SUBMIT_SM_RESP, sequence, body)
 
@@ -156,8 +156,8 @@ def responses_one_by_one(session: SmppSession, answers: list[tuple[int, bytes]])
 CASES: list[tuple[str, Callable[..., float], Callable[..., None]]] = [
     ("send_prebuilt_run", requests_loop, prebuilt_run),
     ("send_prebuilt, one by one", requests_loop, prebuilt_one_by_one),
-    ("answer_accepted_run", answers_loop, accepted_run),
-    ("answer_accepted, one by one", answers_loop, accepted_one_by_one),
+    ("send_prebuilt_answers", answers_loop, accepted_run),
+    ("send_prebuilt_answer, one by one", answers_loop, accepted_one_by_one),
     ("send_response, one by one", answers_loop, responses_one_by_one),
     ("send (DeliverSm), one by one", built_receipts_loop, sent_one_by_one),
 ]

@@ -214,11 +214,11 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             await nursery.start(control.run)
             await nursery.start(simulation_control.run)
             on_sent = _on_sent(metrics, trace)
-            on_sent_plain = _on_sent_plain(metrics, trace)
+            on_sent_prebuilt = _on_sent_prebuilt(metrics, trace)
             gate = ConnectionGate(config.server.max_connections,
                                   config.server.max_connections_per_address)
             plain = SmppListener(handler=service, limits=limits, clock=clock, links=links,
-                                 on_sent=on_sent, on_sent_plain=on_sent_plain,
+                                 on_sent=on_sent, on_sent_prebuilt=on_sent_prebuilt,
                                  on_link=control.on_link, gate=gate)
             dialer = OutbindDialer(
                 accounts=config.accounts, committer=committer, binds=binds, listener=plain,
@@ -232,7 +232,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             if context is not None:
                 secure = SmppListener(handler=service, limits=limits, clock=clock, links=links,
                                       ssl_context=context, on_sent=on_sent,
-                                      on_sent_plain=on_sent_plain, on_link=control.on_link,
+                                      on_sent_prebuilt=on_sent_prebuilt, on_link=control.on_link,
                                       gate=gate)
                 tls_port = await nursery.start(secure.serve, config.server.host,
                                                config.server.tls.port)
@@ -277,11 +277,12 @@ def _on_sent(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
     return count_and_trace
 
 
-def _on_sent_plain(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
+def _on_sent_prebuilt(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
                    ) -> Callable[[int, int], None] | None:
-    """The links' hook for what they send in wire form with status 0 (the usual answers of
-    `Link.send_accepted`, the receipt runs of `Link.send_run`), several at a time. None when
-    tracing, which needs the PDUs: the links then give each to `_on_sent`'s hook."""
+    """The links' hook for what they send prebuilt with status 0 (the usual answers of
+    `Link.send_prebuilt_answer`, the receipt runs of `Link.send_prebuilt_run`), several at a
+    time. None when tracing, which needs the PDUs: the links then give each to `_on_sent`'s
+    hook."""
     if trace is not None or not metrics.enabled:
         return None
     return metrics.count_sent_run

@@ -155,7 +155,7 @@ def pdu_tracer(config: LoggingConfig) -> Callable[[str, Pdu], None] | None:
     """The trace hook for `config` (None when pdu_trace is off, so the hot path pays nothing).
 
     Each PDU is logged at DEBUG on `smsc.pdu` as decoded fields and as hex (its encoding;
-    for a received PDU that is the wire form it came in)."""
+    for a received PDU that is the prebuilt form it came in)."""
     if not config.pdu_trace:
         return None
     texts = config.log_texts

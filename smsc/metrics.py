@@ -239,7 +239,7 @@ class SmscMetrics:
 
     def count_sent_run(self, command_id: int, count: int) -> None:
         """`count` PDUs of one command sent with status 0 (a run of usual answers or of
-        receipts in wire form)."""
+        receipts prebuilt)."""
         sent = self.pdus_sent
         if command_id in sent:
             sent[command_id] += count

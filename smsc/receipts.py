@@ -264,12 +264,12 @@ class ReceiptDialect:
         `PrebuiltDeliverSm`, the same bytes `encode(build(...))` gives, for a fraction of its
         cost); every other item, and a receipt whose fields need the codec's checks, as
         `build` makes it."""
-        built = self.wire_receipts([item], 0, 1, with_tlvs, now)
+        built = self.prebuilt_receipts([item], 0, 1, with_tlvs, now)
         return built[0] if built else self.build(item, with_tlvs=with_tlvs, now=now)
 
-    def wire_receipts(self, items: Sequence[OutboundItem], start: int, stop: int,
+    def prebuilt_receipts(self, items: Sequence[OutboundItem], start: int, stop: int,
                       with_tlvs: bool, now: datetime) -> list[PrebuiltDeliverSm]:
-        """The delivery receipts of `items[start:stop]` as deliver_sm in wire form, in order,
+        """The delivery receipts of `items[start:stop]` as deliver_sm prebuilt, in order,
         up to the first item that is not one or whose fields need the codec's checks (an
         address or a TON out of its field, an odd TLV): `build` makes that one. One call for
         a round's receipts, the usual TLVs and the receipt's text written here."""
@@ -328,7 +328,7 @@ class ReceiptDialect:
     def _receipt_tlvs(self, message: Message, state: MessageState, text_id: str
                       ) -> bytes | None:
         """The receipt's TLVs as octets, in `_receipt`'s order (None when one needs the
-        codec's checks); `wire_receipts` writes the usual two itself."""
+        codec's checks); `prebuilt_receipts` writes the usual two itself."""
         receipted, code, reference = self._receipt_values(message, text_id)
         parts: list[bytes] = []
         if receipted is not None:
@@ -537,14 +537,14 @@ class ReceiptDialects:
                       else None)
         """The one dialect every message takes, when nothing configured chooses another."""
 
-    def wire_receipts(self, items: Sequence[OutboundItem], start: int, with_tlvs: bool,
+    def prebuilt_receipts(self, items: Sequence[OutboundItem], start: int, with_tlvs: bool,
                       now: datetime) -> list[PrebuiltDeliverSm]:
-        """`ReceiptDialect.wire_receipts` from `items[start]` on, each by its message's
-        dialect: as many in wire form as can be, up to the first that cannot."""
+        """`ReceiptDialect.prebuilt_receipts` from `items[start]` on, each by its message's
+        dialect: as many prebuilt as can be, up to the first that cannot."""
         only = self._only
         count = len(items)
         if only is not None:
-            return only.wire_receipts(items, start, count, with_tlvs, now)
+            return only.prebuilt_receipts(items, start, count, with_tlvs, now)
         for_fields = self.for_fields
         built: list[PrebuiltDeliverSm] = []
         while start < count:
@@ -552,7 +552,7 @@ class ReceiptDialects:
             stop = start + 1
             while stop < count and for_fields(items[stop].message.fields) is dialect:
                 stop += 1
-            part = dialect.wire_receipts(items, start, stop, with_tlvs, now)
+            part = dialect.prebuilt_receipts(items, start, stop, with_tlvs, now)
             built += part
             if len(part) < stop - start:
                 break

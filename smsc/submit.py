@@ -85,7 +85,7 @@ class EveryDestinationRejected(Rejected):
 class Times:
     expires_at: datetime
     schedule_at: datetime | None
-    now: datetime
+    submitted_at: datetime
     """The wall time the submit was resolved at (its submit date)."""
 
 

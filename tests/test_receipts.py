@@ -302,9 +302,9 @@ def test_a_run_of_receipts_is_each_one_prebuilt_up_to_the_first_that_is_not(
     entries: list[tuple[OutboundKind, str, MessageState, int | None, str]], start: int,
     with_tlvs: bool, by_account: bool,
 ) -> None:
-    """`wire_receipts` gives, from `start` on, exactly the prebuilt receipts `build_prebuilt`
+    """`prebuilt_receipts` gives, from `start` on, exactly the prebuilt receipts `build_prebuilt`
     gives one by one, each in its own account's dialect, and stops at the first item that is
-    not a receipt in wire form (an MO message, an acknowledgement, an address too long)."""
+    not a receipt prebuilt (an MO message, an acknowledgement, an address too long)."""
     dialects = ReceiptDialects(
         _RUN_DIALECTS, accounts={"a": "upper", "b": "v33ish", "c": ""} if by_account else {},
         networks={})
@@ -319,7 +319,7 @@ def test_a_run_of_receipts_is_each_one_prebuilt_up_to_the_first_that_is_not(
         if item.kind is not OutboundKind.RECEIPT or not isinstance(pdu, PrebuiltDeliverSm):
             break
         expected.append(encode(pdu))
-    run = dialects.wire_receipts(items, start, with_tlvs, DONE)
+    run = dialects.prebuilt_receipts(items, start, with_tlvs, DONE)
     assert [encode(pdu) for pdu in run] == expected
 
 

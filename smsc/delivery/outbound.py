@@ -145,26 +145,26 @@ class OutboundDispatcher:
 
     def _send_all(self, receiver: Receiver, items: list[OutboundItem], wall: datetime,
                   now: float) -> list[int]:
-        """Every item to one receiver, in order: receipts in wire form in runs, one call
+        """Every item to one receiver, in order: receipts prebuilt in runs, one call
         for each run, anything else one by one. Returns the ids of the items that could not
         go (from the first the receiver did not take)."""
         if not receiver.is_open or not receiver.bound:
             return [item.item_id for item in items]
         with_tlvs = receiver.speaks_34
-        wire_receipts = self.dialects.wire_receipts
+        prebuilt_receipts = self.dialects.prebuilt_receipts
         index = 0
         count = len(items)
         while index < count:
             item = items[index]
             if item.kind is _RECEIPT:
-                run = wire_receipts(items, index, with_tlvs, wall)
+                run = prebuilt_receipts(items, index, with_tlvs, wall)
                 if run:
                     went = self._send_run(receiver, run, items, index, now)
                     index += went
                     if went < len(run):
                         return [later.item_id for later in items[index:]]
                     continue
-            # anything not in wire form goes between the runs, in order
+            # anything not prebuilt goes between the runs, in order
             if not self._send(receiver, item, wall, now):
                 return [later.item_id for later in items[index:]]
             index += 1
@@ -172,9 +172,9 @@ class OutboundDispatcher:
 
     def _send_run(self, receiver: Receiver, run: Sequence[Prebuilt], items: list[OutboundItem],
                   start: int, now: float) -> int:
-        """A run of receipts in wire form, `items[start:]` theirs; returns how many went."""
+        """A run of receipts prebuilt, `items[start:]` theirs; returns how many went."""
         try:
-            went = receiver.send_run(run, now)
+            went = receiver.send_prebuilt_run(run, now)
         except LocalProtocolError:
             return 0
         in_flight = self._in_flight

@@ -49,8 +49,8 @@ class Receiver(Protocol):
     def send(self, message: Pdu, now: float | None = None) -> Pdu:
         """Queue one PDU; raises `smsc.session.LocalProtocolError` when not allowed."""
 
-    def send_run(self, messages: Sequence[Prebuilt], now: float) -> int:
-        """Queue requests in wire form, as many as the window takes; returns how many."""
+    def send_prebuilt_run(self, messages: Sequence[Prebuilt], now: float) -> int:
+        """Queue requests prebuilt, as many as the window takes; returns how many."""
 
 
 class BindRegistry:

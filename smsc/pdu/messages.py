@@ -382,7 +382,7 @@ NO_TLVS: Mapping[int, Any] = MappingProxyType({})
 
 
 class Prebuilt(Pdu):
-    """A PDU whose body is already in wire form, for the hot path's own PDUs (receipts):
+    """A PDU whose body is already prebuilt, for the hot path's own PDUs (receipts):
     writing the octets from a template costs a fraction of building the dataclass and encoding
     it field by field. The session numbers and sends it like any other (the header is added by
     `encode`); `codec.expand` turns it into the ordinary PDU for traces and tests. Subclasses

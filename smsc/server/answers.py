@@ -81,5 +81,5 @@ def _send_run(link: Link, kind: type[Prebuilt], answers: list[tuple[int, bytes]]
     """A link's usual answers of one kind, (sequence, body) each, unless it closed meanwhile
     (the messages are stored all the same: they will be delivered, their receipts wait)."""
     if link.is_open and not link.session.closed:
-        link.send_accepted_run(kind, answers)
+        link.send_prebuilt_answers(kind, answers)
         link.flush()  # the peer's window waits for these, not for this round's receipts

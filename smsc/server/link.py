@@ -63,7 +63,7 @@ class Link:
         max_unsent: int = 1 << 20,
         send_timeout: float = 30.0,
         on_sent: Callable[[Pdu], None] | None = None,
-        on_sent_plain: Callable[[int, int], None] | None = None,
+        on_sent_prebuilt: Callable[[int, int], None] | None = None,
     ) -> None:
         self.stream = stream
         self.session = session
@@ -98,16 +98,17 @@ class Link:
         being handled arrived (one reading, and one object, for every PDU of a chunk)."""
         self._on_sent = on_sent
         """Called with each PDU sent."""
-        self._on_sent_plain = on_sent_plain
-        """Called instead, for what `send_accepted` and `send_run` send (status 0, in wire
-        form), with the command_id and how many; when None, `on_sent` gets each PDU."""
+        self._on_sent_prebuilt = on_sent_prebuilt
+        """Called instead, for what `send_prebuilt_answer(s)` and `send_prebuilt_run` send
+        (prebuilt, status 0), with the command_id and how many; when None, `on_sent` gets each
+        PDU."""
 
     # -- what the application calls --------------------------------------------------------
 
     def send(self, message: Pdu, now: float | None = None) -> Pdu:
         """Queue a PDU through the session (raises LocalProtocolError when illegal). `now`,
         for a request, is the caller's reading of the clock for its response deadline (the
-        outbound dispatcher reads it once per round); a request in wire form (`Prebuilt`)
+        outbound dispatcher reads it once per round); a request prebuilt (`Prebuilt`)
         goes through the session's shorter path for it.
 
         A response on a session that has closed meanwhile is dropped: a chunk's events are
@@ -133,35 +134,35 @@ class Link:
             self._timer_moved()  # the first request in flight: its response deadline counts
         return sent
 
-    def send_accepted(self, kind: type[Prebuilt], body: bytes, sequence: int) -> None:
+    def send_prebuilt_answer(self, kind: type[Prebuilt], body: bytes, sequence: int) -> None:
         """Queue a request's usual answer, as `send(kind(body, sequence))` would, without
         building that PDU unless a hook wants it (raises LocalProtocolError when illegal)."""
-        self.send_accepted_run(kind, ((sequence, body),))
+        self.send_prebuilt_answers(kind, ((sequence, body),))
 
-    def send_accepted_run(self, kind: type[Prebuilt], answers: Sequence[tuple[int, bytes]]
+    def send_prebuilt_answers(self, kind: type[Prebuilt], answers: Sequence[tuple[int, bytes]]
                           ) -> None:
-        """`send_accepted` for several answers of one kind, (sequence, body) each: a commit's
+        """`send_prebuilt_answer` for several answers of one kind, (sequence, body) each: a commit's
         for this link, with one hook call and one wakeup for the lot (raises
-        LocalProtocolError as `SmppSession.answer_accepted_run`)."""
+        LocalProtocolError as `SmppSession.send_prebuilt_answers`)."""
         command_id = kind.command_id
-        self.session.answer_accepted_run(command_id, answers)
-        if self._on_sent_plain is not None:
-            self._on_sent_plain(command_id, len(answers))
+        self.session.send_prebuilt_answers(command_id, answers)
+        if self._on_sent_prebuilt is not None:
+            self._on_sent_prebuilt(command_id, len(answers))
         elif self._on_sent is not None:
             for sequence, body in answers:
                 self._on_sent(kind(body, sequence))
         self._after_session_change()
 
-    def send_run(self, messages: Sequence[Prebuilt], now: float) -> int:
-        """Queue requests in wire form, several of one command at once, as
+    def send_prebuilt_run(self, messages: Sequence[Prebuilt], now: float) -> int:
+        """Queue requests prebuilt, several of one command at once, as
         `SmppSession.send_prebuilt_run` takes them (a round of receipts for one receiver): one
         hook call and one wakeup for the lot. Returns how many went; `now` is the caller's
         clock reading for their response deadlines (raises LocalProtocolError as `send`)."""
         session = self.session
         count = session.send_prebuilt_run(messages, now)
         if count:
-            if self._on_sent_plain is not None:
-                self._on_sent_plain(messages[0].command_id, count)
+            if self._on_sent_prebuilt is not None:
+                self._on_sent_prebuilt(messages[0].command_id, count)
             elif self._on_sent is not None:
                 for message in messages[:count]:
                     self._on_sent(message)

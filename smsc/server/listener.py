@@ -107,7 +107,7 @@ class SmppListener:
         gate: ConnectionGate | None = None,
         on_link: Callable[[Link], None] | None = None,
         on_sent: Callable[[Pdu], None] | None = None,
-        on_sent_plain: Callable[[int, int], None] | None = None,
+        on_sent_prebuilt: Callable[[int, int], None] | None = None,
     ) -> None:
         self.handler = handler
         self.limits = limits
@@ -117,7 +117,7 @@ class SmppListener:
         self.gate = gate if gate is not None else ConnectionGate()
         self.on_link = on_link
         self.on_sent = on_sent
-        self.on_sent_plain = on_sent_plain
+        self.on_sent_prebuilt = on_sent_prebuilt
 
     async def serve(
         self,
@@ -179,7 +179,7 @@ class SmppListener:
         link = Link(
             stream, session, clock=self.clock, handler=self.handler, peer=describe_peer(stream),
             send_timeout=self.limits.response_timer, on_sent=self.on_sent,
-            on_sent_plain=self.on_sent_plain,
+            on_sent_prebuilt=self.on_sent_prebuilt,
         )
         self.links.add(link)
         current_link.set(link)  # every log record of this connection's tasks names it

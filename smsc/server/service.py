@@ -270,7 +270,7 @@ class SmscService:
         if not link.is_open or link.session.closed:
             return  # stored all the same: it will be delivered, and its receipt will wait
         if isinstance(result, int):  # stored, the simulated fault spared the answer
-            link.send_accepted(ACCEPTED[request.command_id], self.answers.body_of(result),
+            link.send_prebuilt_answer(ACCEPTED[request.command_id], self.answers.body_of(result),
                                request.sequence_number)
         else:
             link.send(make_response(request, status))

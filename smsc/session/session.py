@@ -63,7 +63,7 @@ _ORDINARY = frozenset(
 )
 """Requests whose matching response needs nothing but the window and the event."""
 _USUAL_ANSWERS = frozenset(command_id | 0x80000000 for command_id in _ORDINARY)
-"""Their responses: what `answer_accepted` writes (a bind's answer changes the state)."""
+"""Their responses: what `send_prebuilt_answer` writes (a bind's answer changes the state)."""
 # DecodeError statuses that mean "the header was the problem": answered with generic_nack
 # (REFERENCE.md §12.5), everything else with the request's own response.
 _HEADER_STATUSES = frozenset({CommandStatus.ESME_RINVCMDLEN, CommandStatus.ESME_RINVCMDID})
@@ -80,7 +80,7 @@ _SMSC = Role.SMSC
 _ESME = Role.ESME
 _pack_header = HEADER.pack
 _ENCODE_EACH, _WIRE_FORM = True, False
-"""`_send_run`'s `encode_each`: PDUs to encode, or requests and bodies in wire form."""
+"""`_send_run`'s `encode_each`: PDUs to encode, or requests and bodies prebuilt."""
 
 
 class LocalProtocolError(Exception):
@@ -382,7 +382,7 @@ class SmppSession:
         return message
 
     def send_prebuilt(self, message: Prebuilt, now: float) -> Prebuilt:
-        """`send` for one request already in wire form (`send_prebuilt_run` of one).
+        """`send` for one request already prebuilt (`send_prebuilt_run` of one).
 
         Raises:
             LocalProtocolError: as `send`.
@@ -395,7 +395,7 @@ class SmppSession:
         return message
 
     def send_prebuilt_run(self, messages: Sequence[Prebuilt], now: float) -> int:
-        """`send` for requests already in wire form, several of one command at once (a round
+        """`send` for requests already prebuilt, several of one command at once (a round
         of receipts for one link: once per message). Sends them in order while the window has
         room and the command stays the first's; returns how many went (those after are left
         as they were, to send later). A first message that is no ordinary windowed request
@@ -425,10 +425,10 @@ class SmppSession:
         self._send_run(command_id, ((message.sequence_number, message),), 0.0, _ENCODE_EACH)
         return message
 
-    def answer_accepted(self, command_id: int, sequence: int, body: bytes) -> None:
+    def send_prebuilt_answer(self, command_id: int, sequence: int, body: bytes) -> None:
         """Queue an ordinary request's usual answer straight as octets: `command_id` (a
-        response), status 0, `body` already in wire form. What `send_response` does for that
-        answer, without a PDU to build and encode (`answer_accepted_run` of one).
+        response), status 0, `body` already prebuilt. What `send_response` does for that
+        answer, without a PDU to build and encode (`send_prebuilt_answers` of one).
 
         Raises:
             LocalProtocolError: the session is closed, or this answers no open request.
@@ -437,9 +437,9 @@ class SmppSession:
             raise LocalProtocolError(f"{command_id:#010x} is no usual answer")
         self._send_run(command_id, ((sequence, body),), 0.0, _WIRE_FORM)
 
-    def answer_accepted_run(self, command_id: int, answers: Sequence[tuple[int, bytes]]
+    def send_prebuilt_answers(self, command_id: int, answers: Sequence[tuple[int, bytes]]
                             ) -> None:
-        """`answer_accepted` for several answers of one command, (sequence, body) each, in
+        """`send_prebuilt_answer` for several answers of one command, (sequence, body) each, in
         order (a commit's submits on one link: once per submit, the commonest send there is);
         binds, unbinds and enquire_links are answered through `send_response`.
 
@@ -456,7 +456,7 @@ class SmppSession:
         """Send `items`, all of `command_id`, in order; returns how many went.
 
         Requests are PDUs, answers (sequence, body) pairs. With `encode_each` every PDU (each
-        request, each answer's body) is encoded; otherwise they are in wire form, written after
+        request, each answer's body) is encoded; otherwise they are prebuilt, written after
         a header with status 0 (`Prebuilt` requests, bodies as octets).
 
         Answers must each answer an open request of the peer's (a generic_nack may answer

@@ -49,7 +49,7 @@ BIND_REQUESTS = (BindTransmitter, BindReceiver, BindTransceiver, BindTransceiver
 
 
 class _PrebuiltDataSm(Prebuilt):
-    """A second request in wire form, so that a run can change command."""
+    """A second request prebuilt, so that a run can change command."""
 
     __slots__ = ()
     command_id = CommandId.data_sm
@@ -214,7 +214,7 @@ def test_a_run_of_requests_sends_what_sending_them_one_by_one_sends(
     assert [m.sequence_number for m in run] == [m.sequence_number for m in ones]
 
 
-# -- answers: answer_accepted_run against answer_accepted / send_response, one by one --------
+# -- answers: send_prebuilt_answers against send_prebuilt_answer / send_response, one by one
 
 PEER_REQUESTS = {
     CommandId.submit_sm: lambda sequence: SubmitSm(sequence_number=sequence,
@@ -274,7 +274,7 @@ def answering(scenario: AnswerScenario) -> SmppSession:
 
 
 def answer_pdu(command_id: int, sequence: int, body: bytes) -> Pdu:
-    """The answer whose body in wire form is `body` (a message_id), as a PDU."""
+    """The answer whose body prebuilt is `body` (a message_id), as a PDU."""
     return ANSWER_CLASSES[command_id](  # type: ignore[index]
         sequence_number=sequence, message_id=body[:-1].decode())
 
@@ -284,8 +284,8 @@ def answer_one_by_one(session: SmppSession, command_id: int,
     """Answer one at a time; returns whether an answer was refused (those after it unsent)."""
     for sequence, body in answers:
         try:
-            if single == "answer_accepted":
-                session.answer_accepted(command_id, sequence, body)
+            if single == "send_prebuilt_answer":
+                session.send_prebuilt_answer(command_id, sequence, body)
             elif single == "send_response":
                 session.send_response(answer_pdu(command_id, sequence, body))
             else:
@@ -296,14 +296,14 @@ def answer_one_by_one(session: SmppSession, command_id: int,
 
 
 @SETTINGS
-@given(answer_scenarios(), st.sampled_from(["answer_accepted", "send_response", "send"]))
+@given(answer_scenarios(), st.sampled_from(["send_prebuilt_answer", "send_response", "send"]))
 def test_a_run_of_answers_sends_what_answering_one_by_one_sends(
     scenario: AnswerScenario, single: str
 ) -> None:
     run_session, one_session = answering(scenario), answering(scenario)
     closed = run_session.closed  # (an unbind with nothing open to answer closes at once)
     try:
-        run_session.answer_accepted_run(scenario.command_id, scenario.answers)
+        run_session.send_prebuilt_answers(scenario.command_id, scenario.answers)
         refused = False
     except LocalProtocolError:
         refused = True
@@ -318,8 +318,8 @@ def test_a_run_of_answers_sends_what_answering_one_by_one_sends(
 VARIANTS = {
     "send": lambda s, c, q, b: s.send(answer_pdu(c, q, b), 2.0),
     "send_response": lambda s, c, q, b: s.send_response(answer_pdu(c, q, b)),
-    "answer_accepted": lambda s, c, q, b: s.answer_accepted(c, q, b),
-    "answer_accepted_run": lambda s, c, q, b: s.answer_accepted_run(c, [(q, b)]),
+    "send_prebuilt_answer": lambda s, c, q, b: s.send_prebuilt_answer(c, q, b),
+    "send_prebuilt_answers": lambda s, c, q, b: s.send_prebuilt_answers(c, [(q, b)]),
     "send_prebuilt": lambda s, c, q, b: s.send_prebuilt(PREBUILT_ANSWERS[c](b, q), 2.0),
     "send_prebuilt_run": lambda s, c, q, b: s.send_prebuilt_run([PREBUILT_ANSWERS[c](b, q)],
                                                                 2.0),

@@ -433,23 +433,23 @@ def test_answer_accepted_writes_what_send_response_writes_and_checks_the_same() 
     assert [type(event) for event in direct.to_smsc(1)] == [RequestReceived] * 2
     built.smsc.send_response(make_response(submit, message_id="1f"))
     built.smsc.send_response(make_response(data, message_id="20"))
-    direct.smsc.answer_accepted(CommandId.submit_sm_resp, submit.sequence_number, b"1f\x00")
-    direct.smsc.answer_accepted(CommandId.data_sm_resp, data.sequence_number, b"20\x00")
+    direct.smsc.send_prebuilt_answer(CommandId.submit_sm_resp, submit.sequence_number, b"1f\x00")
+    direct.smsc.send_prebuilt_answer(CommandId.data_sm_resp, data.sequence_number, b"20\x00")
     assert direct.smsc.peer_open_requests == 0
     assert direct.smsc.data_to_send() == built.smsc.data_to_send()
     with pytest.raises(LocalProtocolError):  # answered already
-        direct.smsc.answer_accepted(CommandId.submit_sm_resp, submit.sequence_number, b"1\x00")
+        direct.smsc.send_prebuilt_answer(CommandId.submit_sm_resp, submit.sequence_number, b"1\x00")
     direct.esme.send(SubmitSm(destination_addr="3"), 2)
     (third,) = direct.to_smsc(2)
     sequence = third.message.sequence_number  # type: ignore[attr-defined]
     with pytest.raises(LocalProtocolError):  # the wrong kind of answer for that request
-        direct.smsc.answer_accepted(CommandId.data_sm_resp, sequence, b"1\x00")
+        direct.smsc.send_prebuilt_answer(CommandId.data_sm_resp, sequence, b"1\x00")
     with pytest.raises(LocalProtocolError):  # (a generic_nack is no usual answer)
-        direct.smsc.answer_accepted(CommandId.generic_nack, sequence + 1, b"")
+        direct.smsc.send_prebuilt_answer(CommandId.generic_nack, sequence + 1, b"")
     assert direct.smsc.peer_open_requests == 1  # refusals leave the request open
     direct.smsc.close("test")
     with pytest.raises(LocalProtocolError):
-        direct.smsc.answer_accepted(CommandId.submit_sm_resp, sequence, b"1\x00")
+        direct.smsc.send_prebuilt_answer(CommandId.submit_sm_resp, sequence, b"1\x00")
 
 
 def test_answer_accepted_leaves_a_bind_to_send_response() -> None:
@@ -460,7 +460,7 @@ def test_answer_accepted_leaves_a_bind_to_send_response() -> None:
     (requested,) = drain(smsc)
     assert isinstance(requested, BindRequested)
     with pytest.raises(LocalProtocolError):  # it would answer without binding
-        smsc.answer_accepted(CommandId.bind_transceiver_resp,
+        smsc.send_prebuilt_answer(CommandId.bind_transceiver_resp,
                              requested.message.sequence_number, b"SMSC\x00")
     assert smsc.state is BindState.OPEN and smsc.peer_open_requests == 1
 
@@ -472,7 +472,8 @@ def test_answer_accepted_lets_a_waiting_unbind_finish() -> None:
     pair.esme.send(Unbind(), 1)
     request, unbound = pair.to_smsc(1)
     assert isinstance(request, RequestReceived) and isinstance(unbound, Unbound)
-    pair.smsc.answer_accepted(CommandId.submit_sm_resp, request.message.sequence_number, b"7\x00")
+    pair.smsc.send_prebuilt_answer(CommandId.submit_sm_resp, request.message.sequence_number,
+                                   b"7\x00")
     out = pair.smsc.data_to_send()
     answer = decode(out[: len(out) - 16])
     assert isinstance(answer, SubmitSmResp) and answer.message_id == "7"
@@ -490,18 +491,18 @@ def test_answer_accepted_run_writes_what_answering_one_by_one_writes() -> None:
     assert len(run.to_smsc(1)) == 4
     answers = [(r.sequence_number, b"%x\x00" % n) for n, r in enumerate(requests)]
     for sequence, body in answers[:3]:
-        one_by_one.smsc.answer_accepted(CommandId.submit_sm_resp, sequence, body)
-    run.smsc.answer_accepted_run(CommandId.submit_sm_resp, answers[:3])
+        one_by_one.smsc.send_prebuilt_answer(CommandId.submit_sm_resp, sequence, body)
+    run.smsc.send_prebuilt_answers(CommandId.submit_sm_resp, answers[:3])
     assert run.smsc.data_to_send() == one_by_one.smsc.data_to_send()
     assert run.smsc.peer_open_requests == 1
     with pytest.raises(LocalProtocolError):  # the second is answered already
-        run.smsc.answer_accepted_run(CommandId.submit_sm_resp, [answers[3], answers[0]])
+        run.smsc.send_prebuilt_answers(CommandId.submit_sm_resp, [answers[3], answers[0]])
     out = run.smsc.data_to_send()  # the one before it went
     answer = decode(out)
     assert isinstance(answer, SubmitSmResp) and answer.sequence_number == answers[3][0]
     for refused in (CommandId.submit_sm, CommandId.bind_transceiver_resp):
         with pytest.raises(LocalProtocolError):  # no usual answer
-            run.smsc.answer_accepted_run(refused, [])
+            run.smsc.send_prebuilt_answers(refused, [])
 
 
 def test_answer_accepted_run_lets_a_waiting_unbind_finish_after_its_last_answer() -> None:
@@ -512,7 +513,7 @@ def test_answer_accepted_run_lets_a_waiting_unbind_finish_after_its_last_answer(
     pair.esme.send(Unbind(), 1)
     first, second, unbound = pair.to_smsc(1)
     assert isinstance(unbound, Unbound)
-    pair.smsc.answer_accepted_run(CommandId.submit_sm_resp, [
+    pair.smsc.send_prebuilt_answers(CommandId.submit_sm_resp, [
         (first.message.sequence_number, b"1\x00"),  # type: ignore[attr-defined]
         (second.message.sequence_number, b"2\x00")])  # type: ignore[attr-defined]
     out = pair.smsc.data_to_send()
@@ -552,7 +553,7 @@ def test_send_prebuilt_sends_what_send_sends_and_checks_the_same() -> None:
 
 
 class _PrebuiltDataSm(Prebuilt):
-    """A second command in wire form: a run stops where the command changes."""
+    """A second command prebuilt: a run stops where the command changes."""
 
     __slots__ = ()
     command_id = CommandId.data_sm
@@ -689,5 +690,5 @@ def test_a_request_reusing_an_open_sequence_number_is_refused_and_the_first_stay
     assert isinstance(answer, SubmitSmResp) and answer.sequence_number == 77
     assert answer.command_status == CommandStatus.ESME_RUNKNOWNERR
     assert pair.smsc.peer_open_requests == 1  # the first still awaits its answer
-    pair.smsc.answer_accepted(CommandId.submit_sm_resp, 77, b"1\x00")
+    pair.smsc.send_prebuilt_answer(CommandId.submit_sm_resp, 77, b"1\x00")
     assert decode(pair.smsc.data_to_send()).command_status == CommandStatus.ESME_ROK
