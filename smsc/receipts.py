@@ -49,8 +49,7 @@ _DATE_UNITS = {"yymmddhhmm": 60, "yymmddhhmmss": 1, "yyyymmddhhmmss": 1}
 """Seconds one written date stands for: receipts of the same minute (or second) share it."""
 _DATES_KEPT = 1024
 _SHELLS_KEPT = 1024
-# Members used per receipt, as module constants: on Python 3.11 each `EnumClass.MEMBER` runs
-# EnumType.__getattr__'s lookup hook, four times a global's cost.
+# Enum members as module constants (docs/architecture.md, "Hot-path idioms").
 _RECEIPT = OutboundKind.RECEIPT
 _DELIVERY_RECEIPT = EsmType.DELIVERY_RECEIPT
 _USER_MESSAGE_REFERENCE = Tag.user_message_reference

@@ -47,8 +47,7 @@ UDHI = int(EsmFeature.UDHI)
 """As a plain int: `int & IntFlag` builds a flag object each time."""
 SUBMIT_ESM_TYPES = frozenset({EsmType.NORMAL, EsmType.DELIVERY_ACK, EsmType.MANUAL_ACK})
 """Message types an ESME may submit (SPEC 5.2.12: receipts only flow SMSC → ESME)."""
-# Members used once or more per message, as module constants: on Python 3.11 each
-# `EnumClass.MEMBER` runs EnumType.__getattr__'s lookup hook, four times a global's cost.
+# Enum members as module constants (docs/architecture.md, "Hot-path idioms").
 _PAYLOAD = Tag.message_payload
 _MT = Direction.MT
 _UCS2 = DataCoding.UCS2

@@ -28,7 +28,7 @@ FAILURE_BACKOFF = 1.0
 _MO = OutboundKind.MO
 _RECEIPT = OutboundKind.RECEIPT
 _ROK = CommandStatus.ESME_ROK
-"""Module constants: on Python 3.11 an Enum class attribute runs a lookup hook per use."""
+"""Enum members as module constants (docs/architecture.md, "Hot-path idioms")."""
 
 
 class OutboundDispatcher:

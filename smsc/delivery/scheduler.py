@@ -30,7 +30,7 @@ DELIVERED = Delivered()
 _NOT_YET = object()
 _DELIVERED = Result.DELIVERED
 _ABSENT = Result.ABSENT
-"""Module constants: on Python 3.11 an Enum class attribute runs a lookup hook per use."""
+"""Enum members as module constants (docs/architecture.md, "Hot-path idioms")."""
 _NO_FATE: Fate = b""
 """The fate passed for networks whose attempts draw nothing."""
 FATES_SWEPT_FROM = 1024

@@ -326,8 +326,8 @@ _NO_RECEIPT = ReceiptRequest.NONE
 _ON_FINAL = ReceiptRequest.ON_FINAL
 _ON_FAILURE = ReceiptRequest.ON_FAILURE
 _DELIVERED = MessageState.DELIVERED
-"""Module constants for `wants_receipt` (once per final message): on Python 3.11 each
-`EnumClass.MEMBER` runs EnumType.__getattr__'s lookup hook, four times a global's cost."""
+"""For `wants_receipt`, once per final message: Enum members as module constants
+(docs/architecture.md, "Hot-path idioms")."""
 
 
 def wants_receipt(registered_delivery: int, final_state: MessageState) -> bool:

@@ -62,8 +62,7 @@ from smsc.submit import Rejected, SubmitPreparation
 log = logging.getLogger("smsc.service")
 S = CommandStatus
 SUBMIT_COMMANDS = frozenset({SubmitSm.command_id, DataSm.command_id, SubmitMulti.command_id})
-# Members used once or more per message, as module constants: on Python 3.11 each
-# `EnumClass.MEMBER` runs EnumType.__getattr__'s lookup hook, four times a global's cost.
+# Enum members as module constants (docs/architecture.md, "Hot-path idioms").
 _ROK = S.ESME_ROK
 
 

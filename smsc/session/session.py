@@ -68,8 +68,7 @@ _USUAL_ANSWERS = frozenset(command_id | 0x80000000 for command_id in _ORDINARY)
 # (REFERENCE.md §12.5), everything else with the request's own response.
 _HEADER_STATUSES = frozenset({CommandStatus.ESME_RINVCMDLEN, CommandStatus.ESME_RINVCMDID})
 
-# Members compared with per PDU, as module constants: on Python 3.11 each `EnumClass.MEMBER`
-# runs EnumType.__getattr__'s lookup hook, four times a global's cost.
+# Enum members as module constants (docs/architecture.md, "Hot-path idioms").
 _ENQUIRE_LINK = CommandId.enquire_link
 _UNBIND = CommandId.unbind
 _GENERIC_NACK = CommandId.generic_nack

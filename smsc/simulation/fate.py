@@ -56,7 +56,7 @@ _MAGIC_FAULTS = {
 }
 _ABSENT_ONCE = Attempt(0.0, Result.ABSENT, ErrorCode.ABSENT_SUBSCRIBER)
 _DELIVERED = Result.DELIVERED
-"""A module constant: on Python 3.11 an Enum class attribute runs a lookup hook per use."""
+"""Enum members as module constants (docs/architecture.md, "Hot-path idioms")."""
 REPEATS_KEPT = 1 << 17
 """Identities whose repeats one generation of `Repeats` counts (two generations are kept)."""
 
