@@ -11,19 +11,10 @@ from __future__ import annotations
 import sqlite3
 
 from smsc.pdu.constants import MessageState
+from smsc.store.rows import MESSAGE_COLUMNS, STATE_COLUMNS
 
 SCHEMA_VERSION = 2
 ENROUTE = int(MessageState.ENROUTE)
-
-MESSAGE_COLUMNS = (
-    "system_id", "service_type", "source_addr", "destination_addr", "network", "addressing",
-    "flags", "payload", "extra", "submitted_at", "expires_at", "schedule_at",
-)
-"""A message's fields as stored. `addressing` packs the TON/NPI octets (source TON in bits
-24-31, source NPI 16-23, destination TON 8-15, destination NPI 0-7); `flags` packs esm_class
-(bits 0-7), protocol_id (8-15), priority_flag (16-23), registered_delivery (24-31),
-data_coding (32-39), replace_if_present (bit 40) and mobile-originated (bit 41)."""
-STATE_COLUMNS = ("state", "attempts", "next_attempt_at", "final_at", "network_error_code")
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS messages (
