@@ -13,7 +13,6 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any
 
 from smsc.store.models import Message, OutboundItem, OutboundKind, make_outbound_item
 
@@ -85,29 +84,16 @@ class OutboundMirror:
                 if item.item_id not in leased:
                     ready[item.system_id].append(item.item_id)  # ascending: a heap
 
-    def queue(self, notices: list[Notice]) -> list[list[Any]]:
-        """Give owed notices ids of our own counting and mirror them for their accounts'
-        claims; their rows to insert, as runs for `sqlite_statements.write_outbound`."""
+    def add(self, notices: list[Notice]) -> None:
+        """Count and mirror owed notices whose rows a transaction wrote under ids counted on
+        from `next_item_id`, in their order (`outbound_runs`)."""
         item_id = self.next_item_id
         counts = self.counts
         mirror = self.mirror
         ready = self.ready
         mirrored_count = self.mirrored
         room = self.limit
-        runs: list[list[Any]] = []
-        """[first item id, account, kind, first message id, state, count]: consecutive
-        items for consecutive messages of one account, kind and state."""
-        run: list[Any] = [0, None, None, 0, None, 0]
         for system_id, kind, message in notices:
-            message_id = message.message_id
-            kind_value = kind._value_
-            state = message.state._value_
-            if (message_id == run[3] + run[5] and system_id == run[1] and kind_value == run[2]
-                    and state == run[4]):
-                run[5] += 1
-            else:
-                run = [item_id, system_id, kind_value, message_id, state, 1]
-                runs.append(run)
             counts[system_id] += 1
             mirrored = mirror.get(system_id)
             if mirrored is None and counts[system_id] == 1:  # a new account's first notice
@@ -125,7 +111,6 @@ class OutboundMirror:
             item_id += 1
         self.mirrored = mirrored_count
         self.next_item_id = item_id
-        return runs
 
     def claim(self, system_id: str, limit: int) -> list[OutboundItem]:
         """The account's oldest unleased items: from its mirror, or, for an account with

@@ -14,6 +14,7 @@ from typing import Any
 
 from smsc.pdu.constants import MessageState
 from smsc.store.models import MessageQuery
+from smsc.store.outbound_mirror import Notice
 from smsc.store.rows import COLUMNS, MESSAGE_COLUMNS, NULLABLE, STATE_COLUMNS
 
 ENROUTE = int(MessageState.ENROUTE)
@@ -184,11 +185,31 @@ def write_finished(db: sqlite3.Connection, finished: list[int], at: float) -> No
     db.executemany(INSERT_FINISHED, runs)
 
 
+def outbound_runs(notices: list[Notice], first_item_id: int) -> list[list[Any]]:
+    """The rows of owed notices under ids counted on from `first_item_id`, as runs
+    ([first item id, account, kind, first message id, state, count]: consecutive items for
+    consecutive messages of one account, kind and state) for `write_outbound`."""
+    item_id = first_item_id
+    runs: list[list[Any]] = []
+    run: list[Any] = [0, None, None, 0, None, 0]
+    for system_id, kind, message in notices:
+        message_id = message.message_id
+        kind_value = kind._value_
+        state = message.state._value_
+        if (message_id == run[3] + run[5] and system_id == run[1] and kind_value == run[2]
+                and state == run[4]):
+            run[5] += 1
+        else:
+            run = [item_id, system_id, kind_value, message_id, state, 1]
+            runs.append(run)
+        item_id += 1
+    return runs
+
+
 def write_outbound(db: sqlite3.Connection, runs: list[list[Any]]) -> None:
-    """Insert outbound rows given as runs ([first item id, account, kind, first message id,
-    state, count]: consecutive items for consecutive messages of one account, kind and
-    state): a long run as one statement that counts the ids out itself, which costs half of
-    binding and stepping a row at a time; short ones row by row."""
+    """Insert outbound rows given as runs (`outbound_runs`): a long run as one statement
+    that counts the ids out itself, which costs half of binding and stepping a row at a
+    time; short ones row by row."""
     singles: list[tuple[int, str, str, int, int]] = []
     for item_id, system_id, kind, message_id, state, count in runs:
         if count >= RUN_AT_LEAST:
