@@ -62,13 +62,13 @@ def load(path: Path | None) -> Config:
     return load_config(path)
 
 
-def _layout_error(error: BaseException) -> BaseException | None:
-    """The StoreLayoutError in `error` (the server's nursery may have grouped it)."""
-    from smsc.store.sqlite_schema import StoreLayoutError
+def _open_error(error: BaseException) -> BaseException | None:
+    """The StoreOpenError in `error` (the server's nursery may have grouped it)."""
+    from smsc.store.errors import StoreOpenError
 
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
-    return error if isinstance(error, StoreLayoutError) else None
+    return error if isinstance(error, StoreOpenError) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     from smsc.app import run_server
-    from smsc.store.sqlite_schema import StoreLayoutError
+    from smsc.store.errors import StoreOpenError
 
     try:
         return run_server(config)
-    except (StoreLayoutError, ExceptionGroup) as error:  # a data directory it cannot read
-        unreadable = _layout_error(error)
+    except (StoreOpenError, ExceptionGroup) as error:  # a data directory it cannot read
+        unreadable = _open_error(error)
         if unreadable is None:
             raise
         print(f"smsc: {unreadable}", file=sys.stderr)

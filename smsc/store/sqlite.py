@@ -46,7 +46,7 @@ from smsc.store.models import (
 from smsc.store.outbound_mirror import MIRROR_LIMIT, OutboundMirror, OutboundRow
 from smsc.store.rows import fields_of, message_of, stand_in, time_of
 from smsc.store.sqlite_batch import Transaction, is_fault
-from smsc.store.sqlite_schema import open_layout
+from smsc.store.sqlite_schema import open_database, open_error
 from smsc.store.sqlite_statements import (
     COUNT_BY_STATE,
     COUNT_OUTBOUND,
@@ -93,27 +93,24 @@ class SqliteStore(Bookkeeping[float]):
         mirror_limit: int = MIRROR_LIMIT,
         checkpoints: str = "auto",
     ) -> None:
-        if synchronous not in ("NORMAL", "FULL"):
-            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         if checkpoints not in ("auto", "caller"):
             raise ValueError(f"checkpoints must be auto or caller, not {checkpoints!r}")
         super().__init__(retry, max_pending)
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute(f"PRAGMA synchronous = {synchronous}")
-        if checkpoints == "caller":
-            self._db.execute("PRAGMA wal_autocheckpoint = 0")
+        self._db = open_database(self.path, synchronous=synchronous,
+                                 caller_checkpoints=checkpoints == "caller")
         self._checkpoints = Checkpoints(self._db, self.path, by_caller=checkpoints == "caller")
-        open_layout(self._db, str(self.path))
         self._faults = WriteFaults(str(self.path))
         self._outbound = OutboundMirror(mirror_limit, self._read_outbound_after, self._items_of)
         self._next_message_id = 1
         """The id the next new row gets: AUTOINCREMENT hands out one more than the largest
         ever used, and this store is the database's only writer."""
         self._cache: OrderedDict[int, Message] = OrderedDict()
-        self._load()
+        try:
+            self._load()
+        except (sqlite3.Error, ValueError) as error:  # damaged, or rows not of ours
+            self._db.close()
+            raise open_error(str(self.path), error) from error
         self._transaction = Transaction(self._db, self._claimed, self._pending, self.retry,
                                         self.max_pending)
 
@@ -305,8 +302,7 @@ class SqliteStore(Bookkeeping[float]):
                              ) -> list[OutboundRow]:
         return self._db.execute(SELECT_OUTBOUND_AFTER, (item_id, system_id, count)).fetchall()
 
-    def _items_of(self, rows: Sequence[tuple[int, str, str, int, int, int]]
-                  ) -> list[OutboundItem]:
+    def _items_of(self, rows: Sequence[OutboundRow]) -> list[OutboundItem]:
         """Outbound rows (item_id, system_id, kind, message_id, attempts, state) as items,
         their messages from the cache or the table; an intermediate notification with the
         state it was owed for. An item whose message is gone is left out."""

@@ -35,7 +35,9 @@ def new(number: int) -> NewMessage:
 
 
 def store_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "smsc.store"]
+    """What the store logged of its writes."""
+    return [r.getMessage() for r in caplog.records
+            if r.name == "smsc.store" and r.getMessage().startswith("store writes")]
 
 
 async def test_the_committer_refuses_submits_and_writes_the_rest_once_the_store_can(
