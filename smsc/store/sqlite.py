@@ -211,8 +211,13 @@ class SqliteStore(Bookkeeping[float]):
         for entry in transaction.due:
             heapq.heappush(due, entry)
         if transaction.pending:
-            self._pending.update(transaction.pending)
-        self._states.update(transaction.states)
+            pending = self._pending
+            for system_id, change in transaction.pending.items():
+                pending[system_id] += change
+        if transaction.states:
+            states = self._states
+            for state, change in transaction.states.items():
+                states[state] += change
         self._next_message_id = transaction.next_message_id
         if transaction.notices:
             self._outbound.add(transaction.notices)

@@ -13,7 +13,7 @@ succeed later) from those of what was written.
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -73,6 +73,13 @@ class Transaction:
     One per store, begun again for each transaction (`begin`); `claimed` and `pending` are
     the store's own claims and pending counts, read and never changed here."""
 
+    __slots__ = (
+        "_accepted_notice", "_claimed", "_finishing", "_finishing_at", "_inserting",
+        "_inserting_first", "_max_pending", "_next_item_id", "_pending", "_retry", "claims",
+        "db", "due", "finals", "forget", "next_message_id", "notices", "pending", "remember",
+        "states", "unclaimed",
+    )
+
     def __init__(self, db: sqlite3.Connection, claimed: dict[int, Message],
                  pending: Counter[str], retry: RetryPolicy,
                  max_pending: dict[str, int]) -> None:
@@ -107,9 +114,10 @@ class Transaction:
         self.remember: list[Message] = []
         self.forget: list[int] = []
         """Messages to cache as written, and ids whose cached message is out of date."""
-        self.pending: Counter[str] = Counter()
-        self.states: Counter[MessageState] = Counter()
-        """Changes of the pending count per account and of the count per state."""
+        self.pending: defaultdict[str, int] = defaultdict(int)
+        self.states: defaultdict[MessageState, int] = defaultdict(int)
+        """Changes of the pending count per account and of the count per state (dicts
+        that count from 0 in C: a Counter costs a microsecond to make and to miss a key)."""
         self.finals: list[Message] = []
         """Messages that reached a final state (for `on_final`)."""
         self.notices: list[Notice] = []
