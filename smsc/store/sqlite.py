@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
-from collections import Counter, OrderedDict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from smsc.pdu.constants import MessageState
 from smsc.store.bookkeeping import Bookkeeping
@@ -37,7 +36,6 @@ from smsc.store.models import (
     MessageQuery,
     NewMessage,
     OutboundItem,
-    OutboundKind,
     RetryPolicy,
     StoreBatch,
     Transition,
@@ -46,13 +44,13 @@ from smsc.store.models import (
 from smsc.store.outbound_mirror import MIRROR_LIMIT, OutboundMirror, OutboundRow
 from smsc.store.rows import fields_of, message_of, stand_in, time_of
 from smsc.store.sqlite_batch import Transaction, is_fault
+from smsc.store.sqlite_cache import CACHE_SIZE, MessageCache
 from smsc.store.sqlite_schema import open_database, open_error
 from smsc.store.sqlite_statements import (
     COUNT_BY_STATE,
     COUNT_OUTBOUND,
     LAST_ITEM_ID,
     LAST_MESSAGE_ID,
-    OUTBOUND_FAILED,
     SELECT_DUE,
     SELECT_OUTBOUND,
     SELECT_OUTBOUND_AFTER,
@@ -61,7 +59,6 @@ from smsc.store.sqlite_statements import (
     SELECT_PENDING_TO,
     UPDATE_FIELDS_AND_DUE,
     chunks,
-    delete_outbound,
     retry_ids,
     select_ids,
 )
@@ -71,15 +68,9 @@ from smsc.store.sqlite_upkeep import CHECKPOINT_COMMITS, Checkpoints, purge
 __all__ = ["CACHE_SIZE", "CHECKPOINT_COMMITS", "MIRROR_LIMIT", "SqliteStore"]
 
 T = TypeVar("T")
-CACHE_SIZE = 50000
-"""Recently written unfinished messages kept as objects, so that claiming them due reads
-nothing back (finished ones are told from the outbound mirror, or read from their rows)."""
 EXPIRY_RETRY = 1.0
 """Seconds after which claim_due tries again to write messages that expired while they
 waited, when writing them failed (soon, but not in a loop while the disk is full)."""
-INTERMEDIATE_KIND = OutboundKind.INTERMEDIATE.value
-_KINDS = {kind.value: kind for kind in OutboundKind}
-"""Stored kind → OutboundKind, without an enum call per claimed item."""
 class SqliteStore(Bookkeeping[float]):
     """See `base.MessageStore` for the contract and the module docstring for the design."""
 
@@ -101,11 +92,12 @@ class SqliteStore(Bookkeeping[float]):
                                  caller_checkpoints=checkpoints == "caller")
         self._checkpoints = Checkpoints(self._db, self.path, by_caller=checkpoints == "caller")
         self._faults = WriteFaults(str(self.path))
-        self._outbound = OutboundMirror(mirror_limit, self._read_outbound_after, self._items_of)
+        self._cache = MessageCache(self._read_ids)
+        self._outbound = OutboundMirror(mirror_limit, self._read_outbound_after,
+                                        self._cache.items_of)
         self._next_message_id = 1
         """The id the next new row gets: AUTOINCREMENT hands out one more than the largest
         ever used, and this store is the database's only writer."""
-        self._cache: OrderedDict[int, Message] = OrderedDict()
         try:
             self._load()
         except (sqlite3.Error, ValueError) as error:  # damaged, or rows not of ours
@@ -139,31 +131,17 @@ class SqliteStore(Bookkeeping[float]):
 
     def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
         result = BatchResult()
-
-        def write(transaction: Transaction) -> None:
-            accepted = result.accepted
-            accept = transaction.accept
-            for new, first in batch.accepts_with_firsts():
-                accepted.append(accept(new, now, first))
-            transaction.insert(now)
-            if batch.outcomes:
-                transaction.outcomes(batch.outcomes, now)
-            if batch.outbound_sent:
-                delete_outbound(transaction.db, batch.outbound_sent)
-            if batch.outbound_failed:
-                transaction.db.executemany(OUTBOUND_FAILED,
-                                           [(i,) for i in batch.outbound_failed])
-
-        self._write(write)
+        self._write(Transaction.write_batch, batch, now, result.accepted)
         self._checkpoints.commits += 1
         self._outbound.acknowledged(batch.outbound_sent)
         self._outbound.failed(batch.outbound_failed)
         return result
 
-    def _write(self, write: Callable[[Transaction], T]) -> T:
-        """Run `write` in one transaction, and apply what it staged once it has committed.
-        A fault of the disk or the database raises StoreWriteError, anything else as it
-        came; either way the transaction is rolled back and memory left as it was."""
+    def _write(self, write: Callable[..., T], *args: Any) -> T:
+        """Run `write(transaction, *args)` in one transaction, and apply what it staged once
+        it has committed. A fault of the disk or the database raises StoreWriteError,
+        anything else as it came; either way the transaction is rolled back and memory left
+        as it was."""
         db = self._db
         transaction = self._transaction
         transaction.begin(db, self._next_message_id, self._outbound.next_item_id,
@@ -172,10 +150,11 @@ class SqliteStore(Bookkeeping[float]):
             if db.in_transaction:  # a ROLLBACK failed after an earlier fault
                 db.execute("ROLLBACK")
             db.execute("BEGIN IMMEDIATE")
-            result = write(transaction)
+            result = write(transaction, *args)
             transaction.write_finished()
             db.execute("COMMIT")
         except BaseException as error:
+            transaction.drop()
             self._roll_back()
             if not is_fault(error):
                 raise
@@ -183,7 +162,11 @@ class SqliteStore(Bookkeeping[float]):
             raise StoreWriteError(f"{self.path}: {error}") from error
         if self._faults.failed:
             self._faults.success()
-        self._committed(transaction)
+        try:
+            self._committed(transaction)
+        except BaseException:  # (interrupted: the next transaction starts with nothing)
+            transaction.drop()
+            raise
         return result
 
     def _roll_back(self) -> None:
@@ -194,36 +177,43 @@ class SqliteStore(Bookkeeping[float]):
                 self._db.execute("ROLLBACK")
 
     def _committed(self, transaction: Transaction) -> None:
-        """Apply to memory what a committed transaction staged; `on_final` last, when the
-        store is all as committed (an observer that fails is logged: the write stands)."""
-        claimed = self._claimed
-        for message_id in transaction.unclaimed:
-            claimed.pop(message_id, None)
-        for message in transaction.claims:
-            claimed[message.message_id] = message
-        cache = self._cache
-        for message_id in transaction.forget:
-            cache.pop(message_id, None)
-        remember = self._remember
-        for message in transaction.remember:
-            remember(message)
-        due = self._due
-        for entry in transaction.due:
-            heapq.heappush(due, entry)
+        """Apply to memory what a committed transaction staged, emptying it for the next;
+        `on_final` last, when the store is all as committed (an observer that fails is
+        logged: the write stands)."""
+        if transaction.unclaimed:
+            _forget(self._claimed, transaction.unclaimed)
+        if transaction.claims:
+            for message in transaction.claims:
+                self._claimed[message.message_id] = message
+            transaction.claims.clear()
+        if transaction.forget:
+            _forget(self._cache, transaction.forget)
+        if transaction.remember:
+            remember = self._cache.remember
+            for message in transaction.remember:
+                remember(message)
+            transaction.remember.clear()
+        if transaction.due:
+            due = self._due
+            for entry in transaction.due:
+                heapq.heappush(due, entry)
+            transaction.due.clear()
         if transaction.pending:
-            pending = self._pending
-            for system_id, change in transaction.pending.items():
-                pending[system_id] += change
+            _add(self._pending, transaction.pending)
         if transaction.states:
-            states = self._states
-            for state, change in transaction.states.items():
-                states[state] += change
+            _add(self._states, transaction.states)
         self._next_message_id = transaction.next_message_id
         if transaction.notices:
             self._outbound.add(transaction.notices)
+            transaction.notices.clear()
+        if transaction.finals:
+            self._tell_final(transaction.finals)
+            transaction.finals.clear()
+
+    def _tell_final(self, finals: list[Message]) -> None:
         on_final = self.on_final
         if on_final is not None:
-            for message in transaction.finals:
+            for message in finals:
                 try:
                     on_final(message)
                 except Exception:
@@ -241,7 +231,7 @@ class SqliteStore(Bookkeeping[float]):
                 ids[message_id] = None
         claimed: list[Message] = []
         expired: list[Transition] = []
-        for message in self._fetch(list(ids)):
+        for message in self._cache.fetch(list(ids)):
             if message.state is not MessageState.ENROUTE:
                 continue  # finished since it was indexed (cancelled, replaced...)
             if message.next_attempt_at is not None and message.next_attempt_at.timestamp() > moment:
@@ -261,25 +251,8 @@ class SqliteStore(Bookkeeping[float]):
                     heapq.heappush(due, (later, transition.message.message_id))
         return claimed
 
-    def _remember(self, message: Message) -> None:
-        cache = self._cache
-        message_id = message.message_id
-        if message_id in cache:
-            cache.move_to_end(message_id)
-        cache[message_id] = message
-        if len(cache) > CACHE_SIZE:
-            cache.popitem(last=False)
-
-    def _fetch(self, ids: Sequence[int]) -> list[Message]:
-        cache = self._cache
-        if all(i in cache for i in ids):
-            return [cache[i] for i in ids]
-        messages: list[Message] = []
-        for chunk in chunks(ids):
-            rows = self._db.execute(select_ids(len(chunk)), list(chunk)).fetchall()
-            by_id = {row[0]: row for row in rows}
-            messages.extend(message_of(by_id[i]) for i in chunk if i in by_id)
-        return messages
+    def _read_ids(self, ids: Sequence[int]) -> list[Any]:
+        return self._db.execute(select_ids(len(ids)), list(ids)).fetchall()
 
     def retry_now(self, message_ids: list[int], now: datetime) -> int:
         ids = [i for i in message_ids if i not in self._claimed]
@@ -306,23 +279,6 @@ class SqliteStore(Bookkeeping[float]):
     def _read_outbound_after(self, item_id: int, system_id: str, count: int
                              ) -> list[OutboundRow]:
         return self._db.execute(SELECT_OUTBOUND_AFTER, (item_id, system_id, count)).fetchall()
-
-    def _items_of(self, rows: Sequence[OutboundRow]) -> list[OutboundItem]:
-        """Outbound rows (item_id, system_id, kind, message_id, attempts, state) as items,
-        their messages from the cache or the table; an intermediate notification with the
-        state it was owed for. An item whose message is gone is left out."""
-        cache = self._cache
-        missing = [row[3] for row in rows if row[3] not in cache]
-        read = {m.message_id: m for m in self._fetch(missing)} if missing else {}
-        items: list[OutboundItem] = []
-        for item_id, system_id, kind, message_id, attempts, state in rows:
-            message = cache.get(message_id) or read.get(message_id)
-            if message is None:
-                continue
-            if kind == INTERMEDIATE_KIND:
-                message = replace(message, state=MessageState(state))
-            items.append(OutboundItem(item_id, system_id, _KINDS[kind], message, attempts))
-        return items
 
     def release_outbound(self, item_ids: list[int]) -> None:
         self._outbound.release(item_ids)
@@ -404,3 +360,20 @@ class SqliteStore(Bookkeeping[float]):
     def close(self) -> None:
         self._checkpoints.close()
         self._db.close()
+
+
+K = TypeVar("K")
+
+
+def _forget(mapping: dict[K, Any], keys: list[K] | dict[K, None]) -> None:
+    """Take `keys` out of `mapping` (those it has), and empty `keys`."""
+    for key in keys:
+        mapping.pop(key, None)
+    keys.clear()
+
+
+def _add(counts: Counter[K], changes: defaultdict[K, int]) -> None:
+    """Add `changes` to `counts`, and empty `changes`."""
+    for key, change in changes.items():
+        counts[key] += change
+    changes.clear()

@@ -30,6 +30,7 @@ from smsc.store.models import (
     OutboundKind,
     Outcome,
     RetryPolicy,
+    StoreBatch,
     Transition,
     apply_outcome,
     first_outcome,
@@ -38,9 +39,11 @@ from smsc.store.models import (
 from smsc.store.outbound_mirror import Notice
 from smsc.store.rows import NO_CODE, NO_TIME, fields_of, stand_in
 from smsc.store.sqlite_statements import (
+    OUTBOUND_FAILED,
     SELECT_REPLACEABLE,
     UPDATE_FIELDS,
     UPDATE_STATE,
+    delete_outbound,
     insert_rows,
     outbound_runs,
     write_finished,
@@ -87,24 +90,20 @@ class Transaction:
         self._pending = pending
         self._retry = retry
         self._max_pending = max_pending
-        self.begin(db, 1, 1, None)
-
-    def begin(self, db: sqlite3.Connection, next_message_id: int, next_item_id: int,
-              accepted_notice: Callable[[NewMessage], bool] | None) -> None:
-        """Start over on the store's connection, from its next ids and its acceptance
-        notice hook."""
         self.db = db
-        self.next_message_id = next_message_id
+        self.next_message_id = 1
         """The id the next new row gets (the store's own once this commits)."""
-        self._next_item_id = next_item_id
-        self._accepted_notice = accepted_notice
+        self._next_item_id = 1
+        self._accepted_notice: Callable[[NewMessage], bool] | None = None
         self._inserting: list[NewMessage] = []
         """The accepts in progress, in the order of their rows."""
         self._inserting_first: list[FirstAttempt] = []
         self._finishing: list[int] = []
         """Ids finished, written as runs before the transaction commits."""
         self._finishing_at = 0.0
-        # staged for the store's memory, applied once the transaction has committed
+        # Staged for the store's memory, applied once the transaction has committed. Kept
+        # from one transaction to the next, empty between them (`_committed` empties what
+        # it applied, `drop` the rest): making them anew cost more than a small transaction.
         self.due: list[tuple[float, int]] = []
         """New due index entries."""
         self.claims: list[Message] = []
@@ -122,6 +121,41 @@ class Transaction:
         """Messages that reached a final state (for `on_final`)."""
         self.notices: list[Notice] = []
         """Owed notices written, under item ids counted on from the store's next one."""
+
+    def begin(self, db: sqlite3.Connection, next_message_id: int, next_item_id: int,
+              accepted_notice: Callable[[NewMessage], bool] | None) -> None:
+        """Start on the store's connection, from its next ids and its acceptance notice
+        hook (with nothing staged)."""
+        self.db = db
+        self.next_message_id = next_message_id
+        self._next_item_id = next_item_id
+        self._accepted_notice = accepted_notice
+
+    def drop(self) -> None:
+        """Forget what a transaction that did not commit wrote and staged."""
+        for staged in (self._inserting, self._inserting_first, self._finishing, self.due,
+                       self.claims, self.remember, self.forget, self.finals, self.notices):
+            staged.clear()
+        self.unclaimed.clear()
+        self.pending.clear()
+        self.states.clear()
+        self._finishing_at = 0.0
+
+    def write_batch(self, batch: StoreBatch, now: datetime,
+                    accepted: list[int | AcceptRefused]) -> None:
+        """Write a StoreBatch: accepts (their ids or refusals onto `accepted`), outcomes,
+        acknowledged and refused outbound items."""
+        accept = self.accept
+        for new, first in batch.accepts_with_firsts():
+            accepted.append(accept(new, now, first))
+        self.insert(now)
+        if batch.outcomes:
+            self.outcomes(batch.outcomes, now)
+        db = self.db
+        if batch.outbound_sent:
+            delete_outbound(db, batch.outbound_sent)
+        if batch.outbound_failed:
+            db.executemany(OUTBOUND_FAILED, [(i,) for i in batch.outbound_failed])
 
     # -- accepts -------------------------------------------------------------------------------
 
@@ -236,6 +270,8 @@ class Transaction:
                 notices.append((new.system_id, kind, done))
         insert_rows(self.db, rows)
         self.next_message_id = first_id + len(rows) // 2
+        self._inserting.clear()
+        self._inserting_first.clear()
         if notices:
             self._queue_notices(notices)
 
@@ -270,7 +306,8 @@ class Transaction:
         """Record the finished ids as runs of consecutive ids, for the purge (last)."""
         if self._finishing:
             write_finished(self.db, self._finishing, self._finishing_at)
-            self._finishing = []
+            self._finishing.clear()
+            self._finishing_at = 0.0
 
     def _collect(
         self,
