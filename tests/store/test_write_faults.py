@@ -325,8 +325,10 @@ FAULTS = [
 
 def observed(store: SqliteStore) -> dict[str, Any]:
     """What the store's callers can see without claiming anything, and its next ids."""
+    messages = store.find(MessageQuery(limit=10**6))  # (the cache first, then the rows)
     return {
-        "messages": store.find(MessageQuery(limit=10**6)),
+        "messages": messages,
+        "queried": [store.query(m.message_id, m.system_id) for m in messages],  # (the rows)
         "depth": store.depth_by_state(),
         "pending": {a: store.pending_count(a) for a in ACCOUNTS},
         "owed": store.outbound_counts(),
