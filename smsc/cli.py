@@ -221,10 +221,10 @@ _BIND_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 def startup_failure(error: BaseException, config: Config) -> str | None:
     """One line for an error that stops the server from starting, None for anything else."""
     from smsc.data_dir import DataDirInUse
-    from smsc.store.sqlite_schema import StoreLayoutError
+    from smsc.store.errors import StoreOpenError
 
     cause = _only_error(error)
-    if isinstance(cause, StoreLayoutError | DataDirInUse):  # a data directory it cannot use
+    if isinstance(cause, StoreOpenError | DataDirInUse):  # a data directory it cannot use
         return f"smsc: {cause}"
     if isinstance(cause, OSError) and cause.errno in _BIND_ERRNOS:
         taken = unavailable_address(config)

@@ -5,6 +5,13 @@ all go into the next one (group commit). Each submitter is called back only afte
 so a submit_sm_resp never acknowledges a message that is not stored. Where each store call
 runs is the store's `StorePlacement`: whatever may wait for the disk runs off the trio thread,
 on the committer's worker one call at a time, or (most of a checkpoint) beside the others.
+
+When the store cannot write (StoreWriteError: disk full, I/O error, locked, corrupt) nothing
+of the batch was kept, on disk or in the store's memory. Its submits are answered as refused
+(ESME_RSYSERR: they never get a receipt); what had already happened (delivery outcomes,
+outbound items sent or refused) is kept for the next transaction, tried again after a pause
+that grows while the fault lasts, so the server recovers by itself, without duplicates, once
+the store can write again. The store logs the stretch of failures, not each one.
 """
 
 from __future__ import annotations
@@ -20,13 +27,17 @@ import trio
 
 from smsc.clock import Clock
 from smsc.delivery.worker import WorkerThread
-from smsc.store import AcceptRefused, MessageStore, NewMessage, StoreBatch
+from smsc.store import AcceptRefused, MessageStore, NewMessage, StoreBatch, StoreWriteError
 from smsc.store.models import BatchResult, FirstAttempt, Outcome
 
 log = logging.getLogger("smsc.store")
 T = TypeVar("T")
 AcceptCallback = Callable[[int | AcceptRefused | None], None]
 """Called with the new message id, the refusal, or None when the store failed."""
+RETRY_FIRST = 0.1
+RETRY_MOST = 5.0
+"""Seconds before trying again after a failed write, doubling from the first to the most
+while writes keep failing."""
 
 
 class StorePlacement(Enum):
@@ -68,6 +79,9 @@ class Committer:
         """Whether changes are queued since the task last found nothing to do."""
         self.commits = 0
         """Store changes so far (commits, and messages made due outside one)."""
+        self.failed_batches = 0
+        """Transactions the store could not write (StoreWriteError)."""
+        self._retry_after = RETRY_FIRST
         self.checkpoints = 0
         self._checkpoint_wanted = trio.Event()
         self._checkpointing = False
@@ -198,13 +212,18 @@ class Committer:
                 started = trio.current_time()
                 try:
                     result = await self._apply(batch)
+                except StoreWriteError:  # (the store logs it)
+                    self._refuse(callbacks)
+                    self._keep_for_retry(batch)
+                    self.failed_batches += 1
+                    await trio.sleep(self._retry_after)
+                    self._retry_after = min(self._retry_after * 2, RETRY_MOST)
+                    continue
                 except Exception:
                     log.exception("store write failed; %d submits refused", len(callbacks))
-                    for callback in callbacks:
-                        callback(None)
-                    if self._after_callbacks is not None:
-                        self._after_callbacks()
+                    self._refuse(callbacks)
                     continue
+                self._retry_after = RETRY_FIRST
                 if self.on_commit is not None:
                     self.on_commit(trio.current_time() - started, len(batch.accepts))
                 for callback, accepted in zip(callbacks, result.accepted, strict=True):
@@ -217,6 +236,22 @@ class Committer:
                     self._checkpoint_wanted.set()
             self._awake = False
             self._idle.set()
+
+    def _refuse(self, callbacks: list[AcceptCallback]) -> None:
+        """Answer the accepts of a batch that was not written."""
+        for callback in callbacks:
+            callback(None)
+        if self._after_callbacks is not None:
+            self._after_callbacks()
+
+    def _keep_for_retry(self, batch: StoreBatch) -> None:
+        """Queue again, ahead of what came meanwhile, what a batch that was not written
+        recorded of things that happened (outcomes of attempts, items sent or refused): its
+        messages stay claimed and its items leased until a transaction holds them."""
+        queued = self._batch
+        queued.outcomes[:0] = batch.outcomes
+        queued.outbound_sent[:0] = batch.outbound_sent
+        queued.outbound_failed[:0] = batch.outbound_failed
 
     async def _checkpoint_forever(self) -> None:
         """Checkpoints when the commits ask: most of the WAL on a thread of its own while

@@ -9,6 +9,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.delivery.committer import Committer
+from smsc.store import StoreWriteError
 
 log = logging.getLogger("smsc.retention")
 PURGE_BATCH = 10000
@@ -28,7 +29,11 @@ async def purge_finished_messages(
         await trio.sleep(interval)
         before = clock.wall() - timedelta(seconds=retention)
         while True:
-            purged = await committer.call(committer.store.purge_finished, before, PURGE_BATCH)
+            try:
+                purged = await committer.call(committer.store.purge_finished, before,
+                                              PURGE_BATCH)
+            except StoreWriteError:  # nothing was purged (the store logs it): next round
+                break
             if purged:
                 log.debug("purged %d finished messages", purged)
             if purged < PURGE_BATCH:

@@ -33,7 +33,7 @@ from smsc.simulation.fate import Simulation
 from smsc.simulation.handsets import digits_of, status_at
 from smsc.simulation.inbox import InboxMessage
 from smsc.simulation.networks import Attempt, Result
-from smsc.store import Message
+from smsc.store import Message, StoreWriteError
 
 log = logging.getLogger("smsc.simulation")
 HANDSET = "handset:"
@@ -372,7 +372,12 @@ class SimulationControl:
         if not waiting:
             return
         await self.committer.wait_idle()  # their absent outcomes are written: no longer claimed
-        moved = await self.committer.make_due(list(waiting), self.clock.wall())
+        try:
+            moved = await self.committer.make_due(list(waiting), self.clock.wall())
+        except StoreWriteError:  # (the store logs it) they keep their own retry times
+            log.info("%s is back: %d waiting messages keep their retry times (store failing)",
+                     key, len(waiting))
+            return
         log.info("%s is back: %d waiting messages due now", key, moved)
         if key.startswith(HANDSET):
             self._alert(waiting.values())

@@ -18,7 +18,7 @@ from smsc.pdu import CancelSm, Pdu, QuerySm, ReplaceSm, make_response
 from smsc.pdu.constants import CommandStatus
 from smsc.pdu.smpp_time import format_absolute
 from smsc.server.link import Link
-from smsc.store import parse_message_id
+from smsc.store import StoreWriteError, parse_message_id
 from smsc.submit import Rejected, SubmitPreparation
 
 S = CommandStatus
@@ -56,6 +56,8 @@ class StoredMessageRequests:
             response = await self.response_to(account, message)
         except Rejected as rejected:
             response = make_response(message, rejected.status)
+        except StoreWriteError as failed:  # (the store logs it) nothing was changed
+            response = make_response(message, failed.status)
         if link.is_open and not link.session.closed:
             link.send(response)
         self.after_change()

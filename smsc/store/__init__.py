@@ -1,6 +1,7 @@
 """Store-and-forward: message records, outcomes, retry policy, and the stores (sans-IO)."""
 
 from smsc.store.base import MessageStore
+from smsc.store.errors import StoreOpenError, StoreWriteError
 from smsc.store.memory import MemoryStore
 from smsc.store.models import (
     AcceptRefused,
@@ -35,6 +36,8 @@ __all__ = [
     "PermanentFailure",
     "RetryPolicy",
     "StoreBatch",
+    "StoreOpenError",
+    "StoreWriteError",
     "TemporaryFailure",
     "format_message_id",
     "parse_message_id",

@@ -26,6 +26,12 @@ class MessageStore(Protocol):
 
     Claims (of due messages and outbound items) are leases held in memory only: after a
     crash every unfinished message is due again and every unacknowledged item pending again.
+
+    A write the store cannot make for a reason outside it (disk full, I/O error, database
+    locked or corrupt) raises StoreWriteError and leaves the store, in memory and on disk, as
+    if it had never been tried: no id, claim, lease, count or notice of it is kept, and
+    `on_final` hears of none of it. The same write may succeed later. (The memory store
+    has nothing outside it to fail.)
     """
 
     on_final: Callable[[Message], None] | None
@@ -35,7 +41,9 @@ class MessageStore(Protocol):
         """Write accepts, outcomes and outbound acknowledgements in one transaction."""
 
     def claim_due(self, now: datetime, limit: int) -> list[Message]:
-        """Up to `limit` unclaimed ENROUTE messages due by `now`; expired ones finish first."""
+        """Up to `limit` unclaimed ENROUTE messages due by `now`; expired ones finish first
+        (when that write fails they stay as they were, and are tried again a little later:
+        the claims are made all the same)."""
 
     def release(self, message_ids: list[int]) -> None:
         """Give claimed messages back unchanged."""

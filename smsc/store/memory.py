@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
 from smsc.pdu.constants import INTERMEDIATE_NOTIFICATION_BIT, MessageState
+from smsc.store.bookkeeping import Bookkeeping
 from smsc.store.models import (
     UNDER_WAY,
     AcceptRefused,
@@ -28,36 +29,29 @@ from smsc.store.models import (
     first_outcome,
     make_message,
     make_outbound_item,
-    replaced,
 )
 
 _MO = Direction.MO
 """A module constant: an Enum class attribute costs a lookup hook per use on 3.11."""
 
 
-class MemoryStore:
+class MemoryStore(Bookkeeping[datetime]):
     """Dicts and a heap of due times; see `base.MessageStore` for the contract."""
 
     def __init__(
         self, *, retry: RetryPolicy | None = None, max_pending: dict[str, int] | None = None,
         max_finished: int = 0,
     ) -> None:
-        self.retry = retry or RetryPolicy()
-        self.max_pending = max_pending or {}
+        super().__init__(retry, max_pending)
         self.max_finished = max_finished
         """Most finished messages kept for query_sm (0: no limit). Past it the oldest are
         forgotten at the end of each batch, before their retention time: held in memory
         they would otherwise grow with the message rate times the retention."""
         self._messages: dict[int, Message] = {}
-        self._due: list[tuple[datetime, int]] = []
-        self._claimed: set[int] = set()
-        self._pending: Counter[str] = Counter()
         self._outbound: dict[str, OrderedDict[int, OutboundItem]] = defaultdict(OrderedDict)
         self._leased: dict[int, OutboundItem] = {}
         self._next_id = 1
         self._next_item = 1
-        self._states: Counter[MessageState] = Counter()
-        """Messages held per state, kept as they change (a scrape must not scan them all)."""
         self._finished: deque[tuple[datetime, int]] = deque()
         """(final time, id) of finished messages in the order they finished, for the retention
         purge and max_finished: oldest first in O(1). Final times come from the batch clock,
@@ -66,9 +60,6 @@ class MemoryStore:
         """Pending MT message ids by (system_id, source, destination, service_type), built at
         the first replace_if_present submit and kept from then on (until then it costs
         nothing per message)."""
-        self.on_final: Callable[[Message], None] | None = None
-        """Observer of every message that reaches a final state (metrics)."""
-        self.accepted_notice: Callable[[NewMessage], bool] | None = None
 
     # -- writes --------------------------------------------------------------------------
 
@@ -80,7 +71,7 @@ class MemoryStore:
             accepted.append(accept(new, now, first))
         for message_id, outcome in batch.outcomes:
             message = self._messages.get(message_id)
-            self._claimed.discard(message_id)
+            self._claimed.pop(message_id, None)
             if message is None or message.is_final:
                 continue
             self._record(apply_outcome(message, outcome, now, self.retry))
@@ -133,7 +124,7 @@ class MemoryStore:
         if transition is not None:  # waiting for its retry (or after an ACCEPTED notice)
             self._record(transition)
         elif first is UNDER_WAY:
-            self._claimed.add(message.message_id)
+            self._claimed[message_id] = message
         else:
             heapq.heappush(self._due, (due, message.message_id))
         return message.message_id
@@ -211,35 +202,40 @@ class MemoryStore:
 
     # -- due messages -----------------------------------------------------------------------
 
+    def _due_key(self, moment: datetime) -> datetime:
+        return moment
+
+    def _due_time(self, at: datetime) -> datetime:
+        return at
+
+    def _entry_current(self, at: datetime, message_id: int) -> bool:
+        return self._waiting(at, message_id) is not None
+
+    def _waiting(self, at: datetime, message_id: int) -> Message | None:
+        """The message of a due index entry, or None when the entry is stale (the message
+        is gone, finished, or due at another time)."""
+        message = self._messages.get(message_id)
+        if message is None or message.is_final or message.next_attempt_at != at:
+            return None
+        return message
+
     def claim_due(self, now: datetime, limit: int) -> list[Message]:
         claimed: list[Message] = []
         due = self._due
+        waiting = self._waiting
         while due and len(claimed) < limit and due[0][0] <= now:
             at, message_id = heapq.heappop(due)
-            message = self._messages.get(message_id)
-            if (
-                message is None
-                or message.is_final
-                or message_id in self._claimed
-                or message.next_attempt_at != at
-            ):
+            message = waiting(at, message_id)
+            if message is None or message_id in self._claimed:
                 continue  # stale heap entry
             expires_at = message.fields.expires_at
             if expires_at is not None and expires_at <= now:
                 self._record(finish(message, MessageState.EXPIRED, now))
                 continue
-            self._claimed.add(message_id)
+            self._claimed[message_id] = message
             claimed.append(message)
         self._keep_max_finished()  # (some expired)
         return claimed
-
-    def release(self, message_ids: list[int]) -> None:
-        for message_id in message_ids:
-            if message_id in self._claimed:
-                self._claimed.discard(message_id)
-                message = self._messages[message_id]
-                if not message.is_final and message.next_attempt_at is not None:
-                    heapq.heappush(self._due, (message.next_attempt_at, message_id))
 
     def retry_now(self, message_ids: list[int], now: datetime) -> int:
         moved = 0
@@ -257,22 +253,6 @@ class MemoryStore:
             heapq.heappush(self._due, (now, message_id))
             moved += 1
         return moved
-
-    def next_due_at(self) -> datetime | None:
-        due = self._due
-        while due:
-            at, message_id = due[0]
-            message = self._messages.get(message_id)
-            if (
-                message is None
-                or message.is_final
-                or message_id in self._claimed
-                or message.next_attempt_at != at
-            ):
-                heapq.heappop(due)
-                continue
-            return at
-        return None
 
     # -- outbound ---------------------------------------------------------------------------
 
@@ -330,40 +310,16 @@ class MemoryStore:
                 continue
             if source_addr and message.fields.source_addr != source_addr:
                 continue
-            self._claimed.discard(message.message_id)
+            self._claimed.pop(message.message_id, None)
             self._record(finish(message, MessageState.DELETED, now))
             cancelled += 1
         self._keep_max_finished()
         return cancelled
 
-    def replace(
-        self,
-        *,
-        message_id: int,
-        system_id: str,
-        source_addr: str,
-        now: datetime,
-        payload: bytes | None,
-        schedule_at: datetime | None,
-        expires_at: datetime | None,
-        registered_delivery: int | None,
-    ) -> bool:
-        message = self.query(message_id, system_id)
-        if (
-            message is None
-            or message.is_final
-            or message.fields.source_addr != source_addr
-            or message_id in self._claimed
-        ):
-            return False
-        fields, due = replaced(message, payload, schedule_at, expires_at, registered_delivery)
-        self._messages[message_id] = replace(message, fields=fields, next_attempt_at=due)
-        if due is not None:
-            heapq.heappush(self._due, (due, message_id))
-        return True
-
-    def pending_count(self, system_id: str) -> int:
-        return self._pending[system_id]
+    def _write_replacement(self, message: Message, fields: NewMessage,
+                           due: datetime | None) -> None:
+        self._messages[message.message_id] = replace(message, fields=fields,
+                                                      next_attempt_at=due)
 
     def find(self, query: MessageQuery) -> list[Message]:
         found: list[Message] = []
@@ -384,9 +340,6 @@ class MemoryStore:
         for item in self._leased.values():
             counts[item.system_id] += 1
         return dict(counts)
-
-    def depth_by_state(self) -> dict[MessageState, int]:
-        return {state: count for state, count in self._states.items() if count}
 
     def purge_finished(self, before: datetime, limit: int) -> int:
         finished = self._finished

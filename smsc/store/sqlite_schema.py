@@ -1,4 +1,8 @@
-"""The SQLite store's tables, and the upgrade of a database written in an earlier layout.
+"""The SQLite store's file: opening it, its tables, and the upgrade of an earlier layout.
+
+A missing or empty file starts a new store (and says so in the log); a file that cannot be
+opened, is not an SQLite database, is damaged, or holds tables that are not an SMSC store's
+is refused with StoreOpenError, one line that names the file and the problem.
 
 Layout 2 keeps a message's one-octet fields packed into two integers (a row binds and
 encodes each column on its own, and the octets are never searched on), and records which
@@ -9,21 +13,15 @@ index on every finished row: purging reads runs, not an index entry per message.
 from __future__ import annotations
 
 import sqlite3
+from functools import cache
+from pathlib import Path
 
 from smsc.pdu.constants import MessageState
+from smsc.store.errors import StoreOpenError, log
+from smsc.store.rows import MESSAGE_COLUMNS, STATE_COLUMNS
 
 SCHEMA_VERSION = 2
 ENROUTE = int(MessageState.ENROUTE)
-
-MESSAGE_COLUMNS = (
-    "system_id", "service_type", "source_addr", "destination_addr", "network", "addressing",
-    "flags", "payload", "extra", "submitted_at", "expires_at", "schedule_at",
-)
-"""A message's fields as stored. `addressing` packs the TON/NPI octets (source TON in bits
-24-31, source NPI 16-23, destination TON 8-15, destination NPI 0-7); `flags` packs esm_class
-(bits 0-7), protocol_id (8-15), priority_flag (16-23), registered_delivery (24-31),
-data_coding (32-39), replace_if_present (bit 40) and mobile-originated (bit 41)."""
-STATE_COLUMNS = ("state", "attempts", "next_attempt_at", "final_at", "network_error_code")
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS messages (
@@ -73,28 +71,127 @@ _FROM_LAYOUT_1 = (
 The message id sequence is carried over, so no id is given out twice."""
 
 
-class StoreLayoutError(Exception):
+_PROBLEMS = {
+    sqlite3.SQLITE_NOTADB: "not an SQLite database",
+    sqlite3.SQLITE_CORRUPT: "damaged",
+    sqlite3.SQLITE_CANTOPEN: "cannot be opened",
+    sqlite3.SQLITE_PERM: "cannot be opened",
+    sqlite3.SQLITE_READONLY: "cannot be written",
+    sqlite3.SQLITE_BUSY: "in use by another process",
+    sqlite3.SQLITE_LOCKED: "in use by another process",
+    sqlite3.SQLITE_IOERR: "cannot be read",
+    sqlite3.SQLITE_FULL: "cannot be written: the disk is full",
+}
+"""SQLite's primary result codes at opening, as the problem they mean for the file."""
+
+
+class StoreLayoutError(StoreOpenError):
     """The database was written by a newer layout than this version knows."""
 
 
-def open_layout(db: sqlite3.Connection, where: str) -> None:
-    """Create the tables of a new database, or bring an earlier layout's up to date in one
-    transaction (a failure leaves the database as it was)."""
+def open_error(where: str, error: Exception) -> StoreOpenError:
+    """`error`, met while opening the store at `where`, as the one line StoreOpenError says."""
+    code = getattr(error, "sqlite_errorcode", None)
+    problem = _PROBLEMS.get(-1 if code is None else code & 0xFF, "cannot be read")
+    return StoreOpenError(f"{where}: {problem} ({error})")
+
+
+def open_database(path: Path, *, synchronous: str, caller_checkpoints: bool
+                  ) -> sqlite3.Connection:
+    """The store's connection to `path` (WAL; SQLite's own checkpoints off when the caller
+    takes them over), its tables there and up to date."""
+    if synchronous not in ("NORMAL", "FULL"):
+        raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+    where = str(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = path.stat().st_size if path.exists() else None
+    except OSError as error:
+        raise StoreOpenError(f"{where}: cannot be opened ({error.strerror})") from error
+    try:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as error:
+        raise open_error(where, error) from error
+    try:
+        statements = layout_statements(db, where)  # before anything is changed
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(f"PRAGMA synchronous = {synchronous}")
+        if caller_checkpoints:
+            db.execute("PRAGMA wal_autocheckpoint = 0")
+        write_layout(db, where, statements)
+    except BaseException as error:
+        db.close()
+        if isinstance(error, sqlite3.Error):
+            raise open_error(where, error) from error
+        raise
+    if size is None:
+        log.info("%s: no database yet; starting a new store", where)
+    elif size == 0:
+        log.warning("%s: empty file; starting a new store", where)
+    return db
+
+
+def layout_statements(db: sqlite3.Connection, where: str) -> tuple[str, ...]:
+    """What brings the database to this layout: the tables of a new one, the upgrade of an
+    earlier one, nothing for one of this layout (its tables checked). Reads only: a database
+    with other tables is not an SMSC store's (StoreOpenError), and is left as it is."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
-    if version == SCHEMA_VERSION:
-        return
     if version > SCHEMA_VERSION:
         raise StoreLayoutError(
             f"{where}: written in store layout {version} by a newer version; this one reads "
             f"layouts up to {SCHEMA_VERSION}")
-    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    statements = _FROM_LAYOUT_1 if "messages" in tables else TABLES
+    if version == SCHEMA_VERSION:
+        _check_layout(db, where)
+        return ()
+    tables = {name for (name,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")}
+    if not tables:
+        return TABLES
+    if "messages" in tables and tables <= {"messages", "outbound"}:
+        return _FROM_LAYOUT_1
+    raise StoreOpenError(f"{where}: not an SMSC store (its tables: {', '.join(sorted(tables))})")
+
+
+def write_layout(db: sqlite3.Connection, where: str, statements: tuple[str, ...]) -> None:
+    """Run `layout_statements` in one transaction (a failure leaves the database as it
+    was)."""
+    if not statements:
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
         for statement in statements:
             db.execute(statement)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
+    except BaseException as error:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        if statements is _FROM_LAYOUT_1 and isinstance(error, sqlite3.OperationalError):
+            raise StoreOpenError(
+                f"{where}: not an SMSC store of layout 1 ({error})") from error
         raise
+
+
+@cache
+def _layout_columns() -> dict[str, tuple[str, ...]]:
+    """Each table of this layout and its columns, as SQLite reports them."""
+    model = sqlite3.connect(":memory:")
+    try:
+        for statement in TABLES:
+            model.execute(statement)
+        return {table: _columns(model, table) for table in ("messages", "outbound", "finished")}
+    finally:
+        model.close()
+
+
+def _columns(db: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    return tuple(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
+
+
+def _check_layout(db: sqlite3.Connection, where: str) -> None:
+    for table, columns in _layout_columns().items():
+        found = _columns(db, table)
+        if found != columns:
+            what = f"columns {', '.join(found)}" if found else "missing"
+            raise StoreOpenError(
+                f"{where}: not an SMSC store of layout {SCHEMA_VERSION} (table {table}: {what})")
