@@ -40,7 +40,7 @@ from smsc.server.service import SmscService
 from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import SessionLimits
 from smsc.simulation.fate import Simulation
-from smsc.store import MemoryStore, MessageStore, NewMessage, RetryPolicy
+from smsc.store import MemoryStore, Message, MessageStore, NewMessage, RetryPolicy
 from smsc.submit import SubmitPreparation
 
 log = logging.getLogger("smsc")
@@ -84,7 +84,10 @@ def session_limits(config: Config, window: int) -> SessionLimits:
     )
 
 
-def open_store(config: Config) -> tuple[MessageStore, StorePlacement]:
+def open_store(
+    config: Config, *, on_final: Callable[[Message], None] | None = None,
+    accepted_notice: Callable[[NewMessage], bool] | None = None,
+) -> tuple[MessageStore, StorePlacement]:
     """The configured store and where the committer is to run its calls."""
     retry = RetryPolicy(config.store.retry_schedule)
     max_pending = {a.system_id: a.max_pending for a in config.accounts if a.max_pending}
@@ -95,11 +98,14 @@ def open_store(config: Config) -> tuple[MessageStore, StorePlacement]:
         synchronous = config.store.synchronous.upper()
         if synchronous == "FULL" or config.store.writer == "thread":  # all off the trio thread
             return SqliteStore(path, retry=retry, max_pending=max_pending,
-                               synchronous=synchronous), StorePlacement.WORKER
+                               synchronous=synchronous, on_final=on_final,
+                               accepted_notice=accepted_notice), StorePlacement.WORKER
         return SqliteStore(path, retry=retry, max_pending=max_pending, synchronous=synchronous,
-                           checkpoints="caller"), StorePlacement.COMMITS_ON_LOOP
+                           checkpoints="caller", on_final=on_final,
+                           accepted_notice=accepted_notice), StorePlacement.COMMITS_ON_LOOP
     return (MemoryStore(retry=retry, max_pending=max_pending,
-                        max_finished=config.store.max_finished), StorePlacement.LOOP)
+                        max_finished=config.store.max_finished, on_final=on_final,
+                        accepted_notice=accepted_notice), StorePlacement.LOOP)
 
 
 def route_dialect(routes: RoutingTable, fields: NewMessage) -> str:
@@ -136,9 +142,22 @@ async def run(
 async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> None:
     clock = Clock()
     metrics = SmscMetrics(enabled=config.control.metrics)
-    store, placement = open_store(config)
-    if metrics.enabled:
-        store.on_final = metrics.record_final
+    simulation = Simulation(networks=config.networks, handsets=config.handsets,
+                            settings=config.simulation)
+    routes = RoutingTable(config.routing, tuple(simulation.networks))
+    dialects = ReceiptDialects(
+        config.receipt_dialects,
+        accounts={a.system_id: a.receipt_dialect for a in config.accounts},
+        networks={n.name: n.receipt_dialect for n in config.networks},
+        submit_id_format=config.server.message_id_format,
+        by_route=(partial(route_dialect, routes)
+                  if any(rule.receipt_dialect for rule in config.routing.rules) else None),
+    )
+    store, placement = open_store(
+        config, on_final=metrics.record_final if metrics.enabled else None,
+        accepted_notice=(dialects.notifies_acceptance if dialects.any_notify_acceptance
+                         else None),
+    )
     answers = AcceptedAnswers(clock=clock, metrics=metrics,
                               id_format=config.server.message_id_format)
     committer = Committer(store, clock=clock, placement=placement,
@@ -148,20 +167,6 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
     binds = BindRegistry()
     links: set[Link] = set()
     accounts = Accounts(config.accounts, clock.monotonic())
-    simulation = Simulation(networks=config.networks, handsets=config.handsets,
-                            settings=config.simulation)
-    networks = simulation.networks
-    routes = RoutingTable(config.routing, tuple(networks))
-    dialects = ReceiptDialects(
-        config.receipt_dialects,
-        accounts={a.system_id: a.receipt_dialect for a in config.accounts},
-        networks={n.name: n.receipt_dialect for n in config.networks},
-        submit_id_format=config.server.message_id_format,
-        by_route=(partial(route_dialect, routes)
-                  if any(rule.receipt_dialect for rule in config.routing.rules) else None),
-    )
-    if dialects.any_notify_acceptance:
-        store.accepted_notice = dialects.notifies_acceptance
     mobile = MobileOriginator(accounts=config.accounts, committer=committer, clock=clock)
     control = ControlPlane(id_format=config.server.message_id_format, clock=clock,
                            committer=committer, links=links, metrics=metrics, mobile=mobile,

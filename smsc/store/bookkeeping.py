@@ -25,7 +25,9 @@ timestamps the SQLite store's rows hold (no conversion per message either way)."
 class Bookkeeping(Generic[At]):
     """The base of both stores; see `base.MessageStore` for the contract."""
 
-    def __init__(self, retry: RetryPolicy | None, max_pending: dict[str, int] | None) -> None:
+    def __init__(self, retry: RetryPolicy | None, max_pending: dict[str, int] | None,
+                 on_final: Callable[[Message], None] | None = None,
+                 accepted_notice: Callable[[NewMessage], bool] | None = None) -> None:
         self.retry = retry or RetryPolicy()
         self.max_pending = max_pending or {}
         self._due: list[tuple[At, int]] = []
@@ -37,9 +39,11 @@ class Bookkeeping(Generic[At]):
         """Unfinished messages per account (max_pending)."""
         self._states: Counter[MessageState] = Counter()
         """Messages held per state, kept as they change (a scrape must not scan them all)."""
-        self.on_final: Callable[[Message], None] | None = None
+        self.on_final = on_final
         """Observer of every message that reaches a final state (metrics)."""
-        self.accepted_notice: Callable[[NewMessage], bool] | None = None
+        self.accepted_notice = accepted_notice
+        """Whether a new MT message asking for intermediate notifications is owed an
+        ACCEPTED one at once (set when some receipt dialect sends them)."""
 
     # -- what each store says of its own ---------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
@@ -40,9 +40,10 @@ class MemoryStore(Bookkeeping[datetime]):
 
     def __init__(
         self, *, retry: RetryPolicy | None = None, max_pending: dict[str, int] | None = None,
-        max_finished: int = 0,
+        max_finished: int = 0, on_final: Callable[[Message], None] | None = None,
+        accepted_notice: Callable[[NewMessage], bool] | None = None,
     ) -> None:
-        super().__init__(retry, max_pending)
+        super().__init__(retry, max_pending, on_final, accepted_notice)
         self.max_finished = max_finished
         """Most finished messages kept for query_sm (0: no limit). Past it the oldest are
         forgotten at the end of each batch, before their retention time: held in memory

@@ -83,10 +83,12 @@ class SqliteStore(Bookkeeping[float]):
         synchronous: str = "NORMAL",
         mirror_limit: int = MIRROR_LIMIT,
         checkpoints: str = "auto",
+        on_final: Callable[[Message], None] | None = None,
+        accepted_notice: Callable[[NewMessage], bool] | None = None,
     ) -> None:
         if checkpoints not in ("auto", "caller"):
             raise ValueError(f"checkpoints must be auto or caller, not {checkpoints!r}")
-        super().__init__(retry, max_pending)
+        super().__init__(retry, max_pending, on_final, accepted_notice)
         self.path = Path(path)
         self._db = open_database(self.path, synchronous=synchronous,
                                  caller_checkpoints=checkpoints == "caller")
