@@ -4,7 +4,7 @@ a million pending messages (a benchmark, not a test).
 Run: .venv/bin/python benchmarks/store.py [--messages 20000] [--pending 1000000]
 
 Lifecycle per message, in batches as the committer would apply them: accept → claim_due →
-Delivered outcome (writes the owed receipt) → claim_outbound → outbound_sent.
+Delivered outcome (writes the owed receipt) → claim_outbound → outbound_acknowledged.
 """
 
 from __future__ import annotations
@@ -52,24 +52,24 @@ def lifecycle(store: MessageStore, total: int, batch: int) -> float:
         claimed = store.claim_due(T0, count)
         store.apply(StoreBatch(outcomes=[(m.message_id, Delivered()) for m in claimed]), T0)
         items = store.claim_outbound("bench", count)
-        store.apply(StoreBatch(outbound_sent=[i.item_id for i in items]), T0)
+        store.apply(StoreBatch(outbound_acknowledged=[i.item_id for i in items]), T0)
     return (time.perf_counter() - started) / total
 
 
 def lifecycle_attempted(store: MessageStore, total: int, batch: int) -> float:
     """The same with each message's first attempt decided at acceptance (as the server does
     for a network that delivers at once): accept already delivered → claim_outbound →
-    outbound_sent, the sent receipts acknowledged in the next batch's transaction."""
+    outbound_acknowledged, the sent receipts acknowledged in the next batch's transaction."""
     started = time.perf_counter()
     acknowledged: list[int] = []
     for start in range(0, total, batch):
         count = min(batch, total - start)
         store.apply(StoreBatch(accepts=[message(start + i) for i in range(count)],
                                first_attempts=[Delivered()] * count,
-                               outbound_sent=acknowledged), T0)
+                               outbound_acknowledged=acknowledged), T0)
         items = store.claim_outbound("bench", count)
         acknowledged = [i.item_id for i in items]
-    store.apply(StoreBatch(outbound_sent=acknowledged), T0)
+    store.apply(StoreBatch(outbound_acknowledged=acknowledged), T0)
     return (time.perf_counter() - started) / total
 
 

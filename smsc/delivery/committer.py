@@ -110,14 +110,14 @@ class Committer:
         self._batch.outcomes.append((message_id, outcome))
         self._wake()
 
-    def outbound_sent(self, item_id: int) -> None:
-        self._batch.outbound_sent.append(item_id)
+    def outbound_acknowledged(self, item_id: int) -> None:
+        self._batch.outbound_acknowledged.append(item_id)
         if not self._awake:
             self._wake()
 
-    def outbound_sent_run(self, item_ids: list[int]) -> None:
-        """`outbound_sent` for several items at once."""
-        self._batch.outbound_sent += item_ids
+    def outbound_acknowledged_run(self, item_ids: list[int]) -> None:
+        """`outbound_acknowledged` for several items at once."""
+        self._batch.outbound_acknowledged += item_ids
         if not self._awake:
             self._wake()
 
@@ -250,7 +250,7 @@ class Committer:
         messages stay claimed and its items leased until a transaction holds them."""
         queued = self._batch
         queued.outcomes[:0] = batch.outcomes
-        queued.outbound_sent[:0] = batch.outbound_sent
+        queued.outbound_acknowledged[:0] = batch.outbound_acknowledged
         queued.outbound_failed[:0] = batch.outbound_failed
 
     async def _checkpoint_forever(self) -> None:
@@ -280,7 +280,7 @@ class Committer:
             return batch, callbacks
         limit = self._batch_max
         taken = StoreBatch(batch.accepts[:limit], batch.first_attempts[:limit],
-                           batch.outcomes, batch.outbound_sent, batch.outbound_failed)
+                           batch.outcomes, batch.outbound_acknowledged, batch.outbound_failed)
         self._batch = StoreBatch(batch.accepts[limit:], batch.first_attempts[limit:])
         callbacks, self._callbacks = self._callbacks[:limit], self._callbacks[limit:]
         return taken, callbacks

@@ -196,7 +196,7 @@ class OutboundDispatcher:
     def _send_built(self, receiver: Receiver, item: OutboundItem, pdu: Pdu | None, now: float
                     ) -> bool:
         if pdu is None:  # the dialect reports nothing for this item: it is done
-            self.committer.outbound_sent(item.item_id)
+            self.committer.outbound_acknowledged(item.item_id)
             return True
         try:
             sent = receiver.send(pdu, now)
@@ -268,7 +268,7 @@ class OutboundDispatcher:
                 self.committer.outbound_failed(item.item_id)
                 self._rest(receiver)
         if acknowledged:
-            self.committer.outbound_sent_run([item.item_id for item in acknowledged])
+            self.committer.outbound_acknowledged_run([item.item_id for item in acknowledged])
             if self.on_acknowledged is not None:
                 self.on_acknowledged(acknowledged)
         if settled and not self._woken:  # (wake's test, inlined: once per run)

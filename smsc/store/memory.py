@@ -76,7 +76,7 @@ class MemoryStore(Bookkeeping[datetime]):
             if message is None or message.is_final:
                 continue
             self._record(apply_outcome(message, outcome, now, self.retry))
-        for item_id in batch.outbound_sent:
+        for item_id in batch.outbound_acknowledged:
             self._leased.pop(item_id, None)
         for item_id in batch.outbound_failed:
             item = self._leased.pop(item_id, None)

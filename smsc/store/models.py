@@ -325,11 +325,12 @@ class StoreBatch:
     """Parallel to `accepts` (missing entries are None); MT accepts without replace_if_present
     only: an MO message has no delivery attempt and a replacing submit keeps the old one's."""
     outcomes: list[tuple[int, Outcome]] = field(default_factory=list)
-    outbound_sent: list[int] = field(default_factory=list)
+    outbound_acknowledged: list[int] = field(default_factory=list)
     outbound_failed: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.accepts or self.outcomes or self.outbound_sent or self.outbound_failed)
+        return bool(self.accepts or self.outcomes or self.outbound_acknowledged
+                    or self.outbound_failed)
 
     def accepts_with_firsts(self) -> Iterator[tuple[NewMessage, FirstAttempt]]:
         """Each accept with its first attempt (None where the list is short)."""

@@ -135,7 +135,7 @@ class SqliteStore(Bookkeeping[float]):
         result = BatchResult()
         self._write(Transaction.write_batch, batch, now, result.accepted)
         self._checkpoints.commits += 1
-        self._outbound.acknowledged(batch.outbound_sent)
+        self._outbound.acknowledged(batch.outbound_acknowledged)
         self._outbound.failed(batch.outbound_failed)
         return result
 

@@ -152,8 +152,8 @@ class Transaction:
         if batch.outcomes:
             self.outcomes(batch.outcomes, now)
         db = self.db
-        if batch.outbound_sent:
-            delete_outbound(db, batch.outbound_sent)
+        if batch.outbound_acknowledged:
+            delete_outbound(db, batch.outbound_acknowledged)
         if batch.outbound_failed:
             db.executemany(OUTBOUND_FAILED, [(i,) for i in batch.outbound_failed])
 

@@ -72,7 +72,7 @@ async def test_the_committer_refuses_submits_and_writes_the_rest_once_the_store_
         answered = trio.Event()
         submit("refused", Delivered())
         committer.outcome(under_way, Delivered())
-        committer.outbound_sent_run([item.item_id for item in sent])
+        committer.outbound_acknowledged_run([item.item_id for item in sent])
         await answered.wait()
         assert answers["refused"] is None  # the service answers ESME_RSYSERR
         await trio.sleep(10)  # ten seconds of a full disk: tried again and again

@@ -223,7 +223,7 @@ def test_outbound_acknowledged_or_requeued(store: MessageStore) -> None:
     store.apply(StoreBatch(outbound_failed=[item.item_id]), at(2))
     (again,) = store.claim_outbound("acme", 10)
     assert again.item_id == item.item_id and again.attempts == 1
-    store.apply(StoreBatch(outbound_sent=[item.item_id]), at(3))
+    store.apply(StoreBatch(outbound_acknowledged=[item.item_id]), at(3))
     assert store.claim_outbound("acme", 10) == []
     assert store.systems_with_outbound() == set()
 
@@ -316,7 +316,7 @@ def test_depth_by_state_follows_every_change(store: MessageStore) -> None:
         MessageState.UNDELIVERABLE: 1, MessageState.DELETED: 1,
     }
     for item in store.claim_outbound("acme", 100):  # receipts acknowledged: purgeable
-        store.apply(StoreBatch(outbound_sent=[item.item_id]), at(2))
+        store.apply(StoreBatch(outbound_acknowledged=[item.item_id]), at(2))
     assert store.purge_finished(at(3), 100) == 4
     assert store.depth_by_state() == {MessageState.ENROUTE: 1}
     assert store.query(waiting, "acme") is not None
@@ -454,7 +454,8 @@ def test_outbound_claims_continue_where_the_last_stopped(store: MessageStore) ->
     again = store.claim_outbound("acme", 10)  # the two given back, and the new ones
     assert sorted(i.message.message_id for i in again) == [ids[1], ids[2], ids[4], ids[5]]
     assert store.claim_outbound("acme", 10) == []
-    store.apply(StoreBatch(outbound_sent=[i.item_id for i in first + second + again]), at(2))
+    store.apply(StoreBatch(outbound_acknowledged=[i.item_id for i in first + second + again]),
+                at(2))
     assert store.claim_outbound("acme", 10) == []
     assert store.systems_with_outbound() == set()
 
@@ -496,7 +497,7 @@ def test_sqlite_acknowledging_any_items_leaves_exactly_the_others(
     accept_attempted(store, *((new(), Delivered()) for _ in range(30)))
     items = store.claim_outbound("acme", 100)
     sent = [items[i].item_id for i in sorted(acked)]
-    store.apply(StoreBatch(outbound_sent=sent + sent[:2]), at(1))  # a repeat is harmless
+    store.apply(StoreBatch(outbound_acknowledged=sent + sent[:2]), at(1))  # a repeat is harmless
     store.release_outbound([i.item_id for i in items])
     left = {i.item_id for i in store.claim_outbound("acme", 100)}
     assert left == {i.item_id for i in items} - set(sent)
@@ -550,7 +551,7 @@ def test_sqlite_outbound_claims_are_the_same_mirrored_spilled_or_read(
                 else:
                     chosen, leased[name] = leased[name][:count], leased[name][count:]
                     if action == "sent":
-                        store.apply(StoreBatch(outbound_sent=chosen), at(1))
+                        store.apply(StoreBatch(outbound_acknowledged=chosen), at(1))
                     elif action == "failed":
                         store.apply(StoreBatch(outbound_failed=chosen), at(1))
                     else:
@@ -584,7 +585,7 @@ def test_sqlite_purge_keeps_what_is_owed_and_goes_on_past_it(tmp_path: Path) -> 
     assert all(store.query(i, "acme") is not None for i in owed + young)
     assert all(store.query(i, "acme") is None for i in quiet)
     items = store.claim_outbound("acme", 10)
-    store.apply(StoreBatch(outbound_sent=[items[1].item_id]), at(3))  # one acknowledged
+    store.apply(StoreBatch(outbound_acknowledged=[items[1].item_id]), at(3))  # one acknowledged
     # what was held back waits behind the runs that finished after it was last looked at
     assert store.purge_finished(at(10), 100) == 0
     assert store.purge_finished(at(60), 100) == 2
@@ -592,7 +593,7 @@ def test_sqlite_purge_keeps_what_is_owed_and_goes_on_past_it(tmp_path: Path) -> 
     store.close()
     again = SqliteStore(tmp_path / "smsc.db", retry=RETRY)  # the runs are on disk
     left = again.claim_outbound("acme", 10)
-    again.apply(StoreBatch(outbound_sent=[i.item_id for i in left]), at(4))
+    again.apply(StoreBatch(outbound_acknowledged=[i.item_id for i in left]), at(4))
     assert again.purge_finished(at(60), 100) == 2
     assert again.depth_by_state() == {}
     assert again._db.execute("SELECT COUNT(*) FROM finished").fetchone() == (0,)
@@ -700,7 +701,7 @@ def test_sqlite_reads_and_upgrades_a_database_of_the_first_layout(tmp_path: Path
     (fresh,) = accept(store, new())
     assert fresh == 10  # no id given out twice
     assert store.purge_finished(at(5), 100) == 1  # the MO; the owed receipt's message stays
-    store.apply(StoreBatch(outbound_sent=[item.item_id]), at(5))
+    store.apply(StoreBatch(outbound_acknowledged=[item.item_id]), at(5))
     assert store.purge_finished(at(5), 100) == 1
     store.close()
     check = sqlite3.connect(path)

@@ -175,7 +175,7 @@ def outcomes(prepared: Prepared) -> Any:
 
 def acknowledged(prepared: Prepared) -> Any:
     return prepared.store.apply(
-        StoreBatch(outbound_sent=[i.item_id for i in prepared.leased[:2]]), at(2))
+        StoreBatch(outbound_acknowledged=[i.item_id for i in prepared.leased[:2]]), at(2))
 
 
 def refused(prepared: Prepared) -> Any:
@@ -188,7 +188,7 @@ def mixed(prepared: Prepared) -> Any:
     return prepared.store.apply(StoreBatch(
         accepts=[new(payload=b"y" * 3000) for _ in range(4)],
         first_attempts=[Delivered()] * 4, outcomes=[(first, Delivered())],
-        outbound_sent=[prepared.leased[0].item_id],
+        outbound_acknowledged=[prepared.leased[0].item_id],
         outbound_failed=[prepared.leased[2].item_id]), at(3))
 
 
@@ -237,7 +237,7 @@ WRITES = [
     Write("mixed", "INSERT INTO outbound", mixed,
           lambda p: p.store.apply(StoreBatch(  # the accepts refused, the rest again
               outcomes=[(p.claimed[0].message_id, Delivered())],
-              outbound_sent=[p.leased[0].item_id],
+              outbound_acknowledged=[p.leased[0].item_id],
               outbound_failed=[p.leased[2].item_id]), at(3)), grows=True),
     Write("purge", "DELETE FROM messages", purge, purge),
     Write("expiry", "UPDATE messages", expiry, expiry_again, raises=False),
