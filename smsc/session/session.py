@@ -337,6 +337,8 @@ class SmppSession:
             answer = resp_cls(sequence_number=sequence, command_status=error.command_status)
         self._write(answer)
         self._events.append(PeerErrorAnswered(error.command_status, command_id, sequence, reason))
+        if self.role is _SMSC and command_id in BIND_REQUESTS and self.state is _OPEN:
+            self._close("bind refused")  # as every other bind refusal: answered, then closed
 
     def _auto_answer(self, request: Pdu, response: Pdu) -> None:
         del self._peer_open[request.sequence_number]

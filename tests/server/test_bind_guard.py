@@ -3,11 +3,13 @@ over real TCP connections from two loopback addresses."""
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import trio
 
 from smsc.config import AccountConfig, ServerConfig
+from smsc.pdu import FrameBuffer, decode
 from smsc.pdu.constants import CommandStatus as S
 
 from ..esme import Esme
@@ -88,4 +90,27 @@ async def test_an_account_with_every_bind_in_use_is_refused_whatever_the_passwor
     assert await bind_from(running, "127.0.0.1", "password") == S.ESME_RBINDFAIL
     assert await bind_from(running, "127.0.0.1", "wrong") == S.ESME_RBINDFAIL
     await stream.aclose()
+    running.shutdown.set()
+
+
+async def test_a_bind_refused_for_an_over_long_field_is_closed_like_any_other(
+    make_config: Any, start_smsc: Any
+) -> None:
+    running = await start_smsc(make_config())
+    for field, status in (("password", S.ESME_RINVPASWD), ("system_id", S.ESME_RINVSYSID)):
+        system_id = b"x" * 20 if field == "system_id" else b"smppclient1"
+        password = b"p" * 20 if field == "password" else b"password"
+        body = system_id + b"\0" + password + b"\0\0" + bytes([0x34, 0, 0]) + b"\0"
+        bind = struct.pack(">IIII", 16 + len(body), 0x00000009, 0, 1) + body
+        stream = await trio.open_tcp_stream("127.0.0.1", running.smpp_port)
+        await stream.send_all(bind)
+        with trio.fail_after(10):
+            frames = FrameBuffer()
+            received = b""
+            while chunk := await stream.receive_some(65536):  # until the SMSC closes
+                received += chunk
+        frames.feed(received)
+        answers = [decode(frame) for frame in frames.pop_all()]
+        assert [a.command_status for a in answers] == [status], field
+        await stream.aclose()
     running.shutdown.set()
