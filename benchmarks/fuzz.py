@@ -59,7 +59,8 @@ if __name__ == "__main__":
     parser.add_argument("--store", default="memory", choices=("memory", "sqlite"))
     parser.add_argument("--connections", type=int, default=500)
     parser.add_argument("--per-connection", type=int, default=50)
-    parser.add_argument("--parallel", type=int, default=16)
+    parser.add_argument("--parallel", type=int, default=8,
+                        help="at most the account's max_binds (10 by default), less the probe")
     parser.add_argument("--limit", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=1)
     trio.run(main, parser.parse_args())
