@@ -101,11 +101,9 @@ async def test_the_committer_refuses_submits_and_writes_the_rest_once_the_store_
     store.close()
 
 
-async def test_the_server_serves_through_a_store_fault_and_recovers_by_itself(
-    make_config: Any, start_smsc: Any, nursery: trio.Nursery, autojump_clock: Any,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO)
+async def smsc_on_faulty_sqlite(make_config: Any, start_smsc: Any
+                                 ) -> tuple[RunningSmsc, SqliteStore, FaultyConnection]:
+    """A running SMSC on SQLite whose connection fails the statements a test names."""
     config = make_config()
     config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind="sqlite"))
     running: RunningSmsc = await start_smsc(config)
@@ -113,6 +111,15 @@ async def test_the_server_serves_through_a_store_fault_and_recovers_by_itself(
     assert isinstance(store, SqliteStore)
     connection = FaultyConnection(store._db)
     store._db = connection  # type: ignore[assignment]
+    return running, store, connection
+
+
+async def test_the_server_serves_through_a_store_fault_and_recovers_by_itself(
+    make_config: Any, start_smsc: Any, nursery: trio.Nursery, autojump_clock: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    running, store, connection = await smsc_on_faulty_sqlite(make_config, start_smsc)
     esme = await connect(running)
     await esme.bind()
     esme.auto_answer = False
@@ -159,13 +166,7 @@ async def test_the_server_serves_through_a_store_fault_and_recovers_by_itself(
 async def test_a_cancel_that_cannot_be_written_is_answered_and_the_server_goes_on(
     make_config: Any, start_smsc: Any, autojump_clock: Any,
 ) -> None:
-    config = make_config()
-    config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind="sqlite"))
-    running: RunningSmsc = await start_smsc(config)
-    store = running.store
-    assert isinstance(store, SqliteStore)
-    connection = FaultyConnection(store._db)
-    store._db = connection  # type: ignore[assignment]
+    running, _, connection = await smsc_on_faulty_sqlite(make_config, start_smsc)
     await running.simulation.set_handset("4915100000002", state="offline")  # stays pending
     esme = await connect(running)
     await esme.bind()
