@@ -197,7 +197,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
                                    submits=submits, after_change=outbound.wake)
     service = SmscService(
         id_format=config.server.message_id_format, authenticator=authenticator,
-        submits=submits, stored=stored, committer=committer, outbound=outbound, clock=clock,
+        submits=submits, stored=stored, outbound=outbound, clock=clock,
         metrics=metrics, simulation=simulation, answers=answers, accept=scheduler.accept,
         trace=trace,
     )

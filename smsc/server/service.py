@@ -16,7 +16,7 @@ import trio
 
 from smsc.accounts import Account
 from smsc.clock import Clock
-from smsc.delivery.committer import AcceptCallback, Committer
+from smsc.delivery.committer import AcceptCallback
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.logs import trace_event
 from smsc.metrics import SmscMetrics
@@ -76,13 +76,12 @@ class SmscService:
         authenticator: BindAuthenticator,
         submits: SubmitPreparation,
         stored: StoredMessageRequests,
-        committer: Committer,
         outbound: OutboundDispatcher,
         clock: Clock,
         metrics: SmscMetrics,
         simulation: Simulation | None = None,
         answers: AcceptedAnswers,
-        accept: Callable[[NewMessage, AcceptCallback], None] | None = None,
+        accept: Callable[[NewMessage, AcceptCallback], None],
         trace: Callable[[str, Pdu], None] | None = None,
     ) -> None:
         self.authenticator = authenticator
@@ -94,9 +93,10 @@ class SmscService:
         self.metrics = metrics
         self.simulation = simulation
         """Submit-time faults and magic numbers; None simulates none."""
-        self.accept = accept or committer.accept
+        self.accept = accept
         """Where accepted MT messages go (DeliveryScheduler.accept starts their first
-        attempt); answered through the callback once stored."""
+        attempt, then hands them to the committer); answered through the callback once
+        stored."""
         self.id_format = id_format
         """server.message_id_format: how a submit_multi's answer writes its id."""
         self.answers = answers
