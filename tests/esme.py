@@ -11,7 +11,9 @@ from smsc.pdu import (
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
+    FrameBuffer,
     Pdu,
+    decode,
     make_response,
 )
 from smsc.session import (
@@ -106,3 +108,18 @@ async def connect(running: Any) -> Esme:
     client, server = trio.testing.memory_stream_pair()
     running.attach(server)
     return Esme(client)
+
+
+async def read_until_closed(stream: trio.abc.ReceiveStream) -> list[Pdu]:
+    """Every PDU the SMSC sends on `stream` until it closes the connection."""
+    frames = FrameBuffer(max_command_length=1 << 20)
+    pdus: list[Pdu] = []
+    while True:
+        try:
+            data = await stream.receive_some(65536)
+        except trio.BrokenResourceError:
+            data = b""
+        if not data:
+            return pdus
+        frames.feed(data)
+        pdus += [decode(frame) for frame in frames.pop_all()]

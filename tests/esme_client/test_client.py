@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import trio
-import trustme
 
 from esme_client import (
     BindError,
@@ -250,19 +249,14 @@ async def test_the_window_bounds_requests_in_flight(smsc: Any) -> None:
 async def test_tls(make_config: Any, start_smsc: Any, tmp_path: Path) -> None:
     import dataclasses
 
-    from smsc.config import TlsConfig
+    from ..certificates import server_certificate
 
-    authority = trustme.CA()
-    cert = authority.issue_cert("127.0.0.1")
-    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert.cert_chain_pems[0].write_to_path(str(certfile))
-    cert.private_key_pem.write_to_path(str(keyfile))
+    certificate = server_certificate(tmp_path)
     config = make_config()
-    tls = TlsConfig(enabled=True, port=0, certfile=str(certfile), keyfile=str(keyfile))
     running = await start_smsc(dataclasses.replace(
-        config, server=dataclasses.replace(config.server, tls=tls)))
+        config, server=dataclasses.replace(config.server, tls=certificate.tls())))
     context = ssl.create_default_context()
-    authority.configure_trust(context)
+    certificate.authority.configure_trust(context)
     with trio.fail_after(10):
         async with connect("127.0.0.1", running.tls_port, ssl_context=context) as client:
             result = await client.submit_text("4915100000002", "secret", registered_delivery=1)

@@ -12,12 +12,12 @@ import pytest
 import trio
 
 from smsc.config import AccountConfig
-from smsc.pdu import EnquireLink, FrameBuffer, GenericNack, SubmitSm, decode, encode
+from smsc.pdu import EnquireLink, GenericNack, SubmitSm, encode
 from smsc.pdu.codec import HEADER
 from smsc.pdu.constants import CommandId, CommandStatus
 from smsc.session import UnmatchedResponse
 
-from ..esme import Esme
+from ..esme import Esme, read_until_closed
 
 LIMIT = 10  # seconds any single exchange may take
 
@@ -33,20 +33,9 @@ async def running(make_config: Any, start_smsc: Any) -> Any:
 
 
 async def read_all(stream: trio.SocketStream) -> list[Any]:
-    """Every PDU the server sends until it closes the connection."""
-    frames = FrameBuffer()
-    pdus = []
+    """Every PDU the server sends until it closes the connection (within the limit)."""
     with trio.fail_after(LIMIT):
-        while True:
-            try:
-                data = await stream.receive_some(65536)
-            except trio.BrokenResourceError:
-                data = b""
-            if not data:
-                return pdus
-            frames.feed(data)
-            for frame in frames.pop_all():
-                pdus.append(decode(frame))
+        return await read_until_closed(stream)
 
 
 async def good_esme_still_works(port: int) -> None:

@@ -14,6 +14,7 @@ from smsc.config import TlsConfig
 from smsc.pdu import DeliverSm, SubmitSm
 from smsc.pdu.constants import CommandStatus
 
+from ..certificates import server_certificate
 from ..esme import Esme
 
 
@@ -53,13 +54,8 @@ async def test_bind_submit_and_receipt_over_tls(
 async def test_plain_client_on_the_tls_port_is_dropped(
     make_config: Any, start_smsc: Any, tmp_path: Path
 ) -> None:
-    authority = trustme.CA()
-    cert = authority.issue_cert("127.0.0.1")
-    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "c.pem"))
-    cert.private_key_pem.write_to_path(str(tmp_path / "k.pem"))
     config = make_config()
-    tls = TlsConfig(enabled=True, port=0, certfile=str(tmp_path / "c.pem"),
-                    keyfile=str(tmp_path / "k.pem"), plain_enabled=False)
+    tls = server_certificate(tmp_path).tls(plain_enabled=False)
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, tls=tls))
     running = await start_smsc(config)
     assert running.smpp_port == 0  # no plain listener

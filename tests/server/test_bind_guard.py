@@ -9,10 +9,9 @@ from typing import Any
 import trio
 
 from smsc.config import AccountConfig, ServerConfig
-from smsc.pdu import FrameBuffer, decode
 from smsc.pdu.constants import CommandStatus as S
 
-from ..esme import Esme
+from ..esme import Esme, read_until_closed
 
 
 async def bind_from(running: Any, address: str, password: str,
@@ -105,12 +104,7 @@ async def test_a_bind_refused_for_an_over_long_field_is_closed_like_any_other(
         stream = await trio.open_tcp_stream("127.0.0.1", running.smpp_port)
         await stream.send_all(bind)
         with trio.fail_after(10):
-            frames = FrameBuffer()
-            received = b""
-            while chunk := await stream.receive_some(65536):  # until the SMSC closes
-                received += chunk
-        frames.feed(received)
-        answers = [decode(frame) for frame in frames.pop_all()]
+            answers = await read_until_closed(stream)
         assert [a.command_status for a in answers] == [status], field
         await stream.aclose()
     running.shutdown.set()

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-import trustme
 
-from smsc.config import ServerConfig, TlsConfig
+from smsc.config import ServerConfig
 from smsc.pdu import (
     BindTransceiver,
     EnquireLink,
@@ -29,7 +28,8 @@ from smsc.pdu import (
 from smsc.pdu.constants import CommandId, CommandStatus, Tag
 from smsc.pdu.framing import MAX_UNBOUND_COMMAND_LENGTH
 
-from ..esme import Esme
+from ..certificates import server_certificate
+from ..esme import Esme, read_until_closed
 
 LIMIT = 20  # seconds any test here may take
 
@@ -44,20 +44,6 @@ async def open_from(port: int, source: str) -> trio.SocketStream:
         sock.close()
         raise
     return trio.SocketStream(sock)
-
-
-async def read_until_closed(stream: trio.SocketStream) -> list[Any]:
-    frames = FrameBuffer(max_command_length=1 << 20)
-    pdus = []
-    while True:
-        try:
-            data = await stream.receive_some(65536)
-        except trio.BrokenResourceError:
-            data = b""
-        if not data:
-            return pdus
-        frames.feed(data)
-        pdus += [decode(frame) for frame in frames.pop_all()]
 
 
 async def answered(stream: trio.SocketStream) -> bool:
@@ -164,16 +150,11 @@ async def test_shutdown_closes_the_listener_but_lets_open_sessions_unbind(
 async def test_the_tls_listener_shares_the_caps_and_refuses_before_the_handshake(
     make_config: Any, start_smsc: Any, tmp_path: Path
 ) -> None:
-    authority = trustme.CA()
-    cert = authority.issue_cert("127.0.0.1")
-    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "c.pem"))
-    cert.private_key_pem.write_to_path(str(tmp_path / "k.pem"))
-    tls = TlsConfig(enabled=True, port=0, certfile=str(tmp_path / "c.pem"),
-                    keyfile=str(tmp_path / "k.pem"))
-    running = await start_smsc(with_server(make_config(), tls=tls,
+    certificate = server_certificate(tmp_path)
+    running = await start_smsc(with_server(make_config(), tls=certificate.tls(),
                                            max_connections_per_address=1))
     context = ssl.create_default_context()
-    authority.configure_trust(context)
+    certificate.authority.configure_trust(context)
     with trio.fail_after(LIMIT):
         plain = await open_from(running.smpp_port, "127.0.0.1")
         assert await answered(plain)  # the address's one connection
