@@ -19,6 +19,7 @@ from smsc.control.api import build_app
 from smsc.control.plane import ControlPlane
 from smsc.control.serve import serve_http
 from smsc.data_dir import DataDirLock
+from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.committer import Committer, StorePlacement
 from smsc.delivery.mobile import MobileOriginator, run_mo_traffic
 from smsc.delivery.outbound import OutboundDispatcher
@@ -69,6 +70,8 @@ class RunningSmsc:
     simulation: SimulationControl | None = None
     """Runtime control of simulated handsets and networks: state, inboxes, outages, fault
     mixes, reset (see docs/architecture.md)."""
+    clock: ClockControl | None = None
+    """Simulated time: read it, advance it (docs/clock.md)."""
 
 
 def session_limits(config: Config, window: int) -> SessionLimits:
@@ -140,7 +143,7 @@ async def run(
 
 
 async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> None:
-    clock = Clock()
+    clock = Clock(scale=config.simulation.time_scale)
     metrics = SmscMetrics(enabled=config.control.metrics)
     simulation = Simulation(networks=config.networks, handsets=config.handsets,
                             settings=config.simulation)
@@ -173,7 +176,8 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
                            accounts=[a.system_id for a in config.accounts])
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
                                   dialects=dialects, on_acknowledged=control.on_acknowledged)
-    started = clock.monotonic()  # the simulation's time base: schedules and outages
+    started = clock.simulated()  # the simulation's time base: schedules and outages
+    clock_control = ClockControl(clock=clock, committer=committer)
     simulation_control = SimulationControl(simulation=simulation, committer=committer,
                                            binds=binds, mobile=mobile, clock=clock,
                                            started=started)
@@ -246,9 +250,11 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             running.control = control
             running.mobile = mobile
             running.simulation = simulation_control
+            running.clock = clock_control
             if config.control.enabled:
                 app = build_app(control, status=partial(status_of, running, config),
                                 token=config.control.token, simulation=simulation_control,
+                                clock=clock_control,
                                 max_body_bytes=config.control.max_body_bytes)
                 running.http_port = await nursery.start(
                     serve_http, app, config.control.host, config.control.port

@@ -368,6 +368,10 @@ class SimulationConfig:
     inbox_size: int = field(default=0, metadata=_limits(0, 100000))
     """Messages kept per handset for tests to read (reassembled, decoded); 0 keeps none.
     Memory grows with the number of distinct handsets: for tests, not load tests."""
+    time_scale: float = field(default=1.0, metadata=_limits(0.001, 1000000))
+    """Simulated seconds per real second: 1 is real time, 60 a simulated minute per real
+    second. Retries, expiry, scheduled delivery, latencies, schedules, outages, MO traffic and
+    retention follow simulated time; SMPP session timers stay real (docs/clock.md)."""
 
 
 ID_FORMATS = ("hex", "hex_upper", "decimal")
@@ -593,6 +597,8 @@ def _check_limits(value: Any, source: str, key: str, limits: Any) -> None:
 
 
 def _check_cross_fields(config: Config, source: str) -> None:
+    if config.simulation.time_scale != config.simulation.time_scale:  # NaN passes the limits
+        raise ConfigError(source, "simulation.time_scale", "must be a number")
     seen: set[str] = set()
     for index, account in enumerate(config.accounts):
         key = f"accounts[{index}]"
