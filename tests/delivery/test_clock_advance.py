@@ -19,6 +19,7 @@ from smsc.config import (
 )
 from smsc.embed import EmbeddedSmsc, open_smsc
 from smsc.pdu.constants import MessageState
+from smsc.pdu.smpp_time import parse_smpp_time
 
 SCHEDULED = "4915199000001"
 SLOW = "4915188000001"
@@ -56,6 +57,12 @@ async def test_a_handset_schedule_follows_the_advanced_clock() -> None:
         assert switched_on <= at(delivered, "final_at") < switched_on + timedelta(seconds=1)
         receipt = await client.wait_receipt(sent.message_id, timeout=5)
         assert receipt.state is MessageState.DELIVERED
+        # query_sm's final_date is the simulated time of delivery (an absolute SMPP time)
+        queried = await client.query(sent.message_id)
+        assert queried.state is MessageState.DELIVERED
+        final_date = parse_smpp_time(queried.final_date, smsc.now())
+        assert final_date is not None
+        assert switched_on - timedelta(seconds=1) <= final_date <= at(delivered, "final_at")
 
 
 async def test_outages_follow_the_advanced_clock() -> None:
