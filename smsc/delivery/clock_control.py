@@ -7,7 +7,8 @@ no task runnable and the committer quiet (nothing queued, no store call under wa
 the target. So when `advance` returns, every attempt, retry, expiry, comeback and MO message
 due up to the new time has happened and is stored, and the receipts it owes were handed to
 the bound ESMEs' sockets (not necessarily read or acknowledged by them yet). Purges
-(retention) run once after the jump, not at each step. Each step costs a few hundred
+(retention) make no steps of their own: one runs with the first step (or the final jump) past
+its time, which removes the same messages. Each step costs a few hundred
 microseconds, so advancing past many due times (a retry every 15 minutes for two days: some
 200 steps) takes a fraction of a second.
 """

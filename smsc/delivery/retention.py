@@ -24,7 +24,8 @@ async def purge_finished_messages(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Every `interval` seconds, delete finished messages older than `retention` seconds
-    (simulated time: an advance of the clock purges once, after its jump)."""
+    (simulated time; an advance of the clock makes no stop for a purge: it runs with the
+    next step past its time)."""
     task_status.started()
     while True:
         await clock.sleep(interval, step=False)
