@@ -158,15 +158,11 @@ class TestAScaledClock:
         number = "447700900601"  # magic: absent once, delivered at the first retry
         started = time.monotonic()
         submit(esme, number)
-        [waiting] = smsc.messages(number=number)
-        assert waiting["state"] is MessageState.ENROUTE and waiting["attempts"] == 1
-        retry_at = datetime.fromisoformat(waiting["next_attempt_at"])
-        # (the retry counts from the attempt's commit, some simulated milliseconds later)
-        assert retry_at - datetime.fromisoformat(waiting["submitted_at"]) >= timedelta(
-            seconds=60)
         receipt = read_receipt(esme)  # smpplib's timeout is 5 s: the retry came sooner
         assert receipt.message_state == MessageState.DELIVERED
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 5  # at scale 1 the retry alone takes 60 s
         [delivered] = smsc.messages(number=number)
-        assert delivered["attempts"] == 2
-        assert datetime.fromisoformat(delivered["final_at"]) >= retry_at
+        assert delivered["attempts"] == 2  # absent, then delivered at the retry...
+        took = (datetime.fromisoformat(delivered["final_at"])
+                - datetime.fromisoformat(delivered["submitted_at"]))
+        assert took >= timedelta(seconds=60)  # ...a simulated minute later
