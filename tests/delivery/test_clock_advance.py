@@ -139,3 +139,20 @@ async def test_retention_purges_once_the_clock_passes_it() -> None:
         assert len(await smsc.messages(number="4915100000501")) == 1
         await smsc.advance(700)  # past the hour of store.retention (and its next round)
         assert await smsc.messages(number="4915100000501") == []
+
+
+async def test_a_handset_reply_delay_is_simulated_time() -> None:
+    handsets = (HandsetConfig(name="echo", prefix="4915177", reply="echo", reply_delay=900),)
+    async with open_smsc(handsets=handsets) as smsc, \
+            esme_client.connect("127.0.0.1", smsc.smpp_port) as client:
+        await client.submit_text("4915177000001", "ping", source_addr="4242")
+        await smsc.wait_for_message(number="4915177000001")
+        await smsc.advance(890)
+        assert [m["direction"] for m in await smsc.messages(number="4915177000001")] == ["mt"]
+        await smsc.advance(20)
+        reply = next(m for m in await smsc.messages(number="4915177000001")
+                     if m["direction"] == "mo")
+        assert reply["text"] == "ping"
+        async for delivery in client.deliveries():
+            assert (delivery.source_addr, delivery.text) == ("4915177000001", "ping")
+            break
