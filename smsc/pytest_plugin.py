@@ -18,6 +18,8 @@ Fixtures:
                         fates as at start). For a system under test
                         that is set up once per session and stays connected to one address.
                         Stored messages and sessions stay: give each test its own numbers.
+                        The clock is not turned back either: what one test advanced, the
+                        next finds.
 """
 
 from __future__ import annotations
