@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smsc.control.accounts_api import ACCOUNT_PATHS, ACCOUNT_SCHEMAS, account_routes
 from smsc.control.errors import (
     BadRequest,
     BodyTooLarge,
@@ -41,6 +42,7 @@ from smsc.control.simulation_api import (
 from smsc.delivery.mobile import NoRoute, StoreFailed
 from smsc.delivery.simulation import SimulationControl
 from smsc.pdu.constants import MessageState
+from smsc.server.account_admin import AccountAdmin
 from smsc.store import MessageQuery, parse_message_id
 
 StatusSource = Callable[[], dict[str, Any]]
@@ -172,11 +174,14 @@ def mo_request(body: dict[str, Any]) -> tuple[str, str, str, int | None]:
 
 def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
               simulation: SimulationControl | None = None,
+              accounts: AccountAdmin | None = None,
               max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     id_format = control.id_format
     dashboard = files("smsc.control").joinpath("dashboard.html").read_text(encoding="utf-8")
-    document = openapi_document(SIMULATION_PATHS if simulation else None,
-                                SIMULATION_SCHEMAS if simulation else None)
+    document = openapi_document(
+        {**(SIMULATION_PATHS if simulation else {}), **(ACCOUNT_PATHS if accounts else {})},
+        {**(SIMULATION_SCHEMAS if simulation else {}),
+         **(ACCOUNT_SCHEMAS if accounts else {})})
 
     async def render_metrics(request: Request) -> Response:
         await control.refresh_store_snapshot()
@@ -253,6 +258,8 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
     ]
     if simulation is not None:
         routes += simulation_routes(simulation, id_format)
+    if accounts is not None:
+        routes += account_routes(accounts)
     middleware = [Middleware(BodyLimit, limit=max_body_bytes)]
     if token:
         middleware.append(Middleware(BearerToken, token=token))
