@@ -402,6 +402,7 @@ def reload_config(running: RunningSmsc, old: Config, new: Config) -> list[str]:
         needs_restart += running.accounts.replace_all(new.accounts)
     if new.logging.level != old.logging.level:
         logging.getLogger().setLevel(new.logging.level.upper())
+        log.debug("logging level now %s", new.logging.level)  # seen only at debug
     if dataclasses.replace(new.logging, level=old.logging.level) != old.logging:
         needs_restart.append("logging")
     needs_restart += _reload_faults(running, old, new)
