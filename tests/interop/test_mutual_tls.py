@@ -14,7 +14,7 @@ import trio
 import trustme
 
 from smsc.accounts import certificate_subject
-from smsc.config import AccountConfig, Config, ServerConfig
+from smsc.config import AccountConfig, Config, ConfigError, parse_config
 from smsc.pdu import BindTransceiver
 from smsc.pdu.constants import CommandStatus
 
@@ -208,5 +208,7 @@ def test_certificate_subject_is_written_last_rdn_first_with_escapes() -> None:
                                                                                    None)
 
 
-def test_server_config_keeps_the_short_form_defaults() -> None:
-    assert ServerConfig().tls.client_ca == "" and not ServerConfig().tls.require_client_cert
+def test_an_allowed_subject_must_be_a_subject() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"accounts": [{"allowed_cert_subjects": ["CN=ok", "gateway-1"]}]}, "f")
+    assert raised.value.key == "accounts[0].allowed_cert_subjects[1]"
