@@ -17,6 +17,7 @@ from smsc.accounts import Accounts, FailedBinds
 from smsc.clock import Clock
 from smsc.config import (
     Config,
+    ConfigError,
     FaultMixConfig,
     ListenerConfig,
     ListenerTlsConfig,
@@ -145,17 +146,38 @@ def route_dialect(routes: RoutingTable, fields: NewMessage) -> str:
     return rule.receipt_dialect if rule is not None else ""
 
 
-def tls_context(tls: ListenerTlsConfig) -> ssl.SSLContext | None:
+def tls_context(tls: ListenerTlsConfig, key: str = "server.tls") -> ssl.SSLContext | None:
     """A listener's server context: its certificate, and with client_ca the client
-    certificates it asks for (required, or optional and verified when given)."""
+    certificates it asks for (required, or optional and verified when given).
+
+    Raises:
+        ConfigError: a file that cannot be loaded, named by its key under `key`.
+    """
     if not tls.enabled:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls.certfile, tls.keyfile)
+    try:
+        context.load_cert_chain(tls.certfile, tls.keyfile)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError("", f"{key}.certfile", f"cannot load {tls.certfile} with "
+                          f"{tls.keyfile}: {_reason(error)}") from None
     if tls.client_ca:
-        context.load_verify_locations(cafile=tls.client_ca)
+        try:
+            context.load_verify_locations(cafile=tls.client_ca)
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError("", f"{key}.client_ca",
+                              f"cannot load {tls.client_ca}: {_reason(error)}") from None
         context.verify_mode = ssl.CERT_REQUIRED if tls.require_client_cert else ssl.CERT_OPTIONAL
     return context
+
+
+def _reason(error: OSError | ssl.SSLError) -> str:
+    return (getattr(error, "reason", None) or error.strerror or str(error)).lower()
+
+
+def listener_tls_key(config: Config, index: int) -> str:
+    """Where the index-th effective listener's TLS is configured, for error messages."""
+    return f"server.listeners[{index}].tls" if config.server.listeners else "server.tls"
 
 
 async def run(
@@ -283,8 +305,9 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             )
             await nursery.start(dialer.run)
             listening = []
-            for wanted in effective_listeners(config.server):
-                smpp = listener(wanted.name, tls_context(wanted.tls), listener_policy(wanted))
+            for index, wanted in enumerate(effective_listeners(config.server)):
+                context = tls_context(wanted.tls, listener_tls_key(config, index))
+                smpp = listener(wanted.name, context, listener_policy(wanted))
                 port = await nursery.start(smpp.serve, wanted.host, wanted.port)
                 listening.append(ListeningOn(wanted.name, wanted.host, port, wanted.tls.enabled))
             smpp_port = next((item.port for item in listening if not item.tls), 0)

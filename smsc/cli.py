@@ -254,6 +254,8 @@ def startup_failure(error: BaseException, config: Config) -> str | None:
     from smsc.store.errors import StoreOpenError
 
     cause = _only_error(error)
+    if isinstance(cause, ConfigError):  # a file the config names cannot be loaded
+        return f"smsc: {cause.key}: {cause.problem}"
     if isinstance(cause, StoreOpenError | DataDirInUse):  # a data directory it cannot use
         return f"smsc: {cause}"
     if isinstance(cause, OSError) and cause.errno in _BIND_ERRNOS:

@@ -12,8 +12,11 @@ import httpx
 import pytest
 import trio
 
+from smsc.app import tls_context
+from smsc.cli import startup_failure
 from smsc.config import (
     AccountConfig,
+    Config,
     ConfigError,
     ControlConfig,
     ListenerConfig,
@@ -148,3 +151,17 @@ def test_listener_config_errors(server: dict[str, Any], key: str, problem: str) 
     with pytest.raises(ConfigError) as raised:
         parse_config({"server": server}, "smsc.toml")
     assert raised.value.key == key and problem in raised.value.problem
+
+
+def test_a_tls_file_that_cannot_be_loaded_is_one_line(tmp_path: Path) -> None:
+    certificate = server_certificate(tmp_path)
+    tls = ListenerTlsConfig(enabled=True, certfile=str(certificate.certfile),
+                            keyfile=str(certificate.keyfile), client_ca=str(tmp_path / "no.pem"))
+    with pytest.raises(ConfigError) as raised:
+        tls_context(tls, "server.listeners[1].tls")
+    line = startup_failure(ExceptionGroup("nursery", [raised.value]), Config())
+    assert line == (f"smsc: server.listeners[1].tls.client_ca: cannot load {tmp_path}/no.pem: "
+                    "no such file or directory")
+    with pytest.raises(ConfigError) as raised:
+        tls_context(dataclasses.replace(tls, keyfile=str(certificate.certfile)))
+    assert raised.value.key == "server.tls.certfile"
