@@ -212,3 +212,41 @@ def test_an_allowed_subject_must_be_a_subject() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_config({"accounts": [{"allowed_cert_subjects": ["CN=ok", "gateway-1"]}]}, "f")
     assert raised.value.key == "accounts[0].allowed_cert_subjects[1]"
+
+
+def smpplib_bind(port: int, context: ssl.SSLContext, system_id: str, password: str) -> int:
+    """smpplib (blocking, in a thread) binds over TLS with `context`; returns the status."""
+    import smpplib.client
+    import smpplib.exceptions
+
+    client = smpplib.client.Client("127.0.0.1", port, timeout=5, ssl_context=context,
+                                   allow_unknown_opt_params=True)
+    client.connect()
+    try:
+        client.bind_transceiver(system_id=system_id, password=password)
+        client.unbind()
+        return 0
+    except smpplib.exceptions.PDUError as error:
+        return int(error.args[1])
+    finally:
+        client.disconnect()
+
+
+async def test_smpplib_binds_with_a_client_certificate(
+    make_config: Any, start_smsc: Any, server_cert: ServerCertificate, tmp_path: Path,
+    clients_ca: trustme.CA, gateway: ClientCertificate,
+) -> None:
+    config = mutual_tls_config(make_config, server_cert, authority_file(clients_ca, tmp_path),
+                               required=False)
+    running = await start_smsc(config)
+    with_cert, without = ssl.create_default_context(), ssl.create_default_context()
+    for context in (with_cert, without):
+        server_cert.authority.configure_trust(context)
+        context.check_hostname = False  # smpplib wraps its socket without a server name
+    gateway.load_into(with_cert)
+    with trio.fail_after(20):
+        assert await trio.to_thread.run_sync(smpplib_bind, running.tls_port, with_cert,
+                                             "gateway", "gw") == CommandStatus.ESME_ROK
+        assert await trio.to_thread.run_sync(smpplib_bind, running.tls_port, without,
+                                             "gateway", "gw") == CommandStatus.ESME_RBINDFAIL
+    running.shutdown.set()
