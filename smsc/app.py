@@ -414,13 +414,17 @@ LIVE_SECTIONS = ("accounts", "logging", "networks")
 """The config's sections a reload looks into; the others need a restart when changed."""
 
 
-def reload_config(running: RunningSmsc, old: Config, new: Config) -> list[str]:
+def reload_config(running: RunningSmsc, old: Config, new: Config) -> tuple[Config, list[str]]:
     """Apply what of `new` can change while the SMSC runs: the accounts (as AccountAdmin
-    describes), logging.level and the networks' fault mixes. Returns the keys that differ
-    and need a restart (listeners, store, everything else); those keep their old values."""
+    describes), logging.level and the networks' fault mixes. Returns the configuration now
+    in force (`new` where applied, `old` elsewhere) and the keys that differ and need a
+    restart (listeners, store, everything else), which keep their old values."""
     needs_restart = [f.name for f in dataclasses.fields(Config)
                      if f.name not in LIVE_SECTIONS
                      and getattr(old, f.name) != getattr(new, f.name)]
+    in_force = dataclasses.replace(new, **{f.name: getattr(old, f.name)
+                                           for f in dataclasses.fields(Config)
+                                           if f.name not in LIVE_SECTIONS})
     if running.accounts is not None:
         needs_restart += running.accounts.replace_all(new.accounts)
     if new.logging.level != old.logging.level:
@@ -428,18 +432,22 @@ def reload_config(running: RunningSmsc, old: Config, new: Config) -> list[str]:
         log.debug("logging level now %s", new.logging.level)  # seen only at debug
     if dataclasses.replace(new.logging, level=old.logging.level) != old.logging:
         needs_restart.append("logging")
-    needs_restart += _reload_faults(running, old, new)
-    return needs_restart
+        in_force = dataclasses.replace(in_force, logging=dataclasses.replace(
+            old.logging, level=new.logging.level))
+    if not _reload_faults(running, old, new):
+        needs_restart.append("networks")
+        in_force = dataclasses.replace(in_force, networks=old.networks)
+    return in_force, needs_restart
 
 
-def _reload_faults(running: RunningSmsc, old: Config, new: Config) -> list[str]:
-    """Apply changed fault mixes; any other change to the networks needs a restart."""
-    without_faults = [dataclasses.replace(n, faults=FaultMixConfig()) for n in new.networks]
-    if without_faults != [dataclasses.replace(n, faults=FaultMixConfig())
-                          for n in old.networks]:
-        return ["networks"]
+def _reload_faults(running: RunningSmsc, old: Config, new: Config) -> bool:
+    """Apply changed fault mixes; False (nothing applied) when the networks changed in any
+    other way, which needs a restart."""
+    if ([dataclasses.replace(n, faults=FaultMixConfig()) for n in new.networks]
+            != [dataclasses.replace(n, faults=FaultMixConfig()) for n in old.networks]):
+        return False
     if running.simulation is not None:
         for before, after in zip(old.networks, new.networks, strict=True):
             if before.faults != after.faults:
                 running.simulation.set_faults(after.name, after.faults)
-    return []
+    return True

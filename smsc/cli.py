@@ -145,13 +145,13 @@ def reload_running(running: RunningSmsc, config: Config, read: Reload) -> Config
     except ConfigError as error:
         log.error("SIGHUP: configuration refused, the running one stays: %s", error)
         return config
-    needs_restart = reload_config(running, config, new)
+    in_force, needs_restart = reload_config(running, config, new)
     if needs_restart:
         log.warning("SIGHUP: configuration reloaded; a restart is needed for: %s",
                     ", ".join(needs_restart))
     else:
         log.info("SIGHUP: configuration reloaded")
-    return new
+    return in_force
 
 
 async def serve_until_signal(config: Config, read: Reload | None = None) -> int:

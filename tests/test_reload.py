@@ -110,7 +110,8 @@ async def reload_and_bind(tmp_path: Path, bind: Any) -> None:
 
             path.write_text(config_text(password="second", first="renamed"))
             server.process.send_signal(signal.SIGHUP)
-            await server.stderr.until(b"a restart is needed for: server")
+            # the retention is back to the one that never stopped running: only server differs
+            await server.stderr.until(b"a restart is needed for: server\n")
             _, status = await bind(port, "tester", "second")  # the listener did not change
             assert status == CommandStatus.ESME_ROK
             server.process.send_signal(signal.SIGTERM)
@@ -125,15 +126,18 @@ async def test_reload_applies_fault_mixes_and_names_what_needs_a_restart(
     network = config.networks[0]
     faults = dataclasses.replace(network.faults, throttled=0.5)
     new = dataclasses.replace(config, networks=(dataclasses.replace(network, faults=faults),))
-    assert reload_config(running, config, new) == []
+    assert reload_config(running, config, new) == (new, [])
     assert running.simulation.network(network.name).faults == faults
     slower = dataclasses.replace(new, networks=(dataclasses.replace(new.networks[0],
                                                                     latency=1.0),))
     outbound = dataclasses.replace(new, accounts=(
         dataclasses.replace(new.accounts[0], mo_addresses=("99",), window=5),
         *new.accounts[1:]))
-    assert reload_config(running, new, slower) == ["networks"]
-    assert reload_config(running, new, outbound) == ["accounts[0].mo_addresses"]
+    assert reload_config(running, new, slower) == (new, ["networks"])  # nothing of it applied
+    in_force, needs_restart = reload_config(running, new, outbound)
+    assert needs_restart == ["accounts[0].mo_addresses"]
+    assert in_force == outbound  # the accounts section is in force; mo_addresses is reported
+
     assert running.accounts.get(config.accounts[0].system_id).window == 5  # the rest applies
     assert running.accounts.get(config.accounts[0].system_id).mo_addresses == ()
     running.shutdown.set()
