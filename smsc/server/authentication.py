@@ -170,7 +170,8 @@ class BindAuthenticator:
         self.binds.add(system_id, link)
         self._registered[id(link)] = system_id
         self.metrics.record_bind(system_id, bind_type.value)
-        log.info("%s bound as %s (%s)", link.peer, system_id, bind_type.value)
+        log.info("%s bound as %s (%s) on listener %s", link.peer, system_id, bind_type.value,
+                 self._policy.get(id(link), NO_POLICY).name or "-")
 
     def unbound(self, link: Link) -> None:
         system_id = self._registered.pop(id(link), None)
