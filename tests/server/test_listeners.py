@@ -24,6 +24,7 @@ from smsc.config import (
     ServerConfig,
     effective_listeners,
     parse_config,
+    with_overrides,
 )
 from smsc.pdu import SubmitSm
 from smsc.pdu.constants import CommandStatus
@@ -165,3 +166,13 @@ def test_a_tls_file_that_cannot_be_loaded_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         tls_context(dataclasses.replace(tls, keyfile=str(certificate.certfile)))
     assert raised.value.key == "server.tls.certfile"
+
+
+def test_host_and_port_flags_apply_to_the_first_listener() -> None:
+    config = Config(server=ServerConfig(listeners=(ListenerConfig(name="a", port=1),
+                                                   ListenerConfig(name="b", port=2))))
+    changed = with_overrides(config, host="::1", port=0)
+    first, second = changed.server.listeners
+    assert (first.name, first.host, first.port) == ("a", "::1", 0)
+    assert second == config.server.listeners[1]
+    assert changed.server.port == ServerConfig().port  # the short form is left alone
