@@ -29,6 +29,14 @@ CHANGEABLE = tuple(f.name for f in dataclasses.fields(AccountConfig)
 only a restart applies."""
 
 
+def _refuse_restart_only(body: dict[str, Any]) -> None:
+    """422 for keys only a restart applies, saying so (rather than "unknown field")."""
+    for key in RESTART_ONLY:
+        if key in body:
+            raise BadRequest(f"{key} cannot change at run time: set it in the config file and "
+                             "restart", 422)
+
+
 def account_json(config: AccountConfig, binds: int) -> dict[str, Any]:
     view: dict[str, Any] = {}
     for field in dataclasses.fields(AccountConfig):
@@ -79,6 +87,7 @@ def account_routes(admin: AccountAdmin) -> list[Route]:
 
     async def create_account(request: Request) -> Response:
         body = await json_object(request)
+        _refuse_restart_only(body)
         refuse_unknown_fields(body, ("system_id", *CHANGEABLE))
         if "system_id" not in body or "password" not in body:
             raise BadRequest("system_id and password are required", 422)
@@ -91,6 +100,7 @@ def account_routes(admin: AccountAdmin) -> list[Route]:
     async def change_account(request: Request) -> Response:
         running = existing(request)
         body = await json_object(request)
+        _refuse_restart_only(body)
         refuse_unknown_fields(body, CHANGEABLE)
         config = _account({**_writable(running), **body})
         admin.put(config)
