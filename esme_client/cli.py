@@ -134,6 +134,11 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cafile", help="CA certificates to trust for --tls")
     group.add_argument("--insecure", action="store_true",
                        help="with --tls, do not check the SMSC's certificate")
+    group.add_argument("--tls-cert", metavar="FILE",
+                       help="client certificate (PEM, chain allowed) to present, for an SMSC "
+                            "asking for one (mutual TLS); implies --tls")
+    group.add_argument("--tls-key", metavar="FILE",
+                       help="private key of --tls-cert (default: in the same file)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,12 +218,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
-    if not args.tls:
+    """The TLS client context the options ask for (None: plain TCP).
+
+    Raises:
+        SystemExit: a certificate or key file that cannot be loaded (one line).
+    """
+    if not (args.tls or args.tls_cert):
         return None
+    if args.tls_key and not args.tls_cert:
+        raise SystemExit("esme: --tls-key needs --tls-cert")
     context = ssl.create_default_context(cafile=args.cafile)
     if args.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    if args.tls_cert:
+        try:
+            context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as error:
+            raise SystemExit(f"esme: --tls-cert {args.tls_cert}: "
+                             f"{getattr(error, 'strerror', None) or error}") from None
     return context
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from functools import partial
 
@@ -60,7 +61,7 @@ class DeliveryScheduler:
         clock: Clock,
         started: float,
         max_in_flight: int = 10000,
-        pending_limited: frozenset[str] = frozenset(),
+        pending_limited: AbstractSet[str] = frozenset(),
         on_attempt: Callable[[str, str], None] | None = None,
         follow_up: Callable[[Message, Attempt], None] | None = None,
     ) -> None:
