@@ -104,3 +104,21 @@ def read_broadcast(pdu: BroadcastSm) -> BroadcastRequest:
     payload = tlvs.get(Tag.message_payload)
     return BroadcastRequest(areas, content_type, rep_num, interval,
                             payload if isinstance(payload, bytes) else b"")
+
+
+def frequency_interval(seconds: float) -> bytes:
+    """The broadcast_frequency_interval for every `seconds` (0: as often as possible): the
+    smallest unit whose count fits 16 bits, rounded to it.
+
+    Raises:
+        ValueError: negative, or more than 65535 years.
+    """
+    if seconds < 0:
+        raise ValueError(f"negative interval {seconds}")
+    if seconds == 0:
+        return bytes(3)
+    for unit, size in FREQUENCY_UNIT_SECONDS.items():
+        count = round(seconds / size)
+        if count <= 0xFFFF:
+            return bytes((unit,)) + max(count, 1).to_bytes(2, "big")
+    raise ValueError(f"interval {seconds} s does not fit")
