@@ -35,7 +35,7 @@ from smsc.pdu import (
     UnsuccessSme,
     make_response,
 )
-from smsc.pdu.constants import CommandStatus
+from smsc.pdu.constants import CommandStatus, Tag
 from smsc.server.answers import ACCEPTED, AcceptedAnswers
 from smsc.server.authentication import BindAuthenticator
 from smsc.server.broadcasts import BroadcastRequests
@@ -345,9 +345,11 @@ class SmscService:
             if not ids:
                 link.send(make_response(message, S.ESME_RSUBMITFAIL))
                 return
+            tail = self.answers.congestion.tail(link, account.system_id)
             response = make_response(
                 message, message_id=format_message_id(ids[0], self.id_format),
                 unsuccess_sme=tuple(unsuccess),
+                tlvs={Tag.congestion_state: tail[-1]} if tail else {},
             )
             if fault is None:
                 link.send(response)

@@ -23,6 +23,7 @@ from smsc.pdu import (
     Pdu,
     QueryBroadcastSm,
     QueryBroadcastSmResp,
+    QuerySm,
     SubmitSm,
     decode,
 )
@@ -45,6 +46,7 @@ async def test_the_bind_response_names_the_version_the_session_speaks(
     resp = await esme.bind(interface_version=interface_version)
     assert resp.command_status == S.ESME_ROK
     assert resp.sc_interface_version == answered  # type: ignore[attr-defined]
+    assert (Tag.congestion_state in resp.tlvs) is (answered == 0x50)
 
 
 async def test_data_sm_from_a_3_3_bind_is_an_unknown_command(
@@ -185,6 +187,10 @@ async def test_congestion_state_follows_the_accounts_queue_on_a_5_0_session(
         assert resp.command_status == S.ESME_ROK
         states.append(resp.tlvs[Tag.congestion_state])
     assert states == [25, 50, 75]  # 1, 2, 3 of 4 pending (the window: 1 of 10)
+    query = await esme.request(QuerySm(message_id=resp.message_id,  # type: ignore[attr-defined]
+                                       source_addr="4915100000001"))
+    assert query.command_status == S.ESME_ROK
+    assert query.tlvs[Tag.congestion_state] == 75  # (the query itself: 1 of 10 in the window)
 
 
 async def test_a_5_0_receiver_gets_receipts_with_the_receipt_tlvs(
