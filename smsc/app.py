@@ -200,16 +200,13 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         failed_binds=FailedBinds(config.server.bind_failure_backoff,
                                  config.server.bind_failure_backoff_max,
                                  allowed=config.server.bind_failures_allowed),
-        congestion=congestion,
     )
     submits = SubmitPreparation(routes, config.store)
     stored = StoredMessageRequests(committer=committer, clock=clock,
                                    id_format=config.server.message_id_format,
-                                   submits=submits, after_change=outbound.wake,
-                                   congestion=congestion)
+                                   submits=submits, after_change=outbound.wake)
     broadcasts = BroadcastRequests(areas=BroadcastAreas(config.networks), submits=submits,
-                                   clock=clock, congestion=congestion,
-                                   retention=config.store.retention)
+                                   clock=clock, retention=config.store.retention)
     service = SmscService(
         id_format=config.server.message_id_format, authenticator=authenticator,
         submits=submits, stored=stored, outbound=outbound, clock=clock,

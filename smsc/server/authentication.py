@@ -19,7 +19,6 @@ from smsc.delivery.receivers import BindRegistry
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu, make_response
 from smsc.pdu.constants import CommandStatus, SmppVersion, Tag
-from smsc.server.congestion import CongestionGauge
 from smsc.server.link import Link
 from smsc.session import BindType
 from smsc.session.states import BIND_TYPE_OF
@@ -31,11 +30,8 @@ class BindAuthenticator:
     """See the module docstring; the service hands it the bind events of every link."""
 
     def __init__(self, *, accounts: Accounts, binds: BindRegistry, metrics: SmscMetrics,
-                 clock: Clock, system_id: str, failed_binds: FailedBinds,
-                 congestion: CongestionGauge) -> None:
+                 clock: Clock, system_id: str, failed_binds: FailedBinds) -> None:
         self.accounts = accounts
-        self.congestion = congestion
-        """congestion_state for the bind responses of 5.0 sessions."""
         self.clock = clock
         self.failed_binds = failed_binds
         """Backoff per address after binds refused for their credentials."""
@@ -86,8 +82,6 @@ class BindAuthenticator:
         version = link.session.version  # (the session took it from the bind request)
         if version >= SmppVersion.V34:  # a 3.3 peer gets no TLVs (REFERENCE.md §6.1)
             tlvs[Tag.sc_interface_version] = int(version)
-        if version is SmppVersion.V50:
-            tlvs[Tag.congestion_state] = self.congestion.state(link, result.system_id)
         link.send(make_response(message, system_id=self.system_id, tlvs=tlvs))
 
     def bound(self, link: Link, bind_type: BindType, system_id: str) -> None:

@@ -28,7 +28,6 @@ from smsc.pdu import (
 from smsc.pdu.broadcast import BroadcastRefused, BroadcastRequest, read_broadcast
 from smsc.pdu.constants import CommandStatus, MessageState, Tag
 from smsc.pdu.smpp_time import format_absolute
-from smsc.server.congestion import CongestionGauge
 from smsc.server.link import Link
 from smsc.simulation.broadcasts import (
     AreaOutcome,
@@ -66,12 +65,11 @@ class BroadcastRequests:
     """See the module docstring; the service hands it the broadcast requests of 5.0 links."""
 
     def __init__(self, *, areas: BroadcastAreas, submits: SubmitPreparation, clock: Clock,
-                 congestion: CongestionGauge, retention: float) -> None:
+                 retention: float) -> None:
         self.areas = areas
         self.submits = submits
         """Reads schedule_delivery_time and validity_period as a submit's."""
         self.clock = clock
-        self.congestion = congestion
         self.retention = timedelta(seconds=retention)
         self._broadcasts: dict[str, Broadcast] = {}
         """message_id → broadcast, oldest first."""
@@ -98,9 +96,6 @@ class BroadcastRequests:
                 tlvs, response = {}, make_response(message)
             case _:  # pragma: no cover (the service sends nothing else)
                 raise Rejected(S.ESME_RINVCMDID)
-        tail = self.congestion.tail(link, account.system_id)
-        if tail:
-            tlvs[Tag.congestion_state] = tail[-1]
         response.tlvs = tlvs
         link.send(response)
 
@@ -128,7 +123,7 @@ class BroadcastRequests:
             del self._broadcasts[message_id]
         self._forget_old(now)
         if not message_id:
-            message_id = f"bc{next(self._numbers)}"
+            message_id = f"bc-{next(self._numbers):04d}"
         schedule = BroadcastSchedule.of(
             start=times.schedule_at or now,
             validity_end=times.expires_at if message.validity_period else None,

@@ -1,4 +1,4 @@
-"""CongestionGauge: the congestion_state an SMPP 5.0 session's responses carry (V5 2.9).
+"""CongestionGauge: the congestion_state an SMPP 5.0 session's submit answers carry (V5 2.9).
 
 V5 leaves the measure to the MC (REFERENCE-5.0.md §5.1). Ours is how full the fuller of two
 things is, in percent (0-100): the account's queue of unfinished messages against its

@@ -15,9 +15,8 @@ from smsc.accounts import Account
 from smsc.clock import Clock
 from smsc.delivery.committer import Committer
 from smsc.pdu import CancelSm, Pdu, QuerySm, ReplaceSm, make_response
-from smsc.pdu.constants import CommandStatus, Tag
+from smsc.pdu.constants import CommandStatus
 from smsc.pdu.smpp_time import format_absolute
-from smsc.server.congestion import CongestionGauge
 from smsc.server.link import Link
 from smsc.store import StoreWriteError, parse_message_id
 from smsc.submit import Rejected, SubmitPreparation
@@ -29,8 +28,7 @@ class StoredMessageRequests:
     """See the module docstring; `run` hosts the requests' tasks."""
 
     def __init__(self, *, committer: Committer, clock: Clock, id_format: str,
-                 submits: SubmitPreparation, after_change: Callable[[], None],
-                 congestion: CongestionGauge) -> None:
+                 submits: SubmitPreparation, after_change: Callable[[], None]) -> None:
         self.committer = committer
         self.store = committer.store
         self.clock = clock
@@ -40,8 +38,6 @@ class StoredMessageRequests:
         """Reads a replace_sm's schedule and validity as a submit's."""
         self.after_change = after_change
         """Told after each request (a cancel or replace may change what is owed)."""
-        self.congestion = congestion
-        """congestion_state for the answers of 5.0 sessions."""
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -63,10 +59,6 @@ class StoredMessageRequests:
         except StoreWriteError as failed:  # (the store logs it) nothing was changed
             response = make_response(message, failed.status)
         if link.is_open and not link.session.closed:
-            if not response.command_status:  # (a refusal carries no TLVs)
-                tail = self.congestion.tail(link, account.system_id)
-                if tail:
-                    response.tlvs = {**response.tlvs, Tag.congestion_state: tail[-1]}
             link.send(response)
         self.after_change()
 
