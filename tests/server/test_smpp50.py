@@ -75,7 +75,7 @@ def broadcast(*areas: bytes, **fields: Any) -> BroadcastSm:
             Tag.broadcast_frequency_interval: bytes.fromhex("09001f"),  # every 31 minutes
             Tag.message_payload: b"Storm warning"}
     tlvs.update(fields.pop("tlvs", {}))
-    return BroadcastSm(source_addr="447700900123", tlvs=tlvs, **fields)
+    return BroadcastSm(**{"source_addr": "447700900123", "tlvs": tlvs, **fields})
 
 
 async def exchange_raw(esme: Esme, data: bytes) -> list[Pdu]:
@@ -222,3 +222,32 @@ async def test_a_5_0_receiver_gets_receipts_with_the_receipt_tlvs(
     assert isinstance(receipt, DeliverSm) and receipt.esm_class & 0x3C == 0x04
     assert receipt.tlvs[Tag.receipted_message_id] == resp.message_id  # type: ignore[attr-defined]
     assert receipt.tlvs[Tag.message_state] == MessageState.DELIVERED
+
+
+async def test_a_broadcast_replaced_keeps_its_id_and_a_cancel_by_source_ends_all_running(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config(networks=NETWORKS))
+    esme = await bound_50(running)
+    first = await esme.request(broadcast(LONDON, tlvs={Tag.user_message_reference: 7}))
+    missing = await esme.request(broadcast(PARIS, replace_if_present_flag=1,
+                                           tlvs={Tag.user_message_reference: 8}))
+    assert missing.command_status == S.ESME_RBCASTFAIL  # nothing to replace: no new one
+    replaced = await esme.request(broadcast(PARIS, replace_if_present_flag=1,
+                                            tlvs={Tag.user_message_reference: 7}))
+    assert replaced.message_id == first.message_id  # type: ignore[attr-defined]
+    query = QueryBroadcastSm(message_id=first.message_id,  # type: ignore[attr-defined]
+                             source_addr="447700900123")
+    assert (await esme.request(query)).tlvs[Tag.broadcast_area_identifier] == PARIS
+    second = await esme.request(broadcast(LONDON))
+    other = await esme.request(broadcast(LONDON, source_addr="447700900999"))
+    done = await esme.request(CancelBroadcastSm(source_addr="447700900123"))
+    assert done.command_status == S.ESME_ROK
+    for resp, state in [(first, MessageState.DELETED), (second, MessageState.DELETED),
+                        (other, MessageState.ENROUTE)]:
+        source = "447700900999" if resp is other else "447700900123"
+        answer = await esme.request(QueryBroadcastSm(
+            message_id=resp.message_id, source_addr=source))  # type: ignore[attr-defined]
+        assert answer.tlvs[Tag.message_state] == state
+    again = await esme.request(CancelBroadcastSm(source_addr="447700900123"))
+    assert again.command_status == S.ESME_RBCASTCANCELFAIL
