@@ -43,12 +43,15 @@ from smsc.routing.table import RoutingTable
 from smsc.server.account_admin import AccountAdmin
 from smsc.server.answers import AcceptedAnswers
 from smsc.server.authentication import BindAuthenticator, ListenerPolicy
+from smsc.server.broadcasts import BroadcastRequests
+from smsc.server.congestion import CongestionGauge
 from smsc.server.link import Link
 from smsc.server.listener import ConnectionGate, SmppListener
 from smsc.server.outbind import OutbindDialer
 from smsc.server.service import SmscService
 from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import SessionLimits
+from smsc.simulation.broadcasts import BroadcastAreas
 from smsc.simulation.fate import Simulation
 from smsc.store import MemoryStore, Message, MessageStore, NewMessage, RetryPolicy
 from smsc.submit import SubmitPreparation
@@ -217,8 +220,11 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         accepted_notice=(dialects.notifies_acceptance if dialects.any_notify_acceptance
                          else None),
     )
+    congestion = CongestionGauge(
+        pending_count=store.pending_count,
+        max_pending={a.system_id: a.max_pending for a in config.accounts if a.max_pending})
     answers = AcceptedAnswers(clock=clock, metrics=metrics,
-                              id_format=config.server.message_id_format)
+                              id_format=config.server.message_id_format, congestion=congestion)
     committer = Committer(store, clock=clock, placement=placement,
                           batch_max=config.store.batch_max,
                           on_commit=metrics.record_commit if metrics.enabled else None,
@@ -257,11 +263,13 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
     stored = StoredMessageRequests(committer=committer, clock=clock,
                                    id_format=config.server.message_id_format,
                                    submits=submits, after_change=outbound.wake)
+    broadcasts = BroadcastRequests(areas=BroadcastAreas(config.networks), submits=submits,
+                                   clock=clock, retention=config.store.retention)
     service = SmscService(
         id_format=config.server.message_id_format, authenticator=authenticator,
         submits=submits, stored=stored, outbound=outbound, clock=clock,
         metrics=metrics, simulation=simulation, answers=answers, accept=scheduler.accept,
-        trace=trace,
+        broadcasts=broadcasts, trace=trace,
     )
     admin = AccountAdmin(
         accounts=accounts, authenticator=authenticator, binds=binds, clock=clock,

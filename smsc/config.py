@@ -305,6 +305,12 @@ class NetworkConfig:
     receipt_dialect: str = ""
     """Receipt dialect of messages routed to this network (the routes choosing it share it);
     overrides the account's. Empty leaves the account's."""
+    broadcast_areas: tuple[str, ...] = ()
+    """Cell broadcast areas this network serves, by name (SMPP 5.0 broadcast_sm with a
+    format-0 broadcast_area_identifier); an area no network names is refused."""
+    broadcast_success: float = field(default=1.0, metadata=PROBABILITY)
+    """Share of an area's cells that take each broadcast: its broadcast_area_success is
+    100 × this, rounded (0: the area took none)."""
 
 
 HANDSET_STATES = ("online", "offline", "memory_full", "failing")

@@ -4,9 +4,9 @@ A bind is checked against the listener it came in on (the accounts it allows), t
 certificate (the account's allowed_cert_subjects), the accounts (password, address, bind
 mode) and the account's max_binds over the live binds, unless its address is shut out after
 failed binds (`FailedBinds`); a refusal is answered and the session closed, an acceptance
-gets the account's window and the SMSC's system_id (and sc_interface_version for a 3.4
-peer). Once the session reports the bind complete, the link joins the bind registry that
-delivery reads.
+gets the account's window and the SMSC's system_id (and, for a 3.4 or 5.0 peer,
+sc_interface_version: the version the session speaks from then on, 0x34 or 0x50). Once the
+session reports the bind complete, the link joins the bind registry that delivery reads.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from smsc.clock import Clock
 from smsc.delivery.receivers import BindRegistry
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu, make_response
-from smsc.pdu.constants import SMPP_VERSION_34, CommandStatus, Tag
+from smsc.pdu.constants import CommandStatus, SmppVersion, Tag
 from smsc.server.link import Link
 from smsc.session import BindType
 from smsc.session.states import BIND_TYPE_OF
@@ -161,8 +161,9 @@ class BindAuthenticator:
         self._links[id(link)] = link
         link.session.limits = replace(link.session.limits, window=result.config.window)
         tlvs = {}
-        if message.interface_version >= SMPP_VERSION_34:  # type: ignore[attr-defined]
-            tlvs[Tag.sc_interface_version] = SMPP_VERSION_34
+        version = link.session.version  # (the session took it from the bind request)
+        if version >= SmppVersion.V34:  # a 3.3 peer gets no TLVs (REFERENCE.md §6.1)
+            tlvs[Tag.sc_interface_version] = int(version)
         link.send(make_response(message, system_id=self.system_id, tlvs=tlvs))
 
     def bound(self, link: Link, bind_type: BindType, system_id: str) -> None:

@@ -201,7 +201,7 @@ class GatedStream(trio.abc.Stream):
 async def test_an_unbind_read_while_the_writer_sends_is_still_answered() -> None:
     ours, peer = trio.testing.memory_stream_pair()
     gated = GatedStream(ours)
-    link, bind_resp = bound_link(gated)  # type: ignore[arg-type]
+    link, _ = bound_link(gated)  # type: ignore[arg-type]
     unbind = Unbind(sequence_number=2)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(link.run)
