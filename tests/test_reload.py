@@ -31,6 +31,9 @@ accounts = ["tester"]
 name = "spare"
 port = 0
 
+[control]
+port = 0
+
 [store]
 retention = {retention}
 
