@@ -200,6 +200,13 @@ async def run(
             lock.release()
 
 
+def give_back_fates(simulation: Simulation, news: list[NewMessage]) -> None:
+    """The submits of a batch the store did not write give their copy numbers back, the last
+    first, so that the next copies of their messages take them (docs/simulation.md)."""
+    for new in reversed(news):
+        simulation.give_back(new.fate)
+
+
 async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> None:
     clock = Clock(scale=config.simulation.time_scale)
     metrics = SmscMetrics(enabled=config.control.metrics)
@@ -228,7 +235,8 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
     committer = Committer(store, clock=clock, placement=placement,
                           batch_max=config.store.batch_max,
                           on_commit=metrics.record_commit if metrics.enabled else None,
-                          after_callbacks=answers.send)
+                          after_callbacks=answers.send,
+                          on_not_stored=partial(give_back_fates, simulation))
     binds = BindRegistry()
     links: set[Link] = set()
     accounts = Accounts(config.accounts, clock.monotonic())

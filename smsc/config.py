@@ -409,8 +409,9 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class SimulationConfig:
-    seed: int = 0
-    """Seed of every random choice, so runs are reproducible."""
+    seed: int | None = None
+    """Seed of every random choice, so runs are reproducible; without one, each run draws
+    its own (fresh randomness, as an unseeded generator)."""
     magic_numbers: bool = True
     """Destinations +447700900NNN (a range reserved for fiction) force an outcome; see
     README's table."""
@@ -631,8 +632,9 @@ def _convert(kind: Any, value: Any, source: str, key: str, limits: Any) -> Any:
             _convert(item_kind, item, source, f"{key}[{index}]", limits)
             for index, item in enumerate(value)
         )
-    if origin in (types.UnionType, typing.Union):
-        raise TypeError(f"unsupported config type {kind}")  # pragma: no cover
+    if origin in (types.UnionType, typing.Union):  # `X | None`: TOML has no null, so an X
+        (given,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        return _convert(given, value, source, key, limits)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(value) is not kind:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
-from datetime import datetime
 from functools import partial
 
 import trio
@@ -30,12 +29,9 @@ CLAIM_BATCH = 1000
 DELIVERED = Delivered()
 _NOT_YET = object()
 _DELIVERED = Result.DELIVERED
-_ABSENT = Result.ABSENT
 """Enum members as module constants (docs/architecture.md, "Hot-path idioms")."""
 _NO_FATE: Fate = b""
-"""The fate passed for networks whose attempts draw nothing."""
-FATES_SWEPT_FROM = 1024
-"""Kept fates that start a sweep of the expired ones (then twice those left)."""
+"""The fate of messages on networks whose attempts draw nothing."""
 
 
 def outcome_of(attempt: Attempt) -> Outcome:
@@ -90,12 +86,6 @@ class DeliveryScheduler:
         """Observer of each delivery attempt: (network, result)."""
         self.follow_up = follow_up
         """Told of finished attempts that ask for it (inboxes, replies, waiting lists)."""
-        self._fates: dict[int, tuple[Fate, datetime | None]] = {}
-        """The fate and expiry of each message with attempts to come on a network that
-        draws: its first attempt deferred, or its last one a temporary failure. Dropped when
-        an attempt ends it, swept once it expired (in memory only: after a restart a message
-        gets `Simulation.known_fate`)."""
-        self._sweep_at = FATES_SWEPT_FROM
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -137,16 +127,19 @@ class DeliveryScheduler:
         scheduled or replacing submit, one of an account with max_pending, or one that finds
         every attempt slot taken, is stored due and waits for the delivery loop. `callback`
         hears the store's answer as usual. On a network whose attempts draw, the message's
-        fate is counted here, in the order of submission, whatever happens next."""
+        fate is counted here, in the order of submission, and stored with it (`new.fate`);
+        a submit the store then refuses gives its copy back (max_pending here, a failed write
+        through the committer's `on_not_stored`)."""
         network = self.networks.get(new.network)
         fate = _NO_FATE
         if network is not None and network.draws:
             fate = self.simulation.fate(new.source_addr, new.destination_addr, new.payload)
+        new.fate = fate
         if (new.schedule_at is not None or new.replace_if_present
                 or self._nursery is None or self._free_slots <= 0
                 or new.system_id in self._pending_limited):
-            if fate:
-                callback = partial(self._keep_fate, fate, new.expires_at, callback)
+            if fate and new.system_id in self._pending_limited:  # (max_pending may refuse it)
+                callback = partial(self._give_back_if_refused, fate, callback)
             self.committer.accept(new, callback)
             return
         if network is None:  # routed to no network (routing.unroutable = "undeliver")
@@ -161,8 +154,6 @@ class DeliveryScheduler:
         attempt = self.simulation.attempt(network, new.destination_addr, 0, elapsed, fate)
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result._value_)
-        if fate and attempt.result is _ABSENT:  # to be tried again
-            callback = partial(self._keep_fate, fate, new.expires_at, callback)
         if attempt.delay > 0:
             self._free_slots -= 1
             self.committer.accept(new, partial(self._under_way, new, attempt, callback),
@@ -175,24 +166,11 @@ class DeliveryScheduler:
         else:
             self.committer.accept(new, callback, outcome_of(attempt))
 
-    def _keep_fate(self, fate: Fate, expires_at: datetime | None, callback: AcceptCallback,
-                   result: int | AcceptRefused | None) -> None:
-        if isinstance(result, int):
-            self._keep(result, fate, expires_at)
+    def _give_back_if_refused(self, fate: Fate, callback: AcceptCallback,
+                              result: int | AcceptRefused | None) -> None:
+        if isinstance(result, AcceptRefused):
+            self.simulation.give_back(fate)
         callback(result)
-
-    def _keep(self, message_id: int, fate: Fate, expires_at: datetime | None) -> None:
-        fates = self._fates
-        fates[message_id] = (fate, expires_at)
-        if len(fates) >= self._sweep_at:
-            self._sweep_fates()
-
-    def _sweep_fates(self) -> None:
-        """Forget the fates of messages that expired (they are attempted no more)."""
-        now = self.clock.wall()
-        self._fates = {message_id: kept for message_id, kept in self._fates.items()
-                       if kept[1] is None or kept[1] > now}
-        self._sweep_at = max(FATES_SWEPT_FROM, 2 * len(self._fates))
 
     def _ended(self, new: NewMessage, attempt: Attempt, callback: AcceptCallback,
                result: int | AcceptRefused | None) -> None:
@@ -217,21 +195,12 @@ class DeliveryScheduler:
             self.committer.outcome(message.message_id, PermanentFailure())
             return
         fields = message.fields
-        fate = _NO_FATE
-        kept = None
-        if network.draws:
-            kept = self._fates.get(message.message_id)
-            fate = (self.simulation.known_fate(fields.source_addr, fields.destination_addr,
-                                               fields.payload)
-                    if kept is None else kept[0])
+        fate = fields.fate
+        if not fate and network.draws:  # stored before fates were, or on another network
+            fate = self.simulation.known_fate(fields.source_addr, fields.destination_addr,
+                                              fields.payload)
         attempt = self.simulation.attempt(network, fields.destination_addr, message.attempts,
                                           self.clock.simulated() - self.started, fate)
-        if fate:
-            if attempt.result is not _ABSENT:
-                if kept is not None:
-                    del self._fates[message.message_id]
-            elif kept is None:
-                self._keep(message.message_id, fate, fields.expires_at)
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result._value_)
         if attempt.delay <= 0:

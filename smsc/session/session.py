@@ -383,7 +383,10 @@ class SmppSession:
     # -- output --------------------------------------------------------------------------
     # Every way to send is `_send_run` with its own checks in front: one place numbers our
     # requests, counts the window, checks that an answer answers an open request, lets a
-    # waiting unbind finish and writes the octets.
+    # waiting unbind finish and writes the octets. A single ordinary request or usual answer
+    # (the commonest sends there are) takes `_send_request` or `_send_answer` instead:
+    # `_send_run` of one without the loop and the checks only other commands need, held equal
+    # to it by tests/session/test_send_properties.py.
 
     def send(self, message: Pdu, now: float) -> Pdu:
         """Queue a request or a response; returns it, its sequence number set.
@@ -397,8 +400,14 @@ class SmppSession:
         """
         command_id = message.command_id
         if command_id & 0x80000000:
-            self._send_run(command_id, ((message.sequence_number, message),), now, _ENCODE_EACH)
-        elif not self._send_run(command_id, (message,), now, _ENCODE_EACH):
+            if command_id in _USUAL_ANSWERS:
+                self._send_answer(command_id, message.sequence_number, message, _ENCODE_EACH)
+            else:
+                self._send_run(command_id, ((message.sequence_number, message),), now,
+                               _ENCODE_EACH)
+        elif not (self._send_request(command_id, message, now, _ENCODE_EACH)
+                  if command_id in _ORDINARY
+                  else self._send_run(command_id, (message,), now, _ENCODE_EACH)):
             raise LocalProtocolError("window full")
         return message
 
@@ -411,7 +420,7 @@ class SmppSession:
         command_id = message.command_id
         if command_id not in _ORDINARY:  # not windowed the usual way: the general path
             self.send(message, now)
-        elif not self._send_run(command_id, (message,), now, _WIRE_FORM):
+        elif not self._send_request(command_id, message, now, _WIRE_FORM):
             raise LocalProtocolError("window full")
         return message
 
@@ -441,9 +450,12 @@ class SmppSession:
             LocalProtocolError: the session is closed, or the message answers no open request.
         """
         command_id = message.command_id
-        if not command_id & 0x80000000:
+        if command_id in _USUAL_ANSWERS:
+            self._send_answer(command_id, message.sequence_number, message, _ENCODE_EACH)
+        elif command_id & 0x80000000:
+            self._send_run(command_id, ((message.sequence_number, message),), 0.0, _ENCODE_EACH)
+        else:
             raise LocalProtocolError(f"{CommandId(command_id).name} answers no open request")
-        self._send_run(command_id, ((message.sequence_number, message),), 0.0, _ENCODE_EACH)
         return message
 
     def send_prebuilt_answer(self, command_id: int, sequence: int, body: bytes) -> None:
@@ -456,7 +468,7 @@ class SmppSession:
         """
         if command_id not in _USUAL_ANSWERS:
             raise LocalProtocolError(f"{command_id:#010x} is no usual answer")
-        self._send_run(command_id, ((sequence, body),), 0.0, _WIRE_FORM)
+        self._send_answer(command_id, sequence, body, _WIRE_FORM)
 
     def send_prebuilt_answers(self, command_id: int, answers: Sequence[tuple[int, bytes]]
                             ) -> None:
@@ -471,6 +483,76 @@ class SmppSession:
         if command_id not in _USUAL_ANSWERS:
             raise LocalProtocolError(f"{command_id:#010x} is no usual answer")
         self._send_run(command_id, answers, 0.0, _WIRE_FORM)
+
+    def _send_request(self, command_id: int, message: Pdu, now: float, encode_each: bool
+                      ) -> bool:
+        """`_send_run` of one ordinary request (`command_id` in _ORDINARY, the message's
+        own): False, nothing sent, when the window is full.
+
+        Raises:
+            LocalProtocolError: as `_send_run`.
+        """
+        if self.state is _CLOSED:
+            raise LocalProtocolError("session is closed")
+        if command_id not in self._we_may_send:
+            raise LocalProtocolError(
+                f"{CommandId(command_id).name} may not be sent in {self.state.value}")
+        if self._windowed >= self.limits.window:
+            return False
+        outstanding = self._outstanding
+        sequence = message.sequence_number
+        if sequence == 0:  # numbered in place, as `_send_run` does
+            sequence = self._next_sequence
+            if sequence < MAX_SEQUENCE and sequence not in outstanding:
+                self._next_sequence = sequence + 1
+            else:
+                sequence = self._take_sequence()
+            message.sequence_number = sequence
+        elif sequence in outstanding:
+            raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
+        out = self._out
+        if encode_each:
+            out += encode(message)
+        else:
+            body = message.body  # type: ignore[attr-defined]
+            out += _pack_header(16 + len(body), command_id, 0, sequence)
+            out += body
+        outstanding[sequence] = (message, now + self.limits.response_timer)
+        self._windowed += 1
+        self._last_activity = now
+        return True
+
+    def _send_answer(self, command_id: int, sequence: int, answer: Any, encode_each: bool
+                     ) -> None:
+        """`_send_run` of one usual answer (`command_id` in _USUAL_ANSWERS): `answer` the
+        PDU to encode, or its body prebuilt.
+
+        Raises:
+            LocalProtocolError: as `_send_run`.
+        """
+        if self.state is _CLOSED:
+            raise LocalProtocolError("session is closed")
+        peer_open = self._peer_open
+        if peer_open.get(sequence) != command_id & 0x7FFFFFFF:
+            self._finish_waiting_unbind()  # (as the run's `finally`)
+            raise LocalProtocolError(
+                f"{CommandId(command_id).name} seq {sequence} answers no open request")
+        del peer_open[sequence]
+        out = self._out
+        if encode_each:
+            out += encode(answer)
+        else:
+            out += _pack_header(16 + len(answer), command_id, 0, sequence)
+            out += answer
+        if self._pending_unbind_resp is not None:
+            self._finish_waiting_unbind()
+
+    def _finish_waiting_unbind(self) -> None:
+        """Send the unbind_resp that waits for our answers once none is left open."""
+        if self._pending_unbind_resp is not None and not self._peer_open:
+            response, self._pending_unbind_resp = self._pending_unbind_resp, None
+            self._write(response)
+            self._close("unbind received")
 
     def _send_run(self, command_id: int, items: Sequence[Any], now: float, encode_each: bool
                   ) -> int:
@@ -513,10 +595,7 @@ class SmppSession:
                         out += _pack_header(16 + len(body), command_id, 0, sequence)
                         out += body
             finally:  # (after an answer refused too: those before it went)
-                if self._pending_unbind_resp is not None and not peer_open:
-                    response, self._pending_unbind_resp = self._pending_unbind_resp, None
-                    self._write(response)
-                    self._close("unbind received")
+                self._finish_waiting_unbind()
             if request_id in BIND_REQUESTS and self.role is _SMSC and body.command_status == _ROK:
                 bind_type = BIND_TYPE_OF[request_id]
                 self._enter(bind_type.bound_state)

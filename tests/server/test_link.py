@@ -137,11 +137,11 @@ async def test_flush_never_overtakes_what_it_or_the_writer_left(
         # more than the socket takes: the flush writes part and leaves the rest to the writer
         sent.append(link.send(receipt(20_000), now=0.0))
         link.flush()
-        assert link._backlog is not None
+        assert link.writer.backlog is not None
         sent.append(link.send(receipt(15_000), now=0.0))
         link.flush()  # must wait behind what the first one left
         await trio.testing.wait_all_tasks_blocked()
-        assert link._writing  # the writer is stuck in send_all: the peer does not read
+        assert link.writer.writing  # the writer is stuck in send_all: the peer does not read
         # the peer reads some (no checkpoint: the writer cannot take the room first), and
         # the next flush must still wait behind what the writer is sending
         head = os.read(peer.socket.fileno(), 4000)
