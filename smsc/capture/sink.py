@@ -33,6 +33,9 @@ FLUSH_INTERVAL = 0.5
 """Seconds between writes at most (what a crash may lose)."""
 FLUSH_CHUNKS = 2048
 """Chunks buffered that wake the writer before its timer."""
+MAX_BEHIND = 500_000
+"""Chunks buffered while a write is still under way that stop the capture: the SMSC serves
+faster than the capture can be written, and would otherwise buffer without bound."""
 
 _Chunk = tuple[float, "SessionCapture", str, str, bytes]
 """(trio time, session, direction, system_id then, octets)."""
@@ -47,6 +50,7 @@ class SessionCapture:
         self.peer = peer
         self._pending = capture._pending
         self._wake = capture._wake_if_full
+        self._wake_at = min(FLUSH_CHUNKS, capture.max_behind + 1)
         self._monotonic = capture.clock.monotonic
         self.splitters = {"in": PduSplitter(), "out": PduSplitter()}
         self.flow = TcpFlow(peer, local) if capture.pcap else None
@@ -56,15 +60,17 @@ class SessionCapture:
     def __call__(self, session: SmppSession, direction: str, data: bytes) -> None:
         pending = self._pending
         pending.append((self._monotonic(), self, direction, session.system_id, data))
-        if len(pending) >= FLUSH_CHUNKS:
+        if len(pending) >= self._wake_at:
             self._wake()
 
 
 class CaptureFile:
     """Every PDU of every tapped session, as JSON lines, or pcap when the name ends .pcap."""
 
-    def __init__(self, path: Path, *, clock: Clock, texts: bool) -> None:
+    def __init__(self, path: Path, *, clock: Clock, texts: bool,
+                 max_behind: int = MAX_BEHIND) -> None:
         self.path = path
+        self.max_behind = max_behind
         self.clock = clock
         self.texts = texts
         self.pcap = path.suffix.lower() == ".pcap"
@@ -88,6 +94,14 @@ class CaptureFile:
 
     def _wake_if_full(self) -> None:
         self._wakeup.set()
+        if len(self._pending) > self.max_behind and not self.stopped:
+            self._stop(f"{self.max_behind:,} chunks waiting to be written (the SMSC is faster "
+                       "than the capture)")
+
+    def _stop(self, reason: str) -> None:
+        self.stopped = True
+        self._pending.clear()
+        log.error("capture to %s stopped: %s", self.path, reason)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -105,9 +119,13 @@ class CaptureFile:
         finally:
             with trio.CancelScope(shield=True):
                 await self.flush()
-                if self._file is not None:
-                    self._file.close()
-                    self._file = None
+                self.close()
+
+    def close(self) -> None:
+        """Close the file (what is still buffered is not written)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     async def flush(self) -> None:
         """Write everything buffered so far, from a worker thread."""
@@ -129,8 +147,7 @@ class CaptureFile:
             file.write(b"".join(format_chunk(chunk) for chunk in batch))
             file.flush()
         except OSError as error:
-            self.stopped = True
-            log.error("capture to %s stopped: %s", self.path, error.strerror or error)
+            self._stop(str(error.strerror or error))
 
     def _json_lines(self, chunk: _Chunk) -> bytes:
         at, session, direction, system_id, data = chunk

@@ -18,7 +18,7 @@ import trio
 
 from smsc.app import run
 from smsc.config import Config, LoggingConfig
-from smsc.pdu import SubmitSm
+from smsc.pdu import SubmitSm, encode
 from smsc.pdu.constants import Tag
 
 from ..esme import Esme
@@ -146,3 +146,23 @@ def test_an_unwritable_capture_file_is_a_config_error(tmp_path: Path,
     assert err == [f"{config}: logging.capture: cannot write {target}: No such file or directory"]
     assert main(["serve", "--capture", str(target)]) == 2
     assert capsys.readouterr().err.startswith("--capture: logging.capture: cannot write")
+
+
+async def test_a_capture_that_falls_behind_stops_with_one_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from smsc.capture.sink import CaptureFile
+    from smsc.clock import Clock
+    from smsc.session import Role, SessionLimits, SmppSession
+
+    capture = CaptureFile(tmp_path / "c.jsonl", clock=Clock(), texts=False, max_behind=3)
+    capture.open()
+    tap = capture.tap_for("127.0.0.1:1", "127.0.0.1:2")
+    session = SmppSession(Role.SMSC, limits=SessionLimits(), now=0.0)
+    pdu = encode(SubmitSm(sequence_number=1))
+    for _ in range(10):  # nothing writes meanwhile: the writer task is not running
+        tap(session, "in", pdu)
+    await capture.flush()
+    capture.close()
+    stopped = [r.getMessage() for r in caplog.records if r.name == "smsc.capture"]
+    assert capture.stopped and len(stopped) == 1 and "chunks waiting" in stopped[0]
+    assert (tmp_path / "c.jsonl").read_bytes() == b""
