@@ -66,7 +66,8 @@ exit codes:
   2    bad usage
   3    cannot connect or bind, or the connection failed
   4    send: no receipt in time; bench: a submit_sm unanswered or a receipt missing
-  replay: 0 no differences, 1 some answers or receipts differ, 2 a bad capture file
+  replay: 0 no differences, 1 some answers or receipts differ, 2 a bad capture file,
+          3 the server cannot be reached
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM
 """
 EPILOGS = {
@@ -713,6 +714,8 @@ async def replay_command(args: argparse.Namespace) -> int:
                                       fast=args.fast, wait=args.wait)
     except (CaptureFileError, MissingPassword) as error:
         return fail(str(error), EXIT_USAGE)
+    if report.unreachable:
+        return fail(report.unreachable[0], EXIT_CONNECT)
     for line in report.differences:
         print(line)
     if not report.texts:

@@ -276,7 +276,8 @@ class Replayed:
     receipts: defaultdict[tuple[str, str], list[Receipt]] = field(
         default_factory=lambda: defaultdict(list))
     undecodable: list[str] = field(default_factory=list)
-    sessions_refused: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+    """Sessions that could not connect, why."""
 
 
 class Replay:
@@ -331,7 +332,7 @@ class Replay:
             try:
                 stream = await self._connect(self.host, self.port)
             except OSError as error:
-                self.replayed.sessions_refused.append(
+                self.replayed.unreachable.append(
                     f"session {plan.number}: cannot connect: {error}")
                 return
             await self._play(plan, stream, started)
@@ -458,7 +459,7 @@ class Replay:
 
 def differences(plan: Plan, replayed: Replayed) -> list[str]:
     """Every way the server's answers and receipts differ from the capture's, one line each."""
-    found = list(replayed.sessions_refused) + list(replayed.undecodable)
+    found = list(replayed.undecodable)
     for session in plan.sessions.values():
         if session.outbind:
             continue
@@ -520,6 +521,7 @@ class ReplayReport:
     receipts: int
     differences: list[str]
     texts: bool
+    unreachable: list[str]
 
 
 async def replay_capture(path: Path, *, host: str, port: int,
@@ -538,4 +540,5 @@ async def replay_capture(path: Path, *, host: str, port: int,
         sessions=len(sessions), requests=sum(len(s.steps) for s in sessions),
         answers=sum(len(s.answers) for s in sessions),
         receipts=sum(len(r) for r in plan.receipts.values()),
-        differences=differences(plan, replayed), texts=plan.texts)
+        differences=differences(plan, replayed), texts=plan.texts,
+        unreachable=replayed.unreachable)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,9 @@ import trio
 from esme_client.cli import main as esme_main
 from esme_client.replay import passwords_from_toml, replay_capture
 from smsc.app import run
+from smsc.capture.formats import json_lines
 from smsc.config import Config, OutcomeMixConfig, load_config
-from smsc.pdu import SubmitSm
+from smsc.pdu import BindTransceiver, SubmitSm, encode
 from smsc.session import ConnectionClosed, ResponseReceived
 
 from ..esme import Esme
@@ -144,3 +147,16 @@ def test_a_bind_without_a_password_is_exit_2(chaos_capture: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     assert esme_main(["replay", str(chaos_capture), "--port", "1"]) == 2
     assert "no password for system_id 'smppclient1'" in capsys.readouterr().err
+
+
+def test_an_unreachable_server_is_exit_3(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "one.jsonl"
+    bind = encode(BindTransceiver(system_id="acct", password="pw", sequence_number=1))
+    path.write_text(json_lines(datetime.now(UTC), 1, "127.0.0.1:5", None, "in", [bind],
+                               texts=False))
+    with socket.socket() as probe:  # a port nothing listens on: bound, never listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        assert esme_main(["replay", str(path), "--port", str(port), "--password", "pw"]) == 3
+    assert "session 1: cannot connect" in capsys.readouterr().err
