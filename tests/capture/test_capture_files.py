@@ -17,8 +17,8 @@ import pytest
 import trio
 
 from smsc.app import run
-from smsc.config import Config, LoggingConfig
-from smsc.pdu import SubmitSm, encode
+from smsc.config import AccountConfig, Config, LoggingConfig
+from smsc.pdu import Outbind, SubmitSm, Unbind, encode
 from smsc.pdu.constants import Tag
 
 from ..esme import Esme
@@ -166,3 +166,36 @@ async def test_a_capture_that_falls_behind_stops_with_one_line(
     stopped = [r.getMessage() for r in caplog.records if r.name == "smsc.capture"]
     assert capture.stopped and len(stopped) == 1 and "chunks waiting" in stopped[0]
     assert (tmp_path / "c.jsonl").read_bytes() == b""
+
+
+async def test_an_outbind_session_is_captured_too(make_config: Any, tmp_path: Path) -> None:
+    path = tmp_path / "capture.jsonl"
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    esme_port = listeners[0].socket.getsockname()[1]
+    account = AccountConfig(outbind_host="127.0.0.1", outbind_port=esme_port,
+                            outbind_password="smscpw", outbind_retry=0.2)
+    config = make_config(accounts=(account,), logging=LoggingConfig(capture=str(path)))
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(run, config)
+        sender = Esme(await trio.open_tcp_stream("127.0.0.1", running.smpp_port))
+        with trio.fail_after(10):
+            await sender.bind("transmitter")
+            await sender.request(SubmitSm(destination_addr="4915100000002",
+                                          registered_delivery=1))
+            await sender.request(Unbind())
+        await sender.stream.aclose()
+        with trio.fail_after(10):
+            incoming = await listeners[0].accept()
+            esme = Esme(incoming)
+            assert isinstance(await esme.next_request(), Outbind)
+            await esme.bind("receiver")
+            await esme.next_request()  # the receipt
+        await incoming.aclose()
+        await listeners[0].aclose()
+        running.shutdown.set()
+    called = [r for r in read_jsonl(path) if r["session"] == 2]
+    assert [(r["direction"], r["command"]) for r in called[:4]] == [
+        ("out", "outbind"), ("in", "bind_receiver"), ("out", "bind_receiver_resp"),
+        ("out", "deliver_sm")]
+    assert called[0]["peer"] == f"127.0.0.1:{esme_port}"
+    assert called[0]["fields"]["password"] == "***" and b"smscpw".hex() not in path.read_text()
