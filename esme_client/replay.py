@@ -382,6 +382,9 @@ class Replay:
     def _octets(self, plan: SessionPlan, step: Step) -> bytes:
         """The request as captured, with the password and this run's message id."""
         if step.command_id in BINDS:
+            answer = plan.answers.get(step.sequence)
+            if answer is not None and answer.status == CommandStatus.ESME_RINVPASWD:
+                return step.octets  # refused in the capture: the masked password, wrong too
             bind = decode(step.octets)
             return encode(dataclasses.replace(
                 bind, password=self.passwords.get(plan.system_id, "")))  # type: ignore[call-arg]

@@ -19,8 +19,9 @@ from esme_client.cli import main as esme_main
 from esme_client.replay import passwords_from_toml, replay_capture
 from smsc.app import run
 from smsc.capture.formats import json_lines
-from smsc.config import Config, OutcomeMixConfig, load_config
+from smsc.config import Config, LoggingConfig, OutcomeMixConfig, load_config
 from smsc.pdu import BindTransceiver, SubmitSm, encode
+from smsc.pdu.constants import CommandStatus
 from smsc.session import ConnectionClosed, ResponseReceived
 
 from ..esme import Esme
@@ -160,3 +161,29 @@ def test_an_unreachable_server_is_exit_3(tmp_path: Path,
         port = probe.getsockname()[1]
         assert esme_main(["replay", str(path), "--port", str(port), "--password", "pw"]) == 3
     assert "session 1: cannot connect" in capsys.readouterr().err
+
+
+async def test_a_refused_bind_is_refused_again(make_config: Any, tmp_path: Path) -> None:
+    """The capture masks passwords: a bind it shows refused for its password is replayed
+    with the masked one, the good ones with the password given."""
+    path = tmp_path / "binds.jsonl"
+    config = make_config(logging=LoggingConfig(capture=str(path), log_texts=True))
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(run, config)
+        for password in ("wrong", "password"):
+            async with await trio.open_tcp_stream("127.0.0.1", running.smpp_port) as stream:
+                esme = Esme(stream)
+                with trio.fail_after(10):
+                    await esme.bind("transceiver", password=password)
+                    if password == "password":
+                        await esme.request(SubmitSm(destination_addr="4915100000002"))
+        running.shutdown.set()
+    statuses = [r["status"] for r in map(json.loads, path.read_text().splitlines())
+                if r["command"] == "bind_transceiver_resp"]
+    assert statuses == [CommandStatus.ESME_RINVPASWD, 0]
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(run, make_config())
+        report = await replay_capture(path, host="127.0.0.1", port=running.smpp_port,
+                                      default_password="password", fast=True, wait=10)
+        running.shutdown.set()
+    assert (report.sessions, report.requests, report.differences) == (2, 3, [])
