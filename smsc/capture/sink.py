@@ -148,6 +148,8 @@ class CaptureFile:
             file.flush()
         except OSError as error:
             self._stop(str(error.strerror or error))
+        except Exception as error:  # a PDU it cannot format must not stop the SMSC
+            self._stop(f"cannot format a PDU: {error!r}")
 
     def _json_lines(self, chunk: _Chunk) -> bytes:
         at, session, direction, system_id, data = chunk
