@@ -191,6 +191,18 @@ class Committer:
         """Return once everything queued so far is committed."""
         await self._idle.wait()
 
+    def quiet(self) -> bool:
+        """Nothing queued, and no store call under way."""
+        return self._idle.is_set() and self._limiter.borrowed_tokens == 0
+
+    async def wait_quiet(self) -> None:
+        """Return once nothing is queued and no store call runs (for the clock's `advance`,
+        which waits for everything that its jump made happen)."""
+        while not self.quiet():
+            await self._idle.wait()
+            async with self._limiter:
+                pass
+
     # -- the task ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from functools import partial
 
@@ -60,7 +61,7 @@ class DeliveryScheduler:
         clock: Clock,
         started: float,
         max_in_flight: int = 10000,
-        pending_limited: frozenset[str] = frozenset(),
+        pending_limited: AbstractSet[str] = frozenset(),
         on_attempt: Callable[[str, str], None] | None = None,
         follow_up: Callable[[Message, Attempt], None] | None = None,
     ) -> None:
@@ -70,7 +71,8 @@ class DeliveryScheduler:
         self.networks = simulation.networks
         self.clock = clock
         self.started = started
-        """The simulation's time base: its times are seconds since this moment."""
+        """The simulation's time base (simulated time, `Clock.simulated`): its times are
+        seconds since this moment."""
         self._elapsed_for: object = _NOT_YET
         self._elapsed = 0.0
         """The time (since `started`) the first attempts of the submits received with one
@@ -118,10 +120,10 @@ class DeliveryScheduler:
         due = await self.committer.read(self.store.next_due_at)
         if self.committer.commits != commits_seen:
             return  # something was committed (or made due) while we looked: look again
-        # a millisecond late, so float rounding between wall and monotonic time can never
+        # a millisecond late, so float rounding between wall and simulated time can never
         # wake us just before the message is due (and spin)
-        deadline = math.inf if due is None else self.clock.monotonic_at(due) + 0.001
-        with trio.move_on_at(deadline):
+        deadline = math.inf if due is None else self.clock.simulated_of(due) + 0.001
+        with self.clock.move_on_at(deadline):
             await self.committer.wait_committed()
 
     # -- first attempts at acceptance -------------------------------------------------------
@@ -154,7 +156,7 @@ class DeliveryScheduler:
         if submitted_at is self._elapsed_for:  # a read chunk's submits share their time
             elapsed = self._elapsed
         else:
-            elapsed = self._elapsed = self.clock.monotonic() - self.started
+            elapsed = self._elapsed = self.clock.simulated() - self.started
             self._elapsed_for = submitted_at
         attempt = self.simulation.attempt(network, new.destination_addr, 0, elapsed, fate)
         if self.on_attempt is not None:
@@ -223,7 +225,7 @@ class DeliveryScheduler:
                                                fields.payload)
                     if kept is None else kept[0])
         attempt = self.simulation.attempt(network, fields.destination_addr, message.attempts,
-                                          self.clock.monotonic() - self.started, fate)
+                                          self.clock.simulated() - self.started, fate)
         if fate:
             if attempt.result is not _ABSENT:
                 if kept is not None:
@@ -245,7 +247,7 @@ class DeliveryScheduler:
 
     async def _finish_later(self, message: Message, attempt: Attempt) -> None:
         try:
-            await trio.sleep(attempt.delay)
+            await self.clock.sleep(attempt.delay)  # simulated latency
             self._finish(message, attempt)
         finally:
             self._free_slots += 1

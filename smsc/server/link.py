@@ -275,6 +275,11 @@ class Link:
                     if not await self._write(data, send_deadline):
                         return
                 if session.closed:
+                    # what the session queued while that write was under way (the answer
+                    # to an unbind read meanwhile) goes out before the link closes
+                    rest = session.data_to_send()
+                    if rest and not await self._write(rest, send_deadline):
+                        return
                     self._cancel_scope.cancel()  # type: ignore[union-attr]
                     return
         self.abort("peer stopped reading")  # the send deadline passed

@@ -28,7 +28,7 @@ from smsc.pdu import (
     response_class,
 )
 from smsc.pdu.codec import HEADER
-from smsc.pdu.constants import SMPP_VERSION_34, CommandId, CommandStatus
+from smsc.pdu.constants import CommandId, CommandStatus, SmppVersion, Tag
 from smsc.pdu.framing import MAX_UNBOUND_COMMAND_LENGTH
 from smsc.session.events import (
     BadResponseDropped,
@@ -45,9 +45,10 @@ from smsc.session.events import (
     make_response_received,
 )
 from smsc.session.states import (
-    ALLOWED,
+    ALLOWED_IN,
     BIND_REQUESTS,
     BIND_TYPE_OF,
+    NOT_IN_VERSION,
     BindState,
     BindType,
     Role,
@@ -77,6 +78,7 @@ _OPEN = BindState.OPEN
 _CLOSED = BindState.CLOSED
 _SMSC = Role.SMSC
 _ESME = Role.ESME
+_V34 = SmppVersion.V34
 _pack_header = HEADER.pack
 _ENCODE_EACH, _WIRE_FORM = True, False
 """`_send_run`'s `encode_each`: PDUs to encode, or requests and bodies prebuilt."""
@@ -112,9 +114,15 @@ class SmppSession:
         self.role = role
         self.limits = limits
         self.state = _OPEN
-        self._peer_may_send = ALLOWED[(role.peer, _OPEN)]
-        self._we_may_send = ALLOWED[(role, _OPEN)]
-        """The legality table's rows for the present state (looked up once per change)."""
+        self.version = _V34
+        """The SMPP version this session speaks (`SmppVersion`), from the bind: the SMSC takes
+        the ESME's interface_version; the ESME its own, lowered to the SMSC's
+        sc_interface_version when the bind response names one. What a version lacks is
+        neither sent nor accepted (`states.ALLOWED_IN`)."""
+        self._peer_may_send = ALLOWED_IN[(role.peer, _OPEN, _V34)]
+        self._we_may_send = ALLOWED_IN[(role, _OPEN, _V34)]
+        """The legality table's rows for the present state and version (looked up once per
+        change)."""
         self.closed = False
         """Whether the session is over (state CLOSED)."""
         self.bound = False
@@ -242,7 +250,8 @@ class SmppSession:
         elif command_id in BIND_REQUESTS:
             version = message.interface_version  # type: ignore[attr-defined]
             self.peer_interface_version = version
-            self.peer_speaks_34 = version >= SMPP_VERSION_34
+            self.version = SmppVersion.of(version)
+            self.peer_speaks_34 = self.version >= _V34
             self._bind_request_system_id = message.system_id  # type: ignore[attr-defined]
             self._events.append(BindRequested(message))
         else:
@@ -286,6 +295,8 @@ class SmppSession:
             and message.command_id != _GENERIC_NACK
         ):
             bind_type = BIND_TYPE_OF[request_id]
+            self.version = _negotiated(request.interface_version,  # type: ignore[attr-defined]
+                                       message.tlvs.get(Tag.sc_interface_version))
             self._enter(bind_type.bound_state)
             self.bind_type = bind_type
             self.system_id = request.system_id  # type: ignore[attr-defined]
@@ -296,6 +307,15 @@ class SmppSession:
 
     def _reject_out_of_state(self, message: Pdu) -> None:
         command_id = message.command_id
+        if command_id in NOT_IN_VERSION[self.version]:
+            # a command this session's version does not have is unknown to it
+            status = CommandStatus.ESME_RINVCMDID
+            self._write(GenericNack(sequence_number=message.sequence_number,
+                                    command_status=status))
+            self._events.append(PeerErrorAnswered(
+                int(status), command_id, message.sequence_number,
+                f"{CommandId(command_id).name} is not SMPP {self.version:x}"))
+            return
         if command_id in BIND_REQUESTS and self.state is not _OPEN:
             status = CommandStatus.ESME_RALYBND
         else:
@@ -570,8 +590,10 @@ class SmppSession:
         self.bound = state.is_bound
         if self.bound:
             self._frames.max_command_length = self.limits.max_command_length
-        self._peer_may_send = ALLOWED[(self.role.peer, state)]
-        self._we_may_send = ALLOWED[(self.role, state)]
+        self._peer_may_send = ALLOWED_IN[(self.role.peer, state, self.version)]
+        # what we send is narrowed to 3.4 at most: a receipt dialect's data_sm to a 3.3
+        # receiver stays the configuration's choice (docs/smpp50.md)
+        self._we_may_send = ALLOWED_IN[(self.role, state, max(self.version, _V34))]
 
     def _take_sequence(self) -> int:
         sequence = self._next_sequence
@@ -668,3 +690,11 @@ class SmppSession:
         if was_bound:
             self._events.append(Unbound())
         self._events.append(ConnectionClosed(reason, unanswered))
+
+
+def _negotiated(interface_version: int, sc_interface_version: object) -> SmppVersion:
+    """An ESME's version once bound: its own, lowered to the SMSC's when it names one."""
+    version = SmppVersion.of(interface_version)
+    if isinstance(sc_interface_version, int):
+        return min(version, SmppVersion.of(sc_interface_version))
+    return version
