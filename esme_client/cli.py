@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import trio
@@ -48,6 +49,12 @@ from esme_client.loadgen import (
     settle_receipts,
     summary,
 )
+from esme_client.replay import (
+    CaptureFileError,
+    MissingPassword,
+    passwords_from_toml,
+    replay_capture,
+)
 from esme_client.results import Delivery, Receipt
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_CONNECT, EXIT_TIMEOUT = 1, 2, 3, 4
@@ -59,6 +66,8 @@ exit codes:
   2    bad usage
   3    cannot connect or bind, or the connection failed
   4    send: no receipt in time; bench: a submit_sm unanswered or a receipt missing
+  replay: 0 no differences, 1 some answers or receipts differ, 2 a bad capture file,
+          3 the server cannot be reached
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM
 """
 EPILOGS = {
@@ -67,6 +76,15 @@ examples:
   esme send 4915100000002 "Hello" --wait-receipt
   esme listen --json
   esme bench -c 4 -w 100 -n 100000 --receipts
+  esme replay capture.jsonl --accounts smsc.toml
+""",
+    "replay": """\
+examples:
+  esme replay capture.jsonl --accounts smsc.toml     passwords from the SMSC's config
+  esme replay capture.jsonl --password secret --fast
+The capture is `smsc serve --capture FILE.jsonl`, best with --log-texts: otherwise
+the texts it replays are masked ('*') and the simulated fates may differ
+(docs/capture.md). Differences are printed one a line on stdout.
 """,
     "send": """\
 examples:
@@ -182,6 +200,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="exit after this many messages")
     listen.add_argument("--no-reconnect", action="store_true",
                         help="exit when the connection is lost")
+
+    replay = command("replay", "replay a capture's ESME side and report what differs")
+    replay.add_argument("file", type=Path, help="a JSON-lines capture (smsc serve --capture)")
+    replay.add_argument("--host", default="127.0.0.1", help="the SMSC's address")
+    replay.add_argument("--port", type=int, default=2775, help="the SMSC's SMPP port")
+    replay.add_argument("--password", default=None,
+                        help="password for every system_id --accounts does not name (the "
+                             "capture masks them)")
+    replay.add_argument("--accounts", type=Path, metavar="TOML",
+                        help="a TOML file with [[accounts]] system_id and password, such as "
+                             "the SMSC's config")
+    replay.add_argument("--fast", action="store_true",
+                        help="no pauses: each request waits only for what came before it in "
+                             "the capture")
+    replay.add_argument("--wait", type=_non_negative, default=30.0,
+                        help="seconds a request waits at most for the answers and deliveries "
+                             "that came before it in the capture (0: no limit)")
 
     bench = command("bench", "load-test an SMSC")
     _connection_options(bench)
@@ -698,9 +733,33 @@ def bench_command(args: argparse.Namespace) -> int:
 # -- entry --------------------------------------------------------------------------------
 
 
+async def replay_command(args: argparse.Namespace) -> int:
+    """`esme replay`: 0 when nothing differs, 1 when something does, 2 for a bad file."""
+    try:
+        passwords = passwords_from_toml(args.accounts) if args.accounts else {}
+        report = await replay_capture(args.file, host=args.host, port=args.port,
+                                      passwords=passwords, default_password=args.password,
+                                      fast=args.fast, wait=args.wait)
+    except (CaptureFileError, MissingPassword) as error:
+        return fail(str(error), EXIT_USAGE)
+    if report.unreachable:
+        return fail(report.unreachable[0], EXIT_CONNECT)
+    for line in report.differences:
+        print(line)
+    if not report.texts:
+        print("note: the capture masks the texts; the replay sent '*' octets in their place",
+              file=sys.stderr)
+    print(f"replayed {report.sessions} sessions, {report.requests} requests; compared "
+          f"{report.answers} answers and {report.receipts} receipts: "
+          f"{len(report.differences)} differences", file=sys.stderr)
+    return 1 if report.differences else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "replay":
+            return trio.run(replay_command, args)
         if args.command == "bench":
             return bench_command(args)
         if args.command == "send":

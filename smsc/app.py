@@ -14,6 +14,8 @@ from pathlib import Path
 import trio
 
 from smsc.accounts import Accounts, FailedBinds
+from smsc.capture.sink import CaptureFile
+from smsc.capture.tap import SessionFactory, Tap, tapped_sessions
 from smsc.clock import Clock
 from smsc.config import (
     Config,
@@ -37,7 +39,6 @@ from smsc.delivery.scheduler import DeliveryScheduler
 from smsc.delivery.simulation import SimulationControl
 from smsc.logs import pdu_tracer
 from smsc.metrics import SmscMetrics
-from smsc.pdu import Pdu
 from smsc.receipts import ReceiptDialects
 from smsc.routing.table import RoutingTable
 from smsc.server.account_admin import AccountAdmin
@@ -259,7 +260,6 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         on_attempt=metrics.record_attempt if metrics.enabled else None,
         follow_up=simulation_control.after_attempt,
     )
-    trace = pdu_tracer(config.logging)
     authenticator = BindAuthenticator(
         accounts=accounts, binds=binds, metrics=metrics, clock=clock,
         system_id=config.server.system_id,
@@ -277,7 +277,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         id_format=config.server.message_id_format, authenticator=authenticator,
         submits=submits, stored=stored, outbound=outbound, clock=clock,
         metrics=metrics, simulation=simulation, answers=answers, accept=scheduler.accept,
-        broadcasts=broadcasts, trace=trace,
+        broadcasts=broadcasts,
     )
     admin = AccountAdmin(
         accounts=accounts, authenticator=authenticator, binds=binds, clock=clock,
@@ -301,8 +301,9 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             await nursery.start(control.run)
             await nursery.start(simulation_control.run)
             await nursery.start(admin.run)
-            on_sent = _on_sent(metrics, trace)
-            on_sent_prebuilt = _on_sent_prebuilt(metrics, trace)
+            on_sent = metrics.count_sent_pdu if metrics.enabled else None
+            on_sent_prebuilt = metrics.count_sent_run if metrics.enabled else None
+            new_session = await _session_taps(config, limits, clock, nursery)
             gate = ConnectionGate(config.server.max_connections,
                                   config.server.max_connections_per_address)
 
@@ -315,7 +316,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
                 return SmppListener(handler=service, limits=limits, clock=clock, links=links,
                                     ssl_context=context, on_sent=on_sent,
                                     on_sent_prebuilt=on_sent_prebuilt, on_link=on_link,
-                                    gate=gate, name=name)
+                                    gate=gate, name=name, new_session=new_session)
 
             plain = listener("outbind", None, ListenerPolicy("outbind"))
             """Serves the connections the SMSC opens itself (outbind) and attached streams."""
@@ -361,31 +362,21 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         store.close()
 
 
-def _on_sent(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
-             ) -> Callable[[Pdu], None] | None:
-    """The links' hook for each PDU they send: count it, and trace it when asked."""
-    if trace is None:
-        return metrics.count_sent_pdu if metrics.enabled else None
-    if not metrics.enabled:
-        return partial(trace, "out")
-    count = metrics.count_sent_pdu
-
-    def count_and_trace(pdu: Pdu) -> None:
-        count(pdu)
-        trace("out", pdu)
-
-    return count_and_trace
-
-
-def _on_sent_prebuilt(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
-                   ) -> Callable[[int, int], None] | None:
-    """The links' hook for what they send prebuilt with status 0 (the usual answers of
-    `Link.send_prebuilt_answer`, the receipt runs of `Link.send_prebuilt_run`), several at a
-    time. None when tracing, which needs the PDUs: the links then give each to `_on_sent`'s
-    hook."""
-    if trace is not None or not metrics.enabled:
-        return None
-    return metrics.count_sent_run
+async def _session_taps(config: Config, limits: SessionLimits, clock: Clock,
+                        nursery: trio.Nursery) -> SessionFactory | None:
+    """The listeners' session factory when a capture file or the PDU trace taps the sessions
+    (the capture's writer started in `nursery`); None when neither does, so sessions are
+    plain and the hot path pays nothing for them."""
+    taps: list[Callable[[str, str], Tap]] = []
+    if config.logging.capture:
+        capture = CaptureFile(Path(config.logging.capture), clock=clock,
+                              texts=config.logging.log_texts)
+        await nursery.start(capture.run)
+        taps.append(capture.tap_for)
+    trace = pdu_tracer(config.logging)
+    if trace is not None:
+        taps.append(trace)
+    return tapped_sessions(limits, clock.monotonic, taps) if taps else None
 
 
 def listener_policy(listener: ListenerConfig) -> ListenerPolicy:

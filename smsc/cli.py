@@ -80,16 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="log every PDU decoded and in hex (logging.pdu_trace)")
     serve.add_argument("--log-texts", action="store_true",
                        help="show message texts in logs (logging.log_texts; debugging only)")
+    serve.add_argument("--capture", metavar="FILE",
+                       help="write every PDU of every session to FILE: JSON lines, or pcap "
+                            "when it ends in .pcap (logging.capture; docs/capture.md)")
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path)
     return parser
 
 
 def with_logging_flags(config: Config, args: argparse.Namespace) -> Config:
-    """The config with --log-level, --log-json, --pdu-trace and --log-texts applied."""
+    """The config with --log-level, --log-json, --pdu-trace, --log-texts and --capture
+    applied."""
     changes: dict[str, Any] = {}
     if getattr(args, "log_level", None):
         changes["level"] = args.log_level
+    if getattr(args, "capture", None):
+        changes["capture"] = args.capture
     for flag, key in (("log_json", "json"), ("pdu_trace", "pdu_trace"),
                       ("log_texts", "log_texts")):
         if getattr(args, flag, False):
@@ -97,6 +103,20 @@ def with_logging_flags(config: Config, args: argparse.Namespace) -> Config:
     if not changes:
         return config
     return dataclasses.replace(config, logging=dataclasses.replace(config.logging, **changes))
+
+
+def check_capture(config: Config, args: argparse.Namespace, config_path: Path | None) -> None:
+    """Raise ConfigError when the capture file cannot be written (before anything starts)."""
+    path = config.logging.capture
+    if not path:
+        return
+    source = "--capture" if getattr(args, "capture", None) else str(config_path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        raise ConfigError(source, "logging.capture",
+                          f"cannot write {path}: {error.strerror or error}") from None
 
 
 def load(path: Path | None) -> Config:
@@ -286,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             return with_logging_flags(config, args)
 
         config = read()
+        check_capture(config, args, config_path)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE

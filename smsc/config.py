@@ -404,7 +404,10 @@ class LoggingConfig:
     pdu_trace: bool = False
     """Log every PDU decoded, with its octets in hex."""
     log_texts: bool = False
-    """Show message texts in logs; hidden by default."""
+    """Show message texts in logs (and capture files); hidden by default."""
+    capture: str = ""
+    """Write every PDU of every session to this file: JSON lines, or pcap when the name ends
+    in .pcap (docs/capture.md). Empty: no capture."""
 
 
 @dataclass(frozen=True, slots=True)

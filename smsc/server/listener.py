@@ -23,19 +23,21 @@ from smsc.session import Role, SessionLimits, SmppSession
 log = logging.getLogger("smsc.listener")
 
 
-def _peer_name(stream: trio.abc.Stream) -> tuple[str, int] | None:
+def _peer_name(stream: trio.abc.Stream, *, local: bool = False) -> tuple[str, int] | None:
     socket_stream = stream
     if isinstance(stream, trio.SSLStream):
         socket_stream = stream.transport_stream
     try:
-        host, port = socket_stream.socket.getpeername()[:2]  # type: ignore[attr-defined]
+        sock = socket_stream.socket  # type: ignore[attr-defined]
+        host, port = (sock.getsockname() if local else sock.getpeername())[:2]
     except (AttributeError, OSError):
         return None
     return host, port
 
 
-def describe_peer(stream: trio.abc.Stream) -> str:
-    name = _peer_name(stream)
+def describe_peer(stream: trio.abc.Stream, *, local: bool = False) -> str:
+    """`host:port` (`[v6]:port`) of the connection's peer, or of its own end if `local`."""
+    name = _peer_name(stream, local=local)
     if name is None:
         return "unknown:0"
     host, port = name
@@ -109,6 +111,7 @@ class SmppListener:
         on_link: Callable[[Link], None] | None = None,
         on_sent: Callable[[Pdu], None] | None = None,
         on_sent_prebuilt: Callable[[int, int], None] | None = None,
+        new_session: Callable[[str, str], SmppSession] | None = None,
     ) -> None:
         self.handler = handler
         self.limits = limits
@@ -121,6 +124,9 @@ class SmppListener:
         self.on_link = on_link
         self.on_sent = on_sent
         self.on_sent_prebuilt = on_sent_prebuilt
+        self.new_session = new_session
+        """Builds each connection's session from its (peer, local) addresses, when a capture
+        or the PDU trace taps them (`smsc.capture.tap`); otherwise a plain SmppSession."""
 
     async def serve(
         self,
@@ -178,9 +184,12 @@ class SmppListener:
 
         `greeting` is sent first: the outbind of a connection the SMSC opened itself.
         """
-        session = SmppSession(Role.SMSC, limits=self.limits, now=self.clock.monotonic())
+        peer = describe_peer(stream)
+        session = (SmppSession(Role.SMSC, limits=self.limits, now=self.clock.monotonic())
+                   if self.new_session is None else self.new_session(
+                       peer, describe_peer(stream, local=True)))
         link = Link(
-            stream, session, clock=self.clock, handler=self.handler, peer=describe_peer(stream),
+            stream, session, clock=self.clock, handler=self.handler, peer=peer,
             send_timeout=self.limits.response_timer, on_sent=self.on_sent,
             on_sent_prebuilt=self.on_sent_prebuilt,
         )

@@ -8,7 +8,7 @@ messages to the committer and answers each submit only once its message is store
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
@@ -18,7 +18,6 @@ from smsc.accounts import Account
 from smsc.clock import Clock
 from smsc.delivery.committer import AcceptCallback
 from smsc.delivery.outbound import OutboundDispatcher
-from smsc.logs import trace_event
 from smsc.metrics import SmscMetrics
 from smsc.pdu import (
     BroadcastSm,
@@ -87,7 +86,6 @@ class SmscService:
         answers: AcceptedAnswers,
         accept: Callable[[NewMessage, AcceptCallback], None],
         broadcasts: BroadcastRequests,
-        trace: Callable[[str, Pdu], None] | None = None,
     ) -> None:
         self.authenticator = authenticator
         """Answers binds and knows which account each link is bound as."""
@@ -115,8 +113,6 @@ class SmscService:
         """The last chunk's arrival time (`Link.received_at`, compared by identity) and its
         wall time: its submits share them, so that a chunk converts one time."""
         self._nursery: trio.Nursery | None = None
-        self.trace = trace
-        """PDU trace hook (logging.pdu_trace): ("in" | "out", pdu)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hosts the tasks of answers that a simulated fault delays."""
@@ -128,8 +124,6 @@ class SmscService:
     # -- events --------------------------------------------------------------------------------
 
     def on_event(self, link: Link, event: Event) -> None:
-        if self.trace is not None:
-            trace_event(self.trace, event)
         metrics = self.metrics
         kind = type(event)
         if kind is RequestReceived:
@@ -165,14 +159,7 @@ class SmscService:
                 pass
 
     def on_requests(self, link: Link, events: list[RequestReceived]) -> None:
-        if self.trace is not None:
-            self._trace_all(events)
         self._requests(link, events)
-
-    def _trace_all(self, events: Sequence[Event]) -> None:
-        assert self.trace is not None
-        for event in events:
-            trace_event(self.trace, event)
 
     def _requests(self, link: Link, events: list[RequestReceived]) -> None:
         """A read chunk's requests, in order: submit_sm the usual way inlined (once per
@@ -191,8 +178,6 @@ class SmscService:
                 self._request(link, message)
 
     def on_responses(self, link: Link, events: list[ResponseReceived]) -> None:
-        if self.trace is not None:
-            self._trace_all(events)
         self._responses(link, events)
 
     def _responses(self, link: Link, events: list[ResponseReceived]) -> None:
