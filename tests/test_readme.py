@@ -45,7 +45,10 @@ def commands() -> list[list[str]]:
 SKIPPED = {
     ("make", "run"): "`smsc serve --config configs/default.toml`, which `served` runs",
     ("make", "test"): "runs this very suite",
-    ("smsc", "serve"): "a synopsis ([--config FILE] ...); `served` runs the real thing",
+    ("smsc", "serve"): "a synopsis ([--config FILE] ...) and a capture run; `served` runs the "
+                       "real thing, tests/capture/test_replay.py a chaos.toml capture",
+    ("esme", "replay"): "needs a capture of a run first: tests/capture/test_replay.py replays "
+                        "a chaos.toml capture with this command against a fresh SMSC",
     ("esme", "bench"): "a load test of 100,000 messages; tests/esme_client covers the command",
 }
 
