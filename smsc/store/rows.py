@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smsc.pdu.constants import MessageState
-from smsc.store.models import Direction, Message, NewMessage
+from smsc.store.models import Direction, Message, MessageQuery, NewMessage
 from smsc.store.outbound_mirror import Notice
 
 MESSAGE_COLUMNS = (
@@ -129,3 +129,23 @@ def chunks(values: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
     """`values` in pieces small enough for one statement's parameters."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def query_conditions(query: MessageQuery, mark: str) -> tuple[str, list[Any]]:
+    """The WHERE clause of a lookup (empty when it has no condition) with `mark` for each
+    parameter, and its parameters."""
+    conditions: list[str] = []
+    values: list[Any] = []
+    if query.message_id is not None:
+        conditions.append(f"id = {mark}")
+        values.append(query.message_id)
+    if query.system_id is not None:
+        conditions.append(f"system_id = {mark}")
+        values.append(query.system_id)
+    if query.address is not None:
+        conditions.append(f"(destination_addr = {mark} OR source_addr = {mark})")
+        values += [query.address, query.address]
+    if query.state is not None:
+        conditions.append(f"state = {mark}")
+        values.append(int(query.state))
+    return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), values

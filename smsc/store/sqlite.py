@@ -26,6 +26,7 @@ from smsc.store.models import (
     StoreBatch,
 )
 from smsc.store.outbound_mirror import MIRROR_LIMIT, OutboundRow
+from smsc.store.purge import purge
 from smsc.store.rows import chunks, message_of
 from smsc.store.sqlite_schema import open_database, open_error
 from smsc.store.sqlite_statements import (
@@ -46,7 +47,7 @@ from smsc.store.sqlite_statements import (
     select_ids,
 )
 from smsc.store.sqlite_statements import find as find_statement
-from smsc.store.sqlite_upkeep import CHECKPOINT_COMMITS, Checkpoints, purge
+from smsc.store.sqlite_upkeep import CHECKPOINT_COMMITS, PURGE, Checkpoints
 from smsc.store.table_store import TableStore
 
 __all__ = ["CACHE_SIZE", "CHECKPOINT_COMMITS", "MIRROR_LIMIT", "SqliteStore"]
@@ -162,7 +163,7 @@ class SqliteStore(TableStore):
         """Delete finished messages whose run finished before `before`, oldest runs first,
         until about `limit` are gone (see `sqlite_upkeep.purge`)."""
         cutoff = before.timestamp()
-        return self._purged(self._write(lambda transaction: purge(self._db, cutoff, limit)))
+        return self._purged(self._write(lambda transaction: purge(self._db, PURGE, cutoff, limit)))
 
     # -- checkpoints ------------------------------------------------------------------------
 

@@ -15,7 +15,14 @@ from typing import Any
 
 from smsc.pdu.constants import MessageState
 from smsc.store.models import MessageQuery, NewMessage
-from smsc.store.rows import COLUMNS, MESSAGE_COLUMNS, NULLABLE, RUN_AT_LEAST, STATE_COLUMNS
+from smsc.store.rows import (
+    COLUMNS,
+    MESSAGE_COLUMNS,
+    NULLABLE,
+    RUN_AT_LEAST,
+    STATE_COLUMNS,
+    query_conditions,
+)
 
 ENROUTE = int(MessageState.ENROUTE)
 
@@ -107,21 +114,7 @@ def retry_ids(count: int) -> str:
 
 def find(query: MessageQuery) -> tuple[str, list[Any]]:
     """The statement and parameters of a lookup: newest first, at most `query.limit`."""
-    conditions: list[str] = []
-    values: list[Any] = []
-    if query.message_id is not None:
-        conditions.append("id = ?")
-        values.append(query.message_id)
-    if query.system_id is not None:
-        conditions.append("system_id = ?")
-        values.append(query.system_id)
-    if query.address is not None:
-        conditions.append("(destination_addr = ? OR source_addr = ?)")
-        values += [query.address, query.address]
-    if query.state is not None:
-        conditions.append("state = ?")
-        values.append(int(query.state))
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    where, values = query_conditions(query, "?")
     return f"{SELECT}{where} ORDER BY id DESC LIMIT ?", [*values, query.limit]
 
 
