@@ -149,3 +149,17 @@ def query_conditions(query: MessageQuery, mark: str) -> tuple[str, list[Any]]:
         conditions.append(f"state = {mark}")
         values.append(int(query.state))
     return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), values
+
+
+def finished_runs(finished: list[int]) -> list[tuple[int, int]]:
+    """Finished ids as runs of consecutive ids (first, last), in order, for the purge."""
+    ids = sorted(finished)
+    runs: list[tuple[int, int]] = []
+    start = previous = ids[0]
+    for message_id in ids[1:]:
+        if message_id != previous + 1:
+            runs.append((start, previous))
+            start = message_id
+        previous = message_id
+    runs.append((start, previous))
+    return runs

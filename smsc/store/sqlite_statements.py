@@ -21,6 +21,7 @@ from smsc.store.rows import (
     NULLABLE,
     RUN_AT_LEAST,
     STATE_COLUMNS,
+    finished_runs,
     query_conditions,
 )
 
@@ -158,16 +159,7 @@ def delete_outbound(db: sqlite3.Connection, item_ids: list[int]) -> None:
 
 def write_finished(db: sqlite3.Connection, finished: list[int], at: float) -> None:
     """Record ids finished at `at` as runs of consecutive ids, for the purge."""
-    ids = sorted(finished)
-    runs: list[tuple[int, int, float]] = []
-    start = previous = ids[0]
-    for message_id in ids[1:]:
-        if message_id != previous + 1:
-            runs.append((start, previous, at))
-            start = message_id
-        previous = message_id
-    runs.append((start, previous, at))
-    db.executemany(INSERT_FINISHED, runs)
+    db.executemany(INSERT_FINISHED, [(first, last, at) for first, last in finished_runs(finished)])
 
 
 def write_outbound(db: sqlite3.Connection, runs: list[list[Any]]) -> None:
@@ -219,8 +211,8 @@ class SqliteWrites:
     def update_fields(self, values: tuple[Any, ...], message_id: int) -> None:
         self.db.execute(UPDATE_FIELDS, (*values, message_id))
 
-    def insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        insert_rows(self.db, rows)
+    def insert_rows(self, first_id: int, rows: list[tuple[Any, ...]]) -> None:
+        insert_rows(self.db, rows)  # (AUTOINCREMENT counts from first_id: the only writer)
 
     def update_states(self, updates: list[tuple[Any, ...]]) -> None:
         self.db.executemany(UPDATE_STATE, updates)

@@ -165,10 +165,10 @@ class TableStore(Bookkeeping[float]):
         anything else as it came; either way the transaction is rolled back and memory left
         as it was."""
         transaction = self._transaction
-        transaction.begin(self._next_message_id, self._outbound.next_item_id,
-                          self.accepted_notice)
         try:
-            self._begin()
+            self._begin()  # (before the next ids are read: it may move them)
+            transaction.begin(self._next_message_id, self._outbound.next_item_id,
+                              self.accepted_notice)
             result = write(transaction, *args)
             transaction.write_finished()
             self._commit()

@@ -54,9 +54,9 @@ class TableWrites(Protocol):
     def update_fields(self, values: tuple[Any, ...], message_id: int) -> None:
         """Write a message's `MESSAGE_COLUMNS` values."""
 
-    def insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+    def insert_rows(self, first_id: int, rows: list[tuple[Any, ...]]) -> None:
         """Insert message rows given as two tuples each (`MESSAGE_COLUMNS` values, then
-        `STATE_COLUMNS` values), under consecutive ids from the transaction's first."""
+        `STATE_COLUMNS` values), under consecutive ids from `first_id`."""
 
     def update_states(self, updates: list[tuple[Any, ...]]) -> None:
         """Write `STATE_COLUMNS` values followed by the message id, for each update."""
@@ -267,7 +267,7 @@ class Transaction:
                 notices.append((new.system_id, notify, done))
             for kind in transition.acks:
                 notices.append((new.system_id, kind, done))
-        self._writes.insert_rows(rows)
+        self._writes.insert_rows(first_id, rows)
         self.next_message_id = first_id + len(rows) // 2
         self._inserting.clear()
         self._inserting_first.clear()

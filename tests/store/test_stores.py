@@ -38,14 +38,19 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageStore]:
     limits = {"limited": 2}
     made: MessageStore
     if request.param == "memory":
         made = MemoryStore(retry=RETRY, max_pending=limits)
-    else:
+    elif request.param == "sqlite":
         made = SqliteStore(tmp_path / "smsc.db", retry=RETRY, max_pending=limits)
+    else:
+        from smsc.store.postgresql import PostgresqlStore
+
+        made = PostgresqlStore(request.getfixturevalue("postgresql_dsn"), retry=RETRY,
+                               max_pending=limits)
     yield made
     made.close()
 
