@@ -14,10 +14,10 @@ turn them back into NULL (`postgresql_statements`), so the writes can go in by b
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from smsc.pdu.constants import MessageState
 from smsc.store.errors import StoreOpenError, log
@@ -67,17 +67,20 @@ UPGRADES: dict[int, tuple[str, ...]] = {}
 """Per version before this one, the statements that take its tables to the next."""
 
 
+_PASSWORDS = (
+    (re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)"), r"\1***"),
+    (re.compile(r"(://[^:/@]*:)[^@]*@"), r"\1***@"),
+)
+"""A password in a key=value dsn or a URL's query, and in a URL's user part."""
+
+
 def describe(dsn: str) -> str:
-    """The database `dsn` names, as errors and the log show it (its password masked)."""
+    """The database `dsn` names, as written, for errors and the log (passwords masked)."""
     if not dsn:
         return "postgresql (from the PG* environment)"
-    try:
-        parts = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "postgresql (a dsn that cannot be read)"
-    if parts.get("password"):
-        parts["password"] = "***"
-    return f"postgresql {make_conninfo('', **parts)}"
+    for pattern, mask in _PASSWORDS:
+        dsn = pattern.sub(mask, dsn)
+    return f"postgresql {dsn}"
 
 
 def _first_line(error: BaseException) -> str:
