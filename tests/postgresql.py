@@ -8,11 +8,17 @@ the directory. fsync is off: a test's database need not survive a power loss.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smsc.config import Config
 
 SERVER_SETTINGS = (
     "-c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=50 "
@@ -96,3 +102,11 @@ class ThrowawayPostgres:
                 self._run("pg_ctl", "-D", str(self.data), "-s", "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def on_store(config: Config, kind: str, request: pytest.FixtureRequest) -> Config:
+    """`config` with the store of `kind`; for postgresql, the test's empty database (the
+    `postgresql_dsn` fixture, asked for only then)."""
+    dsn = request.getfixturevalue("postgresql_dsn") if kind == "postgresql" else ""
+    store: Any = dataclasses.replace(config.store, kind=kind, dsn=dsn)
+    return dataclasses.replace(config, store=store)

@@ -12,6 +12,7 @@ import pytest
 
 psycopg = pytest.importorskip("psycopg")
 
+from smsc.pdu.constants import MessageState  # noqa: E402
 from smsc.store import MessageQuery, StoreBatch, StoreOpenError, StoreWriteError  # noqa: E402
 from smsc.store.postgresql import PostgresqlStore  # noqa: E402
 from smsc.store.postgresql_schema import ID_BLOCK, SCHEMA_VERSION  # noqa: E402
@@ -109,3 +110,22 @@ def test_serve_says_in_one_line_what_stops_it_from_using_postgresql(tmp_path: Pa
     assert done.stderr.splitlines()[-1].startswith(
         "smsc: store.kind = postgresql needs psycopg: pip install "
         "'smsc-simulator[postgresql]'")
+
+
+def test_a_lost_connection_fails_one_write_and_the_next_connects_again(
+    postgresql_dsn: str,
+) -> None:
+    store = PostgresqlStore(postgresql_dsn, retry=RETRY)
+    first = accept(store, new())
+    before = (store.depth_by_state(), store.pending_count("acme"), store.next_due_at())
+    with psycopg.connect(postgresql_dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = 'smsc'")
+    with pytest.raises(StoreWriteError):
+        store.apply(StoreBatch(accepts=[new()]), T0)
+    assert (store.depth_by_state(), store.pending_count("acme"), store.next_due_at()) == before
+    assert before[0] == {MessageState.ENROUTE: 1}
+    again = accept(store, new())  # connected again: the id the failed write had counted
+    assert again[0] == first[0] + 1
+    assert [m.message_id for m in store.find(MessageQuery())] == [again[0], first[0]]
+    store.close()
