@@ -60,10 +60,12 @@ class ThrowawayPostgres:
         if bin_dir is None:
             raise RuntimeError(missing_reason())
         self.bin = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="smsc-pg-"))
+        self._as_postgres = os.geteuid() == 0
+        # (as root, in /tmp: a TMPDIR of root's own may be closed to the postgres user)
+        self.root = Path(tempfile.mkdtemp(prefix="smsc-pg-",
+                                          dir="/tmp" if self._as_postgres else None))
         self.data = self.root / "data"
         self.user = "postgres"
-        self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         else:

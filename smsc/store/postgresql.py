@@ -4,14 +4,16 @@ on a server, which other processes can read (and, later, share).
 The design is the table stores' (`table_store`): one connection used by one caller at a time
 (every call but the delivery loop's quick reads on the committer's worker thread, since
 psycopg blocks), one transaction per `apply`, memory changed only once a transaction has
-committed, so a submit_sm_resp goes out only after COMMIT. `synchronous_commit` is on unless
-the caller turns it off (a commit then returns before the server's WAL is on disk: a server
-crash may lose the last commits, a crash of this process never does).
+committed, so a submit_sm_resp goes out only after COMMIT. A transaction's statements are
+pipelined but for the COPY of new messages (`postgresql_statements`). `synchronous_commit`
+is on unless the caller turns it off (a commit then returns before the server's WAL is on
+disk: a server crash may lose the last commits, a crash of this process never does).
 
 This module is what is PostgreSQL's: the connection and its transactions, the ids (from
 sequences, a block at a time: `postgresql_ids`), the tables (`postgresql_schema`) and the
-statements (`postgresql_statements`). A connection lost is a fault like a full disk: the
-write fails with StoreWriteError, and the next one connects again.
+statements (`postgresql_statements`). Lookups read on a second connection of their own. A
+connection lost is a fault like a full disk: the write fails with StoreWriteError, and the
+next one connects again.
 """
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ class PostgresqlStore(TableStore):
         db = connect(dsn, synchronous_commit=synchronous_commit)
         self._writes = PostgresqlWrites(db, IdBlocks("message_ids", ID_BLOCK),
                                         IdBlocks("outbound_ids", ID_BLOCK))
+        self._reader = db
         try:
             prepare_tables(db, self.where)
             self._load()
+            self._reader = connect(dsn, synchronous_commit=synchronous_commit)
         except psycopg.Error as error:
             db.close()
             raise StoreOpenError(f"{self.where}: cannot be read ({error})") from error
@@ -86,7 +90,22 @@ class PostgresqlStore(TableStore):
 
     @property
     def _db(self) -> psycopg.Connection[Any]:
+        """The connection the transactions write on."""
         return self._writes.db
+
+    def _read(self, statement: str, parameters: Sequence[Any]) -> list[Any]:
+        """The rows of a lookup, read on a connection of its own: committed rows only, and
+        never in the way of a transaction's pipeline (a lookup may come from another thread
+        while one runs, as the tests' do). A connection found lost is made again, once."""
+        for attempt in (1, 2):
+            try:
+                return self._reader.execute(statement, parameters).fetchall()
+            except psycopg.OperationalError:
+                if attempt == 2 or not (self._reader.closed or self._reader.broken):
+                    raise
+                self._reader.close()
+                self._reader = connect(self.dsn, synchronous_commit=self.synchronous_commit)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _load(self) -> None:
         db = self._db
@@ -104,17 +123,22 @@ class PostgresqlStore(TableStore):
     def _begin(self) -> None:
         writes = self._writes
         if writes.db.closed or writes.db.broken:  # lost: the next write connects again
+            writes.db.close()
             writes.db = connect(self.dsn, synchronous_commit=self.synchronous_commit)
         db = writes.db
         self._next_message_id = writes.message_ids.room(db, self._next_message_id)
         outbound = self._outbound
         outbound.next_item_id = writes.item_ids.room(db, outbound.next_item_id)
-        db.execute("BEGIN")
+        writes.pipelined().execute("BEGIN")
 
     def _commit(self) -> None:
-        self._db.execute("COMMIT")
+        writes = self._writes
+        writes.pipelined().execute("COMMIT")
+        writes.pipeline.close()  # sends what is queued, waits for the results: raises errors
 
     def _roll_back(self) -> None:
+        with suppress(psycopg.Error):  # (the pipeline's error is the one already raised)
+            self._writes.pipeline.close()
         db = self._db
         if not db.closed and db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             with suppress(psycopg.Error):  # (a connection lost is made again by `_begin`)
@@ -126,31 +150,32 @@ class PostgresqlStore(TableStore):
     # -- reads and writes -------------------------------------------------------------------
 
     def _read_ids(self, ids: Sequence[int]) -> list[Any]:
-        return self._db.execute(SELECT_IDS, (list(ids),)).fetchall()
+        return self._read(SELECT_IDS, (list(ids),))
 
     def _read_outbound_after(self, item_id: int, system_id: str, count: int
                              ) -> list[OutboundRow]:
-        return self._db.execute(SELECT_OUTBOUND_AFTER, (item_id, system_id, count)).fetchall()
+        return self._read(SELECT_OUTBOUND_AFTER, (item_id, system_id, count))
 
     def _read_pending(self, message_id: int | None, system_id: str, destination_addr: str
                       ) -> list[Any]:
         if message_id is not None:
-            return self._db.execute(SELECT_PENDING_OWNED, (message_id, system_id)).fetchall()
-        return self._db.execute(SELECT_PENDING_TO, (system_id, destination_addr)).fetchall()
+            return self._read(SELECT_PENDING_OWNED, (message_id, system_id))
+        return self._read(SELECT_PENDING_TO, (system_id, destination_addr))
 
     def _read_found(self, query: MessageQuery) -> list[Any]:
-        return self._db.execute(*find(query)).fetchall()
+        return self._read(*find(query))
 
     def _move_due(self, message_ids: list[int], moment: float) -> int:
-        return self._db.execute(MOVE_DUE, (moment, message_ids, moment)).rowcount
+        row = self._writes.pipelined().execute(MOVE_DUE, (moment, message_ids, moment)).fetchone()
+        return int(row[0]) if row else 0
 
     def _update_fields_and_due(self, values: tuple[Any, ...], due: float, message_id: int
                                ) -> None:
-        self._db.execute(UPDATE_FIELDS_AND_DUE, (*values, due, message_id))
+        self._writes.pipelined().execute(UPDATE_FIELDS_AND_DUE, (*values, due, message_id))
 
     def query(self, message_id: int, system_id: str) -> Message | None:
-        row = self._db.execute(SELECT_OWNED, (message_id, system_id)).fetchone()
-        return None if row is None else message_of(row)
+        rows = self._read(SELECT_OWNED, (message_id, system_id))
+        return message_of(rows[0]) if rows else None
 
     def purge_finished(self, before: datetime, limit: int) -> int:
         """Delete finished messages whose run finished before `before`, oldest runs first,
@@ -171,4 +196,5 @@ class PostgresqlStore(TableStore):
         pass
 
     def close(self) -> None:
+        self._reader.close()
         self._db.close()

@@ -9,7 +9,8 @@ masked) and the problem.
 Columns are the row codec's (`rows.COLUMNS`) with the types of `COLUMN_TYPES`: a column added
 there is one entry here and one step in `UPGRADES`. Times are POSIX timestamps and the row
 codec's stand-ins are stored as they are (0 for no time, -1 for no error code): the reads
-turn them back into NULL (`postgresql_statements`), so the writes can go in by binary COPY.
+turn them back into NULL (`postgresql_statements`), so the writes bind no NULL and need no
+NULLIF for each value.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ COLUMN_TYPES = {
 }
 """Each row codec column's type (every column NOT NULL: the stand-ins are stored)."""
 COPY_TYPES = ["bigint", *(COLUMN_TYPES[column] for column in COLUMNS)]
-"""The types of a message row as COPY writes it: the id, then `COLUMNS`."""
+"""The types of a message row as written: the id, then `COLUMNS`."""
 
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",

@@ -2,14 +2,17 @@
 (`PostgresqlWrites`, the `TableWrites` of a transaction on PostgreSQL).
 
 Rows are the row codec's (`smsc.store.rows`), stored with its stand-ins for NULL (see
-`postgresql_schema`), so new messages go in by one binary COPY; updates, owed items and
-finished runs go in as arrays (one statement each, whatever the number of rows), and the
-reads turn the stand-ins back into NULL.
+`postgresql_schema`). New messages go in by binary COPY; every other write of a transaction
+is one statement whatever the number of rows (updates, owed items and finished runs go in as
+arrays or runs), and those are pipelined up to the COMMIT: a transaction of new messages
+with their receipts is four round trips to the server (BEGIN, the COPY's two, the rest), one
+without new messages one. The reads turn the stand-ins back into NULL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import psycopg
@@ -23,7 +26,7 @@ from smsc.store.rows import (
     COLUMNS,
     MESSAGE_COLUMNS,
     NULLABLE,
-    finished_runs,
+    id_runs,
     query_conditions,
 )
 
@@ -56,9 +59,14 @@ UPDATE_STATES = (
     "%b::bigint[]) AS u(state, attempts, next_attempt_at, final_at, network_error_code, id) "
     "WHERE m.id = u.id")
 """Each message's `STATE_COLUMNS`, given as one array per column, the ids last."""
-MOVE_DUE = (f"UPDATE messages SET next_attempt_at = %s WHERE id = ANY(%s) "
-            f"AND state = {ENROUTE} AND next_attempt_at > %s")
+MOVE_DUE = (f"WITH moved AS (UPDATE messages SET next_attempt_at = %s WHERE id = ANY(%s) "
+            f"AND state = {ENROUTE} AND next_attempt_at > %s RETURNING 1) "
+            "SELECT count(*) FROM moved")
+"""Make pending messages due; how many were waiting past then (a row, not a rowcount: the
+statement may be pipelined)."""
 COPY_MESSAGES = f"COPY messages (id, {', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+"""New messages (id, then `COLUMNS`): psycopg formats a binary COPY row in C, half the cost of
+binding the values of a multi-row INSERT, and the server takes it for less too."""
 
 SELECT_DUE = f"SELECT id, system_id, next_attempt_at FROM messages WHERE state = {ENROUTE}"
 COUNT_BY_STATE = "SELECT state, count(*) FROM messages GROUP BY state"
@@ -76,7 +84,11 @@ INSERT_OUTBOUND_RUNS = (
     "%b::integer[]) AS r(item_id, system_id, kind, message_id, state, count), "
     "generate_series(0, r.count - 1) AS i")
 """Owed items given as runs (`rows.outbound_runs`), one array per field of a run."""
-DELETE_OUTBOUND = "DELETE FROM outbound WHERE item_id = ANY(%b::bigint[])"
+DELETE_OUTBOUND = (
+    "DELETE FROM outbound AS o USING unnest(%b::bigint[], %b::bigint[]) AS r(first, last) "
+    "WHERE o.item_id BETWEEN r.first AND r.last")
+"""Delete items given as runs of consecutive ids (in steady traffic the acknowledgements of
+a round are one such run: two values to bind, not one per item)."""
 OUTBOUND_FAILED = "UPDATE outbound SET attempts = attempts + 1 WHERE item_id = ANY(%b::bigint[])"
 
 INSERT_FINISHED_RUNS = (
@@ -124,7 +136,7 @@ class PostgresqlWrites:
     """A transaction's writes on the store's connection (`transaction.TableWrites`); new
     ids past the blocks reserved are reserved as they are written (`IdBlocks.cover`)."""
 
-    __slots__ = ("db", "item_ids", "message_ids")
+    __slots__ = ("_db", "cursor", "item_ids", "message_ids", "pipeline")
 
     def __init__(self, db: psycopg.Connection[Any], message_ids: IdBlocks,
                  item_ids: IdBlocks) -> None:
@@ -132,18 +144,31 @@ class PostgresqlWrites:
         self.message_ids = message_ids
         self.item_ids = item_ids
 
+    @property
+    def db(self) -> psycopg.Connection[Any]:
+        return self._db
+
+    @db.setter
+    def db(self, db: psycopg.Connection[Any]) -> None:
+        """Use `db` (at open, and a new connection after one was lost)."""
+        self._db = db
+        self.cursor = db.cursor()
+        self.pipeline = ExitStack()
+        """The pipeline of the transaction's statements, when one is open."""
+
     def replaceable(self, new: NewMessage) -> Sequence[Any] | None:
-        return self.db.execute(
+        return self.pipelined().execute(
             SELECT_REPLACEABLE,
             (new.system_id, new.destination_addr, new.source_addr, new.service_type),
         ).fetchone()
 
     def update_fields(self, values: tuple[Any, ...], message_id: int) -> None:
-        self.db.execute(UPDATE_FIELDS, (*values, message_id))
+        self.pipelined().execute(UPDATE_FIELDS, (*values, message_id))
 
     def insert_rows(self, first_id: int, rows: list[tuple[Any, ...]]) -> None:
         self.message_ids.cover(self.db, first_id + len(rows) // 2 - 1)
-        with self.db.cursor().copy(COPY_MESSAGES) as copy:
+        self.pipeline.close()  # (COPY cannot be pipelined: what is queued goes first)
+        with self.cursor.copy(COPY_MESSAGES) as copy:
             copy.set_types(COPY_TYPES)
             write_row = copy.write_row
             message_id = first_id
@@ -151,21 +176,32 @@ class PostgresqlWrites:
                 write_row((message_id, *rows[index], *rows[index + 1]))
                 message_id += 1
 
+    def pipelined(self) -> psycopg.Connection[Any]:
+        """The connection, queueing statements in a pipeline until the next COPY or the end
+        of the transaction (`pipeline.close()`)."""
+        db = self._db
+        if db._pipeline is None:
+            self.pipeline.enter_context(db.pipeline())
+        return db
+
     def update_states(self, updates: list[tuple[Any, ...]]) -> None:
-        self.db.execute(UPDATE_STATES, [list(column) for column in zip(*updates, strict=True)])
+        self.pipelined().execute(UPDATE_STATES,
+                                 [list(column) for column in zip(*updates, strict=True)])
 
     def write_finished(self, finished: list[int], at: float) -> None:
-        firsts, lasts = zip(*finished_runs(finished), strict=True)
-        self.db.execute(INSERT_FINISHED_RUNS, (list(firsts), list(lasts), [at] * len(firsts)))
+        firsts, lasts = zip(*id_runs(finished), strict=True)
+        self.pipelined().execute(INSERT_FINISHED_RUNS,
+                                 (list(firsts), list(lasts), [at] * len(firsts)))
 
     def write_outbound(self, runs: list[list[Any]]) -> None:
         last = runs[-1]
         self.item_ids.cover(self.db, last[0] + last[5] - 1)
-        self.db.execute(INSERT_OUTBOUND_RUNS,
+        self.pipelined().execute(INSERT_OUTBOUND_RUNS,
                         [list(column) for column in zip(*runs, strict=True)])
 
     def delete_outbound(self, item_ids: list[int]) -> None:
-        self.db.execute(DELETE_OUTBOUND, (item_ids,))
+        firsts, lasts = zip(*id_runs(item_ids), strict=True)
+        self.pipelined().execute(DELETE_OUTBOUND, (list(firsts), list(lasts)))
 
     def outbound_failed(self, item_ids: list[int]) -> None:
-        self.db.execute(OUTBOUND_FAILED, (item_ids,))
+        self.pipelined().execute(OUTBOUND_FAILED, (item_ids,))

@@ -151,9 +151,10 @@ def query_conditions(query: MessageQuery, mark: str) -> tuple[str, list[Any]]:
     return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), values
 
 
-def finished_runs(finished: list[int]) -> list[tuple[int, int]]:
-    """Finished ids as runs of consecutive ids (first, last), in order, for the purge."""
-    ids = sorted(finished)
+def id_runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Ids (of finished messages, of acknowledged items) as runs of consecutive ids (first,
+    last), in order, duplicates once."""
+    ids = sorted(set(ids))
     runs: list[tuple[int, int]] = []
     start = previous = ids[0]
     for message_id in ids[1:]:

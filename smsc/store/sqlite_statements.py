@@ -21,7 +21,7 @@ from smsc.store.rows import (
     NULLABLE,
     RUN_AT_LEAST,
     STATE_COLUMNS,
-    finished_runs,
+    id_runs,
     query_conditions,
 )
 
@@ -159,7 +159,7 @@ def delete_outbound(db: sqlite3.Connection, item_ids: list[int]) -> None:
 
 def write_finished(db: sqlite3.Connection, finished: list[int], at: float) -> None:
     """Record ids finished at `at` as runs of consecutive ids, for the purge."""
-    db.executemany(INSERT_FINISHED, [(first, last, at) for first, last in finished_runs(finished)])
+    db.executemany(INSERT_FINISHED, [(first, last, at) for first, last in id_runs(finished)])
 
 
 def write_outbound(db: sqlite3.Connection, runs: list[list[Any]]) -> None:
