@@ -4,20 +4,29 @@ the database (password masked) for a server it cannot reach or a database it can
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 psycopg = pytest.importorskip("psycopg")
 
 from smsc.pdu.constants import MessageState  # noqa: E402
-from smsc.store import MessageQuery, StoreBatch, StoreOpenError, StoreWriteError  # noqa: E402
+from smsc.store import (  # noqa: E402
+    MessageQuery,
+    NewMessage,
+    StoreBatch,
+    StoreOpenError,
+    StoreWriteError,
+)
 from smsc.store.postgresql import PostgresqlStore  # noqa: E402
 from smsc.store.postgresql_schema import ID_BLOCK, SCHEMA_VERSION  # noqa: E402
 
-from .test_stores import RETRY, T0, accept, new  # noqa: E402
+from .test_stores import RETRY, T0, accept, message_fields, new  # noqa: E402
 
 
 def refused(dsn: str) -> str:
@@ -129,3 +138,29 @@ def test_a_lost_connection_fails_one_write_and_the_next_connects_again(
     assert again[0] == first[0] + 1
     assert [m.message_id for m in store.find(MessageQuery())] == [again[0], first[0]]
     store.close()
+
+
+def text_without_nul(max_size: int) -> st.SearchStrategy[str]:
+    """Strings PostgreSQL's text holds: any but NUL (which no SMPP C-octet string has)."""
+    return st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                   max_size=max_size)
+
+
+EXAMPLES = itertools.count()
+
+
+@settings(max_examples=30, deadline=None)
+@given(fields=message_fields(text_without_nul))
+def test_every_field_reads_back_from_the_database_as_written(
+    postgresql_database: str, fields: dict[str, object]
+) -> None:
+    system_id = f"acme{next(EXAMPLES)}"  # (the examples share the database: none replaces
+    message = NewMessage(system_id=system_id, **fields)  # type: ignore[arg-type] # another's)
+    store = PostgresqlStore(postgresql_database, retry=RETRY)
+    result = store.apply(StoreBatch(accepts=[message]), T0)
+    store.close()
+    (message_id,) = result.accepted
+    again = PostgresqlStore(postgresql_database, retry=RETRY)  # nothing cached: read the row
+    found = again.query(message_id, system_id)  # type: ignore[arg-type]
+    again.close()
+    assert found is not None and found.fields == message
