@@ -14,11 +14,12 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
+if TYPE_CHECKING:  # (benchmarks/e2e.py imports this module without pytest installed)
+    import pytest
 
-from smsc.config import Config
+    from smsc.config import Config
 
 SERVER_SETTINGS = (
     "-c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=50 "
