@@ -130,14 +130,21 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--system-id", default="smppclient1", help="account to bind as")
     group.add_argument("--password", default="password", help="the account's password")
     group.add_argument("--system-type", default="", help="system_type of the bind")
+    group.add_argument("--smpp-version", choices=sorted(INTERFACE_VERSIONS), default="3.4",
+                       help="the SMPP version the bind names (interface_version)")
     group.add_argument("--tls", action="store_true", help="SMPP over TLS")
     group.add_argument("--cafile", help="CA certificates to trust for --tls")
     group.add_argument("--insecure", action="store_true",
                        help="with --tls, do not check the SMSC's certificate")
+    group.add_argument("--tls-cert", metavar="FILE",
+                       help="client certificate (PEM, chain allowed) to present, for an SMSC "
+                            "asking for one (mutual TLS); implies --tls")
+    group.add_argument("--tls-key", metavar="FILE",
+                       help="private key of --tls-cert (default: in the same file)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="esme", description="An SMPP 3.4 ESME.",
+    parser = argparse.ArgumentParser(prog="esme", description="An SMPP 3.4 (and 5.0) ESME.",
                                      epilog=EPILOGS[None] + "\n" + EXIT_CODES,
                                      formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"esme {_version()}")
@@ -213,18 +220,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
-    if not args.tls:
+    """The TLS client context the options ask for (None: plain TCP).
+
+    Raises:
+        SystemExit: a certificate or key file that cannot be loaded (one line).
+    """
+    if not (args.tls or args.tls_cert):
         return None
+    if args.tls_key and not args.tls_cert:
+        raise SystemExit("esme: --tls-key needs --tls-cert")
     context = ssl.create_default_context(cafile=args.cafile)
     if args.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    if args.tls_cert:
+        try:
+            context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as error:
+            raise SystemExit(f"esme: --tls-cert {args.tls_cert}: "
+                             f"{getattr(error, 'strerror', None) or error}") from None
     return context
+
+
+INTERFACE_VERSIONS = {"3.3": 0x33, "3.4": 0x34, "5.0": 0x50}
+"""--smpp-version → the bind's interface_version."""
+VERSION_NAMES = {value: name for name, value in INTERFACE_VERSIONS.items()}
 
 
 def client_config(args: argparse.Namespace, mode: str, **extra: Any) -> ClientConfig:
     return ClientConfig(host=args.host, port=args.port, system_id=args.system_id,
                         password=args.password, system_type=args.system_type, mode=mode,
+                        interface_version=INTERFACE_VERSIONS[args.smpp_version],
                         ssl_context=ssl_context_of(args), **extra)
 
 
@@ -279,6 +305,8 @@ async def send_command(args: argparse.Namespace) -> int:
                                           registered_delivery=registered)
         out: dict[str, Any] = {"message_ids": list(result.message_ids),
                                "data_coding": result.data_coding, "parts": result.parts}
+        if client.connection is not None:  # the version the session speaks, as agreed
+            out["smpp_version"] = VERSION_NAMES[client.connection.session.version]
         if not args.json:
             label = "message_id" if result.parts == 1 else f"message_ids ({result.parts} parts)"
             print(f"{label}: {' '.join(result.message_ids)}", flush=True)

@@ -2,7 +2,9 @@
 plain context manager that runs trio in a thread) for test suites that are not trio's.
 
 Both give a handle with the bound ports and the helpers tests need: inject MO messages, look up
-messages, wait for a message to reach a state, wait for an ESME to acknowledge a receipt. The
+messages, wait for a message to reach a state, wait for an ESME to acknowledge a receipt,
+advance the simulated clock (`advance(seconds)`: retries, expiry and schedules happen before
+it returns; docs/clock.md). The
 handle drives the same ControlPlane the HTTP API uses. Messages come as the API's JSON objects,
 except that "state" is a MessageState (the enum esme_client's receipts carry too). A wait that
 runs out raises WaitTimeout, an AssertionError that says what it waited for and what it saw.
@@ -15,6 +17,7 @@ import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import trio
@@ -29,6 +32,7 @@ from smsc.config import (
     StoreConfig,
 )
 from smsc.control.plane import ControlPlane
+from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
 from smsc.pdu.constants import MessageState
 from smsc.simulation.inbox import InboxMessage
@@ -63,16 +67,22 @@ def _listed(messages: list[dict[str, Any]]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def embedded_config(config: Config | None = None, **sections: Any) -> Config:
+def embedded_config(config: Config | None = None, *, time_scale: float | None = None,
+                    **sections: Any) -> Config:
     """`config` (or the defaults) on free loopback ports with an in-memory store, quick
-    shutdown and no enquire_link probing; keyword sections replace whole sections."""
+    shutdown and no enquire_link probing; keyword sections replace whole sections, and
+    `time_scale` sets simulation.time_scale (simulated seconds per real second)."""
     base = config or Config(
         server=ServerConfig(port=0, enquire_link_timer=0, shutdown_grace=1.0),
         store=StoreConfig(kind="memory"),
         control=ControlConfig(port=0),
         simulation=SimulationConfig(inbox_size=100),
     )
-    return dataclasses.replace(base, **sections)
+    config = dataclasses.replace(base, **sections)
+    if time_scale is not None:
+        config = dataclasses.replace(config, simulation=dataclasses.replace(
+            config.simulation, time_scale=time_scale))
+    return config
 
 
 class EmbeddedSmsc:
@@ -209,6 +219,33 @@ class EmbeddedSmsc:
     async def stop(self) -> None:
         self.running.shutdown.set()
 
+    # -- simulated time ----------------------------------------------------------------------
+
+    @property
+    def clock(self) -> ClockControl:
+        assert self.running.clock is not None
+        return self.running.clock
+
+    @property
+    def time_scale(self) -> float:
+        """Simulated seconds per real second (simulation.time_scale)."""
+        return self.clock.clock.scale
+
+    def now(self) -> datetime:
+        """The simulated time (UTC): what receipts, query_sm and the API show."""
+        return self.clock.clock.wall()
+
+    async def advance(self, seconds: float) -> datetime:
+        """Move simulated time `seconds` forward; returns the new simulated time once
+        everything due up to it (attempts, retries, expiry, comebacks, MO traffic) has
+        happened and is stored, its receipts handed to the bound ESMEs. ValueError when
+        negative."""
+        return (await self.clock.advance(seconds)).now
+
+    async def advance_to(self, when: datetime) -> datetime:
+        """`advance` up to the wall time `when` (UTC when naive); ValueError when past."""
+        return (await self.clock.advance_to(when)).now
+
 
 @asynccontextmanager
 async def open_smsc(config: Config | None = None, **sections: Any
@@ -288,6 +325,21 @@ class ThreadedSmsc:
 
     def reset(self) -> None:
         self.call(self.embedded.reset)
+
+    @property
+    def time_scale(self) -> float:
+        return self.embedded.time_scale
+
+    def now(self) -> datetime:
+        """The simulated time (UTC)."""
+        return self.run_sync(self.embedded.now)
+
+    def advance(self, seconds: float) -> datetime:
+        """See `EmbeddedSmsc.advance`."""
+        return self.call(self.embedded.advance, seconds)
+
+    def advance_to(self, when: datetime) -> datetime:
+        return self.call(self.embedded.advance_to, when)
 
     @property
     def running(self) -> RunningSmsc:

@@ -7,7 +7,10 @@ Fixtures:
                         `smsc.smpp_port`, `smsc.http_url`, `smsc.inject_mo(...)`,
                         `smsc.wait_for_message(...)`, `smsc.wait_for_receipt(message_id)`. It
                         runs in a thread, so it serves blocking clients (smpplib) and async
-                        test suites alike.
+                        test suites alike. `smsc.advance(seconds)` moves its simulated clock
+                        forward (retries, expiry, schedules happen before it returns) and
+                        `smsc.time_scale` is simulation.time_scale: set it with
+                        `embedded_config(time_scale=60)` in an overriding `smsc_config`.
     smsc_shared_config  the Config of the one server `smsc_shared` starts (session-scoped:
                         override it with a session-scoped fixture in conftest.py).
     smsc_shared         one SMSC for the whole session, its simulated world `reset()` before
@@ -15,6 +18,8 @@ Fixtures:
                         fates as at start). For a system under test
                         that is set up once per session and stays connected to one address.
                         Stored messages and sessions stay: give each test its own numbers.
+                        The clock is not turned back either: what one test advanced, the
+                        next finds.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ TABLE: tuple[Row, ...] = (
         " smsc.submit",
         "ssl trio",
     ),
+    row("smsc.server.link_writer", "shell", "smsc.session", "trio"),
     row(
         "smsc.control",
         "shell",

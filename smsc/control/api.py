@@ -24,6 +24,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smsc.control.accounts_api import ACCOUNT_PATHS, ACCOUNT_SCHEMAS, account_routes
+from smsc.control.clock_api import CLOCK_PATHS, CLOCK_SCHEMAS, clock_routes
 from smsc.control.errors import (
     BadRequest,
     BodyTooLarge,
@@ -38,9 +40,11 @@ from smsc.control.simulation_api import (
     SIMULATION_SCHEMAS,
     simulation_routes,
 )
+from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.mobile import NoRoute, StoreFailed
 from smsc.delivery.simulation import SimulationControl
 from smsc.pdu.constants import MessageState
+from smsc.server.account_admin import AccountAdmin
 from smsc.store import MessageQuery, parse_message_id
 
 StatusSource = Callable[[], dict[str, Any]]
@@ -171,12 +175,17 @@ def mo_request(body: dict[str, Any]) -> tuple[str, str, str, int | None]:
 
 
 def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
-              simulation: SimulationControl | None = None,
+              simulation: SimulationControl | None = None, clock: ClockControl | None = None,
+              accounts: AccountAdmin | None = None,
               max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     id_format = control.id_format
     dashboard = files("smsc.control").joinpath("dashboard.html").read_text(encoding="utf-8")
-    document = openapi_document(SIMULATION_PATHS if simulation else None,
-                                SIMULATION_SCHEMAS if simulation else None)
+    document = openapi_document(
+        {**(SIMULATION_PATHS if simulation else {}), **(CLOCK_PATHS if clock else {}),
+         **(ACCOUNT_PATHS if accounts else {})},
+        {**(SIMULATION_SCHEMAS if simulation else {}), **(CLOCK_SCHEMAS if clock else {}),
+         **(ACCOUNT_SCHEMAS if accounts else {})},
+    )
 
     async def render_metrics(request: Request) -> Response:
         await control.refresh_store_snapshot()
@@ -253,6 +262,10 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
     ]
     if simulation is not None:
         routes += simulation_routes(simulation, id_format)
+    if clock is not None:
+        routes += clock_routes(clock)
+    if accounts is not None:
+        routes += account_routes(accounts)
     middleware = [Middleware(BodyLimit, limit=max_body_bytes)]
     if token:
         middleware.append(Middleware(BearerToken, token=token))

@@ -45,7 +45,7 @@ def iso_time(simulation: SimulationControl, at: float | None) -> str | None:
     time the API answers with."""
     if at is None:
         return None
-    return simulation.clock.wall_at(simulation.started + at).isoformat()
+    return simulation.clock.wall_of(simulation.started + at).isoformat()
 
 
 def handset_json(simulation: SimulationControl, view: HandsetView) -> dict[str, Any]:

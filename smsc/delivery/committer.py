@@ -62,6 +62,7 @@ class Committer:
         batch_max: int = 500,
         on_commit: Callable[[float, int], None] | None = None,
         after_callbacks: Callable[[], None] | None = None,
+        on_not_stored: Callable[[list[NewMessage]], None] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -93,6 +94,9 @@ class Committer:
         self._after_callbacks = after_callbacks
         """Called once a commit's callbacks have all run, before anyone hears of the commit
         (the answers they queued go out together)."""
+        self._on_not_stored = on_not_stored
+        """Told of the accepts of a batch the store did not write, before their callbacks
+        (the simulation gives their fates' copy numbers back)."""
 
     # -- queueing (sync, from the trio thread) ------------------------------------------------
 
@@ -192,6 +196,18 @@ class Committer:
         """Return once everything queued so far is committed."""
         await self._idle.wait()
 
+    def quiet(self) -> bool:
+        """Nothing queued, and no store call under way."""
+        return self._idle.is_set() and self._limiter.borrowed_tokens == 0
+
+    async def wait_quiet(self) -> None:
+        """Return once nothing is queued and no store call runs (for the clock's `advance`,
+        which waits for everything that its jump made happen)."""
+        while not self.quiet():
+            await self._idle.wait()
+            async with self._limiter:
+                pass
+
     # -- the task ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -214,7 +230,7 @@ class Committer:
                 try:
                     result = await self._apply(batch)
                 except StoreWriteError:  # (the store logs it)
-                    self._refuse(callbacks)
+                    self._refuse(batch, callbacks)
                     self._keep_for_retry(batch)
                     self.failed_batches += 1
                     await trio.sleep(self._retry_after)
@@ -222,7 +238,7 @@ class Committer:
                     continue
                 except Exception:
                     log.exception("store write failed; %d submits refused", len(callbacks))
-                    self._refuse(callbacks)
+                    self._refuse(batch, callbacks)
                     continue
                 self._retry_after = RETRY_FIRST
                 if self.on_commit is not None:
@@ -238,8 +254,10 @@ class Committer:
             self._awake = False
             self._idle.set()
 
-    def _refuse(self, callbacks: list[AcceptCallback]) -> None:
+    def _refuse(self, batch: StoreBatch, callbacks: list[AcceptCallback]) -> None:
         """Answer the accepts of a batch that was not written."""
+        if self._on_not_stored is not None and batch.accepts:
+            self._on_not_stored(batch.accepts)
         for callback in callbacks:
             callback(None)
         if self._after_callbacks is not None:

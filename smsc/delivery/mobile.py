@@ -157,12 +157,12 @@ async def run_mo_traffic(stream: MoTrafficConfig, mobile: MobileOriginator, cloc
     """Send one configured stream: message n at start_after + (n - 1) / rate seconds, the
     handsets and templates taken in turn, until `count` messages (forever when 0)."""
     task_status.started()
-    started = clock.monotonic() + stream.start_after
+    started = clock.simulated() + stream.start_after  # simulated time: advance plays it
     interval = 1.0 / stream.rate
     for n in itertools.count(1):
         if stream.count and n > stream.count:
             return
-        await trio.sleep_until(started + (n - 1) * interval)
+        await clock.sleep_until(started + (n - 1) * interval)
         source = stream.sources[(n - 1) % len(stream.sources)]
         template = stream.texts[(n - 1) % len(stream.texts)]
         text = template.format(n=n, source=source, destination=stream.destination,

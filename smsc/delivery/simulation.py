@@ -124,7 +124,7 @@ class SimulationControl:
         self.mobile = mobile
         self.clock = clock
         self.started = started
-        """The time base (trio time) shared with the DeliveryScheduler."""
+        """The time base (simulated time) shared with the DeliveryScheduler."""
         self._waiting: dict[str, dict[int, _Waiting]] = {}
         self._timed: list[tuple[float, str]] = []
         self._timed_at: dict[str, float] = {}
@@ -136,7 +136,7 @@ class SimulationControl:
 
     def now(self) -> float:
         """Seconds since the SMSC started: the time base of schedules and outages."""
-        return self.clock.monotonic() - self.started
+        return self.clock.simulated() - self.started
 
     # -- handsets ---------------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class SimulationControl:
     async def _reply(self, message: Message, text: str, delay: float) -> None:
         fields = message.fields
         if delay:
-            await trio.sleep(delay)
+            await self.clock.sleep(delay)  # a simulated handset's reply delay
         try:
             await self.mobile.send_text(
                 fields.destination_addr, fields.source_addr, text,
@@ -337,7 +337,7 @@ class SimulationControl:
                 # a millisecond late, so the handset or network is surely back when retried
                 deadline = (self.started + self._timed[0][0] + 0.001 if self._timed
                             else math.inf)
-                with trio.move_on_at(deadline):
+                with self.clock.move_on_at(deadline):
                     await changed.wait()
                 if changed.is_set():
                     continue

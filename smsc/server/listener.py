@@ -105,6 +105,7 @@ class SmppListener:
         links: set[Link],
         ssl_context: ssl.SSLContext | None = None,
         gate: ConnectionGate | None = None,
+        name: str = "smpp",
         on_link: Callable[[Link], None] | None = None,
         on_sent: Callable[[Pdu], None] | None = None,
         on_sent_prebuilt: Callable[[int, int], None] | None = None,
@@ -115,6 +116,8 @@ class SmppListener:
         self.links = links
         self.ssl_context = ssl_context
         self.gate = gate if gate is not None else ConnectionGate()
+        self.name = name
+        """Named in the logs and the banner (`[[server.listeners]]` name)."""
         self.on_link = on_link
         self.on_sent = on_sent
         self.on_sent_prebuilt = on_sent_prebuilt
@@ -136,8 +139,8 @@ class SmppListener:
                 trio.SSLListener(listener, self.ssl_context, https_compatible=False)
                 for listener in listeners
             ]
-        log.info("SMPP%s listening on %s:%d", "/TLS" if self.ssl_context else "", host,
-                 bound_port)
+        log.info("listener %s: SMPP%s listening on %s:%d", self.name,
+                 "/TLS" if self.ssl_context else "", host, bound_port)
         task_status.started(bound_port)  # listening: connections wait in the backlog
         async with trio.open_nursery() as connections:
             try:
@@ -149,8 +152,8 @@ class SmppListener:
                 with trio.CancelScope(shield=True):
                     for listener in served:  # what serve_listeners has not closed yet
                         await listener.aclose()
-            log.info("SMPP%s on port %d: no longer accepting connections",
-                     "/TLS" if self.ssl_context else "", bound_port)
+            log.info("listener %s: SMPP%s on port %d no longer accepting connections",
+                     self.name, "/TLS" if self.ssl_context else "", bound_port)
 
     async def serve_accepted(self, stream: trio.abc.Stream) -> None:
         """Serve an accepted connection if the gate lets it in, else close it at once."""
@@ -159,9 +162,9 @@ class SmppListener:
         gate = self.gate
         if not gate.admit(address):
             if gate.refused & (gate.refused - 1) == 0:  # the 1st, 2nd, 4th, 8th... refusal
-                log.warning("refused a connection from %s: %d open (max %d, %d per address), "
-                            "%d refused so far", address, gate.open, gate.max_total,
-                            gate.max_per_address, gate.refused)
+                log.warning("listener %s refused a connection from %s: %d open (max %d, %d "
+                            "per address), %d refused so far", self.name, address, gate.open,
+                            gate.max_total, gate.max_per_address, gate.refused)
             transport = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
             await trio.aclose_forcefully(transport)
             return

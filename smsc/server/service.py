@@ -21,9 +21,12 @@ from smsc.delivery.outbound import OutboundDispatcher
 from smsc.logs import trace_event
 from smsc.metrics import SmscMetrics
 from smsc.pdu import (
+    BroadcastSm,
+    CancelBroadcastSm,
     CancelSm,
     DataSm,
     Pdu,
+    QueryBroadcastSm,
     QuerySm,
     ReplaceSm,
     SmeDest,
@@ -32,9 +35,10 @@ from smsc.pdu import (
     UnsuccessSme,
     make_response,
 )
-from smsc.pdu.constants import CommandStatus
+from smsc.pdu.constants import CommandStatus, Tag
 from smsc.server.answers import ACCEPTED, AcceptedAnswers
 from smsc.server.authentication import BindAuthenticator
+from smsc.server.broadcasts import BroadcastRequests
 from smsc.server.link import Link
 from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import (
@@ -82,12 +86,15 @@ class SmscService:
         simulation: Simulation | None = None,
         answers: AcceptedAnswers,
         accept: Callable[[NewMessage, AcceptCallback], None],
+        broadcasts: BroadcastRequests,
         trace: Callable[[str, Pdu], None] | None = None,
     ) -> None:
         self.authenticator = authenticator
         """Answers binds and knows which account each link is bound as."""
         self.stored = stored
         """Answers query_sm, cancel_sm and replace_sm from the store."""
+        self.broadcasts = broadcasts
+        """Answers SMPP 5.0's broadcast_sm, query_broadcast_sm and cancel_broadcast_sm."""
         self.outbound = outbound
         self.clock = clock
         self.metrics = metrics
@@ -205,6 +212,8 @@ class SmscService:
                     self._submit_multi(link, account, message)
                 case QuerySm() | CancelSm() | ReplaceSm():
                     self.stored.start(link, account, message)
+                case BroadcastSm() | QueryBroadcastSm() | CancelBroadcastSm():
+                    self.broadcasts.answer(link, account, message)
                 case _:
                     raise Rejected(S.ESME_RINVCMDID)
         except Rejected as rejected:
@@ -269,8 +278,10 @@ class SmscService:
         if not link.is_open or link.session.closed:
             return  # stored all the same: it will be delivered, and its receipt will wait
         if isinstance(result, int):  # stored, the simulated fault spared the answer
-            link.send_prebuilt_answer(ACCEPTED[request.command_id], self.answers.body_of(result),
-                               request.sequence_number)
+            link.send_prebuilt_answer(ACCEPTED[request.command_id],
+                                      self.answers.body_of(result)
+                                      + self.answers.congestion.tail(link, account.system_id),
+                                      request.sequence_number)
         else:
             link.send(make_response(request, status))
 
@@ -334,9 +345,11 @@ class SmscService:
             if not ids:
                 link.send(make_response(message, S.ESME_RSUBMITFAIL))
                 return
+            tail = self.answers.congestion.tail(link, account.system_id)
             response = make_response(
                 message, message_id=format_message_id(ids[0], self.id_format),
                 unsuccess_sme=tuple(unsuccess),
+                tlvs={Tag.congestion_state: tail[-1]} if tail else {},
             )
             if fault is None:
                 link.send(response)

@@ -38,7 +38,7 @@ COLUMN_TYPES = {
     "payload": "bytea", "extra": "bytea", "submitted_at": "double precision",
     "expires_at": "double precision", "schedule_at": "double precision", "state": "smallint",
     "attempts": "integer", "next_attempt_at": "double precision",
-    "final_at": "double precision", "network_error_code": "integer",
+    "final_at": "double precision", "network_error_code": "integer", "fate": "bytea",
 }
 """Each row codec column's type (every column NOT NULL: the stand-ins are stored)."""
 COPY_TYPES = ["bigint", *(COLUMN_TYPES[column] for column in COLUMNS)]

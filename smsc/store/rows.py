@@ -18,7 +18,7 @@ from smsc.store.outbound_mirror import Notice
 
 MESSAGE_COLUMNS = (
     "system_id", "service_type", "source_addr", "destination_addr", "network", "addressing",
-    "flags", "payload", "extra", "submitted_at", "expires_at", "schedule_at",
+    "flags", "payload", "extra", "submitted_at", "expires_at", "schedule_at", "fate",
 )
 """A message's fields as stored. `addressing` packs the TON/NPI octets (source TON in bits
 24-31, source NPI 16-23, destination TON 8-15, destination NPI 0-7); `flags` packs esm_class
@@ -78,13 +78,14 @@ def fields_of(new: NewMessage, submitted: float | None = None, expires: float | 
         | new.replace_if_present << 40 | (new.direction is _MO) << 41,
         bytearray(new.payload), bytearray(extra) if (extra := new.extra) else NO_OCTETS,
         submitted, expires, NO_TIME if schedule is None else schedule.timestamp(),
+        bytearray(fate) if (fate := new.fate) else NO_OCTETS,
     )
 
 
 def message_of(row: Sequence[Any]) -> Message:
     """The message of a row read as id followed by `COLUMNS`."""
     (message_id, system_id, service_type, source_addr, destination_addr, network, addressing,
-     flags, payload, extra, submitted_at, expires_at, schedule_at, state, attempts,
+     flags, payload, extra, submitted_at, expires_at, schedule_at, fate, state, attempts,
      next_attempt_at, final_at, network_error_code) = row
     fields = NewMessage(
         system_id=system_id, destination_addr=destination_addr, payload=bytes(payload),
@@ -97,6 +98,7 @@ def message_of(row: Sequence[Any]) -> Message:
         data_coding=flags >> 32 & 0xFF, submitted_at=time_of(submitted_at),
         expires_at=time_of(expires_at), schedule_at=time_of(schedule_at),
         replace_if_present=bool(flags >> 40 & 1), network=network, extra=bytes(extra),
+        fate=bytes(fate),
     )
     return Message(
         message_id, fields, MessageState(state), attempts, time_of(next_attempt_at),

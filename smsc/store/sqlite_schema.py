@@ -7,7 +7,9 @@ is refused with StoreOpenError, one line that names the file and the problem.
 Layout 2 keeps a message's one-octet fields packed into two integers (a row binds and
 encodes each column on its own, and the octets are never searched on), and records which
 messages finished, in runs of consecutive ids, in a small table of its own instead of an
-index on every finished row: purging reads runs, not an index entry per message.
+index on every finished row: purging reads runs, not an index entry per message. Layout 3
+adds each message's simulated fate (`fate`, a few octets; empty in rows written before it,
+whose attempts draw from the fate of the first copy of their message).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from smsc.pdu.constants import MessageState
 from smsc.store.errors import StoreOpenError, log
 from smsc.store.rows import MESSAGE_COLUMNS, STATE_COLUMNS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ENROUTE = int(MessageState.ENROUTE)
 
 TABLES = (
@@ -31,7 +33,7 @@ TABLES = (
     addressing INTEGER NOT NULL, flags INTEGER NOT NULL, payload BLOB NOT NULL,
     extra BLOB NOT NULL, submitted_at REAL, expires_at REAL, schedule_at REAL,
     state INTEGER NOT NULL, attempts INTEGER NOT NULL, next_attempt_at REAL, final_at REAL,
-    network_error_code INTEGER)""",
+    network_error_code INTEGER, fate BLOB NOT NULL DEFAULT x'')""",
     f"CREATE INDEX IF NOT EXISTS messages_pending ON messages (state) WHERE state = {ENROUTE}",
     "CREATE INDEX IF NOT EXISTS messages_replace ON messages "
     f"(system_id, destination_addr, source_addr, service_type) WHERE state = {ENROUTE}",
@@ -57,7 +59,7 @@ _FROM_LAYOUT_1 = (
             | dest_addr_npi,
         esm_class | (protocol_id << 8) | (priority_flag << 16) | (registered_delivery << 24)
             | (data_coding << 32) | (replace_if_present << 40) | ((direction = 'mo') << 41),
-        payload, extra, submitted_at, expires_at, schedule_at,
+        payload, extra, submitted_at, expires_at, schedule_at, x'',
         state, attempts, next_attempt_at, final_at, network_error_code
     FROM messages_layout_1 ORDER BY id""",
     "DELETE FROM sqlite_sequence WHERE name = 'messages'",
@@ -69,6 +71,10 @@ _FROM_LAYOUT_1 = (
 )
 """Layout 1 kept every field in a column of its own and indexed finished rows by final_at.
 The message id sequence is carried over, so no id is given out twice."""
+
+_FROM_LAYOUT_2 = ("ALTER TABLE messages ADD COLUMN fate BLOB NOT NULL DEFAULT x''",)
+"""Layout 2 had no fate column: its rows get an empty one (SQLite adds the column without
+rewriting a row)."""
 
 
 _PROBLEMS = {
@@ -141,8 +147,11 @@ def layout_statements(db: sqlite3.Connection, where: str) -> tuple[str, ...]:
             f"{where}: written in store layout {version} by a newer version; this one reads "
             f"layouts up to {SCHEMA_VERSION}")
     if version == SCHEMA_VERSION:
-        _check_layout(db, where)
+        _check_layout(db, where, SCHEMA_VERSION)
         return ()
+    if version == 2:
+        _check_layout(db, where, 2)
+        return _FROM_LAYOUT_2
     tables = {name for (name,) in db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")}
     if not tables:
@@ -188,10 +197,14 @@ def _columns(db: sqlite3.Connection, table: str) -> tuple[str, ...]:
     return tuple(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
 
 
-def _check_layout(db: sqlite3.Connection, where: str) -> None:
+def _check_layout(db: sqlite3.Connection, where: str, layout: int) -> None:
+    """Refuse a database whose tables are not those of `layout` (this one, or 2: this one's
+    without the messages' last column, fate)."""
     for table, columns in _layout_columns().items():
+        if layout == 2 and table == "messages":
+            columns = columns[:-1]
         found = _columns(db, table)
         if found != columns:
             what = f"columns {', '.join(found)}" if found else "missing"
             raise StoreOpenError(
-                f"{where}: not an SMSC store of layout {SCHEMA_VERSION} (table {table}: {what})")
+                f"{where}: not an SMSC store of layout {layout} (table {table}: {what})")

@@ -156,6 +156,14 @@ async def test_dashboard_renders_live_numbers_after_traffic(
             png = await page.screenshot()
             keep(tmp_path, "dashboard.png", png)
             chart = await colours_in(page, png, "#chart")
+            # simulated time shows in the header once it is not the host's
+            assert await texts(page, "#clock") == [""]
+            await running.clock.advance(86400)
+            shown = await page.wait_for(
+                "document.getElementById('clock').textContent.includes('simulated') && "
+                "document.getElementById('clock').textContent")
+            # a day ahead: not today, so the date is shown too
+            assert re.fullmatch(r"· simulated time \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", shown)
     assert chart["colours"] > 20 and chart["blue"] > 20 and chart["orange"] > 10, chart
     running.shutdown.set()
 
