@@ -30,8 +30,8 @@ SERVER_SETTINGS = (
 def binaries() -> Path | None:
     """The directory holding initdb and pg_ctl, or None when PostgreSQL is not installed."""
     found = shutil.which("pg_ctl")
-    if found is not None and shutil.which("initdb") is not None:
-        return Path(found).resolve().parent
+    if found is not None and (Path(found).resolve().parent / "initdb").exists():
+        return Path(found).resolve().parent  # (not a wrapper that lives elsewhere)
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
                       key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
                       else 0)
