@@ -134,11 +134,11 @@ class PostgresqlStore(TableStore):
     def _commit(self) -> None:
         writes = self._writes
         writes.pipelined().execute("COMMIT")
-        writes.pipeline.close()  # sends what is queued, waits for the results: raises errors
+        writes.flush()  # sends what is queued, waits for the results: raises errors
 
     def _roll_back(self) -> None:
         with suppress(psycopg.Error):  # (the pipeline's error is the one already raised)
-            self._writes.pipeline.close()
+            self._writes.flush()
         db = self._db
         if not db.closed and db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             with suppress(psycopg.Error):  # (a connection lost is made again by `_begin`)
@@ -166,7 +166,8 @@ class PostgresqlStore(TableStore):
         return self._read(*find(query))
 
     def _move_due(self, message_ids: list[int], moment: float) -> int:
-        row = self._writes.pipelined().execute(MOVE_DUE, (moment, message_ids, moment)).fetchone()
+        writes = self._writes
+        row = writes.pipelined().execute(MOVE_DUE, (moment, message_ids, moment)).fetchone()
         return int(row[0]) if row else 0
 
     def _update_fields_and_due(self, values: tuple[Any, ...], due: float, message_id: int

@@ -136,7 +136,7 @@ class PostgresqlWrites:
     """A transaction's writes on the store's connection (`transaction.TableWrites`); new
     ids past the blocks reserved are reserved as they are written (`IdBlocks.cover`)."""
 
-    __slots__ = ("_db", "cursor", "item_ids", "message_ids", "pipeline")
+    __slots__ = ("_db", "_pipeline", "cursor", "item_ids", "message_ids")
 
     def __init__(self, db: psycopg.Connection[Any], message_ids: IdBlocks,
                  item_ids: IdBlocks) -> None:
@@ -153,8 +153,8 @@ class PostgresqlWrites:
         """Use `db` (at open, and a new connection after one was lost)."""
         self._db = db
         self.cursor = db.cursor()
-        self.pipeline = ExitStack()
-        """The pipeline of the transaction's statements, when one is open."""
+        self._pipeline: ExitStack | None = None
+        """The pipeline of the transaction's statements, while one is open."""
 
     def replaceable(self, new: NewMessage) -> Sequence[Any] | None:
         return self.pipelined().execute(
@@ -167,7 +167,7 @@ class PostgresqlWrites:
 
     def insert_rows(self, first_id: int, rows: list[tuple[Any, ...]]) -> None:
         self.message_ids.cover(self.db, first_id + len(rows) // 2 - 1)
-        self.pipeline.close()  # (COPY cannot be pipelined: what is queued goes first)
+        self.flush()  # (COPY cannot be pipelined: what is queued goes first)
         with self.cursor.copy(COPY_MESSAGES) as copy:
             copy.set_types(COPY_TYPES)
             write_row = copy.write_row
@@ -178,11 +178,19 @@ class PostgresqlWrites:
 
     def pipelined(self) -> psycopg.Connection[Any]:
         """The connection, queueing statements in a pipeline until the next COPY or the end
-        of the transaction (`pipeline.close()`)."""
-        db = self._db
-        if db._pipeline is None:
-            self.pipeline.enter_context(db.pipeline())
-        return db
+        of the transaction (`flush`)."""
+        if self._pipeline is None:
+            pipeline = ExitStack()
+            pipeline.enter_context(self._db.pipeline())
+            self._pipeline = pipeline
+        return self._db
+
+    def flush(self) -> None:
+        """End the pipeline, if one is open: send what is queued and wait for the results
+        (the first error among them is raised)."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            pipeline.close()
 
     def update_states(self, updates: list[tuple[Any, ...]]) -> None:
         self.pipelined().execute(UPDATE_STATES,
