@@ -31,24 +31,28 @@ test: $(TEST_STAMP) browser node-smpp
 	$(BIN)/mypy smsc esme_client
 	$(BIN)/python -m pytest $(ARGS)
 
-# The dashboard test drives Debian's chromium and the dissector test Wireshark's tshark.
+# The dashboard test drives Debian's chromium, the dissector test Wireshark's tshark and the
+# PostgreSQL store's tests a throwaway server from Debian's postgresql (initdb, pg_ctl).
 # When they are missing and this runs as root with apt, they are installed (say NO_APT=1 to
-# skip); otherwise those tests skip and say why.
+# skip); otherwise those tests skip and say why (under CI=true the PostgreSQL ones fail).
 browser:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v tshark >/dev/null || missing="$$missing tshark"; \
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| missing="$$missing postgresql"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ -z "$(NO_APT)" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "make test: installing$$missing with apt-get (system packages, as root):"; \
-		echo "  chromium runs the dashboard test, tshark the SMPP dissector test;"; \
-		echo "  NO_APT=1 skips this, and those tests then skip"; \
+		echo "  chromium runs the dashboard test, tshark the SMPP dissector test,"; \
+		echo "  postgresql the PostgreSQL store's tests; NO_APT=1 skips this, and those tests"; \
+		echo "  then skip"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			$$missing >/dev/null \
 			|| echo "make test:$$missing could not be installed: their tests will skip"; \
 	else \
-		echo "make test:$$missing not installed: the dashboard (chromium) and dissector" \
-			"(tshark) tests that need them will skip"; \
+		echo "make test:$$missing not installed: the dashboard (chromium), dissector" \
+			"(tshark) and PostgreSQL store (postgresql) tests that need them will skip"; \
 	fi
 
 # The SMPP 5.0 interop test drives node-smpp (npm "smpp"), installed into .venv/node when npm

@@ -10,23 +10,39 @@ submit → receipt latency percentiles, the server's CPU time per message and it
 Run: .venv/bin/python benchmarks/e2e.py --config configs/bench-memory.toml --messages 50000
 (both processes run on the interpreter that runs this script: `make bench-venv` makes
 .venv-bench on the system's optimised build, then `.venv-bench/bin/python benchmarks/e2e.py`).
+
+`--store postgresql` runs the SMSC on `configs/bench-postgresql.toml` (unless --config says
+otherwise) against the database `--dsn` names, or, without one, a throwaway PostgreSQL server
+started from the installed binaries (default settings, fsync on; as the postgres user when
+run as root) whose CPU time per message is reported too. The dsn reaches the SMSC as libpq's
+PG* environment variables (the config's `store.dsn` is empty).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.postgresql import ThrowawayPostgres  # noqa: E402
+
+BENCH_SERVER_SETTINGS = "-c listen_addresses=''"
+"""A throwaway server with PostgreSQL's default settings (fsync on), on its socket only."""
+PG_ENVIRONMENT = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER",
+                  "password": "PGPASSWORD", "dbname": "PGDATABASE", "sslmode": "PGSSLMODE"}
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN = "<!-- e2e-table: rows appended by benchmarks/e2e.py --record -->"
 HEADER = (
@@ -74,12 +90,51 @@ def capture_flags(args: argparse.Namespace, data_dir: str) -> list[str]:
     return ["--capture", str(Path(data_dir) / f"capture.{args.capture}")]
 
 
+def cluster_cpu(postmaster: int) -> float:
+    """CPU seconds used so far by a PostgreSQL server: its postmaster and every process it
+    started (backends, WAL writer, checkpointer...)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # (ended meanwhile)
+            continue
+        if int(stat.parent.name) == postmaster or int(fields[1]) == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / 100.0
+    return total
+
+
+@contextmanager
+def database(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], int | None]]:
+    """The SMSC's environment for the store (PG* variables for postgresql), and the pid of
+    the PostgreSQL server whose CPU to count (None when it is not ours)."""
+    if args.store != "postgresql":
+        yield {}, None
+        return
+    if args.dsn:
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = conninfo_to_dict(args.dsn)
+        yield {PG_ENVIRONMENT[k]: str(v) for k, v in parts.items() if k in PG_ENVIRONMENT}, None
+        return
+    server = ThrowawayPostgres(BENCH_SERVER_SETTINGS)
+    try:
+        server.start()
+        server.create_database("smsc_bench")
+        pid = int((server.data / "postmaster.pid").read_text().split()[0])
+        yield {"PGHOST": str(server.root), "PGUSER": server.user,
+               "PGDATABASE": "smsc_bench"}, pid
+    finally:
+        server.stop()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as data_dir:
+    with tempfile.TemporaryDirectory() as data_dir, database(args) as (environment, postgres):
         server = subprocess.Popen(
             [sys.executable, "-m", "smsc", "serve", "--config", str(args.config), "--port", "0",
              "--data-dir", data_dir, *capture_flags(args, data_dir)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env={**os.environ, **environment},
         )
         try:
             assert server.stdout is not None
@@ -89,11 +144,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit(f"e2e: the SMSC did not start: {line!r}")
             port = int(found.group(1))
             cpu_before, _ = process_figures(server.pid)
+            database_before = cluster_cpu(postgres) if postgres else 0.0
             started = time.perf_counter()
             done = subprocess.run(bench_command(args, port), cwd=ROOT, capture_output=True,
                                   check=False)
             elapsed = time.perf_counter() - started
             cpu_after, peak = process_figures(server.pid)
+            database_after = cluster_cpu(postgres) if postgres else 0.0
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -104,6 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          f"{done.stderr.decode()[-2000:]}")
     report: dict[str, Any] = json.loads(done.stdout)
     report["server_cpu_s"] = cpu_after - cpu_before
+    report["database_cpu_s"] = database_after - database_before if postgres else None
     report["server_peak_mib"] = peak
     report["wall_s"] = elapsed
     report["capture_bytes"] = capture_size
@@ -120,9 +178,13 @@ def interpreter() -> str:
 def table_row(args: argparse.Namespace, report: dict[str, Any]) -> str:
     work = report["workload"]
     try:
-        config = str(Path(args.config).resolve().relative_to(ROOT))
+        config = f"`{Path(args.config).resolve().relative_to(ROOT)}`"
     except ValueError:
-        config = str(args.config)
+        config = f"`{args.config}`"
+    messages = max(report["responses"], 1)
+    if report.get("database_cpu_s") is not None:
+        config += (f" (PostgreSQL: {report['database_cpu_s'] / messages * 1e6:.1f} µs CPU "
+                   "per msg)")
     amount = f"{report['submitted']:,}"
     workload = (f"{work['connections']} conn × window {work['window']}, {amount} msgs, "
                 f"{work['size']} {work['encoding']} chars, "
@@ -134,11 +196,10 @@ def table_row(args: argparse.Namespace, report: dict[str, Any]) -> str:
             return "–"
         return " / ".join(f"{values[k]:.1f}" for k in ("p50", "p90", "p99", "max"))
 
-    messages = max(report["responses"], 1)
     cpu = report["server_cpu_s"]
     span = max(report["elapsed_s"], 1e-9)
     receipts = f"{report['receipt_rate']:,.0f}" if work["receipts"] else "–"
-    return (f"| {date.today().isoformat()} | `{config}` on {interpreter()} | {workload} | "
+    return (f"| {date.today().isoformat()} | {config} on {interpreter()} | {workload} | "
             f"{report['submit_rate']:,.0f} | {receipts} | {cells(report['submit_latency_ms'])} | "
             f"{cells(report['receipt_latency_ms'])} | {cpu / messages * 1e6:.0f} µs "
             f"({cpu / span:.0%} of a core) | {report['server_peak_mib']:.0f} MiB |")
@@ -166,7 +227,12 @@ def record(row: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "bench-memory.toml")
+    parser.add_argument("--config", type=Path,
+                        help="default: configs/bench-memory.toml, or configs/"
+                             "bench-postgresql.toml with --store postgresql")
+    parser.add_argument("--store", choices=("config", "postgresql"), default="config",
+                        help="postgresql: on --dsn, or a throwaway server of its own")
+    parser.add_argument("--dsn", default="", help="the database for --store postgresql")
     parser.add_argument("--messages", type=int, default=50000)
     parser.add_argument("--duration", type=float, default=0.0,
                         help="seconds to send for instead of --messages")
@@ -186,6 +252,9 @@ def main() -> None:
                         help="append the row to the table in docs/benchmarks.md")
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     args = parser.parse_args()
+    if args.config is None:
+        name = "bench-postgresql.toml" if args.store == "postgresql" else "bench-memory.toml"
+        args.config = ROOT / "configs" / name
     report = run(args)
     if args.json:
         print(json.dumps(report))
@@ -194,6 +263,9 @@ def main() -> None:
     print(f"config {args.config}, {work['connections']} connection(s), window {work['window']},"
           f" {report['submitted']:,} messages{' with receipts' if work['receipts'] else ''}")
     rate = report["receipt_rate"] if work["receipts"] else report["submit_rate"]
+    if report["database_cpu_s"] is not None:
+        print(f"  PostgreSQL CPU {report['database_cpu_s']:.1f} s, "
+              f"{report['database_cpu_s'] / max(report['responses'], 1) * 1e6:.1f} µs/msg")
     print(f"  rate {rate:,.0f} messages/s end to end ({report['elapsed_s']:.1f} s); "
           f"statuses {report['statuses']}; receipts {report['receipts']:,}, missing "
           f"{report['receipts_missing']:,}")

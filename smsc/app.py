@@ -54,7 +54,14 @@ from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import SessionLimits
 from smsc.simulation.broadcasts import BroadcastAreas
 from smsc.simulation.fate import Simulation
-from smsc.store import MemoryStore, Message, MessageStore, NewMessage, RetryPolicy
+from smsc.store import (
+    MemoryStore,
+    Message,
+    MessageStore,
+    NewMessage,
+    RetryPolicy,
+    StoreOpenError,
+)
 from smsc.submit import SubmitPreparation
 
 log = logging.getLogger("smsc")
@@ -136,6 +143,17 @@ def open_store(
         return SqliteStore(path, retry=retry, max_pending=max_pending, synchronous=synchronous,
                            checkpoints="caller", on_final=on_final,
                            accepted_notice=accepted_notice), StorePlacement.COMMITS_ON_LOOP
+    if config.store.kind == "postgresql":
+        try:
+            from smsc.store.postgresql import PostgresqlStore
+        except ImportError as error:  # psycopg is an optional extra
+            raise StoreOpenError(
+                "store.kind = postgresql needs psycopg: pip install "
+                f"'smsc-simulator[postgresql]' ({error})") from error
+        return PostgresqlStore(
+            config.store.dsn, retry=retry, max_pending=max_pending,
+            synchronous_commit=config.store.postgresql.synchronous_commit, on_final=on_final,
+            accepted_notice=accepted_notice), StorePlacement.WORKER  # psycopg blocks
     return (MemoryStore(retry=retry, max_pending=max_pending,
                         max_finished=config.store.max_finished, on_final=on_final,
                         accepted_notice=accepted_notice), StorePlacement.LOOP)

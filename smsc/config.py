@@ -136,11 +136,25 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PostgresqlConfig:
+    synchronous_commit: bool = True
+    """true: a commit (and so a submit_sm_resp) waits until the server's WAL is on disk;
+    false: a server crash may lose the last commits (a crash of the SMSC never does), for
+    less latency per commit."""
+
+
+@dataclass(frozen=True, slots=True)
 class StoreConfig:
-    kind: str = field(default="sqlite", metadata=_limits(choices=("sqlite", "memory")))
-    """sqlite: durable file in data_dir; memory: fastest, lost at exit."""
+    kind: str = field(default="sqlite",
+                      metadata=_limits(choices=("sqlite", "memory", "postgresql")))
+    """sqlite: durable file in data_dir; memory: fastest, lost at exit; postgresql: tables
+    on a PostgreSQL server (dsn; needs the postgresql extra: psycopg)."""
     data_dir: str = "./var"
     """Directory of the SQLite file (smsc.db)."""
+    dsn: str = field(default="", repr=False)
+    """PostgreSQL connection string (libpq key=value or a postgresql:// URL); empty: the
+    PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE... environment variables."""
+    postgresql: PostgresqlConfig = field(default_factory=PostgresqlConfig)
     synchronous: str = field(default="normal", metadata=_limits(choices=("normal", "full")))
     """normal survives a process kill; full also survives power loss (slower)."""
     writer: str = field(default="auto", metadata=_limits(choices=("auto", "thread")))

@@ -1,9 +1,12 @@
-"""Shared fixtures: configs for tests, and a running SMSC on 127.0.0.1 with a free port."""
+"""Shared fixtures: configs for tests, a running SMSC on 127.0.0.1 with a free port, and a
+throwaway PostgreSQL server (one per session, a fresh database per module)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from smsc.config import (
     ServerConfig,
     StoreConfig,
 )
+from tests.postgresql import ThrowawayPostgres, missing_reason
 
 ConfigFactory = Callable[..., Config]
 
@@ -45,3 +49,40 @@ def start_smsc(nursery: trio.Nursery) -> Callable[[Config], Any]:
         return running
 
     return start
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL server of the session's own, on a Unix socket in a temporary directory.
+    Without PostgreSQL (or psycopg) the tests that need it skip, and say why; under CI they
+    fail, since CI installs both."""
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+        pytest.skip(reason)
+    server = ThrowawayPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgresql_database(postgresql_server: ThrowawayPostgres,
+                        request: pytest.FixtureRequest) -> str:
+    """The dsn of a database of the test module's own."""
+    name = re.sub(r"\W", "_", request.module.__name__).lower()[-60:]
+    return postgresql_server.create_database(name)
+
+
+@pytest.fixture
+def postgresql_dsn(postgresql_database: str) -> str:
+    """The module's database, emptied of what an earlier test left in it."""
+    import psycopg
+
+    with psycopg.connect(postgresql_database, autocommit=True) as connection:
+        connection.execute("DROP SCHEMA public CASCADE")
+        connection.execute("CREATE SCHEMA public")
+    return postgresql_database

@@ -112,6 +112,9 @@ def test_example_configs_load(path: Path) -> None:
         ({"handsets": [{"online_for": 10}]}, "handsets[0].online_for", "go together"),
         ({"handsets": [{"regex": "("}]}, "handsets[0].regex[0]", "bad regex"),
         ({"simulation": {"inbox_size": -1}}, "simulation.inbox_size", "at least 0"),
+        ({"store": {"kind": "postgres"}}, "store.kind", "one of"),
+        ({"store": {"postgresql": {"synchronous_commit": "off"}}},
+         "store.postgresql.synchronous_commit", "must be"),
     ],
 )
 def test_mistakes_give_one_line_naming_file_key_and_problem(
@@ -189,3 +192,13 @@ def test_serve_on_a_store_of_a_newer_layout_exits_2_with_one_line(tmp_path: Path
     assert serve.stderr.strip().splitlines() == [
         f"smsc: {database}: written in store layout 99 by a newer version; this one reads "
         "layouts up to 3"]
+
+
+def test_the_postgresql_store_takes_a_dsn_kept_out_of_the_config_repr() -> None:
+    config = parse_config({"store": {
+        "kind": "postgresql", "dsn": "host=db user=smsc password=hunter2",
+        "postgresql": {"synchronous_commit": False}}}, "my.toml")
+    assert config.store.kind == "postgresql"
+    assert config.store.dsn == "host=db user=smsc password=hunter2"
+    assert config.store.postgresql.synchronous_commit is False
+    assert "hunter2" not in repr(config)

@@ -52,7 +52,8 @@ class StorePlacement(Enum):
     GIL, so on the worker it ran no sooner, and the two threads handing the GIL to each other
     around every statement cost some 15% more server CPU per message (docs/benchmarks.md)."""
     WORKER = "worker"
-    """Every call on the worker thread: SQLite with synchronous FULL, whose commits sync."""
+    """Every call on the worker thread: SQLite with synchronous FULL, whose commits sync, and
+    PostgreSQL, whose every call waits for the server."""
 
 
 class Committer:

@@ -1,4 +1,5 @@
-"""The row codec of the SQL stores: a message as the values of its row's columns, and back.
+"""The row codec of the SQL stores: a message as the values of its row's columns, and back;
+owed items as runs.
 
 No database module here: the values are plain Python (str, int, float, bytearray) that any
 DB-API driver binds, so every SQL store writes the packed octets, the times and the NULL
@@ -7,12 +8,13 @@ stand-ins the same way, and reads them back with `message_of`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from smsc.pdu.constants import MessageState
-from smsc.store.models import Direction, Message, NewMessage
+from smsc.store.models import Direction, Message, MessageQuery, NewMessage
+from smsc.store.outbound_mirror import Notice
 
 MESSAGE_COLUMNS = (
     "system_id", "service_type", "source_addr", "destination_addr", "network", "addressing",
@@ -36,6 +38,10 @@ None parameter through its adapter lookup (several failed attribute lookups, som
 instructions), a float or int not; the statements turn the stand-in back into NULL."""
 NO_OCTETS = bytearray()
 """The value bound for empty octets (never changed: drivers copy what they bind)."""
+
+RUN_AT_LEAST = 3
+"""Shortest run of owed items written as one statement (below it, binding each row costs
+less)."""
 
 _MO = Direction.MO
 """A module constant: an Enum class attribute costs a lookup hook per use on 3.11."""
@@ -98,3 +104,65 @@ def message_of(row: Sequence[Any]) -> Message:
         message_id, fields, MessageState(state), attempts, time_of(next_attempt_at),
         time_of(final_at), network_error_code,
     )
+
+
+def outbound_runs(notices: list[Notice], first_item_id: int) -> list[list[Any]]:
+    """The rows of owed notices under ids counted on from `first_item_id`, as runs
+    ([first item id, account, kind, first message id, state, count]: consecutive items for
+    consecutive messages of one account, kind and state) for `write_outbound`."""
+    item_id = first_item_id
+    runs: list[list[Any]] = []
+    run: list[Any] = [0, None, None, 0, None, 0]
+    for system_id, kind, message in notices:
+        message_id = message.message_id
+        kind_value = kind._value_
+        state = message.state._value_
+        if (message_id == run[3] + run[5] and system_id == run[1] and kind_value == run[2]
+                and state == run[4]):
+            run[5] += 1
+        else:
+            run = [item_id, system_id, kind_value, message_id, state, 1]
+            runs.append(run)
+        item_id += 1
+    return runs
+
+
+def chunks(values: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
+    """`values` in pieces small enough for one statement's parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def query_conditions(query: MessageQuery, mark: str) -> tuple[str, list[Any]]:
+    """The WHERE clause of a lookup (empty when it has no condition) with `mark` for each
+    parameter, and its parameters."""
+    conditions: list[str] = []
+    values: list[Any] = []
+    if query.message_id is not None:
+        conditions.append(f"id = {mark}")
+        values.append(query.message_id)
+    if query.system_id is not None:
+        conditions.append(f"system_id = {mark}")
+        values.append(query.system_id)
+    if query.address is not None:
+        conditions.append(f"(destination_addr = {mark} OR source_addr = {mark})")
+        values += [query.address, query.address]
+    if query.state is not None:
+        conditions.append(f"state = {mark}")
+        values.append(int(query.state))
+    return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), values
+
+
+def id_runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Ids (of finished messages, of acknowledged items) as runs of consecutive ids (first,
+    last), in order, duplicates once."""
+    ids = sorted(set(ids))
+    runs: list[tuple[int, int]] = []
+    start = previous = ids[0]
+    for message_id in ids[1:]:
+        if message_id != previous + 1:
+            runs.append((start, previous))
+            start = message_id
+        previous = message_id
+    runs.append((start, previous))
+    return runs

@@ -1,4 +1,5 @@
-"""The SQLite store's statements, and the writes of a batch's rows as few statements as can be.
+"""The SQLite store's statements, and the writes of a batch's rows as few statements as can be
+(`SqliteWrites`, the `TableWrites` of a transaction on SQLite).
 
 Rows are the row codec's (`smsc.store.rows`); this module is what is SQLite's about writing
 and reading them: its placeholders, `sqlite_sequence`, `json_each`, and statements shaped
@@ -8,14 +9,21 @@ for sqlite3's cost per step.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
 from smsc.pdu.constants import MessageState
-from smsc.store.models import MessageQuery
-from smsc.store.outbound_mirror import Notice
-from smsc.store.rows import COLUMNS, MESSAGE_COLUMNS, NULLABLE, STATE_COLUMNS
+from smsc.store.models import MessageQuery, NewMessage
+from smsc.store.rows import (
+    COLUMNS,
+    MESSAGE_COLUMNS,
+    NULLABLE,
+    RUN_AT_LEAST,
+    STATE_COLUMNS,
+    id_runs,
+    query_conditions,
+)
 
 ENROUTE = int(MessageState.ENROUTE)
 
@@ -77,8 +85,6 @@ INSERT_OUTBOUND_RUN = (
     "SELECT ? + i, ?, ?, ? + i, ? FROM n"
 )
 """Rows for consecutive items and messages (item and message ids counted up from the first)."""
-RUN_AT_LEAST = 3
-"""Shortest run written as one statement (below it, binding each row costs less)."""
 
 INSERT_FINISHED = "INSERT INTO finished (first_id, last_id, final_at) VALUES (?, ?, ?)"
 LAST_FINISHED_RUN = "SELECT COALESCE(MAX(rowid), 0) FROM finished"
@@ -109,28 +115,8 @@ def retry_ids(count: int) -> str:
 
 def find(query: MessageQuery) -> tuple[str, list[Any]]:
     """The statement and parameters of a lookup: newest first, at most `query.limit`."""
-    conditions: list[str] = []
-    values: list[Any] = []
-    if query.message_id is not None:
-        conditions.append("id = ?")
-        values.append(query.message_id)
-    if query.system_id is not None:
-        conditions.append("system_id = ?")
-        values.append(query.system_id)
-    if query.address is not None:
-        conditions.append("(destination_addr = ? OR source_addr = ?)")
-        values += [query.address, query.address]
-    if query.state is not None:
-        conditions.append("state = ?")
-        values.append(int(query.state))
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    where, values = query_conditions(query, "?")
     return f"{SELECT}{where} ORDER BY id DESC LIMIT ?", [*values, query.limit]
-
-
-def chunks(values: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
-    """`values` in pieces small enough for one statement's parameters."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def insert_rows(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -173,37 +159,7 @@ def delete_outbound(db: sqlite3.Connection, item_ids: list[int]) -> None:
 
 def write_finished(db: sqlite3.Connection, finished: list[int], at: float) -> None:
     """Record ids finished at `at` as runs of consecutive ids, for the purge."""
-    ids = sorted(finished)
-    runs: list[tuple[int, int, float]] = []
-    start = previous = ids[0]
-    for message_id in ids[1:]:
-        if message_id != previous + 1:
-            runs.append((start, previous, at))
-            start = message_id
-        previous = message_id
-    runs.append((start, previous, at))
-    db.executemany(INSERT_FINISHED, runs)
-
-
-def outbound_runs(notices: list[Notice], first_item_id: int) -> list[list[Any]]:
-    """The rows of owed notices under ids counted on from `first_item_id`, as runs
-    ([first item id, account, kind, first message id, state, count]: consecutive items for
-    consecutive messages of one account, kind and state) for `write_outbound`."""
-    item_id = first_item_id
-    runs: list[list[Any]] = []
-    run: list[Any] = [0, None, None, 0, None, 0]
-    for system_id, kind, message in notices:
-        message_id = message.message_id
-        kind_value = kind._value_
-        state = message.state._value_
-        if (message_id == run[3] + run[5] and system_id == run[1] and kind_value == run[2]
-                and state == run[4]):
-            run[5] += 1
-        else:
-            run = [item_id, system_id, kind_value, message_id, state, 1]
-            runs.append(run)
-        item_id += 1
-    return runs
+    db.executemany(INSERT_FINISHED, [(first, last, at) for first, last in id_runs(finished)])
 
 
 def write_outbound(db: sqlite3.Connection, runs: list[list[Any]]) -> None:
@@ -219,3 +175,56 @@ def write_outbound(db: sqlite3.Connection, runs: list[list[Any]]) -> None:
                            for i in range(count))
     if singles:
         db.executemany(INSERT_OUTBOUND, singles)
+
+
+_FAULTS = frozenset({
+    sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_NOMEM,
+})
+"""SQLite's primary result codes that say something of the disk or the database file, not
+of what was written: a write failing with one may succeed later."""
+
+
+def is_fault(error: BaseException) -> bool:
+    """Whether `error` is a fault of the disk or the database rather than of the batch."""
+    code = getattr(error, "sqlite_errorcode", None)  # (set by SQLite's own errors only)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _FAULTS
+
+
+class SqliteWrites:
+    """A transaction's writes on the store's SQLite connection (`transaction.TableWrites`)."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def replaceable(self, new: NewMessage) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = self.db.execute(
+            SELECT_REPLACEABLE,
+            (new.system_id, new.destination_addr, new.source_addr, new.service_type),
+        ).fetchone()
+        return row
+
+    def update_fields(self, values: tuple[Any, ...], message_id: int) -> None:
+        self.db.execute(UPDATE_FIELDS, (*values, message_id))
+
+    def insert_rows(self, first_id: int, rows: list[tuple[Any, ...]]) -> None:
+        insert_rows(self.db, rows)  # (AUTOINCREMENT counts from first_id: the only writer)
+
+    def update_states(self, updates: list[tuple[Any, ...]]) -> None:
+        self.db.executemany(UPDATE_STATE, updates)
+
+    def write_finished(self, finished: list[int], at: float) -> None:
+        write_finished(self.db, finished, at)
+
+    def write_outbound(self, runs: list[list[Any]]) -> None:
+        write_outbound(self.db, runs)
+
+    def delete_outbound(self, item_ids: list[int]) -> None:
+        delete_outbound(self.db, item_ids)
+
+    def outbound_failed(self, item_ids: list[int]) -> None:
+        self.db.executemany(OUTBOUND_FAILED, [(i,) for i in item_ids])

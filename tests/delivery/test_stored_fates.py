@@ -27,7 +27,7 @@ from smsc.config import (
 from smsc.pdu import SubmitSm
 from smsc.simulation.draws import fate_of, identity
 from smsc.store import Message, MessageQuery
-from smsc.store import sqlite_batch as sqlite_batch_module
+from smsc.store import transaction as transaction_module
 from smsc.store.models import Direction
 from smsc.store.rows import NO_OCTETS
 
@@ -151,12 +151,12 @@ async def test_the_restart_comparison_catches_fates_that_are_not_stored(
     message draws from its first copy's fate, and later copies end otherwise."""
     with trio.fail_after(3600):
         straight = await without_restart(configured(make_config, tmp_path / "straight"))
-        writes = sqlite_batch_module.fields_of
+        writes = transaction_module.fields_of
 
         def without_fate(*args: Any) -> tuple[Any, ...]:
             return (*writes(*args)[:-1], NO_OCTETS)
 
-        monkeypatch.setattr(sqlite_batch_module, "fields_of", without_fate)
+        monkeypatch.setattr(transaction_module, "fields_of", without_fate)
         restarted, _ = await with_restart(configured(make_config, tmp_path / "restart"))
     assert restarted != straight
 

@@ -16,6 +16,7 @@ import trio
 
 from smsc.config import AccountConfig
 from smsc.pdu.constants import CommandStatus, MessageState
+from tests.postgresql import on_store
 
 TIMEOUT = 5
 
@@ -58,12 +59,11 @@ def submit_and_get_receipt(port: int, system_id: str, password: str) -> dict[str
         client.disconnect()
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql"])
 async def test_bind_submit_and_receipt_with_smpplib(make_config: Any, start_smsc: Any,
-                                                    kind: str) -> None:
-    config = make_config()
-    config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind=kind))
-    running = await start_smsc(config)
+                                                    kind: str,
+                                                    request: pytest.FixtureRequest) -> None:
+    running = await start_smsc(on_store(make_config(), kind, request))
     result = await trio.to_thread.run_sync(
         submit_and_get_receipt, running.smpp_port, "smppclient1", "password"
     )

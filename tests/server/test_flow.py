@@ -10,6 +10,7 @@ import pytest
 import trio
 import trio.testing
 
+from smsc.app import run
 from smsc.config import AccountConfig, NetworkConfig, RouteConfig, RoutingConfig
 from smsc.pdu import (
     CancelSm,
@@ -38,6 +39,7 @@ from smsc.session import ConnectionClosed, RequestAnswered, ResponseReceived
 from smsc.store import MessageQuery, parse_message_id
 
 from ..esme import Esme, connect
+from ..postgresql import on_store
 from ..waiting import until
 
 S = CommandStatus
@@ -506,13 +508,12 @@ async def test_impossible_numbers_are_refused_when_validation_is_on(
     assert (await esme.request(bad)).command_status == S.ESME_RINVDSTADR
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql"])
 async def test_message_the_network_takes_at_once_is_stored_delivered(
-    make_config: Any, start_smsc: Any, autojump_clock: Any, kind: str
+    make_config: Any, start_smsc: Any, autojump_clock: Any, kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    config = make_config()
-    running = await start_smsc(dataclasses.replace(
-        config, store=dataclasses.replace(config.store, kind=kind)))
+    running = await start_smsc(on_store(make_config(), kind, request))
     esme = await connect(running)
     await esme.bind()
     resp = await esme.request(submit())
@@ -528,13 +529,13 @@ async def test_message_the_network_takes_at_once_is_stored_delivered(
         raise AssertionError(f"a second notice: {extra}")
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql"])
 async def test_first_attempt_that_takes_time_ends_after_its_latency(
-    make_config: Any, start_smsc: Any, autojump_clock: Any, kind: str
+    make_config: Any, start_smsc: Any, autojump_clock: Any, kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     config = make_config(networks=(NetworkConfig(latency=30.0),))
-    running = await start_smsc(dataclasses.replace(
-        config, store=dataclasses.replace(config.store, kind=kind)))
+    running = await start_smsc(on_store(config, kind, request))
     esme = await connect(running)
     await esme.bind()
     submitted = trio.current_time()
@@ -543,8 +544,8 @@ async def test_first_attempt_that_takes_time_ends_after_its_latency(
     assert (await esme.request(query)).message_state == MessageState.ENROUTE
     receipt = await esme.next_request()
     elapsed = trio.current_time() - submitted
-    # (the autojump clock also runs on while SQLite works in its thread)
-    assert elapsed >= 30.0 and (kind == "sqlite" or elapsed < 31.0)
+    # (the autojump clock also runs on while a database works in its thread)
+    assert elapsed >= 30.0 and (kind != "memory" or elapsed < 31.0)
     assert receipt.receipted_message_id == resp.message_id  # type: ignore[attr-defined]
     stored = running.store.query(int(resp.message_id, 16), "smppclient1")
     assert stored is not None and stored.state is MessageState.DELIVERED
@@ -854,3 +855,30 @@ async def test_requests_of_every_kind_read_in_one_chunk_each_get_their_own_answe
     assert metrics.value("smsc_pdus_received_total", command="submit_sm", status="ESME_ROK") == 3
     assert metrics.value("smsc_submits_total", account="smppclient1",
                          status="ESME_RINVESMCLASS") == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_acknowledged_messages_and_their_receipts_survive_a_restart(
+    make_config: Any, autojump_clock: Any, kind: str, request: pytest.FixtureRequest
+) -> None:
+    config = on_store(make_config(), kind, request)
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(run, config)
+        sender = await connect(running)
+        await sender.bind("transmitter")
+        resps = [await sender.request(submit(short_message=b"%d" % n)) for n in range(3)]
+        assert all(r.command_status == S.ESME_ROK for r in resps)
+        running.shutdown.set()  # the receipts are owed: nobody bound to receive them
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(run, config)
+        receiver = await connect(running)
+        await receiver.bind("transceiver")
+        receipts = [await receiver.next_request() for _ in resps]
+        assert sorted(r.receipted_message_id for r in receipts) == sorted(  # type: ignore[attr-defined]
+            r.message_id for r in resps)
+        for resp in resps:
+            query = QuerySm(message_id=resp.message_id, source_addr="4915100000001")
+            assert (await receiver.request(query)).message_state == MessageState.DELIVERED
+        later = await receiver.request(submit())  # a new id, none of the first run's
+        assert later.message_id not in {r.message_id for r in resps}
+        running.shutdown.set()

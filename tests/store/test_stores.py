@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,14 +39,19 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageStore]:
     limits = {"limited": 2}
     made: MessageStore
     if request.param == "memory":
         made = MemoryStore(retry=RETRY, max_pending=limits)
-    else:
+    elif request.param == "sqlite":
         made = SqliteStore(tmp_path / "smsc.db", retry=RETRY, max_pending=limits)
+    else:
+        from smsc.store.postgresql import PostgresqlStore
+
+        made = PostgresqlStore(request.getfixturevalue("postgresql_dsn"), retry=RETRY,
+                               max_pending=limits)
     yield made
     made.close()
 
@@ -605,18 +610,25 @@ _OCTET = st.integers(0, 255)
 _MOMENT = st.none() | st.integers(0, 10**6).map(at)
 
 
+def message_fields(text: Callable[..., st.SearchStrategy[str]] = st.text
+                   ) -> st.SearchStrategy[dict[str, object]]:
+    """Every field of a NewMessage but its account, any value it may hold; strings drawn by
+    `text(max_size=...)`."""
+    return st.fixed_dictionaries({
+        "source_addr_ton": _OCTET, "source_addr_npi": _OCTET, "dest_addr_ton": _OCTET,
+        "dest_addr_npi": _OCTET, "esm_class": _OCTET, "protocol_id": _OCTET,
+        "priority_flag": _OCTET, "registered_delivery": _OCTET, "data_coding": _OCTET,
+        "replace_if_present": st.booleans(), "direction": st.sampled_from(Direction),
+        "service_type": text(max_size=5), "source_addr": text(max_size=21),
+        "destination_addr": text(max_size=21), "network": text(max_size=8),
+        "payload": st.binary(max_size=300), "extra": st.binary(max_size=20),
+        "fate": st.binary(max_size=12), "submitted_at": _MOMENT, "expires_at": _MOMENT,
+        "schedule_at": _MOMENT,
+    })
+
+
 @settings(max_examples=60, deadline=None)
-@given(fields=st.fixed_dictionaries({
-    "source_addr_ton": _OCTET, "source_addr_npi": _OCTET, "dest_addr_ton": _OCTET,
-    "dest_addr_npi": _OCTET, "esm_class": _OCTET, "protocol_id": _OCTET,
-    "priority_flag": _OCTET, "registered_delivery": _OCTET, "data_coding": _OCTET,
-    "replace_if_present": st.booleans(), "direction": st.sampled_from(Direction),
-    "service_type": st.text(max_size=5), "source_addr": st.text(max_size=21),
-    "destination_addr": st.text(max_size=21), "network": st.text(max_size=8),
-    "payload": st.binary(max_size=300), "extra": st.binary(max_size=20),
-    "fate": st.binary(max_size=12), "submitted_at": _MOMENT, "expires_at": _MOMENT,
-    "schedule_at": _MOMENT,
-}))
+@given(fields=message_fields())
 def test_sqlite_every_field_reads_back_from_disk_as_written(
     tmp_path_factory: pytest.TempPathFactory, fields: dict[str, object]
 ) -> None:

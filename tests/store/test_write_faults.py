@@ -32,7 +32,8 @@ from smsc.store import (
     TemporaryFailure,
 )
 from smsc.store.models import UNDER_WAY
-from smsc.store.sqlite import EXPIRY_RETRY, SqliteStore
+from smsc.store.sqlite import SqliteStore
+from smsc.store.table_store import EXPIRY_RETRY
 
 from .test_stores import RETRY, T0, accept, accept_attempted, at, new
 

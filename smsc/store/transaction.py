@@ -1,23 +1,23 @@
-"""One write transaction of the SQLite store: its rows, and what memory learns once it commits.
+"""One write transaction of a table store: its rows, and what memory learns once it commits.
 
 Nothing in the store's memory changes while a transaction runs. Its writes read that memory
 as it stood before, and stage what it is to become (due index entries, claims taken and
 ended, cached messages, pending and state counts, finished messages for `on_final`, owed
 notices for the outbound mirror, the next ids) in the `Transaction`; the store applies them
 only once COMMIT has succeeded. A transaction that fails anywhere, COMMIT included, leaves
-the memory as if it had never been tried: what it staged is dropped with it. `is_fault`
-tells the failures that say something of the disk or the database (the same write may
-succeed later) from those of what was written.
+the memory as if it had never been tried: what it staged is dropped with it.
+
+The rows go through `TableWrites`, what each database's statements module provides: this
+module decides what is written, and none of it is any one database's.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from smsc.pdu.constants import INTERMEDIATE_NOTIFICATION_BIT, MessageState
 from smsc.store.models import (
@@ -37,37 +37,41 @@ from smsc.store.models import (
     make_message,
 )
 from smsc.store.outbound_mirror import Notice
-from smsc.store.rows import NO_CODE, NO_TIME, fields_of, stand_in
-from smsc.store.sqlite_statements import (
-    OUTBOUND_FAILED,
-    SELECT_REPLACEABLE,
-    UPDATE_FIELDS,
-    UPDATE_STATE,
-    delete_outbound,
-    insert_rows,
-    outbound_runs,
-    write_finished,
-    write_outbound,
-)
+from smsc.store.rows import NO_CODE, NO_TIME, fields_of, outbound_runs, stand_in
 
 ENROUTE = int(MessageState.ENROUTE)
 DELIVERED = int(MessageState.DELIVERED)
 _MT = Direction.MT
 
-_FAULTS = frozenset({
-    sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED,
-    sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CANTOPEN,
-    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL,
-    sqlite3.SQLITE_NOMEM,
-})
-"""SQLite's primary result codes that say something of the disk or the database file, not
-of what was written: a write failing with one may succeed later."""
 
+class TableWrites(Protocol):
+    """The writes a transaction makes, in a database's own statements (rows as the row
+    codec, `smsc.store.rows`, makes them)."""
 
-def is_fault(error: BaseException) -> bool:
-    """Whether `error` is a fault of the disk or the database rather than of the batch."""
-    code = getattr(error, "sqlite_errorcode", None)  # (set by SQLite's own errors only)
-    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _FAULTS
+    def replaceable(self, new: NewMessage) -> Sequence[Any] | None:
+        """The oldest pending row `new` replaces (replace_if_present), if any."""
+
+    def update_fields(self, values: tuple[Any, ...], message_id: int) -> None:
+        """Write a message's `MESSAGE_COLUMNS` values."""
+
+    def insert_rows(self, first_id: int, rows: list[tuple[Any, ...]]) -> None:
+        """Insert message rows given as two tuples each (`MESSAGE_COLUMNS` values, then
+        `STATE_COLUMNS` values), under consecutive ids from `first_id`."""
+
+    def update_states(self, updates: list[tuple[Any, ...]]) -> None:
+        """Write `STATE_COLUMNS` values followed by the message id, for each update."""
+
+    def write_finished(self, finished: list[int], at: float) -> None:
+        """Record ids finished at `at` (a timestamp), for the purge."""
+
+    def write_outbound(self, runs: list[list[Any]]) -> None:
+        """Insert owed items given as runs (`rows.outbound_runs`)."""
+
+    def delete_outbound(self, item_ids: list[int]) -> None:
+        """Delete acknowledged items."""
+
+    def outbound_failed(self, item_ids: list[int]) -> None:
+        """Count one more attempt for each of these items."""
 
 
 class Transaction:
@@ -78,19 +82,19 @@ class Transaction:
 
     __slots__ = (
         "_accepted_notice", "_claimed", "_finishing", "_finishing_at", "_inserting",
-        "_inserting_first", "_max_pending", "_next_item_id", "_pending", "_retry", "claims",
-        "db", "due", "finals", "forget", "next_message_id", "notices", "pending", "remember",
-        "states", "unclaimed",
+        "_inserting_first", "_max_pending", "_next_item_id", "_pending", "_retry", "_writes",
+        "claims", "due", "finals", "forget", "next_message_id", "notices", "pending",
+        "remember", "states", "unclaimed",
     )
 
-    def __init__(self, db: sqlite3.Connection, claimed: dict[int, Message],
+    def __init__(self, writes: TableWrites, claimed: dict[int, Message],
                  pending: Counter[str], retry: RetryPolicy,
                  max_pending: dict[str, int]) -> None:
         self._claimed = claimed
         self._pending = pending
         self._retry = retry
         self._max_pending = max_pending
-        self.db = db
+        self._writes = writes
         self.next_message_id = 1
         """The id the next new row gets (the store's own once this commits)."""
         self._next_item_id = 1
@@ -122,11 +126,10 @@ class Transaction:
         self.notices: list[Notice] = []
         """Owed notices written, under item ids counted on from the store's next one."""
 
-    def begin(self, db: sqlite3.Connection, next_message_id: int, next_item_id: int,
+    def begin(self, next_message_id: int, next_item_id: int,
               accepted_notice: Callable[[NewMessage], bool] | None) -> None:
-        """Start on the store's connection, from its next ids and its acceptance notice
-        hook (with nothing staged)."""
-        self.db = db
+        """Start from the store's next ids and its acceptance notice hook (with nothing
+        staged)."""
         self.next_message_id = next_message_id
         self._next_item_id = next_item_id
         self._accepted_notice = accepted_notice
@@ -151,11 +154,10 @@ class Transaction:
         self.insert(now)
         if batch.outcomes:
             self.outcomes(batch.outcomes, now)
-        db = self.db
         if batch.outbound_acknowledged:
-            delete_outbound(db, batch.outbound_acknowledged)
+            self._writes.delete_outbound(batch.outbound_acknowledged)
         if batch.outbound_failed:
-            db.executemany(OUTBOUND_FAILED, [(i,) for i in batch.outbound_failed])
+            self._writes.outbound_failed(batch.outbound_failed)
 
     # -- accepts -------------------------------------------------------------------------------
 
@@ -164,13 +166,10 @@ class Transaction:
         """The id `new` is stored under (its row is written by `insert`), or the refusal."""
         mobile_terminated = new.direction is _MT
         if mobile_terminated and new.replace_if_present:
-            existing = self.db.execute(
-                SELECT_REPLACEABLE,
-                (new.system_id, new.destination_addr, new.source_addr, new.service_type),
-            ).fetchone()
+            existing = self._writes.replaceable(new)
             if existing is not None and existing[0] not in self._claimed:
                 values = fields_of(replace(new, replace_if_present=False))
-                self.db.execute(UPDATE_FIELDS, (*values, existing[0]))
+                self._writes.update_fields(values, existing[0])
                 self.forget.append(existing[0])
                 return int(existing[0])
         if mobile_terminated and self._max_pending:
@@ -268,7 +267,7 @@ class Transaction:
                 notices.append((new.system_id, notify, done))
             for kind in transition.acks:
                 notices.append((new.system_id, kind, done))
-        insert_rows(self.db, rows)
+        self._writes.insert_rows(first_id, rows)
         self.next_message_id = first_id + len(rows) // 2
         self._inserting.clear()
         self._inserting_first.clear()
@@ -305,7 +304,7 @@ class Transaction:
     def write_finished(self) -> None:
         """Record the finished ids as runs of consecutive ids, for the purge (last)."""
         if self._finishing:
-            write_finished(self.db, self._finishing, self._finishing_at)
+            self._writes.write_finished(self._finishing, self._finishing_at)
             self._finishing.clear()
             self._finishing_at = 0.0
 
@@ -352,13 +351,13 @@ class Transaction:
         self, updates: list[tuple[Any, ...]], notices: list[Notice]
     ) -> None:
         if updates:
-            self.db.executemany(UPDATE_STATE, updates)
+            self._writes.update_states(updates)
         if notices:
             self._queue_notices(notices)
 
     def _queue_notices(self, notices: list[Notice]) -> None:
         """Insert owed notices (system_id, kind, message as it is to be told) under ids of
         our own counting; the outbound mirror takes them once committed."""
-        write_outbound(self.db, outbound_runs(notices, self._next_item_id))
+        self._writes.write_outbound(outbound_runs(notices, self._next_item_id))
         self._next_item_id += len(notices)
         self.notices += notices

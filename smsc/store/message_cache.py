@@ -1,4 +1,4 @@
-"""The SQLite store's message cache: recently written unfinished messages, as objects.
+"""A table store's message cache: recently written unfinished messages, as objects.
 
 Claims read it first, so that claiming a message written moments ago reads nothing back;
 outbound items read from the table take their messages from it when it has them. It holds
@@ -15,8 +15,7 @@ from typing import Any
 from smsc.pdu.constants import MessageState
 from smsc.store.models import Message, OutboundItem, OutboundKind
 from smsc.store.outbound_mirror import OutboundRow
-from smsc.store.rows import message_of
-from smsc.store.sqlite_statements import chunks
+from smsc.store.rows import chunks, message_of
 
 CACHE_SIZE = 50000
 """Recently written unfinished messages kept as objects, so that claiming them due reads

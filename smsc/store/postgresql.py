@@ -1,0 +1,201 @@
+"""Durable MessageStore on PostgreSQL: every accepted message and owed notification in tables
+on a server, which other processes can read (and, later, share).
+
+The design is the table stores' (`table_store`): one connection used by one caller at a time
+(every call but the delivery loop's quick reads on the committer's worker thread, since
+psycopg blocks), one transaction per `apply`, memory changed only once a transaction has
+committed, so a submit_sm_resp goes out only after COMMIT. A transaction's statements are
+pipelined but for the COPY of new messages (`postgresql_statements`). `synchronous_commit`
+is on unless the caller turns it off (a commit then returns before the server's WAL is on
+disk: a server crash may lose the last commits, a crash of this process never does).
+
+This module is what is PostgreSQL's: the connection and its transactions, the ids (from
+sequences, a block at a time: `postgresql_ids`), the tables (`postgresql_schema`) and the
+statements (`postgresql_statements`). Lookups read on a second connection of their own. A
+connection lost is a fault like a full disk: the write fails with StoreWriteError, and the
+next one connects again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from smsc.store.errors import StoreOpenError
+from smsc.store.models import Message, MessageQuery, NewMessage, RetryPolicy
+from smsc.store.outbound_mirror import MIRROR_LIMIT, OutboundRow
+from smsc.store.postgresql_ids import IdBlocks
+from smsc.store.postgresql_schema import ID_BLOCK, connect, describe, prepare_tables
+from smsc.store.postgresql_statements import (
+    COUNT_BY_STATE,
+    COUNT_OUTBOUND,
+    MOVE_DUE,
+    PURGE,
+    SELECT_DUE,
+    SELECT_IDS,
+    SELECT_OUTBOUND,
+    SELECT_OUTBOUND_AFTER,
+    SELECT_OWNED,
+    SELECT_PENDING_OWNED,
+    SELECT_PENDING_TO,
+    UPDATE_FIELDS_AND_DUE,
+    PostgresqlWrites,
+    find,
+    is_fault,
+)
+from smsc.store.purge import purge
+from smsc.store.rows import message_of
+from smsc.store.table_store import TableStore
+
+__all__ = ["PostgresqlStore"]
+
+
+class PostgresqlStore(TableStore):
+    """See `base.MessageStore` for the contract and `table_store` for the design."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        retry: RetryPolicy | None = None,
+        max_pending: dict[str, int] | None = None,
+        synchronous_commit: bool = True,
+        mirror_limit: int = MIRROR_LIMIT,
+        on_final: Callable[[Message], None] | None = None,
+        accepted_notice: Callable[[NewMessage], bool] | None = None,
+    ) -> None:
+        super().__init__(describe(dsn), retry=retry, max_pending=max_pending,
+                         mirror_limit=mirror_limit, on_final=on_final,
+                         accepted_notice=accepted_notice)
+        self.dsn = dsn
+        self.synchronous_commit = synchronous_commit
+        db = connect(dsn, synchronous_commit=synchronous_commit)
+        self._writes = PostgresqlWrites(db, IdBlocks("message_ids", ID_BLOCK),
+                                        IdBlocks("outbound_ids", ID_BLOCK))
+        self._reader = db
+        try:
+            prepare_tables(db, self.where)
+            self._load()
+            self._reader = connect(dsn, synchronous_commit=synchronous_commit)
+        except psycopg.Error as error:
+            db.close()
+            raise StoreOpenError(f"{self.where}: cannot be read ({error})") from error
+        except BaseException:
+            db.close()
+            raise
+
+    @property
+    def _db(self) -> psycopg.Connection[Any]:
+        """The connection the transactions write on."""
+        return self._writes.db
+
+    def _read(self, statement: str, parameters: Sequence[Any]) -> list[Any]:
+        """The rows of a lookup, read on a connection of its own: committed rows only, and
+        never in the way of a transaction's pipeline (a lookup may come from another thread
+        while one runs, as the tests' do). A connection found lost is made again, once."""
+        for attempt in (1, 2):
+            try:
+                return self._reader.execute(statement, parameters).fetchall()
+            except psycopg.OperationalError:
+                if attempt == 2 or not (self._reader.closed or self._reader.broken):
+                    raise
+                self._reader.close()
+                self._reader = connect(self.dsn, synchronous_commit=self.synchronous_commit)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _load(self) -> None:
+        db = self._db
+        writes = self._writes
+        self._loaded(
+            writes, due=db.execute(SELECT_DUE).fetchall(),
+            states=db.execute(COUNT_BY_STATE).fetchall(),
+            outbound_counts=db.execute(COUNT_OUTBOUND).fetchall(),
+            outbound_rows=lambda: db.execute(SELECT_OUTBOUND),
+            next_message_id=writes.message_ids.first(db),
+            next_item_id=writes.item_ids.first(db))
+
+    # -- transactions ------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        writes = self._writes
+        if writes.db.closed or writes.db.broken:  # lost: the next write connects again
+            writes.db.close()
+            writes.db = connect(self.dsn, synchronous_commit=self.synchronous_commit)
+        db = writes.db
+        self._next_message_id = writes.message_ids.room(db, self._next_message_id)
+        outbound = self._outbound
+        outbound.next_item_id = writes.item_ids.room(db, outbound.next_item_id)
+        writes.pipelined().execute("BEGIN")
+
+    def _commit(self) -> None:
+        writes = self._writes
+        writes.pipelined().execute("COMMIT")
+        writes.flush()  # sends what is queued, waits for the results: raises errors
+
+    def _roll_back(self) -> None:
+        with suppress(psycopg.Error):  # (the pipeline's error is the one already raised)
+            self._writes.flush()
+        db = self._db
+        if not db.closed and db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with suppress(psycopg.Error):  # (a connection lost is made again by `_begin`)
+                db.execute("ROLLBACK")
+
+    def _is_fault(self, error: BaseException) -> bool:
+        return is_fault(error)
+
+    # -- reads and writes -------------------------------------------------------------------
+
+    def _read_ids(self, ids: Sequence[int]) -> list[Any]:
+        return self._read(SELECT_IDS, (list(ids),))
+
+    def _read_outbound_after(self, item_id: int, system_id: str, count: int
+                             ) -> list[OutboundRow]:
+        return self._read(SELECT_OUTBOUND_AFTER, (item_id, system_id, count))
+
+    def _read_pending(self, message_id: int | None, system_id: str, destination_addr: str
+                      ) -> list[Any]:
+        if message_id is not None:
+            return self._read(SELECT_PENDING_OWNED, (message_id, system_id))
+        return self._read(SELECT_PENDING_TO, (system_id, destination_addr))
+
+    def _read_found(self, query: MessageQuery) -> list[Any]:
+        return self._read(*find(query))
+
+    def _move_due(self, message_ids: list[int], moment: float) -> int:
+        writes = self._writes
+        row = writes.pipelined().execute(MOVE_DUE, (moment, message_ids, moment)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _update_fields_and_due(self, values: tuple[Any, ...], due: float, message_id: int
+                               ) -> None:
+        self._writes.pipelined().execute(UPDATE_FIELDS_AND_DUE, (*values, due, message_id))
+
+    def query(self, message_id: int, system_id: str) -> Message | None:
+        rows = self._read(SELECT_OWNED, (message_id, system_id))
+        return message_of(rows[0]) if rows else None
+
+    def purge_finished(self, before: datetime, limit: int) -> int:
+        """Delete finished messages whose run finished before `before`, oldest runs first,
+        until about `limit` are gone (see `purge.purge`)."""
+        cutoff = before.timestamp()
+        return self._purged(
+            self._write(lambda transaction: purge(self._db, PURGE, cutoff, limit)))
+
+    # -- no checkpoints: the server keeps its own WAL ------------------------------------
+
+    def checkpoint_due(self) -> bool:
+        return False
+
+    def checkpoint_alongside(self) -> None:
+        pass
+
+    def checkpoint(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._reader.close()
+        self._db.close()
