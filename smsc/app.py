@@ -203,7 +203,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         id_format=config.server.message_id_format, authenticator=authenticator,
         submits=submits, stored=stored, outbound=outbound, clock=clock,
         metrics=metrics, simulation=simulation, answers=answers, accept=scheduler.accept,
-        trace=trace,
+        accept_held=scheduler.accept_held, start_held=scheduler.start_held, trace=trace,
     )
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)

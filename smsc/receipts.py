@@ -287,7 +287,7 @@ class ReceiptDialect:
             message = item.message
             state = message.state
             fields = message.fields
-            text_id = text_id_of(message.message_id)
+            text_id = text_id_of(fields.multi_id or message.message_id)
             # the text's id is digits (hex or decimal): ASCII, no NUL
             id_octets = text_id.encode("ascii")
             if not with_tlvs:
@@ -356,7 +356,7 @@ class ReceiptDialect:
         receipted = None
         if self._tlv_receipted:
             tlv_id = self._tlv_id
-            receipted = text_id if tlv_id is None else tlv_id(message.message_id)
+            receipted = text_id if tlv_id is None else tlv_id(message.public_id)
         code = None
         if self._tlv_network:
             code = message.network_error_code
@@ -369,7 +369,7 @@ class ReceiptDialect:
     def _receipt(self, message: Message, state: MessageState, esm_type: int,
                  with_tlvs: bool, now: datetime) -> DeliverSm | DataSm:
         fields = message.fields
-        text_id = self._text_id(message.message_id)
+        text_id = self._text_id(message.public_id)
         tlvs: dict[int, object] = {}
         if with_tlvs:
             receipted, code, reference = self._receipt_values(message, text_id)
@@ -399,7 +399,7 @@ class ReceiptDialect:
         tlvs: dict[int, object] = {}
         if with_tlvs:
             tlv_id = self._tlv_id or self._text_id
-            tlvs[Tag.receipted_message_id] = tlv_id(message.message_id)
+            tlvs[Tag.receipted_message_id] = tlv_id(message.public_id)
             if fields.extra:
                 reference = _kept_tlvs(fields.extra).get(Tag.user_message_reference)
                 if reference is not None:

@@ -278,6 +278,7 @@ class SubmitPreparation:
         new.submitted_at = now
         new.network = network
         new.extra = segment_info(tlvs) if tlvs else b""
+        new.multi_id = 0
         if dest is None:
             throttle(account, received)
         return new

@@ -174,6 +174,25 @@ class DeliveryScheduler:
         else:
             self.committer.accept(new, callback, outcome_of(attempt))
 
+    def accept_held(self, new: NewMessage, callback: AcceptCallback) -> None:
+        """Queue `new` for the store claimed, its first attempt held back until
+        `start_held`: a submit_multi's first destination, whose id the others are stored
+        with, so that no receipt of it can go out before the submit_multi is answered. Its
+        fate is counted here, as `accept` counts it."""
+        network = self.networks.get(new.network)
+        if network is not None and network.draws:
+            fate = self.simulation.fate(new.source_addr, new.destination_addr, new.payload)
+            callback = partial(self._keep_fate, fate, new.expires_at, callback)
+        self.committer.accept(new, callback, UNDER_WAY)
+
+    def start_held(self, message_id: int, new: NewMessage) -> None:
+        """Start the first attempt of a message `accept_held` stored as `message_id`."""
+        message = Message(message_id, new, next_attempt_at=new.submitted_at)
+        if self._nursery is None:  # not running: the store gives it back after a restart
+            self.store.release([message_id])
+            return
+        self._start(self._nursery, message)
+
     def _keep_fate(self, fate: Fate, expires_at: datetime | None, callback: AcceptCallback,
                    result: int | AcceptRefused | None) -> None:
         if isinstance(result, int):

@@ -52,10 +52,10 @@ from smsc.store.sqlite_statements import (
     LAST_ITEM_ID,
     LAST_MESSAGE_ID,
     SELECT_DUE,
+    SELECT_MEMBERS,
     SELECT_OUTBOUND,
     SELECT_OUTBOUND_AFTER,
     SELECT_OWNED,
-    SELECT_PENDING_OWNED,
     SELECT_PENDING_TO,
     UPDATE_FIELDS_AND_DUE,
     chunks,
@@ -294,6 +294,10 @@ class SqliteStore(Bookkeeping[float]):
         row = self._db.execute(SELECT_OWNED, (message_id, system_id)).fetchone()
         return None if row is None else message_of(row)
 
+    def members(self, message_id: int, system_id: str) -> list[Message]:
+        rows = self._db.execute(SELECT_MEMBERS, (message_id, system_id)).fetchall()
+        return [message_of(row) for row in rows]
+
     def cancel(
         self,
         *,
@@ -305,12 +309,12 @@ class SqliteStore(Bookkeeping[float]):
         service_type: str = "",
     ) -> int:
         if message_id is not None:
-            rows = self._db.execute(SELECT_PENDING_OWNED, (message_id, system_id)).fetchall()
+            messages = [m for m in self.group(message_id, system_id) if not m.is_final]
         else:
             rows = self._db.execute(SELECT_PENDING_TO, (system_id, destination_addr)).fetchall()
+            messages = [message_of(row) for row in rows]
         transitions: list[Transition] = []
-        for row in rows:
-            message = message_of(row)
+        for message in messages:
             if message.fields.direction is not Direction.MT:
                 continue
             if source_addr and message.fields.source_addr != source_addr:

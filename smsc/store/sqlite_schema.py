@@ -8,6 +8,9 @@ Layout 2 keeps a message's one-octet fields packed into two integers (a row bind
 encodes each column on its own, and the octets are never searched on), and records which
 messages finished, in runs of consecutive ids, in a small table of its own instead of an
 index on every finished row: purging reads runs, not an index entry per message.
+
+Layout 3 adds the column `messages.multi_id` (0, or for a submit_multi's later destinations
+the id of its first) and a partial index on it; a layout 2 file gains them in place.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ from smsc.pdu.constants import MessageState
 from smsc.store.errors import StoreOpenError, log
 from smsc.store.rows import MESSAGE_COLUMNS, STATE_COLUMNS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ENROUTE = int(MessageState.ENROUTE)
+
+_MULTI_INDEX = ("CREATE INDEX IF NOT EXISTS messages_multi ON messages (multi_id) "
+                "WHERE multi_id != 0")
+"""A submit_multi's later destinations by its id (no entry for any other message)."""
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS messages (
@@ -31,10 +38,11 @@ TABLES = (
     addressing INTEGER NOT NULL, flags INTEGER NOT NULL, payload BLOB NOT NULL,
     extra BLOB NOT NULL, submitted_at REAL, expires_at REAL, schedule_at REAL,
     state INTEGER NOT NULL, attempts INTEGER NOT NULL, next_attempt_at REAL, final_at REAL,
-    network_error_code INTEGER)""",
+    network_error_code INTEGER, multi_id INTEGER NOT NULL DEFAULT 0)""",
     f"CREATE INDEX IF NOT EXISTS messages_pending ON messages (state) WHERE state = {ENROUTE}",
     "CREATE INDEX IF NOT EXISTS messages_replace ON messages "
     f"(system_id, destination_addr, source_addr, service_type) WHERE state = {ENROUTE}",
+    _MULTI_INDEX,
     """CREATE TABLE IF NOT EXISTS outbound (
     item_id INTEGER PRIMARY KEY AUTOINCREMENT,
     system_id TEXT NOT NULL, kind TEXT NOT NULL, message_id INTEGER NOT NULL,
@@ -44,6 +52,14 @@ TABLES = (
 )
 """Messages, owed outbound items, and runs of finished message ids (oldest first by rowid)."""
 
+_LAYOUT_2_COLUMNS = tuple(c for c in MESSAGE_COLUMNS + STATE_COLUMNS if c != "multi_id")
+
+_FROM_LAYOUT_2 = (
+    "ALTER TABLE messages ADD COLUMN multi_id INTEGER NOT NULL DEFAULT 0",
+    _MULTI_INDEX,
+)
+"""Layout 2 had no submit_multi link: every message it holds is its own (multi_id 0)."""
+
 _FROM_LAYOUT_1 = (
     "ALTER TABLE messages RENAME TO messages_layout_1",
     "DROP INDEX IF EXISTS messages_pending",
@@ -51,7 +67,7 @@ _FROM_LAYOUT_1 = (
     "DROP INDEX IF EXISTS messages_final",
     "DROP INDEX IF EXISTS outbound_system",
     *TABLES,
-    f"""INSERT INTO messages (id, {', '.join(MESSAGE_COLUMNS + STATE_COLUMNS)})
+    f"""INSERT INTO messages (id, {', '.join(_LAYOUT_2_COLUMNS)})
     SELECT id, system_id, service_type, source_addr, destination_addr, network,
         (source_addr_ton << 24) | (source_addr_npi << 16) | (dest_addr_ton << 8)
             | dest_addr_npi,
@@ -143,6 +159,9 @@ def layout_statements(db: sqlite3.Connection, where: str) -> tuple[str, ...]:
     if version == SCHEMA_VERSION:
         _check_layout(db, where)
         return ()
+    if version == 2:
+        _check_layout(db, where, 2)
+        return _FROM_LAYOUT_2
     tables = {name for (name,) in db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")}
     if not tables:
@@ -188,10 +207,14 @@ def _columns(db: sqlite3.Connection, table: str) -> tuple[str, ...]:
     return tuple(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
 
 
-def _check_layout(db: sqlite3.Connection, where: str) -> None:
+def _check_layout(db: sqlite3.Connection, where: str, version: int = SCHEMA_VERSION) -> None:
+    """Refuse a database whose tables are not those of `version` (this layout, or layout 2:
+    the same but for messages.multi_id)."""
     for table, columns in _layout_columns().items():
+        if version == 2 and table == "messages":
+            columns = tuple(c for c in columns if c != "multi_id")
         found = _columns(db, table)
         if found != columns:
             what = f"columns {', '.join(found)}" if found else "missing"
             raise StoreOpenError(
-                f"{where}: not an SMSC store of layout {SCHEMA_VERSION} (table {table}: {what})")
+                f"{where}: not an SMSC store of layout {version} (table {table}: {what})")

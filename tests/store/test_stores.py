@@ -705,10 +705,10 @@ def test_sqlite_reads_and_upgrades_a_database_of_the_first_layout(tmp_path: Path
     assert store.purge_finished(at(5), 100) == 1
     store.close()
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone() == (2,)
+    assert check.execute("PRAGMA user_version").fetchone() == (3,)
     indexes = {name for (name,) in check.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
-    assert indexes == {"messages_pending", "messages_replace"}
+    assert indexes == {"messages_pending", "messages_replace", "messages_multi"}
     check.close()
 
 
