@@ -27,6 +27,7 @@ from smsc.delivery.receivers import BindRegistry
 from smsc.delivery.retention import purge_finished_messages
 from smsc.delivery.scheduler import DeliveryScheduler
 from smsc.delivery.simulation import SimulationControl
+from smsc.distribution_lists import DistributionLists
 from smsc.logs import pdu_tracer
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu
@@ -195,7 +196,8 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
                                  config.server.bind_failure_backoff_max,
                                  allowed=config.server.bind_failures_allowed),
     )
-    submits = SubmitPreparation(routes, config.store)
+    lists = DistributionLists(config.accounts)
+    submits = SubmitPreparation(routes, config.store, lists)
     stored = StoredMessageRequests(committer=committer, clock=clock,
                                    id_format=config.server.message_id_format,
                                    submits=submits, after_change=outbound.wake)
@@ -254,7 +256,8 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             if config.control.enabled:
                 app = build_app(control, status=partial(status_of, running, config),
                                 token=config.control.token, simulation=simulation_control,
-                                clock=clock_control,
+                                clock=clock_control, lists=lists,
+                                accounts={a.system_id for a in config.accounts},
                                 max_body_bytes=config.control.max_body_bytes)
                 running.http_port = await nursery.start(
                     serve_http, app, config.control.host, config.control.port

@@ -126,6 +126,17 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DistributionListConfig:
+    """A named list of destinations a submit_multi of its account may name (dest_flag 2)."""
+
+    name: str = field(default="", metadata=_limits(1, 20))
+    members: tuple[str, ...] = ()
+    """Destination addresses, each sent to as a submit_multi SME address would be."""
+    dest_addr_ton: int = field(default=1, metadata=_limits(0, 255))
+    dest_addr_npi: int = field(default=1, metadata=_limits(0, 255))
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
     system_id: str = field(default="smppclient1", metadata=_limits(1, 15))
     password: str = field(default="password", repr=False, metadata=_limits(0, 8))
@@ -164,6 +175,9 @@ class AccountConfig:
     receipt_dialect: str = ""
     """Name of the receipt dialect (`[[receipt_dialects]]`) this account's receipts use;
     empty means the SMPP 3.4 Appendix B form. A network's dialect takes precedence."""
+    distribution_lists: tuple[DistributionListConfig, ...] = ()
+    """`[[accounts.distribution_lists]]`: lists its submit_multi may name; the control API
+    changes them at runtime."""
 
 
 NO_NETWORK = "none"
@@ -607,6 +621,7 @@ def _check_cross_fields(config: Config, source: str) -> None:
         seen.add(account.system_id)
         _check_patterns(source, f"{key}.allowed_source_addrs", account.allowed_source_addrs)
         _check_patterns(source, f"{key}.mo_addresses", account.mo_addresses)
+        _check_lists(source, key, account)
         for pos, block in enumerate(account.allowed_ips):
             try:
                 ipaddress.ip_network(block, strict=False)
@@ -670,6 +685,21 @@ def _check_cross_fields(config: Config, source: str) -> None:
     if config.control.allow_remote and config.control.enabled and not config.control.token:
         raise ConfigError(source, "control.allow_remote",
                           "a control API open to other hosts needs control.token")
+
+
+def _check_lists(source: str, key: str, account: AccountConfig) -> None:
+    names: set[str] = set()
+    for pos, dl in enumerate(account.distribution_lists):
+        where = f"{key}.distribution_lists[{pos}]"
+        if dl.name in names:
+            raise ConfigError(source, f"{where}.name", f"{dl.name!r} repeated")
+        names.add(dl.name)
+        if not 1 <= len(dl.members) <= 254:
+            raise ConfigError(source, f"{where}.members", "a list has 1 to 254 members")
+        for index, member in enumerate(dl.members):
+            if not 1 <= len(member) <= 20 or not member.isascii() or not member.isprintable():
+                raise ConfigError(source, f"{where}.members[{index}]",
+                                  "must be 1 to 20 printable ASCII characters")
 
 
 def _check_dialects(config: Config, source: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from smsc.accounts import Account
 from smsc.config import NO_NETWORK, StoreConfig
 from smsc.constructors import constructor
+from smsc.distribution_lists import MAX_MEMBERS, DistributionLists
 from smsc.pdu import DataSm, SmeDest, SubmitMulti, SubmitSm, UnsuccessSme
 from smsc.pdu.constants import (
     ESM_MODE_MASK,
@@ -72,11 +73,14 @@ class DestinationRejected(Rejected):
 
 
 class EveryDestinationRejected(Rejected):
-    """A submit_multi none of whose destinations takes the message: ESME_RSUBMITFAIL, with
-    each destination's refusal."""
+    """A submit_multi none of whose destinations takes the message: ESME_RSUBMITFAIL (or
+    ESME_RINVDLNAME when all it named were lists the account lacks), with each
+    destination's refusal."""
 
     def __init__(self, unsuccess: list[UnsuccessSme]) -> None:
-        super().__init__(S.ESME_RSUBMITFAIL)
+        only_lists = bool(unsuccess) and all(
+            u.error_status_code == S.ESME_RINVDLNAME for u in unsuccess)
+        super().__init__(S.ESME_RINVDLNAME if only_lists else S.ESME_RSUBMITFAIL)
         self.unsuccess = unsuccess
 
 
@@ -208,9 +212,13 @@ class SubmitPreparation:
     passes one time object for a read chunk's submits, so that they share their submit time
     and expiry objects, and the stores and receipts meet the same objects again."""
 
-    def __init__(self, routes: RoutingTable, store: StoreConfig) -> None:
+    def __init__(self, routes: RoutingTable, store: StoreConfig,
+                 lists: DistributionLists | None = None) -> None:
         self.routes = routes
         self.store = store
+        self.lists = DistributionLists() if lists is None else lists
+        """The accounts' distribution lists a submit_multi may name (shared with the control
+        API, which changes them)."""
         self._validity_of: dict[str, timedelta] = {}
         self._now = _EPOCH
         self._expiry: dict[str, datetime] = {}
@@ -293,14 +301,12 @@ class SubmitPreparation:
             EveryDestinationRejected: when no destination takes the message.
         """
         check_message_fields(message, account)
-        if not 1 <= len(message.dest_address) <= 254:
+        if not 1 <= len(message.dest_address) <= MAX_MEMBERS:
             raise Rejected(S.ESME_RINVNUMDESTS)
-        if not all(isinstance(d, SmeDest) for d in message.dest_address):
-            raise Rejected(S.ESME_RCNTSUBDL)  # no distribution lists are configured
-        accepted: list[tuple[SmeDest, NewMessage]] = []
         unsuccess: list[UnsuccessSme] = []
-        for dest in message.dest_address:
-            assert isinstance(dest, SmeDest)
+        destinations = self.destinations(account, message, unsuccess)
+        accepted: list[tuple[SmeDest, NewMessage]] = []
+        for dest in destinations:
             try:
                 new = self.prepare(account, message, received, now, dest)
             except DestinationRejected as rejected:
@@ -312,6 +318,35 @@ class SubmitPreparation:
             raise EveryDestinationRejected(unsuccess)
         throttle(account, received)
         return PreparedMulti(accepted, unsuccess)
+
+    def destinations(self, account: Account, message: SubmitMulti,
+                     unsuccess: list[UnsuccessSme]) -> list[SmeDest]:
+        """A submit_multi's SME addresses, each distribution list it names replaced by its
+        members (an address reached twice is sent to once). A list the account does not
+        have is refused in `unsuccess` (ESME_RINVDLNAME, its name as the address).
+
+        Raises:
+            Rejected: ESME_RINVNUMDESTS when the lists make more than 254 destinations.
+        """
+        dests = message.dest_address
+        if all(type(d) is SmeDest for d in dests):
+            return list(dests)  # type: ignore[arg-type]
+        expanded: dict[tuple[int, int, str], SmeDest] = {}
+        for dest in dests:
+            if isinstance(dest, SmeDest):
+                expanded.setdefault(
+                    (dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr), dest)
+                continue
+            dl = self.lists.get(account.system_id, dest.dl_name)
+            if dl is None:
+                unsuccess.append(UnsuccessSme(0, 0, dest.dl_name, S.ESME_RINVDLNAME))
+                continue
+            for member in dl.members:
+                expanded.setdefault((member.ton, member.npi, member.address),
+                                    SmeDest(member.ton, member.npi, member.address))
+        if len(expanded) > MAX_MEMBERS:
+            raise Rejected(S.ESME_RINVNUMDESTS)
+        return list(expanded.values())
 
     def route(self, account: Account, source: str, ton: int, npi: int,
               destination: str) -> str:

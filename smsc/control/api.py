@@ -11,7 +11,7 @@ Every handler turns bad input into a 4xx JSON answer `{"error": ...}`; a 5xx is 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from importlib.resources import files
 from typing import Any
 
@@ -25,6 +25,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsc.control.clock_api import CLOCK_PATHS, CLOCK_SCHEMAS, clock_routes
+from smsc.control.distribution_lists_api import (
+    LIST_PATHS,
+    LIST_SCHEMAS,
+    distribution_list_routes,
+)
 from smsc.control.errors import (
     BadRequest,
     BodyTooLarge,
@@ -42,6 +47,7 @@ from smsc.control.simulation_api import (
 from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.mobile import NoRoute, StoreFailed
 from smsc.delivery.simulation import SimulationControl
+from smsc.distribution_lists import DistributionLists
 from smsc.pdu.constants import MessageState
 from smsc.store import MessageQuery, parse_message_id
 
@@ -174,12 +180,15 @@ def mo_request(body: dict[str, Any]) -> tuple[str, str, str, int | None]:
 
 def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
               simulation: SimulationControl | None = None, clock: ClockControl | None = None,
+              lists: DistributionLists | None = None, accounts: Collection[str] = (),
               max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     id_format = control.id_format
     dashboard = files("smsc.control").joinpath("dashboard.html").read_text(encoding="utf-8")
     document = openapi_document(
-        {**(SIMULATION_PATHS if simulation else {}), **(CLOCK_PATHS if clock else {})},
-        {**(SIMULATION_SCHEMAS if simulation else {}), **(CLOCK_SCHEMAS if clock else {})},
+        {**(SIMULATION_PATHS if simulation else {}), **(CLOCK_PATHS if clock else {}),
+         **(LIST_PATHS if lists is not None else {})},
+        {**(SIMULATION_SCHEMAS if simulation else {}), **(CLOCK_SCHEMAS if clock else {}),
+         **(LIST_SCHEMAS if lists is not None else {})},
     )
 
     async def render_metrics(request: Request) -> Response:
@@ -259,6 +268,8 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
         routes += simulation_routes(simulation, id_format)
     if clock is not None:
         routes += clock_routes(clock)
+    if lists is not None:
+        routes += distribution_list_routes(lists, accounts)
     middleware = [Middleware(BodyLimit, limit=max_body_bytes)]
     if token:
         middleware.append(Middleware(BearerToken, token=token))
