@@ -21,6 +21,7 @@ from smsc.control.serve import serve_http
 from smsc.data_dir import DataDirLock
 from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.committer import Committer, StorePlacement
+from smsc.delivery.esmes import EsmeDelivery
 from smsc.delivery.mobile import MobileOriginator, run_mo_traffic
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.delivery.receivers import BindRegistry
@@ -175,8 +176,10 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
     control = ControlPlane(id_format=config.server.message_id_format, clock=clock,
                            committer=committer, links=links, metrics=metrics, mobile=mobile,
                            accounts=[a.system_id for a in config.accounts])
+    esmes = EsmeDelivery(committer=committer, binds=binds, clock=clock)
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
-                                  dialects=dialects, on_acknowledged=control.on_acknowledged)
+                                  dialects=dialects, on_acknowledged=control.on_acknowledged,
+                                  esmes=esmes)
     started = clock.simulated()  # the simulation's time base: schedules and outages
     clock_control = ClockControl(clock=clock, committer=committer)
     simulation_control = SimulationControl(simulation=simulation, committer=committer,
@@ -186,7 +189,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         committer=committer, simulation=simulation, clock=clock, started=started,
         pending_limited=frozenset(a.system_id for a in config.accounts if a.max_pending),
         on_attempt=metrics.record_attempt if metrics.enabled else None,
-        follow_up=simulation_control.after_attempt,
+        follow_up=simulation_control.after_attempt, esmes=esmes,
     )
     trace = pdu_tracer(config.logging)
     authenticator = BindAuthenticator(
@@ -197,7 +200,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
                                  allowed=config.server.bind_failures_allowed),
     )
     lists = DistributionLists(config.accounts)
-    submits = SubmitPreparation(routes, config.store, lists)
+    submits = SubmitPreparation(routes, config.store, lists, config.accounts)
     stored = StoredMessageRequests(committer=committer, clock=clock,
                                    id_format=config.server.message_id_format,
                                    submits=submits, after_change=outbound.wake)

@@ -182,6 +182,9 @@ class AccountConfig:
 
 NO_NETWORK = "none"
 """Route target meaning: no network takes this message (see RoutingConfig.unroutable)."""
+ESME_NETWORK = "esme:"
+"""The network of an MT message to another account's mo_addresses is this prefix and that
+account's system_id: it is delivered to that ESME as a mobile-originated message."""
 NETWORK_RESULTS = ("delivered", "absent", "undeliverable", "rejected")
 LATENCY_DISTRIBUTIONS = ("fixed", "uniform", "normal", "exponential")
 PROBABILITY = _limits(0, 1)
@@ -628,6 +631,10 @@ def _check_cross_fields(config: Config, source: str) -> None:
             except ValueError as error:
                 raise ConfigError(source, f"{key}.allowed_ips[{pos}]", str(error)) from None
     names = [network.name for network in config.networks]
+    for pos, name in enumerate(names):
+        if name.startswith(ESME_NETWORK):
+            raise ConfigError(source, f"networks[{pos}].name",
+                              f"must not start with {ESME_NETWORK!r} (messages to ESMEs)")
     if len(set(names)) != len(names):
         raise ConfigError(source, "networks", "network names must be unique")
     if not names:

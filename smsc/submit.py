@@ -13,13 +13,14 @@ connection dropped), stay with it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smsc.accounts import Account
-from smsc.config import NO_NETWORK, StoreConfig
+from smsc.config import ESME_NETWORK, NO_NETWORK, AccountConfig, StoreConfig
 from smsc.constructors import constructor
 from smsc.distribution_lists import MAX_MEMBERS, DistributionLists
 from smsc.pdu import DataSm, SmeDest, SubmitMulti, SubmitSm, UnsuccessSme
@@ -205,6 +206,30 @@ def segment_info(tlvs: Mapping[int, Any]) -> bytes:
     return encode_tlvs({tag: tlvs[tag] for tag in SEGMENT_TAGS if tag in tlvs})
 
 
+class EsmeAddresses:
+    """The accounts' mo_addresses as a lookup made once: patterns without a regular
+    expression's special characters in a dict (the usual short codes and long numbers: one
+    lookup per submit), the others tried in order after it. The first pattern that matches
+    decides, as for MO traffic (a literal after a regular expression is tried in order)."""
+
+    def __init__(self, accounts: Sequence[AccountConfig]) -> None:
+        self.literal: dict[str, str] = {}
+        self.patterns: list[tuple[re.Pattern[str], str]] = []
+        for account in accounts:
+            for pattern in account.mo_addresses:
+                if re.escape(pattern) == pattern and not self.patterns:
+                    self.literal.setdefault(pattern, account.system_id)
+                else:
+                    self.patterns.append((re.compile(pattern), account.system_id))
+        self.any = bool(self.literal or self.patterns)
+
+    def owner_by_pattern(self, destination: str) -> str | None:
+        for pattern, system_id in self.patterns:
+            if pattern.fullmatch(destination):
+                return system_id
+        return None
+
+
 class SubmitPreparation:
     """Checks, routes, times and throttles submits and builds what they store (see the module
     docstring). Keeps two caches: each account's usual validity (the configuration is fixed)
@@ -213,9 +238,13 @@ class SubmitPreparation:
     and expiry objects, and the stores and receipts meet the same objects again."""
 
     def __init__(self, routes: RoutingTable, store: StoreConfig,
-                 lists: DistributionLists | None = None) -> None:
+                 lists: DistributionLists | None = None,
+                 accounts: Sequence[AccountConfig] = ()) -> None:
         self.routes = routes
         self.store = store
+        self.esmes = EsmeAddresses(accounts)
+        """Which account's mo_addresses claim a destination: an MT to one of another
+        account goes to that ESME (network `ESME_NETWORK` + its system_id)."""
         self.lists = DistributionLists() if lists is None else lists
         """The accounts' distribution lists a submit_multi may name (shared with the control
         API, which changes them)."""
@@ -245,6 +274,12 @@ class SubmitPreparation:
             check_destination(ton, destination)  # (raises)
         routes = self.routes
         network = routes.default if routes.trivial else None
+        esmes = self.esmes
+        if esmes.any:  # (one dict lookup: another account's mo_addresses claim it?)
+            owner = esmes.literal.get(destination) or (
+                esmes.owner_by_pattern(destination) if esmes.patterns else None)
+            if owner is not None and owner != account.system_id:
+                network = ESME_NETWORK + owner
         if network is None:
             network = self.route(account, message.source_addr, ton, npi, destination)
         # set field by field on a bare object: the dataclass's keyword __init__ costs four

@@ -11,6 +11,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.delivery.committer import AcceptCallback, Committer
+from smsc.delivery.esmes import EsmeDelivery, receiving_account
 from smsc.pdu.constants import MessageState
 from smsc.simulation.draws import Fate
 from smsc.simulation.fate import Simulation
@@ -63,6 +64,7 @@ class DeliveryScheduler:
         pending_limited: frozenset[str] = frozenset(),
         on_attempt: Callable[[str, str], None] | None = None,
         follow_up: Callable[[Message, Attempt], None] | None = None,
+        esmes: EsmeDelivery | None = None,
     ) -> None:
         self.committer = committer
         self.store = committer.store
@@ -89,6 +91,8 @@ class DeliveryScheduler:
         """Observer of each delivery attempt: (network, result)."""
         self.follow_up = follow_up
         """Told of finished attempts that ask for it (inboxes, replies, waiting lists)."""
+        self.esmes = esmes
+        """Attempts of messages to another account's ESME (network `ESME_NETWORK`…)."""
         self._fates: dict[int, tuple[Fate, datetime | None]] = {}
         """The fate and expiry of each message with attempts to come on a network that
         draws: its first attempt deferred, or its last one a temporary failure. Dropped when
@@ -148,8 +152,11 @@ class DeliveryScheduler:
                 callback = partial(self._keep_fate, fate, new.expires_at, callback)
             self.committer.accept(new, callback)
             return
-        if network is None:  # routed to no network (routing.unroutable = "undeliver")
-            self.committer.accept(new, callback, PermanentFailure())
+        if network is None:
+            if self.esmes is not None and receiving_account(new.network) is not None:
+                self.committer.accept(new, callback)  # due: sent once it has its id
+            else:  # routed to no network (routing.unroutable = "undeliver")
+                self.committer.accept(new, callback, PermanentFailure())
             return
         submitted_at = new.submitted_at
         if submitted_at is self._elapsed_for:  # a read chunk's submits share their time
@@ -231,8 +238,12 @@ class DeliveryScheduler:
 
     def _start(self, nursery: trio.Nursery, message: Message) -> None:
         network = self.networks.get(message.fields.network)
-        if network is None:  # routed to no network (routing.unroutable = "undeliver")
-            self.committer.outcome(message.message_id, PermanentFailure())
+        if network is None:
+            receiving = receiving_account(message.fields.network)
+            if receiving is not None and self.esmes is not None:
+                self.esmes.attempt(message, receiving)  # to another ESME, as MO
+            else:  # routed to no network (routing.unroutable = "undeliver")
+                self.committer.outcome(message.message_id, PermanentFailure())
             return
         fields = message.fields
         fate = _NO_FATE
