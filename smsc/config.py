@@ -316,6 +316,8 @@ class RouteConfig:
     """One routing rule: every condition given must match; the first matching rule wins."""
 
     network: str = "default"
+    """A network's name, "none", or "esme:" and an account's system_id: messages the rule
+    takes are then delivered to that ESME as mobile-originated ones."""
     prefix: str = ""
     """E.164 prefix of the destination, with or without "+" (e.g. "+4915")."""
     regex: str = ""
@@ -640,7 +642,7 @@ def _check_cross_fields(config: Config, source: str) -> None:
     if not names:
         raise ConfigError(source, "networks", "at least one network is needed")
     routing = config.routing
-    known = {*names, NO_NETWORK}
+    known = {*names, NO_NETWORK, *(ESME_NETWORK + a.system_id for a in config.accounts)}
     if routing.default_network and routing.default_network not in known:
         raise ConfigError(source, "routing.default_network",
                           f"no network named {routing.default_network!r}")

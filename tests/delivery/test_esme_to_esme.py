@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 import esme_client
-from smsc.config import AccountConfig
+from smsc.config import AccountConfig, ConfigError, RouteConfig, RoutingConfig, parse_config
 from smsc.embed import EmbeddedSmsc, open_smsc
 from smsc.pdu import DeliverSm, make_response
 from smsc.pdu.constants import CommandStatus, MessageState
@@ -153,3 +153,25 @@ async def test_a_message_to_its_own_mo_address_goes_to_the_network() -> None:
             message = await stored(smsc, BOB)
     assert receipt.state is MessageState.DELIVERED
     assert message["network"] != "esme:bob"
+
+
+async def test_a_routing_rule_may_name_an_esme() -> None:
+    routing = RoutingConfig(rules=(RouteConfig(prefix="4917", network="esme:bob"),))
+    async with open_smsc(accounts=ACCOUNTS, routing=routing) as smsc, \
+            esme_client.connect("127.0.0.1", smsc.smpp_port, **as_alice()) as alice, \
+            esme_client.connect("127.0.0.1", smsc.smpp_port, system_id="bob",
+                                password="bob") as bob:
+        with trio.fail_after(10):
+            sent = await alice.submit_text("4917012345678", "routed", registered_delivery=1,
+                                           dest_addr_ton=1, dest_addr_npi=1)
+            mo = await bob.next_delivery()
+            receipt = await alice.wait_receipt(sent.message_id)
+    assert (mo.destination_addr, mo.text) == ("4917012345678", "routed")
+    assert receipt.state is MessageState.DELIVERED
+
+
+def test_a_rule_may_name_only_a_configured_account() -> None:
+    with pytest.raises(ConfigError, match="no network named 'esme:carol'"):
+        parse_config({"accounts": [{"system_id": "bob"}],
+                      "routing": {"rules": [{"prefix": "49", "network": "esme:carol"}]}},
+                     "test.toml")
