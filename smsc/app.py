@@ -219,6 +219,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             await nursery.start(stored.run)
             await nursery.start(scheduler.run)
             await nursery.start(outbound.run)
+            await nursery.start(esmes.run)
             await nursery.start(
                 partial(purge_finished_messages, committer, clock,
                         retention=config.store.retention)

@@ -9,12 +9,15 @@ ESME_RMSGQFUL), no answer, a dropped connection or no receiver bound is retried 
 retry schedule until validity ends (EXPIRED); any other refusal is retried too, and the
 `REFUSALS_ALLOWED`-th attempt it refuses makes the message UNDELIVERABLE. The error code of a
 refusal is its command_status (the receipt's err:); of no receiver, 27 (absent subscriber).
+Messages that found no receiver are made due at once when their account binds (`run`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+
+import trio
 
 from smsc.clock import Clock
 from smsc.config import ESME_NETWORK
@@ -61,11 +64,25 @@ class EsmeDelivery:
         self.clock = clock
         self._in_flight: dict[tuple[int, int], _Attempt] = {}
         self._turns: dict[str, int] = {}
+        self._waiting: dict[str, set[int]] = {}
+        """Per receiving account, the messages whose last attempt found it unbound."""
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Make the messages waiting for an account due as soon as it binds a receiver."""
+        task_status.started()
+        while True:
+            await self.binds.wait_changed()
+            bound = [s for s in self._waiting if self.binds.receivers(s)]
+            ids = [i for system_id in bound for i in self._waiting.pop(system_id)]
+            if ids:
+                await self.committer.wait_idle()  # their outcomes written: no longer claimed
+                await self.committer.make_due(ids, self.clock.wall())
 
     def attempt(self, message: Message, system_id: str) -> None:
         """Send a claimed message to `system_id`'s receiver; its outcome follows the answer."""
         receiver = self._receiver(system_id)
         if receiver is None:
+            self._waiting.setdefault(system_id, set()).add(message.message_id)
             self._finish(message, TemporaryFailure(ABSENT, "receiving ESME not bound"))
             return
         # the MO as the receiving account sees it (its dialect, its queue's system_id)

@@ -128,16 +128,17 @@ async def test_an_esme_that_never_binds_leaves_the_message_to_expire() -> None:
     assert receipt.err == "027"  # absent: no receiver bound
 
 
-async def test_an_esme_binding_later_gets_the_message_at_the_next_retry() -> None:
+async def test_an_esme_binding_later_gets_the_waiting_message_at_once() -> None:
     async with open_smsc(accounts=ACCOUNTS) as smsc, \
             esme_client.connect("127.0.0.1", smsc.smpp_port, **as_alice()) as alice:
         with trio.fail_after(10):
             sent = await alice.submit_text(BOB, "catch up", registered_delivery=1)
-            await trio.testing.wait_all_tasks_blocked()
+            await smsc.advance(30.0)  # attempts at 0, 5 and 20 s; the next at 80 s
+            waiting = await stored(smsc, BOB)
+            assert waiting["state"] is MessageState.ENROUTE and waiting["attempts"] == 3
             async with esme_client.connect("127.0.0.1", smsc.smpp_port, system_id="bob",
                                            password="bob") as bob:
-                await smsc.advance(5.0)
-                mo = await bob.next_delivery()
+                mo = await bob.next_delivery()  # at once, not at the retry 50 s away
                 receipt = await alice.wait_receipt(sent.message_id)
     assert mo.text == "catch up"
     assert receipt.state is MessageState.DELIVERED
