@@ -176,7 +176,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
     control = ControlPlane(id_format=config.server.message_id_format, clock=clock,
                            committer=committer, links=links, metrics=metrics, mobile=mobile,
                            accounts=[a.system_id for a in config.accounts])
-    esmes = EsmeDelivery(committer=committer, binds=binds, clock=clock)
+    esmes = EsmeDelivery(committer=committer, binds=binds, clock=clock, dialects=dialects)
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
                                   dialects=dialects, on_acknowledged=control.on_acknowledged,
                                   esmes=esmes)

@@ -481,6 +481,21 @@ def build_mo_parts(message: Message, *, with_tlvs: bool) -> list[DeliverSm]:
     return [_mo_pdu(fields, part.user_data, esm_class | 0x40, tlvs) for part in parts]
 
 
+def build_mo_data_sm(message: Message) -> DataSm:
+    """A message as data_sm to an ESME whose dialect asks for data_sm (3.4 binds only): its
+    user data whole in message_payload (a UDH stays at its start), SAR fields as TLVs."""
+    fields = message.fields
+    payload, esm_class, tlvs = _mo_user_data(message, True)
+    tlvs[Tag.message_payload] = payload
+    return DataSm(
+        service_type=fields.service_type, source_addr_ton=fields.source_addr_ton,
+        source_addr_npi=fields.source_addr_npi, source_addr=fields.source_addr,
+        dest_addr_ton=fields.dest_addr_ton, dest_addr_npi=fields.dest_addr_npi,
+        destination_addr=fields.destination_addr, esm_class=esm_class,
+        data_coding=fields.data_coding, tlvs=tlvs,
+    )
+
+
 def _mo_user_data(message: Message, with_tlvs: bool) -> tuple[bytes, int, dict[int, object]]:
     fields = message.fields
     payload = fields.payload

@@ -2,7 +2,9 @@
 
 The message's network is `ESME_NETWORK` + the receiving system_id (`smsc.submit` sets it).
 An attempt sends it to a bound receiver of that account as a mobile-originated deliver_sm
-(its UDH, SAR fields or message_payload as submitted; parts for a 3.3 bind, as MO), and the
+(its UDH, SAR fields or message_payload as submitted; parts for a 3.3 bind, as MO; a
+data_sm with the user data in message_payload when the receiving account's receipt dialect
+says `pdu = "data_sm"`), and the
 receiving ESME's answer is the attempt's outcome, so the sender's receipt reports what it
 really did: DELIVRD after ESME_ROK; a temporary refusal (ESME_RX_T_APPN, ESME_RTHROTTLED,
 ESME_RMSGQFUL), no answer, a dropped connection or no receiver bound is retried on the
@@ -23,8 +25,9 @@ from smsc.clock import Clock
 from smsc.config import ESME_NETWORK
 from smsc.delivery.committer import Committer
 from smsc.delivery.receivers import BindRegistry, Receiver
+from smsc.pdu import Pdu
 from smsc.pdu.constants import CommandStatus, MessageState
-from smsc.receipts import build_mo_parts
+from smsc.receipts import ReceiptDialects, build_mo_data_sm, build_mo_parts
 from smsc.session import LocalProtocolError
 from smsc.store import Delivered, Message, PermanentFailure, TemporaryFailure
 from smsc.store.models import Outcome
@@ -58,8 +61,11 @@ class _Attempt:
 
 
 class EsmeDelivery:
-    def __init__(self, *, committer: Committer, binds: BindRegistry, clock: Clock) -> None:
+    def __init__(self, *, committer: Committer, binds: BindRegistry, clock: Clock,
+                 dialects: ReceiptDialects | None = None) -> None:
         self.committer = committer
+        self.dialects = dialects
+        """Whose choice, for the receiving account, says deliver_sm or data_sm."""
         self.binds = binds
         self.clock = clock
         self._in_flight: dict[tuple[int, int], _Attempt] = {}
@@ -87,7 +93,12 @@ class EsmeDelivery:
             return
         # the MO as the receiving account sees it (its dialect, its queue's system_id)
         mobile = replace(message, fields=replace(message.fields, system_id=system_id))
-        pdus = build_mo_parts(mobile, with_tlvs=receiver.speaks_34)
+        pdus: list[Pdu]
+        if receiver.speaks_34 and self.dialects is not None \
+                and self.dialects.for_fields(mobile.fields).config.pdu == "data_sm":
+            pdus = [build_mo_data_sm(mobile)]
+        else:
+            pdus = list(build_mo_parts(mobile, with_tlvs=receiver.speaks_34))
         if len(pdus) > receiver.window_free:
             self._finish(message, TemporaryFailure(ABSENT, "receiving ESME's window full"))
             return

@@ -6,6 +6,7 @@ an SMSC in process (`open_smsc`), simulated time moved with `advance` (docs/cloc
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -13,9 +14,16 @@ import trio
 import trio.testing
 
 import esme_client
-from smsc.config import AccountConfig, ConfigError, RouteConfig, RoutingConfig, parse_config
+from smsc.config import (
+    AccountConfig,
+    ConfigError,
+    ReceiptDialectConfig,
+    RouteConfig,
+    RoutingConfig,
+    parse_config,
+)
 from smsc.embed import EmbeddedSmsc, open_smsc
-from smsc.pdu import DeliverSm, make_response
+from smsc.pdu import DataSm, DeliverSm, make_response
 from smsc.pdu.constants import CommandStatus, MessageState
 from smsc.session import RequestReceived
 
@@ -176,3 +184,19 @@ def test_a_rule_may_name_only_a_configured_account() -> None:
         parse_config({"accounts": [{"system_id": "bob"}],
                       "routing": {"rules": [{"prefix": "49", "network": "esme:carol"}]}},
                      "test.toml")
+
+
+async def test_an_esme_whose_dialect_says_data_sm_gets_a_data_sm() -> None:
+    accounts = (ACCOUNTS[0], dataclasses.replace(ACCOUNTS[1], receipt_dialect="tlvs"))
+    dialects = (ReceiptDialectConfig(name="tlvs", pdu="data_sm"),)
+    async with open_smsc(accounts=accounts, receipt_dialects=dialects) as smsc, \
+            esme_client.connect("127.0.0.1", smsc.smpp_port, **as_alice()) as alice, \
+            esme_client.connect("127.0.0.1", smsc.smpp_port, system_id="bob",
+                                password="bob") as bob:
+        with trio.fail_after(10):
+            sent = await alice.submit_text(BOB, LONG, scheme="sar", registered_delivery=1)
+            mo = await bob.next_delivery()
+            receipts = await alice.wait_receipts(sent)
+    assert isinstance(mo.pdu, DataSm)
+    assert (mo.text, mo.parts) == (LONG, sent.parts)  # each SAR part a data_sm, reassembled
+    assert {r.state for r in receipts} == {MessageState.DELIVERED}
