@@ -108,6 +108,14 @@ async def test_lists_are_created_replaced_and_deleted_over_the_api(
             replaced = await http.put(f"{base}/night", json={
                 "members": ["4915100000010", "4915100000011"]})
             assert replaced.status_code == 200
+            resp = await esme.request(to_list("night"))
+            for _ in range(2):
+                await esme.next_request()
+            listed = (await http.get("/v1/messages", params={"number": "4915100000011"})
+                      ).json()["messages"] + (await http.get(
+                          "/v1/messages", params={"number": "4915100000010"})).json()["messages"]
+            assert {m["submit_id"] for m in listed} == {resp.message_id}
+            assert len({m["id"] for m in listed}) == 2  # each destination its own row
             assert len((await http.get(f"{base}/night")).json()["members"]) == 2
             assert (await http.delete(f"{base}/night")).status_code == 204
             assert (await http.get(f"{base}/night")).status_code == 404
