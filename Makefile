@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SERVE_STAMP := $(VENV)/.installed-serve
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench bench-venv clean browser
+.PHONY: run test lint bench bench-venv clean browser node-smpp
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(SERVE_STAMP)
 	exec $(BIN)/smsc serve --config configs/default.toml $(ARGS)
 
-test: $(TEST_STAMP) browser
+test: $(TEST_STAMP) browser node-smpp
 	$(BIN)/ruff check .
 	$(BIN)/mypy smsc esme_client
 	$(BIN)/python -m pytest $(ARGS)
@@ -49,6 +49,17 @@ browser:
 	else \
 		echo "make test:$$missing not installed: the dashboard (chromium) and dissector" \
 			"(tshark) tests that need them will skip"; \
+	fi
+
+# The SMPP 5.0 interop test drives node-smpp (npm "smpp"), installed into .venv/node when npm
+# is there; otherwise that test skips and says why.
+node-smpp:
+	@if [ -f $(VENV)/node/node_modules/smpp/package.json ]; then exit 0; fi; \
+	if command -v npm >/dev/null; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/node smpp@0.5.1 \
+			|| echo "make test: node-smpp could not be installed: its test will skip"; \
+	else \
+		echo "make test: npm not installed: the node-smpp test will skip"; \
 	fi
 
 lint: $(TEST_STAMP)

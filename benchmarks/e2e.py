@@ -67,11 +67,18 @@ def bench_command(args: argparse.Namespace, port: int) -> list[str]:
     return command
 
 
+def capture_flags(args: argparse.Namespace, data_dir: str) -> list[str]:
+    """`--capture FILE` when asked for (a file in the run's scratch directory)."""
+    if not args.capture:
+        return []
+    return ["--capture", str(Path(data_dir) / f"capture.{args.capture}")]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data_dir:
         server = subprocess.Popen(
             [sys.executable, "-m", "smsc", "serve", "--config", str(args.config), "--port", "0",
-             "--data-dir", data_dir],
+             "--data-dir", data_dir, *capture_flags(args, data_dir)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
         try:
@@ -89,7 +96,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cpu_after, peak = process_figures(server.pid)
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            server.wait(timeout=60)
+            captured = sorted(Path(data_dir).glob("capture.*"))
+            capture_size = captured[0].stat().st_size if captured else 0
     if done.returncode != 0 or not done.stdout:
         raise SystemExit(f"e2e: esme bench failed ({done.returncode}): "
                          f"{done.stderr.decode()[-2000:]}")
@@ -97,6 +106,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["server_cpu_s"] = cpu_after - cpu_before
     report["server_peak_mib"] = peak
     report["wall_s"] = elapsed
+    report["capture_bytes"] = capture_size
     return report
 
 
@@ -169,6 +179,9 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--system-id", default="smppclient1")
     parser.add_argument("--password", default="password")
+    parser.add_argument("--capture", choices=("jsonl", "pcap"),
+                        help="run the SMSC with a capture file of this kind (smsc serve "
+                             "--capture)")
     parser.add_argument("--record", action="store_true",
                         help="append the row to the table in docs/benchmarks.md")
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")

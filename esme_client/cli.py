@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import trio
@@ -48,6 +49,12 @@ from esme_client.loadgen import (
     settle_receipts,
     summary,
 )
+from esme_client.replay import (
+    CaptureFileError,
+    MissingPassword,
+    passwords_from_toml,
+    replay_capture,
+)
 from esme_client.results import Delivery, Receipt
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_CONNECT, EXIT_TIMEOUT = 1, 2, 3, 4
@@ -59,6 +66,8 @@ exit codes:
   2    bad usage
   3    cannot connect or bind, or the connection failed
   4    send: no receipt in time; bench: a submit_sm unanswered or a receipt missing
+  replay: 0 no differences, 1 some answers or receipts differ, 2 a bad capture file,
+          3 the server cannot be reached
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM
 """
 EPILOGS = {
@@ -67,6 +76,15 @@ examples:
   esme send 4915100000002 "Hello" --wait-receipt
   esme listen --json
   esme bench -c 4 -w 100 -n 100000 --receipts
+  esme replay capture.jsonl --accounts smsc.toml
+""",
+    "replay": """\
+examples:
+  esme replay capture.jsonl --accounts smsc.toml     passwords from the SMSC's config
+  esme replay capture.jsonl --password secret --fast
+The capture is `smsc serve --capture FILE.jsonl`, best with --log-texts: otherwise
+the texts it replays are masked ('*') and the simulated fates may differ
+(docs/capture.md). Differences are printed one a line on stdout.
 """,
     "send": """\
 examples:
@@ -130,14 +148,21 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--system-id", default="smppclient1", help="account to bind as")
     group.add_argument("--password", default="password", help="the account's password")
     group.add_argument("--system-type", default="", help="system_type of the bind")
+    group.add_argument("--smpp-version", choices=sorted(INTERFACE_VERSIONS), default="3.4",
+                       help="the SMPP version the bind names (interface_version)")
     group.add_argument("--tls", action="store_true", help="SMPP over TLS")
     group.add_argument("--cafile", help="CA certificates to trust for --tls")
     group.add_argument("--insecure", action="store_true",
                        help="with --tls, do not check the SMSC's certificate")
+    group.add_argument("--tls-cert", metavar="FILE",
+                       help="client certificate (PEM, chain allowed) to present, for an SMSC "
+                            "asking for one (mutual TLS); implies --tls")
+    group.add_argument("--tls-key", metavar="FILE",
+                       help="private key of --tls-cert (default: in the same file)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="esme", description="An SMPP 3.4 ESME.",
+    parser = argparse.ArgumentParser(prog="esme", description="An SMPP 3.4 (and 5.0) ESME.",
                                      epilog=EPILOGS[None] + "\n" + EXIT_CODES,
                                      formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"esme {_version()}")
@@ -176,6 +201,23 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--no-reconnect", action="store_true",
                         help="exit when the connection is lost")
 
+    replay = command("replay", "replay a capture's ESME side and report what differs")
+    replay.add_argument("file", type=Path, help="a JSON-lines capture (smsc serve --capture)")
+    replay.add_argument("--host", default="127.0.0.1", help="the SMSC's address")
+    replay.add_argument("--port", type=int, default=2775, help="the SMSC's SMPP port")
+    replay.add_argument("--password", default=None,
+                        help="password for every system_id --accounts does not name (the "
+                             "capture masks them)")
+    replay.add_argument("--accounts", type=Path, metavar="TOML",
+                        help="a TOML file with [[accounts]] system_id and password, such as "
+                             "the SMSC's config")
+    replay.add_argument("--fast", action="store_true",
+                        help="no pauses: each request waits only for what came before it in "
+                             "the capture")
+    replay.add_argument("--wait", type=_non_negative, default=30.0,
+                        help="seconds a request waits at most for the answers and deliveries "
+                             "that came before it in the capture (0: no limit)")
+
     bench = command("bench", "load-test an SMSC")
     _connection_options(bench)
     bench.add_argument("--connections", "-c", type=_positive_int, default=1,
@@ -213,18 +255,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def ssl_context_of(args: argparse.Namespace) -> ssl.SSLContext | None:
-    if not args.tls:
+    """The TLS client context the options ask for (None: plain TCP).
+
+    Raises:
+        SystemExit: a certificate or key file that cannot be loaded (one line).
+    """
+    if not (args.tls or args.tls_cert):
         return None
+    if args.tls_key and not args.tls_cert:
+        raise SystemExit("esme: --tls-key needs --tls-cert")
     context = ssl.create_default_context(cafile=args.cafile)
     if args.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    if args.tls_cert:
+        try:
+            context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as error:
+            raise SystemExit(f"esme: --tls-cert {args.tls_cert}: "
+                             f"{getattr(error, 'strerror', None) or error}") from None
     return context
+
+
+INTERFACE_VERSIONS = {"3.3": 0x33, "3.4": 0x34, "5.0": 0x50}
+"""--smpp-version → the bind's interface_version."""
+VERSION_NAMES = {value: name for name, value in INTERFACE_VERSIONS.items()}
 
 
 def client_config(args: argparse.Namespace, mode: str, **extra: Any) -> ClientConfig:
     return ClientConfig(host=args.host, port=args.port, system_id=args.system_id,
                         password=args.password, system_type=args.system_type, mode=mode,
+                        interface_version=INTERFACE_VERSIONS[args.smpp_version],
                         ssl_context=ssl_context_of(args), **extra)
 
 
@@ -279,6 +340,8 @@ async def send_command(args: argparse.Namespace) -> int:
                                           registered_delivery=registered)
         out: dict[str, Any] = {"message_ids": list(result.message_ids),
                                "data_coding": result.data_coding, "parts": result.parts}
+        if client.connection is not None:  # the version the session speaks, as agreed
+            out["smpp_version"] = VERSION_NAMES[client.connection.session.version]
         if not args.json:
             label = "message_id" if result.parts == 1 else f"message_ids ({result.parts} parts)"
             print(f"{label}: {' '.join(result.message_ids)}", flush=True)
@@ -670,9 +733,33 @@ def bench_command(args: argparse.Namespace) -> int:
 # -- entry --------------------------------------------------------------------------------
 
 
+async def replay_command(args: argparse.Namespace) -> int:
+    """`esme replay`: 0 when nothing differs, 1 when something does, 2 for a bad file."""
+    try:
+        passwords = passwords_from_toml(args.accounts) if args.accounts else {}
+        report = await replay_capture(args.file, host=args.host, port=args.port,
+                                      passwords=passwords, default_password=args.password,
+                                      fast=args.fast, wait=args.wait)
+    except (CaptureFileError, MissingPassword) as error:
+        return fail(str(error), EXIT_USAGE)
+    if report.unreachable:
+        return fail(report.unreachable[0], EXIT_CONNECT)
+    for line in report.differences:
+        print(line)
+    if not report.texts:
+        print("note: the capture masks the texts; the replay sent '*' octets in their place",
+              file=sys.stderr)
+    print(f"replayed {report.sessions} sessions, {report.requests} requests; compared "
+          f"{report.answers} answers and {report.receipts} receipts: "
+          f"{len(report.differences)} differences", file=sys.stderr)
+    return 1 if report.differences else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "replay":
+            return trio.run(replay_command, args)
         if args.command == "bench":
             return bench_command(args)
         if args.command == "send":

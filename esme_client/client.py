@@ -40,6 +40,8 @@ from esme_client.errors import (
     SmppStatusError,
 )
 from esme_client.results import (
+    BroadcastQueryResult,
+    BroadcastResult,
     Delivery,
     QueryResult,
     Receipt,
@@ -55,6 +57,9 @@ from smsc.pdu import (
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
+    BroadcastSm,
+    BroadcastSmResp,
+    CancelBroadcastSm,
     CancelSm,
     CommandId,
     CommandStatus,
@@ -63,16 +68,20 @@ from smsc.pdu import (
     GenericNack,
     MessageState,
     Pdu,
+    QueryBroadcastSm,
+    QueryBroadcastSmResp,
     QuerySm,
     QuerySmResp,
     ReplaceSm,
     SmeDest,
     SubmitMulti,
     SubmitMultiResp,
+    Tag,
     Unbind,
     UnsuccessSme,
     with_sequence,
 )
+from smsc.pdu.broadcast import area_name, frequency_interval, name_area
 from smsc.pdu.concat import Reassembler
 from smsc.pdu.text import TextError, encode_text
 from smsc.session import SessionLimits
@@ -98,6 +107,9 @@ class ClientConfig:
     addr_ton: int = 0
     addr_npi: int = 0
     address_range: str = ""
+    interface_version: int = 0x34
+    """The SMPP version the bind names: 0x34, or 0x50 for SMPP 5.0 (broadcasts,
+    congestion_state); the session speaks the lower of it and the SMSC's answer."""
     ssl_context: ssl.SSLContext | None = None
     """TLS when set (the certificate is checked against `host`)."""
     window: int = 10
@@ -186,6 +198,7 @@ class EsmeClient:
             system_id=config.system_id, password=config.password,  # type: ignore[call-arg]
             system_type=config.system_type, addr_ton=config.addr_ton,
             addr_npi=config.addr_npi, address_range=config.address_range,
+            interface_version=config.interface_version,
         )
         try:
             response = await connection.request(bind)
@@ -436,6 +449,68 @@ class EsmeClient:
             schedule_delivery_time=schedule_delivery_time, validity_period=validity_period,
             **fields))
 
+    # -- SMPP 5.0 broadcasts ---------------------------------------------------------------
+
+    async def broadcast(self, content: str | bytes, areas: Sequence[str], *,
+                        source_addr: str = "", rep_num: int = 1, interval: float = 0.0,
+                        content_type: int = 0x0000, network: int = 0,
+                        encoding: str | int = "gsm", **fields: Any) -> BroadcastResult:
+        """broadcast_sm (a session bound at SMPP 5.0): `content` to the areas named,
+        `rep_num` times every `interval` seconds (0: as often as possible); `content_type` and
+        `network` make broadcast_content_type (0x0000 index, 0x0001 emergency...).
+
+        Raises:
+            SmppStatusError: refused (ESME_RBCASTFAIL when no area took it...).
+        """
+        data_coding = fields.pop("data_coding", None)
+        if isinstance(content, str):
+            data_coding = choose_data_coding(content, encoding)
+            try:
+                content = encode_text(content, data_coding)
+            except TextError as error:
+                raise EncodingError(str(error)) from None
+        tlvs: dict[int, Any] = {
+            Tag.broadcast_area_identifier: tuple(name_area(area) for area in areas),
+            Tag.broadcast_content_type: bytes((network,)) + content_type.to_bytes(2, "big"),
+            Tag.broadcast_rep_num: rep_num,
+            Tag.broadcast_frequency_interval: frequency_interval(interval),
+            Tag.message_payload: content,
+            **fields.pop("tlvs", {}),
+        }
+        response = await self.request(BroadcastSm(
+            source_addr=source_addr, data_coding=data_coding or 0, tlvs=tlvs, **fields))
+        assert isinstance(response, BroadcastSmResp)
+        failed = _as_tuple(response.tlvs.get(Tag.broadcast_area_identifier))
+        statuses = _as_tuple(response.tlvs.get(Tag.broadcast_error_status))
+        return BroadcastResult(response.message_id,
+                               {area_name(a): s for a, s in zip(failed, statuses, strict=False)})
+
+    async def query_broadcast(self, message_id: str, source_addr: str = "",
+                              **fields: Any) -> BroadcastQueryResult:
+        """query_broadcast_sm: where a broadcast stands, area by area."""
+        response = await self.request(QueryBroadcastSm(
+            message_id=message_id, source_addr=source_addr, **fields))
+        assert isinstance(response, QueryBroadcastSmResp)
+        raw_state = response.tlvs.get(Tag.message_state, MessageState.UNKNOWN)
+        state: MessageState | int
+        try:
+            state = MessageState(raw_state)
+        except ValueError:
+            state = raw_state
+        areas = _as_tuple(response.tlvs.get(Tag.broadcast_area_identifier))
+        success = _as_tuple(response.tlvs.get(Tag.broadcast_area_success))
+        return BroadcastQueryResult(
+            response.message_id, state,
+            {area_name(a): s for a, s in zip(areas, success, strict=False)},
+            response.tlvs.get(Tag.broadcast_end_time) or "")
+
+    async def cancel_broadcast(self, message_id: str = "", *, source_addr: str = "",
+                               service_type: str = "", **fields: Any) -> None:
+        """cancel_broadcast_sm one broadcast (by id) or all of this source's still running."""
+        await self.request(CancelBroadcastSm(
+            message_id=message_id, source_addr=source_addr, service_type=service_type,
+            **fields))
+
     # -- deliveries and receipts -----------------------------------------------------------
 
     def _on_deliver(self, pdu: Pdu) -> int:
@@ -544,6 +619,13 @@ class DeliveryIterator:
             return await self._client.next_delivery()
         except ConnectionLost:
             raise StopAsyncIteration from None
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    """A repeatable TLV's values: none, one, or the tuple of several."""
+    if value is None:
+        return ()
+    return value if isinstance(value, tuple) else (value,)
 
 
 def fresh(message: Pdu) -> Pdu:

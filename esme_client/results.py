@@ -54,6 +54,26 @@ class QueryResult:
 
 
 @dataclass(frozen=True, slots=True)
+class BroadcastResult:
+    """An accepted broadcast_sm (SMPP 5.0): its id, and the areas the SMSC refused with why
+    (name or hex of the area → command_status)."""
+
+    message_id: str
+    failed_areas: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastQueryResult:
+    """query_broadcast_sm_resp: the broadcast's state, each area's success (percentage of its
+    cells that took it; 255 not known) and, once over, when it ended (SMPP time text)."""
+
+    message_id: str
+    state: MessageState | int
+    area_success: dict[str, int]
+    end_time: str
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """A delivery receipt, from the TLVs where present and the Appendix B text otherwise."""
 

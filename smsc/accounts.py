@@ -1,11 +1,14 @@
-"""Accounts (pure): bind authentication, source-address and IP rules, submit throttling."""
+"""Accounts (pure): bind authentication, source-address, IP and certificate rules, submit
+throttling; the set of accounts changes at run time (control API, SIGHUP reload)."""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from smsc.config import AccountConfig
 from smsc.pdu.constants import CommandStatus
@@ -58,12 +61,32 @@ class Account:
 
     @classmethod
     def from_config(cls, config: AccountConfig, now: float = 0.0) -> Account:
-        return cls(
-            config=config,
-            source_patterns=tuple(re.compile(p) for p in config.allowed_source_addrs),
-            networks=tuple(ipaddress.ip_network(b, strict=False) for b in config.allowed_ips),
-            bucket=TokenBucket(config.submit_rate, config.submit_burst, now),
-        )
+        account = cls(config=config)
+        account.reconfigure(config, now)
+        return account
+
+    def reconfigure(self, config: AccountConfig, now: float) -> None:
+        """Take a changed configuration in place, so the sessions bound as this account
+        (which hold this object) follow it from their next PDU; the token bucket is kept
+        unless the rate or burst changed."""
+        old = self.config
+        self.config = config
+        self.source_patterns = tuple(re.compile(p) for p in config.allowed_source_addrs)
+        self.networks = tuple(ipaddress.ip_network(b, strict=False) for b in config.allowed_ips)
+        if (old is config or old.submit_rate != config.submit_rate
+                or old.submit_burst != config.submit_burst):
+            self.bucket = TokenBucket(config.submit_rate, config.submit_burst, now)
+
+    def subject_allowed(self, subject: str | None, common_name: str | None) -> bool:
+        """Whether a client certificate with this subject (RFC 4514, None: no certificate)
+        may bind as the account: any may when allowed_cert_subjects is empty."""
+        allowed = self.config.allowed_cert_subjects
+        if not allowed:
+            return True
+        if subject is None:
+            return False
+        return subject in allowed or (common_name is not None
+                                      and f"CN={common_name}" in allowed)
 
     def source_allowed(self, source_addr: str) -> bool:
         patterns = self.source_patterns
@@ -80,7 +103,7 @@ class Account:
 
 
 class Accounts:
-    """All configured accounts by system_id."""
+    """All accounts by system_id: those configured, as changed since (`put`, `remove`)."""
 
     def __init__(self, configs: tuple[AccountConfig, ...], now: float = 0.0) -> None:
         self._by_id = {c.system_id: Account.from_config(c, now) for c in configs}
@@ -88,8 +111,23 @@ class Accounts:
     def get(self, system_id: str) -> Account | None:
         return self._by_id.get(system_id)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Account]:
         return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def put(self, config: AccountConfig, now: float) -> Account:
+        """Create the account, or change the one with this system_id in place."""
+        account = self._by_id.get(config.system_id)
+        if account is None:
+            account = self._by_id[config.system_id] = Account.from_config(config, now)
+        else:
+            account.reconfigure(config, now)
+        return account
+
+    def remove(self, system_id: str) -> Account | None:
+        return self._by_id.pop(system_id, None)
 
     def authenticate(
         self,
@@ -123,6 +161,40 @@ class Accounts:
         if bind_mode not in config.bind_modes:
             return CommandStatus.ESME_RBINDFAIL
         return account
+
+
+SHORT_ATTRIBUTE_NAMES = {
+    "commonName": "CN", "countryName": "C", "localityName": "L",
+    "stateOrProvinceName": "ST", "organizationName": "O", "organizationalUnitName": "OU",
+    "streetAddress": "STREET", "domainComponent": "DC", "userId": "UID",
+}
+"""RFC 4514's names of subject attributes; others keep OpenSSL's long name."""
+
+
+def _escape_rdn_value(value: str) -> str:
+    escaped = "".join(f"\\{c}" if c in '"+,;<>\\' else ("\\00" if c == "\0" else c)
+                      for c in value)
+    if escaped.startswith(("#", " ")):
+        escaped = "\\" + escaped
+    if escaped.endswith(" ") and not escaped.endswith("\\ "):
+        escaped = escaped[:-1] + "\\ "
+    return escaped
+
+
+def certificate_subject(certificate: dict[str, Any]) -> tuple[str, str | None]:
+    """A peer certificate as `ssl.SSLSocket.getpeercert()` gives it → its subject in RFC 4514
+    form (the last RDN first) and its common name (None without one)."""
+    rdns = certificate.get("subject", ())
+    common_name = None
+    written = []
+    for rdn in reversed(rdns):
+        parts = []
+        for name, value in rdn:
+            if name == "commonName" and common_name is None:
+                common_name = value
+            parts.append(f"{SHORT_ATTRIBUTE_NAMES.get(name, name)}={_escape_rdn_value(value)}")
+        written.append("+".join(parts))
+    return ",".join(written), common_name
 
 
 CREDENTIAL_FAILURES = frozenset({CommandStatus.ESME_RINVSYSID, CommandStatus.ESME_RINVPASWD})

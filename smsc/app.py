@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import ssl
@@ -13,8 +14,17 @@ from pathlib import Path
 import trio
 
 from smsc.accounts import Accounts, FailedBinds
+from smsc.capture.sink import CaptureFile
+from smsc.capture.tap import SessionFactory, Tap, tapped_sessions
 from smsc.clock import Clock
-from smsc.config import Config
+from smsc.config import (
+    Config,
+    ConfigError,
+    FaultMixConfig,
+    ListenerConfig,
+    ListenerTlsConfig,
+    effective_listeners,
+)
 from smsc.control.api import build_app
 from smsc.control.plane import ControlPlane
 from smsc.control.serve import serve_http
@@ -31,22 +41,35 @@ from smsc.delivery.simulation import SimulationControl
 from smsc.distribution_lists import DistributionLists
 from smsc.logs import pdu_tracer
 from smsc.metrics import SmscMetrics
-from smsc.pdu import Pdu
 from smsc.receipts import ReceiptDialects
 from smsc.routing.table import RoutingTable
+from smsc.server.account_admin import AccountAdmin
 from smsc.server.answers import AcceptedAnswers
-from smsc.server.authentication import BindAuthenticator
+from smsc.server.authentication import BindAuthenticator, ListenerPolicy
+from smsc.server.broadcasts import BroadcastRequests
+from smsc.server.congestion import CongestionGauge
 from smsc.server.link import Link
 from smsc.server.listener import ConnectionGate, SmppListener
 from smsc.server.outbind import OutbindDialer
 from smsc.server.service import SmscService
 from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import SessionLimits
+from smsc.simulation.broadcasts import BroadcastAreas
 from smsc.simulation.fate import Simulation
 from smsc.store import MemoryStore, Message, MessageStore, NewMessage, RetryPolicy
 from smsc.submit import SubmitPreparation
 
 log = logging.getLogger("smsc")
+
+
+@dataclass(frozen=True)
+class ListeningOn:
+    """One SMPP listener as it runs: its name, address, bound port and whether it is TLS."""
+
+    name: str
+    host: str
+    port: int
+    tls: bool
 
 
 @dataclass
@@ -74,6 +97,10 @@ class RunningSmsc:
     mixes, reset (see docs/architecture.md)."""
     clock: ClockControl | None = None
     """Simulated time: read it, advance it (docs/clock.md)."""
+    listeners: list[ListeningOn] = field(default_factory=list)
+    """Every SMPP listener, in the config's order."""
+    accounts: AccountAdmin | None = None
+    """Accounts created, changed and deleted at run time (the control API, reload)."""
 
 
 def session_limits(config: Config, window: int) -> SessionLimits:
@@ -92,10 +119,13 @@ def session_limits(config: Config, window: int) -> SessionLimits:
 def open_store(
     config: Config, *, on_final: Callable[[Message], None] | None = None,
     accepted_notice: Callable[[NewMessage], bool] | None = None,
+    max_pending: dict[str, int] | None = None,
 ) -> tuple[MessageStore, StorePlacement]:
-    """The configured store and where the committer is to run its calls."""
+    """The configured store and where the committer is to run its calls; `max_pending`, the
+    limits per account, is the store's from then on (AccountAdmin changes it in place)."""
     retry = RetryPolicy(config.store.retry_schedule)
-    max_pending = {a.system_id: a.max_pending for a in config.accounts if a.max_pending}
+    if max_pending is None:
+        max_pending = pending_limits(config)
     if config.store.kind == "sqlite":
         from smsc.store.sqlite import SqliteStore
 
@@ -113,6 +143,10 @@ def open_store(
                         accepted_notice=accepted_notice), StorePlacement.LOOP)
 
 
+def pending_limits(config: Config) -> dict[str, int]:
+    return {a.system_id: a.max_pending for a in config.accounts if a.max_pending}
+
+
 def route_dialect(routes: RoutingTable, fields: NewMessage) -> str:
     """The receipt dialect the route rule of a message names ("" for none)."""
     rule = routes.rule_for(ton=fields.dest_addr_ton, npi=fields.dest_addr_npi,
@@ -121,13 +155,38 @@ def route_dialect(routes: RoutingTable, fields: NewMessage) -> str:
     return rule.receipt_dialect if rule is not None else ""
 
 
-def tls_context(config: Config) -> ssl.SSLContext | None:
-    tls = config.server.tls
+def tls_context(tls: ListenerTlsConfig, key: str = "server.tls") -> ssl.SSLContext | None:
+    """A listener's server context: its certificate, and with client_ca the client
+    certificates it asks for (required, or optional and verified when given).
+
+    Raises:
+        ConfigError: a file that cannot be loaded, named by its key under `key`.
+    """
     if not tls.enabled:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls.certfile, tls.keyfile)
+    try:
+        context.load_cert_chain(tls.certfile, tls.keyfile)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError("", f"{key}.certfile", f"cannot load {tls.certfile} with "
+                          f"{tls.keyfile}: {_reason(error)}") from None
+    if tls.client_ca:
+        try:
+            context.load_verify_locations(cafile=tls.client_ca)
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError("", f"{key}.client_ca",
+                              f"cannot load {tls.client_ca}: {_reason(error)}") from None
+        context.verify_mode = ssl.CERT_REQUIRED if tls.require_client_cert else ssl.CERT_OPTIONAL
     return context
+
+
+def _reason(error: OSError | ssl.SSLError) -> str:
+    return (getattr(error, "reason", None) or error.strerror or str(error)).lower()
+
+
+def listener_tls_key(config: Config, index: int) -> str:
+    """Where the index-th effective listener's TLS is configured, for error messages."""
+    return f"server.listeners[{index}].tls" if config.server.listeners else "server.tls"
 
 
 async def run(
@@ -144,6 +203,13 @@ async def run(
             lock.release()
 
 
+def give_back_fates(simulation: Simulation, news: list[NewMessage]) -> None:
+    """The submits of a batch the store did not write give their copy numbers back, the last
+    first, so that the next copies of their messages take them (docs/simulation.md)."""
+    for new in reversed(news):
+        simulation.give_back(new.fate)
+
+
 async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> None:
     clock = Clock(scale=config.simulation.time_scale)
     metrics = SmscMetrics(enabled=config.control.metrics)
@@ -158,17 +224,22 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         by_route=(partial(route_dialect, routes)
                   if any(rule.receipt_dialect for rule in config.routing.rules) else None),
     )
+    max_pending = pending_limits(config)
     store, placement = open_store(
-        config, on_final=metrics.record_final if metrics.enabled else None,
+        config, max_pending=max_pending, on_final=metrics.record_final if metrics.enabled else None,
         accepted_notice=(dialects.notifies_acceptance if dialects.any_notify_acceptance
                          else None),
     )
+    congestion = CongestionGauge(
+        pending_count=store.pending_count,
+        max_pending={a.system_id: a.max_pending for a in config.accounts if a.max_pending})
     answers = AcceptedAnswers(clock=clock, metrics=metrics,
-                              id_format=config.server.message_id_format)
+                              id_format=config.server.message_id_format, congestion=congestion)
     committer = Committer(store, clock=clock, placement=placement,
                           batch_max=config.store.batch_max,
                           on_commit=metrics.record_commit if metrics.enabled else None,
-                          after_callbacks=answers.send)
+                          after_callbacks=answers.send,
+                          on_not_stored=partial(give_back_fates, simulation))
     binds = BindRegistry()
     links: set[Link] = set()
     accounts = Accounts(config.accounts, clock.monotonic())
@@ -185,13 +256,14 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
     simulation_control = SimulationControl(simulation=simulation, committer=committer,
                                            binds=binds, mobile=mobile, clock=clock,
                                            started=started)
+    pending_limited = {a.system_id for a in config.accounts if a.max_pending}
+    """Changed in place by AccountAdmin."""
     scheduler = DeliveryScheduler(
         committer=committer, simulation=simulation, clock=clock, started=started,
-        pending_limited=frozenset(a.system_id for a in config.accounts if a.max_pending),
+        pending_limited=pending_limited,
         on_attempt=metrics.record_attempt if metrics.enabled else None,
         follow_up=simulation_control.after_attempt, esmes=esmes,
     )
-    trace = pdu_tracer(config.logging)
     authenticator = BindAuthenticator(
         accounts=accounts, binds=binds, metrics=metrics, clock=clock,
         system_id=config.server.system_id,
@@ -204,11 +276,20 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
     stored = StoredMessageRequests(committer=committer, clock=clock,
                                    id_format=config.server.message_id_format,
                                    submits=submits, after_change=outbound.wake)
+    broadcasts = BroadcastRequests(areas=BroadcastAreas(config.networks), submits=submits,
+                                   clock=clock, retention=config.store.retention)
     service = SmscService(
         id_format=config.server.message_id_format, authenticator=authenticator,
         submits=submits, stored=stored, outbound=outbound, clock=clock,
         metrics=metrics, simulation=simulation, answers=answers, accept=scheduler.accept,
-        accept_held=scheduler.accept_held, start_held=scheduler.start_held, trace=trace,
+        accept_held=scheduler.accept_held, start_held=scheduler.start_held,
+        broadcasts=broadcasts,
+    )
+    admin = AccountAdmin(
+        accounts=accounts, authenticator=authenticator, binds=binds, clock=clock,
+        pending_limits=max_pending, pending_limited=pending_limited,
+        unbind_timeout=config.server.shutdown_grace,
+        on_change=partial(setattr, control, "accounts"),
     )
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
@@ -224,34 +305,44 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
                 partial(purge_finished_messages, committer, clock,
                         retention=config.store.retention)
             )
-            smpp_port = 0
-            tls_port = None
             await nursery.start(control.run)
             await nursery.start(simulation_control.run)
-            on_sent = _on_sent(metrics, trace)
-            on_sent_prebuilt = _on_sent_prebuilt(metrics, trace)
+            await nursery.start(admin.run)
+            on_sent = metrics.count_sent_pdu if metrics.enabled else None
+            on_sent_prebuilt = metrics.count_sent_run if metrics.enabled else None
+            new_session = await _session_taps(config, limits, clock, nursery)
             gate = ConnectionGate(config.server.max_connections,
                                   config.server.max_connections_per_address)
-            plain = SmppListener(handler=service, limits=limits, clock=clock, links=links,
-                                 on_sent=on_sent, on_sent_prebuilt=on_sent_prebuilt,
-                                 on_link=control.on_link, gate=gate)
+
+            def listener(name: str, context: ssl.SSLContext | None,
+                         policy: ListenerPolicy) -> SmppListener:
+                def on_link(link: Link) -> None:
+                    authenticator.arrived(link, policy)
+                    control.on_link(link)
+
+                return SmppListener(handler=service, limits=limits, clock=clock, links=links,
+                                    ssl_context=context, on_sent=on_sent,
+                                    on_sent_prebuilt=on_sent_prebuilt, on_link=on_link,
+                                    gate=gate, name=name, new_session=new_session)
+
+            plain = listener("outbind", None, ListenerPolicy("outbind"))
+            """Serves the connections the SMSC opens itself (outbind) and attached streams."""
             dialer = OutbindDialer(
                 accounts=config.accounts, committer=committer, binds=binds, listener=plain,
                 clock=clock, system_id=config.server.system_id,
             )
             await nursery.start(dialer.run)
-            if config.server.tls.plain_enabled:
-                smpp_port = await nursery.start(plain.serve, config.server.host,
-                                                config.server.port)
-            context = tls_context(config)
-            if context is not None:
-                secure = SmppListener(handler=service, limits=limits, clock=clock, links=links,
-                                      ssl_context=context, on_sent=on_sent,
-                                      on_sent_prebuilt=on_sent_prebuilt, on_link=control.on_link,
-                                      gate=gate)
-                tls_port = await nursery.start(secure.serve, config.server.host,
-                                               config.server.tls.port)
+            listening = []
+            for index, wanted in enumerate(effective_listeners(config.server)):
+                context = tls_context(wanted.tls, listener_tls_key(config, index))
+                smpp = listener(wanted.name, context, listener_policy(wanted))
+                port = await nursery.start(smpp.serve, wanted.host, wanted.port)
+                listening.append(ListeningOn(wanted.name, wanted.host, port, wanted.tls.enabled))
+            smpp_port = next((item.port for item in listening if not item.tls), 0)
+            tls_port = next((item.port for item in listening if item.tls), None)
             running = RunningSmsc(smpp_port, tls_port, store, binds, committer, links)
+            running.listeners = listening
+            running.accounts = admin
             running.metrics = metrics
             running.control = control
             running.mobile = mobile
@@ -260,8 +351,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             if config.control.enabled:
                 app = build_app(control, status=partial(status_of, running, config),
                                 token=config.control.token, simulation=simulation_control,
-                                clock=clock_control, lists=lists,
-                                accounts={a.system_id for a in config.accounts},
+                                clock=clock_control, accounts=admin, lists=lists,
                                 max_body_bytes=config.control.max_body_bytes)
                 running.http_port = await nursery.start(
                     serve_http, app, config.control.host, config.control.port
@@ -279,31 +369,25 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         store.close()
 
 
-def _on_sent(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
-             ) -> Callable[[Pdu], None] | None:
-    """The links' hook for each PDU they send: count it, and trace it when asked."""
-    if trace is None:
-        return metrics.count_sent_pdu if metrics.enabled else None
-    if not metrics.enabled:
-        return partial(trace, "out")
-    count = metrics.count_sent_pdu
+async def _session_taps(config: Config, limits: SessionLimits, clock: Clock,
+                        nursery: trio.Nursery) -> SessionFactory | None:
+    """The listeners' session factory when a capture file or the PDU trace taps the sessions
+    (the capture's writer started in `nursery`); None when neither does, so sessions are
+    plain and the hot path pays nothing for them."""
+    taps: list[Callable[[str, str], Tap]] = []
+    if config.logging.capture:
+        capture = CaptureFile(Path(config.logging.capture), clock=clock,
+                              texts=config.logging.log_texts)
+        await nursery.start(capture.run)
+        taps.append(capture.tap_for)
+    trace = pdu_tracer(config.logging)
+    if trace is not None:
+        taps.append(trace)
+    return tapped_sessions(limits, clock.monotonic, taps) if taps else None
 
-    def count_and_trace(pdu: Pdu) -> None:
-        count(pdu)
-        trace("out", pdu)
 
-    return count_and_trace
-
-
-def _on_sent_prebuilt(metrics: SmscMetrics, trace: Callable[[str, Pdu], None] | None
-                   ) -> Callable[[int, int], None] | None:
-    """The links' hook for what they send prebuilt with status 0 (the usual answers of
-    `Link.send_prebuilt_answer`, the receipt runs of `Link.send_prebuilt_run`), several at a
-    time. None when tracing, which needs the PDUs: the links then give each to `_on_sent`'s
-    hook."""
-    if trace is not None or not metrics.enabled:
-        return None
-    return metrics.count_sent_run
+def listener_policy(listener: ListenerConfig) -> ListenerPolicy:
+    return ListenerPolicy(listener.name, frozenset(listener.accounts))
 
 
 def status_of(running: RunningSmsc, config: Config) -> dict[str, object]:
@@ -314,6 +398,8 @@ def status_of(running: RunningSmsc, config: Config) -> dict[str, object]:
         "system_id": config.server.system_id,
         "smpp_port": running.smpp_port,
         "tls_port": running.tls_port,
+        "listeners": [{"name": item.name, "host": item.host, "port": item.port,
+                       "tls": item.tls} for item in running.listeners],
         "http_port": running.http_port,
         "store": config.store.kind,
         "uptime": round(control.clock.monotonic() - control.started_at, 3),
@@ -341,3 +427,46 @@ def tune_garbage_collector() -> None:
     """
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+LIVE_SECTIONS = ("accounts", "logging", "networks")
+"""The config's sections a reload looks into; the others need a restart when changed."""
+
+
+def reload_config(running: RunningSmsc, old: Config, new: Config) -> tuple[Config, list[str]]:
+    """Apply what of `new` can change while the SMSC runs: the accounts (as AccountAdmin
+    describes), logging.level and the networks' fault mixes. Returns the configuration now
+    in force (`new` where applied, `old` elsewhere) and the keys that differ and need a
+    restart (listeners, store, everything else), which keep their old values."""
+    needs_restart = [f.name for f in dataclasses.fields(Config)
+                     if f.name not in LIVE_SECTIONS
+                     and getattr(old, f.name) != getattr(new, f.name)]
+    in_force = dataclasses.replace(new, **{f.name: getattr(old, f.name)
+                                           for f in dataclasses.fields(Config)
+                                           if f.name not in LIVE_SECTIONS})
+    if running.accounts is not None:
+        needs_restart += running.accounts.replace_all(new.accounts)
+    if new.logging.level != old.logging.level:
+        logging.getLogger().setLevel(new.logging.level.upper())
+        log.debug("logging level now %s", new.logging.level)  # seen only at debug
+    if dataclasses.replace(new.logging, level=old.logging.level) != old.logging:
+        needs_restart.append("logging")
+        in_force = dataclasses.replace(in_force, logging=dataclasses.replace(
+            old.logging, level=new.logging.level))
+    if not _reload_faults(running, old, new):
+        needs_restart.append("networks")
+        in_force = dataclasses.replace(in_force, networks=old.networks)
+    return in_force, needs_restart
+
+
+def _reload_faults(running: RunningSmsc, old: Config, new: Config) -> bool:
+    """Apply changed fault mixes; False (nothing applied) when the networks changed in any
+    other way, which needs a restart."""
+    if ([dataclasses.replace(n, faults=FaultMixConfig()) for n in new.networks]
+            != [dataclasses.replace(n, faults=FaultMixConfig()) for n in old.networks]):
+        return False
+    if running.simulation is not None:
+        for before, after in zip(old.networks, new.networks, strict=True):
+            if before.faults != after.faults:
+                running.simulation.set_faults(after.name, after.faults)
+    return True

@@ -13,13 +13,14 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from smsc.config import Config, ConfigError, load_config, with_overrides
+from smsc.config import Config, ConfigError, effective_listeners, load_config, with_overrides
 
 if TYPE_CHECKING:
     from smsc.app import RunningSmsc
@@ -36,9 +37,11 @@ examples:
   smsc check-config my.toml                "my.toml: ok", or one line naming the problem
 
 Stop it with Ctrl-C or SIGTERM: it unbinds every session, lets queued store writes finish
-and exits 0 (a second signal stops it at once, exit 128 + the signal's number). SIGHUP is
-ignored. Exit codes: 0 stopped cleanly; 2 bad configuration, an address already in use, or a
-data directory it cannot read or another process holds.
+and exits 0 (a second signal stops it at once, exit 128 + the signal's number). SIGHUP reads
+the config file again: accounts, logging.level and fault mixes change at once; an invalid
+file is refused (one log line) and the running configuration stays. Exit codes: 0 stopped
+cleanly; 2 bad configuration, an address already in use, or a data directory it cannot
+read or another process holds.
 """
 
 
@@ -77,16 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="log every PDU decoded and in hex (logging.pdu_trace)")
     serve.add_argument("--log-texts", action="store_true",
                        help="show message texts in logs (logging.log_texts; debugging only)")
+    serve.add_argument("--capture", metavar="FILE",
+                       help="write every PDU of every session to FILE: JSON lines, or pcap "
+                            "when it ends in .pcap (logging.capture; docs/capture.md)")
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path)
     return parser
 
 
 def with_logging_flags(config: Config, args: argparse.Namespace) -> Config:
-    """The config with --log-level, --log-json, --pdu-trace and --log-texts applied."""
+    """The config with --log-level, --log-json, --pdu-trace, --log-texts and --capture
+    applied."""
     changes: dict[str, Any] = {}
     if getattr(args, "log_level", None):
         changes["level"] = args.log_level
+    if getattr(args, "capture", None):
+        changes["capture"] = args.capture
     for flag, key in (("log_json", "json"), ("pdu_trace", "pdu_trace"),
                       ("log_texts", "log_texts")):
         if getattr(args, flag, False):
@@ -94,6 +103,20 @@ def with_logging_flags(config: Config, args: argparse.Namespace) -> Config:
     if not changes:
         return config
     return dataclasses.replace(config, logging=dataclasses.replace(config.logging, **changes))
+
+
+def check_capture(config: Config, args: argparse.Namespace, config_path: Path | None) -> None:
+    """Raise ConfigError when the capture file cannot be written (before anything starts)."""
+    path = config.logging.capture
+    if not path:
+        return
+    source = "--capture" if getattr(args, "capture", None) else str(config_path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        raise ConfigError(source, "logging.capture",
+                          f"cannot write {path}: {error.strerror or error}") from None
 
 
 def load(path: Path | None) -> Config:
@@ -108,13 +131,17 @@ def _address(host: str, port: int) -> str:
 
 
 def banner(config: Config, running: RunningSmsc) -> str:
-    """The line `smsc serve` prints once it listens: every address, and where to look."""
-    host = config.server.host
+    """The line `smsc serve` prints once it listens: every address, and where to look.
+
+    The short form's listeners read "SMPP on ..." and "SMPP over TLS on ..."; those of
+    `[[server.listeners]]` carry their names ("SMPP listener public on ...")."""
     parts = []
-    if config.server.tls.plain_enabled:
-        parts.append(f"SMPP on {_address(host, running.smpp_port)}")
-    if running.tls_port:
-        parts.append(f"SMPP over TLS on {_address(host, running.tls_port)}")
+    named = bool(config.server.listeners)
+    for item in running.listeners:
+        what = "SMPP over TLS" if item.tls else "SMPP"
+        if named:
+            what += f" listener {item.name}"
+        parts.append(f"{what} on {_address(item.host, item.port)}")
     if running.http_port:
         base = f"http://{_address(config.control.host, running.http_port)}"
         parts.append(f"dashboard {base}/, metrics {base}/metrics")
@@ -124,11 +151,34 @@ def banner(config: Config, running: RunningSmsc) -> str:
     return f"smsc: {', '.join(parts)}; store {store}"
 
 
-async def serve_until_signal(config: Config) -> int:
+Reload = Callable[[], Config]
+"""Reads the configuration again (the file, with the command line's flags over it)."""
+
+
+def reload_running(running: RunningSmsc, config: Config, read: Reload) -> Config:
+    """SIGHUP: apply what a re-read config file changes; returns the configuration now in
+    force. A file that does not load is refused with one line and changes nothing."""
+    from smsc.app import reload_config
+
+    try:
+        new = read()
+    except ConfigError as error:
+        log.error("SIGHUP: configuration refused, the running one stays: %s", error)
+        return config
+    in_force, needs_restart = reload_config(running, config, new)
+    if needs_restart:
+        log.warning("SIGHUP: configuration reloaded; a restart is needed for: %s",
+                    ", ".join(needs_restart))
+    else:
+        log.info("SIGHUP: configuration reloaded")
+    return in_force
+
+
+async def serve_until_signal(config: Config, read: Reload | None = None) -> int:
     """`smsc serve`: run until SIGINT or SIGTERM, then shut down cleanly; returns the exit code.
 
     A second SIGINT or SIGTERM stops at once (128 + its number). SIGHUP, which would otherwise
-    end the process, is logged and ignored: the configuration is read only at start.
+    end the process, reloads the configuration with `read` (ignored without one).
     """
     from smsc.app import run
 
@@ -138,12 +188,15 @@ async def serve_until_signal(config: Config) -> int:
             started: list[RunningSmsc] = []
 
             async def watch_signals() -> None:
-                nonlocal forced
+                nonlocal forced, config
                 async for signum in signals:
                     name = signal.Signals(signum).name
                     if signum == signal.SIGHUP:
-                        log.warning("%s ignored: the configuration is read only at start; "
-                                    "restart the SMSC to change it", name)
+                        if read is None or not started:
+                            log.warning("%s ignored: %s", name,
+                                        "no config file to read" if started else "starting")
+                        else:
+                            config = reload_running(started[0], config, read)
                     elif started and not started[0].shutdown.is_set():
                         log.info("signal %s: shutting down", name)
                         started[0].shutdown.set()
@@ -162,24 +215,21 @@ async def serve_until_signal(config: Config) -> int:
     return forced
 
 
-def run_server(config: Config) -> int:
+def run_server(config: Config, read: Reload | None = None) -> int:
     """Blocking entry point for `smsc serve`; returns the exit code."""
     from smsc.app import tune_garbage_collector
     from smsc.logs import configure_logging
 
     configure_logging(config.logging)
     tune_garbage_collector()
-    return trio.run(serve_until_signal, config)
+    return trio.run(serve_until_signal, config, read)
 
 
 def _listen_addresses(config: Config) -> list[tuple[str, str, int]]:
     """(what, host, port) of every listener the config asks for, free ports (0) left out."""
-    server, control = config.server, config.control
-    wanted = []
-    if server.tls.plain_enabled:
-        wanted.append(("SMPP", server.host, server.port))
-    if server.tls.enabled:
-        wanted.append(("SMPP over TLS", server.host, server.tls.port))
+    control = config.control
+    wanted = [("SMPP over TLS" if listener.tls.enabled else "SMPP", listener.host, listener.port)
+              for listener in effective_listeners(config.server)]
     if control.enabled:
         wanted.append(("HTTP", control.host, control.port))
     return [item for item in wanted if item[2]]
@@ -224,6 +274,8 @@ def startup_failure(error: BaseException, config: Config) -> str | None:
     from smsc.store.errors import StoreOpenError
 
     cause = _only_error(error)
+    if isinstance(cause, ConfigError):  # a file the config names cannot be loaded
+        return f"smsc: {cause.key}: {cause.problem}"
     if isinstance(cause, StoreOpenError | DataDirInUse):  # a data directory it cannot use
         return f"smsc: {cause}"
     if isinstance(cause, OSError) and cause.errno in _BIND_ERRNOS:
@@ -242,19 +294,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.file}: ok")
             return 0
         config_path = getattr(args, "config", None)
-        config = with_overrides(
-            load(config_path),
-            host=getattr(args, "host", None),
-            port=getattr(args, "port", None),
-            http_port=getattr(args, "http_port", None),
-            data_dir=getattr(args, "data_dir", None),
-        )
-        config = with_logging_flags(config, args)
+
+        def read() -> Config:
+            config = with_overrides(
+                load(config_path),
+                host=getattr(args, "host", None),
+                port=getattr(args, "port", None),
+                http_port=getattr(args, "http_port", None),
+                data_dir=getattr(args, "data_dir", None),
+            )
+            return with_logging_flags(config, args)
+
+        config = read()
+        check_capture(config, args, config_path)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
     try:
-        return run_server(config)
+        return run_server(config, read if config_path is not None else None)
     except Exception as error:
         line = startup_failure(error, config)
         if line is None:

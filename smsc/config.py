@@ -55,6 +55,41 @@ class TlsConfig:
     """PEM private key; required when enabled."""
     plain_enabled: bool = True
     """Keep the plain TCP listener beside the TLS one."""
+    client_ca: str = ""
+    """PEM bundle of the authorities whose client certificates are accepted (mutual TLS);
+    empty: client certificates are neither asked for nor checked."""
+    require_client_cert: bool = False
+    """Refuse the TLS handshake of a client without a certificate client_ca vouches for;
+    false: a client may go without one (accounts with allowed_cert_subjects then refuse
+    its binds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerTlsConfig:
+    """The TLS of one `[[server.listeners]]` entry."""
+
+    enabled: bool = False
+    """Serve this listener over TLS (certfile and keyfile required)."""
+    certfile: str = ""
+    keyfile: str = ""
+    client_ca: str = ""
+    """As server.tls.client_ca: the authorities of accepted client certificates."""
+    require_client_cert: bool = False
+    """As server.tls.require_client_cert."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    """One SMPP listener (`[[server.listeners]]`, the long form of server.host/port/tls)."""
+
+    name: str = field(default="", metadata=_limits(0, 40))
+    """Named in the banner, the logs and /v1/status; empty: "listener-<n>" (1-based)."""
+    host: str = "127.0.0.1"
+    port: int = field(default=2775, metadata=PORT)
+    """0 picks a free one."""
+    accounts: tuple[str, ...] = ()
+    """system_ids that may bind on this listener; empty allows every account."""
+    tls: ListenerTlsConfig = field(default_factory=ListenerTlsConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +130,9 @@ class ServerConfig:
     message_id_format: str = field(default="hex", metadata=_limits(choices=("hex", "decimal")))
     """How message ids are written: lowercase hex or decimal."""
     tls: TlsConfig = field(default_factory=TlsConfig)
+    listeners: tuple[ListenerConfig, ...] = ()
+    """Several listeners, each with its own address, TLS and accounts; when given, host,
+    port and the tls table are not (one form or the other)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +199,11 @@ class AccountConfig:
     """Regular expressions a source_addr must match; empty allows any."""
     allowed_ips: tuple[str, ...] = ()
     """CIDR blocks binds may come from; empty allows any."""
+    allowed_cert_subjects: tuple[str, ...] = ()
+    """Client certificate subjects (mutual TLS) that may bind as this account: each the
+    subject in RFC 4514 form (`CN=gateway-1,O=Example`, most specific first, as `openssl x509
+    -nameopt RFC2253` prints it), or `CN=<name>` alone, matching the common name. Empty
+    allows binds with or without a certificate."""
     mo_addresses: tuple[str, ...] = ()
     """Regular expressions of destination addresses (short codes, long numbers) whose
     mobile-originated messages go to this account."""
@@ -279,6 +322,12 @@ class NetworkConfig:
     receipt_dialect: str = ""
     """Receipt dialect of messages routed to this network (the routes choosing it share it);
     overrides the account's. Empty leaves the account's."""
+    broadcast_areas: tuple[str, ...] = ()
+    """Cell broadcast areas this network serves, by name (SMPP 5.0 broadcast_sm with a
+    format-0 broadcast_area_identifier); an area no network names is refused."""
+    broadcast_success: float = field(default=1.0, metadata=PROBABILITY)
+    """Share of an area's cells that take each broadcast: its broadcast_area_success is
+    100 × this, rounded (0: the area took none)."""
 
 
 HANDSET_STATES = ("online", "offline", "memory_full", "failing")
@@ -374,13 +423,17 @@ class LoggingConfig:
     pdu_trace: bool = False
     """Log every PDU decoded, with its octets in hex."""
     log_texts: bool = False
-    """Show message texts in logs; hidden by default."""
+    """Show message texts in logs (and capture files); hidden by default."""
+    capture: str = ""
+    """Write every PDU of every session to this file: JSON lines, or pcap when the name ends
+    in .pcap (docs/capture.md). Empty: no capture."""
 
 
 @dataclass(frozen=True, slots=True)
 class SimulationConfig:
-    seed: int = 0
-    """Seed of every random choice, so runs are reproducible."""
+    seed: int | None = None
+    """Seed of every random choice, so runs are reproducible; without one, each run draws
+    its own (fresh randomness, as an unseeded generator)."""
     magic_numbers: bool = True
     """Destinations +447700900NNN (a range reserved for fiction) force an outcome; see
     README's table."""
@@ -549,7 +602,18 @@ def parse_section(cls: type[T], data: Any, source: str) -> T:
     return section
 
 
+SHORT_FORM_KEYS = ("host", "port", "tls")
+"""The [server] keys of the single-listener form, which [[server.listeners]] replaces."""
+
+
 def parse_config(data: dict[str, Any], source: str) -> Config:
+    server = data.get("server")
+    if isinstance(server, dict) and server.get("listeners"):
+        mixed = [key for key in SHORT_FORM_KEYS if key in server]
+        if mixed:
+            raise ConfigError(source, f"server.{mixed[0]}",
+                              "cannot be given with [[server.listeners]]: use one form (the "
+                              "listeners' own host, port and tls) or the other")
     config: Config = _build(Config, data, source, "")
     _check_cross_fields(config, source)
     return config
@@ -590,8 +654,9 @@ def _convert(kind: Any, value: Any, source: str, key: str, limits: Any) -> Any:
             _convert(item_kind, item, source, f"{key}[{index}]", limits)
             for index, item in enumerate(value)
         )
-    if origin in (types.UnionType, typing.Union):
-        raise TypeError(f"unsupported config type {kind}")  # pragma: no cover
+    if origin in (types.UnionType, typing.Union):  # `X | None`: TOML has no null, so an X
+        (given,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        return _convert(given, value, source, key, limits)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(value) is not kind:
@@ -624,14 +689,8 @@ def _check_cross_fields(config: Config, source: str) -> None:
         if account.system_id in seen:
             raise ConfigError(source, f"{key}.system_id", f"{account.system_id!r} repeated")
         seen.add(account.system_id)
-        _check_patterns(source, f"{key}.allowed_source_addrs", account.allowed_source_addrs)
-        _check_patterns(source, f"{key}.mo_addresses", account.mo_addresses)
+        check_account(account, source, key)
         _check_lists(source, key, account)
-        for pos, block in enumerate(account.allowed_ips):
-            try:
-                ipaddress.ip_network(block, strict=False)
-            except ValueError as error:
-                raise ConfigError(source, f"{key}.allowed_ips[{pos}]", str(error)) from None
     names = [network.name for network in config.networks]
     for pos, name in enumerate(names):
         if name.startswith(ESME_NETWORK):
@@ -687,6 +746,9 @@ def _check_cross_fields(config: Config, source: str) -> None:
         raise ConfigError(source, "server.tls", "certfile and keyfile are required")
     if not tls.plain_enabled and not tls.enabled:
         raise ConfigError(source, "server.tls.plain_enabled", "no listener would be left")
+    if tls.require_client_cert and not tls.client_ca:
+        raise ConfigError(source, "server.tls.require_client_cert", "needs client_ca")
+    _check_listeners(config, source)
     if not config.control.allow_remote and not _is_loopback(config.control.host):
         raise ConfigError(
             source, "control.host", "not a loopback address; set control.allow_remote = true"
@@ -709,6 +771,69 @@ def _check_lists(source: str, key: str, account: AccountConfig) -> None:
             if not 1 <= len(member) <= 20 or not member.isascii() or not member.isprintable():
                 raise ConfigError(source, f"{where}.members[{index}]",
                                   "must be 1 to 20 printable ASCII characters")
+
+
+def check_account(account: AccountConfig, source: str, key: str) -> None:
+    """The checks of one account beyond its fields' own (patterns, address blocks,
+    certificate subjects), for the config file and for accounts made at run time.
+
+    Raises:
+        ConfigError: naming `key`'s sub-key at fault.
+    """
+    _check_patterns(source, _join(key, "allowed_source_addrs"), account.allowed_source_addrs)
+    _check_patterns(source, _join(key, "mo_addresses"), account.mo_addresses)
+    for pos, subject in enumerate(account.allowed_cert_subjects):
+        if "=" not in subject:
+            raise ConfigError(source, _join(key, f"allowed_cert_subjects[{pos}]"),
+                              "must be a subject such as \"CN=gateway-1\"")
+    for pos, block in enumerate(account.allowed_ips):
+        try:
+            ipaddress.ip_network(block, strict=False)
+        except ValueError as error:
+            raise ConfigError(source, _join(key, f"allowed_ips[{pos}]"), str(error)) from None
+
+
+def _check_listeners(config: Config, source: str) -> None:
+    accounts = {account.system_id for account in config.accounts}
+    names: set[str] = set()
+    for index, listener in enumerate(config.server.listeners):
+        key = f"server.listeners[{index}]"
+        name = listener_name(listener, index)
+        if name in names:
+            raise ConfigError(source, f"{key}.name", f"{name!r} repeated")
+        names.add(name)
+        for pos, system_id in enumerate(listener.accounts):
+            if system_id not in accounts:
+                raise ConfigError(source, f"{key}.accounts[{pos}]",
+                                  f"no account {system_id!r}")
+        tls = listener.tls
+        if tls.enabled and not (tls.certfile and tls.keyfile):
+            raise ConfigError(source, f"{key}.tls", "certfile and keyfile are required")
+        if tls.require_client_cert and not tls.client_ca:
+            raise ConfigError(source, f"{key}.tls.require_client_cert", "needs client_ca")
+
+
+def listener_name(listener: ListenerConfig, index: int) -> str:
+    return listener.name or f"listener-{index + 1}"
+
+
+def effective_listeners(server: ServerConfig) -> tuple[ListenerConfig, ...]:
+    """The listeners to open, named: `[[server.listeners]]`, or those the short form
+    (host, port, tls) describes: "smpp" (plain) and "smpp-tls"."""
+    if server.listeners:
+        return tuple(dataclasses.replace(listener, name=listener_name(listener, index))
+                     for index, listener in enumerate(server.listeners))
+    tls = server.tls
+    listeners = []
+    if tls.plain_enabled:
+        listeners.append(ListenerConfig(name="smpp", host=server.host, port=server.port))
+    if tls.enabled:
+        listeners.append(ListenerConfig(
+            name="smpp-tls", host=server.host, port=tls.port,
+            tls=ListenerTlsConfig(enabled=True, certfile=tls.certfile, keyfile=tls.keyfile,
+                                  client_ca=tls.client_ca,
+                                  require_client_cert=tls.require_client_cert)))
+    return tuple(listeners)
 
 
 def _check_dialects(config: Config, source: str) -> None:
@@ -791,12 +916,19 @@ def with_overrides(
     http_port: int | None = None,
     data_dir: str | None = None,
 ) -> Config:
-    """The config with command-line flags applied over it."""
+    """The config with command-line flags applied over it (--host and --port to the first
+    of several listeners)."""
     server = config.server
-    if host is not None:
-        server = dataclasses.replace(server, host=host)
-    if port is not None:
-        server = dataclasses.replace(server, port=port)
+    if server.listeners and (host is not None or port is not None):
+        first = server.listeners[0]
+        first = dataclasses.replace(first, host=first.host if host is None else host,
+                                    port=first.port if port is None else port)
+        server = dataclasses.replace(server, listeners=(first, *server.listeners[1:]))
+    else:
+        if host is not None:
+            server = dataclasses.replace(server, host=host)
+        if port is not None:
+            server = dataclasses.replace(server, port=port)
     store = config.store if data_dir is None else dataclasses.replace(config.store,
                                                                        data_dir=data_dir)
     control = config.control

@@ -20,24 +20,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from smsc.config import LoggingConfig
-from smsc.pdu import Pdu, encode, expand
-from smsc.pdu.constants import Tag
-from smsc.session import (
-    BindRequested,
-    Event,
-    RequestAnswered,
-    RequestReceived,
-    ResponseReceived,
+from smsc.capture.formats import (
+    SECRET_FIELDS,
+    TEXT_FIELDS,
+    TEXT_TLVS,
+    PduSplitter,
+    masked_octets,
 )
+from smsc.capture.tap import Tap
+from smsc.config import LoggingConfig
+from smsc.pdu import DecodeError, Pdu, decode
+from smsc.pdu.constants import Tag
+from smsc.session import SmppSession
 
 current_link: contextvars.ContextVar[Any] = contextvars.ContextVar("smsc_link", default=None)
 """The Link whose task is running (set by the listener for each connection)."""
 
-SECRET_FIELDS = frozenset({"password"})
-TEXT_FIELDS = frozenset({"short_message"})
-TEXT_TLVS = frozenset({int(Tag.message_payload)})
-MASK_BYTE = b"*"
 HUMAN_FORMAT = "%(asctime)s %(levelname)s %(name)s%(session)s %(message)s"
 trace_log = logging.getLogger("smsc.pdu")
 
@@ -101,22 +99,6 @@ def configure_logging(config: LoggingConfig, stream: TextIO | None = None) -> lo
 # -- PDU trace ----------------------------------------------------------------------------
 
 
-def redacted(pdu: Pdu, *, texts: bool) -> Pdu:
-    """A copy with the password (always) and the message text (unless `texts`) masked, same
-    lengths, so the trace's hex keeps the PDU's shape."""
-    changes: dict[str, Any] = {}
-    for spec in dataclasses.fields(pdu):
-        value = getattr(pdu, spec.name)
-        if spec.name in SECRET_FIELDS and value:
-            changes[spec.name] = "*" * len(value)
-        elif not texts and spec.name in TEXT_FIELDS and value:
-            changes[spec.name] = MASK_BYTE * len(value)
-    if not texts and any(tag in pdu.tlvs for tag in TEXT_TLVS):
-        changes["tlvs"] = {tag: (MASK_BYTE * len(v) if tag in TEXT_TLVS else v)
-                           for tag, v in pdu.tlvs.items()}
-    return dataclasses.replace(pdu, **changes) if changes else pdu
-
-
 def describe(pdu: Pdu, *, texts: bool) -> str:
     """`submit_sm seq=3 status=0 destination_addr='49…' short_message=<5 octets> ...`"""
     parts = [f"{pdu.command_id.name} seq={pdu.sequence_number} status={pdu.command_status}"]
@@ -139,37 +121,56 @@ def describe(pdu: Pdu, *, texts: bool) -> str:
     return " ".join(parts)
 
 
-def trace_event(trace: Callable[[str, Pdu], None], event: Event) -> None:
-    """Trace the PDUs a session event carries (received, and the session's own answers)."""
-    match event:
-        case RequestReceived(message) | ResponseReceived(message, _) | BindRequested(message):
-            trace("in", message)
-        case RequestAnswered(request, response):
-            trace("in", request)
-            trace("out", response)
-        case _:
-            pass
+class _SessionView:
+    """What `SessionContext` reads of a link, for the records a session's trace makes from
+    whichever task reads or writes its octets (the committer's, the dispatcher's)."""
+
+    __slots__ = ("peer", "session")
+
+    def __init__(self, peer: str, session: SmppSession) -> None:
+        self.peer = peer
+        self.session = session
 
 
-def pdu_tracer(config: LoggingConfig) -> Callable[[str, Pdu], None] | None:
-    """The trace hook for `config` (None when pdu_trace is off, so the hot path pays nothing).
+def pdu_tracer(config: LoggingConfig) -> Callable[[str, str], Tap] | None:
+    """The trace's tap maker for `config` (None when pdu_trace is off, so sessions are built
+    untapped and the hot path pays nothing).
 
-    Each PDU is logged at DEBUG on `smsc.pdu` as decoded fields and as hex (its encoding;
-    for a received PDU that is the prebuilt form it came in)."""
+    Each PDU a session reads or writes is logged at DEBUG on `smsc.pdu` as decoded fields and
+    as hex (masked as `redacted`), naming the session's peer and system_id whichever task
+    handled it."""
     if not config.pdu_trace:
         return None
     texts = config.log_texts
 
-    def trace(direction: str, pdu: Pdu) -> None:
-        if not trace_log.isEnabledFor(logging.DEBUG):
-            return
-        pdu = expand(pdu)  # a receipt written straight to octets, as its fields
-        try:
-            octets = encode(redacted(pdu, texts=texts)).hex()
-        except Exception as error:  # a PDU the codec cannot re-encode: still trace it
-            octets = f"(not encodable: {error})"
-        text = describe(pdu, texts=texts)
-        trace_log.debug("%s %s hex=%s", direction, text, octets,
-                        extra={"pdu": text, "hex": octets, "direction": direction})
+    def tap_for(peer: str, local: str) -> Tap:
+        splitters = {"in": PduSplitter(), "out": PduSplitter()}
+        view: _SessionView | None = None
 
-    return trace
+        def trace(session: SmppSession, direction: str, data: bytes) -> None:
+            nonlocal view
+            pdus = splitters[direction].feed(data)
+            if not trace_log.isEnabledFor(logging.DEBUG):
+                return
+            if view is None:
+                view = _SessionView(peer, session)
+            for octets in pdus:
+                trace_pdu(direction, octets, texts=texts, link=view)
+
+        return trace
+
+    return tap_for
+
+
+def trace_pdu(direction: str, octets: bytes, *, texts: bool, link: object = None) -> None:
+    """Log one PDU of the trace (see `pdu_tracer`)."""
+    try:
+        pdu = decode(octets)
+    except DecodeError as error:
+        text = f"(not decodable: {error})"
+        masked = octets[:16].hex()
+    else:
+        text = describe(pdu, texts=texts)
+        masked = masked_octets(octets, texts=texts).hex()
+    trace_log.debug("%s %s hex=%s", direction, text, masked,
+                    extra={"pdu": text, "hex": masked, "direction": direction, "link": link})

@@ -321,6 +321,7 @@ class SubmitPreparation:
         new.submitted_at = now
         new.network = network
         new.extra = segment_info(tlvs) if tlvs else b""
+        new.fate = b""  # (the delivery scheduler's to give)
         new.multi_id = 0
         if dest is None:
             throttle(account, received)

@@ -22,16 +22,18 @@ def test_default_toml_is_exactly_the_embedded_defaults() -> None:
     assert load_config(CONFIGS / "default.toml") == Config()
 
 
-def walk_keys(cls: type, prefix: str = "") -> set[str]:
+def walk_keys(cls: type, prefix: str = "", *, unset: bool | None = None) -> set[str]:
+    """Every key of the configuration; with `unset` True only those whose default is None
+    (TOML has no null: default.toml shows them commented out), with False the others."""
     keys: set[str] = set()
     for field in dataclasses.fields(cls):
         sample = getattr(cls(), field.name)
         key = f"{prefix}{field.name}"
         if dataclasses.is_dataclass(sample):
-            keys |= walk_keys(type(sample), key + ".")
+            keys |= walk_keys(type(sample), key + ".", unset=unset)
         elif isinstance(sample, tuple) and sample and dataclasses.is_dataclass(sample[0]):
-            keys |= walk_keys(type(sample[0]), key + "[].")
-        else:
+            keys |= walk_keys(type(sample[0]), key + "[].", unset=unset)
+        elif unset is None or unset == (sample is None):
             keys.add(key)
     return keys
 
@@ -49,8 +51,11 @@ def toml_keys(data: Any, prefix: str = "") -> set[str]:
 
 
 def test_default_toml_names_every_field() -> None:
-    data = tomllib.loads((CONFIGS / "default.toml").read_text())
-    assert toml_keys(data) == walk_keys(Config)
+    text = (CONFIGS / "default.toml").read_text()
+    assert toml_keys(tomllib.loads(text)) == walk_keys(Config, unset=False)
+    for key in walk_keys(Config, unset=True):  # commented out, under their section
+        section, _, name = key.rpartition(".")
+        assert f"# {name} =" in text.partition(f"[{section}]")[2].partition("\n[")[0], key
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "examples").glob("*.toml")),
@@ -183,4 +188,4 @@ def test_serve_on_a_store_of_a_newer_layout_exits_2_with_one_line(tmp_path: Path
     assert serve.returncode == 2
     assert serve.stderr.strip().splitlines() == [
         f"smsc: {database}: written in store layout 99 by a newer version; this one reads "
-        "layouts up to 3"]
+        "layouts up to 4"]

@@ -52,8 +52,10 @@ TABLE: tuple[Row, ...] = (
     row("smsc.submit", "core",
         "smsc.accounts smsc.config smsc.constructors smsc.distribution_lists smsc.pdu"
         " smsc.routing smsc.store.models"),
+    row("smsc.capture.formats", "core", "smsc.pdu"),
     row("smsc.clock", "shell", "", "trio"),
-    row("smsc.logs", "shell", "smsc.config smsc.pdu smsc.session"),
+    row("smsc.capture", "shell", "smsc.clock smsc.pdu smsc.session", "trio"),
+    row("smsc.logs", "shell", "smsc.capture smsc.config smsc.pdu smsc.session"),
     row("smsc.metrics", "shell", "smsc.pdu.constants smsc.store.models", "prometheus_client"),
     row(
         "smsc.delivery",
@@ -70,6 +72,7 @@ TABLE: tuple[Row, ...] = (
         " smsc.submit",
         "ssl trio",
     ),
+    row("smsc.server.link_writer", "shell", "smsc.session", "trio"),
     row(
         "smsc.control",
         "shell",
@@ -80,9 +83,9 @@ TABLE: tuple[Row, ...] = (
     row(
         "smsc.app",
         "shell",
-        "smsc.accounts smsc.clock smsc.config smsc.control smsc.data_dir smsc.delivery"
-        " smsc.distribution_lists smsc.logs smsc.metrics smsc.pdu smsc.receipts smsc.routing"
-        " smsc.server smsc.session smsc.simulation smsc.store smsc.submit",
+        "smsc.accounts smsc.capture smsc.clock smsc.config smsc.control smsc.data_dir"
+        " smsc.delivery smsc.distribution_lists smsc.logs smsc.metrics smsc.pdu smsc.receipts"
+        " smsc.routing smsc.server smsc.session smsc.simulation smsc.store smsc.submit",
         "ssl trio",
     ),
     row(

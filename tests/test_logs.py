@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 import trio
 
+from smsc.capture.formats import redacted
 from smsc.config import LoggingConfig
-from smsc.logs import configure_logging, describe, pdu_tracer, redacted
-from smsc.pdu import BindTransmitter, DeliverSm, PrebuiltDeliverSm, SubmitSm, decode, encode
+from smsc.logs import configure_logging, describe, pdu_tracer
+from smsc.pdu import BindTransmitter, DeliverSm, SubmitSm, decode, encode
 from smsc.pdu.constants import Tag
+from smsc.session import Role, SessionLimits, SmppSession
 
 from .esme import Esme
 
@@ -124,19 +126,55 @@ def test_command_line_flags_turn_the_options_on() -> None:
     assert with_logging_flags(Config(), plain).logging == LoggingConfig()
 
 
-def test_a_prebuilt_receipt_is_traced_as_its_fields(restore_logging: None) -> None:
+def test_the_trace_reads_pdus_across_chunks_and_names_the_session(
+        restore_logging: None) -> None:
     out = io.StringIO()
     config = LoggingConfig(json=True, pdu_trace=True)
     configure_logging(config, out)
-    trace = pdu_tracer(config)
-    assert trace is not None
+    make_tap = pdu_tracer(config)
+    assert make_tap is not None
+    tap = make_tap("127.0.0.1:40000", "127.0.0.1:2775")
+    session = SmppSession(Role.SMSC, limits=SessionLimits(), now=0.0)
+    session.system_id = "acct"
     receipt = DeliverSm(source_addr="4915100000002", destination_addr="4915100000001",
                         esm_class=4, short_message=b"id:1 stat:DELIVRD",
                         tlvs={Tag.receipted_message_id: "1"}, sequence_number=9)
     wire = encode(receipt)
-    prebuilt = PrebuiltDeliverSm(wire[16:])
-    prebuilt.sequence_number = 9
-    trace("out", prebuilt)
+    tap(session, "out", wire[:20])  # a PDU split over two writes is traced once, whole
+    assert "smsc.pdu" not in out.getvalue()
+    tap(session, "out", wire[20:])
     record = json.loads(out.getvalue().splitlines()[-1])
     assert record["pdu"] == describe(receipt, texts=False)
     assert record["hex"] == wire.hex().replace(b"id:1 stat:DELIVRD".hex(), "2a" * 17)
+    assert (record["peer"], record["system_id"]) == ("127.0.0.1:40000", "acct")
+
+
+async def test_the_trace_tells_two_bound_esmes_apart(make_config: Any, start_smsc: Any,
+                                                     restore_logging: None) -> None:
+    """submit_sm_resp and deliver_sm go out from the committer's and the dispatcher's tasks,
+    not the connection's: their trace lines still name the session."""
+    out = io.StringIO()
+    config = LoggingConfig(json=True, pdu_trace=True)
+    configure_logging(config, out)
+    running = await start_smsc(make_config(logging=config))
+    peers = {}
+    streams = []
+    for system_id, password in (("smppclient1", "password"), ("other", "secret")):
+        stream = await trio.open_tcp_stream("127.0.0.1", running.smpp_port)
+        streams.append(stream)
+        host, port = stream.socket.getsockname()[:2]
+        peers[system_id] = f"{host}:{port}"
+        esme = Esme(stream)
+        with trio.fail_after(10):
+            await esme.bind("transceiver", system_id=system_id, password=password)
+            await esme.request(SubmitSm(destination_addr="4915100000001", registered_delivery=1))
+            await esme.next_request()  # the receipt
+    for stream in streams:
+        await stream.aclose()
+    traced = [json.loads(line) for line in out.getvalue().splitlines()]
+    traced = [r for r in traced if r["logger"] == "smsc.pdu"]
+    for system_id, peer in peers.items():
+        mine = {r["pdu"].split()[0] for r in traced
+                if r.get("peer") == peer and r.get("system_id") == system_id}
+        assert {"submit_sm", "submit_sm_resp", "deliver_sm", "deliver_sm_resp"} <= mine
+    assert all(r.get("peer") for r in traced)

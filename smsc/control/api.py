@@ -11,7 +11,7 @@ Every handler turns bad input into a 4xx JSON answer `{"error": ...}`; a 5xx is 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any
 
@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smsc.control.accounts_api import ACCOUNT_PATHS, ACCOUNT_SCHEMAS, account_routes
 from smsc.control.clock_api import CLOCK_PATHS, CLOCK_SCHEMAS, clock_routes
 from smsc.control.distribution_lists_api import (
     LIST_PATHS,
@@ -49,6 +50,7 @@ from smsc.delivery.mobile import NoRoute, StoreFailed
 from smsc.delivery.simulation import SimulationControl
 from smsc.distribution_lists import DistributionLists
 from smsc.pdu.constants import MessageState
+from smsc.server.account_admin import AccountAdmin
 from smsc.store import MessageQuery, parse_message_id
 
 StatusSource = Callable[[], dict[str, Any]]
@@ -180,14 +182,15 @@ def mo_request(body: dict[str, Any]) -> tuple[str, str, str, int | None]:
 
 def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
               simulation: SimulationControl | None = None, clock: ClockControl | None = None,
-              lists: DistributionLists | None = None, accounts: Collection[str] = (),
+              accounts: AccountAdmin | None = None, lists: DistributionLists | None = None,
               max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     id_format = control.id_format
     dashboard = files("smsc.control").joinpath("dashboard.html").read_text(encoding="utf-8")
     document = openapi_document(
         {**(SIMULATION_PATHS if simulation else {}), **(CLOCK_PATHS if clock else {}),
-         **(LIST_PATHS if lists is not None else {})},
+         **(ACCOUNT_PATHS if accounts else {}), **(LIST_PATHS if lists is not None else {})},
         {**(SIMULATION_SCHEMAS if simulation else {}), **(CLOCK_SCHEMAS if clock else {}),
+         **(ACCOUNT_SCHEMAS if accounts else {}),
          **(LIST_SCHEMAS if lists is not None else {})},
     )
 
@@ -268,8 +271,10 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
         routes += simulation_routes(simulation, id_format)
     if clock is not None:
         routes += clock_routes(clock)
+    if accounts is not None:
+        routes += account_routes(accounts)
     if lists is not None:
-        routes += distribution_list_routes(lists, accounts)
+        routes += distribution_list_routes(lists, lambda: control.accounts)
     middleware = [Middleware(BodyLimit, limit=max_body_bytes)]
     if token:
         middleware.append(Middleware(BearerToken, token=token))

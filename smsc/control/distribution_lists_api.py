@@ -11,7 +11,7 @@ merged into the description by `control/api.py`. Changes last until the process 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.requests import Request
@@ -53,13 +53,14 @@ def list_request(name: str, body: dict[str, Any]) -> DistributionList:
     return DistributionList(name, tuple(Member(ton, npi, m) for m in members))
 
 
-def distribution_list_routes(lists: DistributionLists, accounts: Collection[str]
-                             ) -> list[Route]:
-    """The routes over `lists`; `accounts` are the system_ids that may have lists."""
+def distribution_list_routes(lists: DistributionLists,
+                             accounts: Callable[[], Collection[str]]) -> list[Route]:
+    """The routes over `lists`; `accounts()` are the system_ids that may have lists now
+    (accounts come and go at runtime)."""
 
     def account(request: Request) -> str:
         system_id = str(request.path_params["system_id"])
-        if system_id not in accounts:
+        if system_id not in accounts():
             raise NotFound(f"no account {system_id!r}")
         return system_id
 

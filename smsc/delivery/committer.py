@@ -61,6 +61,7 @@ class Committer:
         batch_max: int = 500,
         on_commit: Callable[[float, int], None] | None = None,
         after_callbacks: Callable[[], None] | None = None,
+        on_not_stored: Callable[[list[NewMessage]], None] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -92,6 +93,9 @@ class Committer:
         self._after_callbacks = after_callbacks
         """Called once a commit's callbacks have all run, before anyone hears of the commit
         (the answers they queued go out together)."""
+        self._on_not_stored = on_not_stored
+        """Told of the accepts of a batch the store did not write, before their callbacks
+        (the simulation gives their fates' copy numbers back)."""
 
     # -- queueing (sync, from the trio thread) ------------------------------------------------
 
@@ -225,7 +229,7 @@ class Committer:
                 try:
                     result = await self._apply(batch)
                 except StoreWriteError:  # (the store logs it)
-                    self._refuse(callbacks)
+                    self._refuse(batch, callbacks)
                     self._keep_for_retry(batch)
                     self.failed_batches += 1
                     await trio.sleep(self._retry_after)
@@ -233,7 +237,7 @@ class Committer:
                     continue
                 except Exception:
                     log.exception("store write failed; %d submits refused", len(callbacks))
-                    self._refuse(callbacks)
+                    self._refuse(batch, callbacks)
                     continue
                 self._retry_after = RETRY_FIRST
                 if self.on_commit is not None:
@@ -249,8 +253,10 @@ class Committer:
             self._awake = False
             self._idle.set()
 
-    def _refuse(self, callbacks: list[AcceptCallback]) -> None:
+    def _refuse(self, batch: StoreBatch, callbacks: list[AcceptCallback]) -> None:
         """Answer the accepts of a batch that was not written."""
+        if self._on_not_stored is not None and batch.accepts:
+            self._on_not_stored(batch.accepts)
         for callback in callbacks:
             callback(None)
         if self._after_callbacks is not None:

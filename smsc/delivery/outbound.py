@@ -130,21 +130,30 @@ class OutboundDispatcher:
         self, system_id: str, items: list[OutboundItem], receivers: list[Receiver],
         wall: datetime, now: float,
     ) -> list[int]:
-        """Send items round-robin over the receivers (the turn carries over from one round to
-        the next); returns the ids that could not go."""
+        """Deal the items round-robin over the receivers with room (the turn carries over from
+        one round to the next), then send each receiver its share as `_send_all` does: in runs.
+        Returns the ids that could not go."""
         if len(receivers) == 1:  # the usual: one receiver, no turns to take
             return self._send_all(receivers[0], items, wall, now)
+        count = len(receivers)
+        room = [receiver.window_free for receiver in receivers]
+        shares: list[list[OutboundItem]] = [[] for _ in receivers]
         unsent: list[int] = []
         turn = self._turns.get(system_id, 0)
         for item in items:
-            for _ in range(len(receivers)):
-                receiver = receivers[turn % len(receivers)]
+            for _ in range(count):
+                index = turn % count
                 turn += 1
-                if receiver.window_free > 0 and self._send(receiver, item, wall, now):
+                if room[index] > 0:
+                    room[index] -= 1
+                    shares[index].append(item)
                     break
             else:
                 unsent.append(item.item_id)
         self._turns[system_id] = turn
+        for receiver, share in zip(receivers, shares, strict=True):
+            if share:
+                unsent += self._send_all(receiver, share, wall, now)
         return unsent
 
     def _send_all(self, receiver: Receiver, items: list[OutboundItem], wall: datetime,

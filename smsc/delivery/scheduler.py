@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Set as AbstractSet
 from functools import partial
 
 import trio
@@ -30,12 +30,9 @@ CLAIM_BATCH = 1000
 DELIVERED = Delivered()
 _NOT_YET = object()
 _DELIVERED = Result.DELIVERED
-_ABSENT = Result.ABSENT
 """Enum members as module constants (docs/architecture.md, "Hot-path idioms")."""
 _NO_FATE: Fate = b""
-"""The fate passed for networks whose attempts draw nothing."""
-FATES_SWEPT_FROM = 1024
-"""Kept fates that start a sweep of the expired ones (then twice those left)."""
+"""The fate of messages on networks whose attempts draw nothing."""
 
 
 def outcome_of(attempt: Attempt) -> Outcome:
@@ -61,7 +58,7 @@ class DeliveryScheduler:
         clock: Clock,
         started: float,
         max_in_flight: int = 10000,
-        pending_limited: frozenset[str] = frozenset(),
+        pending_limited: AbstractSet[str] = frozenset(),
         on_attempt: Callable[[str, str], None] | None = None,
         follow_up: Callable[[Message, Attempt], None] | None = None,
         esmes: EsmeDelivery | None = None,
@@ -93,12 +90,6 @@ class DeliveryScheduler:
         """Told of finished attempts that ask for it (inboxes, replies, waiting lists)."""
         self.esmes = esmes
         """Attempts of messages to another account's ESME (network `ESME_NETWORK`…)."""
-        self._fates: dict[int, tuple[Fate, datetime | None]] = {}
-        """The fate and expiry of each message with attempts to come on a network that
-        draws: its first attempt deferred, or its last one a temporary failure. Dropped when
-        an attempt ends it, swept once it expired (in memory only: after a restart a message
-        gets `Simulation.known_fate`)."""
-        self._sweep_at = FATES_SWEPT_FROM
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -140,16 +131,19 @@ class DeliveryScheduler:
         scheduled or replacing submit, one of an account with max_pending, or one that finds
         every attempt slot taken, is stored due and waits for the delivery loop. `callback`
         hears the store's answer as usual. On a network whose attempts draw, the message's
-        fate is counted here, in the order of submission, whatever happens next."""
+        fate is counted here, in the order of submission, and stored with it (`new.fate`);
+        a submit the store then refuses gives its copy back (max_pending here, a failed write
+        through the committer's `on_not_stored`)."""
         network = self.networks.get(new.network)
         fate = _NO_FATE
         if network is not None and network.draws:
             fate = self.simulation.fate(new.source_addr, new.destination_addr, new.payload)
+        new.fate = fate
         if (new.schedule_at is not None or new.replace_if_present
                 or self._nursery is None or self._free_slots <= 0
                 or new.system_id in self._pending_limited):
-            if fate:
-                callback = partial(self._keep_fate, fate, new.expires_at, callback)
+            if fate and new.system_id in self._pending_limited:  # (max_pending may refuse it)
+                callback = partial(self._give_back_if_refused, fate, callback)
             self.committer.accept(new, callback)
             return
         if network is None:
@@ -167,8 +161,6 @@ class DeliveryScheduler:
         attempt = self.simulation.attempt(network, new.destination_addr, 0, elapsed, fate)
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result._value_)
-        if fate and attempt.result is _ABSENT:  # to be tried again
-            callback = partial(self._keep_fate, fate, new.expires_at, callback)
         if attempt.delay > 0:
             self._free_slots -= 1
             self.committer.accept(new, partial(self._under_way, new, attempt, callback),
@@ -185,11 +177,14 @@ class DeliveryScheduler:
         """Queue `new` for the store claimed, its first attempt held back until
         `start_held`: a submit_multi's first destination, whose id the others are stored
         with, so that no receipt of it can go out before the submit_multi is answered. Its
-        fate is counted here, as `accept` counts it."""
+        fate is counted and stored with it, as `accept` does."""
         network = self.networks.get(new.network)
+        fate = _NO_FATE
         if network is not None and network.draws:
             fate = self.simulation.fate(new.source_addr, new.destination_addr, new.payload)
-            callback = partial(self._keep_fate, fate, new.expires_at, callback)
+            if new.system_id in self._pending_limited:  # (max_pending may refuse it)
+                callback = partial(self._give_back_if_refused, fate, callback)
+        new.fate = fate
         self.committer.accept(new, callback, UNDER_WAY)
 
     def start_held(self, message_id: int, new: NewMessage) -> None:
@@ -200,24 +195,11 @@ class DeliveryScheduler:
             return
         self._start(self._nursery, message)
 
-    def _keep_fate(self, fate: Fate, expires_at: datetime | None, callback: AcceptCallback,
-                   result: int | AcceptRefused | None) -> None:
-        if isinstance(result, int):
-            self._keep(result, fate, expires_at)
+    def _give_back_if_refused(self, fate: Fate, callback: AcceptCallback,
+                              result: int | AcceptRefused | None) -> None:
+        if isinstance(result, AcceptRefused):
+            self.simulation.give_back(fate)
         callback(result)
-
-    def _keep(self, message_id: int, fate: Fate, expires_at: datetime | None) -> None:
-        fates = self._fates
-        fates[message_id] = (fate, expires_at)
-        if len(fates) >= self._sweep_at:
-            self._sweep_fates()
-
-    def _sweep_fates(self) -> None:
-        """Forget the fates of messages that expired (they are attempted no more)."""
-        now = self.clock.wall()
-        self._fates = {message_id: kept for message_id, kept in self._fates.items()
-                       if kept[1] is None or kept[1] > now}
-        self._sweep_at = max(FATES_SWEPT_FROM, 2 * len(self._fates))
 
     def _ended(self, new: NewMessage, attempt: Attempt, callback: AcceptCallback,
                result: int | AcceptRefused | None) -> None:
@@ -246,21 +228,12 @@ class DeliveryScheduler:
                 self.committer.outcome(message.message_id, PermanentFailure())
             return
         fields = message.fields
-        fate = _NO_FATE
-        kept = None
-        if network.draws:
-            kept = self._fates.get(message.message_id)
-            fate = (self.simulation.known_fate(fields.source_addr, fields.destination_addr,
-                                               fields.payload)
-                    if kept is None else kept[0])
+        fate = fields.fate
+        if not fate and network.draws:  # stored before fates were, or on another network
+            fate = self.simulation.known_fate(fields.source_addr, fields.destination_addr,
+                                              fields.payload)
         attempt = self.simulation.attempt(network, fields.destination_addr, message.attempts,
                                           self.clock.simulated() - self.started, fate)
-        if fate:
-            if attempt.result is not _ABSENT:
-                if kept is not None:
-                    del self._fates[message.message_id]
-            elif kept is None:
-                self._keep(message.message_id, fate, fields.expires_at)
         if self.on_attempt is not None:
             self.on_attempt(network.name, attempt.result._value_)
         if attempt.delay <= 0:

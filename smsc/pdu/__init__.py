@@ -1,4 +1,4 @@
-"""The SMPP 3.4 codec: typed PDUs, decode/encode, stream framing (sans-IO, no trio).
+"""The SMPP 3.4 and 5.0 codec: typed PDUs, decode/encode, stream framing (sans-IO, no trio).
 
 Build a PDU with its class (`SubmitSm(destination_addr="...", short_message=b"...")`; TLVs as
 `tlvs={Tag.message_payload: b"..."}`), set the sequence number with `dataclasses.replace`, and
@@ -30,6 +30,10 @@ from smsc.pdu.messages import (
     BindTransceiverResp,
     BindTransmitter,
     BindTransmitterResp,
+    BroadcastSm,
+    BroadcastSmResp,
+    CancelBroadcastSm,
+    CancelBroadcastSmResp,
     CancelSm,
     CancelSmResp,
     DataSm,
@@ -46,6 +50,8 @@ from smsc.pdu.messages import (
     PrebuiltDataSmResp,
     PrebuiltDeliverSm,
     PrebuiltSubmitSmResp,
+    QueryBroadcastSm,
+    QueryBroadcastSmResp,
     QuerySm,
     QuerySmResp,
     ReplaceSm,
@@ -70,6 +76,10 @@ __all__ = [
     "BindTransceiverResp",
     "BindTransmitter",
     "BindTransmitterResp",
+    "BroadcastSm",
+    "BroadcastSmResp",
+    "CancelBroadcastSm",
+    "CancelBroadcastSmResp",
     "CancelSm",
     "CancelSmResp",
     "CommandId",
@@ -94,6 +104,8 @@ __all__ = [
     "PrebuiltDataSmResp",
     "PrebuiltDeliverSm",
     "PrebuiltSubmitSmResp",
+    "QueryBroadcastSm",
+    "QueryBroadcastSmResp",
     "QuerySm",
     "QuerySmResp",
     "ReplaceSm",

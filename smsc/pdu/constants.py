@@ -1,6 +1,8 @@
-"""Coded SMPP 3.4 wire values as enums, and the esm_class / registered_delivery bit helpers.
+"""Coded SMPP 3.4 and 5.0 wire values as enums, and the esm_class / registered_delivery helpers.
 
-Every value here is from SMPP 3.4 chapter 5 (see shared REFERENCE.md §3.1, §5.2, §6-§8).
+The 3.4 values are from SMPP 3.4 chapter 5 (see shared REFERENCE.md §3.1, §5.2, §6-§8); the
+5.0 additions (broadcast PDUs, their TLVs and statuses, congestion_state) from SMPP 5.0 chapter 4
+(REFERENCE-5.0.md §2-§4). `SmppVersion` says which of them a session may use.
 """
 
 from __future__ import annotations
@@ -12,6 +14,22 @@ RESPONSE_BIT = 0x80000000
 
 SMPP_VERSION_34 = 0x34
 """interface_version / sc_interface_version value for SMPP 3.4 (REFERENCE.md §6.1)."""
+
+
+class SmppVersion(IntEnum):
+    """The dialect a session speaks, from the bind's interface_version (REFERENCE-5.0.md §1):
+    0x00-0x33 is 3.3 (no TLVs, no data_sm), 0x34-0x4F 3.4, 0x50 and above 5.0."""
+
+    V33 = 0x33
+    V34 = 0x34
+    V50 = 0x50
+
+    @classmethod
+    def of(cls, interface_version: int) -> SmppVersion:
+        """The version an interface_version value stands for."""
+        if interface_version >= 0x50:
+            return _V50
+        return _V34 if interface_version >= 0x34 else _V33
 
 
 class CommandId(IntEnum):
@@ -44,6 +62,12 @@ class CommandId(IntEnum):
     alert_notification = 0x00000102
     data_sm = 0x00000103
     data_sm_resp = 0x80000103
+    broadcast_sm = 0x00000111
+    broadcast_sm_resp = 0x80000111
+    query_broadcast_sm = 0x00000112
+    query_broadcast_sm_resp = 0x80000112
+    cancel_broadcast_sm = 0x00000113
+    cancel_broadcast_sm_resp = 0x80000113
 
     @property
     def is_response(self) -> bool:
@@ -101,7 +125,44 @@ class CommandStatus(IntEnum):
     ESME_RINVOPTPARAMVAL = 0x000000C4
     ESME_RDELIVERYFAILURE = 0x000000FE
     ESME_RUNKNOWNERR = 0x000000FF
+    # SMPP 5.0 only (V5 Table 4-45; REFERENCE-5.0.md §4): never sent on a 3.x session
+    ESME_RSERTYPUNAUTH = 0x00000100
+    ESME_RPROHIBITED = 0x00000101
+    ESME_RSERTYPUNAVAIL = 0x00000102
+    ESME_RSERTYPDENIED = 0x00000103
+    ESME_RINVDCS = 0x00000104
+    ESME_RINVSRCADDRSUBUNIT = 0x00000105
+    ESME_RINVDSTADDRSUBUNIT = 0x00000106
+    ESME_RINVBCASTFREQINT = 0x00000107
+    ESME_RINVBCASTALIAS_NAME = 0x00000108
+    ESME_RINVBCASTAREAFMT = 0x00000109
+    ESME_RINVNUMBCAST_AREAS = 0x0000010A
+    ESME_RINVBCASTCNTTYPE = 0x0000010B
+    ESME_RINVBCASTMSGCLASS = 0x0000010C
+    ESME_RBCASTFAIL = 0x0000010D
+    ESME_RBCASTQUERYFAIL = 0x0000010E
+    ESME_RBCASTCANCELFAIL = 0x0000010F
+    ESME_RINVBCAST_REP = 0x00000110
+    ESME_RINVBCASTSRVGRP = 0x00000111
+    ESME_RINVBCASTCHANIND = 0x00000112
 
+
+V50_COMMANDS = frozenset({
+    CommandId.broadcast_sm, CommandId.broadcast_sm_resp, CommandId.query_broadcast_sm,
+    CommandId.query_broadcast_sm_resp, CommandId.cancel_broadcast_sm,
+    CommandId.cancel_broadcast_sm_resp,
+})
+"""Command ids of SMPP 5.0 only (0x111-0x113 and their responses)."""
+V33_ABSENT_COMMANDS = frozenset({CommandId.data_sm, CommandId.data_sm_resp})
+"""Commands SMPP 3.3 does not have: a 3.3 peer's data_sm is an unknown command to it."""
+
+
+def is_v50_status(status: int) -> bool:
+    """Whether `status` is one of SMPP 5.0's new command_status values (0x100-0x112)."""
+    return 0x100 <= status <= 0x112
+
+
+_V33, _V34, _V50 = SmppVersion.V33, SmppVersion.V34, SmppVersion.V50
 
 TEMPORARY_STATUSES = frozenset(
     {
@@ -256,6 +317,36 @@ class Tag(IntEnum):
     alert_on_message_delivery = 0x130C
     its_reply_type = 0x1380
     its_session_info = 0x1383
+    # SMPP 5.0 only (V5 Table 4-60; REFERENCE-5.0.md §3)
+    congestion_state = 0x0428
+    broadcast_channel_indicator = 0x0600
+    broadcast_content_type = 0x0601
+    broadcast_content_type_info = 0x0602
+    broadcast_message_class = 0x0603
+    broadcast_rep_num = 0x0604
+    broadcast_frequency_interval = 0x0605
+    broadcast_area_identifier = 0x0606
+    broadcast_error_status = 0x0607
+    broadcast_area_success = 0x0608
+    broadcast_end_time = 0x0609
+    broadcast_service_group = 0x060A
+    billing_identification = 0x060B
+    source_network_id = 0x060D
+    dest_network_id = 0x060E
+    source_node_id = 0x060F
+    dest_node_id = 0x0610
+    dest_addr_np_resolution = 0x0611
+    dest_addr_np_information = 0x0612
+    dest_addr_np_country = 0x0613
+
+
+FAILED_BROADCAST_AREA_IDENTIFIER = Tag.broadcast_area_identifier
+"""broadcast_sm_resp's failed_broadcast_area_identifier reuses tag 0x0606 (V5 Table 4-29)."""
+
+
+def is_v50_tag(tag: int) -> bool:
+    """Whether `tag` is a TLV of SMPP 5.0 only (0x0428, 0x0600-0x0613)."""
+    return tag == 0x0428 or 0x0600 <= tag <= 0x0613
 
 
 # --- esm_class (SPEC 5.2.12; REFERENCE.md §8.4) ---------------------------------------------

@@ -1,8 +1,10 @@
-"""THE table of SMPP 3.4 PDUs: per command id its name, body layout, allowed TLVs, response.
+"""THE table of SMPP PDUs: per command id its name, body layout, allowed TLVs, response.
 
 Body layouts are construct Structs built from `fields`; everything else in the codec (the fast
 paths, the reverse lookups, the message classes' field lists) is derived from this table.
-Sources: SPEC chapter 4 as restated in REFERENCE.md §4 and §5.3.
+Sources: SPEC chapter 4 as restated in REFERENCE.md §4 and §5.3; the SMPP 5.0 PDUs and TLV
+lists from V5 chapter 4 as restated in REFERENCE-5.0.md §2-§3. The TLV lists are 5.0's (a
+superset of 3.4's): which of them a 3.x session is ever sent is the sender's business.
 """
 
 from __future__ import annotations
@@ -112,6 +114,21 @@ ALERT_NOTIFICATION = cs.Struct(
     "esme_addr" / _c(65, S.ESME_RINVDSTADR),
 )
 EMPTY = cs.Struct()
+BROADCAST_SM = cs.Struct(
+    service_type,
+    *_source(),
+    message_id,
+    "priority_flag" / Int8,
+    "schedule_delivery_time" / SmppTime(S.ESME_RINVSCHED),
+    "validity_period" / SmppTime(S.ESME_RINVEXPIRY),
+    "replace_if_present_flag" / Int8,
+    "data_coding" / Int8,
+    "sm_default_msg_id" / Int8,
+)
+BROADCAST_SM_RESP = cs.Struct(message_id)
+QUERY_BROADCAST_SM = cs.Struct(message_id, *_source())
+QUERY_BROADCAST_SM_RESP = cs.Struct(message_id)
+CANCEL_BROADCAST_SM = cs.Struct(service_type, message_id, *_source())
 
 
 class TlvType(Enum):
@@ -179,9 +196,76 @@ TLV_SPECS: dict[int, TlvSpec] = {
     T.alert_on_message_delivery: TlvSpec(TlvType.OCTETS, 0, 1),
     T.its_reply_type: _int(1),
     T.its_session_info: TlvSpec(TlvType.OCTETS, 2, 2),
+    # SMPP 5.0 (REFERENCE-5.0.md §3; where the sources disagree, its §6)
+    T.congestion_state: _int(1),
+    T.broadcast_channel_indicator: _int(1),
+    T.broadcast_content_type: TlvSpec(TlvType.OCTETS, 3, 3),
+    T.broadcast_content_type_info: TlvSpec(TlvType.OCTETS, 1, 255),
+    T.broadcast_message_class: _int(1),
+    T.broadcast_rep_num: _int(2),
+    T.broadcast_frequency_interval: TlvSpec(TlvType.OCTETS, 3, 3),
+    T.broadcast_area_identifier: TlvSpec(TlvType.OCTETS, 1, 101),  # format octet + ≤100
+    T.broadcast_error_status: _int(4),
+    T.broadcast_area_success: _int(1),
+    T.broadcast_end_time: TlvSpec(TlvType.CSTRING, 1, 17),  # 16 characters and the NUL
+    T.broadcast_service_group: TlvSpec(TlvType.OCTETS, 1, 255),
+    T.billing_identification: TlvSpec(TlvType.OCTETS, 1, 1024),
+    T.source_network_id: TlvSpec(TlvType.CSTRING, 7, 66),
+    T.dest_network_id: TlvSpec(TlvType.CSTRING, 7, 66),
+    T.source_node_id: TlvSpec(TlvType.OCTETS, 6, 6),
+    T.dest_node_id: TlvSpec(TlvType.OCTETS, 6, 6),
+    T.dest_addr_np_resolution: _int(1),
+    T.dest_addr_np_information: TlvSpec(TlvType.OCTETS, 10, 10),
+    T.dest_addr_np_country: TlvSpec(TlvType.OCTETS, 1, 5),  # kept opaque (§6 #5)
 }
-REPEATABLE_TAGS = frozenset({T.callback_num, T.callback_num_pres_ind, T.callback_num_atag})
-"""Tags that may occur more than once in one PDU (SPEC Table 4-10)."""
+REPEATABLE_TAGS = frozenset({
+    T.callback_num, T.callback_num_pres_ind, T.callback_num_atag,
+    T.broadcast_area_identifier, T.broadcast_error_status, T.broadcast_area_success,
+})
+"""Tags that may occur more than once in one PDU (SPEC Table 4-10; V5 Tables 4-26, 4-29 and
+4-39: one broadcast area identifier, and its status or success, per area)."""
+
+_V50_SUBMISSION = frozenset({
+    T.billing_identification, T.dest_addr_np_country, T.dest_addr_np_information,
+    T.dest_addr_np_resolution, T.dest_network_id, T.dest_node_id, T.source_network_id,
+    T.source_node_id,
+})
+"""What V5 Table 4-20 adds to the submission TLVs (submit_sm, submit_multi, data_sm)."""
+_V50_DELIVERY = frozenset({
+    T.dest_addr_np_country, T.dest_addr_np_information, T.dest_addr_np_resolution,
+    T.dest_network_id, T.dest_node_id, T.source_network_id, T.source_node_id,
+    T.ussd_service_op,
+})
+"""What V5 Table 4-24 adds to the delivery TLVs (deliver_sm, data_sm)."""
+_RESPONSE = frozenset({T.congestion_state})
+"""Every response may carry congestion_state (V5 2.9)."""
+SUBMISSION_RESP_TLVS = _RESPONSE | {
+    T.additional_status_info_text, T.delivery_failure_reason, T.dpf_result,
+    T.network_error_code,
+}
+DELIVERY_RESP_TLVS = _RESPONSE | {
+    T.additional_status_info_text, T.delivery_failure_reason, T.network_error_code,
+}
+BROADCAST_SM_TLVS = frozenset({
+    T.broadcast_area_identifier, T.broadcast_content_type, T.broadcast_rep_num,
+    T.broadcast_frequency_interval, T.alert_on_message_delivery, T.broadcast_channel_indicator,
+    T.broadcast_content_type_info, T.broadcast_message_class, T.broadcast_service_group,
+    T.callback_num, T.callback_num_atag, T.callback_num_pres_ind, T.dest_addr_subunit,
+    T.dest_subaddress, T.destination_port, T.display_time, T.language_indicator,
+    T.message_payload, T.ms_validity, T.payload_type, T.privacy_indicator, T.sms_signal,
+    T.source_addr_subunit, T.source_port, T.source_subaddress, T.user_message_reference,
+})
+"""V5 Tables 4-26 and 4-28."""
+BROADCAST_SM_REQUIRED_TLVS = (
+    T.broadcast_area_identifier, T.broadcast_content_type, T.broadcast_rep_num,
+    T.broadcast_frequency_interval,
+)
+"""TLVs every broadcast_sm carries (V5 Table 4-26): absent → ESME_RMISSINGOPTPARAM."""
+BROADCAST_SM_RESP_TLVS = _RESPONSE | {T.broadcast_area_identifier, T.broadcast_error_status}
+QUERY_BROADCAST_SM_RESP_TLVS = _RESPONSE | {
+    T.message_state, T.broadcast_area_identifier, T.broadcast_area_success,
+    T.broadcast_end_time, T.user_message_reference,
+}
 
 SUBMIT_SM_TLVS = frozenset({
     T.user_message_reference, T.source_port, T.source_addr_subunit, T.destination_port,
@@ -191,7 +275,7 @@ SUBMIT_SM_TLVS = frozenset({
     T.dest_subaddress, T.user_response_code, T.display_time, T.sms_signal, T.ms_validity,
     T.ms_msg_wait_facilities, T.number_of_messages, T.alert_on_message_delivery,
     T.language_indicator, T.its_reply_type, T.its_session_info, T.ussd_service_op,
-})
+}) | _V50_SUBMISSION
 SUBMIT_MULTI_TLVS = frozenset({
     T.user_message_reference, T.source_port, T.source_addr_subunit, T.destination_port,
     T.dest_addr_subunit, T.sar_msg_ref_num, T.sar_total_segments, T.sar_segment_seqnum,
@@ -199,14 +283,14 @@ SUBMIT_MULTI_TLVS = frozenset({
     T.callback_num_pres_ind, T.callback_num_atag, T.source_subaddress, T.dest_subaddress,
     T.display_time, T.sms_signal, T.ms_validity, T.ms_msg_wait_facilities,
     T.alert_on_message_delivery, T.language_indicator,
-})
+}) | _V50_SUBMISSION
 DELIVER_SM_TLVS = frozenset({
     T.user_message_reference, T.source_port, T.destination_port, T.sar_msg_ref_num,
     T.sar_total_segments, T.sar_segment_seqnum, T.user_response_code, T.privacy_indicator,
     T.payload_type, T.message_payload, T.callback_num, T.source_subaddress, T.dest_subaddress,
     T.language_indicator, T.its_session_info, T.network_error_code, T.message_state,
     T.receipted_message_id,
-})
+}) | _V50_DELIVERY
 DATA_SM_TLVS = frozenset({
     T.source_port, T.source_addr_subunit, T.source_network_type, T.source_bearer_type,
     T.source_telematics_id, T.destination_port, T.dest_addr_subunit, T.dest_network_type,
@@ -217,11 +301,10 @@ DATA_SM_TLVS = frozenset({
     T.callback_num_atag, T.source_subaddress, T.dest_subaddress, T.user_response_code,
     T.display_time, T.sms_signal, T.ms_validity, T.ms_msg_wait_facilities, T.number_of_messages,
     T.alert_on_message_delivery, T.language_indicator, T.its_reply_type, T.its_session_info,
-})
-DATA_SM_RESP_TLVS = frozenset({
-    T.delivery_failure_reason, T.network_error_code, T.additional_status_info_text, T.dpf_result,
-})
+}) | _V50_SUBMISSION | _V50_DELIVERY
+DATA_SM_RESP_TLVS = SUBMISSION_RESP_TLVS
 NONE: frozenset[int] = frozenset()
+_BIND_RESP_TLVS = _RESPONSE | {T.sc_interface_version}
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,32 +345,39 @@ def _row(
 PDU_TABLE: tuple[PduSpec, ...] = (
     _row(C.generic_nack, EMPTY),
     _row(C.bind_receiver, BIND),
-    _row(C.bind_receiver_resp, BIND_RESP, frozenset({T.sc_interface_version})),
+    _row(C.bind_receiver_resp, BIND_RESP, _BIND_RESP_TLVS),
     _row(C.bind_transmitter, BIND),
-    _row(C.bind_transmitter_resp, BIND_RESP, frozenset({T.sc_interface_version})),
+    _row(C.bind_transmitter_resp, BIND_RESP, _BIND_RESP_TLVS),
     _row(C.bind_transceiver, BIND),
-    _row(C.bind_transceiver_resp, BIND_RESP, frozenset({T.sc_interface_version})),
+    _row(C.bind_transceiver_resp, BIND_RESP, _BIND_RESP_TLVS),
     _row(C.outbind, OUTBIND, resp=False),
     _row(C.unbind, EMPTY),
-    _row(C.unbind_resp, EMPTY),
+    _row(C.unbind_resp, EMPTY, _RESPONSE),
     _row(C.submit_sm, SUBMIT_SM, SUBMIT_SM_TLVS),
-    _row(C.submit_sm_resp, SUBMIT_SM_RESP),
+    _row(C.submit_sm_resp, SUBMIT_SM_RESP, SUBMISSION_RESP_TLVS),
     _row(C.submit_multi, SUBMIT_MULTI, SUBMIT_MULTI_TLVS),
-    _row(C.submit_multi_resp, SUBMIT_MULTI_RESP),
+    _row(C.submit_multi_resp, SUBMIT_MULTI_RESP, SUBMISSION_RESP_TLVS),
     _row(C.deliver_sm, SUBMIT_SM, DELIVER_SM_TLVS),
-    _row(C.deliver_sm_resp, DELIVER_SM_RESP),
+    _row(C.deliver_sm_resp, DELIVER_SM_RESP, DELIVERY_RESP_TLVS),
     _row(C.data_sm, DATA_SM, DATA_SM_TLVS),
     _row(C.data_sm_resp, DATA_SM_RESP, DATA_SM_RESP_TLVS),
     _row(C.query_sm, QUERY_SM),
-    _row(C.query_sm_resp, QUERY_SM_RESP),
+    _row(C.query_sm_resp, QUERY_SM_RESP, _RESPONSE),
     _row(C.cancel_sm, CANCEL_SM),
-    _row(C.cancel_sm_resp, EMPTY),
+    _row(C.cancel_sm_resp, EMPTY, _RESPONSE),
     _row(C.replace_sm, REPLACE_SM),
-    _row(C.replace_sm_resp, EMPTY),
+    _row(C.replace_sm_resp, EMPTY, _RESPONSE),
     _row(C.enquire_link, EMPTY),
-    _row(C.enquire_link_resp, EMPTY),
+    _row(C.enquire_link_resp, EMPTY, _RESPONSE),
     _row(C.alert_notification, ALERT_NOTIFICATION, frozenset({T.ms_availability_status}),
          resp=False),
+    _row(C.broadcast_sm, BROADCAST_SM, BROADCAST_SM_TLVS),
+    _row(C.broadcast_sm_resp, BROADCAST_SM_RESP, BROADCAST_SM_RESP_TLVS),
+    _row(C.query_broadcast_sm, QUERY_BROADCAST_SM, frozenset({T.user_message_reference})),
+    _row(C.query_broadcast_sm_resp, QUERY_BROADCAST_SM_RESP, QUERY_BROADCAST_SM_RESP_TLVS),
+    _row(C.cancel_broadcast_sm, CANCEL_BROADCAST_SM,
+         frozenset({T.broadcast_content_type, T.user_message_reference})),
+    _row(C.cancel_broadcast_sm_resp, EMPTY, _RESPONSE),
 )
 
 SPECS: dict[int, PduSpec] = {spec.command_id: spec for spec in PDU_TABLE}

@@ -3,7 +3,8 @@
 A commit's callbacks queue the submit_sm_resp / data_sm_resp of the messages it stored; once
 they have all run, the committer calls `send`, which writes each link's answers as runs of
 octets (one count and one writer wakeup per run) and records their latency from one clock
-reading.
+reading. On an SMPP 5.0 session each answer carries congestion_state (`CongestionGauge`),
+worked out once for each run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from smsc.clock import Clock
 from smsc.metrics import SmscMetrics
 from smsc.pdu import DataSm, Pdu, Prebuilt, PrebuiltDataSmResp, PrebuiltSubmitSmResp, SubmitSm
 from smsc.pdu.constants import CommandStatus
+from smsc.server.congestion import CongestionGauge
 from smsc.server.link import Link
 
 ACCEPTED: dict[int, type[Prebuilt]] = {SubmitSm.command_id: PrebuiltSubmitSmResp,
@@ -32,8 +34,10 @@ def accepted_body(id_format: str) -> Callable[[int], bytes]:
 class AcceptedAnswers:
     """The answers a commit's callbacks queued, until the committer says they have all run."""
 
-    def __init__(self, *, clock: Clock, metrics: SmscMetrics, id_format: str) -> None:
+    def __init__(self, *, clock: Clock, metrics: SmscMetrics, id_format: str,
+                 congestion: CongestionGauge) -> None:
         self.clock = clock
+        self.congestion = congestion
         self.metrics = metrics
         self.body_of = accepted_body(id_format)
         self._queued: list[tuple[Link, str, Pdu, float, int]] = []
@@ -57,6 +61,7 @@ class AcceptedAnswers:
         run: list[tuple[int, bytes]] = []
         run_link: Link | None = None
         run_kind: type[Prebuilt] | None = None
+        run_id = ""
         counted_id = ""
         counted_at = 0.0
         counted = 0
@@ -64,22 +69,26 @@ class AcceptedAnswers:
             kind = ACCEPTED[request.command_id]
             if link is not run_link or kind is not run_kind:
                 if run:
-                    _send_run(run_link, run_kind, run)  # type: ignore[arg-type]
+                    self._send_run(run_link, run_kind, run, run_id)  # type: ignore[arg-type]
                     run = []
-                run_link, run_kind = link, kind
+                run_link, run_kind, run_id = link, kind, system_id
             run.append((request.sequence_number, body_of(message_id)))
             if received is not counted_at or system_id != counted_id:
                 if counted:
                     record(counted_id, _ROK, now - counted_at, counted)
                 counted_id, counted_at, counted = system_id, received, 0
             counted += 1
-        _send_run(run_link, run_kind, run)  # type: ignore[arg-type]
+        self._send_run(run_link, run_kind, run, run_id)  # type: ignore[arg-type]
         record(counted_id, _ROK, now - counted_at, counted)
 
-
-def _send_run(link: Link, kind: type[Prebuilt], answers: list[tuple[int, bytes]]) -> None:
-    """A link's usual answers of one kind, (sequence, body) each, unless it closed meanwhile
-    (the messages are stored all the same: they will be delivered, their receipts wait)."""
-    if link.is_open and not link.session.closed:
-        link.send_prebuilt_answers(kind, answers)
-        link.flush()  # the peer's window waits for these, not for this round's receipts
+    def _send_run(self, link: Link, kind: type[Prebuilt], answers: list[tuple[int, bytes]],
+                  system_id: str) -> None:
+        """A link's usual answers of one kind, (sequence, body) each, unless it closed
+        meanwhile (the messages are stored all the same: they will be delivered, their
+        receipts wait)."""
+        if link.is_open and not link.session.closed:
+            tail = self.congestion.tail(link, system_id)
+            if tail:  # (an SMPP 5.0 session)
+                answers = [(sequence, body + tail) for sequence, body in answers]
+            link.send_prebuilt_answers(kind, answers)
+            link.flush()  # the peer's window waits for these, not for this round's receipts

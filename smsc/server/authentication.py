@@ -1,29 +1,64 @@
 """BindAuthenticator: answers bind requests and keeps the account each link is bound as.
 
-A bind is checked against the accounts (password, address, bind mode) and the account's
-max_binds over the live binds, unless its address is shut out after failed binds
-(`FailedBinds`); a refusal is answered and the session closed, an acceptance
-gets the account's window and the SMSC's system_id (and sc_interface_version for a 3.4
-peer). Once the session reports the bind complete, the link joins the bind registry that
-delivery reads.
+A bind is checked against the listener it came in on (the accounts it allows), the client
+certificate (the account's allowed_cert_subjects), the accounts (password, address, bind
+mode) and the account's max_binds over the live binds, unless its address is shut out after
+failed binds (`FailedBinds`); a refusal is answered and the session closed, an acceptance
+gets the account's window and the SMSC's system_id (and, for a 3.4 or 5.0 peer,
+sc_interface_version: the version the session speaks from then on, 0x34 or 0x50). Once the
+session reports the bind complete, the link joins the bind registry that delivery reads.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
-from smsc.accounts import CREDENTIAL_FAILURES, Account, Accounts, FailedBinds
+import trio
+
+from smsc.accounts import (
+    CREDENTIAL_FAILURES,
+    Account,
+    Accounts,
+    FailedBinds,
+    certificate_subject,
+)
 from smsc.clock import Clock
 from smsc.delivery.receivers import BindRegistry
 from smsc.metrics import SmscMetrics
 from smsc.pdu import Pdu, make_response
-from smsc.pdu.constants import SMPP_VERSION_34, CommandStatus, Tag
+from smsc.pdu.constants import CommandStatus, SmppVersion, Tag
 from smsc.server.link import Link
 from smsc.session import BindType
 from smsc.session.states import BIND_TYPE_OF
 
 log = logging.getLogger("smsc.service")
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerPolicy:
+    """What a listener lets bind: its name (for the logs) and the system_ids allowed on it
+    (empty: every account)."""
+
+    name: str
+    accounts: frozenset[str] = frozenset()
+
+
+NO_POLICY = ListenerPolicy("")
+"""Connections no listener accepted (outbind, attached streams): every account may bind."""
+
+
+def peer_certificate(link: Link) -> tuple[str, str | None] | None:
+    """The subject (RFC 4514) and common name of the link's verified client certificate,
+    None when it has none (plain TCP, or TLS without one)."""
+    stream = link.stream
+    if not isinstance(stream, trio.SSLStream):
+        return None
+    certificate = stream.getpeercert()
+    if not certificate:
+        return None
+    return certificate_subject(certificate)
 
 
 class BindAuthenticator:
@@ -43,9 +78,51 @@ class BindAuthenticator:
         """id(link) → the account it bound as (from the accepted bind request on)."""
         self._registered: dict[int, str] = {}
         """id(link) → the system_id it is registered under in `binds` (once bound)."""
+        self._policy: dict[int, ListenerPolicy] = {}
+        """id(link) → the policy of the listener that accepted it."""
+        self._links: dict[int, Link] = {}
+        """id(link) → link, for the links with an account (`links_of`)."""
 
     def account_of(self, link: Link) -> Account | None:
         return self._account_of.get(id(link))
+
+    def arrived(self, link: Link, policy: ListenerPolicy) -> None:
+        """A listener accepted `link`: its binds answer to `policy`."""
+        self._policy[id(link)] = policy
+
+    def links_of(self, system_id: str) -> Iterator[Link]:
+        """The links bound (or binding) as `system_id`."""
+        for key, account in list(self._account_of.items()):
+            if account.system_id == system_id:
+                yield self._links[key]
+
+    def apply_window(self, account: Account) -> None:
+        """Give the links bound as `account` its (changed) window."""
+        window = account.config.window
+        for link in self.links_of(account.system_id):
+            link.session.limits = replace(link.session.limits, window=window)
+
+    def _refusal(self, link: Link, system_id: str, now: float) -> CommandStatus | None:
+        """ESME_RBINDFAIL when the listener or the client certificate rules the bind out
+        (checked before the password, which such a refusal tells nothing about); a
+        certificate refused counts as a failed bind, as a wrong password does."""
+        policy = self._policy.get(id(link), NO_POLICY)
+        if policy.accounts and system_id not in policy.accounts:
+            log.info("%s bind refused: ESME_RBINDFAIL (%s not allowed on listener %s)",
+                     link.peer, system_id, policy.name)
+            return CommandStatus.ESME_RBINDFAIL
+        account = self.accounts.get(system_id)
+        if account is None or not account.config.allowed_cert_subjects:
+            return None
+        subject, common_name = peer_certificate(link) or (None, None)
+        if account.subject_allowed(subject, common_name):
+            return None
+        wait = self.failed_binds.failed(link.peer_ip, now)
+        log.info("%s bind refused: ESME_RBINDFAIL (client certificate %s not allowed for %s; "
+                 "binds from %s refused for %.3g s)", link.peer,
+                 repr(subject) if subject is not None else "missing", system_id,
+                 link.peer_ip, wait)
+        return CommandStatus.ESME_RBINDFAIL
 
     def answer(self, link: Link, message: Pdu) -> None:
         """Accept or refuse a bind request."""
@@ -56,6 +133,10 @@ class BindAuthenticator:
         result: Account | CommandStatus
         if self.failed_binds.blocked(address, now):
             result = CommandStatus.ESME_RBINDFAIL  # decided before any credential is read
+        elif (refusal := self._refusal(link, system_id, now)) is not None:
+            link.send(make_response(message, refusal))
+            link.session.close("bind refused")
+            return
         else:
             result = self.accounts.authenticate(
                 system_id=system_id,
@@ -77,10 +158,12 @@ class BindAuthenticator:
             return
         self.failed_binds.succeeded(address)
         self._account_of[id(link)] = result
+        self._links[id(link)] = link
         link.session.limits = replace(link.session.limits, window=result.config.window)
         tlvs = {}
-        if message.interface_version >= SMPP_VERSION_34:  # type: ignore[attr-defined]
-            tlvs[Tag.sc_interface_version] = SMPP_VERSION_34
+        version = link.session.version  # (the session took it from the bind request)
+        if version >= SmppVersion.V34:  # a 3.3 peer gets no TLVs (REFERENCE.md §6.1)
+            tlvs[Tag.sc_interface_version] = int(version)
         link.send(make_response(message, system_id=self.system_id, tlvs=tlvs))
 
     def bound(self, link: Link, bind_type: BindType, system_id: str) -> None:
@@ -88,7 +171,8 @@ class BindAuthenticator:
         self.binds.add(system_id, link)
         self._registered[id(link)] = system_id
         self.metrics.record_bind(system_id, bind_type.value)
-        log.info("%s bound as %s (%s)", link.peer, system_id, bind_type.value)
+        log.info("%s bound as %s (%s) on listener %s", link.peer, system_id, bind_type.value,
+                 self._policy.get(id(link), NO_POLICY).name or "-")
 
     def unbound(self, link: Link) -> None:
         system_id = self._registered.pop(id(link), None)
@@ -98,3 +182,5 @@ class BindAuthenticator:
     def closed(self, link: Link) -> None:
         self.unbound(link)
         self._account_of.pop(id(link), None)
+        self._links.pop(id(link), None)
+        self._policy.pop(id(link), None)

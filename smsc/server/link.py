@@ -2,8 +2,9 @@
 
 A Link is the `Receiver` the delivery side sends receipts and MO messages over.
 
-The reader hands every whole PDU of a received chunk to the session before yielding, the
-writer coalesces everything queued into one `send_all`, and the timer task acts on the
+The reader (`_reader`, where every octet from the peer enters) hands every whole PDU of a
+received chunk to the session before yielding, the writer (`LinkWriter`, smsc/server/
+link_writer.py) coalesces everything queued into one write, and the timer task acts on the
 session's deadlines. Events go to a synchronous handler: work that must wait (a store commit)
 is queued by the handler and answered later through `Link.send`, so one slow request never
 stops the reader.
@@ -12,7 +13,6 @@ stops the reader.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from typing import Protocol
@@ -21,6 +21,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.pdu import Pdu, Prebuilt, Unbind
+from smsc.server.link_writer import LinkWriter
 from smsc.session import (
     BindState,
     BindType,
@@ -73,21 +74,15 @@ class Link:
         self.peer_ip = peer.rsplit(":", 1)[0].strip("[]")
         self._max_peer_open = max_peer_open
         self._max_unsent = max_unsent
-        self._send_timeout = send_timeout
-        self._writer_wakeup = trio.Event()
         self._reader_resume = trio.Event()
         self._timer_scope: trio.CancelScope | None = None
         """The timer task's sleep, its deadline the session's next one (moved, never renewed)."""
-        self._fd = _plain_socket_fd(stream)
         self._closed = trio.Event()
         self.is_open = True
         """False once the connection is closed and the session finished."""
-        self._writer_woken = False
-        """Whether `_writer_wakeup` is set already (saves setting it once per PDU)."""
-        self._writing = False
-        """Whether the writer task waits in send_all: nothing may overtake what it sends."""
-        self._backlog: memoryview | None = None
-        """What `flush` could not write, for the writer to send before anything else."""
+        self.writer = LinkWriter(stream, session, send_timeout=send_timeout, abort=self.abort,
+                                 on_taken=self._resume_reader_if_room)
+        """The send side: every octet for the peer leaves through it."""
         self._reader_paused = False
         """Whether the reader waits for our answers to catch up (back-pressure)."""
         self._cancel_scope: trio.CancelScope | None = None
@@ -172,29 +167,9 @@ class Link:
         return count
 
     def flush(self) -> None:
-        """Write what is queued now, from the caller's task, on a plain TCP socket whose
-        writer is not in the middle of a send (otherwise the writer sends it, as always).
-
-        For answers the peer's window waits for (a commit's submit_sm_resp): written before
-        the rest of the round's work (building and queueing receipts), they let the peer send
-        its next requests while this side is still busy, instead of the two taking turns.
-        """
-        fd = self._fd
-        if fd is None or self._writing or self._backlog is not None:
-            return
-        data = self.session.data_to_send()
-        if not data:
-            return
-        left = self._write_now(fd, data)
-        if left is None:
-            return
-        if left:
-            self._backlog = left
-            if not self._writer_woken:
-                self._writer_woken = True
-                self._writer_wakeup.set()
-        if self._reader_paused:
-            self._resume_reader_if_room()
+        """Write what is queued now, from the caller's task, when the writer is idle
+        (`LinkWriter.flush`: a commit's answers, ahead of the round's other work)."""
+        self.writer.flush()
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -222,7 +197,7 @@ class Link:
             async with trio.open_nursery() as nursery:
                 self._cancel_scope = nursery.cancel_scope
                 nursery.start_soon(self._reader)
-                nursery.start_soon(self._writer)
+                nursery.start_soon(self.writer.run)
                 nursery.start_soon(self._timer)
         finally:
             if not self.session.closed:
@@ -238,11 +213,7 @@ class Link:
         session = self.session
         clock = self.clock
         while not session.closed:
-            if (
-                session.peer_open_requests >= self._max_peer_open
-                or session.pending_output >= self._max_unsent
-            ):
-                # back-pressure: stop reading until our answers catch up
+            if not self._room_to_read():  # back-pressure: wait until our answers catch up
                 self._reader_resume = trio.Event()
                 self._reader_paused = True
                 await self._reader_resume.wait()
@@ -256,69 +227,6 @@ class Link:
             session.receive_data(data, now)
             self._after_session_change()
             self._timer_moved()
-
-    async def _writer(self) -> None:
-        session = self.session
-        with trio.CancelScope() as send_deadline:
-            while True:
-                await self._writer_wakeup.wait()
-                self._writer_wakeup = trio.Event()
-                self._writer_woken = False
-                data = session.data_to_send()
-                backlog = self._backlog
-                if backlog is not None:  # what a flush left: it goes first
-                    self._backlog = None
-                    data = bytes(backlog) + data
-                if data:
-                    if self._reader_paused:
-                        self._resume_reader_if_room()
-                    if not await self._write(data, send_deadline):
-                        return
-                if session.closed:
-                    self._cancel_scope.cancel()  # type: ignore[union-attr]
-                    return
-        self.abort("peer stopped reading")  # the send deadline passed
-
-    async def _write(self, data: bytes, send_deadline: trio.CancelScope) -> bool:
-        """Send `data`; False once the connection is lost.
-
-        A plain TCP socket gets one non-blocking write first: it almost always takes
-        everything, for a fraction of what trio's send_all costs. What it leaves (and every
-        write on other streams) goes through send_all within the send timeout.
-        """
-        fd = self._fd
-        if fd is None:
-            view = memoryview(data)
-        else:
-            left = self._write_now(fd, data)
-            if left is None:
-                return False
-            if not left:
-                return True
-            view = left
-        send_deadline.deadline = trio.current_time() + self._send_timeout
-        self._writing = True
-        try:
-            await self.stream.send_all(view)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.abort("peer stopped reading")
-            return False
-        finally:
-            self._writing = False
-        send_deadline.deadline = math.inf
-        return True
-
-    def _write_now(self, fd: int, data: bytes) -> memoryview | None:
-        """One non-blocking write on the plain socket: what it did not take (empty when it
-        took everything), or None once the connection is lost (and the link aborted)."""
-        view = memoryview(data)
-        try:
-            return view[os.write(fd, view):]
-        except BlockingIOError:
-            return view
-        except OSError:
-            self.abort("connection lost")
-            return None
 
     async def _timer(self) -> None:
         session = self.session
@@ -348,19 +256,24 @@ class Link:
         when it waits for room."""
         if self.session.events:
             self._dispatch()
-        if not self._writer_woken:
-            self._writer_woken = True
-            self._writer_wakeup.set()
+        writer = self.writer
+        if not writer.woken:
+            writer.woken = True
+            writer.wakeup.set()
         if self._reader_paused:
             self._resume_reader_if_room()
 
     def _resume_reader_if_room(self) -> None:
-        session = self.session
-        if (
-            session.peer_open_requests < self._max_peer_open
-            and session.pending_output < self._max_unsent
-        ):
+        """Let the reader waiting for room (back-pressure) go on once there is some (after
+        a send, or once the writer took queued octets)."""
+        if self._reader_paused and self._room_to_read():
             self._reader_resume.set()
+
+    def _room_to_read(self) -> bool:
+        """Whether the peer's open requests and our unsent octets are within their bounds."""
+        session = self.session
+        return (session.peer_open_requests < self._max_peer_open
+                and session.pending_output < self._max_unsent)
 
     def _dispatch(self) -> None:
         # a handler that sends from inside on_event must not see later events first
@@ -414,9 +327,3 @@ class Link:
     def speaks_34(self) -> bool:
         return self.session.peer_speaks_34
 
-
-def _plain_socket_fd(stream: trio.abc.Stream) -> int | None:
-    """The file descriptor under a plain trio TCP stream (None for TLS, memory streams...)."""
-    if isinstance(stream, trio.SocketStream):
-        return stream.socket.fileno()
-    return None

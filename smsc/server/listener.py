@@ -23,19 +23,21 @@ from smsc.session import Role, SessionLimits, SmppSession
 log = logging.getLogger("smsc.listener")
 
 
-def _peer_name(stream: trio.abc.Stream) -> tuple[str, int] | None:
+def _peer_name(stream: trio.abc.Stream, *, local: bool = False) -> tuple[str, int] | None:
     socket_stream = stream
     if isinstance(stream, trio.SSLStream):
         socket_stream = stream.transport_stream
     try:
-        host, port = socket_stream.socket.getpeername()[:2]  # type: ignore[attr-defined]
+        sock = socket_stream.socket  # type: ignore[attr-defined]
+        host, port = (sock.getsockname() if local else sock.getpeername())[:2]
     except (AttributeError, OSError):
         return None
     return host, port
 
 
-def describe_peer(stream: trio.abc.Stream) -> str:
-    name = _peer_name(stream)
+def describe_peer(stream: trio.abc.Stream, *, local: bool = False) -> str:
+    """`host:port` (`[v6]:port`) of the connection's peer, or of its own end if `local`."""
+    name = _peer_name(stream, local=local)
     if name is None:
         return "unknown:0"
     host, port = name
@@ -105,9 +107,11 @@ class SmppListener:
         links: set[Link],
         ssl_context: ssl.SSLContext | None = None,
         gate: ConnectionGate | None = None,
+        name: str = "smpp",
         on_link: Callable[[Link], None] | None = None,
         on_sent: Callable[[Pdu], None] | None = None,
         on_sent_prebuilt: Callable[[int, int], None] | None = None,
+        new_session: Callable[[str, str], SmppSession] | None = None,
     ) -> None:
         self.handler = handler
         self.limits = limits
@@ -115,9 +119,14 @@ class SmppListener:
         self.links = links
         self.ssl_context = ssl_context
         self.gate = gate if gate is not None else ConnectionGate()
+        self.name = name
+        """Named in the logs and the banner (`[[server.listeners]]` name)."""
         self.on_link = on_link
         self.on_sent = on_sent
         self.on_sent_prebuilt = on_sent_prebuilt
+        self.new_session = new_session
+        """Builds each connection's session from its (peer, local) addresses, when a capture
+        or the PDU trace taps them (`smsc.capture.tap`); otherwise a plain SmppSession."""
 
     async def serve(
         self,
@@ -136,8 +145,8 @@ class SmppListener:
                 trio.SSLListener(listener, self.ssl_context, https_compatible=False)
                 for listener in listeners
             ]
-        log.info("SMPP%s listening on %s:%d", "/TLS" if self.ssl_context else "", host,
-                 bound_port)
+        log.info("listener %s: SMPP%s listening on %s:%d", self.name,
+                 "/TLS" if self.ssl_context else "", host, bound_port)
         task_status.started(bound_port)  # listening: connections wait in the backlog
         async with trio.open_nursery() as connections:
             try:
@@ -149,8 +158,8 @@ class SmppListener:
                 with trio.CancelScope(shield=True):
                     for listener in served:  # what serve_listeners has not closed yet
                         await listener.aclose()
-            log.info("SMPP%s on port %d: no longer accepting connections",
-                     "/TLS" if self.ssl_context else "", bound_port)
+            log.info("listener %s: SMPP%s on port %d no longer accepting connections",
+                     self.name, "/TLS" if self.ssl_context else "", bound_port)
 
     async def serve_accepted(self, stream: trio.abc.Stream) -> None:
         """Serve an accepted connection if the gate lets it in, else close it at once."""
@@ -159,9 +168,9 @@ class SmppListener:
         gate = self.gate
         if not gate.admit(address):
             if gate.refused & (gate.refused - 1) == 0:  # the 1st, 2nd, 4th, 8th... refusal
-                log.warning("refused a connection from %s: %d open (max %d, %d per address), "
-                            "%d refused so far", address, gate.open, gate.max_total,
-                            gate.max_per_address, gate.refused)
+                log.warning("listener %s refused a connection from %s: %d open (max %d, %d "
+                            "per address), %d refused so far", self.name, address, gate.open,
+                            gate.max_total, gate.max_per_address, gate.refused)
             transport = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
             await trio.aclose_forcefully(transport)
             return
@@ -175,9 +184,12 @@ class SmppListener:
 
         `greeting` is sent first: the outbind of a connection the SMSC opened itself.
         """
-        session = SmppSession(Role.SMSC, limits=self.limits, now=self.clock.monotonic())
+        peer = describe_peer(stream)
+        session = (SmppSession(Role.SMSC, limits=self.limits, now=self.clock.monotonic())
+                   if self.new_session is None else self.new_session(
+                       peer, describe_peer(stream, local=True)))
         link = Link(
-            stream, session, clock=self.clock, handler=self.handler, peer=describe_peer(stream),
+            stream, session, clock=self.clock, handler=self.handler, peer=peer,
             send_timeout=self.limits.response_timer, on_sent=self.on_sent,
             on_sent_prebuilt=self.on_sent_prebuilt,
         )

@@ -8,7 +8,7 @@ messages to the committer and answers each submit only once its message is store
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
@@ -18,12 +18,14 @@ from smsc.accounts import Account
 from smsc.clock import Clock
 from smsc.delivery.committer import AcceptCallback
 from smsc.delivery.outbound import OutboundDispatcher
-from smsc.logs import trace_event
 from smsc.metrics import SmscMetrics
 from smsc.pdu import (
+    BroadcastSm,
+    CancelBroadcastSm,
     CancelSm,
     DataSm,
     Pdu,
+    QueryBroadcastSm,
     QuerySm,
     ReplaceSm,
     SmeDest,
@@ -32,9 +34,10 @@ from smsc.pdu import (
     UnsuccessSme,
     make_response,
 )
-from smsc.pdu.constants import CommandStatus
+from smsc.pdu.constants import CommandStatus, Tag
 from smsc.server.answers import ACCEPTED, AcceptedAnswers
 from smsc.server.authentication import BindAuthenticator
+from smsc.server.broadcasts import BroadcastRequests
 from smsc.server.link import Link
 from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import (
@@ -84,12 +87,14 @@ class SmscService:
         accept: Callable[[NewMessage, AcceptCallback], None],
         accept_held: Callable[[NewMessage, AcceptCallback], None],
         start_held: Callable[[int, NewMessage], None],
-        trace: Callable[[str, Pdu], None] | None = None,
+        broadcasts: BroadcastRequests,
     ) -> None:
         self.authenticator = authenticator
         """Answers binds and knows which account each link is bound as."""
         self.stored = stored
         """Answers query_sm, cancel_sm and replace_sm from the store."""
+        self.broadcasts = broadcasts
+        """Answers SMPP 5.0's broadcast_sm, query_broadcast_sm and cancel_broadcast_sm."""
         self.outbound = outbound
         self.clock = clock
         self.metrics = metrics
@@ -114,8 +119,6 @@ class SmscService:
         """The last chunk's arrival time (`Link.received_at`, compared by identity) and its
         wall time: its submits share them, so that a chunk converts one time."""
         self._nursery: trio.Nursery | None = None
-        self.trace = trace
-        """PDU trace hook (logging.pdu_trace): ("in" | "out", pdu)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hosts the tasks of answers that a simulated fault delays."""
@@ -127,8 +130,6 @@ class SmscService:
     # -- events --------------------------------------------------------------------------------
 
     def on_event(self, link: Link, event: Event) -> None:
-        if self.trace is not None:
-            trace_event(self.trace, event)
         metrics = self.metrics
         kind = type(event)
         if kind is RequestReceived:
@@ -164,14 +165,7 @@ class SmscService:
                 pass
 
     def on_requests(self, link: Link, events: list[RequestReceived]) -> None:
-        if self.trace is not None:
-            self._trace_all(events)
         self._requests(link, events)
-
-    def _trace_all(self, events: Sequence[Event]) -> None:
-        assert self.trace is not None
-        for event in events:
-            trace_event(self.trace, event)
 
     def _requests(self, link: Link, events: list[RequestReceived]) -> None:
         """A read chunk's requests, in order: submit_sm the usual way inlined (once per
@@ -190,8 +184,6 @@ class SmscService:
                 self._request(link, message)
 
     def on_responses(self, link: Link, events: list[ResponseReceived]) -> None:
-        if self.trace is not None:
-            self._trace_all(events)
         self._responses(link, events)
 
     def _responses(self, link: Link, events: list[ResponseReceived]) -> None:
@@ -211,6 +203,8 @@ class SmscService:
                     self._submit_multi(link, account, message)
                 case QuerySm() | CancelSm() | ReplaceSm():
                     self.stored.start(link, account, message)
+                case BroadcastSm() | QueryBroadcastSm() | CancelBroadcastSm():
+                    self.broadcasts.answer(link, account, message)
                 case _:
                     raise Rejected(S.ESME_RINVCMDID)
         except Rejected as rejected:
@@ -275,8 +269,10 @@ class SmscService:
         if not link.is_open or link.session.closed:
             return  # stored all the same: it will be delivered, and its receipt will wait
         if isinstance(result, int):  # stored, the simulated fault spared the answer
-            link.send_prebuilt_answer(ACCEPTED[request.command_id], self.answers.body_of(result),
-                               request.sequence_number)
+            link.send_prebuilt_answer(ACCEPTED[request.command_id],
+                                      self.answers.body_of(result)
+                                      + self.answers.congestion.tail(link, account.system_id),
+                                      request.sequence_number)
         else:
             link.send(make_response(request, status))
 
@@ -372,9 +368,11 @@ class SmscService:
             if message_id is None:
                 link.send(make_response(message, S.ESME_RSUBMITFAIL))
                 return
+            tail = self.answers.congestion.tail(link, account.system_id)
             response = make_response(
                 message, message_id=format_message_id(message_id, self.id_format),
                 unsuccess_sme=tuple(unsuccess),
+                tlvs={Tag.congestion_state: tail[-1]} if tail else {},
             )
             if fault is None:
                 link.send(response)

@@ -28,7 +28,7 @@ from smsc.pdu import (
     response_class,
 )
 from smsc.pdu.codec import HEADER
-from smsc.pdu.constants import SMPP_VERSION_34, CommandId, CommandStatus
+from smsc.pdu.constants import CommandId, CommandStatus, SmppVersion, Tag
 from smsc.pdu.framing import MAX_UNBOUND_COMMAND_LENGTH
 from smsc.session.events import (
     BadResponseDropped,
@@ -45,9 +45,10 @@ from smsc.session.events import (
     make_response_received,
 )
 from smsc.session.states import (
-    ALLOWED,
+    ALLOWED_IN,
     BIND_REQUESTS,
     BIND_TYPE_OF,
+    NOT_IN_VERSION,
     BindState,
     BindType,
     Role,
@@ -77,6 +78,7 @@ _OPEN = BindState.OPEN
 _CLOSED = BindState.CLOSED
 _SMSC = Role.SMSC
 _ESME = Role.ESME
+_V34 = SmppVersion.V34
 _pack_header = HEADER.pack
 _ENCODE_EACH, _WIRE_FORM = True, False
 """`_send_run`'s `encode_each`: PDUs to encode, or requests and bodies prebuilt."""
@@ -112,9 +114,15 @@ class SmppSession:
         self.role = role
         self.limits = limits
         self.state = _OPEN
-        self._peer_may_send = ALLOWED[(role.peer, _OPEN)]
-        self._we_may_send = ALLOWED[(role, _OPEN)]
-        """The legality table's rows for the present state (looked up once per change)."""
+        self.version = _V34
+        """The SMPP version this session speaks (`SmppVersion`), from the bind: the SMSC takes
+        the ESME's interface_version; the ESME its own, lowered to the SMSC's
+        sc_interface_version when the bind response names one. What a version lacks is
+        neither sent nor accepted (`states.ALLOWED_IN`)."""
+        self._peer_may_send = ALLOWED_IN[(role.peer, _OPEN, _V34)]
+        self._we_may_send = ALLOWED_IN[(role, _OPEN, _V34)]
+        """The legality table's rows for the present state and version (looked up once per
+        change)."""
         self.closed = False
         """Whether the session is over (state CLOSED)."""
         self.bound = False
@@ -242,7 +250,8 @@ class SmppSession:
         elif command_id in BIND_REQUESTS:
             version = message.interface_version  # type: ignore[attr-defined]
             self.peer_interface_version = version
-            self.peer_speaks_34 = version >= SMPP_VERSION_34
+            self.version = SmppVersion.of(version)
+            self.peer_speaks_34 = self.version >= _V34
             self._bind_request_system_id = message.system_id  # type: ignore[attr-defined]
             self._events.append(BindRequested(message))
         else:
@@ -286,6 +295,8 @@ class SmppSession:
             and message.command_id != _GENERIC_NACK
         ):
             bind_type = BIND_TYPE_OF[request_id]
+            self.version = _negotiated(request.interface_version,  # type: ignore[attr-defined]
+                                       message.tlvs.get(Tag.sc_interface_version))
             self._enter(bind_type.bound_state)
             self.bind_type = bind_type
             self.system_id = request.system_id  # type: ignore[attr-defined]
@@ -296,6 +307,15 @@ class SmppSession:
 
     def _reject_out_of_state(self, message: Pdu) -> None:
         command_id = message.command_id
+        if command_id in NOT_IN_VERSION[self.version]:
+            # a command this session's version does not have is unknown to it
+            status = CommandStatus.ESME_RINVCMDID
+            self._write(GenericNack(sequence_number=message.sequence_number,
+                                    command_status=status))
+            self._events.append(PeerErrorAnswered(
+                int(status), command_id, message.sequence_number,
+                f"{CommandId(command_id).name} is not SMPP {self.version:x}"))
+            return
         if command_id in BIND_REQUESTS and self.state is not _OPEN:
             status = CommandStatus.ESME_RALYBND
         else:
@@ -363,7 +383,10 @@ class SmppSession:
     # -- output --------------------------------------------------------------------------
     # Every way to send is `_send_run` with its own checks in front: one place numbers our
     # requests, counts the window, checks that an answer answers an open request, lets a
-    # waiting unbind finish and writes the octets.
+    # waiting unbind finish and writes the octets. A single ordinary request or usual answer
+    # (the commonest sends there are) takes `_send_request` or `_send_answer` instead:
+    # `_send_run` of one without the loop and the checks only other commands need, held equal
+    # to it by tests/session/test_send_properties.py.
 
     def send(self, message: Pdu, now: float) -> Pdu:
         """Queue a request or a response; returns it, its sequence number set.
@@ -377,8 +400,14 @@ class SmppSession:
         """
         command_id = message.command_id
         if command_id & 0x80000000:
-            self._send_run(command_id, ((message.sequence_number, message),), now, _ENCODE_EACH)
-        elif not self._send_run(command_id, (message,), now, _ENCODE_EACH):
+            if command_id in _USUAL_ANSWERS:
+                self._send_answer(command_id, message.sequence_number, message, _ENCODE_EACH)
+            else:
+                self._send_run(command_id, ((message.sequence_number, message),), now,
+                               _ENCODE_EACH)
+        elif not (self._send_request(command_id, message, now, _ENCODE_EACH)
+                  if command_id in _ORDINARY
+                  else self._send_run(command_id, (message,), now, _ENCODE_EACH)):
             raise LocalProtocolError("window full")
         return message
 
@@ -391,7 +420,7 @@ class SmppSession:
         command_id = message.command_id
         if command_id not in _ORDINARY:  # not windowed the usual way: the general path
             self.send(message, now)
-        elif not self._send_run(command_id, (message,), now, _WIRE_FORM):
+        elif not self._send_request(command_id, message, now, _WIRE_FORM):
             raise LocalProtocolError("window full")
         return message
 
@@ -421,9 +450,12 @@ class SmppSession:
             LocalProtocolError: the session is closed, or the message answers no open request.
         """
         command_id = message.command_id
-        if not command_id & 0x80000000:
+        if command_id in _USUAL_ANSWERS:
+            self._send_answer(command_id, message.sequence_number, message, _ENCODE_EACH)
+        elif command_id & 0x80000000:
+            self._send_run(command_id, ((message.sequence_number, message),), 0.0, _ENCODE_EACH)
+        else:
             raise LocalProtocolError(f"{CommandId(command_id).name} answers no open request")
-        self._send_run(command_id, ((message.sequence_number, message),), 0.0, _ENCODE_EACH)
         return message
 
     def send_prebuilt_answer(self, command_id: int, sequence: int, body: bytes) -> None:
@@ -436,7 +468,7 @@ class SmppSession:
         """
         if command_id not in _USUAL_ANSWERS:
             raise LocalProtocolError(f"{command_id:#010x} is no usual answer")
-        self._send_run(command_id, ((sequence, body),), 0.0, _WIRE_FORM)
+        self._send_answer(command_id, sequence, body, _WIRE_FORM)
 
     def send_prebuilt_answers(self, command_id: int, answers: Sequence[tuple[int, bytes]]
                             ) -> None:
@@ -451,6 +483,76 @@ class SmppSession:
         if command_id not in _USUAL_ANSWERS:
             raise LocalProtocolError(f"{command_id:#010x} is no usual answer")
         self._send_run(command_id, answers, 0.0, _WIRE_FORM)
+
+    def _send_request(self, command_id: int, message: Pdu, now: float, encode_each: bool
+                      ) -> bool:
+        """`_send_run` of one ordinary request (`command_id` in _ORDINARY, the message's
+        own): False, nothing sent, when the window is full.
+
+        Raises:
+            LocalProtocolError: as `_send_run`.
+        """
+        if self.state is _CLOSED:
+            raise LocalProtocolError("session is closed")
+        if command_id not in self._we_may_send:
+            raise LocalProtocolError(
+                f"{CommandId(command_id).name} may not be sent in {self.state.value}")
+        if self._windowed >= self.limits.window:
+            return False
+        outstanding = self._outstanding
+        sequence = message.sequence_number
+        if sequence == 0:  # numbered in place, as `_send_run` does
+            sequence = self._next_sequence
+            if sequence < MAX_SEQUENCE and sequence not in outstanding:
+                self._next_sequence = sequence + 1
+            else:
+                sequence = self._take_sequence()
+            message.sequence_number = sequence
+        elif sequence in outstanding:
+            raise LocalProtocolError(f"sequence {sequence} is already awaiting a response")
+        out = self._out
+        if encode_each:
+            out += encode(message)
+        else:
+            body = message.body  # type: ignore[attr-defined]
+            out += _pack_header(16 + len(body), command_id, 0, sequence)
+            out += body
+        outstanding[sequence] = (message, now + self.limits.response_timer)
+        self._windowed += 1
+        self._last_activity = now
+        return True
+
+    def _send_answer(self, command_id: int, sequence: int, answer: Any, encode_each: bool
+                     ) -> None:
+        """`_send_run` of one usual answer (`command_id` in _USUAL_ANSWERS): `answer` the
+        PDU to encode, or its body prebuilt.
+
+        Raises:
+            LocalProtocolError: as `_send_run`.
+        """
+        if self.state is _CLOSED:
+            raise LocalProtocolError("session is closed")
+        peer_open = self._peer_open
+        if peer_open.get(sequence) != command_id & 0x7FFFFFFF:
+            self._finish_waiting_unbind()  # (as the run's `finally`)
+            raise LocalProtocolError(
+                f"{CommandId(command_id).name} seq {sequence} answers no open request")
+        del peer_open[sequence]
+        out = self._out
+        if encode_each:
+            out += encode(answer)
+        else:
+            out += _pack_header(16 + len(answer), command_id, 0, sequence)
+            out += answer
+        if self._pending_unbind_resp is not None:
+            self._finish_waiting_unbind()
+
+    def _finish_waiting_unbind(self) -> None:
+        """Send the unbind_resp that waits for our answers once none is left open."""
+        if self._pending_unbind_resp is not None and not self._peer_open:
+            response, self._pending_unbind_resp = self._pending_unbind_resp, None
+            self._write(response)
+            self._close("unbind received")
 
     def _send_run(self, command_id: int, items: Sequence[Any], now: float, encode_each: bool
                   ) -> int:
@@ -493,10 +595,7 @@ class SmppSession:
                         out += _pack_header(16 + len(body), command_id, 0, sequence)
                         out += body
             finally:  # (after an answer refused too: those before it went)
-                if self._pending_unbind_resp is not None and not peer_open:
-                    response, self._pending_unbind_resp = self._pending_unbind_resp, None
-                    self._write(response)
-                    self._close("unbind received")
+                self._finish_waiting_unbind()
             if request_id in BIND_REQUESTS and self.role is _SMSC and body.command_status == _ROK:
                 bind_type = BIND_TYPE_OF[request_id]
                 self._enter(bind_type.bound_state)
@@ -570,8 +669,10 @@ class SmppSession:
         self.bound = state.is_bound
         if self.bound:
             self._frames.max_command_length = self.limits.max_command_length
-        self._peer_may_send = ALLOWED[(self.role.peer, state)]
-        self._we_may_send = ALLOWED[(self.role, state)]
+        self._peer_may_send = ALLOWED_IN[(self.role.peer, state, self.version)]
+        # what we send is narrowed to 3.4 at most: a receipt dialect's data_sm to a 3.3
+        # receiver stays the configuration's choice (docs/smpp50.md)
+        self._we_may_send = ALLOWED_IN[(self.role, state, max(self.version, _V34))]
 
     def _take_sequence(self) -> int:
         sequence = self._next_sequence
@@ -668,3 +769,11 @@ class SmppSession:
         if was_bound:
             self._events.append(Unbound())
         self._events.append(ConnectionClosed(reason, unanswered))
+
+
+def _negotiated(interface_version: int, sc_interface_version: object) -> SmppVersion:
+    """An ESME's version once bound: its own, lowered to the SMSC's when it names one."""
+    version = SmppVersion.of(interface_version)
+    if isinstance(sc_interface_version, int):
+        return min(version, SmppVersion.of(sc_interface_version))
+    return version

@@ -2,14 +2,17 @@
 
 The table follows REFERENCE.md §3.3 with its notes: replace_sm is allowed in BOUND_TRX, data_sm
 follows SMPP 5.0 (ESME→SMSC in TX/TRX, SMSC→ESME in RX/TRX), and enquire_link / generic_nack are
-allowed in OPEN as well.
+allowed in OPEN as well. The broadcast PDUs follow SMPP 5.0 Table 2-1 (ESME→SMSC in TX/TRX).
+
+`ALLOWED_IN` narrows the table to a session's version: a 3.3 session has no data_sm, a 3.x
+session no broadcast PDUs (REFERENCE-5.0.md §1).
 """
 
 from __future__ import annotations
 
 from enum import Enum
 
-from smsc.pdu.constants import CommandId
+from smsc.pdu.constants import V33_ABSENT_COMMANDS, V50_COMMANDS, CommandId, SmppVersion
 
 
 class Role(Enum):
@@ -116,6 +119,17 @@ LEGALITY: tuple[tuple[tuple[CommandId, ...], tuple[Role, ...], tuple[BindState, 
     ((CommandId.data_sm_resp,), (S,), (TX, TRX)),
     ((CommandId.data_sm,), (S,), (RX, TRX)),
     ((CommandId.data_sm_resp,), (E,), (RX, TRX)),
+    (
+        (CommandId.broadcast_sm, CommandId.query_broadcast_sm, CommandId.cancel_broadcast_sm),
+        (E,),
+        (TX, TRX),
+    ),
+    (
+        (CommandId.broadcast_sm_resp, CommandId.query_broadcast_sm_resp,
+         CommandId.cancel_broadcast_sm_resp),
+        (S,),
+        (TX, TRX),
+    ),
     ((CommandId.enquire_link, CommandId.enquire_link_resp, CommandId.generic_nack), (E, S), ANY),
 )
 
@@ -133,6 +147,23 @@ def _derive() -> dict[tuple[Role, BindState], frozenset[int]]:
 
 ALLOWED: dict[tuple[Role, BindState], frozenset[int]] = _derive()
 """(sender, state) → command ids that sender may send in that state."""
+
+
+NOT_IN_VERSION: dict[SmppVersion, frozenset[int]] = {
+    SmppVersion.V33: frozenset(int(c) for c in V33_ABSENT_COMMANDS | V50_COMMANDS),
+    SmppVersion.V34: frozenset(int(c) for c in V50_COMMANDS),
+    SmppVersion.V50: frozenset(),
+}
+"""Per version, the commands it does not have: a peer sending one is answered as for an
+unknown command_id (generic_nack ESME_RINVCMDID)."""
+
+ALLOWED_IN: dict[tuple[Role, BindState, SmppVersion], frozenset[int]] = {
+    (role, state, version): commands - NOT_IN_VERSION[version]
+    for (role, state), commands in ALLOWED.items()
+    for version in SmppVersion
+}
+"""(sender, state, version) → what `ALLOWED` lets that sender send, less what the version
+lacks."""
 
 
 def is_allowed(sender: Role, state: BindState, command_id: int) -> bool:

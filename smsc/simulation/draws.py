@@ -45,6 +45,11 @@ def fate_of(identity: bytes, repeat: int) -> Fate:
     return identity + repeat.to_bytes(4, "little")
 
 
+def parts_of(fate: Fate) -> tuple[bytes, int]:
+    """The identity and the copy number a fate was made of (`fate_of` undone)."""
+    return fate[:IDENTITY_SIZE], int.from_bytes(fate[IDENTITY_SIZE:], "little")
+
+
 def network_key(seed: int, network: str) -> bytes:
     """What goes first in the hash of each of one network's decisions under `seed` (a prefix
     rather than blake2b's key, which would cost a second compression per decision)."""

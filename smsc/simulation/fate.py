@@ -11,6 +11,8 @@ throughput cap) is decided by the time passed in, as seconds since the SMSC star
 
 from __future__ import annotations
 
+import secrets
+from bisect import insort
 from dataclasses import dataclass
 
 from smsc.config import FaultMixConfig, HandsetConfig, NetworkConfig, SimulationConfig
@@ -22,6 +24,7 @@ from smsc.simulation.draws import (
     fate_of,
     identity,
     network_key,
+    parts_of,
 )
 from smsc.simulation.handsets import (
     MAGIC_PREFIXES,
@@ -76,17 +79,29 @@ class Repeats:
     gets a fate of its own (a load test sending one text to one number still sees the
     configured mix). Two generations of at most `limit` identities each bound the memory
     (about 100 bytes an identity); a copy sent after `limit` to 2 * `limit` other distinct
-    messages may be counted as a first one again."""
+    messages may be counted as a first one again. A copy counted and then not stored is
+    given back (`give_back`), so that it shifts the numbers of no later copy."""
 
-    __slots__ = ("current", "limit", "previous")
+    __slots__ = ("current", "gaps", "limit", "previous")
 
     def __init__(self, limit: int = REPEATS_KEPT) -> None:
         self.limit = limit
         self.current: dict[bytes, int] = {}
         self.previous: dict[bytes, int] = {}
+        self.gaps: dict[bytes, list[int]] = {}
+        """Numbers given back below an identity's count (copies after them were counted
+        already), in order: the next copies take them first."""
 
     def count(self, identity: bytes) -> int:
-        """How many times `identity` was counted before; counts it once more."""
+        """How many times `identity` was counted before (the smallest number given back, if
+        any); counts it once more."""
+        if self.gaps:  # (empty unless a copy was given back while later ones were counted)
+            gaps = self.gaps.get(identity)
+            if gaps:
+                repeat = gaps.pop(0)
+                if not gaps:
+                    del self.gaps[identity]
+                return repeat
         current = self.current
         seen = current.get(identity)
         if seen is None:
@@ -97,9 +112,31 @@ class Repeats:
         current[identity] = seen + 1
         return seen
 
+    def give_back(self, identity: bytes, repeat: int) -> None:
+        """Uncount the `repeat`-th copy of `identity`: the next copy counted gets its number."""
+        seen = self.current.get(identity)
+        if seen is None:
+            seen = self.previous.get(identity)
+        if seen is None or repeat >= seen:
+            return  # counted before a clear, or forgotten: nothing to give back
+        gaps = self.gaps.get(identity)
+        if repeat < seen - 1:
+            if gaps is None:
+                gaps = self.gaps[identity] = []
+            insort(gaps, repeat)
+            return
+        seen -= 1  # the last number counted: the count goes down, past the gaps below it
+        while gaps and gaps[-1] == seen - 1:
+            gaps.pop()
+            seen -= 1
+        if gaps is not None and not gaps:
+            del self.gaps[identity]
+        self.current[identity] = seen
+
     def clear(self) -> None:
         self.current.clear()
         self.previous.clear()
+        self.gaps.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +177,14 @@ class Simulation:
         """The last (source, destination, payload) hashed and their identity: a submit's fault
         and its stored message meet the same objects, compared by `is` (docs/architecture.md,
         hot-path idioms)."""
+        self.seed = settings.seed if settings.seed is not None else secrets.randbits(64)
+        """The seed in force: the configured one, or without one a seed drawn for this run
+        (fresh randomness each run, kept across `reset`)."""
         self.reseed()
 
     def reseed(self) -> None:
-        """Start again from the configured seed: same traffic, same fates (repeats are
-        counted anew)."""
-        seed = self.settings.seed
+        """Start again from the seed: same traffic, same fates (repeats are counted anew)."""
+        seed = self.seed
         self._keys = {name: network_key(seed, name) for name in self.networks}
         self._stored.clear()
         self._submitted.clear()
@@ -179,9 +218,15 @@ class Simulation:
         found = self._identity(source, destination, payload)
         return fate_of(found, self._stored.count(found))
 
+    def give_back(self, fate: Fate) -> None:
+        """A message whose `fate` was counted was not stored after all (the store refused it,
+        or could not write): its copy number goes back, for the next copy of its message."""
+        if fate:
+            self._stored.give_back(*parts_of(fate))
+
     def known_fate(self, source: str, destination: str, payload: bytes) -> Fate:
-        """The fate of a stored message whose own was not kept (e.g. after a restart): that
-        of the first message with its identity."""
+        """The fate of a stored message that has none of its own (stored before fates were):
+        that of the first message with its identity."""
         return fate_of(identity(source, destination, payload), 0)
 
     # -- decisions --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ class Bookkeeping(Generic[At]):
                  on_final: Callable[[Message], None] | None = None,
                  accepted_notice: Callable[[NewMessage], bool] | None = None) -> None:
         self.retry = retry or RetryPolicy()
-        self.max_pending = max_pending or {}
+        self.max_pending = max_pending if max_pending is not None else {}
         self._due: list[tuple[At, int]] = []
         """(due time, id) of pending messages. Entries are never taken out when a message is
         claimed, rescheduled or finished: such a stale entry is dropped when it comes up."""

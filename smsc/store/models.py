@@ -75,6 +75,10 @@ class NewMessage:
     network: str = ""
     extra: bytes = b""
     """Encoded TLVs kept with the message (e.g. SAR fields), opaque to the store."""
+    fate: bytes = b""
+    """The message's simulated fate (`smsc.simulation.draws.Fate`: its identity in the
+    traffic and which copy it is, 12 octets), stored with it so that every attempt, after a
+    restart too, draws from it; empty where the network draws nothing. Opaque to the store."""
     multi_id: int = 0
     """For the second and later destinations of a submit_multi: the id of its first stored
     destination, which is the id the ESME was given (its receipts carry it, query_sm,

@@ -310,3 +310,12 @@ def test_version_and_help() -> None:
     for shown in ("(default: 127.0.0.1)", "(default: 2775)", "(default: smppclient1)",
                   "(default: password)", "examples:", "exit codes:"):
         assert shown in help_text
+
+
+@pytest.mark.parametrize(("flag", "version"), [((), "3.4"), (("--smpp-version", "5.0"), "5.0"),
+                                               (("--smpp-version", "3.3"), "3.3")])
+async def test_send_binds_at_the_smpp_version_asked(smsc: Any, flag: tuple[str, ...],
+                                                    version: str) -> None:
+    done = await esme("send", "4915100000002", "hi", "--port", smsc.smpp_port, "--json", *flag)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["smpp_version"] == version

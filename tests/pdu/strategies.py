@@ -56,7 +56,8 @@ def tlv_value(tag: int) -> st.SearchStrategy[Any]:
     if spec.type is TlvType.INT:
         return _int(spec.min_length)
     if spec.type is TlvType.CSTRING:
-        return cstring(spec.max_length)
+        return st.text(LATIN1_NO_NUL, min_size=max(spec.min_length - 1, 0),
+                       max_size=spec.max_length - 1)
     return st.binary(min_size=spec.min_length, max_size=min(spec.max_length, 300))
 
 

@@ -129,8 +129,9 @@ def test_the_unbound_limit_is_the_largest_bind_the_fields_allow() -> None:
     full = BindTransceiver(system_id="s" * 15, password="p" * 8, system_type="t" * 12,
                            address_range="9" * 40)
     assert len(encode(full)) == MAX_UNBOUND_COMMAND_LENGTH == 98
-    answer = BindTransceiverResp(system_id="s" * 15, tlvs={Tag.sc_interface_version: 0x34})
-    assert largest_pdu(SPECS[CommandId.bind_transceiver_resp]) == len(encode(answer)) == 37
+    answer = BindTransceiverResp(system_id="s" * 15, tlvs={Tag.sc_interface_version: 0x50,
+                                                           Tag.congestion_state: 100})
+    assert largest_pdu(SPECS[CommandId.bind_transceiver_resp]) == len(encode(answer)) == 42
 
 
 def test_a_frame_buffer_holds_no_more_than_its_limit_for_an_incomplete_pdu() -> None:

@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 from smsc.clock import Clock
-from smsc.pdu import BindTransceiver, DeliverSm, Pdu, decode, encode, make_response
+from smsc.pdu import BindTransceiver, DeliverSm, Pdu, Unbind, decode, encode, make_response
 from smsc.pdu.constants import Tag
 from smsc.server.link import Link
 from smsc.session import (
@@ -137,11 +137,11 @@ async def test_flush_never_overtakes_what_it_or_the_writer_left(
         # more than the socket takes: the flush writes part and leaves the rest to the writer
         sent.append(link.send(receipt(20_000), now=0.0))
         link.flush()
-        assert link._backlog is not None
+        assert link.writer.backlog is not None
         sent.append(link.send(receipt(15_000), now=0.0))
         link.flush()  # must wait behind what the first one left
         await trio.testing.wait_all_tasks_blocked()
-        assert link._writing  # the writer is stuck in send_all: the peer does not read
+        assert link.writer.writing  # the writer is stuck in send_all: the peer does not read
         # the peer reads some (no checkpoint: the writer cannot take the room first), and
         # the next flush must still wait behind what the writer is sending
         head = os.read(peer.socket.fileno(), 4000)
@@ -170,3 +170,50 @@ async def test_flush_on_a_connection_the_peer_reset_closes_the_link(
     assert link.close_reason == "connection lost"
     assert [type(event) for event in closed] == [Unbound, ConnectionClosed]
     link.flush()  # closed: nothing to write, nothing raised
+
+
+class GatedStream(trio.abc.Stream):
+    """A stream (not a plain socket, so only the writer task sends, as on TLS) whose first
+    send_all hands its octets over and then waits for `gate`: the peer can read them and
+    answer while the writer is still inside send_all."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.gate = trio.Event()
+        self.waited = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+        if not self.waited:
+            self.waited = True
+            await self.gate.wait()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_an_unbind_read_while_the_writer_sends_is_still_answered() -> None:
+    ours, peer = trio.testing.memory_stream_pair()
+    gated = GatedStream(ours)
+    link, _ = bound_link(gated)  # type: ignore[arg-type]
+    unbind = Unbind(sequence_number=2)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(link.run)
+        link.send(receipt(10), now=0.0)  # wakes the writer: it sends, then waits at the gate
+        await trio.testing.wait_all_tasks_blocked()
+        assert gated.waited
+        await peer.send_all(encode(unbind))
+        await trio.testing.wait_all_tasks_blocked()
+        assert link.session.closed  # the unbind was read; its answer is still queued
+        gated.gate.set()
+        data = bytearray()
+        with trio.fail_after(5):
+            while chunk := await peer.receive_some(65536):
+                data += chunk
+    assert split(bytes(data))[-1] == make_response(unbind)

@@ -1,6 +1,8 @@
 """The session's send variants against each other, for random sessions and PDUs: a run sends
-what sending its PDUs one by one sends, and leaves the same session behind; and a response
-that answers no open request is refused alike by every variant."""
+what sending its PDUs one by one sends, and leaves the same session behind; a single send,
+whichever path it takes (the lean one of an ordinary request or usual answer, or the general
+one), does what `_send_run` of that one PDU does; and a response that answers no open request
+is refused alike by every variant."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from smsc.pdu import (
+    AlertNotification,
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
@@ -19,15 +22,21 @@ from smsc.pdu import (
     DataSmResp,
     DeliverSm,
     DeliverSmResp,
+    EnquireLink,
+    EnquireLinkResp,
+    GenericNack,
+    Outbind,
     Pdu,
     Prebuilt,
     PrebuiltDataSmResp,
     PrebuiltDeliverSm,
     PrebuiltSubmitSmResp,
     QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     Unbind,
+    UnbindResp,
     decode,
     encode,
     make_response,
@@ -311,6 +320,105 @@ def test_a_run_of_answers_sends_what_answering_one_by_one_sends(
     assert refused == (one_refused if scenario.answers else closed)
     assert run_session.data_to_send() == one_session.data_to_send()
     assert snapshot(run_session) == snapshot(one_session)
+
+
+# -- a single send, whichever path it takes, against `_send_run` of one ---------------------
+
+def outcome(send: Any) -> tuple[str, Any]:
+    """What a send returned, or the error it raised (as text: the same words either way)."""
+    try:
+        return "returned", send()
+    except LocalProtocolError as error:
+        return "refused", str(error)
+
+
+SINGLE_REQUESTS = [
+    lambda sequence: PrebuiltDeliverSm(BODIES[1], sequence),
+    lambda sequence: _PrebuiltDataSm(DATA_BODIES[0], sequence),
+    lambda sequence: DeliverSm(sequence_number=sequence, destination_addr="1"),
+    lambda sequence: DataSm(sequence_number=sequence, destination_addr="1"),
+    lambda sequence: EnquireLink(sequence_number=sequence),
+    lambda sequence: Unbind(sequence_number=sequence),
+    lambda sequence: AlertNotification(sequence_number=sequence, source_addr="1",
+                                       esme_addr="2"),
+    lambda sequence: Outbind(sequence_number=sequence, system_id="acme"),
+    lambda sequence: QuerySm(sequence_number=sequence, message_id="1"),  # (an ESME's request)
+]
+"""Ordinary requests prebuilt and as PDUs, and requests only the general path sends."""
+
+
+@SETTINGS
+@given(request_scenarios, st.integers(0, len(SINGLE_REQUESTS) - 1),
+       st.sampled_from([0, 0, 1, 2, 3]))
+def test_a_single_request_does_what_a_run_of_it_does(
+    scenario: RequestScenario, which: int, sequence: int
+) -> None:
+    single, general = prepared(scenario), prepared(scenario)
+    message, twin = SINGLE_REQUESTS[which](sequence), SINGLE_REQUESTS[which](sequence)
+    send = single.send_prebuilt if isinstance(message, Prebuilt) else single.send
+    got = outcome(lambda: send(message, 2.0))  # type: ignore[arg-type]
+    went = outcome(lambda: general._send_run(twin.command_id, (twin,), 2.0,
+                                              not isinstance(twin, Prebuilt)))
+    if went == ("returned", 0):  # the run sends none when the window is full: send refuses
+        went = ("refused", "window full")
+    elif went[0] == "returned":
+        went = ("returned", message)
+    assert got == went
+    assert single.data_to_send() == general.data_to_send()
+    assert snapshot(single) == snapshot(general)
+    assert message.sequence_number == twin.sequence_number
+
+
+SINGLE_ANSWERS = [
+    (CommandId.submit_sm_resp, True), (CommandId.data_sm_resp, True),
+    (CommandId.query_sm_resp, False), (CommandId.generic_nack, False),
+    (CommandId.unbind_resp, False), (CommandId.enquire_link_resp, False),
+    (CommandId.deliver_sm_resp, False),
+]
+"""Answers (command, whether it may go prebuilt): usual ones, and those only the general path
+sends."""
+ANSWER_PDUS = {
+    CommandId.submit_sm_resp: lambda q, b: SubmitSmResp(sequence_number=q,
+                                                        message_id=b[:-1].decode()),
+    CommandId.data_sm_resp: lambda q, b: DataSmResp(sequence_number=q,
+                                                    message_id=b[:-1].decode()),
+    CommandId.query_sm_resp: lambda q, b: QuerySmResp(sequence_number=q, message_id="1"),
+    CommandId.generic_nack: lambda q, b: GenericNack(sequence_number=q, command_status=3),
+    CommandId.unbind_resp: lambda q, b: UnbindResp(sequence_number=q),
+    CommandId.enquire_link_resp: lambda q, b: EnquireLinkResp(sequence_number=q),
+    CommandId.deliver_sm_resp: lambda q, b: DeliverSmResp(sequence_number=q),
+}
+
+
+@SETTINGS
+@given(answer_scenarios(), st.sampled_from(SINGLE_ANSWERS),
+       st.sampled_from(["send", "send_response", "send_prebuilt_answer"]),
+       st.integers(1, 9), ANSWER_BODIES)
+def test_a_single_answer_does_what_a_run_of_it_does(
+    scenario: AnswerScenario, answer: tuple[CommandId, bool], single: str, sequence: int,
+    body: bytes
+) -> None:
+    command_id, usual = answer
+    assume(usual or single != "send_prebuilt_answer")  # (which refuses all but the usual)
+    one, general = answering(scenario), answering(scenario)
+    if single == "send_prebuilt_answer":
+        got = outcome(lambda: one.send_prebuilt_answer(command_id, sequence, body))
+        went = outcome(lambda: general._send_run(command_id, ((sequence, body),),
+                                                  0.0, False))
+        expected = None
+    else:
+        message = ANSWER_PDUS[command_id](sequence, body)
+        send = one.send_response if single == "send_response" else (
+            lambda pdu: one.send(pdu, 2.0))
+        got = outcome(lambda: send(message))
+        went = outcome(lambda: general._send_run(
+            command_id, ((sequence, ANSWER_PDUS[command_id](sequence, body)),), 2.0, True))
+        expected = message
+    if went[0] == "returned":
+        went = ("returned", expected)
+    assert got == went
+    assert one.data_to_send() == general.data_to_send()
+    assert snapshot(one) == snapshot(general)
 
 
 # -- a response that answers nothing open: every variant refuses it alike ----------------------

@@ -155,6 +155,61 @@ def test_repeats_keep_two_generations() -> None:
     assert repeats.count(b"b") == 0  # two generations later, forgotten
 
 
+def test_a_copy_given_back_is_the_next_one_counted() -> None:
+    repeats = Repeats()
+    assert [repeats.count(b"a") for _ in range(3)] == [0, 1, 2]
+    repeats.give_back(b"a", 2)  # the last counted: the count goes down
+    assert repeats.count(b"a") == 2
+    repeats.give_back(b"a", 0)  # copies after it were counted already: a gap, taken first
+    repeats.give_back(b"a", 1)
+    assert [repeats.count(b"a") for _ in range(3)] == [0, 1, 3]
+    repeats.give_back(b"a", 2)
+    repeats.give_back(b"a", 3)  # the top, and the gap just below it closes too
+    assert repeats.gaps == {}
+    assert [repeats.count(b"a") for _ in range(2)] == [2, 3]
+    repeats.give_back(b"a", 7)  # never counted (e.g. before a reset): nothing changes
+    repeats.give_back(b"b", 0)
+    assert (repeats.count(b"a"), repeats.count(b"b")) == (4, 0)
+
+
+@given(st.lists(st.booleans(), max_size=30), st.randoms(use_true_random=False))
+def test_copies_given_back_leave_the_numbers_of_the_rest_as_if_never_counted(
+    stored: list[bool], order: random.Random
+) -> None:
+    """However many copies are counted before the refused ones among them are given back,
+    and in whatever order those come back, the copies stored plus those counted afterwards
+    hold the numbers 0, 1, 2... as if the refused had never been counted."""
+    repeats = Repeats()
+    numbers = [repeats.count(b"m") for _ in stored]
+    refused = [n for n, kept in zip(numbers, stored, strict=True) if not kept]
+    order.shuffle(refused)
+    for number in refused:
+        repeats.give_back(b"m", number)
+    later = [repeats.count(b"m") for _ in range(len(refused) + 2)]
+    kept = [n for n, keep in zip(numbers, stored, strict=True) if keep]
+    assert sorted(kept + later) == list(range(len(kept) + len(later)))
+
+
+def test_without_a_seed_each_run_draws_its_own() -> None:
+    unseeded = [Simulation(networks=NETWORKS, handsets=HANDSETS, settings=SimulationConfig())
+                for _ in range(2)]
+    seeded = [simulation(3), simulation(3)]
+    assert SimulationConfig().seed is None
+    assert unseeded[0].seed != unseeded[1].seed  # 64 random bits each
+    assert seeded[0].seed == seeded[1].seed == 3
+
+    def latencies(sim: Simulation) -> list[float]:
+        network = sim.networks["flaky"]
+        return [sim.attempt(network, "4930111", 0, 0.0, sim.fate("4242", "4930111", b"%d" % n))
+                .delay for n in range(20)]
+
+    assert latencies(unseeded[0]) != latencies(unseeded[1])  # fresh randomness each run
+    assert latencies(seeded[0]) == latencies(seeded[1])
+    kept = unseeded[0].seed
+    unseeded[0].reset()  # a reset starts again from the run's own seed
+    assert unseeded[0].seed == kept
+
+
 def test_draws_are_uniform_and_a_function_of_their_input() -> None:
     numbers = [Draws(b"k", b"fate", step).random() for step in range(20000)]
     assert all(0 <= n < 1 for n in numbers)

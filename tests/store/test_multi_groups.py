@@ -1,5 +1,5 @@
 """A submit_multi's destinations linked by `multi_id`: group lookups, cancel and replace by
-the id given out, the summary query_sm answers, and the layout 2 → 3 upgrade."""
+the id given out, the summary query_sm answers, and the layout 3 → 4 upgrade."""
 
 from __future__ import annotations
 
@@ -84,15 +84,15 @@ def test_the_summary_is_enroute_until_all_are_final_then_the_worst(
         MessageState.UNDELIVERABLE, at(3), 13)
 
 
-def test_a_layout_2_database_gains_the_multi_id_column(tmp_path: Path) -> None:
+def test_a_layout_3_database_gains_the_multi_id_column(tmp_path: Path) -> None:
     path = tmp_path / "smsc.db"
     made = SqliteStore(path, retry=RETRY)
     (kept,) = accept(made, new())
     made.close()
-    old = sqlite3.connect(path)  # back to layout 2: no multi_id column, no index on it
+    old = sqlite3.connect(path)  # back to layout 3: no multi_id column, no index on it
     old.execute("DROP INDEX messages_multi")
     old.execute("ALTER TABLE messages DROP COLUMN multi_id")
-    old.execute("PRAGMA user_version = 2")
+    old.execute("PRAGMA user_version = 3")
     old.commit()
     old.close()
     upgraded = SqliteStore(path, retry=RETRY)
@@ -102,7 +102,7 @@ def test_a_layout_2_database_gains_the_multi_id_column(tmp_path: Path) -> None:
     assert [m.message_id for m in upgraded.group(first, "acme")] == [first, *others]
     upgraded.close()
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone() == (3,)
+    assert check.execute("PRAGMA user_version").fetchone() == (4,)
     assert check.execute("SELECT name FROM sqlite_master WHERE name = 'messages_multi'"
                          ).fetchone() == ("messages_multi",)
     check.close()

@@ -26,6 +26,7 @@ from smsc.store import (
     StoreBatch,
     TemporaryFailure,
 )
+from smsc.store.errors import StoreOpenError
 from smsc.store.models import UNDER_WAY, IllegalTransition, Message, check_transition
 from smsc.store.sqlite import SqliteStore
 from smsc.store.sqlite_schema import StoreLayoutError
@@ -613,7 +614,8 @@ _MOMENT = st.none() | st.integers(0, 10**6).map(at)
     "service_type": st.text(max_size=5), "source_addr": st.text(max_size=21),
     "destination_addr": st.text(max_size=21), "network": st.text(max_size=8),
     "payload": st.binary(max_size=300), "extra": st.binary(max_size=20),
-    "submitted_at": _MOMENT, "expires_at": _MOMENT, "schedule_at": _MOMENT,
+    "fate": st.binary(max_size=12), "submitted_at": _MOMENT, "expires_at": _MOMENT,
+    "schedule_at": _MOMENT,
 }))
 def test_sqlite_every_field_reads_back_from_disk_as_written(
     tmp_path_factory: pytest.TempPathFactory, fields: dict[str, object]
@@ -705,11 +707,60 @@ def test_sqlite_reads_and_upgrades_a_database_of_the_first_layout(tmp_path: Path
     assert store.purge_finished(at(5), 100) == 1
     store.close()
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone() == (3,)
+    assert check.execute("PRAGMA user_version").fetchone() == (4,)
     indexes = {name for (name,) in check.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
     assert indexes == {"messages_pending", "messages_replace", "messages_multi"}
     check.close()
+
+
+def test_a_message_keeps_its_fate_through_claims_and_replacement(store: MessageStore) -> None:
+    fate = bytes(range(12))
+    (message_id,) = accept(store, new(fate=fate, replace_if_present=True))
+    (claimed,) = store.claim_due(at(1), 10)
+    assert claimed.message_id == message_id and claimed.fields.fate == fate
+    outcome(store, message_id, TemporaryFailure(), at(2))
+    (replacing,) = accept(store, new(fate=b"another", replace_if_present=True), now=at(3))
+    assert replacing == message_id  # the submit replaced the waiting message, fate and all
+    found = store.query(message_id, "acme")
+    assert found is not None and found.fields.fate == b"another"
+
+
+def test_sqlite_upgrades_a_database_of_the_second_layout(tmp_path: Path) -> None:
+    """Layout 2 had no fate column: its rows read back with an empty fate, new ones keep
+    theirs, and the file says layout 4 once opened (layout 3's fate and layout 4's
+    multi_id added)."""
+    path = tmp_path / "smsc.db"
+    store = SqliteStore(path, retry=RETRY)
+    (old_id,) = accept(store, new(fate=b"dropped"))
+    store.close()
+    layout_2 = sqlite3.connect(path)
+    layout_2.execute("DROP INDEX messages_multi")  # (layout 4's)
+    layout_2.execute("ALTER TABLE messages DROP COLUMN multi_id")
+    layout_2.execute("ALTER TABLE messages DROP COLUMN fate")
+    layout_2.execute("PRAGMA user_version = 2")
+    layout_2.close()
+    upgraded = SqliteStore(path, retry=RETRY)
+    (fresh_id,) = accept(upgraded, new(fate=b"\x01" * 12))
+    upgraded.close()
+    again = SqliteStore(path, retry=RETRY)
+    found_old, found_fresh = again.query(old_id, "acme"), again.query(fresh_id, "acme")
+    again.close()
+    assert found_old is not None and found_old.fields == new()
+    assert found_fresh is not None and found_fresh.fields.fate == b"\x01" * 12
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone() == (4,)
+    check.close()
+
+
+def test_sqlite_refuses_a_second_layout_database_with_other_columns(tmp_path: Path) -> None:
+    path = tmp_path / "smsc.db"
+    SqliteStore(path, retry=RETRY).close()
+    changed = sqlite3.connect(path)
+    changed.execute("PRAGMA user_version = 2")  # yet with the fate column of layout 3
+    changed.close()
+    with pytest.raises(StoreOpenError, match=r"not an SMSC store of layout 2 \(table messages"):
+        SqliteStore(path, retry=RETRY)
 
 
 def test_sqlite_refuses_a_layout_newer_than_it_knows(tmp_path: Path) -> None:
