@@ -380,7 +380,9 @@ class SubmitPreparation:
             for member in dl.members:
                 expanded.setdefault((member.ton, member.npi, member.address),
                                     SmeDest(member.ton, member.npi, member.address))
-        if len(expanded) > MAX_MEMBERS:
+            if len(expanded) > MAX_MEMBERS:  # (at once: a PDU of lists costs no more)
+                raise Rejected(S.ESME_RINVNUMDESTS)
+        if len(expanded) > MAX_MEMBERS:  # (addresses after the last list)
             raise Rejected(S.ESME_RINVNUMDESTS)
         return list(expanded.values())
 
