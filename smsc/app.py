@@ -308,6 +308,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         pending_limits=max_pending, pending_limited=pending_limited,
         unbind_timeout=config.server.shutdown_grace,
         on_change=partial(setattr, control, "accounts"),
+        on_addresses=(mobile.use_accounts, submits.use_accounts),
     )
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)

@@ -24,17 +24,21 @@ import trio
 
 from smsc.app import RunningSmsc, run
 from smsc.config import (
+    AccountConfig,
     Config,
     ControlConfig,
     FaultMixConfig,
     ServerConfig,
     SimulationConfig,
     StoreConfig,
+    check_account,
+    parse_section,
 )
 from smsc.control.plane import ControlPlane
 from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
 from smsc.pdu.constants import MessageState
+from smsc.server.account_admin import RESTART_ONLY, AccountAdmin
 from smsc.simulation.inbox import InboxMessage
 from smsc.store import MessageQuery, parse_message_id
 
@@ -65,6 +69,23 @@ def _listed(messages: list[dict[str, Any]]) -> str:
                       f"{m['destination_addr']}" for m in messages[:SHOWN])
     more = len(messages) - SHOWN
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _account(keys: dict[str, Any]) -> AccountConfig:
+    """An account from keyword keys, checked as one in the config file (ConfigError when
+    not); ValueError for a key only a restart applies."""
+    for key in RESTART_ONLY:
+        if key in keys:
+            raise ValueError(f"{key} cannot change at run time: set it in the config and "
+                             "restart")
+    config = parse_section(AccountConfig, keys, "account")
+    check_account(config, "account", "")
+    return config
+
+
+def _listed_value(value: Any) -> Any:
+    """A config value as a file (or a request) gives it: tuples as lists."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def embedded_config(config: Config | None = None, *, time_scale: float | None = None,
@@ -219,6 +240,44 @@ class EmbeddedSmsc:
     async def stop(self) -> None:
         self.running.shutdown.set()
 
+    # -- accounts at run time (as /v1/accounts changes them) --------------------------------
+
+    @property
+    def accounts(self) -> AccountAdmin:
+        """The accounts in force, changed at run time (docs/tls-and-accounts.md)."""
+        assert self.running.accounts is not None
+        return self.running.accounts
+
+    def create_account(self, system_id: str, password: str, **keys: Any) -> AccountConfig:
+        """A new account (keys as in the config file, e.g. mo_addresses=["4243"]); it can
+        bind at once and owns its mo_addresses at once. ValueError when it exists."""
+        if self.accounts.get(system_id) is not None:
+            raise ValueError(f"account {system_id!r} exists: change it")
+        config = _account({**keys, "system_id": system_id, "password": password})
+        self.accounts.put(config)
+        return config
+
+    def change_account(self, system_id: str, **keys: Any) -> AccountConfig:
+        """Change the keys given (the others stay); KeyError when there is no such account."""
+        running = self.accounts.get(system_id)
+        if running is None:
+            raise KeyError(system_id)
+        current = {f.name: _listed_value(getattr(running, f.name))
+                   for f in dataclasses.fields(running) if f.name not in RESTART_ONLY}
+        config = _account({**current, **keys, "system_id": system_id})
+        config = dataclasses.replace(config, **{key: getattr(running, key)
+                                                for key in RESTART_ONLY})
+        self.accounts.put(config)
+        return config
+
+    def delete_account(self, system_id: str) -> int:
+        """Delete the account: its sessions are unbound, its mo_addresses route to no one;
+        returns how many sessions are being unbound. KeyError when there is no such one."""
+        unbinding = self.accounts.delete(system_id)
+        if unbinding is None:
+            raise KeyError(system_id)
+        return unbinding
+
     # -- simulated time ----------------------------------------------------------------------
 
     @property
@@ -325,6 +384,16 @@ class ThreadedSmsc:
 
     def reset(self) -> None:
         self.call(self.embedded.reset)
+
+    def create_account(self, system_id: str, password: str, **keys: Any) -> AccountConfig:
+        """See `EmbeddedSmsc.create_account`."""
+        return self.run_sync(lambda: self.embedded.create_account(system_id, password, **keys))
+
+    def change_account(self, system_id: str, **keys: Any) -> AccountConfig:
+        return self.run_sync(lambda: self.embedded.change_account(system_id, **keys))
+
+    def delete_account(self, system_id: str) -> int:
+        return self.run_sync(self.embedded.delete_account, system_id)
 
     @property
     def time_scale(self) -> float:

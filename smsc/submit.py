@@ -244,7 +244,8 @@ class SubmitPreparation:
         self.store = store
         self.esmes = EsmeAddresses(accounts)
         """Which account's mo_addresses claim a destination: an MT to one of another
-        account goes to that ESME (network `ESME_NETWORK` + its system_id)."""
+        account goes to that ESME (network `ESME_NETWORK` + its system_id). `use_accounts`
+        swaps in another; `prepare` reads it once per submit."""
         self.lists = DistributionLists() if lists is None else lists
         """The accounts' distribution lists a submit_multi may name (shared with the control
         API, which changes them)."""
@@ -252,6 +253,11 @@ class SubmitPreparation:
         self._now = _EPOCH
         self._expiry: dict[str, datetime] = {}
         """Per account, `_now` + its usual validity."""
+
+    def use_accounts(self, accounts: Sequence[AccountConfig]) -> None:
+        """Look destinations up in these accounts' mo_addresses from now on (accounts
+        changed at run time)."""
+        self.esmes = EsmeAddresses(accounts)
 
     def prepare(self, account: Account, message: SubmitSm | DataSm | SubmitMulti,
                 received: float, now: datetime, dest: SmeDest | None = None) -> NewMessage:

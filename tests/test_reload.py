@@ -134,13 +134,16 @@ async def test_reload_applies_fault_mixes_and_names_what_needs_a_restart(
     slower = dataclasses.replace(new, networks=(dataclasses.replace(new.networks[0],
                                                                     latency=1.0),))
     outbound = dataclasses.replace(new, accounts=(
-        dataclasses.replace(new.accounts[0], mo_addresses=("99",), window=5),
+        dataclasses.replace(new.accounts[0], outbind_host="127.0.0.1", mo_addresses=("99",),
+                            window=5),
         *new.accounts[1:]))
     assert reload_config(running, new, slower) == (new, ["networks"])  # nothing of it applied
     in_force, needs_restart = reload_config(running, new, outbound)
-    assert needs_restart == ["accounts[0].mo_addresses"]
-    assert in_force == outbound  # the accounts section is in force; mo_addresses is reported
+    assert needs_restart == ["accounts[0].outbind_host"]
+    assert in_force == outbound  # the accounts section is in force; outbind is reported
 
-    assert running.accounts.get(config.accounts[0].system_id).window == 5  # the rest applies
-    assert running.accounts.get(config.accounts[0].system_id).mo_addresses == ()
+    account = running.accounts.get(config.accounts[0].system_id)
+    assert (account.window, account.mo_addresses) == (5, ("99",))  # the rest applies
+    assert account.outbind_host == ""
     running.shutdown.set()
+
