@@ -147,3 +147,20 @@ async def test_reload_applies_fault_mixes_and_names_what_needs_a_restart(
     assert account.outbind_host == ""
     running.shutdown.set()
 
+
+async def test_reset_goes_back_to_the_fault_mixes_of_the_last_reload(
+    make_config: Any, start_smsc: Any
+) -> None:
+    config = make_config()
+    running = await start_smsc(config)
+    network = config.networks[0]
+    reloaded = dataclasses.replace(network.faults, system_error=0.25)
+    new = dataclasses.replace(config, networks=(dataclasses.replace(network,
+                                                                    faults=reloaded),))
+    assert reload_config(running, config, new) == (new, [])
+    running.simulation.set_faults(network.name, dataclasses.replace(reloaded, throttled=0.5))
+    await running.simulation.reset()
+    assert running.simulation.network(network.name).faults == reloaded
+    assert reload_config(running, new, config) == (config, [])  # and back again
+    await running.simulation.reset()
+    assert running.simulation.network(network.name).faults == network.faults
