@@ -34,11 +34,11 @@ from smsc.config import (
     check_account,
     parse_section,
 )
+from smsc.control.accounts_api import CHANGEABLE
 from smsc.control.plane import ControlPlane
 from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
 from smsc.pdu.constants import MessageState
-from smsc.server.account_admin import RESTART_ONLY, AccountAdmin
 from smsc.simulation.inbox import InboxMessage
 from smsc.store import MessageQuery, parse_message_id
 
@@ -71,10 +71,15 @@ def _listed(messages: list[dict[str, Any]]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+_RESTART_ONLY = tuple(f.name for f in dataclasses.fields(AccountConfig)
+                      if f.name not in CHANGEABLE and f.name != "system_id")
+"""Account keys only a restart applies (as for /v1/accounts)."""
+
+
 def _account(keys: dict[str, Any]) -> AccountConfig:
     """An account from keyword keys, checked as one in the config file (ConfigError when
     not); ValueError for a key only a restart applies."""
-    for key in RESTART_ONLY:
+    for key in _RESTART_ONLY:
         if key in keys:
             raise ValueError(f"{key} cannot change at run time: set it in the config and "
                              "restart")
@@ -242,38 +247,40 @@ class EmbeddedSmsc:
 
     # -- accounts at run time (as /v1/accounts changes them) --------------------------------
 
-    @property
-    def accounts(self) -> AccountAdmin:
-        """The accounts in force, changed at run time (docs/tls-and-accounts.md)."""
+    def account(self, system_id: str) -> AccountConfig | None:
+        """The account as it is in force now (None when there is no such account)."""
         assert self.running.accounts is not None
-        return self.running.accounts
+        return self.running.accounts.get(system_id)
 
     def create_account(self, system_id: str, password: str, **keys: Any) -> AccountConfig:
         """A new account (keys as in the config file, e.g. mo_addresses=["4243"]); it can
         bind at once and owns its mo_addresses at once. ValueError when it exists."""
-        if self.accounts.get(system_id) is not None:
+        admin = self.running.accounts
+        assert admin is not None
+        if admin.get(system_id) is not None:
             raise ValueError(f"account {system_id!r} exists: change it")
         config = _account({**keys, "system_id": system_id, "password": password})
-        self.accounts.put(config)
+        admin.put(config)
         return config
 
     def change_account(self, system_id: str, **keys: Any) -> AccountConfig:
         """Change the keys given (the others stay); KeyError when there is no such account."""
-        running = self.accounts.get(system_id)
-        if running is None:
+        admin = self.running.accounts
+        running = admin.get(system_id) if admin is not None else None
+        if admin is None or running is None:
             raise KeyError(system_id)
-        current = {f.name: _listed_value(getattr(running, f.name))
-                   for f in dataclasses.fields(running) if f.name not in RESTART_ONLY}
+        current = {key: _listed_value(getattr(running, key)) for key in CHANGEABLE}
         config = _account({**current, **keys, "system_id": system_id})
         config = dataclasses.replace(config, **{key: getattr(running, key)
-                                                for key in RESTART_ONLY})
-        self.accounts.put(config)
+                                                for key in _RESTART_ONLY})
+        admin.put(config)
         return config
 
     def delete_account(self, system_id: str) -> int:
         """Delete the account: its sessions are unbound, its mo_addresses route to no one;
         returns how many sessions are being unbound. KeyError when there is no such one."""
-        unbinding = self.accounts.delete(system_id)
+        assert self.running.accounts is not None
+        unbinding = self.running.accounts.delete(system_id)
         if unbinding is None:
             raise KeyError(system_id)
         return unbinding
@@ -394,6 +401,9 @@ class ThreadedSmsc:
 
     def delete_account(self, system_id: str) -> int:
         return self.run_sync(self.embedded.delete_account, system_id)
+
+    def account(self, system_id: str) -> AccountConfig | None:
+        return self.run_sync(self.embedded.account, system_id)
 
     @property
     def time_scale(self) -> float:

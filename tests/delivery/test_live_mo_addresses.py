@@ -15,7 +15,7 @@ import trio
 import esme_client
 from smsc.app import reload_config
 from smsc.config import ESME_NETWORK, AccountConfig
-from smsc.embed import EmbeddedSmsc, open_smsc
+from smsc.embed import EmbeddedSmsc, open_smsc, smsc_in_thread
 
 CAROL = "4915100007777"
 HANDSET = "4915100001111"
@@ -113,9 +113,10 @@ async def test_the_embedding_helpers_change_accounts_at_run_time() -> None:
                 mo = await dave.next_delivery()
                 assert mo.text == "to dave"
                 assert smsc.change_account("dave", window=5).window == 5
-                assert smsc.accounts.get("dave") == dataclasses.replace(created, window=5)
+                assert smsc.account("dave") == dataclasses.replace(created, window=5)
                 assert smsc.delete_account("dave") == 1
                 await dave.wait_disconnected()
+        assert smsc.account("dave") is None
         for wrong, error in [(lambda: smsc.create_account("alice", "x"), ValueError),
                              (lambda: smsc.change_account("dave", window=4), KeyError),
                              (lambda: smsc.delete_account("dave"), KeyError),
@@ -126,3 +127,14 @@ async def test_the_embedding_helpers_change_accounts_at_run_time() -> None:
             except error:
                 continue
             raise AssertionError(f"no {error.__name__}")
+
+
+def test_the_blocking_helpers_change_accounts_too() -> None:
+    with smsc_in_thread(accounts=(ACCOUNTS[0],)) as smsc:
+        created = smsc.create_account("erin", "erin", mo_addresses=["4245"])
+        assert smsc.change_account("erin", window=7).window == 7
+        assert smsc.account("erin") == dataclasses.replace(created, window=7)
+        [mo_id] = smsc.inject_mo(HANDSET, "4245", "to erin, unbound")
+        assert smsc.message(mo_id)["account"] == "erin"
+        assert smsc.delete_account("erin") == 0
+        assert smsc.account("erin") is None
