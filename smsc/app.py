@@ -308,7 +308,8 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         pending_limits=max_pending, pending_limited=pending_limited,
         unbind_timeout=config.server.shutdown_grace,
         on_change=partial(setattr, control, "accounts"),
-        on_addresses=(mobile.use_accounts, submits.use_accounts),
+        on_accounts=(mobile.use_accounts, submits.use_accounts, dialects.use_accounts),
+        receipt_dialects=dialects.names,
     )
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)

@@ -12,6 +12,7 @@ from typing import Any
 import trio
 
 from smsc.app import reload_config
+from smsc.config import ReceiptDialectConfig
 from smsc.pdu.constants import CommandStatus
 
 from .esme import Esme
@@ -145,6 +146,15 @@ async def test_reload_applies_fault_mixes_and_names_what_needs_a_restart(
     account = running.accounts.get(config.accounts[0].system_id)
     assert (account.window, account.mo_addresses) == (5, ("99",))  # the rest applies
     assert account.outbind_host == ""
+
+    dialect = ReceiptDialectConfig(name="later")  # a dialect the SMSC did not start with
+    later = dataclasses.replace(config, receipt_dialects=(dialect,), accounts=(
+        dataclasses.replace(config.accounts[0], receipt_dialect="later", window=6),
+        *config.accounts[1:]))
+    in_force, needs_restart = reload_config(running, config, later)
+    assert needs_restart == ["receipt_dialects", "accounts[0].receipt_dialect"]
+    account = running.accounts.get(config.accounts[0].system_id)
+    assert (account.window, account.receipt_dialect) == (6, "")
     running.shutdown.set()
 
 

@@ -10,11 +10,11 @@ the next submit of every session, and a changed window to the next deliver_sm of
 session bound as the account. A deleted account's sessions are unbound (the SMSC sends
 unbind and closes the connection once answered, or after `unbind_timeout`).
 
-An account's `mo_addresses` apply at once: every creation, deletion or change of them hands
-the accounts now in force to `on_addresses`, which rebuilds MO routing and the ESME-to-ESME
-lookup of submits (a deleted account's addresses stop routing to it). What other components
-took from the configuration at start (outbind, receipt_dialect, distribution_lists) needs a
-restart: `RESTART_ONLY`.
+An account's `mo_addresses` and `receipt_dialect` apply at once: every creation, deletion or
+change of them hands the accounts now in force to `on_accounts`, which rebuilds MO routing,
+the ESME-to-ESME lookup of submits and the receipts' choice of dialect (a deleted account's
+addresses stop routing to it). What other components took from the configuration at start
+(outbind, distribution_lists) needs a restart: `RESTART_ONLY`.
 """
 
 from __future__ import annotations
@@ -34,9 +34,13 @@ from smsc.server.authentication import BindAuthenticator
 log = logging.getLogger("smsc.accounts")
 
 RESTART_ONLY = ("outbind_host", "outbind_port", "outbind_password", "outbind_retry",
-                "receipt_dialect", "distribution_lists")
-"""Account keys read once at start by outbind, receipts and distribution lists (changed at
-runtime under /v1/accounts/{system_id}/distribution-lists instead)."""
+                "distribution_lists")
+"""Account keys read once at start by outbind and distribution lists (changed at runtime
+under /v1/accounts/{system_id}/distribution-lists instead)."""
+
+
+class UnknownDialect(ValueError):
+    """An account names a receipt dialect the running configuration does not have."""
 
 _DEFAULTS = AccountConfig()
 
@@ -61,8 +65,8 @@ class AccountAdmin:
                  binds: BindRegistry, clock: Clock, pending_limits: dict[str, int],
                  pending_limited: set[str], unbind_timeout: float,
                  on_change: Callable[[tuple[str, ...]], None] | None = None,
-                 on_addresses: Sequence[Callable[[tuple[AccountConfig, ...]], None]] = ()
-                 ) -> None:
+                 on_accounts: Sequence[Callable[[tuple[AccountConfig, ...]], None]] = (),
+                 receipt_dialects: frozenset[str] = frozenset({"appendix_b"})) -> None:
         self.accounts = accounts
         self.authenticator = authenticator
         self.binds = binds
@@ -75,9 +79,12 @@ class AccountAdmin:
         self.on_change = on_change
         """Hears the system_ids whenever an account is created or deleted (the metrics'
         list of configured accounts)."""
-        self.on_addresses = on_addresses
-        """Hear the accounts in force whenever the mo_addresses they claim may have changed
-        (MO routing and the ESME-to-ESME lookup rebuild theirs from them)."""
+        self.on_accounts = on_accounts
+        """Hear the accounts in force whenever the mo_addresses they claim or the receipt
+        dialects they name may have changed (MO routing, the ESME-to-ESME lookup and the
+        receipts rebuild theirs from them)."""
+        self.receipt_dialects = receipt_dialects
+        """The dialect names an account may give (those the SMSC started with)."""
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -97,19 +104,27 @@ class AccountAdmin:
 
     def put(self, config: AccountConfig) -> bool:
         """Create the account or change it (in place, live sessions included); returns
-        whether it was created."""
+        whether it was created.
+
+        Raises:
+            UnknownDialect: its receipt_dialect is none of `receipt_dialects`.
+        """
+        if config.receipt_dialect and config.receipt_dialect not in self.receipt_dialects:
+            raise UnknownDialect(f"no receipt dialect named {config.receipt_dialect!r}")
         created, moved = self._put(config)
         if moved:
-            self._addresses_changed()
+            self._accounts_changed()
         return created
 
     def _put(self, config: AccountConfig) -> tuple[bool, bool]:
-        """`put` without telling `on_addresses`; returns whether the account was created and
-        whether the addresses it claims changed."""
+        """`put` without telling `on_accounts`; returns whether the account was created and
+        whether the addresses it claims or its receipt dialect changed."""
         running = self.accounts.get(config.system_id)
         created = running is None
-        moved = (config.mo_addresses != running.config.mo_addresses if running is not None
-                 else bool(config.mo_addresses))
+        moved = ((config.mo_addresses, config.receipt_dialect)
+                 != (running.config.mo_addresses, running.config.receipt_dialect)
+                 if running is not None
+                 else bool(config.mo_addresses or config.receipt_dialect))
         account = self.accounts.put(config, self.clock.monotonic())
         system_id = config.system_id
         if config.max_pending:
@@ -129,12 +144,12 @@ class AccountAdmin:
         no such account)."""
         unbinding, moved = self._delete(system_id)
         if moved:
-            self._addresses_changed()
+            self._accounts_changed()
         return unbinding
 
     def _delete(self, system_id: str) -> tuple[int | None, bool]:
-        """`delete` without telling `on_addresses`; returns how many sessions are unbound and
-        whether the account claimed addresses."""
+        """`delete` without telling `on_accounts`; returns how many sessions are unbound and
+        whether the account claimed addresses or named a receipt dialect."""
         removed = self.accounts.remove(system_id)
         if removed is None:
             return None, False
@@ -146,14 +161,14 @@ class AccountAdmin:
             self._nursery.start_soon(link.unbind, self.unbind_timeout)
         self._changed()
         log.info("account %s deleted; unbinding its %d session(s)", system_id, len(links))
-        return len(links), bool(removed.config.mo_addresses)
+        return len(links), bool(removed.config.mo_addresses or removed.config.receipt_dialect)
 
     def replace_all(self, configs: Iterable[AccountConfig]) -> list[str]:
         """Make the accounts those of a reloaded configuration: new ones created, changed
         ones changed, missing ones deleted. Returns the keys (`accounts[i].key`) whose change
-        needs a restart; the rest of those accounts is applied. `on_addresses` hears the
-        accounts once, in the configuration's order (the first mo_addresses pattern that
-        matches decides)."""
+        needs a restart (a receipt dialect the SMSC did not start with among them); the rest
+        of those accounts is applied. `on_accounts` hears the accounts once, in the
+        configuration's order (the first mo_addresses pattern that matches decides)."""
         wanted = list(configs)
         needs_restart = []
         names = {config.system_id for config in wanted}
@@ -163,16 +178,20 @@ class AccountAdmin:
             running = self.get(config.system_id)
             needs_restart += [f"accounts[{index}].{key}"
                               for key in restart_keys(config, running)]
+            if config.receipt_dialect not in self.receipt_dialects | {""}:
+                needs_restart.append(f"accounts[{index}].receipt_dialect")
+                config = dataclasses.replace(config, receipt_dialect=(
+                    running.receipt_dialect if running is not None else ""))
             live = live_part(config, running)
             if live != running:
                 self._put(live)
         in_force = (self.get(config.system_id) for config in wanted)
-        self._addresses_changed(tuple(config for config in in_force if config is not None))
+        self._accounts_changed(tuple(config for config in in_force if config is not None))
         return needs_restart
 
-    def _addresses_changed(self, configs: tuple[AccountConfig, ...] | None = None) -> None:
+    def _accounts_changed(self, configs: tuple[AccountConfig, ...] | None = None) -> None:
         in_force = tuple(self.configs()) if configs is None else configs
-        for hear in self.on_addresses:
+        for hear in self.on_accounts:
             hear(in_force)
 
     def _changed(self) -> None:

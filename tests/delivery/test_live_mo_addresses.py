@@ -14,7 +14,7 @@ import trio
 
 import esme_client
 from smsc.app import reload_config
-from smsc.config import ESME_NETWORK, AccountConfig
+from smsc.config import ESME_NETWORK, AccountConfig, ReceiptDialectConfig
 from smsc.embed import EmbeddedSmsc, open_smsc, smsc_in_thread
 
 CAROL = "4915100007777"
@@ -120,6 +120,8 @@ async def test_the_embedding_helpers_change_accounts_at_run_time() -> None:
         for wrong, error in [(lambda: smsc.create_account("alice", "x"), ValueError),
                              (lambda: smsc.change_account("dave", window=4), KeyError),
                              (lambda: smsc.delete_account("dave"), KeyError),
+                             (lambda: smsc.create_account("eve", "x", outbind_host="h"),
+                              ValueError),
                              (lambda: smsc.create_account("eve", "x", receipt_dialect="y"),
                               ValueError)]:
             try:
@@ -138,3 +140,24 @@ def test_the_blocking_helpers_change_accounts_too() -> None:
         assert smsc.message(mo_id)["account"] == "erin"
         assert smsc.delete_account("erin") == 0
         assert smsc.account("erin") is None
+
+
+async def test_a_changed_receipt_dialect_writes_the_next_receipt() -> None:
+    upper = ReceiptDialectConfig(name="upper", label_case="upper")
+    async with open_smsc(accounts=ACCOUNTS, receipt_dialects=(upper,)) as smsc, \
+            api(smsc) as http, \
+            esme_client.connect("127.0.0.1", smsc.smpp_port, system_id="alice",
+                                password="alice") as alice:
+        with trio.fail_after(10):
+            unknown = await http.patch("/v1/accounts/alice", json={"receipt_dialect": "x"})
+            assert unknown.status_code == 422, unknown.text
+            assert unknown.json()["error"] == "receipt_dialect: no receipt dialect named 'x'"
+            sent = await alice.submit_text("4915100000002", "before", registered_delivery=1)
+            before = await alice.next_delivery()
+            changed = await http.patch("/v1/accounts/alice", json={"receipt_dialect": "upper"})
+            assert changed.status_code == 200, changed.text
+            sent = await alice.submit_text("4915100000003", "after", registered_delivery=1)
+            after = await alice.next_delivery()
+    assert before.is_receipt and after.is_receipt
+    assert (before.text or "").startswith("id:")
+    assert (after.text or "").startswith("ID:") and sent.message_id in (after.text or "")
