@@ -207,10 +207,11 @@ def segment_info(tlvs: Mapping[int, Any]) -> bytes:
 
 
 class EsmeAddresses:
-    """The accounts' mo_addresses as a lookup made once: patterns without a regular
-    expression's special characters in a dict (the usual short codes and long numbers: one
-    lookup per submit), the others tried in order after it. The first pattern that matches
-    decides, as for MO traffic (a literal after a regular expression is tried in order)."""
+    """The accounts' mo_addresses as a lookup made whenever they change: patterns without a
+    regular expression's special characters in a dict (the usual short codes and long
+    numbers: one lookup per submit), the others tried in order after it. The first pattern
+    that matches decides, as for MO traffic (a literal after a regular expression is tried in
+    order)."""
 
     def __init__(self, accounts: Sequence[AccountConfig]) -> None:
         self.literal: dict[str, str] = {}
