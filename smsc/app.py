@@ -50,6 +50,7 @@ from smsc.server.link import Link
 from smsc.server.listener import ConnectionGate, SmppListener
 from smsc.server.outbind import OutbindDialer
 from smsc.server.service import SmscService
+from smsc.server.sockets import open_listening_sockets
 from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import SessionLimits
 from smsc.simulation.broadcasts import BroadcastAreas
@@ -206,17 +207,40 @@ def listener_tls_key(config: Config, index: int) -> str:
 
 
 async def run(
-    config: Config, *, task_status: trio.TaskStatus[RunningSmsc] = trio.TASK_STATUS_IGNORED
+    config: Config, *, reuse_port: bool = False,
+    task_status: trio.TaskStatus[RunningSmsc] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run the SMSC until cancelled or until `RunningSmsc.shutdown` is set."""
+    """Run the SMSC until cancelled or until `RunningSmsc.shutdown` is set.
+
+    The SMPP ports are bound first: a port in use stops it before the data directory or
+    the store is touched. `reuse_port` binds them with SO_REUSEPORT (`--workers`)."""
+    bound = bind_listeners(config, reuse_port=reuse_port)
     lock = DataDirLock(config.store.data_dir) if config.store.kind == "sqlite" else None
-    if lock is not None:
-        lock.acquire()  # before anything in the directory is touched
     try:
-        await _run(config, task_status=task_status)
+        if lock is not None:
+            lock.acquire()  # before anything in the directory is touched
+        await _run(config, bound, task_status=task_status)
     finally:
         if lock is not None:
             lock.release()
+        for sockets in bound:
+            for listener in sockets:
+                listener.socket.close()  # (those the listeners never served)
+
+
+def bind_listeners(config: Config, *, reuse_port: bool) -> list[list[trio.SocketListener]]:
+    """The listening sockets of every effective listener, in the config's order."""
+    bound: list[list[trio.SocketListener]] = []
+    try:
+        for wanted in effective_listeners(config.server):
+            bound.append(open_listening_sockets(wanted.host, wanted.port,
+                                                reuse_port=reuse_port))
+    except BaseException:
+        for sockets in bound:
+            for listener in sockets:
+                listener.socket.close()
+        raise
+    return bound
 
 
 def give_back_fates(simulation: Simulation, news: list[NewMessage]) -> None:
@@ -226,7 +250,8 @@ def give_back_fates(simulation: Simulation, news: list[NewMessage]) -> None:
         simulation.give_back(new.fate)
 
 
-async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> None:
+async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
+               task_status: trio.TaskStatus[RunningSmsc]) -> None:
     clock = Clock(scale=config.simulation.time_scale)
     metrics = SmscMetrics(enabled=config.control.metrics)
     simulation = Simulation(networks=config.networks, handsets=config.handsets,
@@ -347,7 +372,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             for index, wanted in enumerate(effective_listeners(config.server)):
                 context = tls_context(wanted.tls, listener_tls_key(config, index))
                 smpp = listener(wanted.name, context, listener_policy(wanted))
-                port = await nursery.start(smpp.serve, wanted.host, wanted.port)
+                port = await nursery.start(smpp.serve, bound[index], wanted.host)
                 listening.append(ListeningOn(wanted.name, wanted.host, port, wanted.tls.enabled))
             smpp_port = next((item.port for item in listening if not item.tls), 0)
             tls_port = next((item.port for item in listening if item.tls), None)

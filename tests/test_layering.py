@@ -71,6 +71,7 @@ TABLE: tuple[Row, ...] = (
         "ssl trio",
     ),
     row("smsc.server.link_writer", "shell", "smsc.session", "trio"),
+    row("smsc.server.sockets", "shell", "", "socket trio"),
     row(
         "smsc.control",
         "shell",
