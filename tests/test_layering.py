@@ -72,6 +72,7 @@ TABLE: tuple[Row, ...] = (
     ),
     row("smsc.server.link_writer", "shell", "smsc.session", "trio"),
     row("smsc.server.sockets", "shell", "", "socket trio"),
+    row("smsc.cluster", "shell", "smsc.delivery smsc.store", "psycopg trio"),
     row(
         "smsc.control",
         "shell",
@@ -82,9 +83,9 @@ TABLE: tuple[Row, ...] = (
     row(
         "smsc.app",
         "shell",
-        "smsc.accounts smsc.capture smsc.clock smsc.config smsc.control smsc.data_dir"
-        " smsc.delivery smsc.logs smsc.metrics smsc.pdu smsc.receipts smsc.routing smsc.server"
-        " smsc.session smsc.simulation smsc.store smsc.submit",
+        "smsc.accounts smsc.capture smsc.clock smsc.cluster smsc.config smsc.control"
+        " smsc.data_dir smsc.delivery smsc.logs smsc.metrics smsc.pdu smsc.receipts"
+        " smsc.routing smsc.server smsc.session smsc.simulation smsc.store smsc.submit",
         "ssl trio",
     ),
     row(
