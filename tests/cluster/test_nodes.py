@@ -79,3 +79,25 @@ async def test_receipts_and_mo_go_to_the_node_where_the_receiver_is_bound(
                 assert delivery.receipt is None and delivery.text == "STOP"
     with psycopg.connect(postgresql_dsn) as db:  # everything acknowledged is gone
         assert db.execute("SELECT count(*) FROM outbound").fetchone() == (0,)
+
+
+async def test_a_lost_listen_connection_is_made_again_and_what_came_meanwhile_read(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    """With polls 20 s apart, receipts handed over after the LISTEN connections were cut
+    arrive within seconds only if the node listens again and reads what it missed."""
+    config = node_config(make_config, postgresql_dsn, timeout=60.0)
+    with trio.fail_after(15):
+        a: RunningSmsc = await start_smsc(config)
+        b: RunningSmsc = await start_smsc(config)
+        async with esme_client.connect("127.0.0.1", b.smpp_port, mode="receiver") as rx, \
+                esme_client.connect("127.0.0.1", a.smpp_port, mode="transmitter") as tx:
+            first = await tx.submit_text("4915100000002", "before", registered_delivery=1)
+            await rx.wait_receipts(first)
+            with psycopg.connect(postgresql_dsn, autocommit=True) as db:
+                cut = db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE query LIKE 'LISTEN %'").fetchall()
+            assert len(cut) == 2  # one per node
+            results = [await tx.submit_text("4915100000002", f"after {n}",
+                                            registered_delivery=1) for n in range(5)]
+            for result in results:
+                await rx.wait_receipts(result)
