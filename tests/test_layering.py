@@ -72,7 +72,8 @@ TABLE: tuple[Row, ...] = (
     ),
     row("smsc.server.link_writer", "shell", "smsc.session", "trio"),
     row("smsc.server.sockets", "shell", "", "socket trio"),
-    row("smsc.cluster", "shell", "smsc.delivery smsc.store", "psycopg trio"),
+    row("smsc.cluster", "shell", "smsc.config smsc.delivery smsc.server smsc.store",
+        "psycopg signal subprocess trio"),
     row(
         "smsc.control",
         "shell",
@@ -97,7 +98,7 @@ TABLE: tuple[Row, ...] = (
     ),
     row("smsc.pytest_plugin", "shell", "smsc.config smsc.embed", "pytest"),
     row("smsc.data_dir", "shell", ""),
-    row("smsc.cli", "shell", "smsc.app smsc.config smsc.data_dir smsc.logs smsc.store",
+    row("smsc.cli", "shell", "smsc.app smsc.cluster smsc.config smsc.data_dir smsc.logs smsc.store",
         "socket trio"),
     row("smsc.__main__", "shell", "smsc.cli"),
     row("esme_client", "esme", "smsc.pdu smsc.session", "multiprocessing ssl tqdm trio"),

@@ -46,3 +46,32 @@ def open_listening_sockets(host: str, port: int, *, reuse_port: bool = False
             sock.close()
         raise
     return [trio.SocketListener(trio.socket.from_stdlib_socket(sock)) for sock in made]
+
+
+def reserve_ports(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound, not listening, with SO_REUSEPORT, to `port` (a free one for 0) on each
+    address of `host`: they hold the port for workers that then bind and listen on it with
+    SO_REUSEPORT themselves (a socket that does not listen is given no connections).
+
+    Raises:
+        OSError: the port cannot be bound (in use by a socket without SO_REUSEPORT...).
+    """
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                               flags=socket.AI_PASSIVE)
+    made: list[socket.socket] = []
+    try:
+        for family, kind, protocol, _, address in infos:
+            sock = socket.socket(family, kind, protocol)
+            made.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(made) > 1:  # the port the first address got, on all
+                address = (address[0], made[0].getsockname()[1], *address[2:])
+            sock.bind(address)
+    except BaseException:
+        for sock in made:
+            sock.close()
+        raise
+    return made
