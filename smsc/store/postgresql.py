@@ -239,9 +239,11 @@ class PostgresqlStore(TableStore):
         node = self.node_id
         dead = [row[0] for row in db.execute(nodes.DEAD_NODES,
                                              (self.node_timeout, node)).fetchall()]
-        taken = db.execute(nodes.TAKE_MESSAGES, (node, dead)).fetchall()
-        db.execute(nodes.TAKE_OUTBOUND, (node, dead))
+        taken = db.execute(nodes.TAKE_UNOWNED_MESSAGES, (node,)).fetchall()
+        db.execute(nodes.TAKE_UNOWNED_OUTBOUND, (node,))
         if dead:
+            taken += db.execute(nodes.TAKE_MESSAGES, (node, dead)).fetchall()
+            db.execute(nodes.TAKE_OUTBOUND, (node, dead))
             db.execute(nodes.FORGET_BINDS, (dead,))
             db.execute(nodes.FORGET_NODES, (dead,))
         return dead, taken

@@ -35,10 +35,16 @@ HEARTBEAT = f"UPDATE nodes SET heartbeat = {NOW} WHERE id = %s RETURNING id"
 LIST_NODES = f"SELECT id, name, host, pid, started, {NOW} - heartbeat FROM nodes ORDER BY id"
 DEAD_NODES = (f"SELECT id FROM nodes WHERE heartbeat < {NOW} - %s AND id <> %s "
               "FOR UPDATE SKIP LOCKED")
+TAKE_UNOWNED_MESSAGES = (
+    f"UPDATE messages SET node = %s WHERE node IS NULL AND state = {ENROUTE} "
+    "RETURNING id, system_id, next_attempt_at")
 TAKE_MESSAGES = (
-    "UPDATE messages SET node = %s WHERE (node = ANY(%s) OR node IS NULL) "
-    f"AND state = {ENROUTE} RETURNING id, system_id, next_attempt_at")
-TAKE_OUTBOUND = "UPDATE outbound SET node = %s, moved = true WHERE node = ANY(%s) OR node IS NULL"
+    f"UPDATE messages SET node = %s WHERE node = ANY(%s) AND state = {ENROUTE} "
+    "RETURNING id, system_id, next_attempt_at")
+TAKE_UNOWNED_OUTBOUND = "UPDATE outbound SET node = %s, moved = true WHERE node IS NULL"
+TAKE_OUTBOUND = "UPDATE outbound SET node = %s, moved = true WHERE node = ANY(%s)"
+"""What no node owns (partial indexes: a look at every heartbeat costs next to nothing), and
+what dead nodes owned (a scan, when one died)."""
 FORGET_BINDS = "DELETE FROM binds WHERE node = ANY(%s)"
 FORGET_NODES = "DELETE FROM nodes WHERE id = ANY(%s)"
 RELEASE_MESSAGES = f"UPDATE messages SET node = NULL WHERE node = %s AND state = {ENROUTE}"

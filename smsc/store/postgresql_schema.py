@@ -49,10 +49,11 @@ NODE = "NULLIF(current_setting('smsc.node', true), '')::bigint"
 the `node` columns, so that the writes of the hot path name no node."""
 NODE_COLUMNS = (
     f"ALTER TABLE messages ADD COLUMN node bigint DEFAULT {NODE}",
-    f"CREATE INDEX messages_node ON messages (node) WHERE state = {ENROUTE}",
+    f"CREATE INDEX messages_unowned ON messages (id) WHERE node IS NULL AND state = {ENROUTE}",
     f"ALTER TABLE outbound ADD COLUMN node bigint DEFAULT {NODE}",
     "ALTER TABLE outbound ADD COLUMN moved boolean NOT NULL DEFAULT false",
-    "CREATE INDEX outbound_node ON outbound (node, item_id)",
+    "CREATE INDEX outbound_unowned ON outbound (item_id) WHERE node IS NULL",
+    "CREATE INDEX outbound_moved ON outbound (node) WHERE moved",
     """CREATE TABLE nodes (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, host text NOT NULL,
     pid integer NOT NULL, started double precision NOT NULL,
@@ -61,8 +62,9 @@ NODE_COLUMNS = (
     node bigint NOT NULL, system_id text NOT NULL, PRIMARY KEY (node, system_id))""",
 )
 """Version 2: the node that owns each unfinished message and each owed item (NULL: none,
-the next node to start takes it), the item handed to it and not yet taken (`moved`), the
-nodes, and the accounts with a receiver bound on each (`postgresql_nodes`)."""
+the next node to look takes it), the item handed to it and not yet read in (`moved`), the
+nodes, and the accounts with a receiver bound on each (`postgresql_nodes`). The indexes are
+partial, on what is unowned or moved only: the rows the hot path writes enter none of them."""
 
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",
