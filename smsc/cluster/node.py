@@ -89,7 +89,7 @@ class ClusterNode:
                   ) -> None:
         try:
             async with trio.open_nursery() as nursery:
-                await self._beat()
+                await self.beat()
                 await nursery.start(partial(
                     listen, self.store.dsn, [nodes.channel(self.node_id), nodes.BINDS_CHANNEL],
                     on_notify=self._notified, on_connected=self._missed, poll=self.interval))
@@ -121,9 +121,9 @@ class ClusterNode:
     async def _heartbeats(self) -> None:
         while True:
             await trio.sleep(self.interval)
-            await self._beat()
+            await self.beat()
 
-    async def _beat(self) -> None:
+    async def beat(self) -> None:
         """One heartbeat, the node list read, and dead nodes taken over."""
         try:
             alive = await self._on_db(nodes.heartbeat, self.node_id)

@@ -39,7 +39,7 @@ async def test_each_smsc_on_postgresql_is_a_node_with_a_heartbeat_in_the_status(
             two: RunningSmsc = await start_smsc(config)
             assert one.node is not None and two.node is not None
             assert one.node.node_id != two.node.node_id
-            await two.node._beat()  # (the list as of now: both rows are there)
+            await two.node.beat()  # (the list as of now: both rows are there)
             async with http(two) as client:
                 status = (await client.get("/v1/status")).json()
             node = status["node"]
@@ -101,3 +101,17 @@ async def test_a_lost_listen_connection_is_made_again_and_what_came_meanwhile_re
                                             registered_delivery=1) for n in range(5)]
             for result in results:
                 await rx.wait_receipts(result)
+
+
+async def test_a_node_that_finds_itself_taken_over_stops(
+        make_config: Any, postgresql_dsn: str) -> None:
+    """Silent too long (stalled, cut off): the others took its work, so it must not go on."""
+    config = node_config(make_config, postgresql_dsn)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            running: RunningSmsc = await nursery.start(run, config)
+            assert running.node is not None
+            with psycopg.connect(postgresql_dsn, autocommit=True) as db:
+                db.execute("DELETE FROM nodes WHERE id = %s", (running.node.node_id,))
+            await running.node.beat()
+            assert running.shutdown.is_set()
