@@ -36,13 +36,15 @@ examples:
   smsc serve                               the embedded defaults (configs/default.toml)
   smsc serve --config my.toml --port 0     a config file, SMPP on a free port
   smsc check-config my.toml                "my.toml: ok", or one line naming the problem
+  smsc serve --config pg.toml --workers 4  four processes on one SMPP port, one PostgreSQL
+                                           store (docs/cluster.md)
 
 Stop it with Ctrl-C or SIGTERM: it unbinds every session, lets queued store writes finish
 and exits 0 (a second signal stops it at once, exit 128 + the signal's number). SIGHUP reads
 the config file again: accounts, logging.level and fault mixes change at once; an invalid
 file is refused (one log line) and the running configuration stays. Exit codes: 0 stopped
-cleanly; 2 bad configuration, an address already in use, or a data directory it cannot
-read or another process holds.
+cleanly; 2 bad configuration, an address already in use, a data directory it cannot
+read or another process holds, or --workers on a store the workers cannot share.
 """
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 from contextlib import AsyncExitStack
@@ -75,3 +76,18 @@ async def test_two_workers_share_the_port_and_receipts_cross_between_them(
             smsc.process.send_signal(signal.SIGINT)
             assert await smsc.finish() == 0, smsc.stderr.text
 
+
+
+def test_workers_on_a_port_in_use_is_one_line_before_any_worker_starts(
+        tmp_path: Path) -> None:
+    config = tmp_path / "smsc.toml"  # (no such server: a worker would say it cannot connect)
+    config.write_text(f'[store]\nkind = "postgresql"\ndsn = "host={tmp_path} port=1"\n')
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([*SMSC, "--config", str(config), "--workers", "2",
+                               "--port", str(port), "--http-port", "0"],
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr == f"smsc: cannot listen on SMPP 127.0.0.1:{port}: address already in use\n"
