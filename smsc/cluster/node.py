@@ -194,6 +194,8 @@ class ClusterNode:
                 continue
             target = targets[self._turns[system_id] % len(targets)]
             self._turns[system_id] += 1
-            while await self.committer.call(store.hand_over, system_id, target,
-                                            HAND_OVER_BATCH) == HAND_OVER_BATCH:
+            while (handed := await self.committer.call(
+                    store.hand_over, system_id, target, HAND_OVER_BATCH)) == HAND_OVER_BATCH:
                 pass
+            if not handed:  # (nothing waiting, or the node is gone: read the binds again)
+                self._refresh = True

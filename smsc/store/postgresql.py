@@ -246,6 +246,7 @@ class PostgresqlStore(TableStore):
             db.execute(nodes.TAKE_OUTBOUND, (node, dead))
             db.execute(nodes.FORGET_BINDS, (dead,))
             db.execute(nodes.FORGET_NODES, (dead,))
+            db.execute(nodes.NOTIFY, (nodes.BINDS_CHANNEL,))
         return dead, taken
 
     def take_over_dead(self) -> list[int]:
@@ -283,25 +284,27 @@ class PostgresqlStore(TableStore):
 
     def hand_over(self, system_id: str, node: int, limit: int) -> int:
         """Hand up to `limit` of the items owed to `system_id` that wait here (none in
-        flight) to `node`, and wake it, in one transaction; how many."""
+        flight) to `node`, if it is alive, and wake it, in one transaction; how many."""
         items = self._outbound.claim(system_id, limit)
         if not items:
             return 0
         ids = [item.item_id for item in items]
         writes = self._writes
 
-        def hand(transaction: object) -> None:
+        def hand(transaction: object) -> list[Any]:
             db = writes.pipelined()
-            db.execute(nodes.HAND_OVER, (node, ids, self.node_id))
+            moved = db.execute(nodes.HAND_OVER, (node, self.node_timeout, ids, self.node_id))
             db.execute(nodes.NOTIFY, (nodes.channel(node),))
+            return moved.fetchall()
 
         try:
-            self._write(hand)
+            handed = {row[0] for row in self._write(hand)}
         except BaseException:
             self._outbound.release(ids)
             raise
-        self._outbound.acknowledged(ids)  # no longer this node's
-        return len(ids)
+        self._outbound.acknowledged([i for i in ids if i in handed])  # no longer ours
+        self._outbound.release([i for i in ids if i not in handed])
+        return len(handed)
 
     def close(self) -> None:
         """Leave the cluster cleanly (what this node owns goes to the next node to look),

@@ -52,7 +52,15 @@ RELEASE_OUTBOUND = "UPDATE outbound SET node = NULL, moved = false WHERE node = 
 SETTLE_OUTBOUND = "UPDATE outbound SET moved = false WHERE node = %s AND moved"
 ADOPT = ("UPDATE outbound SET moved = false WHERE node = %s AND moved "
          "RETURNING item_id, system_id, kind, message_id, attempts, state")
-HAND_OVER = "UPDATE outbound SET node = %s, moved = true WHERE item_id = ANY(%s) AND node = %s"
+HAND_OVER = (
+    "WITH target AS (SELECT id FROM nodes WHERE id = %s "
+    f"AND heartbeat >= {NOW} - %s FOR SHARE) "
+    "UPDATE outbound SET node = (SELECT id FROM target), moved = true "
+    "WHERE item_id = ANY(%s) AND node = %s AND EXISTS (SELECT 1 FROM target) "
+    "RETURNING item_id")
+"""Items to a live node, its row locked (FOR SHARE) until the commit: a node that stops
+deletes its row before it gives back what it owns, and a survivor taking over a dead node
+locks its row, so items are never handed to a node that will not read them."""
 NOTIFY = "SELECT pg_notify(%s, '')"
 REMOTE_BINDS = (
     "SELECT b.system_id, array_agg(b.node ORDER BY b.node) FROM binds AS b "
@@ -104,7 +112,8 @@ def release(db: psycopg.Connection[Any], node: int) -> None:
     """A node stopping cleanly: its unfinished messages and owed items to no node (the next
     node to look takes them), its row and binds gone."""
     with db.transaction():
+        db.execute(FORGET_NODES, ([node],))  # first: no item is handed here after this
         db.execute(RELEASE_MESSAGES, (node,))
         db.execute(RELEASE_OUTBOUND, (node,))
         db.execute(FORGET_BINDS, ([node],))
-        db.execute(FORGET_NODES, ([node],))
+        db.execute(NOTIFY, (BINDS_CHANNEL,))

@@ -84,3 +84,15 @@ def test_a_node_stopped_cleanly_leaves_its_work_to_the_next_to_look(
     assert staying.take_over_dead() == []  # nobody died: what nobody owns is taken all the same
     assert [m.message_id for m in staying.claim_due(at(60), 10)] == [waiting]
     assert [item[1] for item in receipts(staying)] == [delivered]
+
+
+def test_nothing_is_handed_to_a_node_that_stopped_or_is_silent(
+        nodes: list[PostgresqlStore], postgresql_dsn: str) -> None:
+    giver, stopped, silent = nodes
+    ids = accept(giver, new(), new())
+    deliver(giver, *ids)
+    stopped.close()
+    silence(postgresql_dsn, silent)
+    assert giver.hand_over("acme", stopped.node_id, 10) == 0
+    assert giver.hand_over("acme", silent.node_id, 10) == 0
+    assert [item[1] for item in receipts(giver)] == ids  # still here, none in flight
