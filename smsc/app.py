@@ -32,12 +32,14 @@ from smsc.control.serve import serve_http
 from smsc.data_dir import DataDirLock
 from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.committer import Committer, StorePlacement
+from smsc.delivery.esmes import EsmeDelivery
 from smsc.delivery.mobile import MobileOriginator, run_mo_traffic
 from smsc.delivery.outbound import OutboundDispatcher
 from smsc.delivery.receivers import BindRegistry
 from smsc.delivery.retention import purge_finished_messages
 from smsc.delivery.scheduler import DeliveryScheduler
 from smsc.delivery.simulation import SimulationControl
+from smsc.distribution_lists import DistributionLists
 from smsc.logs import pdu_tracer
 from smsc.metrics import SmscMetrics
 from smsc.receipts import ReceiptDialects
@@ -318,8 +320,10 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     control = ControlPlane(id_format=config.server.message_id_format, clock=clock,
                            committer=committer, links=links, metrics=metrics, mobile=mobile,
                            accounts=[a.system_id for a in config.accounts])
+    esmes = EsmeDelivery(committer=committer, binds=binds, clock=clock, dialects=dialects)
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
-                                  dialects=dialects, on_acknowledged=control.on_acknowledged)
+                                  dialects=dialects, on_acknowledged=control.on_acknowledged,
+                                  esmes=esmes)
     started = clock.simulated()  # the simulation's time base: schedules and outages
     clock_control = ClockControl(clock=clock, committer=committer)
     simulation_control = SimulationControl(simulation=simulation, committer=committer,
@@ -331,7 +335,7 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
         committer=committer, simulation=simulation, clock=clock, started=started,
         pending_limited=pending_limited,
         on_attempt=metrics.record_attempt if metrics.enabled else None,
-        follow_up=simulation_control.after_attempt,
+        follow_up=simulation_control.after_attempt, esmes=esmes,
     )
     authenticator = BindAuthenticator(
         accounts=accounts, binds=binds, metrics=metrics, clock=clock,
@@ -340,7 +344,8 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
                                  config.server.bind_failure_backoff_max,
                                  allowed=config.server.bind_failures_allowed),
     )
-    submits = SubmitPreparation(routes, config.store)
+    lists = DistributionLists(config.accounts)
+    submits = SubmitPreparation(routes, config.store, lists, config.accounts)
     stored = StoredMessageRequests(committer=committer, clock=clock,
                                    id_format=config.server.message_id_format,
                                    submits=submits, after_change=outbound.wake)
@@ -350,6 +355,7 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
         id_format=config.server.message_id_format, authenticator=authenticator,
         submits=submits, stored=stored, outbound=outbound, clock=clock,
         metrics=metrics, simulation=simulation, answers=answers, accept=scheduler.accept,
+        accept_held=scheduler.accept_held, start_held=scheduler.start_held,
         broadcasts=broadcasts,
     )
     admin = AccountAdmin(
@@ -370,6 +376,7 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
             await nursery.start(stored.run)
             await nursery.start(scheduler.run)
             await nursery.start(outbound.run)
+            await nursery.start(esmes.run)
             await nursery.start(
                 partial(purge_finished_messages, committer, clock,
                         retention=config.store.retention)
@@ -424,7 +431,7 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
             if config.control.enabled:
                 app = build_app(control, status=partial(status_of, running, config),
                                 token=config.control.token, simulation=simulation_control,
-                                clock=clock_control, accounts=admin,
+                                clock=clock_control, accounts=admin, lists=lists,
                                 max_body_bytes=config.control.max_body_bytes)
                 running.http_port = await nursery.start(
                     serve_http, app, config.control.host, config.control.port

@@ -182,6 +182,17 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DistributionListConfig:
+    """A named list of destinations a submit_multi of its account may name (dest_flag 2)."""
+
+    name: str = field(default="", metadata=_limits(1, 20))
+    members: tuple[str, ...] = ()
+    """Destination addresses, each sent to as a submit_multi SME address would be."""
+    dest_addr_ton: int = field(default=1, metadata=_limits(0, 255))
+    dest_addr_npi: int = field(default=1, metadata=_limits(0, 255))
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
     system_id: str = field(default="smppclient1", metadata=_limits(1, 15))
     password: str = field(default="password", repr=False, metadata=_limits(0, 8))
@@ -225,10 +236,16 @@ class AccountConfig:
     receipt_dialect: str = ""
     """Name of the receipt dialect (`[[receipt_dialects]]`) this account's receipts use;
     empty means the SMPP 3.4 Appendix B form. A network's dialect takes precedence."""
+    distribution_lists: tuple[DistributionListConfig, ...] = ()
+    """`[[accounts.distribution_lists]]`: lists its submit_multi may name; the control API
+    changes them at runtime."""
 
 
 NO_NETWORK = "none"
 """Route target meaning: no network takes this message (see RoutingConfig.unroutable)."""
+ESME_NETWORK = "esme:"
+"""The network of an MT message to another account's mo_addresses is this prefix and that
+account's system_id: it is delivered to that ESME as a mobile-originated message."""
 NETWORK_RESULTS = ("delivered", "absent", "undeliverable", "rejected")
 LATENCY_DISTRIBUTIONS = ("fixed", "uniform", "normal", "exponential")
 PROBABILITY = _limits(0, 1)
@@ -366,6 +383,8 @@ class RouteConfig:
     """One routing rule: every condition given must match; the first matching rule wins."""
 
     network: str = "default"
+    """A network's name, "none", or "esme:" and an account's system_id: messages the rule
+    takes are then delivered to that ESME as mobile-originated ones."""
     prefix: str = ""
     """E.164 prefix of the destination, with or without "+" (e.g. "+4915")."""
     regex: str = ""
@@ -689,13 +708,18 @@ def _check_cross_fields(config: Config, source: str) -> None:
             raise ConfigError(source, f"{key}.system_id", f"{account.system_id!r} repeated")
         seen.add(account.system_id)
         check_account(account, source, key)
+        _check_lists(source, key, account)
     names = [network.name for network in config.networks]
+    for pos, name in enumerate(names):
+        if name.startswith(ESME_NETWORK):
+            raise ConfigError(source, f"networks[{pos}].name",
+                              f"must not start with {ESME_NETWORK!r} (messages to ESMEs)")
     if len(set(names)) != len(names):
         raise ConfigError(source, "networks", "network names must be unique")
     if not names:
         raise ConfigError(source, "networks", "at least one network is needed")
     routing = config.routing
-    known = {*names, NO_NETWORK}
+    known = {*names, NO_NETWORK, *(ESME_NETWORK + a.system_id for a in config.accounts)}
     if routing.default_network and routing.default_network not in known:
         raise ConfigError(source, "routing.default_network",
                           f"no network named {routing.default_network!r}")
@@ -750,6 +774,21 @@ def _check_cross_fields(config: Config, source: str) -> None:
     if config.control.allow_remote and config.control.enabled and not config.control.token:
         raise ConfigError(source, "control.allow_remote",
                           "a control API open to other hosts needs control.token")
+
+
+def _check_lists(source: str, key: str, account: AccountConfig) -> None:
+    names: set[str] = set()
+    for pos, dl in enumerate(account.distribution_lists):
+        where = f"{key}.distribution_lists[{pos}]"
+        if dl.name in names:
+            raise ConfigError(source, f"{where}.name", f"{dl.name!r} repeated")
+        names.add(dl.name)
+        if not 1 <= len(dl.members) <= 254:
+            raise ConfigError(source, f"{where}.members", "a list has 1 to 254 members")
+        for index, member in enumerate(dl.members):
+            if not 1 <= len(member) <= 20 or not member.isascii() or not member.isprintable():
+                raise ConfigError(source, f"{where}.members[{index}]",
+                                  "must be 1 to 20 printable ASCII characters")
 
 
 def check_account(account: AccountConfig, source: str, key: str) -> None:

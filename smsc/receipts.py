@@ -287,7 +287,7 @@ class ReceiptDialect:
             message = item.message
             state = message.state
             fields = message.fields
-            text_id = text_id_of(message.message_id)
+            text_id = text_id_of(fields.multi_id or message.message_id)
             # the text's id is digits (hex or decimal): ASCII, no NUL
             id_octets = text_id.encode("ascii")
             if not with_tlvs:
@@ -356,7 +356,7 @@ class ReceiptDialect:
         receipted = None
         if self._tlv_receipted:
             tlv_id = self._tlv_id
-            receipted = text_id if tlv_id is None else tlv_id(message.message_id)
+            receipted = text_id if tlv_id is None else tlv_id(message.public_id)
         code = None
         if self._tlv_network:
             code = message.network_error_code
@@ -369,7 +369,7 @@ class ReceiptDialect:
     def _receipt(self, message: Message, state: MessageState, esm_type: int,
                  with_tlvs: bool, now: datetime) -> DeliverSm | DataSm:
         fields = message.fields
-        text_id = self._text_id(message.message_id)
+        text_id = self._text_id(message.public_id)
         tlvs: dict[int, object] = {}
         if with_tlvs:
             receipted, code, reference = self._receipt_values(message, text_id)
@@ -399,7 +399,7 @@ class ReceiptDialect:
         tlvs: dict[int, object] = {}
         if with_tlvs:
             tlv_id = self._tlv_id or self._text_id
-            tlvs[Tag.receipted_message_id] = tlv_id(message.message_id)
+            tlvs[Tag.receipted_message_id] = tlv_id(message.public_id)
             if fields.extra:
                 reference = _kept_tlvs(fields.extra).get(Tag.user_message_reference)
                 if reference is not None:
@@ -479,6 +479,21 @@ def build_mo_parts(message: Message, *, with_tlvs: bool) -> list[DeliverSm]:
         except ValueError:  # more than 255 parts (ConcatError): no way to send it whole
             return [build_mo(message, with_tlvs=with_tlvs)]
     return [_mo_pdu(fields, part.user_data, esm_class | 0x40, tlvs) for part in parts]
+
+
+def build_mo_data_sm(message: Message) -> DataSm:
+    """A message as data_sm to an ESME whose dialect asks for data_sm (3.4 binds only): its
+    user data whole in message_payload (a UDH stays at its start), SAR fields as TLVs."""
+    fields = message.fields
+    payload, esm_class, tlvs = _mo_user_data(message, True)
+    tlvs[Tag.message_payload] = payload
+    return DataSm(
+        service_type=fields.service_type, source_addr_ton=fields.source_addr_ton,
+        source_addr_npi=fields.source_addr_npi, source_addr=fields.source_addr,
+        dest_addr_ton=fields.dest_addr_ton, dest_addr_npi=fields.dest_addr_npi,
+        destination_addr=fields.destination_addr, esm_class=esm_class,
+        data_coding=fields.data_coding, tlvs=tlvs,
+    )
 
 
 def _mo_user_data(message: Message, with_tlvs: bool) -> tuple[bytes, int, dict[int, object]]:

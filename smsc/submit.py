@@ -13,14 +13,16 @@ connection dropped), stay with it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smsc.accounts import Account
-from smsc.config import NO_NETWORK, StoreConfig
+from smsc.config import ESME_NETWORK, NO_NETWORK, AccountConfig, StoreConfig
 from smsc.constructors import constructor
+from smsc.distribution_lists import MAX_MEMBERS, DistributionLists
 from smsc.pdu import DataSm, SmeDest, SubmitMulti, SubmitSm, UnsuccessSme
 from smsc.pdu.constants import (
     ESM_MODE_MASK,
@@ -72,11 +74,14 @@ class DestinationRejected(Rejected):
 
 
 class EveryDestinationRejected(Rejected):
-    """A submit_multi none of whose destinations takes the message: ESME_RSUBMITFAIL, with
-    each destination's refusal."""
+    """A submit_multi none of whose destinations takes the message: ESME_RSUBMITFAIL (or
+    ESME_RINVDLNAME when all it named were lists the account lacks), with each
+    destination's refusal."""
 
     def __init__(self, unsuccess: list[UnsuccessSme]) -> None:
-        super().__init__(S.ESME_RSUBMITFAIL)
+        only_lists = bool(unsuccess) and all(
+            u.error_status_code == S.ESME_RINVDLNAME for u in unsuccess)
+        super().__init__(S.ESME_RINVDLNAME if only_lists else S.ESME_RSUBMITFAIL)
         self.unsuccess = unsuccess
 
 
@@ -201,6 +206,30 @@ def segment_info(tlvs: Mapping[int, Any]) -> bytes:
     return encode_tlvs({tag: tlvs[tag] for tag in SEGMENT_TAGS if tag in tlvs})
 
 
+class EsmeAddresses:
+    """The accounts' mo_addresses as a lookup made once: patterns without a regular
+    expression's special characters in a dict (the usual short codes and long numbers: one
+    lookup per submit), the others tried in order after it. The first pattern that matches
+    decides, as for MO traffic (a literal after a regular expression is tried in order)."""
+
+    def __init__(self, accounts: Sequence[AccountConfig]) -> None:
+        self.literal: dict[str, str] = {}
+        self.patterns: list[tuple[re.Pattern[str], str]] = []
+        for account in accounts:
+            for pattern in account.mo_addresses:
+                if re.escape(pattern) == pattern and not self.patterns:
+                    self.literal.setdefault(pattern, account.system_id)
+                else:
+                    self.patterns.append((re.compile(pattern), account.system_id))
+        self.any = bool(self.literal or self.patterns)
+
+    def owner_by_pattern(self, destination: str) -> str | None:
+        for pattern, system_id in self.patterns:
+            if pattern.fullmatch(destination):
+                return system_id
+        return None
+
+
 class SubmitPreparation:
     """Checks, routes, times and throttles submits and builds what they store (see the module
     docstring). Keeps two caches: each account's usual validity (the configuration is fixed)
@@ -208,9 +237,17 @@ class SubmitPreparation:
     passes one time object for a read chunk's submits, so that they share their submit time
     and expiry objects, and the stores and receipts meet the same objects again."""
 
-    def __init__(self, routes: RoutingTable, store: StoreConfig) -> None:
+    def __init__(self, routes: RoutingTable, store: StoreConfig,
+                 lists: DistributionLists | None = None,
+                 accounts: Sequence[AccountConfig] = ()) -> None:
         self.routes = routes
         self.store = store
+        self.esmes = EsmeAddresses(accounts)
+        """Which account's mo_addresses claim a destination: an MT to one of another
+        account goes to that ESME (network `ESME_NETWORK` + its system_id)."""
+        self.lists = DistributionLists() if lists is None else lists
+        """The accounts' distribution lists a submit_multi may name (shared with the control
+        API, which changes them)."""
         self._validity_of: dict[str, timedelta] = {}
         self._now = _EPOCH
         self._expiry: dict[str, datetime] = {}
@@ -237,6 +274,12 @@ class SubmitPreparation:
             check_destination(ton, destination)  # (raises)
         routes = self.routes
         network = routes.default if routes.trivial else None
+        esmes = self.esmes
+        if esmes.any:  # (one dict lookup: another account's mo_addresses claim it?)
+            owner = esmes.literal.get(destination) or (
+                esmes.owner_by_pattern(destination) if esmes.patterns else None)
+            if owner is not None and owner != account.system_id:
+                network = ESME_NETWORK + owner
         if network is None:
             network = self.route(account, message.source_addr, ton, npi, destination)
         # set field by field on a bare object: the dataclass's keyword __init__ costs four
@@ -279,6 +322,7 @@ class SubmitPreparation:
         new.network = network
         new.extra = segment_info(tlvs) if tlvs else b""
         new.fate = b""  # (the delivery scheduler's to give)
+        new.multi_id = 0
         if dest is None:
             throttle(account, received)
         return new
@@ -293,14 +337,12 @@ class SubmitPreparation:
             EveryDestinationRejected: when no destination takes the message.
         """
         check_message_fields(message, account)
-        if not 1 <= len(message.dest_address) <= 254:
+        if not 1 <= len(message.dest_address) <= MAX_MEMBERS:
             raise Rejected(S.ESME_RINVNUMDESTS)
-        if not all(isinstance(d, SmeDest) for d in message.dest_address):
-            raise Rejected(S.ESME_RCNTSUBDL)  # no distribution lists are configured
-        accepted: list[tuple[SmeDest, NewMessage]] = []
         unsuccess: list[UnsuccessSme] = []
-        for dest in message.dest_address:
-            assert isinstance(dest, SmeDest)
+        destinations = self.destinations(account, message, unsuccess)
+        accepted: list[tuple[SmeDest, NewMessage]] = []
+        for dest in destinations:
             try:
                 new = self.prepare(account, message, received, now, dest)
             except DestinationRejected as rejected:
@@ -312,6 +354,37 @@ class SubmitPreparation:
             raise EveryDestinationRejected(unsuccess)
         throttle(account, received)
         return PreparedMulti(accepted, unsuccess)
+
+    def destinations(self, account: Account, message: SubmitMulti,
+                     unsuccess: list[UnsuccessSme]) -> list[SmeDest]:
+        """A submit_multi's SME addresses, each distribution list it names replaced by its
+        members (an address reached twice is sent to once). A list the account does not
+        have is refused in `unsuccess` (ESME_RINVDLNAME, its name as the address).
+
+        Raises:
+            Rejected: ESME_RINVNUMDESTS when the lists make more than 254 destinations.
+        """
+        dests = message.dest_address
+        if all(type(d) is SmeDest for d in dests):
+            return list(dests)  # type: ignore[arg-type]
+        expanded: dict[tuple[int, int, str], SmeDest] = {}
+        for dest in dests:
+            if isinstance(dest, SmeDest):
+                expanded.setdefault(
+                    (dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr), dest)
+                continue
+            dl = self.lists.get(account.system_id, dest.dl_name)
+            if dl is None:
+                unsuccess.append(UnsuccessSme(0, 0, dest.dl_name, S.ESME_RINVDLNAME))
+                continue
+            for member in dl.members:
+                expanded.setdefault((member.ton, member.npi, member.address),
+                                    SmeDest(member.ton, member.npi, member.address))
+            if len(expanded) > MAX_MEMBERS:  # (at once: a PDU of lists costs no more)
+                raise Rejected(S.ESME_RINVNUMDESTS)
+        if len(expanded) > MAX_MEMBERS:  # (addresses after the last list)
+            raise Rejected(S.ESME_RINVNUMDESTS)
+        return list(expanded.values())
 
     def route(self, account: Account, source: str, ton: int, npi: int,
               destination: str) -> str:

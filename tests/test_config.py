@@ -191,7 +191,7 @@ def test_serve_on_a_store_of_a_newer_layout_exits_2_with_one_line(tmp_path: Path
     assert serve.returncode == 2
     assert serve.stderr.strip().splitlines() == [
         f"smsc: {database}: written in store layout 99 by a newer version; this one reads "
-        "layouts up to 3"]
+        "layouts up to 4"]
 
 
 def test_the_postgresql_store_takes_a_dsn_kept_out_of_the_config_repr() -> None:

@@ -47,9 +47,11 @@ TABLE: tuple[Row, ...] = (
     row("smsc.routing", "core", "smsc.config smsc.pdu", "phonenumbers"),
     row("smsc.simulation", "core", "smsc.config smsc.pdu smsc.routing"),
     row("smsc.accounts", "core", "smsc.config smsc.pdu.constants"),
+    row("smsc.distribution_lists", "core", "smsc.config"),
     row("smsc.receipts", "core", "smsc.config smsc.pdu smsc.store.models"),
     row("smsc.submit", "core",
-        "smsc.accounts smsc.config smsc.constructors smsc.pdu smsc.routing smsc.store.models"),
+        "smsc.accounts smsc.config smsc.constructors smsc.distribution_lists smsc.pdu"
+        " smsc.routing smsc.store.models"),
     row("smsc.capture.formats", "core", "smsc.pdu"),
     row("smsc.clock", "shell", "", "trio"),
     row("smsc.capture", "shell", "smsc.clock smsc.pdu smsc.session", "trio"),
@@ -77,15 +79,16 @@ TABLE: tuple[Row, ...] = (
     row(
         "smsc.control",
         "shell",
-        "smsc.clock smsc.config smsc.delivery smsc.metrics smsc.pdu smsc.routing smsc.server"
-        " smsc.simulation smsc.store",
+        "smsc.clock smsc.config smsc.delivery smsc.distribution_lists smsc.metrics smsc.pdu"
+        " smsc.routing smsc.server smsc.simulation smsc.store",
         "hypercorn starlette trio",
     ),
     row(
         "smsc.app",
         "shell",
         "smsc.accounts smsc.capture smsc.clock smsc.cluster smsc.config smsc.control"
-        " smsc.data_dir smsc.delivery smsc.logs smsc.metrics smsc.pdu smsc.receipts"
+        " smsc.data_dir smsc.delivery smsc.distribution_lists smsc.logs smsc.metrics smsc.pdu"
+        " smsc.receipts"
         " smsc.routing smsc.server smsc.session smsc.simulation smsc.store smsc.submit",
         "ssl trio",
     ),

@@ -23,6 +23,8 @@ from smsc.server.account_admin import RESTART_ONLY, AccountAdmin
 
 SECRET = frozenset({"password", "outbind_password"})
 """Never answered."""
+ELSEWHERE = frozenset({"distribution_lists"})
+"""Answered under their own path (/v1/accounts/{system_id}/distribution-lists)."""
 CHANGEABLE = tuple(f.name for f in dataclasses.fields(AccountConfig)
                    if f.name not in RESTART_ONLY and f.name != "system_id")
 """What a request may set: everything but the system_id (the account's name) and what
@@ -40,7 +42,7 @@ def _refuse_restart_only(body: dict[str, Any]) -> None:
 def account_json(config: AccountConfig, binds: int) -> dict[str, Any]:
     view: dict[str, Any] = {}
     for field in dataclasses.fields(AccountConfig):
-        if field.name in SECRET:
+        if field.name in SECRET or field.name in ELSEWHERE:
             continue
         value = getattr(config, field.name)
         view[field.name] = list(value) if isinstance(value, tuple) else value
@@ -154,7 +156,8 @@ def _properties(names: tuple[str, ...]) -> dict[str, Any]:
     return {name: _schema_of(fields[name], hints[name]) for name in names}
 
 
-_VIEWED = tuple(f.name for f in dataclasses.fields(AccountConfig) if f.name not in SECRET)
+_VIEWED = tuple(f.name for f in dataclasses.fields(AccountConfig)
+                if f.name not in SECRET and f.name not in ELSEWHERE)
 
 ACCOUNT_SCHEMAS: dict[str, Any] = {
     "Account": {"type": "object", "required": ["system_id", "binds"], "properties": {

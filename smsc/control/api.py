@@ -26,6 +26,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsc.control.accounts_api import ACCOUNT_PATHS, ACCOUNT_SCHEMAS, account_routes
 from smsc.control.clock_api import CLOCK_PATHS, CLOCK_SCHEMAS, clock_routes
+from smsc.control.distribution_lists_api import (
+    LIST_PATHS,
+    LIST_SCHEMAS,
+    distribution_list_routes,
+)
 from smsc.control.errors import (
     BadRequest,
     BodyTooLarge,
@@ -43,6 +48,7 @@ from smsc.control.simulation_api import (
 from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.mobile import NoRoute, StoreFailed
 from smsc.delivery.simulation import SimulationControl
+from smsc.distribution_lists import DistributionLists
 from smsc.pdu.constants import MessageState
 from smsc.server.account_admin import AccountAdmin
 from smsc.store import MessageQuery, parse_message_id
@@ -176,15 +182,16 @@ def mo_request(body: dict[str, Any]) -> tuple[str, str, str, int | None]:
 
 def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
               simulation: SimulationControl | None = None, clock: ClockControl | None = None,
-              accounts: AccountAdmin | None = None,
+              accounts: AccountAdmin | None = None, lists: DistributionLists | None = None,
               max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     id_format = control.id_format
     dashboard = files("smsc.control").joinpath("dashboard.html").read_text(encoding="utf-8")
     document = openapi_document(
         {**(SIMULATION_PATHS if simulation else {}), **(CLOCK_PATHS if clock else {}),
-         **(ACCOUNT_PATHS if accounts else {})},
+         **(ACCOUNT_PATHS if accounts else {}), **(LIST_PATHS if lists is not None else {})},
         {**(SIMULATION_SCHEMAS if simulation else {}), **(CLOCK_SCHEMAS if clock else {}),
-         **(ACCOUNT_SCHEMAS if accounts else {})},
+         **(ACCOUNT_SCHEMAS if accounts else {}),
+         **(LIST_SCHEMAS if lists is not None else {})},
     )
 
     async def render_metrics(request: Request) -> Response:
@@ -266,6 +273,8 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
         routes += clock_routes(clock)
     if accounts is not None:
         routes += account_routes(accounts)
+    if lists is not None:
+        routes += distribution_list_routes(lists, lambda: control.accounts)
     middleware = [Middleware(BodyLimit, limit=max_body_bytes)]
     if token:
         middleware.append(Middleware(BearerToken, token=token))

@@ -51,6 +51,9 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "account", "direction", "state"],
         "properties": {
             "id": {"type": "string"},
+            "submit_id": {"type": "string",
+                          "description": "the id the ESME was given: the message's own, or "
+                                         "for a submit_multi destination the submit's"},
             "account": {"type": "string"},
             "direction": {"type": "string", "enum": ["mt", "mo"]},
             "source_addr": {"type": "string"},

@@ -194,6 +194,7 @@ class ControlPlane:
         binary = is_binary_coding(fields.data_coding)
         return {
             "id": format_message_id(message.message_id, self.id_format),
+            "submit_id": format_message_id(message.public_id, self.id_format),
             "account": fields.system_id,
             "direction": fields.direction.value,
             "source_addr": fields.source_addr,

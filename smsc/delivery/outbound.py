@@ -15,6 +15,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.delivery.committer import Committer
+from smsc.delivery.esmes import NO_ANSWER, EsmeDelivery
 from smsc.delivery.receivers import BindRegistry, Receiver
 from smsc.pdu import DeliverSm, Pdu, Prebuilt
 from smsc.pdu.constants import CommandStatus
@@ -36,6 +37,7 @@ class OutboundDispatcher:
         self, *, committer: Committer, binds: BindRegistry, clock: Clock,
         dialects: ReceiptDialects,
         on_acknowledged: Callable[[list[OutboundItem]], None] | None = None,
+        esmes: EsmeDelivery | None = None,
     ) -> None:
         self.committer = committer
         self.store = committer.store
@@ -53,6 +55,8 @@ class OutboundDispatcher:
         self.sent = 0
         self.on_acknowledged = on_acknowledged
         """Observer of the deliveries the ESME acknowledged (several at once, in order)."""
+        self.esmes = esmes
+        """Told of the answers to what it sent: messages from other ESMEs."""
 
     def wake(self) -> None:
         if not self._woken:
@@ -265,6 +269,8 @@ class OutboundDispatcher:
             key = (receiver_id, event.request.sequence_number)
             item = in_flight.pop(key, None)
             if item is None:
+                if self.esmes is not None:
+                    self.esmes.answered(receiver, key[1], event.message.command_status)
                 continue
             status = event.message.command_status
             if self._parts and not self._part_done(key, status):
@@ -289,6 +295,8 @@ class OutboundDispatcher:
         if item is not None and (not self._parts or self._part_done(key, -1)):
             self.committer.outbound_failed(item.item_id)
             self._rest(receiver)
+        elif item is None and self.esmes is not None:
+            self.esmes.answered(receiver, key[1], NO_ANSWER)
         self.wake()
 
     def on_closed(self, receiver: Receiver, unanswered: tuple[Pdu, ...]) -> None:
@@ -297,6 +305,8 @@ class OutboundDispatcher:
             item = self._in_flight.pop(key, None)
             if item is not None and (not self._parts or self._part_done(key, -1)):
                 self.committer.outbound_failed(item.item_id)
+            elif item is None and self.esmes is not None:
+                self.esmes.answered(receiver, key[1], NO_ANSWER)
         self.wake()
 
     def _part_done(self, key: tuple[int, int], status: int) -> bool:

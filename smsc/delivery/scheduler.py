@@ -11,6 +11,7 @@ import trio
 
 from smsc.clock import Clock
 from smsc.delivery.committer import AcceptCallback, Committer
+from smsc.delivery.esmes import EsmeDelivery, receiving_account
 from smsc.pdu.constants import MessageState
 from smsc.simulation.draws import Fate
 from smsc.simulation.fate import Simulation
@@ -60,6 +61,7 @@ class DeliveryScheduler:
         pending_limited: AbstractSet[str] = frozenset(),
         on_attempt: Callable[[str, str], None] | None = None,
         follow_up: Callable[[Message, Attempt], None] | None = None,
+        esmes: EsmeDelivery | None = None,
     ) -> None:
         self.committer = committer
         self.store = committer.store
@@ -86,6 +88,8 @@ class DeliveryScheduler:
         """Observer of each delivery attempt: (network, result)."""
         self.follow_up = follow_up
         """Told of finished attempts that ask for it (inboxes, replies, waiting lists)."""
+        self.esmes = esmes
+        """Attempts of messages to another account's ESME (network `ESME_NETWORK`…)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -142,8 +146,11 @@ class DeliveryScheduler:
                 callback = partial(self._give_back_if_refused, fate, callback)
             self.committer.accept(new, callback)
             return
-        if network is None:  # routed to no network (routing.unroutable = "undeliver")
-            self.committer.accept(new, callback, PermanentFailure())
+        if network is None:
+            if self.esmes is not None and receiving_account(new.network) is not None:
+                self.committer.accept(new, callback)  # due: sent once it has its id
+            else:  # routed to no network (routing.unroutable = "undeliver")
+                self.committer.accept(new, callback, PermanentFailure())
             return
         submitted_at = new.submitted_at
         if submitted_at is self._elapsed_for:  # a read chunk's submits share their time
@@ -165,6 +172,28 @@ class DeliveryScheduler:
             self.committer.accept(new, callback, DELIVERED)  # (outcome_of's usual answer)
         else:
             self.committer.accept(new, callback, outcome_of(attempt))
+
+    def accept_held(self, new: NewMessage, callback: AcceptCallback) -> None:
+        """Queue `new` for the store claimed, its first attempt held back until
+        `start_held`: a submit_multi's first destination, whose id the others are stored
+        with, so that no receipt of it can go out before the submit_multi is answered. Its
+        fate is counted and stored with it, as `accept` does."""
+        network = self.networks.get(new.network)
+        fate = _NO_FATE
+        if network is not None and network.draws:
+            fate = self.simulation.fate(new.source_addr, new.destination_addr, new.payload)
+            if new.system_id in self._pending_limited:  # (max_pending may refuse it)
+                callback = partial(self._give_back_if_refused, fate, callback)
+        new.fate = fate
+        self.committer.accept(new, callback, UNDER_WAY)
+
+    def start_held(self, message_id: int, new: NewMessage) -> None:
+        """Start the first attempt of a message `accept_held` stored as `message_id`."""
+        message = Message(message_id, new, next_attempt_at=new.submitted_at)
+        if self._nursery is None:  # not running: the store gives it back after a restart
+            self.store.release([message_id])
+            return
+        self._start(self._nursery, message)
 
     def _give_back_if_refused(self, fate: Fate, callback: AcceptCallback,
                               result: int | AcceptRefused | None) -> None:
@@ -191,8 +220,12 @@ class DeliveryScheduler:
 
     def _start(self, nursery: trio.Nursery, message: Message) -> None:
         network = self.networks.get(message.fields.network)
-        if network is None:  # routed to no network (routing.unroutable = "undeliver")
-            self.committer.outcome(message.message_id, PermanentFailure())
+        if network is None:
+            receiving = receiving_account(message.fields.network)
+            if receiving is not None and self.esmes is not None:
+                self.esmes.attempt(message, receiving)  # to another ESME, as MO
+            else:  # routed to no network (routing.unroutable = "undeliver")
+                self.committer.outcome(message.message_id, PermanentFailure())
             return
         fields = message.fields
         fate = fields.fate

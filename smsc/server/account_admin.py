@@ -11,7 +11,7 @@ session bound as the account. A deleted account's sessions are unbound (the SMSC
 unbind and closes the connection once answered, or after `unbind_timeout`).
 
 What other components took from the configuration at start (mo_addresses, outbind,
-receipt_dialect) needs a restart: `RESTART_ONLY`.
+receipt_dialect, distribution_lists) needs a restart: `RESTART_ONLY`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from smsc.server.authentication import BindAuthenticator
 log = logging.getLogger("smsc.accounts")
 
 RESTART_ONLY = ("mo_addresses", "outbind_host", "outbind_port", "outbind_password",
-                "outbind_retry", "receipt_dialect")
-"""Account keys read once at start by MO routing, outbind and receipts."""
+                "outbind_retry", "receipt_dialect", "distribution_lists")
+"""Account keys read once at start by MO routing (and ESME-to-ESME submits), outbind,
+receipts and distribution lists (changed at runtime under
+/v1/accounts/{system_id}/distribution-lists instead)."""
 
 _DEFAULTS = AccountConfig()
 

@@ -85,6 +85,8 @@ class SmscService:
         simulation: Simulation | None = None,
         answers: AcceptedAnswers,
         accept: Callable[[NewMessage, AcceptCallback], None],
+        accept_held: Callable[[NewMessage, AcceptCallback], None],
+        start_held: Callable[[int, NewMessage], None],
         broadcasts: BroadcastRequests,
     ) -> None:
         self.authenticator = authenticator
@@ -102,6 +104,10 @@ class SmscService:
         """Where accepted MT messages go (DeliveryScheduler.accept starts their first
         attempt, then hands them to the committer); answered through the callback once
         stored."""
+        self.accept_held = accept_held
+        self.start_held = start_held
+        """A submit_multi's first destination is stored with its first attempt held back
+        (DeliveryScheduler.accept_held) and started once the submit_multi is answered."""
         self.id_format = id_format
         """server.message_id_format: how a submit_multi's answer writes its id."""
         self.answers = answers
@@ -312,27 +318,59 @@ class SmscService:
                                                    payload=first.payload))
         if fault is not None and self._fault_before_store(link, account, message, fault):
             return
-        results: list[int | AcceptRefused | None] = []
+        self._accept_multi(link, account, message, accepted, unsuccess, fault)
 
-        def collect(dest: SmeDest, result: int | AcceptRefused | None) -> None:
-            results.append(result)
+    def _accept_multi(self, link: Link, account: Account, message: SubmitMulti,
+                      accepted: list[tuple[SmeDest, NewMessage]], unsuccess: list[UnsuccessSme],
+                      fault: SubmitFault | None) -> None:
+        """Store a submit_multi's destinations under one id, the first stored one's: it is
+        stored alone (its first attempt held back, so that no receipt of it precedes the
+        answer), then the others with `multi_id` set to it. The answer carries it, and then
+        the first destination's attempt starts."""
+
+        def refused(dest: SmeDest, result: AcceptRefused | None) -> None:
+            status = S.ESME_RSYSERR if result is None else S.ESME_RMSGQFUL
+            unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi,
+                                          dest.destination_addr, status))
+
+        def first_stored(index: int, result: int | AcceptRefused | None) -> None:
             if not isinstance(result, int):
-                status = S.ESME_RSYSERR if result is None else S.ESME_RMSGQFUL
-                unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi,
-                                              dest.destination_addr, status))
-            if len(results) < len(accepted):
+                refused(accepted[index][0], result)
+                if index + 1 < len(accepted):
+                    self.accept_held(accepted[index + 1][1], partial(first_stored, index + 1))
+                else:
+                    answer(None)
                 return
-            ids = [r for r in results if isinstance(r, int)]
+            others = accepted[index + 1:]
+            if not others:
+                answer(result)
+                self.start_held(result, accepted[index][1])
+                return
+            waiting = [len(others)]
+
+            def other_stored(dest: SmeDest, outcome: int | AcceptRefused | None) -> None:
+                if not isinstance(outcome, int):
+                    refused(dest, outcome)
+                waiting[0] -= 1
+                if not waiting[0]:
+                    answer(result)
+                    self.start_held(result, accepted[index][1])
+
+            for dest, new in others:
+                new.multi_id = result
+                self.accept(new, partial(other_stored, dest))
+
+        def answer(message_id: int | None) -> None:
             self.metrics.record_submit(account.system_id,
-                                       S.ESME_ROK if ids else S.ESME_RSUBMITFAIL)
+                                       S.ESME_RSUBMITFAIL if message_id is None else _ROK)
             if not link.is_open or link.session.closed:
                 return
-            if not ids:
+            if message_id is None:
                 link.send(make_response(message, S.ESME_RSUBMITFAIL))
                 return
             tail = self.answers.congestion.tail(link, account.system_id)
             response = make_response(
-                message, message_id=format_message_id(ids[0], self.id_format),
+                message, message_id=format_message_id(message_id, self.id_format),
                 unsuccess_sme=tuple(unsuccess),
                 tlvs={Tag.congestion_state: tail[-1]} if tail else {},
             )
@@ -341,7 +379,6 @@ class SmscService:
             elif fault.fault is Fault.SLOW_RESPONSE and self._nursery is not None:
                 self._nursery.start_soon(self._send_later, fault.delay, link, response)
 
-        for dest, new in accepted:
-            self.accept(new, partial(collect, dest))
+        self.accept_held(accepted[0][1], partial(first_stored, 0))
 
 __all__ = ["Rejected", "SmscService"]

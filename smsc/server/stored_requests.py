@@ -19,6 +19,7 @@ from smsc.pdu.constants import CommandStatus
 from smsc.pdu.smpp_time import format_absolute
 from smsc.server.link import Link
 from smsc.store import StoreWriteError, parse_message_id
+from smsc.store.models import group_summary
 from smsc.submit import Rejected, SubmitPreparation
 
 S = CommandStatus
@@ -70,17 +71,18 @@ class StoredMessageRequests:
         match message:
             case QuerySm():
                 message_id = parse_message_id(message.message_id, self.id_format)
-                found = None if message_id is None else await call(
-                    self.store.query, message_id, system_id
+                found = [] if message_id is None else await call(
+                    self.store.group, message_id, system_id
                 )
-                if found is None or found.fields.source_addr != message.source_addr:
+                if not found or found[0].fields.source_addr != message.source_addr:
                     raise Rejected(S.ESME_RQUERYFAIL)
+                summary = group_summary(found)
                 return make_response(
                     message,
                     message_id=message.message_id,
-                    final_date=format_absolute(found.final_at) if found.final_at else "",
-                    message_state=int(found.state),
-                    error_code=(found.network_error_code or 0) & 0xFF,
+                    final_date=format_absolute(summary.final_at) if summary.final_at else "",
+                    message_state=int(summary.state),
+                    error_code=(summary.network_error_code or 0) & 0xFF,
                 )
             case CancelSm():
                 message_id = None

@@ -67,6 +67,14 @@ class MessageStore(Protocol):
     def query(self, message_id: int, system_id: str) -> Message | None:
         """The message if `system_id` owns it (others' messages are invisible)."""
 
+    def members(self, message_id: int, system_id: str) -> list[Message]:
+        """The messages of `system_id` stored with `multi_id` = `message_id`: a
+        submit_multi's destinations after the first, oldest first."""
+
+    def group(self, message_id: int, system_id: str) -> list[Message]:
+        """The message the ESME knows as `message_id` and, for a submit_multi, its other
+        destinations; empty when there is none (or the id is one never given out)."""
+
     def cancel(
         self,
         *,
@@ -77,7 +85,8 @@ class MessageStore(Protocol):
         destination_addr: str = "",
         service_type: str = "",
     ) -> int:
-        """Cancel pending messages (DELETED, receipt if asked); returns how many."""
+        """Cancel pending messages (DELETED, receipt if asked); returns how many. By id,
+        every pending destination of a submit_multi."""
 
     def replace(
         self,
@@ -91,7 +100,8 @@ class MessageStore(Protocol):
         expires_at: datetime | None,
         registered_delivery: int | None,
     ) -> bool:
-        """Replace a pending message's text, schedule, validity; False when none matches."""
+        """Replace a pending message's text, schedule, validity (every pending destination
+        of a submit_multi); False when none matches."""
 
     def pending_count(self, system_id: str) -> int:
         ...

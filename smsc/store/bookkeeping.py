@@ -63,6 +63,20 @@ class Bookkeeping(Generic[At]):
     def query(self, message_id: int, system_id: str) -> Message | None:
         raise NotImplementedError
 
+    def members(self, message_id: int, system_id: str) -> list[Message]:
+        """The messages stored with `multi_id` = `message_id` (a submit_multi's later
+        destinations), oldest first."""
+        raise NotImplementedError
+
+    def group(self, message_id: int, system_id: str) -> list[Message]:
+        """What an ESME reaches by the id it was given: the message and, for a
+        submit_multi, its other destinations. Empty when `system_id` owns no such message,
+        or the id is a later destination's own (never given out)."""
+        first = self.query(message_id, system_id)
+        if first is None or first.fields.multi_id:
+            return []
+        return [first, *self.members(message_id, system_id)]
+
     def _write_replacement(self, message: Message, fields: NewMessage,
                            due: datetime | None) -> None:
         """Store `message` with new fields and next attempt time (replace_sm)."""
@@ -100,19 +114,18 @@ class Bookkeeping(Generic[At]):
         expires_at: datetime | None,
         registered_delivery: int | None,
     ) -> bool:
-        message = self.query(message_id, system_id)
-        if (
-            message is None
-            or message.is_final
-            or message.fields.source_addr != source_addr
-            or message_id in self._claimed
-        ):
-            return False
-        fields, due = replaced(message, payload, schedule_at, expires_at, registered_delivery)
-        self._write_replacement(message, fields, due)
-        if due is not None:
-            heapq.heappush(self._due, (self._due_key(due), message_id))
-        return True
+        done = False
+        for message in self.group(message_id, system_id):
+            if (message.is_final or message.fields.source_addr != source_addr
+                    or message.message_id in self._claimed):
+                continue
+            fields, due = replaced(message, payload, schedule_at, expires_at,
+                                   registered_delivery)
+            self._write_replacement(message, fields, due)
+            if due is not None:
+                heapq.heappush(self._due, (self._due_key(due), message.message_id))
+            done = True
+        return done
 
     def pending_count(self, system_id: str) -> int:
         return self._pending[system_id]

@@ -61,6 +61,8 @@ class MemoryStore(Bookkeeping[datetime]):
         """Pending MT message ids by (system_id, source, destination, service_type), built at
         the first replace_if_present submit and kept from then on (until then it costs
         nothing per message)."""
+        self._members: dict[int, list[int]] = {}
+        """A submit_multi's id → the ids of its later destinations (`NewMessage.multi_id`)."""
 
     # -- writes --------------------------------------------------------------------------
 
@@ -107,6 +109,8 @@ class MemoryStore(Bookkeeping[datetime]):
         due = new.schedule_at or new.submitted_at or now
         message_id = self._next_id  # (_take_id, inlined: once per message)
         self._next_id = message_id + 1
+        if new.multi_id:
+            self._members.setdefault(new.multi_id, []).append(message_id)
         transition = (None if first is None or first is UNDER_WAY
                       else first_outcome(message_id, new, first, due, now, self.retry))
         if (transition is not None and transition.message.final_at is not None
@@ -285,6 +289,10 @@ class MemoryStore(Bookkeeping[datetime]):
             return None
         return message
 
+    def members(self, message_id: int, system_id: str) -> list[Message]:
+        found = (self._messages.get(member) for member in self._members.get(message_id, ()))
+        return [m for m in found if m is not None and m.system_id == system_id]
+
     def cancel(
         self,
         *,
@@ -296,8 +304,7 @@ class MemoryStore(Bookkeeping[datetime]):
         service_type: str = "",
     ) -> int:
         if message_id is not None:
-            message = self.query(message_id, system_id)
-            candidates = [message] if message is not None else []
+            candidates = self.group(message_id, system_id)
         else:
             candidates = [
                 m for m in self._messages.values()
@@ -368,6 +375,13 @@ class MemoryStore(Bookkeeping[datetime]):
             return 0
         del self._messages[message_id]
         self._states[message.state] -= 1
+        multi_id = message.fields.multi_id
+        if multi_id:
+            members = self._members.get(multi_id)
+            if members is not None:
+                members.remove(message_id)
+                if not members:
+                    del self._members[multi_id]
         return 1
 
     def checkpoint_due(self) -> bool:
@@ -381,6 +395,7 @@ class MemoryStore(Bookkeeping[datetime]):
 
     def close(self) -> None:
         self._messages.clear()
+        self._members.clear()
         self._states.clear()
         self._finished.clear()
 

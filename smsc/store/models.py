@@ -79,6 +79,10 @@ class NewMessage:
     """The message's simulated fate (`smsc.simulation.draws.Fate`: its identity in the
     traffic and which copy it is, 12 octets), stored with it so that every attempt, after a
     restart too, draws from it; empty where the network draws nothing. Opaque to the store."""
+    multi_id: int = 0
+    """For the second and later destinations of a submit_multi: the id of its first stored
+    destination, which is the id the ESME was given (its receipts carry it, query_sm,
+    cancel_sm and replace_sm by it reach every destination). 0 for every other message."""
 
 
 @dataclass(slots=True)
@@ -100,6 +104,11 @@ class Message:
     @property
     def is_final(self) -> bool:
         return self.state.is_final
+
+    @property
+    def public_id(self) -> int:
+        """The id the ESME knows the message by: its own, or its submit_multi's."""
+        return self.fields.multi_id or self.message_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +273,39 @@ def replaced(
         ),
     )
     return new, message.next_attempt_at if schedule_at is None else schedule_at
+
+
+GROUP_STATE_RANK = {
+    MessageState.DELIVERED: 0,
+    MessageState.DELETED: 1,
+    MessageState.EXPIRED: 2,
+    MessageState.REJECTED: 3,
+    MessageState.UNDELIVERABLE: 4,
+}
+"""How bad each final state is, for `group_summary`: a submit_multi reports its worst."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    """What query_sm answers for a message the ESME knows by one id (SPEC 4.8.2)."""
+
+    state: MessageState
+    final_at: datetime | None
+    network_error_code: int | None
+
+
+def group_summary(messages: list[Message]) -> GroupSummary:
+    """The state of a submit_multi as a whole (one message: its own): ENROUTE while any
+    destination is pending (with the latest error code a pending one met); once all are
+    final, the worst final state among them (UNDELIVERABLE, REJECTED, EXPIRED, DELETED,
+    then DELIVERED), that destination's error code, and the last final time of all."""
+    pending = [m for m in messages if not m.is_final]
+    if pending:
+        codes = [m.network_error_code for m in pending if m.network_error_code is not None]
+        return GroupSummary(MessageState.ENROUTE, None, codes[-1] if codes else None)
+    worst = max(messages, key=lambda m: GROUP_STATE_RANK.get(m.state, 5))
+    last = max((m.final_at for m in messages if m.final_at is not None), default=None)
+    return GroupSummary(worst.state, last, worst.network_error_code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,10 +46,10 @@ from smsc.store.postgresql_statements import (
     PURGE,
     SELECT_DUE,
     SELECT_IDS,
+    SELECT_MEMBERS,
     SELECT_OUTBOUND,
     SELECT_OUTBOUND_AFTER,
     SELECT_OWNED,
-    SELECT_PENDING_OWNED,
     SELECT_PENDING_TO,
     UPDATE_FIELDS_AND_DUE,
     PostgresqlWrites,
@@ -183,10 +183,10 @@ class PostgresqlStore(TableStore):
                              ) -> list[OutboundRow]:
         return self._read(SELECT_OUTBOUND_AFTER, (item_id, system_id, self.node_id, count))
 
-    def _read_pending(self, message_id: int | None, system_id: str, destination_addr: str
-                      ) -> list[Any]:
-        if message_id is not None:
-            return self._read(SELECT_PENDING_OWNED, (message_id, system_id))
+    def members(self, message_id: int, system_id: str) -> list[Message]:
+        return [message_of(row) for row in self._read(SELECT_MEMBERS, (message_id, system_id))]
+
+    def _read_pending(self, system_id: str, destination_addr: str) -> list[Any]:
         return self._read(SELECT_PENDING_TO, (system_id, destination_addr))
 
     def _read_found(self, query: MessageQuery) -> list[Any]:

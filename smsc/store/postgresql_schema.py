@@ -36,7 +36,8 @@ COLUMN_TYPES = {
     "system_id": "text", "service_type": "text", "source_addr": "text",
     "destination_addr": "text", "network": "text", "addressing": "bigint", "flags": "bigint",
     "payload": "bytea", "extra": "bytea", "submitted_at": "double precision",
-    "expires_at": "double precision", "schedule_at": "double precision", "state": "smallint",
+    "expires_at": "double precision", "schedule_at": "double precision", "multi_id": "bigint",
+    "state": "smallint",
     "attempts": "integer", "next_attempt_at": "double precision",
     "final_at": "double precision", "network_error_code": "integer", "fate": "bytea",
 }
@@ -73,6 +74,7 @@ TABLES = (
     "CREATE TABLE messages (id bigint PRIMARY KEY, "
     + ", ".join(f"{column} {COLUMN_TYPES[column]} NOT NULL" for column in COLUMNS) + ")",
     f"CREATE INDEX messages_pending ON messages (id) WHERE state = {ENROUTE}",
+    "CREATE INDEX messages_multi ON messages (multi_id) WHERE multi_id <> 0",
     "CREATE INDEX messages_replace ON messages "
     f"(system_id, destination_addr, source_addr, service_type) WHERE state = {ENROUTE}",
     """CREATE TABLE outbound (

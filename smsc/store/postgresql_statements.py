@@ -42,7 +42,7 @@ def _read(column: str) -> str:
 SELECT = f"SELECT id, {', '.join(_read(c) for c in COLUMNS)} FROM messages"
 SELECT_IDS = f"{SELECT} WHERE id = ANY(%s)"
 SELECT_OWNED = f"{SELECT} WHERE id = %s AND system_id = %s"
-SELECT_PENDING_OWNED = f"{SELECT} WHERE id = %s AND system_id = %s AND state = {ENROUTE}"
+SELECT_MEMBERS = f"{SELECT} WHERE multi_id = %s AND system_id = %s ORDER BY id"
 SELECT_PENDING_TO = (
     f"{SELECT} WHERE system_id = %s AND destination_addr = %s AND state = {ENROUTE}")
 SELECT_REPLACEABLE = (

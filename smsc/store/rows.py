@@ -18,12 +18,14 @@ from smsc.store.outbound_mirror import Notice
 
 MESSAGE_COLUMNS = (
     "system_id", "service_type", "source_addr", "destination_addr", "network", "addressing",
-    "flags", "payload", "extra", "submitted_at", "expires_at", "schedule_at", "fate",
+    "flags", "payload", "extra", "submitted_at", "expires_at", "schedule_at", "multi_id",
+    "fate",
 )
 """A message's fields as stored. `addressing` packs the TON/NPI octets (source TON in bits
 24-31, source NPI 16-23, destination TON 8-15, destination NPI 0-7); `flags` packs esm_class
 (bits 0-7), protocol_id (8-15), priority_flag (16-23), registered_delivery (24-31),
-data_coding (32-39), replace_if_present (bit 40) and mobile-originated (bit 41)."""
+data_coding (32-39), replace_if_present (bit 40) and mobile-originated (bit 41). `multi_id`
+(layout 4) links a submit_multi's later destinations to its first (0 for other messages)."""
 STATE_COLUMNS = ("state", "attempts", "next_attempt_at", "final_at", "network_error_code")
 COLUMNS = MESSAGE_COLUMNS + STATE_COLUMNS
 """A row's columns after its id, in the order `message_of` reads them."""
@@ -78,15 +80,15 @@ def fields_of(new: NewMessage, submitted: float | None = None, expires: float | 
         | new.replace_if_present << 40 | (new.direction is _MO) << 41,
         bytearray(new.payload), bytearray(extra) if (extra := new.extra) else NO_OCTETS,
         submitted, expires, NO_TIME if schedule is None else schedule.timestamp(),
-        bytearray(fate) if (fate := new.fate) else NO_OCTETS,
+        new.multi_id, bytearray(fate) if (fate := new.fate) else NO_OCTETS,
     )
 
 
 def message_of(row: Sequence[Any]) -> Message:
     """The message of a row read as id followed by `COLUMNS`."""
     (message_id, system_id, service_type, source_addr, destination_addr, network, addressing,
-     flags, payload, extra, submitted_at, expires_at, schedule_at, fate, state, attempts,
-     next_attempt_at, final_at, network_error_code) = row
+     flags, payload, extra, submitted_at, expires_at, schedule_at, multi_id, fate, state,
+     attempts, next_attempt_at, final_at, network_error_code) = row
     fields = NewMessage(
         system_id=system_id, destination_addr=destination_addr, payload=bytes(payload),
         direction=Direction.MO if flags >> 41 & 1 else Direction.MT,
@@ -99,6 +101,7 @@ def message_of(row: Sequence[Any]) -> Message:
         expires_at=time_of(expires_at), schedule_at=time_of(schedule_at),
         replace_if_present=bool(flags >> 40 & 1), network=network, extra=bytes(extra),
         fate=bytes(fate),
+        multi_id=multi_id,
     )
     return Message(
         message_id, fields, MessageState(state), attempts, time_of(next_attempt_at),

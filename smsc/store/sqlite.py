@@ -35,10 +35,10 @@ from smsc.store.sqlite_statements import (
     LAST_ITEM_ID,
     LAST_MESSAGE_ID,
     SELECT_DUE,
+    SELECT_MEMBERS,
     SELECT_OUTBOUND,
     SELECT_OUTBOUND_AFTER,
     SELECT_OWNED,
-    SELECT_PENDING_OWNED,
     SELECT_PENDING_TO,
     UPDATE_FIELDS_AND_DUE,
     SqliteWrites,
@@ -136,10 +136,7 @@ class SqliteStore(TableStore):
                              ) -> list[OutboundRow]:
         return self._db.execute(SELECT_OUTBOUND_AFTER, (item_id, system_id, count)).fetchall()
 
-    def _read_pending(self, message_id: int | None, system_id: str, destination_addr: str
-                      ) -> list[Any]:
-        if message_id is not None:
-            return self._db.execute(SELECT_PENDING_OWNED, (message_id, system_id)).fetchall()
+    def _read_pending(self, system_id: str, destination_addr: str) -> list[Any]:
         return self._db.execute(SELECT_PENDING_TO, (system_id, destination_addr)).fetchall()
 
     def _read_found(self, query: MessageQuery) -> list[Any]:
@@ -158,6 +155,10 @@ class SqliteStore(TableStore):
     def query(self, message_id: int, system_id: str) -> Message | None:
         row = self._db.execute(SELECT_OWNED, (message_id, system_id)).fetchone()
         return None if row is None else message_of(row)
+
+    def members(self, message_id: int, system_id: str) -> list[Message]:
+        rows = self._db.execute(SELECT_MEMBERS, (message_id, system_id)).fetchall()
+        return [message_of(row) for row in rows]
 
     def purge_finished(self, before: datetime, limit: int) -> int:
         """Delete finished messages whose run finished before `before`, oldest runs first,

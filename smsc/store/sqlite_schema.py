@@ -10,6 +10,10 @@ messages finished, in runs of consecutive ids, in a small table of its own inste
 index on every finished row: purging reads runs, not an index entry per message. Layout 3
 adds each message's simulated fate (`fate`, a few octets; empty in rows written before it,
 whose attempts draw from the fate of the first copy of their message).
+
+Layout 4 adds the column `messages.multi_id` (0, or for a submit_multi's later destinations
+the id of its first) and a partial index on it; a layout 2 or 3 file gains what it lacks in
+place.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ from smsc.pdu.constants import MessageState
 from smsc.store.errors import StoreOpenError, log
 from smsc.store.rows import MESSAGE_COLUMNS, STATE_COLUMNS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ENROUTE = int(MessageState.ENROUTE)
+
+_MULTI_INDEX = ("CREATE INDEX IF NOT EXISTS messages_multi ON messages (multi_id) "
+                "WHERE multi_id != 0")
+"""A submit_multi's later destinations by its id (no entry for any other message)."""
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS messages (
@@ -33,10 +41,12 @@ TABLES = (
     addressing INTEGER NOT NULL, flags INTEGER NOT NULL, payload BLOB NOT NULL,
     extra BLOB NOT NULL, submitted_at REAL, expires_at REAL, schedule_at REAL,
     state INTEGER NOT NULL, attempts INTEGER NOT NULL, next_attempt_at REAL, final_at REAL,
-    network_error_code INTEGER, fate BLOB NOT NULL DEFAULT x'')""",
+    network_error_code INTEGER, fate BLOB NOT NULL DEFAULT x'',
+    multi_id INTEGER NOT NULL DEFAULT 0)""",
     f"CREATE INDEX IF NOT EXISTS messages_pending ON messages (state) WHERE state = {ENROUTE}",
     "CREATE INDEX IF NOT EXISTS messages_replace ON messages "
     f"(system_id, destination_addr, source_addr, service_type) WHERE state = {ENROUTE}",
+    _MULTI_INDEX,
     """CREATE TABLE IF NOT EXISTS outbound (
     item_id INTEGER PRIMARY KEY AUTOINCREMENT,
     system_id TEXT NOT NULL, kind TEXT NOT NULL, message_id INTEGER NOT NULL,
@@ -46,6 +56,7 @@ TABLES = (
 )
 """Messages, owed outbound items, and runs of finished message ids (oldest first by rowid)."""
 
+_LAYOUT_3_COLUMNS = tuple(c for c in MESSAGE_COLUMNS + STATE_COLUMNS if c != "multi_id")
 _FROM_LAYOUT_1 = (
     "ALTER TABLE messages RENAME TO messages_layout_1",
     "DROP INDEX IF EXISTS messages_pending",
@@ -53,7 +64,7 @@ _FROM_LAYOUT_1 = (
     "DROP INDEX IF EXISTS messages_final",
     "DROP INDEX IF EXISTS outbound_system",
     *TABLES,
-    f"""INSERT INTO messages (id, {', '.join(MESSAGE_COLUMNS + STATE_COLUMNS)})
+    f"""INSERT INTO messages (id, {', '.join(_LAYOUT_3_COLUMNS)})
     SELECT id, system_id, service_type, source_addr, destination_addr, network,
         (source_addr_ton << 24) | (source_addr_npi << 16) | (dest_addr_ton << 8)
             | dest_addr_npi,
@@ -72,9 +83,16 @@ _FROM_LAYOUT_1 = (
 """Layout 1 kept every field in a column of its own and indexed finished rows by final_at.
 The message id sequence is carried over, so no id is given out twice."""
 
-_FROM_LAYOUT_2 = ("ALTER TABLE messages ADD COLUMN fate BLOB NOT NULL DEFAULT x''",)
+_FROM_LAYOUT_3 = (
+    "ALTER TABLE messages ADD COLUMN multi_id INTEGER NOT NULL DEFAULT 0",
+    _MULTI_INDEX,
+)
+"""Layout 3 had no submit_multi link: every message it holds is its own (multi_id 0)."""
+
+_FROM_LAYOUT_2 = ("ALTER TABLE messages ADD COLUMN fate BLOB NOT NULL DEFAULT x''",
+                  *_FROM_LAYOUT_3)
 """Layout 2 had no fate column: its rows get an empty one (SQLite adds the column without
-rewriting a row)."""
+rewriting a row); nor multi_id."""
 
 
 _PROBLEMS = {
@@ -149,6 +167,9 @@ def layout_statements(db: sqlite3.Connection, where: str) -> tuple[str, ...]:
     if version == SCHEMA_VERSION:
         _check_layout(db, where, SCHEMA_VERSION)
         return ()
+    if version == 3:
+        _check_layout(db, where, 3)
+        return _FROM_LAYOUT_3
     if version == 2:
         _check_layout(db, where, 2)
         return _FROM_LAYOUT_2
@@ -198,11 +219,11 @@ def _columns(db: sqlite3.Connection, table: str) -> tuple[str, ...]:
 
 
 def _check_layout(db: sqlite3.Connection, where: str, layout: int) -> None:
-    """Refuse a database whose tables are not those of `layout` (this one, or 2: this one's
-    without the messages' last column, fate)."""
+    """Refuse a database whose tables are not those of `layout` (this one; 3: this one's
+    without the messages' last column, multi_id; 2: without its last two, fate too)."""
     for table, columns in _layout_columns().items():
-        if layout == 2 and table == "messages":
-            columns = columns[:-1]
+        if layout < SCHEMA_VERSION and table == "messages":
+            columns = columns[:layout - SCHEMA_VERSION]
         found = _columns(db, table)
         if found != columns:
             what = f"columns {', '.join(found)}" if found else "missing"

@@ -55,7 +55,7 @@ UPDATE_STATE = (
 )
 SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM messages"
 SELECT_OWNED = f"{SELECT} WHERE id = ? AND system_id = ?"
-SELECT_PENDING_OWNED = f"{SELECT} WHERE id = ? AND system_id = ? AND state = {ENROUTE}"
+SELECT_MEMBERS = f"{SELECT} WHERE multi_id = ? AND system_id = ? ORDER BY id"
 SELECT_PENDING_TO = f"{SELECT} WHERE system_id = ? AND destination_addr = ? AND state = {ENROUTE}"
 SELECT_REPLACEABLE = (
     f"{SELECT} WHERE state = {ENROUTE} AND system_id = ? AND destination_addr = ? "

@@ -130,10 +130,8 @@ class TableStore(Bookkeeping[float]):
                              ) -> list[OutboundRow]:
         raise NotImplementedError
 
-    def _read_pending(self, message_id: int | None, system_id: str, destination_addr: str
-                      ) -> list[Any]:
-        """The account's pending rows: the one of `message_id`, or else those to
-        `destination_addr`."""
+    def _read_pending(self, system_id: str, destination_addr: str) -> list[Any]:
+        """The account's pending rows to `destination_addr`."""
         raise NotImplementedError
 
     def _read_found(self, query: MessageQuery) -> list[Any]:
@@ -298,9 +296,13 @@ class TableStore(Bookkeeping[float]):
         destination_addr: str = "",
         service_type: str = "",
     ) -> int:
+        if message_id is not None:  # what the ESME was given: a submit_multi's every member
+            messages = [m for m in self.group(message_id, system_id) if not m.is_final]
+        else:
+            messages = [message_of(row) for row in self._read_pending(system_id,
+                                                                      destination_addr)]
         transitions: list[Transition] = []
-        for row in self._read_pending(message_id, system_id, destination_addr):
-            message = message_of(row)
+        for message in messages:
             if message.fields.direction is not Direction.MT:
                 continue
             if source_addr and message.fields.source_addr != source_addr:

@@ -15,12 +15,14 @@ from schemathesis.checks import not_a_server_error
 from smsc.config import AccountConfig, Config
 from smsc.control.accounts_api import ACCOUNT_PATHS, ACCOUNT_SCHEMAS
 from smsc.control.clock_api import CLOCK_PATHS, CLOCK_SCHEMAS
+from smsc.control.distribution_lists_api import LIST_PATHS, LIST_SCHEMAS
 from smsc.control.openapi import openapi_document
 from smsc.control.simulation_api import SIMULATION_PATHS, SIMULATION_SCHEMAS
 from smsc.embed import ThreadedSmsc
 
-DOCUMENT = openapi_document({**SIMULATION_PATHS, **CLOCK_PATHS, **ACCOUNT_PATHS},
-                            {**SIMULATION_SCHEMAS, **CLOCK_SCHEMAS, **ACCOUNT_SCHEMAS})
+DOCUMENT = openapi_document(
+    {**SIMULATION_PATHS, **CLOCK_PATHS, **ACCOUNT_PATHS, **LIST_PATHS},
+    {**SIMULATION_SCHEMAS, **CLOCK_SCHEMAS, **ACCOUNT_SCHEMAS, **LIST_SCHEMAS})
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 

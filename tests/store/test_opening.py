@@ -95,11 +95,11 @@ def test_a_database_of_this_layout_with_other_tables_is_refused(tmp_path: Path) 
     changed = sqlite3.connect(path)
     changed.execute("DROP TABLE finished")
     changed.close()
-    assert refused(path) == "not an SMSC store of layout 3 (table finished: missing)"
+    assert refused(path) == "not an SMSC store of layout 4 (table finished: missing)"
     changed = sqlite3.connect(path)
     changed.execute("CREATE TABLE finished (first INTEGER, last INTEGER)")
     changed.close()
-    assert refused(path) == "not an SMSC store of layout 3 (table finished: columns first, last)"
+    assert refused(path) == "not an SMSC store of layout 4 (table finished: columns first, last)"
 
 
 def test_a_first_layout_database_it_cannot_upgrade_is_refused_unchanged(tmp_path: Path) -> None:

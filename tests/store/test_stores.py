@@ -719,10 +719,10 @@ def test_sqlite_reads_and_upgrades_a_database_of_the_first_layout(tmp_path: Path
     assert store.purge_finished(at(5), 100) == 1
     store.close()
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone() == (3,)
+    assert check.execute("PRAGMA user_version").fetchone() == (4,)
     indexes = {name for (name,) in check.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
-    assert indexes == {"messages_pending", "messages_replace"}
+    assert indexes == {"messages_pending", "messages_replace", "messages_multi"}
     check.close()
 
 
@@ -740,12 +740,15 @@ def test_a_message_keeps_its_fate_through_claims_and_replacement(store: MessageS
 
 def test_sqlite_upgrades_a_database_of_the_second_layout(tmp_path: Path) -> None:
     """Layout 2 had no fate column: its rows read back with an empty fate, new ones keep
-    theirs, and the file says layout 3 once opened."""
+    theirs, and the file says layout 4 once opened (layout 3's fate and layout 4's
+    multi_id added)."""
     path = tmp_path / "smsc.db"
     store = SqliteStore(path, retry=RETRY)
     (old_id,) = accept(store, new(fate=b"dropped"))
     store.close()
     layout_2 = sqlite3.connect(path)
+    layout_2.execute("DROP INDEX messages_multi")  # (layout 4's)
+    layout_2.execute("ALTER TABLE messages DROP COLUMN multi_id")
     layout_2.execute("ALTER TABLE messages DROP COLUMN fate")
     layout_2.execute("PRAGMA user_version = 2")
     layout_2.close()
@@ -758,7 +761,7 @@ def test_sqlite_upgrades_a_database_of_the_second_layout(tmp_path: Path) -> None
     assert found_old is not None and found_old.fields == new()
     assert found_fresh is not None and found_fresh.fields.fate == b"\x01" * 12
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone() == (3,)
+    assert check.execute("PRAGMA user_version").fetchone() == (4,)
     check.close()
 
 
