@@ -363,6 +363,8 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
         pending_limits=max_pending, pending_limited=pending_limited,
         unbind_timeout=config.server.shutdown_grace,
         on_change=partial(setattr, control, "accounts"),
+        on_accounts=(mobile.use_accounts, submits.use_accounts, dialects.use_accounts),
+        receipt_dialects=dialects.names,
     )
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
@@ -549,5 +551,5 @@ def _reload_faults(running: RunningSmsc, old: Config, new: Config) -> bool:
     if running.simulation is not None:
         for before, after in zip(old.networks, new.networks, strict=True):
             if before.faults != after.faults:
-                running.simulation.set_faults(after.name, after.faults)
+                running.simulation.set_faults(after.name, after.faults, configured=True)
     return True

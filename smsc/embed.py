@@ -24,13 +24,17 @@ import trio
 
 from smsc.app import RunningSmsc, run
 from smsc.config import (
+    AccountConfig,
     Config,
     ControlConfig,
     FaultMixConfig,
     ServerConfig,
     SimulationConfig,
     StoreConfig,
+    check_account,
+    parse_section,
 )
+from smsc.control.accounts_api import CHANGEABLE
 from smsc.control.plane import ControlPlane
 from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
@@ -65,6 +69,28 @@ def _listed(messages: list[dict[str, Any]]) -> str:
                       f"{m['destination_addr']}" for m in messages[:SHOWN])
     more = len(messages) - SHOWN
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+_RESTART_ONLY = tuple(f.name for f in dataclasses.fields(AccountConfig)
+                      if f.name not in CHANGEABLE and f.name != "system_id")
+"""Account keys only a restart applies (as for /v1/accounts)."""
+
+
+def _account(keys: dict[str, Any]) -> AccountConfig:
+    """An account from keyword keys, checked as one in the config file (ConfigError when
+    not); ValueError for a key only a restart applies."""
+    for key in _RESTART_ONLY:
+        if key in keys:
+            raise ValueError(f"{key} cannot change at run time: set it in the config and "
+                             "restart")
+    config = parse_section(AccountConfig, keys, "account")
+    check_account(config, "account", "")
+    return config
+
+
+def _listed_value(value: Any) -> Any:
+    """A config value as a file (or a request) gives it: tuples as lists."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def embedded_config(config: Config | None = None, *, time_scale: float | None = None,
@@ -219,6 +245,46 @@ class EmbeddedSmsc:
     async def stop(self) -> None:
         self.running.shutdown.set()
 
+    # -- accounts at run time (as /v1/accounts changes them) --------------------------------
+
+    def account(self, system_id: str) -> AccountConfig | None:
+        """The account as it is in force now (None when there is no such account)."""
+        assert self.running.accounts is not None
+        return self.running.accounts.get(system_id)
+
+    def create_account(self, system_id: str, password: str, **keys: Any) -> AccountConfig:
+        """A new account (keys as in the config file, e.g. mo_addresses=["4243"]); it can
+        bind at once and owns its mo_addresses at once. ValueError when it exists."""
+        admin = self.running.accounts
+        assert admin is not None
+        if admin.get(system_id) is not None:
+            raise ValueError(f"account {system_id!r} exists: change it")
+        config = _account({**keys, "system_id": system_id, "password": password})
+        admin.put(config)
+        return config
+
+    def change_account(self, system_id: str, **keys: Any) -> AccountConfig:
+        """Change the keys given (the others stay); KeyError when there is no such account."""
+        admin = self.running.accounts
+        running = admin.get(system_id) if admin is not None else None
+        if admin is None or running is None:
+            raise KeyError(system_id)
+        current = {key: _listed_value(getattr(running, key)) for key in CHANGEABLE}
+        config = _account({**current, **keys, "system_id": system_id})
+        config = dataclasses.replace(config, **{key: getattr(running, key)
+                                                for key in _RESTART_ONLY})
+        admin.put(config)
+        return config
+
+    def delete_account(self, system_id: str) -> int:
+        """Delete the account: its sessions are unbound, its mo_addresses route to no one;
+        returns how many sessions are being unbound. KeyError when there is no such one."""
+        assert self.running.accounts is not None
+        unbinding = self.running.accounts.delete(system_id)
+        if unbinding is None:
+            raise KeyError(system_id)
+        return unbinding
+
     # -- simulated time ----------------------------------------------------------------------
 
     @property
@@ -325,6 +391,19 @@ class ThreadedSmsc:
 
     def reset(self) -> None:
         self.call(self.embedded.reset)
+
+    def create_account(self, system_id: str, password: str, **keys: Any) -> AccountConfig:
+        """See `EmbeddedSmsc.create_account`."""
+        return self.run_sync(lambda: self.embedded.create_account(system_id, password, **keys))
+
+    def change_account(self, system_id: str, **keys: Any) -> AccountConfig:
+        return self.run_sync(lambda: self.embedded.change_account(system_id, **keys))
+
+    def delete_account(self, system_id: str) -> int:
+        return self.run_sync(self.embedded.delete_account, system_id)
+
+    def account(self, system_id: str) -> AccountConfig | None:
+        return self.run_sync(self.embedded.account, system_id)
 
     @property
     def time_scale(self) -> float:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from smsc.config import ReceiptDialectConfig
+from smsc.config import AccountConfig, ReceiptDialectConfig
 from smsc.pdu import DataSm, DeliverSm, EncodeError, Pdu, PrebuiltDeliverSm
 from smsc.pdu.concat import Scheme, split_binary, split_text
 from smsc.pdu.constants import DataCoding, EsmType, MessageState, Tag
@@ -547,9 +547,25 @@ class ReceiptDialects:
         self._by_account = {s: built[name] for s, name in accounts.items() if name}
         self._by_network = {n: built[name] for n, name in networks.items() if name}
         self._by_route = by_route
-        self._only = (self.default if not (by_route or self._by_account or self._by_network)
-                      else None)
+        self._only = self._the_only()
         """The one dialect every message takes, when nothing configured chooses another."""
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The dialects an account may name (appendix_b and the configured ones)."""
+        return frozenset(self._built)
+
+    def use_accounts(self, accounts: Sequence[AccountConfig]) -> None:
+        """Each account's dialect from these accounts on (accounts changed at run time: the
+        next receipt of each message reads so). Every name must be one of `names`."""
+        self._by_account = {a.system_id: self._built[a.receipt_dialect]
+                            for a in accounts if a.receipt_dialect}
+        self._only = self._the_only()
+
+    def _the_only(self) -> ReceiptDialect | None:
+        if self._by_route or self._by_account or self._by_network:
+            return None
+        return self.default
 
     def prebuilt_receipts(self, items: Sequence[OutboundItem], start: int, with_tlvs: bool,
                       now: datetime) -> list[PrebuiltDeliverSm]:

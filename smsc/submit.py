@@ -207,10 +207,11 @@ def segment_info(tlvs: Mapping[int, Any]) -> bytes:
 
 
 class EsmeAddresses:
-    """The accounts' mo_addresses as a lookup made once: patterns without a regular
-    expression's special characters in a dict (the usual short codes and long numbers: one
-    lookup per submit), the others tried in order after it. The first pattern that matches
-    decides, as for MO traffic (a literal after a regular expression is tried in order)."""
+    """The accounts' mo_addresses as a lookup made whenever they change: patterns without a
+    regular expression's special characters in a dict (the usual short codes and long
+    numbers: one lookup per submit), the others tried in order after it. The first pattern
+    that matches decides, as for MO traffic (a literal after a regular expression is tried in
+    order)."""
 
     def __init__(self, accounts: Sequence[AccountConfig]) -> None:
         self.literal: dict[str, str] = {}
@@ -244,7 +245,8 @@ class SubmitPreparation:
         self.store = store
         self.esmes = EsmeAddresses(accounts)
         """Which account's mo_addresses claim a destination: an MT to one of another
-        account goes to that ESME (network `ESME_NETWORK` + its system_id)."""
+        account goes to that ESME (network `ESME_NETWORK` + its system_id). `use_accounts`
+        swaps in another; `prepare` reads it once per submit."""
         self.lists = DistributionLists() if lists is None else lists
         """The accounts' distribution lists a submit_multi may name (shared with the control
         API, which changes them)."""
@@ -252,6 +254,11 @@ class SubmitPreparation:
         self._now = _EPOCH
         self._expiry: dict[str, datetime] = {}
         """Per account, `_now` + its usual validity."""
+
+    def use_accounts(self, accounts: Sequence[AccountConfig]) -> None:
+        """Look destinations up in these accounts' mo_addresses from now on (accounts
+        changed at run time)."""
+        self.esmes = EsmeAddresses(accounts)
 
     def prepare(self, account: Account, message: SubmitSm | DataSm | SubmitMulti,
                 received: float, now: datetime, dest: SmeDest | None = None) -> NewMessage:

@@ -12,6 +12,7 @@ from typing import Any
 import trio
 
 from smsc.app import reload_config
+from smsc.config import ReceiptDialectConfig
 from smsc.pdu.constants import CommandStatus
 
 from .esme import Esme
@@ -134,13 +135,42 @@ async def test_reload_applies_fault_mixes_and_names_what_needs_a_restart(
     slower = dataclasses.replace(new, networks=(dataclasses.replace(new.networks[0],
                                                                     latency=1.0),))
     outbound = dataclasses.replace(new, accounts=(
-        dataclasses.replace(new.accounts[0], mo_addresses=("99",), window=5),
+        dataclasses.replace(new.accounts[0], outbind_host="127.0.0.1", mo_addresses=("99",),
+                            window=5),
         *new.accounts[1:]))
     assert reload_config(running, new, slower) == (new, ["networks"])  # nothing of it applied
     in_force, needs_restart = reload_config(running, new, outbound)
-    assert needs_restart == ["accounts[0].mo_addresses"]
-    assert in_force == outbound  # the accounts section is in force; mo_addresses is reported
+    assert needs_restart == ["accounts[0].outbind_host"]
+    assert in_force == outbound  # the accounts section is in force; outbind is reported
 
-    assert running.accounts.get(config.accounts[0].system_id).window == 5  # the rest applies
-    assert running.accounts.get(config.accounts[0].system_id).mo_addresses == ()
+    account = running.accounts.get(config.accounts[0].system_id)
+    assert (account.window, account.mo_addresses) == (5, ("99",))  # the rest applies
+    assert account.outbind_host == ""
+
+    dialect = ReceiptDialectConfig(name="later")  # a dialect the SMSC did not start with
+    later = dataclasses.replace(config, receipt_dialects=(dialect,), accounts=(
+        dataclasses.replace(config.accounts[0], receipt_dialect="later", window=6),
+        *config.accounts[1:]))
+    in_force, needs_restart = reload_config(running, config, later)
+    assert needs_restart == ["receipt_dialects", "accounts[0].receipt_dialect"]
+    account = running.accounts.get(config.accounts[0].system_id)
+    assert (account.window, account.receipt_dialect) == (6, "")
     running.shutdown.set()
+
+
+async def test_reset_goes_back_to_the_fault_mixes_of_the_last_reload(
+    make_config: Any, start_smsc: Any
+) -> None:
+    config = make_config()
+    running = await start_smsc(config)
+    network = config.networks[0]
+    reloaded = dataclasses.replace(network.faults, system_error=0.25)
+    new = dataclasses.replace(config, networks=(dataclasses.replace(network,
+                                                                    faults=reloaded),))
+    assert reload_config(running, config, new) == (new, [])
+    running.simulation.set_faults(network.name, dataclasses.replace(reloaded, throttled=0.5))
+    await running.simulation.reset()
+    assert running.simulation.network(network.name).faults == reloaded
+    assert reload_config(running, new, config) == (config, [])  # and back again
+    await running.simulation.reset()
+    assert running.simulation.network(network.name).faults == network.faults

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from smsc.config import AccountConfig, ConfigError, check_account, parse_section
 from smsc.control.errors import BadRequest, NotFound, json_object, refuse_unknown_fields
-from smsc.server.account_admin import RESTART_ONLY, AccountAdmin
+from smsc.server.account_admin import RESTART_ONLY, AccountAdmin, UnknownDialect
 
 SECRET = frozenset({"password", "outbind_password"})
 """Never answered."""
@@ -61,6 +61,13 @@ def _account(body: dict[str, Any]) -> AccountConfig:
     return config
 
 
+def _put(admin: AccountAdmin, config: AccountConfig) -> None:
+    try:
+        admin.put(config)
+    except UnknownDialect as error:
+        raise BadRequest(f"receipt_dialect: {error}", 422) from None
+
+
 def _writable(config: AccountConfig) -> dict[str, Any]:
     """The account's fields as a request body could give them (tuples as lists)."""
     return {name: list(value) if isinstance(value, tuple) else value
@@ -96,7 +103,7 @@ def account_routes(admin: AccountAdmin) -> list[Route]:
         config = _account(body)
         if admin.get(config.system_id) is not None:
             raise BadRequest(f"account {config.system_id!r} exists: PATCH it", 409)
-        admin.put(config)
+        _put(admin, config)
         return JSONResponse(view(config), status_code=201)
 
     async def change_account(request: Request) -> Response:
@@ -105,7 +112,7 @@ def account_routes(admin: AccountAdmin) -> list[Route]:
         _refuse_restart_only(body)
         refuse_unknown_fields(body, CHANGEABLE)
         config = _account({**_writable(running), **body})
-        admin.put(config)
+        _put(admin, config)
         return JSONResponse(view(config))
 
     async def delete_account(request: Request) -> Response:

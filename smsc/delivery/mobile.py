@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+from collections.abc import Sequence
 
 import trio
 
@@ -41,17 +42,26 @@ class StoreFailed(RuntimeError):
     """The store refused or failed to keep an MO message."""
 
 
-class MobileOriginator:
-    def __init__(self, *, accounts: tuple[AccountConfig, ...], committer: Committer,
-                 clock: Clock) -> None:
-        self.routes = [
-            (re.compile(pattern), account.system_id)
+def mo_routes(accounts: Sequence[AccountConfig]) -> list[tuple[re.Pattern[str], str]]:
+    """Each account's mo_addresses patterns, compiled, with its system_id, in order."""
+    return [(re.compile(pattern), account.system_id)
             for account in accounts
-            for pattern in account.mo_addresses
-        ]
+            for pattern in account.mo_addresses]
+
+
+class MobileOriginator:
+    def __init__(self, *, accounts: Sequence[AccountConfig], committer: Committer,
+                 clock: Clock) -> None:
+        self.routes = mo_routes(accounts)
+        """Which account each destination pattern reaches, the first that matches deciding;
+        `use_accounts` swaps in another."""
         self.committer = committer
         self.clock = clock
         self._references = itertools.count(1)
+
+    def use_accounts(self, accounts: Sequence[AccountConfig]) -> None:
+        """Route from now on by these accounts' mo_addresses (accounts changed at run time)."""
+        self.routes = mo_routes(accounts)
 
     def account_for(self, destination_addr: str) -> str:
         for pattern, system_id in self.routes:

@@ -250,20 +250,22 @@ class SimulationControl:
         await self._come_back_if_reachable(NETWORK + name)
         return self.network(name)
 
-    def set_faults(self, name: str, faults: FaultMixConfig) -> NetworkView:
-        """Replace a network's submit-time fault mix (FaultMixConfig(): none).
+    def set_faults(self, name: str, faults: FaultMixConfig, *,
+                   configured: bool = False) -> NetworkView:
+        """Replace a network's submit-time fault mix (FaultMixConfig(): none); `configured`
+        (a configuration reload) makes it the mix `reset` goes back to.
 
         Raises:
             KeyError: no such network.
             ValueError: probabilities outside 0..1 or adding up to more than 1.
         """
-        self.simulation.set_faults(name, faults)
+        self.simulation.set_faults(name, faults, configured=configured)
         return self.network(name)
 
     async def reset(self) -> None:
         """Everything back to the configuration: handset overrides, runtime outages, fault
-        mixes, inboxes and fates (as at start); messages waiting for what is now reachable
-        go out."""
+        mixes (as last reloaded), inboxes and fates (as at start); messages waiting for what
+        is now reachable go out."""
         self.simulation.reset()
         for key in list(self._waiting):
             await self._come_back_if_reachable(key)

@@ -10,15 +10,18 @@ the next submit of every session, and a changed window to the next deliver_sm of
 session bound as the account. A deleted account's sessions are unbound (the SMSC sends
 unbind and closes the connection once answered, or after `unbind_timeout`).
 
-What other components took from the configuration at start (mo_addresses, outbind,
-receipt_dialect, distribution_lists) needs a restart: `RESTART_ONLY`.
+An account's `mo_addresses` and `receipt_dialect` apply at once: every creation, deletion or
+change of them hands the accounts now in force to `on_accounts`, which rebuilds MO routing,
+the ESME-to-ESME lookup of submits and the receipts' choice of dialect (a deleted account's
+addresses stop routing to it). What other components took from the configuration at start
+(outbind, distribution_lists) needs a restart: `RESTART_ONLY`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import trio
 
@@ -30,11 +33,14 @@ from smsc.server.authentication import BindAuthenticator
 
 log = logging.getLogger("smsc.accounts")
 
-RESTART_ONLY = ("mo_addresses", "outbind_host", "outbind_port", "outbind_password",
-                "outbind_retry", "receipt_dialect", "distribution_lists")
-"""Account keys read once at start by MO routing (and ESME-to-ESME submits), outbind,
-receipts and distribution lists (changed at runtime under
-/v1/accounts/{system_id}/distribution-lists instead)."""
+RESTART_ONLY = ("outbind_host", "outbind_port", "outbind_password", "outbind_retry",
+                "distribution_lists")
+"""Account keys read once at start by outbind and distribution lists (changed at runtime
+under /v1/accounts/{system_id}/distribution-lists instead)."""
+
+
+class UnknownDialect(ValueError):
+    """An account names a receipt dialect the running configuration does not have."""
 
 _DEFAULTS = AccountConfig()
 
@@ -58,7 +64,9 @@ class AccountAdmin:
     def __init__(self, *, accounts: Accounts, authenticator: BindAuthenticator,
                  binds: BindRegistry, clock: Clock, pending_limits: dict[str, int],
                  pending_limited: set[str], unbind_timeout: float,
-                 on_change: Callable[[tuple[str, ...]], None] | None = None) -> None:
+                 on_change: Callable[[tuple[str, ...]], None] | None = None,
+                 on_accounts: Sequence[Callable[[tuple[AccountConfig, ...]], None]] = (),
+                 receipt_dialects: frozenset[str] = frozenset({"appendix_b"})) -> None:
         self.accounts = accounts
         self.authenticator = authenticator
         self.binds = binds
@@ -71,6 +79,12 @@ class AccountAdmin:
         self.on_change = on_change
         """Hears the system_ids whenever an account is created or deleted (the metrics'
         list of configured accounts)."""
+        self.on_accounts = on_accounts
+        """Hear the accounts in force whenever the mo_addresses they claim or the receipt
+        dialects they name may have changed (MO routing, the ESME-to-ESME lookup and the
+        receipts rebuild theirs from them)."""
+        self.receipt_dialects = receipt_dialects
+        """The dialect names an account may give (those the SMSC started with)."""
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -90,8 +104,27 @@ class AccountAdmin:
 
     def put(self, config: AccountConfig) -> bool:
         """Create the account or change it (in place, live sessions included); returns
-        whether it was created."""
-        created = self.accounts.get(config.system_id) is None
+        whether it was created.
+
+        Raises:
+            UnknownDialect: its receipt_dialect is none of `receipt_dialects`.
+        """
+        if config.receipt_dialect and config.receipt_dialect not in self.receipt_dialects:
+            raise UnknownDialect(f"no receipt dialect named {config.receipt_dialect!r}")
+        created, moved = self._put(config)
+        if moved:
+            self._accounts_changed()
+        return created
+
+    def _put(self, config: AccountConfig) -> tuple[bool, bool]:
+        """`put` without telling `on_accounts`; returns whether the account was created and
+        whether the addresses it claims or its receipt dialect changed."""
+        running = self.accounts.get(config.system_id)
+        created = running is None
+        moved = ((config.mo_addresses, config.receipt_dialect)
+                 != (running.config.mo_addresses, running.config.receipt_dialect)
+                 if running is not None
+                 else bool(config.mo_addresses or config.receipt_dialect))
         account = self.accounts.put(config, self.clock.monotonic())
         system_id = config.system_id
         if config.max_pending:
@@ -104,13 +137,22 @@ class AccountAdmin:
         if created:
             self._changed()
         log.info("account %s %s", system_id, "created" if created else "changed")
-        return created
+        return created, moved
 
     def delete(self, system_id: str) -> int | None:
         """Delete the account and unbind its sessions; returns how many are unbound (None:
         no such account)."""
-        if self.accounts.remove(system_id) is None:
-            return None
+        unbinding, moved = self._delete(system_id)
+        if moved:
+            self._accounts_changed()
+        return unbinding
+
+    def _delete(self, system_id: str) -> tuple[int | None, bool]:
+        """`delete` without telling `on_accounts`; returns how many sessions are unbound and
+        whether the account claimed addresses or named a receipt dialect."""
+        removed = self.accounts.remove(system_id)
+        if removed is None:
+            return None, False
         self.pending_limits.pop(system_id, None)
         self.pending_limited.discard(system_id)
         links = list(self.authenticator.links_of(system_id))
@@ -119,25 +161,38 @@ class AccountAdmin:
             self._nursery.start_soon(link.unbind, self.unbind_timeout)
         self._changed()
         log.info("account %s deleted; unbinding its %d session(s)", system_id, len(links))
-        return len(links)
+        return len(links), bool(removed.config.mo_addresses or removed.config.receipt_dialect)
 
     def replace_all(self, configs: Iterable[AccountConfig]) -> list[str]:
         """Make the accounts those of a reloaded configuration: new ones created, changed
         ones changed, missing ones deleted. Returns the keys (`accounts[i].key`) whose change
-        needs a restart; the rest of those accounts is applied."""
+        needs a restart (a receipt dialect the SMSC did not start with among them); the rest
+        of those accounts is applied. `on_accounts` hears the accounts once, in the
+        configuration's order (the first mo_addresses pattern that matches decides)."""
         wanted = list(configs)
         needs_restart = []
         names = {config.system_id for config in wanted}
         for system_id in [a.system_id for a in self.accounts if a.system_id not in names]:
-            self.delete(system_id)
+            self._delete(system_id)
         for index, config in enumerate(wanted):
             running = self.get(config.system_id)
             needs_restart += [f"accounts[{index}].{key}"
                               for key in restart_keys(config, running)]
+            if config.receipt_dialect not in self.receipt_dialects | {""}:
+                needs_restart.append(f"accounts[{index}].receipt_dialect")
+                config = dataclasses.replace(config, receipt_dialect=(
+                    running.receipt_dialect if running is not None else ""))
             live = live_part(config, running)
             if live != running:
-                self.put(live)
+                self._put(live)
+        in_force = (self.get(config.system_id) for config in wanted)
+        self._accounts_changed(tuple(config for config in in_force if config is not None))
         return needs_restart
+
+    def _accounts_changed(self, configs: tuple[AccountConfig, ...] | None = None) -> None:
+        in_force = tuple(self.configs()) if configs is None else configs
+        for hear in self.on_accounts:
+            hear(in_force)
 
     def _changed(self) -> None:
         if self.on_change is not None:

@@ -316,8 +316,10 @@ class Simulation:
         return SubmitFault(fault, simulated.faults.slow_response_delay
                            if fault is Fault.SLOW_RESPONSE else 0.0)
 
-    def set_faults(self, network: str, faults: FaultMixConfig) -> None:
-        """Replace a network's submit-time fault mix.
+    def set_faults(self, network: str, faults: FaultMixConfig, *,
+                   configured: bool = False) -> None:
+        """Replace a network's submit-time fault mix; `configured`: as the configured one
+        too (a reload), which `reset` goes back to.
 
         Raises:
             KeyError: no such network.
@@ -329,5 +331,5 @@ class Simulation:
             raise ValueError("fault probabilities must be within 0..1 and add up to at most 1")
         if faults.slow_response_delay < 0:
             raise ValueError("slow_response_delay must not be negative")
-        self.networks[network].set_faults(faults)
+        self.networks[network].set_faults(faults, configured=configured)
         self._update_faulty()

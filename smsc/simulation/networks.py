@@ -10,7 +10,7 @@ Attempt and draws no random numbers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
@@ -138,7 +138,11 @@ class SimulatedNetwork:
     def stop_outage(self) -> None:
         self.outage_until = None
 
-    def set_faults(self, faults: FaultMixConfig) -> None:
+    def set_faults(self, faults: FaultMixConfig, *, configured: bool = False) -> None:
+        """Use `faults` from now on; `configured` makes it the configured mix too (a reloaded
+        configuration's), the one `reset` goes back to."""
+        if configured:
+            self.config = replace(self.config, faults=faults)
         self.faults = faults
         self._faulty = _any_fault(faults)
 
