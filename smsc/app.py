@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -52,6 +53,7 @@ from smsc.server.link import Link
 from smsc.server.listener import ConnectionGate, SmppListener
 from smsc.server.outbind import OutbindDialer
 from smsc.server.service import SmscService
+from smsc.server.sockets import open_listening_sockets
 from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import SessionLimits
 from smsc.simulation.broadcasts import BroadcastAreas
@@ -65,6 +67,9 @@ from smsc.store import (
     StoreOpenError,
 )
 from smsc.submit import SubmitPreparation
+
+if TYPE_CHECKING:
+    from smsc.cluster.node import ClusterNode  # (psycopg: imported only for its store)
 
 log = logging.getLogger("smsc")
 
@@ -106,6 +111,8 @@ class RunningSmsc:
     """Simulated time: read it, advance it (docs/clock.md)."""
     listeners: list[ListeningOn] = field(default_factory=list)
     """Every SMPP listener, in the config's order."""
+    node: ClusterNode | None = None
+    """This process as a node of a shared PostgreSQL store (docs/cluster.md)."""
     accounts: AccountAdmin | None = None
     """Accounts created, changed and deleted at run time (the control API, reload)."""
 
@@ -126,7 +133,7 @@ def session_limits(config: Config, window: int) -> SessionLimits:
 def open_store(
     config: Config, *, on_final: Callable[[Message], None] | None = None,
     accepted_notice: Callable[[NewMessage], bool] | None = None,
-    max_pending: dict[str, int] | None = None,
+    max_pending: dict[str, int] | None = None, node_name: str = "",
 ) -> tuple[MessageStore, StorePlacement]:
     """The configured store and where the committer is to run its calls; `max_pending`, the
     limits per account, is the store's from then on (AccountAdmin changes it in place)."""
@@ -155,10 +162,34 @@ def open_store(
         return PostgresqlStore(
             config.store.dsn, retry=retry, max_pending=max_pending,
             synchronous_commit=config.store.postgresql.synchronous_commit, on_final=on_final,
-            accepted_notice=accepted_notice), StorePlacement.WORKER  # psycopg blocks
+            accepted_notice=accepted_notice, node_name=node_name,
+            node_timeout=config.store.postgresql.node_timeout), StorePlacement.WORKER
     return (MemoryStore(retry=retry, max_pending=max_pending,
                         max_finished=config.store.max_finished, on_final=on_final,
                         accepted_notice=accepted_notice), StorePlacement.LOOP)
+
+
+def node_name(config: Config, bound: list[list[trio.SocketListener]]) -> str:
+    """How a node is named among the others: its system_id and its first SMPP address."""
+    for sockets in bound:
+        for listener in sockets:
+            host, port = listener.socket.getsockname()[:2]
+            return f"{config.server.system_id}@{host}:{port}"
+    return config.server.system_id
+
+
+def cluster_node(store: MessageStore, *, committer: Committer, binds: BindRegistry,
+                 wake_outbound: Callable[[], None], on_lost: Callable[[], None]
+                 ) -> ClusterNode | None:
+    """The store's node, for a PostgreSQL store (the only kind several processes share)."""
+    if type(store).__name__ != "PostgresqlStore":  # (psycopg is imported only for it)
+        return None
+    from smsc.cluster.node import ClusterNode
+    from smsc.store.postgresql import PostgresqlStore
+
+    assert isinstance(store, PostgresqlStore)
+    return ClusterNode(store=store, committer=committer, binds=binds,
+                       wake_outbound=wake_outbound, on_lost=on_lost)
 
 
 def pending_limits(config: Config) -> dict[str, int]:
@@ -208,17 +239,40 @@ def listener_tls_key(config: Config, index: int) -> str:
 
 
 async def run(
-    config: Config, *, task_status: trio.TaskStatus[RunningSmsc] = trio.TASK_STATUS_IGNORED
+    config: Config, *, reuse_port: bool = False,
+    task_status: trio.TaskStatus[RunningSmsc] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run the SMSC until cancelled or until `RunningSmsc.shutdown` is set."""
+    """Run the SMSC until cancelled or until `RunningSmsc.shutdown` is set.
+
+    The SMPP ports are bound first: a port in use stops it before the data directory or
+    the store is touched. `reuse_port` binds them with SO_REUSEPORT (`--workers`)."""
+    bound = bind_listeners(config, reuse_port=reuse_port)
     lock = DataDirLock(config.store.data_dir) if config.store.kind == "sqlite" else None
-    if lock is not None:
-        lock.acquire()  # before anything in the directory is touched
     try:
-        await _run(config, task_status=task_status)
+        if lock is not None:
+            lock.acquire()  # before anything in the directory is touched
+        await _run(config, bound, task_status=task_status)
     finally:
         if lock is not None:
             lock.release()
+        for sockets in bound:
+            for listener in sockets:
+                listener.socket.close()  # (those the listeners never served)
+
+
+def bind_listeners(config: Config, *, reuse_port: bool) -> list[list[trio.SocketListener]]:
+    """The listening sockets of every effective listener, in the config's order."""
+    bound: list[list[trio.SocketListener]] = []
+    try:
+        for wanted in effective_listeners(config.server):
+            bound.append(open_listening_sockets(wanted.host, wanted.port,
+                                                reuse_port=reuse_port))
+    except BaseException:
+        for sockets in bound:
+            for listener in sockets:
+                listener.socket.close()
+        raise
+    return bound
 
 
 def give_back_fates(simulation: Simulation, news: list[NewMessage]) -> None:
@@ -228,7 +282,8 @@ def give_back_fates(simulation: Simulation, news: list[NewMessage]) -> None:
         simulation.give_back(new.fate)
 
 
-async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> None:
+async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
+               task_status: trio.TaskStatus[RunningSmsc]) -> None:
     clock = Clock(scale=config.simulation.time_scale)
     metrics = SmscMetrics(enabled=config.control.metrics)
     simulation = Simulation(networks=config.networks, handsets=config.handsets,
@@ -246,7 +301,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
     store, placement = open_store(
         config, max_pending=max_pending, on_final=metrics.record_final if metrics.enabled else None,
         accepted_notice=(dialects.notifies_acceptance if dialects.any_notify_acceptance
-                         else None),
+                         else None), node_name=node_name(config, bound),
     )
     congestion = CongestionGauge(
         pending_count=store.pending_count,
@@ -313,6 +368,9 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
     )
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
+    shutdown = trio.Event()
+    node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
+                        on_lost=shutdown.set)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)
@@ -328,6 +386,8 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             await nursery.start(control.run)
             await nursery.start(simulation_control.run)
             await nursery.start(admin.run)
+            if node is not None:
+                await nursery.start(node.run)
             on_sent = metrics.count_sent_pdu if metrics.enabled else None
             on_sent_prebuilt = metrics.count_sent_run if metrics.enabled else None
             new_session = await _session_taps(config, limits, clock, nursery)
@@ -356,11 +416,13 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
             for index, wanted in enumerate(effective_listeners(config.server)):
                 context = tls_context(wanted.tls, listener_tls_key(config, index))
                 smpp = listener(wanted.name, context, listener_policy(wanted))
-                port = await nursery.start(smpp.serve, wanted.host, wanted.port)
+                port = await nursery.start(smpp.serve, bound[index], wanted.host)
                 listening.append(ListeningOn(wanted.name, wanted.host, port, wanted.tls.enabled))
             smpp_port = next((item.port for item in listening if not item.tls), 0)
             tls_port = next((item.port for item in listening if item.tls), None)
-            running = RunningSmsc(smpp_port, tls_port, store, binds, committer, links)
+            running = RunningSmsc(smpp_port, tls_port, store, binds, committer, links,
+                                  shutdown=shutdown)
+            running.node = node
             running.listeners = listening
             running.accounts = admin
             running.metrics = metrics
@@ -422,6 +484,7 @@ def status_of(running: RunningSmsc, config: Config) -> dict[str, object]:
                        "tls": item.tls} for item in running.listeners],
         "http_port": running.http_port,
         "store": config.store.kind,
+        "node": running.node.status() if running.node is not None else None,
         "uptime": round(control.clock.monotonic() - control.started_at, 3),
         "sessions": control.sessions(),
     }

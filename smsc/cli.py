@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,13 +36,15 @@ examples:
   smsc serve                               the embedded defaults (configs/default.toml)
   smsc serve --config my.toml --port 0     a config file, SMPP on a free port
   smsc check-config my.toml                "my.toml: ok", or one line naming the problem
+  smsc serve --config pg.toml --workers 4  four processes on one SMPP port, one PostgreSQL
+                                           store (docs/cluster.md)
 
 Stop it with Ctrl-C or SIGTERM: it unbinds every session, lets queued store writes finish
 and exits 0 (a second signal stops it at once, exit 128 + the signal's number). SIGHUP reads
 the config file again: accounts, logging.level and fault mixes change at once; an invalid
 file is refused (one log line) and the running configuration stays. Exit codes: 0 stopped
-cleanly; 2 bad configuration, an address already in use, or a data directory it cannot
-read or another process holds.
+cleanly; 2 bad configuration, an address already in use, a data directory it cannot
+read or another process holds, or --workers on a store the workers cannot share.
 """
 
 
@@ -83,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--capture", metavar="FILE",
                        help="write every PDU of every session to FILE: JSON lines, or pcap "
                             "when it ends in .pcap (logging.capture; docs/capture.md)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="N processes sharing the SMPP port and a PostgreSQL store, one "
+                            "node each; the control API is the first one's (docs/cluster.md)")
+    serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-ports", help=argparse.SUPPRESS)
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path)
     return parser
@@ -174,7 +182,8 @@ def reload_running(running: RunningSmsc, config: Config, read: Reload) -> Config
     return in_force
 
 
-async def serve_until_signal(config: Config, read: Reload | None = None) -> int:
+async def serve_until_signal(config: Config, read: Reload | None = None, *,
+                             reuse_port: bool = False) -> int:
     """`smsc serve`: run until SIGINT or SIGTERM, then shut down cleanly; returns the exit code.
 
     A second SIGINT or SIGTERM stops at once (128 + its number). SIGHUP, which would otherwise
@@ -206,7 +215,7 @@ async def serve_until_signal(config: Config, read: Reload | None = None) -> int:
                         nursery.cancel_scope.cancel()
 
             async def serve(*, task_status: trio.TaskStatus[RunningSmsc]) -> None:
-                await run(config, task_status=task_status)
+                await run(config, reuse_port=reuse_port, task_status=task_status)
                 nursery.cancel_scope.cancel()  # shut down: stop watching signals
 
             nursery.start_soon(watch_signals)
@@ -215,14 +224,14 @@ async def serve_until_signal(config: Config, read: Reload | None = None) -> int:
     return forced
 
 
-def run_server(config: Config, read: Reload | None = None) -> int:
+def run_server(config: Config, read: Reload | None = None, *, reuse_port: bool = False) -> int:
     """Blocking entry point for `smsc serve`; returns the exit code."""
     from smsc.app import tune_garbage_collector
     from smsc.logs import configure_logging
 
     configure_logging(config.logging)
     tune_garbage_collector()
-    return trio.run(serve_until_signal, config, read)
+    return trio.run(partial(serve_until_signal, config, read, reuse_port=reuse_port))
 
 
 def _listen_addresses(config: Config) -> list[tuple[str, str, int]]:
@@ -295,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         config_path = getattr(args, "config", None)
 
+        worker = getattr(args, "worker", None)
+
         def read() -> Config:
             config = with_overrides(
                 load(config_path),
@@ -303,15 +314,32 @@ def main(argv: list[str] | None = None) -> int:
                 http_port=getattr(args, "http_port", None),
                 data_dir=getattr(args, "data_dir", None),
             )
-            return with_logging_flags(config, args)
+            config = with_logging_flags(config, args)
+            if worker is not None:  # one of `--workers N`
+                from smsc.cluster.workers import as_worker
+
+                ports = [int(port) for port in args.worker_ports.split(",")]
+                config = as_worker(config, worker, ports)
+            return config
 
         config = read()
         check_capture(config, args, config_path)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
+    workers = getattr(args, "workers", 1)
+    if workers > 1 and worker is None:
+        from smsc.cluster.workers import refusal, supervise
+
+        refused = refusal(config, workers)
+        if refused is not None:
+            print(refused, file=sys.stderr)
+            return EXIT_USAGE
+        given = list(sys.argv[1:] if argv is None else argv)
+        return supervise(config, workers, given if "serve" in given else ["serve", *given])
     try:
-        return run_server(config, read if config_path is not None else None)
+        return run_server(config, read if config_path is not None else None,
+                          reuse_port=worker is not None)
     except Exception as error:
         line = startup_failure(error, config)
         if line is None:

@@ -141,6 +141,10 @@ class PostgresqlConfig:
     """true: a commit (and so a submit_sm_resp) waits until the server's WAL is on disk;
     false: a server crash may lose the last commits (a crash of the SMSC never does), for
     less latency per commit."""
+    node_timeout: float = field(default=30.0, metadata=_limits(0.5))
+    """Seconds after its last heartbeat that a node (an SMSC process on this database) is
+    dead and the others take over its messages and owed receipts; each node beats every
+    third of it (docs/cluster.md)."""
 
 
 @dataclass(frozen=True, slots=True)

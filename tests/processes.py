@@ -25,6 +25,14 @@ class Output:
             self.data += chunk
         return self.data
 
+    async def lines(self, count: int) -> bytes:
+        """Read until `count` lines have been written; returns everything so far."""
+        while self.data.count(b"\n") < count:
+            chunk = await self.stream.receive_some(65536)
+            assert chunk, f"the pipe closed before {count} lines: {self.data.decode()}"
+            self.data += chunk
+        return self.data
+
     async def rest(self) -> bytes:
         """Read to the end of the pipe."""
         while chunk := await self.stream.receive_some(65536):

@@ -47,6 +47,27 @@ def test_an_address_in_use_is_one_line_naming_it_and_exit_2(tmp_path: Path) -> N
                 f"smsc: cannot listen on {what} 127.0.0.1:{port}: address already in use")
 
 
+def test_a_smpp_port_in_use_stops_it_before_the_data_directory_or_the_store(
+        tmp_path: Path) -> None:
+    """Nothing is opened before the listener is bound: no data directory made, no
+    database connected to (this dsn's server does not exist: connecting would be the error)."""
+    config = tmp_path / "smsc.toml"
+    config.write_text('[store]\nkind = "postgresql"\n'
+                      f'dsn = "host={tmp_path} port=1 dbname=none connect_timeout=5"\n')
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for flags in ((), ("--config", config)):
+            done = subprocess.run([str(part) for part in serve(tmp_path, "--port", port,
+                                                               "--http-port", 0, *flags)],
+                                  capture_output=True, text=True, timeout=60, check=False)
+            assert done.returncode == 2, done.stderr
+            assert done.stderr.splitlines()[-1] == (
+                f"smsc: cannot listen on SMPP 127.0.0.1:{port}: address already in use")
+            assert not (tmp_path / "var").exists()
+
+
 async def test_sighup_is_logged_and_ignored_and_ctrl_c_exits_0(tmp_path: Path) -> None:
     with trio.fail_after(60):
         async with launched(serve(tmp_path, "--port", 0, "--http-port", 0)) as server:

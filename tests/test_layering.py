@@ -73,6 +73,9 @@ TABLE: tuple[Row, ...] = (
         "ssl trio",
     ),
     row("smsc.server.link_writer", "shell", "smsc.session", "trio"),
+    row("smsc.server.sockets", "shell", "", "socket trio"),
+    row("smsc.cluster", "shell", "smsc.config smsc.delivery smsc.server smsc.store",
+        "psycopg signal subprocess trio"),
     row(
         "smsc.control",
         "shell",
@@ -83,8 +86,9 @@ TABLE: tuple[Row, ...] = (
     row(
         "smsc.app",
         "shell",
-        "smsc.accounts smsc.capture smsc.clock smsc.config smsc.control smsc.data_dir"
-        " smsc.delivery smsc.distribution_lists smsc.logs smsc.metrics smsc.pdu smsc.receipts"
+        "smsc.accounts smsc.capture smsc.clock smsc.cluster smsc.config smsc.control"
+        " smsc.data_dir smsc.delivery smsc.distribution_lists smsc.logs smsc.metrics smsc.pdu"
+        " smsc.receipts"
         " smsc.routing smsc.server smsc.session smsc.simulation smsc.store smsc.submit",
         "ssl trio",
     ),
@@ -97,7 +101,7 @@ TABLE: tuple[Row, ...] = (
     ),
     row("smsc.pytest_plugin", "shell", "smsc.config smsc.embed", "pytest"),
     row("smsc.data_dir", "shell", ""),
-    row("smsc.cli", "shell", "smsc.app smsc.config smsc.data_dir smsc.logs smsc.store",
+    row("smsc.cli", "shell", "smsc.app smsc.cluster smsc.config smsc.data_dir smsc.logs smsc.store",
         "socket trio"),
     row("smsc.__main__", "shell", "smsc.cli"),
     row("esme_client", "esme", "smsc.pdu smsc.session", "multiprocessing ssl tqdm trio"),

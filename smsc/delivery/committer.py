@@ -163,6 +163,11 @@ class Committer:
         self._announce_change()
         return moved
 
+    def announce_change(self) -> None:
+        """Tell whoever waits for store changes that the store changed outside a commit
+        (another node's work taken over)."""
+        self._announce_change()
+
     def _announce_change(self) -> None:
         self.commits += 1
         self._committed.set()

@@ -94,6 +94,10 @@ class BindRegistry:
             if receiver.is_open and receiver.bound
         ]
 
+    def receiving_systems(self) -> set[str]:
+        """The accounts with an RX/TRX connection bound."""
+        return set(self._receiving)
+
     async def wait_changed(self) -> None:
         """Return at the next bind or unbind."""
         await self._changed.wait()

@@ -130,14 +130,14 @@ class SmppListener:
 
     async def serve(
         self,
+        listeners: list[trio.SocketListener],
         host: str,
-        port: int,
         *,
         task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Listen until cancelled or until the gate closes, then wait for the connections
-        still open; reports the bound port through task_status."""
-        listeners = await trio.open_tcp_listeners(port, host=host)
+        """Accept on `listeners` (bound already: `sockets`) until cancelled or until the
+        gate closes, then wait for the connections still open; reports the bound port
+        through task_status."""
         bound_port = listeners[0].socket.getsockname()[1]
         served: list[trio.abc.Listener[trio.abc.Stream]] = list(listeners)
         if self.ssl_context is not None:

@@ -112,6 +112,29 @@ class OutboundMirror:
         self.mirrored = mirrored_count
         self.next_item_id = item_id
 
+    def adopt(self, items: list[OutboundItem]) -> None:
+        """Count and mirror items this store did not write (another node handed them over,
+        or died owing them): any ids, in any order."""
+        counts = self.counts
+        for item in items:
+            system_id = item.system_id
+            counts[system_id] += 1
+            mirrored = self.mirror.get(system_id)
+            if mirrored is None and counts[system_id] == 1:
+                mirrored = self.mirror[system_id] = {}
+                self.ready[system_id] = []
+            if mirrored is None:  # spilled: claimed from the table, from this one on
+                self.claim_from[system_id] = min(self.claim_from.get(system_id, 0),
+                                                 item.item_id - 1)
+            elif self.mirrored < self.limit:
+                mirrored[item.item_id] = item
+                heapq.heappush(self.ready[system_id], item.item_id)
+                self.mirrored += 1
+            else:  # the mirror is full: this account is claimed from the table
+                self.mirrored -= len(mirrored)
+                del self.mirror[system_id], self.ready[system_id]
+                self.claim_from[system_id] = 0
+
     def claim(self, system_id: str, limit: int) -> list[OutboundItem]:
         """The account's oldest unleased items: from its mirror, or, for an account with
         more waiting than that holds, read from where the last claim stopped (the items

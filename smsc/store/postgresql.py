@@ -14,10 +14,18 @@ sequences, a block at a time: `postgresql_ids`), the tables (`postgresql_schema`
 statements (`postgresql_statements`). Lookups read on a second connection of their own. A
 connection lost is a fault like a full disk: the write fails with StoreWriteError, and the
 next one connects again.
+
+Each store is a node (`postgresql_nodes`): it loads, claims and delivers only the messages
+and owed items it owns, takes over those of dead nodes (`take_over_dead`), reads in what
+another node handed it (`adopt_outbound`) and hands over what is owed to an account bound
+elsewhere (`hand_over`). Its heartbeat and notifications are the cluster's
+(`smsc.cluster`), on connections of their own.
 """
 
 from __future__ import annotations
 
+import heapq
+import os
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
@@ -25,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from smsc.store import postgresql_nodes as nodes
 from smsc.store.errors import StoreOpenError
 from smsc.store.models import Message, MessageQuery, NewMessage, RetryPolicy
 from smsc.store.outbound_mirror import MIRROR_LIMIT, OutboundRow
@@ -67,26 +76,43 @@ class PostgresqlStore(TableStore):
         mirror_limit: int = MIRROR_LIMIT,
         on_final: Callable[[Message], None] | None = None,
         accepted_notice: Callable[[NewMessage], bool] | None = None,
+        node_name: str = "",
+        node_timeout: float = 30.0,
     ) -> None:
         super().__init__(describe(dsn), retry=retry, max_pending=max_pending,
                          mirror_limit=mirror_limit, on_final=on_final,
                          accepted_notice=accepted_notice)
         self.dsn = dsn
         self.synchronous_commit = synchronous_commit
+        self.node_timeout = node_timeout
+        """Seconds of silence after which another node is dead and taken over."""
+        self.node_id = 0
+        """This store's row in `nodes`."""
         db = connect(dsn, synchronous_commit=synchronous_commit)
         self._writes = PostgresqlWrites(db, IdBlocks("message_ids", ID_BLOCK),
                                         IdBlocks("outbound_ids", ID_BLOCK))
         self._reader = db
         try:
             prepare_tables(db, self.where)
+            host = os.uname().nodename
+            self.node_id = nodes.register(db, node_name or f"{host}:{os.getpid()}", host,
+                                          os.getpid())
+            db.execute(f"SET smsc.node = '{self.node_id}'")
+            self._take_over_at_open(db)
             self._load()
-            self._reader = connect(dsn, synchronous_commit=synchronous_commit)
+            self._reader = self._connect()
         except psycopg.Error as error:
             db.close()
             raise StoreOpenError(f"{self.where}: cannot be read ({error})") from error
         except BaseException:
             db.close()
             raise
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A connection that writes as this node (the `node` columns' default)."""
+        db = connect(self.dsn, synchronous_commit=self.synchronous_commit)
+        db.execute(f"SET smsc.node = '{self.node_id}'")
+        return db
 
     @property
     def _db(self) -> psycopg.Connection[Any]:
@@ -104,17 +130,18 @@ class PostgresqlStore(TableStore):
                 if attempt == 2 or not (self._reader.closed or self._reader.broken):
                     raise
                 self._reader.close()
-                self._reader = connect(self.dsn, synchronous_commit=self.synchronous_commit)
+                self._reader = self._connect()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _load(self) -> None:
         db = self._db
         writes = self._writes
+        node = (self.node_id,)
         self._loaded(
-            writes, due=db.execute(SELECT_DUE).fetchall(),
+            writes, due=db.execute(SELECT_DUE, node).fetchall(),
             states=db.execute(COUNT_BY_STATE).fetchall(),
-            outbound_counts=db.execute(COUNT_OUTBOUND).fetchall(),
-            outbound_rows=lambda: db.execute(SELECT_OUTBOUND),
+            outbound_counts=db.execute(COUNT_OUTBOUND, node).fetchall(),
+            outbound_rows=lambda: db.execute(SELECT_OUTBOUND, node),
             next_message_id=writes.message_ids.first(db),
             next_item_id=writes.item_ids.first(db))
 
@@ -124,7 +151,7 @@ class PostgresqlStore(TableStore):
         writes = self._writes
         if writes.db.closed or writes.db.broken:  # lost: the next write connects again
             writes.db.close()
-            writes.db = connect(self.dsn, synchronous_commit=self.synchronous_commit)
+            writes.db = self._connect()
         db = writes.db
         self._next_message_id = writes.message_ids.room(db, self._next_message_id)
         outbound = self._outbound
@@ -154,7 +181,7 @@ class PostgresqlStore(TableStore):
 
     def _read_outbound_after(self, item_id: int, system_id: str, count: int
                              ) -> list[OutboundRow]:
-        return self._read(SELECT_OUTBOUND_AFTER, (item_id, system_id, count))
+        return self._read(SELECT_OUTBOUND_AFTER, (item_id, system_id, self.node_id, count))
 
     def members(self, message_id: int, system_id: str) -> list[Message]:
         return [message_of(row) for row in self._read(SELECT_MEMBERS, (message_id, system_id))]
@@ -196,6 +223,96 @@ class PostgresqlStore(TableStore):
     def checkpoint(self) -> None:
         pass
 
+    # -- nodes ---------------------------------------------------------------------------------
+
+    def _take_over_at_open(self, db: psycopg.Connection[Any]) -> None:
+        """Before loading: own what no node owns and what dead nodes owned, everything owned
+        as read (nothing `moved` left to adopt)."""
+        with db.transaction():
+            self._take_over(db)
+            db.execute(nodes.SETTLE_OUTBOUND, (self.node_id,))
+
+    def _take_over(self, db: psycopg.Connection[Any]) -> tuple[list[int], list[Any]]:
+        """In a transaction: become the owner of the unfinished messages and owed items of
+        the dead nodes this one could lock, and of those no node owns; the dead nodes' ids and
+        the messages taken (id, system_id, due)."""
+        node = self.node_id
+        dead = [row[0] for row in db.execute(nodes.DEAD_NODES,
+                                             (self.node_timeout, node)).fetchall()]
+        taken = db.execute(nodes.TAKE_UNOWNED_MESSAGES, (node,)).fetchall()
+        db.execute(nodes.TAKE_UNOWNED_OUTBOUND, (node,))
+        if dead:
+            taken += db.execute(nodes.TAKE_MESSAGES, (node, dead)).fetchall()
+            db.execute(nodes.TAKE_OUTBOUND, (node, dead))
+            db.execute(nodes.FORGET_BINDS, (dead,))
+            db.execute(nodes.FORGET_NODES, (dead,))
+            db.execute(nodes.NOTIFY, (nodes.BINDS_CHANNEL,))
+        return dead, taken
+
+    def take_over_dead(self) -> list[int]:
+        """Take over the work of dead nodes, and what no node owns: their unfinished
+        messages due as they were, their owed items read in (`adopt_outbound`). Returns the
+        dead nodes' ids."""
+        writes = self._writes
+
+        def take(transaction: object) -> tuple[list[int], list[Any]]:
+            writes.flush()  # (row locks and RETURNING: one statement at a time)
+            return self._take_over(writes.db)
+
+        dead, taken = self._write(take)
+        due = self._due
+        pending = self._pending
+        cache = self._cache
+        for message_id, system_id, at in taken:
+            cache.pop(message_id, None)
+            heapq.heappush(due, (at, message_id))
+            pending[system_id] += 1
+        self.adopt_outbound()
+        return dead
+
+    def adopt_outbound(self) -> int:
+        """Read in the owed items handed or moved to this node; how many."""
+        writes = self._writes
+        rows = self._write(lambda transaction: writes.pipelined().execute(
+            nodes.ADOPT, (self.node_id,)).fetchall())
+        if rows:
+            cache = self._cache
+            for row in rows:  # (a copy cached earlier may be older than the row)
+                cache.pop(row[3], None)
+            self._outbound.adopt(cache.items_of(rows))
+        return len(rows)
+
+    def hand_over(self, system_id: str, node: int, limit: int) -> int:
+        """Hand up to `limit` of the items owed to `system_id` that wait here (none in
+        flight) to `node`, if it is alive, and wake it, in one transaction; how many."""
+        items = self._outbound.claim(system_id, limit)
+        if not items:
+            return 0
+        ids = [item.item_id for item in items]
+        writes = self._writes
+
+        def hand(transaction: object) -> list[Any]:
+            db = writes.pipelined()
+            moved = db.execute(nodes.HAND_OVER, (node, self.node_timeout, ids, self.node_id))
+            db.execute(nodes.NOTIFY, (nodes.channel(node),))
+            return moved.fetchall()
+
+        try:
+            handed = {row[0] for row in self._write(hand)}
+        except BaseException:
+            self._outbound.release(ids)
+            raise
+        self._outbound.acknowledged([i for i in ids if i in handed])  # no longer ours
+        self._outbound.release([i for i in ids if i not in handed])
+        return len(handed)
+
     def close(self) -> None:
+        """Leave the cluster cleanly (what this node owns goes to the next node to look),
+        then close the connections."""
+        db = self._db
+        if not db.closed and not db.broken and self.node_id:
+            with suppress(psycopg.Error):
+                self._writes.flush()
+                nodes.release(db, self.node_id)
         self._reader.close()
-        self._db.close()
+        db.close()

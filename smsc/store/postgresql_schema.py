@@ -24,7 +24,7 @@ from smsc.pdu.constants import MessageState
 from smsc.store.errors import StoreOpenError, log
 from smsc.store.rows import COLUMNS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ID_BLOCK = 10_000
 """Ids a sequence hands out at a time (INCREMENT BY): one round trip per block, not per id."""
 ENROUTE = int(MessageState.ENROUTE)
@@ -45,6 +45,28 @@ COLUMN_TYPES = {
 COPY_TYPES = ["bigint", *(COLUMN_TYPES[column] for column in COLUMNS)]
 """The types of a message row as written: the id, then `COLUMNS`."""
 
+NODE = "NULLIF(current_setting('smsc.node', true), '')::bigint"
+"""The node a connection writes for (each store's connections SET smsc.node): the default of
+the `node` columns, so that the writes of the hot path name no node."""
+NODE_COLUMNS = (
+    f"ALTER TABLE messages ADD COLUMN node bigint DEFAULT {NODE}",
+    f"CREATE INDEX messages_unowned ON messages (id) WHERE node IS NULL AND state = {ENROUTE}",
+    f"ALTER TABLE outbound ADD COLUMN node bigint DEFAULT {NODE}",
+    "ALTER TABLE outbound ADD COLUMN moved boolean NOT NULL DEFAULT false",
+    "CREATE INDEX outbound_unowned ON outbound (item_id) WHERE node IS NULL",
+    "CREATE INDEX outbound_moved ON outbound (node) WHERE moved",
+    """CREATE TABLE nodes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, host text NOT NULL,
+    pid integer NOT NULL, started double precision NOT NULL,
+    heartbeat double precision NOT NULL)""",
+    """CREATE TABLE binds (
+    node bigint NOT NULL, system_id text NOT NULL, PRIMARY KEY (node, system_id))""",
+)
+"""Version 2: the node that owns each unfinished message and each owed item (NULL: none,
+the next node to look takes it), the item handed to it and not yet read in (`moved`), the
+nodes, and the accounts with a receiver bound on each (`postgresql_nodes`). The indexes are
+partial, on what is unowned or moved only: the rows the hot path writes enter none of them."""
+
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",
     f"CREATE SEQUENCE message_ids INCREMENT BY {ID_BLOCK}",
@@ -61,12 +83,13 @@ TABLES = (
     """CREATE TABLE finished (
     run bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     first_id bigint NOT NULL, last_id bigint NOT NULL, final_at double precision NOT NULL)""",
+    *NODE_COLUMNS,
     f"INSERT INTO smsc_schema (version) VALUES ({SCHEMA_VERSION})",
 )
-"""The version table, the id sequences, messages, owed outbound items and runs of finished
-message ids (oldest first by run)."""
-OURS = ("smsc_schema", "messages", "outbound", "finished")
-UPGRADES: dict[int, tuple[str, ...]] = {}
+"""The version table, the id sequences, messages, owed outbound items, runs of finished
+message ids (oldest first by run), and the nodes with the accounts bound on each."""
+OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds")
+UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS}
 """Per version before this one, the statements that take its tables to the next."""
 
 

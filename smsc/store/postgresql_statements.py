@@ -68,15 +68,18 @@ COPY_MESSAGES = f"COPY messages (id, {', '.join(COLUMNS)}) FROM STDIN (FORMAT BI
 """New messages (id, then `COLUMNS`): psycopg formats a binary COPY row in C, half the cost of
 binding the values of a multi-row INSERT, and the server takes it for less too."""
 
-SELECT_DUE = f"SELECT id, system_id, next_attempt_at FROM messages WHERE state = {ENROUTE}"
+SELECT_DUE = (f"SELECT id, system_id, next_attempt_at FROM messages WHERE state = {ENROUTE} "
+              "AND node = %s")
+"""A node's unfinished messages (`postgresql_nodes`)."""
 COUNT_BY_STATE = "SELECT state, count(*) FROM messages GROUP BY state"
 
 OUTBOUND_COLUMNS = "item_id, system_id, kind, message_id, attempts, state"
-COUNT_OUTBOUND = "SELECT system_id, count(*) FROM outbound GROUP BY system_id"
-SELECT_OUTBOUND = f"SELECT {OUTBOUND_COLUMNS} FROM outbound ORDER BY item_id"
+COUNT_OUTBOUND = "SELECT system_id, count(*) FROM outbound WHERE node = %s GROUP BY system_id"
+SELECT_OUTBOUND = f"SELECT {OUTBOUND_COLUMNS} FROM outbound WHERE node = %s ORDER BY item_id"
 SELECT_OUTBOUND_AFTER = (
     f"SELECT {OUTBOUND_COLUMNS} FROM outbound "
-    "WHERE item_id > %s AND system_id = %s ORDER BY item_id LIMIT %s")
+    "WHERE item_id > %s AND system_id = %s AND node = %s ORDER BY item_id LIMIT %s")
+"""A node's owed items (`postgresql_nodes`)."""
 INSERT_OUTBOUND_RUNS = (
     "INSERT INTO outbound (item_id, system_id, kind, message_id, state) "
     "SELECT r.item_id + i, r.system_id, r.kind, r.message_id + i, r.state "

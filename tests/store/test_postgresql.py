@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,8 @@ def test_a_newer_or_unknown_version_is_refused(postgresql_dsn: str) -> None:
         assert "store schema version None is unknown" in refused(postgresql_dsn)
         connection.execute("DROP TABLE smsc_schema")
         assert refused(postgresql_dsn).endswith(
-            "not an SMSC store (tables finished, messages, outbound without smsc_schema)")
+            "not an SMSC store (tables binds, finished, messages, nodes, outbound without "
+            "smsc_schema)")
 
 
 def test_a_server_that_cannot_be_reached_is_one_line_with_the_password_masked(
@@ -164,3 +166,23 @@ def test_every_field_reads_back_from_the_database_as_written(
     found = again.query(message_id, system_id)  # type: ignore[arg-type]
     again.close()
     assert found is not None and found.fields == message
+
+
+def test_a_version_1_database_gets_the_nodes_and_keeps_its_messages(
+        postgresql_dsn: str) -> None:
+    store = PostgresqlStore(postgresql_dsn, retry=RETRY)
+    (kept,) = accept(store, new())
+    store.close()
+    with psycopg.connect(postgresql_dsn, autocommit=True) as connection:  # as version 1 was
+        for statement in ("DROP TABLE nodes", "DROP TABLE binds",
+                          "ALTER TABLE messages DROP COLUMN node",
+                          "ALTER TABLE outbound DROP COLUMN node",
+                          "ALTER TABLE outbound DROP COLUMN moved",
+                          "UPDATE smsc_schema SET version = 1"):
+            connection.execute(statement)
+    again = PostgresqlStore(postgresql_dsn, retry=RETRY)
+    assert [m.message_id for m in again.claim_due(T0 + timedelta(seconds=1), 10)] == [kept]
+    again.close()
+    with psycopg.connect(postgresql_dsn) as connection:
+        assert connection.execute("SELECT version FROM smsc_schema").fetchall() == [
+            (SCHEMA_VERSION,)]

@@ -1,0 +1,201 @@
+"""ClusterNode: this process as one node of a PostgreSQL store shared with others.
+
+It beats the node's heartbeat, takes over the work of dead nodes, keeps the `binds` table
+saying which accounts have a receiver bound here, and hands what is owed to an account with
+no receiver here to a node that has one (round-robin over them), waking it with NOTIFY in the
+same transaction; it LISTENs for what others hand to it (`notifications`). The store does the
+writes (`PostgresqlStore.take_over_dead`, `adopt_outbound`, `hand_over`), through the
+committer like every other store call; the heartbeat, the node list and the binds go on a
+connection of this node's own, in a thread (psycopg blocks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import psycopg
+import trio
+
+from smsc.cluster.notifications import listen
+from smsc.delivery.committer import Committer
+from smsc.delivery.receivers import BindRegistry
+from smsc.store import postgresql_nodes as nodes
+from smsc.store.errors import StoreOpenError
+from smsc.store.postgresql import PostgresqlStore
+from smsc.store.postgresql_schema import connect
+
+log = logging.getLogger("smsc.cluster")
+HAND_OVER_BATCH = 1000
+"""Items handed to another node per transaction."""
+
+
+class ClusterNode:
+    def __init__(self, *, store: PostgresqlStore, committer: Committer, binds: BindRegistry,
+                 wake_outbound: Callable[[], None], on_lost: Callable[[], None]) -> None:
+        self.store = store
+        self.committer = committer
+        self.binds = binds
+        self.wake_outbound = wake_outbound
+        self.on_lost = on_lost
+        """Called when this node finds itself taken over (silent too long): it must stop."""
+        self.node_id = store.node_id
+        self.timeout = store.node_timeout
+        self.interval = store.node_timeout / 3
+        """Seconds between heartbeats (and between polls for what was handed here)."""
+        self.nodes: list[dict[str, Any]] = []
+        """Every node as the last heartbeat read them (for /v1/status)."""
+        self.taken_over: list[int] = []
+        """The dead nodes this one took over."""
+        self._remote: dict[str, list[int]] = {}
+        """Per account, the other live nodes with a receiver bound for it."""
+        self._turns: Counter[str] = Counter()
+        self._bound: list[str] | None = None
+        """The accounts the binds table says have a receiver here (None: not written yet)."""
+        self._work = trio.Event()
+        self._adopt = True
+        self._refresh = True
+        self._db: psycopg.Connection[Any] | None = None
+        self._db_lock = trio.Lock()
+
+    # -- the node's own connection --------------------------------------------------------
+
+    async def _on_db(self, function: Callable[..., Any], *args: Any) -> Any:
+        """`function(connection, *args)` on this node's connection, in a thread; a connection
+        found lost is made again on the next call."""
+        async with self._db_lock:
+            return await trio.to_thread.run_sync(self._call, function, *args)
+
+    def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+        db = self._db
+        if db is None or db.closed or db.broken:
+            if db is not None:
+                db.close()
+            db = self._db = connect(self.store.dsn, synchronous_commit=True)
+        return function(db, *args)
+
+    # -- running ------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {"id": self.node_id, "timeout": self.timeout, "nodes": self.nodes}
+
+    def poke(self) -> None:
+        self._work.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                await self.beat()
+                await nursery.start(partial(
+                    listen, self.store.dsn, [nodes.channel(self.node_id), nodes.BINDS_CHANNEL],
+                    on_notify=self._notified, on_connected=self._missed, poll=self.interval))
+                nursery.start_soon(self._heartbeats)
+                nursery.start_soon(self._watch_binds)
+                nursery.start_soon(self._watch_commits)
+                await self._settle()  # the binds, before anything is handed here
+                task_status.started()
+                while True:
+                    await self._work.wait()
+                    self._work = trio.Event()
+                    await self._settle()
+        finally:
+            if self._db is not None:
+                self._db.close()
+
+    def _notified(self, channel: str) -> None:
+        if channel == nodes.BINDS_CHANNEL:
+            self._refresh = True
+        else:
+            self._adopt = True
+        self.poke()
+
+    def _missed(self) -> None:
+        """(Re)connected, or a poll: read everything again."""
+        self._refresh = self._adopt = True
+        self.poke()
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await trio.sleep(self.interval)
+            await self.beat()
+
+    async def beat(self) -> None:
+        """One heartbeat, the node list read, and dead nodes taken over."""
+        try:
+            alive = await self._on_db(nodes.heartbeat, self.node_id)
+            listed = await self._on_db(nodes.list_nodes)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: no heartbeat (%s)", self.node_id, error)
+            return
+        if not alive:
+            log.error("cluster: node %d was taken over by the others (silent for more than "
+                      "%.1f s): stopping", self.node_id, self.timeout)
+            self.on_lost()
+            return
+        self.nodes = [{"id": node, "name": name, "host": host, "pid": pid, "started": started,
+                       "heartbeat_age": round(age, 3), "alive": age <= self.timeout}
+                      for node, name, host, pid, started, age in listed]
+        dead = await self.committer.call(self.store.take_over_dead)
+        if dead:
+            log.warning("cluster: node %d took over dead node(s) %s", self.node_id,
+                        ", ".join(map(str, dead)))
+            self.taken_over += dead
+            self.committer.announce_change()  # their due messages
+            self.wake_outbound()
+            self._refresh = True
+            self.poke()
+
+    async def _watch_binds(self) -> None:
+        while True:
+            await self.binds.wait_changed()
+            self.poke()
+
+    async def _watch_commits(self) -> None:
+        """A commit may owe something to an account bound only elsewhere."""
+        while True:
+            await self.committer.wait_committed()
+            if self._remote:
+                self.poke()
+
+    async def _settle(self) -> None:
+        """Bring the binds table, what was handed here and what to hand over up to date."""
+        try:
+            bound = sorted(self.binds.receiving_systems())
+            if bound != self._bound:
+                await self._on_db(nodes.set_binds, self.node_id, bound)
+                self._bound = bound
+            if self._refresh:
+                self._refresh = False
+                self._remote = await self._on_db(nodes.remote_binds, self.node_id,
+                                                 self.timeout)
+            if self._adopt:
+                self._adopt = False
+                if await self.committer.call(self.store.adopt_outbound):
+                    self.wake_outbound()
+            if self._remote:
+                await self._hand_over()
+        except (psycopg.Error, StoreOpenError) as error:  # tried again at the next poll
+            log.warning("cluster: node %d: %s", self.node_id, error)
+            self._refresh = self._adopt = True
+        except Exception as error:  # StoreWriteError: the same
+            log.warning("cluster: node %d: %s", self.node_id, error)
+            self._adopt = True
+
+    async def _hand_over(self) -> None:
+        """What is owed to accounts with no receiver here, to nodes that have one."""
+        store = self.store
+        for system_id in await self.committer.read(store.systems_with_outbound):
+            targets = self._remote.get(system_id)
+            if not targets or self.binds.receivers(system_id):
+                continue
+            target = targets[self._turns[system_id] % len(targets)]
+            self._turns[system_id] += 1
+            while (handed := await self.committer.call(
+                    store.hand_over, system_id, target, HAND_OVER_BATCH)) == HAND_OVER_BATCH:
+                pass
+            if not handed:  # (nothing waiting, or the node is gone: read the binds again)
+                self._refresh = True

@@ -1,0 +1,117 @@
+"""SMSC processes on one PostgreSQL store are nodes: each its row with a heartbeat, seen in
+/v1/status, and what is owed to an account goes to the node where it has a receiver bound."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import trio
+
+import esme_client
+from smsc.app import RunningSmsc, run
+from smsc.config import AccountConfig, Config, ControlConfig, PostgresqlConfig
+
+pytestmark = pytest.mark.usefixtures("postgresql_server")
+
+
+def node_config(make_config: Any, dsn: str, timeout: float = 3.0) -> Config:
+    config: Config = make_config(control=ControlConfig(port=0),
+                                 accounts=(AccountConfig(mo_addresses=("4242",)),))
+    store = dataclasses.replace(config.store, kind="postgresql", dsn=dsn,
+                                postgresql=PostgresqlConfig(node_timeout=timeout))
+    return dataclasses.replace(config, store=store)
+
+
+def http(running: RunningSmsc) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.http_port}")
+
+
+async def test_each_smsc_on_postgresql_is_a_node_with_a_heartbeat_in_the_status(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    config = node_config(make_config, postgresql_dsn)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            one: RunningSmsc = await nursery.start(run, config)
+            two: RunningSmsc = await start_smsc(config)
+            assert one.node is not None and two.node is not None
+            assert one.node.node_id != two.node.node_id
+            await two.node.beat()  # (the list as of now: both rows are there)
+            async with http(two) as client:
+                status = (await client.get("/v1/status")).json()
+            node = status["node"]
+            assert node["id"] == two.node.node_id and node["timeout"] == 3.0
+            listed = {n["id"]: n for n in node["nodes"]}
+            assert set(listed) == {one.node.node_id, two.node.node_id}
+            assert all(n["alive"] and n["heartbeat_age"] < 3.0 for n in listed.values())
+            assert listed[one.node.node_id]["name"] == f"SMSC@127.0.0.1:{one.smpp_port}"
+            one.shutdown.set()  # a clean stop: its row goes
+        with psycopg.connect(postgresql_dsn) as db:
+            assert db.execute("SELECT id FROM nodes").fetchall() == [(two.node.node_id,)]
+
+
+async def test_receipts_and_mo_go_to_the_node_where_the_receiver_is_bound(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    config = node_config(make_config, postgresql_dsn)
+    with trio.fail_after(60):
+        a: RunningSmsc = await start_smsc(config)
+        b: RunningSmsc = await start_smsc(config)
+        async with esme_client.connect("127.0.0.1", a.smpp_port, mode="transmitter") as tx:
+            # nobody receives anywhere yet: the receipts wait, on node A
+            waiting = [await tx.submit_text("4915100000002", f"early {n}", registered_delivery=1)
+                       for n in range(3)]
+            async with esme_client.connect("127.0.0.1", b.smpp_port, mode="receiver") as rx:
+                for result in waiting:
+                    await rx.wait_receipts(result)
+                later = [await tx.submit_text("4915100000002", f"late {n}",
+                                              registered_delivery=1) for n in range(20)]
+                for result in later:
+                    await rx.wait_receipts(result)
+                async with http(a) as client:
+                    created = await client.post("/v1/mo", json={
+                        "source_addr": "4915100000001", "destination_addr": "4242",
+                        "text": "STOP"})
+                    assert created.status_code == 201
+                delivery = await rx.next_delivery()
+                assert delivery.receipt is None and delivery.text == "STOP"
+    with psycopg.connect(postgresql_dsn) as db:  # everything acknowledged is gone
+        assert db.execute("SELECT count(*) FROM outbound").fetchone() == (0,)
+
+
+async def test_a_lost_listen_connection_is_made_again_and_what_came_meanwhile_read(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    """With polls 20 s apart, receipts handed over after the LISTEN connections were cut
+    arrive within seconds only if the node listens again and reads what it missed."""
+    config = node_config(make_config, postgresql_dsn, timeout=60.0)
+    with trio.fail_after(15):
+        a: RunningSmsc = await start_smsc(config)
+        b: RunningSmsc = await start_smsc(config)
+        async with esme_client.connect("127.0.0.1", b.smpp_port, mode="receiver") as rx, \
+                esme_client.connect("127.0.0.1", a.smpp_port, mode="transmitter") as tx:
+            first = await tx.submit_text("4915100000002", "before", registered_delivery=1)
+            await rx.wait_receipts(first)
+            with psycopg.connect(postgresql_dsn, autocommit=True) as db:
+                cut = db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE query LIKE 'LISTEN %'").fetchall()
+            assert len(cut) == 2  # one per node
+            results = [await tx.submit_text("4915100000002", f"after {n}",
+                                            registered_delivery=1) for n in range(5)]
+            for result in results:
+                await rx.wait_receipts(result)
+
+
+async def test_a_node_that_finds_itself_taken_over_stops(
+        make_config: Any, postgresql_dsn: str) -> None:
+    """Silent too long (stalled, cut off): the others took its work, so it must not go on."""
+    config = node_config(make_config, postgresql_dsn)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            running: RunningSmsc = await nursery.start(run, config)
+            assert running.node is not None
+            with psycopg.connect(postgresql_dsn, autocommit=True) as db:
+                db.execute("DELETE FROM nodes WHERE id = %s", (running.node.node_id,))
+            await running.node.beat()
+            assert running.shutdown.is_set()
