@@ -285,7 +285,11 @@ class SubmitPreparation:
         if esmes.any:  # (one dict lookup: another account's mo_addresses claim it?)
             owner = esmes.literal.get(destination) or (
                 esmes.owner_by_pattern(destination) if esmes.patterns else None)
-            if owner is not None and owner != account.system_id:
+            # they take the default network's place: a routing rule that matches wins
+            if owner is not None and owner != account.system_id and (
+                    network is not None or routes.rule_for(
+                        ton=ton, npi=npi, destination=destination,
+                        account=account.system_id, source=message.source_addr) is None):
                 network = ESME_NETWORK + owner
         if network is None:
             network = self.route(account, message.source_addr, ton, npi, destination)
