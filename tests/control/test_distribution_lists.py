@@ -5,6 +5,7 @@ The whole SMSC over real TCP on 127.0.0.1, the API over real HTTP."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from typing import Any
 
@@ -20,6 +21,7 @@ from smsc.config import (
     RoutingConfig,
     parse_config,
 )
+from smsc.distribution_lists import check_list
 from smsc.pdu import DistributionListDest, SmeDest, SubmitMulti, SubmitMultiResp, UnsuccessSme
 from smsc.pdu.constants import CommandStatus
 from smsc.store import MessageQuery
@@ -173,3 +175,23 @@ members = ["1"]
 name = "a"
 members = ["2"]
 """)
+
+
+@pytest.mark.parametrize(("name", "members", "key"), [
+    ("caf\u00e9", '["1"]', "accounts[0].distribution_lists[0].name"),
+    ("a\tb", '["1"]', "accounts[0].distribution_lists[0].name"),
+    ("a", '["1", "caf\u00e9"]', "accounts[0].distribution_lists[0].members[1]"),
+    ("a", "[]", "accounts[0].distribution_lists[0].members"),
+])
+def test_the_config_checks_a_list_by_the_apis_rules(name: str, members: str,
+                                                     key: str) -> None:
+    # the same list the control API refuses (check_list) the config file refuses too
+    assert check_list(name, [(1, 1, m) for m in json.loads(members)])
+    with pytest.raises(ConfigError) as refused:
+        load_config_text(f"""
+[[accounts]]
+[[accounts.distribution_lists]]
+name = {json.dumps(name)}
+members = {members}
+""")
+    assert refused.value.key == key
