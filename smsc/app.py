@@ -456,16 +456,21 @@ LIVE_SECTIONS = ("accounts", "logging", "networks")
 def reload_config(running: RunningSmsc, old: Config, new: Config) -> tuple[Config, list[str]]:
     """Apply what of `new` can change while the SMSC runs: the accounts (as AccountAdmin
     describes), logging.level and the networks' fault mixes. Returns the configuration now
-    in force (`new` where applied, `old` elsewhere) and the keys that differ and need a
-    restart (listeners, store, everything else), which keep their old values."""
+    in force (`new` where applied, `old` elsewhere; the accounts as the running ones took
+    them, restart-only keys as they were) and the keys that differ and need a restart
+    (listeners, store, everything else), which keep their old values."""
     needs_restart = [f.name for f in dataclasses.fields(Config)
                      if f.name not in LIVE_SECTIONS
                      and getattr(old, f.name) != getattr(new, f.name)]
     in_force = dataclasses.replace(new, **{f.name: getattr(old, f.name)
                                            for f in dataclasses.fields(Config)
                                            if f.name not in LIVE_SECTIONS})
-    if running.accounts is not None:
-        needs_restart += running.accounts.replace_all(new.accounts)
+    if running.accounts is not None:  # in force: what the accounts took, not the file
+        admin = running.accounts
+        needs_restart += admin.replace_all(new.accounts)
+        in_force = dataclasses.replace(in_force, accounts=tuple(
+            taken for config in new.accounts
+            if (taken := admin.get(config.system_id)) is not None))
     if new.logging.level != old.logging.level:
         logging.getLogger().setLevel(new.logging.level.upper())
         log.debug("logging level now %s", new.logging.level)  # seen only at debug
