@@ -309,6 +309,7 @@ async def _run(config: Config, *, task_status: trio.TaskStatus[RunningSmsc]) -> 
         unbind_timeout=config.server.shutdown_grace,
         on_change=partial(setattr, control, "accounts"),
         on_accounts=(mobile.use_accounts, submits.use_accounts, dialects.use_accounts),
+        on_delete=(lists.forget_account,),
         receipt_dialects=dialects.names,
     )
     window = max((a.window for a in config.accounts), default=10)

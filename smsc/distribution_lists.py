@@ -66,6 +66,10 @@ class DistributionLists:
         lists[dl.name] = dl
         return created
 
+    def forget_account(self, system_id: str) -> None:
+        """Remove every list of a deleted account."""
+        self._lists.pop(system_id, None)
+
     def delete(self, system_id: str, name: str) -> bool:
         """Remove a list; False when there was none."""
         lists = self._lists.get(system_id)

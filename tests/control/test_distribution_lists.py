@@ -195,3 +195,20 @@ name = {json.dumps(name)}
 members = {members}
 """)
     assert refused.value.key == key
+
+
+async def test_a_deleted_accounts_lists_go_with_it(make_config: Any, start_smsc: Any) -> None:
+    running = await start_smsc(config_with(make_config, STAFF))
+    with trio.fail_after(10):
+        async with client(running) as http:
+            made = await http.put("/v1/accounts/other/distribution-lists/night",
+                                  json={"members": ["4915100000010"]})
+            assert made.status_code == 201, made.text
+            for system_id in ("other", "smppclient1"):
+                assert (await http.delete(f"/v1/accounts/{system_id}")).status_code == 200
+                again = await http.post("/v1/accounts", json={"system_id": system_id,
+                                                              "password": "secret"})
+                assert again.status_code == 201, again.text
+                listed = await http.get(f"/v1/accounts/{system_id}/distribution-lists")
+                assert listed.status_code == 200 and listed.json() == {"distribution_lists": []}, (
+                    listed.text)
