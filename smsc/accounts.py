@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +100,39 @@ class Account:
         except ValueError:
             return False
         return any(address in network for network in self.networks)
+
+
+class MoAddresses:
+    """Which account the accounts' mo_addresses give an address to (MO routing and the
+    ESME-to-ESME lookup of submits), made again whenever they change: patterns without a
+    regular expression's special characters in a dict (the usual short codes and long
+    numbers: one lookup), the others tried in order after it. The first pattern that matches,
+    in the accounts' order, decides (a literal after a regular expression is tried in order).
+    """
+
+    __slots__ = ("any", "literal", "patterns")
+
+    def __init__(self, accounts: Sequence[AccountConfig]) -> None:
+        self.literal: dict[str, str] = {}
+        self.patterns: list[tuple[re.Pattern[str], str]] = []
+        for account in accounts:
+            for pattern in account.mo_addresses:
+                if re.escape(pattern) == pattern and not self.patterns:
+                    self.literal.setdefault(pattern, account.system_id)
+                else:
+                    self.patterns.append((re.compile(pattern), account.system_id))
+        self.any = bool(self.literal or self.patterns)
+        """Whether any account claims an address (none: no lookup at all)."""
+
+    def owner(self, address: str) -> str | None:
+        """The system_id of the account the address goes to; None when no account claims it."""
+        system_id = self.literal.get(address)
+        if system_id is not None or not self.patterns:
+            return system_id
+        for pattern, system_id in self.patterns:
+            if pattern.fullmatch(address):
+                return system_id
+        return None
 
 
 class Accounts:

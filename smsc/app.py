@@ -364,6 +364,7 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
         unbind_timeout=config.server.shutdown_grace,
         on_change=partial(setattr, control, "accounts"),
         on_accounts=(mobile.use_accounts, submits.use_accounts, dialects.use_accounts),
+        on_delete=(lists.forget_account,),
         receipt_dialects=dialects.names,
     )
     window = max((a.window for a in config.accounts), default=10)
@@ -519,16 +520,21 @@ LIVE_SECTIONS = ("accounts", "logging", "networks")
 def reload_config(running: RunningSmsc, old: Config, new: Config) -> tuple[Config, list[str]]:
     """Apply what of `new` can change while the SMSC runs: the accounts (as AccountAdmin
     describes), logging.level and the networks' fault mixes. Returns the configuration now
-    in force (`new` where applied, `old` elsewhere) and the keys that differ and need a
-    restart (listeners, store, everything else), which keep their old values."""
+    in force (`new` where applied, `old` elsewhere; the accounts as the running ones took
+    them, restart-only keys as they were) and the keys that differ and need a restart
+    (listeners, store, everything else), which keep their old values."""
     needs_restart = [f.name for f in dataclasses.fields(Config)
                      if f.name not in LIVE_SECTIONS
                      and getattr(old, f.name) != getattr(new, f.name)]
     in_force = dataclasses.replace(new, **{f.name: getattr(old, f.name)
                                            for f in dataclasses.fields(Config)
                                            if f.name not in LIVE_SECTIONS})
-    if running.accounts is not None:
-        needs_restart += running.accounts.replace_all(new.accounts)
+    if running.accounts is not None:  # in force: what the accounts took, not the file
+        admin = running.accounts
+        needs_restart += admin.replace_all(new.accounts)
+        in_force = dataclasses.replace(in_force, accounts=tuple(
+            taken for config in new.accounts
+            if (taken := admin.get(config.system_id)) is not None))
     if new.logging.level != old.logging.level:
         logging.getLogger().setLevel(new.logging.level.upper())
         log.debug("logging level now %s", new.logging.level)  # seen only at debug

@@ -14,6 +14,7 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -776,6 +777,35 @@ def _check_cross_fields(config: Config, source: str) -> None:
                           "a control API open to other hosts needs control.token")
 
 
+MAX_LIST_NAME = 20
+"""A distribution list's name goes in dl_name, a C-string of at most 21 octets (SPEC 5.2.27):
+20 characters and its NUL."""
+MAX_LIST_ADDRESS = 20
+"""A member goes in a submit_multi's destination_addr: 21 octets with its NUL."""
+MAX_LIST_MEMBERS = 254
+"""A submit_multi reaches at most 254 destinations (SPEC 4.5.1), lists expanded."""
+
+
+def list_problems(name: str, members: Sequence[tuple[int, int, str]]) -> list[tuple[str, str]]:
+    """What is wrong with a distribution list, as (sub-key, message) pairs (empty when
+    nothing): the rules of the config file and of the control API, kept here only."""
+    problems = []
+    if not 1 <= len(name) <= MAX_LIST_NAME or not name.isprintable() or not name.isascii():
+        problems.append(("name", f"name must be 1 to {MAX_LIST_NAME} printable ASCII characters"))
+    if not 1 <= len(members) <= MAX_LIST_MEMBERS:
+        problems.append(("members", f"a list has 1 to {MAX_LIST_MEMBERS} members"))
+    for index, (ton, npi, address) in enumerate(members):
+        if not 1 <= len(address) <= MAX_LIST_ADDRESS or not address.isascii() \
+                or not address.isprintable():
+            problems.append((f"members[{index}]", f"member {address!r}: 1 to "
+                             f"{MAX_LIST_ADDRESS} printable ASCII characters"))
+            break
+        if not (0 <= ton <= 0xFF and 0 <= npi <= 0xFF):
+            problems.append(("members", "ton and npi are octets"))
+            break
+    return problems
+
+
 def _check_lists(source: str, key: str, account: AccountConfig) -> None:
     names: set[str] = set()
     for pos, dl in enumerate(account.distribution_lists):
@@ -783,12 +813,11 @@ def _check_lists(source: str, key: str, account: AccountConfig) -> None:
         if dl.name in names:
             raise ConfigError(source, f"{where}.name", f"{dl.name!r} repeated")
         names.add(dl.name)
-        if not 1 <= len(dl.members) <= 254:
-            raise ConfigError(source, f"{where}.members", "a list has 1 to 254 members")
-        for index, member in enumerate(dl.members):
-            if not 1 <= len(member) <= 20 or not member.isascii() or not member.isprintable():
-                raise ConfigError(source, f"{where}.members[{index}]",
-                                  "must be 1 to 20 printable ASCII characters")
+        problems = list_problems(
+            dl.name, [(dl.dest_addr_ton, dl.dest_addr_npi, m) for m in dl.members])
+        if problems:
+            sub_key, message = problems[0]
+            raise ConfigError(source, f"{where}.{sub_key}", message)
 
 
 def check_account(account: AccountConfig, source: str, key: str) -> None:

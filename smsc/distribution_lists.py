@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from smsc.config import AccountConfig
+from smsc.config import (
+    MAX_LIST_ADDRESS,
+    MAX_LIST_MEMBERS,
+    MAX_LIST_NAME,
+    AccountConfig,
+    list_problems,
+)
 
-MAX_NAME = 20
-"""dl_name is a C-string of at most 21 octets (SPEC 5.2.27): 20 characters and its NUL."""
-MAX_ADDRESS = 20
-"""destination_addr in submit_multi: 21 octets with its NUL."""
-MAX_MEMBERS = 254
-"""A submit_multi reaches at most 254 destinations (SPEC 4.5.1), lists expanded."""
+MAX_NAME = MAX_LIST_NAME
+MAX_ADDRESS = MAX_LIST_ADDRESS
+MAX_MEMBERS = MAX_LIST_MEMBERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,10 @@ class DistributionLists:
         lists[dl.name] = dl
         return created
 
+    def forget_account(self, system_id: str) -> None:
+        """Remove every list of a deleted account."""
+        self._lists.pop(system_id, None)
+
     def delete(self, system_id: str, name: str) -> bool:
         """Remove a list; False when there was none."""
         lists = self._lists.get(system_id)
@@ -70,21 +77,6 @@ class DistributionLists:
 
 
 def check_list(name: str, members: Iterable[tuple[int, int, str]]) -> list[str]:
-    """What is wrong with a list (empty when nothing): the rules the config and the API
-    share."""
-    problems = []
-    if not 1 <= len(name) <= MAX_NAME or not name.isprintable() or not name.isascii():
-        problems.append(f"name must be 1 to {MAX_NAME} printable ASCII characters")
-    listed = list(members)
-    if not 1 <= len(listed) <= MAX_MEMBERS:
-        problems.append(f"a list has 1 to {MAX_MEMBERS} members")
-    for ton, npi, address in listed:
-        if not 1 <= len(address) <= MAX_ADDRESS or not address.isascii() \
-                or not address.isprintable():
-            problems.append(f"member {address!r}: 1 to {MAX_ADDRESS} printable ASCII "
-                            "characters")
-            break
-        if not (0 <= ton <= 0xFF and 0 <= npi <= 0xFF):
-            problems.append("ton and npi are octets")
-            break
-    return problems
+    """What is wrong with a list (empty when nothing): `smsc.config.list_problems`, the
+    rules the config and the API share."""
+    return [message for _, message in list_problems(name, list(members))]

@@ -34,7 +34,7 @@ from smsc.config import (
     check_account,
     parse_section,
 )
-from smsc.control.accounts_api import CHANGEABLE
+from smsc.control.accounts_api import CHANGEABLE, RESTART_ONLY
 from smsc.control.plane import ControlPlane
 from smsc.delivery.clock_control import ClockControl
 from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
@@ -71,15 +71,10 @@ def _listed(messages: list[dict[str, Any]]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-_RESTART_ONLY = tuple(f.name for f in dataclasses.fields(AccountConfig)
-                      if f.name not in CHANGEABLE and f.name != "system_id")
-"""Account keys only a restart applies (as for /v1/accounts)."""
-
-
 def _account(keys: dict[str, Any]) -> AccountConfig:
     """An account from keyword keys, checked as one in the config file (ConfigError when
     not); ValueError for a key only a restart applies."""
-    for key in _RESTART_ONLY:
+    for key in RESTART_ONLY:
         if key in keys:
             raise ValueError(f"{key} cannot change at run time: set it in the config and "
                              "restart")
@@ -272,7 +267,7 @@ class EmbeddedSmsc:
         current = {key: _listed_value(getattr(running, key)) for key in CHANGEABLE}
         config = _account({**current, **keys, "system_id": system_id})
         config = dataclasses.replace(config, **{key: getattr(running, key)
-                                                for key in _RESTART_ONLY})
+                                                for key in RESTART_ONLY})
         admin.put(config)
         return config
 

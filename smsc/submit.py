@@ -13,13 +13,12 @@ connection dropped), stay with it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smsc.accounts import Account
+from smsc.accounts import Account, MoAddresses
 from smsc.config import ESME_NETWORK, NO_NETWORK, AccountConfig, StoreConfig
 from smsc.constructors import constructor
 from smsc.distribution_lists import MAX_MEMBERS, DistributionLists
@@ -206,31 +205,6 @@ def segment_info(tlvs: Mapping[int, Any]) -> bytes:
     return encode_tlvs({tag: tlvs[tag] for tag in SEGMENT_TAGS if tag in tlvs})
 
 
-class EsmeAddresses:
-    """The accounts' mo_addresses as a lookup made whenever they change: patterns without a
-    regular expression's special characters in a dict (the usual short codes and long
-    numbers: one lookup per submit), the others tried in order after it. The first pattern
-    that matches decides, as for MO traffic (a literal after a regular expression is tried in
-    order)."""
-
-    def __init__(self, accounts: Sequence[AccountConfig]) -> None:
-        self.literal: dict[str, str] = {}
-        self.patterns: list[tuple[re.Pattern[str], str]] = []
-        for account in accounts:
-            for pattern in account.mo_addresses:
-                if re.escape(pattern) == pattern and not self.patterns:
-                    self.literal.setdefault(pattern, account.system_id)
-                else:
-                    self.patterns.append((re.compile(pattern), account.system_id))
-        self.any = bool(self.literal or self.patterns)
-
-    def owner_by_pattern(self, destination: str) -> str | None:
-        for pattern, system_id in self.patterns:
-            if pattern.fullmatch(destination):
-                return system_id
-        return None
-
-
 class SubmitPreparation:
     """Checks, routes, times and throttles submits and builds what they store (see the module
     docstring). Keeps two caches: each account's usual validity (the configuration is fixed)
@@ -243,7 +217,7 @@ class SubmitPreparation:
                  accounts: Sequence[AccountConfig] = ()) -> None:
         self.routes = routes
         self.store = store
-        self.esmes = EsmeAddresses(accounts)
+        self.esmes = MoAddresses(accounts)
         """Which account's mo_addresses claim a destination: an MT to one of another
         account goes to that ESME (network `ESME_NETWORK` + its system_id). `use_accounts`
         swaps in another; `prepare` reads it once per submit."""
@@ -258,7 +232,7 @@ class SubmitPreparation:
     def use_accounts(self, accounts: Sequence[AccountConfig]) -> None:
         """Look destinations up in these accounts' mo_addresses from now on (accounts
         changed at run time)."""
-        self.esmes = EsmeAddresses(accounts)
+        self.esmes = MoAddresses(accounts)
 
     def prepare(self, account: Account, message: SubmitSm | DataSm | SubmitMulti,
                 received: float, now: datetime, dest: SmeDest | None = None) -> NewMessage:
@@ -283,9 +257,13 @@ class SubmitPreparation:
         network = routes.default if routes.trivial else None
         esmes = self.esmes
         if esmes.any:  # (one dict lookup: another account's mo_addresses claim it?)
-            owner = esmes.literal.get(destination) or (
-                esmes.owner_by_pattern(destination) if esmes.patterns else None)
-            if owner is not None and owner != account.system_id:
+            owner = (esmes.owner(destination) if esmes.patterns
+                     else esmes.literal.get(destination))
+            # they take the default network's place: a routing rule that matches wins
+            if owner is not None and owner != account.system_id and (
+                    network is not None or routes.rule_for(
+                        ton=ton, npi=npi, destination=destination,
+                        account=account.system_id, source=message.source_addr) is None):
                 network = ESME_NETWORK + owner
         if network is None:
             network = self.route(account, message.source_addr, ton, npi, destination)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smsc.accounts import Accounts, FailedBinds, TokenBucket
+from smsc.accounts import Accounts, FailedBinds, MoAddresses, TokenBucket
 from smsc.config import AccountConfig
 from smsc.pdu.constants import CommandStatus
 
@@ -118,3 +118,17 @@ def test_failed_binds_remember_a_bounded_number_of_addresses() -> None:
 def test_no_backoff_when_disabled() -> None:
     guard = FailedBinds(0.0, 60.0)
     assert guard.failed("a", 0.0) == 0.0 and not guard.blocked("a", 0.0)
+
+
+def test_the_first_mo_address_that_matches_decides_literal_or_pattern() -> None:
+    addresses = MoAddresses((
+        AccountConfig(system_id="shop", mo_addresses=("4242", r"4915\d+")),
+        AccountConfig(system_id="bank", mo_addresses=("4242", "4915100000001", "7777")),
+    ))
+    assert addresses.any
+    assert addresses.owner("4242") == "shop"  # the first account's literal
+    assert addresses.owner("4915100000001") == "shop"  # a pattern before bank's literal
+    assert addresses.owner("7777") == "bank"  # a literal after a pattern, tried in order
+    assert addresses.owner("4916") is None
+    assert not MoAddresses((AccountConfig(system_id="none"),)).any
+

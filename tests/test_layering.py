@@ -60,8 +60,8 @@ TABLE: tuple[Row, ...] = (
     row(
         "smsc.delivery",
         "shell",
-        "smsc.clock smsc.config smsc.pdu smsc.receipts smsc.routing smsc.session"
-        " smsc.simulation smsc.store",
+        "smsc.accounts smsc.clock smsc.config smsc.pdu smsc.receipts smsc.routing"
+        " smsc.session smsc.simulation smsc.store",
         "outcome threading trio",
     ),
     row(

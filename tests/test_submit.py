@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smsc.accounts import Accounts
-from smsc.config import AccountConfig, Config, NetworkConfig, RouteConfig, RoutingConfig
+from smsc.config import (
+    ESME_NETWORK,
+    AccountConfig,
+    Config,
+    NetworkConfig,
+    RouteConfig,
+    RoutingConfig,
+    load_config,
+)
 from smsc.pdu import DataSm, Pdu, SmeDest, SubmitMulti, SubmitSm, UnsuccessSme, decode, encode
 from smsc.pdu.constants import CommandStatus, Tag
 from smsc.pdu.smpp_time import format_absolute, format_relative
@@ -322,3 +331,46 @@ def test_rejected_is_still_importable_from_the_service() -> None:
     from smsc.server import service
 
     assert service.Rejected is Rejected
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "configs" / "examples"
+
+
+def esme_routing(config: Config) -> tuple[SubmitPreparation, Accounts]:
+    routes = RoutingTable(config.routing, tuple(n.name for n in config.networks))
+    return (SubmitPreparation(routes, config.store, accounts=config.accounts),
+            Accounts(config.accounts, 0.0))
+
+
+def network_of(preparation: SubmitPreparation, accounts: Accounts, system_id: str,
+               destination: str, ton: int = 1) -> str:
+    account = accounts.get(system_id)
+    assert account is not None
+    message = plain_submit(destination_addr=destination, dest_addr_ton=ton, dest_addr_npi=1)
+    return preparation.prepare(account, message, 0.0, NOW).network
+
+
+def test_a_routing_rule_that_matches_wins_over_another_accounts_mo_addresses() -> None:
+    # receipt-dialects.toml: the gateway claims 49151000\d{4}, and partner's own rule sends
+    # +4915 numbers to the simulated network "default"
+    preparation, accounts = esme_routing(load_config(EXAMPLES / "receipt-dialects.toml"))
+    assert network_of(preparation, accounts, "partner", "491510001234") == "default"
+    # the short code no rule matches still goes to the gateway
+    assert network_of(preparation, accounts, "partner", "4242", ton=0) == (
+        ESME_NETWORK + "gateway")
+
+
+def test_mo_addresses_take_the_place_of_the_default_network_when_no_rule_matches() -> None:
+    config = Config(
+        accounts=(AccountConfig(system_id="alice", password="a"),
+                  AccountConfig(system_id="bob", password="b",
+                                mo_addresses=("4915100009999", r"4916\d+"))),
+        networks=(NetworkConfig(name="default"), NetworkConfig(name="other")),
+        routing=RoutingConfig(rules=(RouteConfig(network="other", prefix="+4917"),
+                                     RouteConfig(network="other", account="carol"))))
+    preparation, accounts = esme_routing(config)
+    assert network_of(preparation, accounts, "alice", "4915100009999") == ESME_NETWORK + "bob"
+    assert network_of(preparation, accounts, "alice", "491600001") == ESME_NETWORK + "bob"
+    assert network_of(preparation, accounts, "alice", "4917100000000") == "other"
+    assert network_of(preparation, accounts, "alice", "4918100000000") == "default"
+    assert network_of(preparation, accounts, "bob", "4915100009999") == "default"

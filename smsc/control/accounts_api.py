@@ -19,7 +19,8 @@ from starlette.routing import Route
 
 from smsc.config import AccountConfig, ConfigError, check_account, parse_section
 from smsc.control.errors import BadRequest, NotFound, json_object, refuse_unknown_fields
-from smsc.server.account_admin import RESTART_ONLY, AccountAdmin, UnknownDialect
+from smsc.server.account_admin import RESTART_ONLY as RESTART_ONLY  # (embed.py's too)
+from smsc.server.account_admin import AccountAdmin, UnknownDialect
 
 SECRET = frozenset({"password", "outbind_password"})
 """Never answered."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 from collections.abc import Sequence
 
 import trio
 
+from smsc.accounts import MoAddresses
 from smsc.clock import Clock
 from smsc.config import AccountConfig, MoTrafficConfig
 from smsc.delivery.committer import Committer
@@ -42,18 +42,11 @@ class StoreFailed(RuntimeError):
     """The store refused or failed to keep an MO message."""
 
 
-def mo_routes(accounts: Sequence[AccountConfig]) -> list[tuple[re.Pattern[str], str]]:
-    """Each account's mo_addresses patterns, compiled, with its system_id, in order."""
-    return [(re.compile(pattern), account.system_id)
-            for account in accounts
-            for pattern in account.mo_addresses]
-
-
 class MobileOriginator:
     def __init__(self, *, accounts: Sequence[AccountConfig], committer: Committer,
                  clock: Clock) -> None:
-        self.routes = mo_routes(accounts)
-        """Which account each destination pattern reaches, the first that matches deciding;
+        self.addresses = MoAddresses(accounts)
+        """Which account each destination reaches (the first pattern that matches decides);
         `use_accounts` swaps in another."""
         self.committer = committer
         self.clock = clock
@@ -61,13 +54,13 @@ class MobileOriginator:
 
     def use_accounts(self, accounts: Sequence[AccountConfig]) -> None:
         """Route from now on by these accounts' mo_addresses (accounts changed at run time)."""
-        self.routes = mo_routes(accounts)
+        self.addresses = MoAddresses(accounts)
 
     def account_for(self, destination_addr: str) -> str:
-        for pattern, system_id in self.routes:
-            if pattern.fullmatch(destination_addr):
-                return system_id
-        raise NoRoute(destination_addr)
+        system_id = self.addresses.owner(destination_addr)
+        if system_id is None:
+            raise NoRoute(destination_addr)
+        return system_id
 
     async def send_text(
         self, source_addr: str, destination_addr: str, text: str, *,

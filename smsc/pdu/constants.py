@@ -157,11 +157,6 @@ V33_ABSENT_COMMANDS = frozenset({CommandId.data_sm, CommandId.data_sm_resp})
 """Commands SMPP 3.3 does not have: a 3.3 peer's data_sm is an unknown command to it."""
 
 
-def is_v50_status(status: int) -> bool:
-    """Whether `status` is one of SMPP 5.0's new command_status values (0x100-0x112)."""
-    return 0x100 <= status <= 0x112
-
-
 _V33, _V34, _V50 = SmppVersion.V33, SmppVersion.V34, SmppVersion.V50
 
 TEMPORARY_STATUSES = frozenset(
@@ -342,11 +337,6 @@ class Tag(IntEnum):
 
 FAILED_BROADCAST_AREA_IDENTIFIER = Tag.broadcast_area_identifier
 """broadcast_sm_resp's failed_broadcast_area_identifier reuses tag 0x0606 (V5 Table 4-29)."""
-
-
-def is_v50_tag(tag: int) -> bool:
-    """Whether `tag` is a TLV of SMPP 5.0 only (0x0428, 0x0600-0x0613)."""
-    return tag == 0x0428 or 0x0600 <= tag <= 0x0613
 
 
 # --- esm_class (SPEC 5.2.12; REFERENCE.md §8.4) ---------------------------------------------

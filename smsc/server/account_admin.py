@@ -66,6 +66,7 @@ class AccountAdmin:
                  pending_limited: set[str], unbind_timeout: float,
                  on_change: Callable[[tuple[str, ...]], None] | None = None,
                  on_accounts: Sequence[Callable[[tuple[AccountConfig, ...]], None]] = (),
+                 on_delete: Sequence[Callable[[str], None]] = (),
                  receipt_dialects: frozenset[str] = frozenset({"appendix_b"})) -> None:
         self.accounts = accounts
         self.authenticator = authenticator
@@ -83,6 +84,9 @@ class AccountAdmin:
         """Hear the accounts in force whenever the mo_addresses they claim or the receipt
         dialects they name may have changed (MO routing, the ESME-to-ESME lookup and the
         receipts rebuild theirs from them)."""
+        self.on_delete = on_delete
+        """Hear the system_id of each account deleted (its distribution lists go with it,
+        not to come back with a new account of that name)."""
         self.receipt_dialects = receipt_dialects
         """The dialect names an account may give (those the SMSC started with)."""
         self._nursery: trio.Nursery | None = None
@@ -155,6 +159,8 @@ class AccountAdmin:
             return None, False
         self.pending_limits.pop(system_id, None)
         self.pending_limited.discard(system_id)
+        for hear in self.on_delete:
+            hear(system_id)
         links = list(self.authenticator.links_of(system_id))
         assert self._nursery is not None, "AccountAdmin.run is not running"
         for link in links:

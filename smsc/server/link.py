@@ -256,10 +256,7 @@ class Link:
         when it waits for room."""
         if self.session.events:
             self._dispatch()
-        writer = self.writer
-        if not writer.woken:
-            writer.woken = True
-            writer.wakeup.set()
+        self.writer.wake()
         if self._reader_paused:
             self._resume_reader_if_room()
 

@@ -5,6 +5,7 @@ The whole SMSC over real TCP on 127.0.0.1, the API over real HTTP."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from typing import Any
 
@@ -20,6 +21,7 @@ from smsc.config import (
     RoutingConfig,
     parse_config,
 )
+from smsc.distribution_lists import check_list
 from smsc.pdu import DistributionListDest, SmeDest, SubmitMulti, SubmitMultiResp, UnsuccessSme
 from smsc.pdu.constants import CommandStatus
 from smsc.store import MessageQuery
@@ -173,3 +175,40 @@ members = ["1"]
 name = "a"
 members = ["2"]
 """)
+
+
+@pytest.mark.parametrize(("name", "members", "key"), [
+    ("caf\u00e9", '["1"]', "accounts[0].distribution_lists[0].name"),
+    ("a\tb", '["1"]', "accounts[0].distribution_lists[0].name"),
+    ("a", '["1", "caf\u00e9"]', "accounts[0].distribution_lists[0].members[1]"),
+    ("a", "[]", "accounts[0].distribution_lists[0].members"),
+])
+def test_the_config_checks_a_list_by_the_apis_rules(name: str, members: str,
+                                                     key: str) -> None:
+    # the same list the control API refuses (check_list) the config file refuses too
+    assert check_list(name, [(1, 1, m) for m in json.loads(members)])
+    with pytest.raises(ConfigError) as refused:
+        load_config_text(f"""
+[[accounts]]
+[[accounts.distribution_lists]]
+name = {json.dumps(name)}
+members = {members}
+""")
+    assert refused.value.key == key
+
+
+async def test_a_deleted_accounts_lists_go_with_it(make_config: Any, start_smsc: Any) -> None:
+    running = await start_smsc(config_with(make_config, STAFF))
+    with trio.fail_after(10):
+        async with client(running) as http:
+            made = await http.put("/v1/accounts/other/distribution-lists/night",
+                                  json={"members": ["4915100000010"]})
+            assert made.status_code == 201, made.text
+            for system_id in ("other", "smppclient1"):
+                assert (await http.delete(f"/v1/accounts/{system_id}")).status_code == 200
+                again = await http.post("/v1/accounts", json={"system_id": system_id,
+                                                              "password": "secret"})
+                assert again.status_code == 201, again.text
+                listed = await http.get(f"/v1/accounts/{system_id}/distribution-lists")
+                assert listed.status_code == 200 and listed.json() == {"distribution_lists": []}, (
+                    listed.text)

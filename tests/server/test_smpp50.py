@@ -30,6 +30,7 @@ from smsc.pdu import (
 )
 from smsc.pdu.broadcast import name_area
 from smsc.pdu.constants import CommandStatus, MessageState, Tag
+from smsc.server.broadcasts import MAX_BROADCASTS
 
 from ..esme import Esme, connect
 
@@ -251,3 +252,41 @@ async def test_a_broadcast_replaced_keeps_its_id_and_a_cancel_by_source_ends_all
         assert answer.tlvs[Tag.message_state] == state
     again = await esme.request(CancelBroadcastSm(source_addr="447700900123"))
     assert again.command_status == S.ESME_RBCASTCANCELFAIL
+
+
+async def test_a_broadcast_repeating_until_cancelled_ends_with_a_submits_validity(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    accounts = (AccountConfig(default_validity=600.0),)
+    running = await start_smsc(make_config(accounts=accounts, networks=NETWORKS))
+    esme = await bound_50(running)
+    resp = await esme.request(broadcast(LONDON, tlvs={Tag.broadcast_rep_num: 0}))
+    query = QueryBroadcastSm(message_id=resp.message_id,  # type: ignore[attr-defined]
+                             source_addr="447700900123")
+    await trio.sleep(599)
+    assert (await esme.request(query)).tlvs[Tag.message_state] == MessageState.ENROUTE
+    await trio.sleep(2)
+    answer = await esme.request(query)
+    assert answer.tlvs[Tag.message_state] == MessageState.EXPIRED
+    assert Tag.broadcast_end_time in answer.tlvs
+
+
+async def test_an_account_keeps_a_bounded_number_of_broadcasts(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    config = make_config(networks=NETWORKS)
+    config = dataclasses.replace(config, store=dataclasses.replace(config.store, retention=60))
+    running = await start_smsc(config)
+    esme = await bound_50(running)
+    for _ in range(MAX_BROADCASTS):
+        assert (await esme.request(broadcast(LONDON))).command_status == S.ESME_ROK
+    assert (await esme.request(broadcast(LONDON))).command_status == S.ESME_RBCASTFAIL
+    assert (await esme.request(broadcast(LONDON, replace_if_present_flag=1,
+                                         message_id="bc-0001"))).command_status == S.ESME_ROK
+    # (a replacement takes no more room) the account's broadcasts are forgotten once over
+    # for longer than the retention (three repetitions 31 minutes apart, then 60 s)
+    await trio.sleep(3 * 31 * 60 + 61)
+    assert (await esme.request(broadcast(LONDON))).command_status == S.ESME_ROK
+    gone = await esme.request(QueryBroadcastSm(message_id="bc-0002",
+                                               source_addr="447700900123"))
+    assert gone.command_status == S.ESME_RBCASTQUERYFAIL
