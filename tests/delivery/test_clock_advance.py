@@ -79,9 +79,10 @@ async def test_outages_follow_the_advanced_clock() -> None:
 
         smsc.start_outage("default", duration=1800)  # one started at runtime
         sent = await client.submit_text("4915100000302", "in another", registered_delivery=1)
-        await smsc.advance(1800 - 10)
+        # margins of minutes: at scale 1 the real seconds a loaded machine takes count too
+        await smsc.advance(1800 - 300)
         assert (await only(smsc, "4915100000302"))["state"] is MessageState.ENROUTE
-        await smsc.advance(20)
+        await smsc.advance(600)
         second = await only(smsc, "4915100000302")
         assert second["state"] is MessageState.DELIVERED
         assert at(second, "final_at") - at(second, "submitted_at") >= timedelta(seconds=1800)
@@ -94,9 +95,9 @@ async def test_a_handset_latency_is_simulated_time() -> None:
     async with open_smsc(handsets=handsets) as smsc, \
             esme_client.connect("127.0.0.1", smsc.smpp_port) as client:
         await client.submit_text(SLOW, "slowly", registered_delivery=1)
-        await smsc.advance(590)
+        await smsc.advance(300)  # (a margin for the real seconds that pass meanwhile)
         assert (await only(smsc, SLOW))["state"] is MessageState.ENROUTE
-        await smsc.advance(20)
+        await smsc.advance(600)
         delivered = await only(smsc, SLOW)
         assert delivered["state"] is MessageState.DELIVERED
         assert at(delivered, "final_at") - at(delivered, "submitted_at") == pytest.approx(
@@ -147,9 +148,9 @@ async def test_a_handset_reply_delay_is_simulated_time() -> None:
             esme_client.connect("127.0.0.1", smsc.smpp_port) as client:
         await client.submit_text("4915177000001", "ping", source_addr="4242")
         await smsc.wait_for_message(number="4915177000001")
-        await smsc.advance(890)
+        await smsc.advance(600)  # (a margin for the real seconds that pass meanwhile)
         assert [m["direction"] for m in await smsc.messages(number="4915177000001")] == ["mt"]
-        await smsc.advance(20)
+        await smsc.advance(600)
         reply = next(m for m in await smsc.messages(number="4915177000001")
                      if m["direction"] == "mo")
         assert reply["text"] == "ping"
