@@ -350,8 +350,8 @@ class SubmitPreparation:
             Rejected: ESME_RINVNUMDESTS when the lists make more than 254 destinations.
         """
         dests = message.dest_address
-        if all(type(d) is SmeDest for d in dests):
-            return list(dests)  # type: ignore[arg-type]
+        if len(dests) == 1 and type(dests[0]) is SmeDest:  # the usual one address
+            return [dests[0]]
         expanded: dict[tuple[int, int, str], SmeDest] = {}
         for dest in dests:
             if isinstance(dest, SmeDest):

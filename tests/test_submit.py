@@ -327,6 +327,22 @@ def test_submit_multi_takes_one_token_and_lists_the_refused_destinations() -> No
     assert preparation.prepare_multi(account, message, 1.0, NOW).accepted
 
 
+def test_submit_multi_sends_to_an_address_named_twice_once() -> None:
+    preparation, accounts = preparation_for()
+    account = accounts.get(SYSTEM_ID)
+    assert account is not None
+    a, b = SmeDest(1, 1, "4915100000002"), SmeDest(1, 1, "4915100000003")
+    other_ton = SmeDest(0, 1, "4915100000002")  # another address: kept
+    message = wire(SubmitMulti(source_addr="100", dest_address=(b, a, b, other_ton, a),
+                               short_message=b"to many"))
+    assert preparation.destinations(account, message, []) == [b, a, other_ton]
+    prepared = preparation.prepare_multi(account, message, 0.0, NOW)
+    assert [new.destination_addr for _, new in prepared.accepted] == [
+        "4915100000003", "4915100000002", "4915100000002"]
+    single = wire(SubmitMulti(source_addr="100", dest_address=(a,), short_message=b"x"))
+    assert preparation.destinations(account, single, []) == [a]
+
+
 def test_rejected_is_still_importable_from_the_service() -> None:
     from smsc.server import service
 

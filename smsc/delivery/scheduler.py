@@ -173,11 +173,14 @@ class DeliveryScheduler:
         else:
             self.committer.accept(new, callback, outcome_of(attempt))
 
-    def accept_held(self, new: NewMessage, callback: AcceptCallback) -> None:
+    def accept_held(self, new: NewMessage, callback: AcceptCallback) -> bool:
         """Queue `new` for the store claimed, its first attempt held back until
         `start_held`: a submit_multi's first destination, whose id the others are stored
         with, so that no receipt of it can go out before the submit_multi is answered. Its
-        fate is counted and stored with it, as `accept` does."""
+        fate is counted and stored with it, as `accept` does. Returns whether it is held:
+        what `accept` stores due (scheduled, replacing, an account with max_pending, every
+        attempt slot taken, the loop not running) is stored due here too, for the delivery
+        loop, and `start_held` has nothing to start."""
         network = self.networks.get(new.network)
         fate = _NO_FATE
         if network is not None and network.draws:
@@ -185,15 +188,18 @@ class DeliveryScheduler:
             if new.system_id in self._pending_limited:  # (max_pending may refuse it)
                 callback = partial(self._give_back_if_refused, fate, callback)
         new.fate = fate
+        if (new.schedule_at is not None or new.replace_if_present
+                or self._nursery is None or self._free_slots <= 0
+                or new.system_id in self._pending_limited):
+            self.committer.accept(new, callback)
+            return False
         self.committer.accept(new, callback, UNDER_WAY)
+        return True
 
     def start_held(self, message_id: int, new: NewMessage) -> None:
-        """Start the first attempt of a message `accept_held` stored as `message_id`."""
-        message = Message(message_id, new, next_attempt_at=new.submitted_at)
-        if self._nursery is None:  # not running: the store gives it back after a restart
-            self.store.release([message_id])
-            return
-        self._start(self._nursery, message)
+        """Start the first attempt of a message `accept_held` stored as `message_id`, held."""
+        assert self._nursery is not None  # (accept_held holds nothing before it is open)
+        self._start(self._nursery, Message(message_id, new, next_attempt_at=new.submitted_at))
 
     def _give_back_if_refused(self, fate: Fate, callback: AcceptCallback,
                               result: int | AcceptRefused | None) -> None:

@@ -85,7 +85,7 @@ class SmscService:
         simulation: Simulation | None = None,
         answers: AcceptedAnswers,
         accept: Callable[[NewMessage, AcceptCallback], None],
-        accept_held: Callable[[NewMessage, AcceptCallback], None],
+        accept_held: Callable[[NewMessage, AcceptCallback], bool],
         start_held: Callable[[int, NewMessage], None],
         broadcasts: BroadcastRequests,
     ) -> None:
@@ -107,7 +107,8 @@ class SmscService:
         self.accept_held = accept_held
         self.start_held = start_held
         """A submit_multi's first destination is stored with its first attempt held back
-        (DeliveryScheduler.accept_held) and started once the submit_multi is answered."""
+        (DeliveryScheduler.accept_held, True when held) and started once the submit_multi
+        is answered."""
         self.id_format = id_format
         """server.message_id_format: how a submit_multi's answer writes its id."""
         self.answers = answers
@@ -282,10 +283,14 @@ class SmscService:
         self._answer(link, account, request, received, None, result)
         self.answers.send()
 
-    async def _send_later(self, delay: float, link: Link, response: Pdu) -> None:
+    async def _send_later(self, delay: float, link: Link, response: Pdu,
+                          then: Callable[[], None] | None = None) -> None:
+        """Send `response` after `delay` (a slow_response fault), then call `then`."""
         await trio.sleep(delay)
         if link.is_open and not link.session.closed:
             link.send(response)
+        if then is not None:
+            then()
 
     def _fault_before_store(self, link: Link, account: Account, message: Pdu,
                             fault: SubmitFault) -> bool:
@@ -325,60 +330,93 @@ class SmscService:
                       fault: SubmitFault | None) -> None:
         """Store a submit_multi's destinations under one id, the first stored one's: it is
         stored alone (its first attempt held back, so that no receipt of it precedes the
-        answer), then the others with `multi_id` set to it. The answer carries it, and then
-        the first destination's attempt starts."""
+        answer), then the others with `multi_id` set to it. The answer carries it, and once
+        it is sent the first destination's attempt starts (every destination's, when a
+        slow_response fault delays the answer: all are held until it goes out). A first
+        destination the store refuses (max_pending) hands the id on to the next; a write
+        that failed ends the submit at once, answered ESME_RSYSERR, as a submit_sm is."""
 
         def refused(dest: SmeDest, result: AcceptRefused | None) -> None:
             status = S.ESME_RSYSERR if result is None else S.ESME_RMSGQFUL
             unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi,
                                           dest.destination_addr, status))
 
+        held = [False]
+        """Whether the first destination stored is held (`accept_held`'s answer)."""
+        delayed = (fault is not None and fault.fault is Fault.SLOW_RESPONSE
+                   and self._nursery is not None)
+        """Whether the answer waits (slow_response): every destination is held until then."""
+
+        def store_first(index: int) -> None:
+            held[0] = self.accept_held(accepted[index][1], partial(first_stored, index))
+
         def first_stored(index: int, result: int | AcceptRefused | None) -> None:
+            if result is None:  # the store could not write: the next would wait for it too
+                answer(None, S.ESME_RSYSERR)
+                return
             if not isinstance(result, int):
                 refused(accepted[index][0], result)
                 if index + 1 < len(accepted):
-                    self.accept_held(accepted[index + 1][1], partial(first_stored, index + 1))
+                    store_first(index + 1)
                 else:
-                    answer(None)
+                    answer(None, S.ESME_RSUBMITFAIL)
                 return
+            first = accepted[index][1]
             others = accepted[index + 1:]
             if not others:
-                answer(result)
-                self.start_held(result, accepted[index][1])
+                answer(result, then=partial(self.start_held, result, first) if held[0] else None)
                 return
+            held_ones = [(result, first)] if held[0] else []
             waiting = [len(others)]
 
-            def other_stored(dest: SmeDest, outcome: int | AcceptRefused | None) -> None:
+            def other_stored(dest: SmeDest, new: NewMessage, is_held: list[bool],
+                             outcome: int | AcceptRefused | None) -> None:
                 if not isinstance(outcome, int):
                     refused(dest, outcome)
+                elif is_held[0]:
+                    held_ones.append((outcome, new))
                 waiting[0] -= 1
                 if not waiting[0]:
-                    answer(result)
-                    self.start_held(result, accepted[index][1])
+                    answer(result, then=partial(start_all, held_ones) if held_ones else None)
 
             for dest, new in others:
                 new.multi_id = result
-                self.accept(new, partial(other_stored, dest))
+                is_held = [False]
+                if delayed:  # held too: no receipt of it goes out before the late answer
+                    is_held[0] = self.accept_held(new, partial(other_stored, dest, new,
+                                                               is_held))
+                else:
+                    self.accept(new, partial(other_stored, dest, new, is_held))
 
-        def answer(message_id: int | None) -> None:
-            self.metrics.record_submit(account.system_id,
-                                       S.ESME_RSUBMITFAIL if message_id is None else _ROK)
+        def start_all(held_ones: list[tuple[int, NewMessage]]) -> None:
+            for message_id, new in held_ones:
+                self.start_held(message_id, new)
+
+        def answer(message_id: int | None, status: int = _ROK,
+                   then: Callable[[], None] | None = None) -> None:
+            """Answer the submit_multi (`status` when nothing was stored), then call `then`:
+            after the answer has gone out, even when a simulated fault delays it."""
+            self.metrics.record_submit(account.system_id, status)
             if not link.is_open or link.session.closed:
-                return
-            if message_id is None:
-                link.send(make_response(message, S.ESME_RSUBMITFAIL))
-                return
-            tail = self.answers.congestion.tail(link, account.system_id)
-            response = make_response(
-                message, message_id=format_message_id(message_id, self.id_format),
-                unsuccess_sme=tuple(unsuccess),
-                tlvs={Tag.congestion_state: tail[-1]} if tail else {},
-            )
-            if fault is None:
-                link.send(response)
-            elif fault.fault is Fault.SLOW_RESPONSE and self._nursery is not None:
-                self._nursery.start_soon(self._send_later, fault.delay, link, response)
+                pass  # the ESME is gone: what was stored is delivered, its receipts wait
+            elif message_id is None:
+                link.send(make_response(message, status))
+            else:
+                tail = self.answers.congestion.tail(link, account.system_id)
+                response = make_response(
+                    message, message_id=format_message_id(message_id, self.id_format),
+                    unsuccess_sme=tuple(unsuccess),
+                    tlvs={Tag.congestion_state: tail[-1]} if tail else {},
+                )
+                if fault is None:
+                    link.send(response)
+                elif delayed and fault is not None and self._nursery is not None:
+                    self._nursery.start_soon(self._send_later, fault.delay, link, response,
+                                             then)
+                    return
+            if then is not None:
+                then()
 
-        self.accept_held(accepted[0][1], partial(first_stored, 0))
+        store_first(0)
 
 __all__ = ["Rejected", "SmscService"]
