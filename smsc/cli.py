@@ -156,6 +156,8 @@ def banner(config: Config, running: RunningSmsc) -> str:
     store = config.store.kind
     if store == "sqlite":
         store += f" in {config.store.data_dir}"
+    elif config.store.postgresql.managed:
+        store += f" managed in {Path(config.store.data_dir).resolve() / 'postgresql'}"
     return f"smsc: {', '.join(parts)}; store {store}"
 
 
@@ -315,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
                 data_dir=getattr(args, "data_dir", None),
             )
             config = with_logging_flags(config, args)
+            if config.store.postgresql.managed:
+                from smsc.cluster.managed import with_managed_dsn
+
+                config = with_managed_dsn(config)
             if worker is not None:  # one of `--workers N`
                 from smsc.cluster.workers import as_worker
 
@@ -329,12 +335,43 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     workers = getattr(args, "workers", 1)
     if workers > 1 and worker is None:
-        from smsc.cluster.workers import refusal, supervise
+        from smsc.cluster.workers import refusal
 
         refused = refusal(config, workers)
         if refused is not None:
             print(refused, file=sys.stderr)
             return EXIT_USAGE
+    if config.store.postgresql.managed and worker is None:  # the workers share this one
+        return _with_managed_server(config, partial(_serve, config, read, args, argv, workers))
+    return _serve(config, read, args, argv, workers)
+
+
+def _with_managed_server(config: Config, serve: Callable[[], int]) -> int:
+    """`serve` with the managed PostgreSQL server running; stops it afterwards. A server that
+    cannot start is one line and exit 2."""
+    from smsc.cluster.managed import ManagedServerError, start_managed
+
+    try:
+        server = start_managed(config)
+    except ManagedServerError as error:
+        print(f"smsc: store.postgresql.managed: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return serve()
+    finally:
+        try:
+            server.stop()
+        except ManagedServerError as error:
+            print(f"smsc: store.postgresql.managed: {error}", file=sys.stderr)
+
+
+def _serve(config: Config, read: Reload, args: argparse.Namespace, argv: list[str] | None,
+           workers: int) -> int:
+    worker = getattr(args, "worker", None)
+    config_path = getattr(args, "config", None)
+    if workers > 1 and worker is None:
+        from smsc.cluster.workers import supervise
+
         given = list(sys.argv[1:] if argv is None else argv)
         return supervise(config, workers, given if "serve" in given else ["serve", *given])
     try:
