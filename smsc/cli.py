@@ -44,7 +44,8 @@ and exits 0 (a second signal stops it at once, exit 128 + the signal's number). 
 the config file again: accounts, logging.level and fault mixes change at once; an invalid
 file is refused (one log line) and the running configuration stays. Exit codes: 0 stopped
 cleanly; 2 bad configuration, an address already in use, a data directory it cannot
-read or another process holds, or --workers on a store the workers cannot share.
+read or another process holds, --workers on a store the workers cannot share, or a managed
+PostgreSQL server that cannot start (store.postgresql.managed; what is missing is named).
 """
 
 
@@ -349,11 +350,20 @@ def main(argv: list[str] | None = None) -> int:
 def _with_managed_server(config: Config, serve: Callable[[], int]) -> int:
     """`serve` with the managed PostgreSQL server running; stops it afterwards. A server that
     cannot start is one line and exit 2."""
-    from smsc.cluster.managed import ManagedServerError, start_managed
+    from smsc.cluster.managed import ManagedServerError, check, start_managed
+    from smsc.data_dir import DataDirInUse, DataDirLock
 
+    lock = DataDirLock(config.store.data_dir)  # one SMSC (or supervisor) per managed server
     try:
+        check()  # (before the lock makes the directory)
+        lock.acquire()
         server = start_managed(config)
+    except DataDirInUse as error:
+        lock.release()
+        print(f"smsc: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except ManagedServerError as error:
+        lock.release()
         print(f"smsc: store.postgresql.managed: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -363,6 +373,8 @@ def _with_managed_server(config: Config, serve: Callable[[], int]) -> int:
             server.stop()
         except ManagedServerError as error:
             print(f"smsc: store.postgresql.managed: {error}", file=sys.stderr)
+        finally:
+            lock.release()
 
 
 def _serve(config: Config, read: Reload, args: argparse.Namespace, argv: list[str] | None,

@@ -100,16 +100,18 @@ class PostgresServer:
         self.initdb_options = initdb_options
         self._as_postgres = os.geteuid() == 0
 
-    def _run(self, *command: str) -> None:
+    def _run(self, *command: str, check: bool = True) -> int:
+        """Run one of the binaries (as postgres when root); its exit code. With `check`, a
+        failure raises ManagedServerError with its reason."""
         argv = [str(self.bin / command[0]), *command[1:]]
         if self._as_postgres:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         result = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=self.root,
                                 start_new_session=True)  # (the server outlives a Ctrl-C)
-        if result.returncode:
+        if result.returncode and check:
             problem = " ".join(result.stderr.split()) or f"exit code {result.returncode}"
-            log_tail = self._log_tail()
-            raise ManagedServerError(f"{self.what(command)} failed: {problem}{log_tail}")
+            raise ManagedServerError(f"{self.what(command)} failed: {problem}{self._log_tail()}")
+        return result.returncode
 
     @staticmethod
     def what(command: tuple[str, ...]) -> str:
@@ -125,8 +127,8 @@ class PostgresServer:
         return f" ({errors[-1].strip()})" if errors else ""
 
     def start(self) -> None:
-        """Make the cluster if there is none, then start the server and wait until it accepts
-        connections."""
+        """Make the cluster if there is none, then start the server (unless it runs already)
+        and wait until it accepts connections."""
         self.root.mkdir(parents=True, exist_ok=True)
         if self._as_postgres:
             uid, gid = _postgres_ids()
@@ -135,6 +137,8 @@ class PostgresServer:
         if not (self.data / "PG_VERSION").exists():
             self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", self.user,
                       "-E", "UTF8", "--no-instructions", *self.initdb_options)
+        if self._run("pg_ctl", "-D", str(self.data), "-s", "status", check=False) == 0:
+            return  # left running by an SMSC that did not stop (its lock is gone): used as is
         options = " ".join(f"-c {setting}" for setting in
                            ("listen_addresses=''", *self.settings))
         self._run("pg_ctl", "-D", str(self.data), "-w", "-s", "-l", str(self.root / "server.log"),
@@ -164,13 +168,8 @@ class PostgresServer:
             self._run("pg_ctl", "-D", str(self.data), "-w", "-s", "-m", mode, "stop")
 
 
-def start_managed(config: Config) -> PostgresServer:
-    """Start `config`'s managed server (made on the first start) with its database; the
-    server, to `stop` at shutdown.
-
-    Raises:
-        ManagedServerError: something is missing, or the server does not start.
-    """
+def check() -> None:
+    """Raise ManagedServerError naming what is missing to run a managed server here."""
     lacking = missing()
     if lacking is not None:
         raise ManagedServerError(f"needs {lacking}")
@@ -179,6 +178,16 @@ def start_managed(config: Config) -> PostgresServer:
     except ImportError:
         raise ManagedServerError("needs psycopg: pip install 'smsc-simulator[postgresql]'"
                                  ) from None
+
+
+def start_managed(config: Config) -> PostgresServer:
+    """Start `config`'s managed server (made on the first start) with its database; the
+    server, to `stop` at shutdown.
+
+    Raises:
+        ManagedServerError: something is missing, or the server does not start.
+    """
+    check()
     server = PostgresServer(directory(config))
     server.start()
     try:

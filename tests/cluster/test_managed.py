@@ -147,3 +147,40 @@ def test_missing_binaries_are_one_line(tmp_path: Path, monkeypatch: pytest.Monke
                            "pg_ctl (not on PATH nor in /usr/lib/postgresql/*/bin")
     assert line.count("\n") == 1
     assert not (tmp_path / "var").exists()
+
+
+@needs_postgresql
+async def test_one_smsc_per_managed_server_and_a_crash_leaves_it_usable(
+        directory: Path) -> None:
+    config = directory / "smsc.toml"
+    config.write_text(CONFIG)
+    data = directory / "var" / "postgresql" / "data"
+    command = [*SMSC, "--config", config, "--data-dir", directory / "var", "--port", 0,
+               "--http-port", 0]
+    with trio.fail_after(90):
+        async with launched(command) as smsc:
+            banner = (await smsc.stdout.lines(1)).decode()
+            port = int(re.findall(r"SMPP on 127\.0\.0\.1:(\d+)", banner)[0])
+            async with launched(command) as second:  # the same data directory: refused
+                assert await second.finish() == 2
+                assert second.stderr.text.startswith(
+                    f"smsc: data directory {directory / 'var'} is in use by pid ")
+            async with esme_client.connect("127.0.0.1", port, mode="transmitter") as esme:
+                later = await esme.submit_text("4915100000002", "tomorrow",
+                                               schedule_delivery_time="000001000000000R")
+            smsc.process.kill()  # no shutdown: the server is left running
+            await smsc.finish()
+        postmaster = int((data / "postmaster.pid").read_text().split()[0])
+        assert postmaster in postgres_processes(data)  # left running
+
+        async with launched(command) as smsc:  # finds it running, and uses it
+            banner = (await smsc.stdout.lines(1)).decode()
+            port = int(re.findall(r"SMPP on 127\.0\.0\.1:(\d+)", banner)[0])
+            async with esme_client.connect("127.0.0.1", port, mode="transmitter") as esme:
+                (message_id,) = later.message_ids
+                assert (await esme.query(message_id)).state in (MessageState.SCHEDULED,
+                                                                MessageState.ENROUTE)
+            assert postmaster in postgres_processes(data)  # the same server
+            smsc.process.send_signal(signal.SIGINT)
+            assert await smsc.finish() == 0, smsc.stderr.text
+        assert postgres_processes(data) == []
