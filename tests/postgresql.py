@@ -26,11 +26,6 @@ SERVER_SETTINGS = ("fsync=off", "full_page_writes=off", "max_connections=50",
                    "shared_buffers=64MB")
 
 
-def binaries() -> Path | None:
-    """The directory holding initdb and pg_ctl, or None when PostgreSQL is not installed."""
-    return managed.binaries()
-
-
 def missing_reason() -> str | None:
     """Why a throwaway server cannot be started here, or None when it can."""
     lacking = managed.missing()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pwd
 import shutil
 import subprocess
 from pathlib import Path
@@ -59,8 +60,6 @@ def missing() -> str | None:
 
 
 def _postgres_ids() -> tuple[int, int]:
-    import pwd
-
     entry = pwd.getpwnam("postgres")
     return entry.pw_uid, entry.pw_gid
 
