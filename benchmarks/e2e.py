@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.postgresql import ThrowawayPostgres  # noqa: E402
 
-BENCH_SERVER_SETTINGS = "-c listen_addresses=''"
+BENCH_SERVER_SETTINGS: tuple[str, ...] = ()
 """A throwaway server with PostgreSQL's default settings (fsync on), on its socket only."""
 PG_ENVIRONMENT = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER",
                   "password": "PGPASSWORD", "dbname": "PGDATABASE", "sslmode": "PGSSLMODE"}

@@ -44,7 +44,8 @@ and exits 0 (a second signal stops it at once, exit 128 + the signal's number). 
 the config file again: accounts, logging.level and fault mixes change at once; an invalid
 file is refused (one log line) and the running configuration stays. Exit codes: 0 stopped
 cleanly; 2 bad configuration, an address already in use, a data directory it cannot
-read or another process holds, or --workers on a store the workers cannot share.
+read or another process holds, --workers on a store the workers cannot share, or a managed
+PostgreSQL server that cannot start (store.postgresql.managed; what is missing is named).
 """
 
 
@@ -156,6 +157,8 @@ def banner(config: Config, running: RunningSmsc) -> str:
     store = config.store.kind
     if store == "sqlite":
         store += f" in {config.store.data_dir}"
+    elif config.store.postgresql.managed:
+        store += f" managed in {Path(config.store.data_dir).resolve() / 'postgresql'}"
     return f"smsc: {', '.join(parts)}; store {store}"
 
 
@@ -315,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
                 data_dir=getattr(args, "data_dir", None),
             )
             config = with_logging_flags(config, args)
+            if config.store.postgresql.managed:
+                from smsc.cluster.managed import with_managed_dsn
+
+                config = with_managed_dsn(config)
             if worker is not None:  # one of `--workers N`
                 from smsc.cluster.workers import as_worker
 
@@ -329,12 +336,54 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     workers = getattr(args, "workers", 1)
     if workers > 1 and worker is None:
-        from smsc.cluster.workers import refusal, supervise
+        from smsc.cluster.workers import refusal
 
         refused = refusal(config, workers)
         if refused is not None:
             print(refused, file=sys.stderr)
             return EXIT_USAGE
+    if config.store.postgresql.managed and worker is None:  # the workers share this one
+        return _with_managed_server(config, partial(_serve, config, read, args, argv, workers))
+    return _serve(config, read, args, argv, workers)
+
+
+def _with_managed_server(config: Config, serve: Callable[[], int]) -> int:
+    """`serve` with the managed PostgreSQL server running; stops it afterwards. A server that
+    cannot start is one line and exit 2."""
+    from smsc.cluster.managed import ManagedServerError, check, start_managed
+    from smsc.data_dir import DataDirInUse, DataDirLock
+
+    lock = DataDirLock(config.store.data_dir)  # one SMSC (or supervisor) per managed server
+    try:
+        check()  # (before the lock makes the directory)
+        lock.acquire()
+        server = start_managed(config)
+    except DataDirInUse as error:
+        lock.release()
+        print(f"smsc: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ManagedServerError as error:
+        lock.release()
+        print(f"smsc: store.postgresql.managed: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return serve()
+    finally:
+        try:
+            server.stop()
+        except ManagedServerError as error:
+            print(f"smsc: store.postgresql.managed: {error}", file=sys.stderr)
+        finally:
+            lock.release()
+
+
+def _serve(config: Config, read: Reload, args: argparse.Namespace, argv: list[str] | None,
+           workers: int) -> int:
+    worker = getattr(args, "worker", None)
+    config_path = getattr(args, "config", None)
+    if workers > 1 and worker is None:
+        from smsc.cluster.workers import supervise
+
         given = list(sys.argv[1:] if argv is None else argv)
         return supervise(config, workers, given if "serve" in given else ["serve", *given])
     try:

@@ -146,6 +146,10 @@ class PostgresqlConfig:
     """Seconds after its last heartbeat that a node (an SMSC process on this database) is
     dead and the others take over its messages and owed receipts; each node beats every
     third of it (docs/cluster.md)."""
+    managed: bool = False
+    """true: the SMSC runs a PostgreSQL server of its own from the installed binaries, in
+    store.data_dir/postgresql (made on the first start), and stops it at exit; with
+    --workers, one server for all the workers (docs/cluster.md). store.dsn stays empty."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -755,6 +759,13 @@ def _check_cross_fields(config: Config, source: str) -> None:
         if bool(handset.online_for) != bool(handset.offline_for):
             raise ConfigError(source, f"{key}.online_for",
                               "online_for and offline_for go together")
+    if config.store.postgresql.managed:
+        if config.store.kind != "postgresql":
+            raise ConfigError(source, "store.postgresql.managed",
+                              f"needs store.kind = postgresql (not {config.store.kind})")
+        if config.store.dsn:
+            raise ConfigError(source, "store.dsn", "must stay empty with "
+                              "store.postgresql.managed = true (the managed server's is used)")
     for pos, seconds in enumerate(config.store.retry_schedule):
         if seconds <= 0:
             raise ConfigError(source, f"store.retry_schedule[{pos}]", "must be positive")
