@@ -147,16 +147,20 @@ def masked_octets(octets: bytes, *, texts: bool) -> bytes:
 
 
 def pdu_record(when: datetime, session: int, peer: str, system_id: str | None,
-               direction: str, octets: bytes, *, texts: bool) -> dict[str, Any]:
-    """One capture record: the PDU's header, decoded fields and hex (masked as
-    `redacted`). A PDU the codec cannot decode keeps its header and an `error`; its hex is
-    then the header's only, as nothing in the body can be told apart to mask it."""
+               direction: str, octets: bytes, *, texts: bool, real: float | None = None
+               ) -> dict[str, Any]:
+    """One capture record: the PDU's times, header, decoded fields and hex (masked as
+    `redacted`). `when` is the simulated wall time, `real` the real seconds since the
+    capture started (what a replay is paced on). A PDU the codec cannot decode keeps its
+    header and an `error`; its hex is then the header's only, as nothing in the body can be
+    told apart to mask it."""
     command_id, status, sequence = struct.unpack_from("!III", octets, 4) if len(
         octets) >= HEADER_SIZE else (0, 0, 0)
     name = (CommandId(command_id).name if command_id in CommandId._value2member_map_
             else f"0x{command_id:08X}")
     record: dict[str, Any] = {
         "time": when.isoformat(timespec="microseconds"),
+        **({} if real is None else {"real": round(real, 6)}),
         "session": session,
         "peer": peer,
         "system_id": system_id or None,
@@ -179,11 +183,12 @@ def pdu_record(when: datetime, session: int, peer: str, system_id: str | None,
 
 
 def json_lines(when: datetime, session: int, peer: str, system_id: str | None,
-               direction: str, pdus: list[bytes], *, texts: bool) -> str:
+               direction: str, pdus: list[bytes], *, texts: bool, real: float | None = None
+               ) -> str:
     """The JSON lines (each ending in a newline) of a chunk's PDUs."""
     return "".join(
-        json.dumps(pdu_record(when, session, peer, system_id, direction, octets, texts=texts),
-                   ensure_ascii=False) + "\n"
+        json.dumps(pdu_record(when, session, peer, system_id, direction, octets, texts=texts,
+                              real=real), ensure_ascii=False) + "\n"
         for octets in pdus
     )
 
