@@ -124,6 +124,8 @@ def _needs_mask(pdu: Pdu, texts: bool) -> bool:
 
 _BINDS = frozenset({int(CommandId.bind_receiver), int(CommandId.bind_transmitter),
                     int(CommandId.bind_transceiver)})
+_PASSWORDS = _BINDS | {int(CommandId.outbind)}
+"""Requests with a password in the body."""
 
 
 def masked_octets(octets: bytes, *, texts: bool) -> bytes:
@@ -153,7 +155,8 @@ def pdu_record(when: datetime, session: int, peer: str, system_id: str | None,
     `redacted`). `when` is the simulated wall time, `real` the real seconds since the
     capture started (what a replay is paced on). A PDU the codec cannot decode keeps its
     header and an `error`; its hex is then the header's only, as nothing in the body can be
-    told apart to mask it."""
+    told apart to mask it, but with `texts` when it is no bind or outbind: then nothing in it
+    is masked, and a replay sends it as it came."""
     command_id, status, sequence = struct.unpack_from("!III", octets, 4) if len(
         octets) >= HEADER_SIZE else (0, 0, 0)
     name = (CommandId(command_id).name if command_id in CommandId._value2member_map_
@@ -174,7 +177,8 @@ def pdu_record(when: datetime, session: int, peer: str, system_id: str | None,
     except DecodeError as error:
         record["fields"] = None
         record["error"] = str(error)
-        record["hex"] = octets[:HEADER_SIZE].hex()
+        whole = texts and command_id not in _PASSWORDS
+        record["hex"] = (octets if whole else octets[:HEADER_SIZE]).hex()
         return record
     record["fields"] = pdu_fields(pdu, texts=texts)
     record["hex"] = (masked_octets(octets, texts=texts) if _needs_mask(pdu, texts)

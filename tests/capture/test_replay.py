@@ -197,9 +197,9 @@ def malformed(command_id: int, sequence: int, body: bytes) -> bytes:
 
 async def test_malformed_id_requests_are_replayed_as_captured(make_config: Any,
                                                               tmp_path: Path) -> None:
-    """A query_sm, cancel_sm and replace_sm the codec cannot read (a broken ESME's) are in
-    the capture with their header only: the replay sends them as malformed again (the body
-    as `*` octets) and the server refuses them alike."""
+    """A query_sm, cancel_sm and replace_sm the codec cannot read (a broken ESME's) are
+    replayed as captured and refused alike: a truncated query_sm with generic_nack
+    (ESME_RINVCMDLEN) again."""
     path = tmp_path / "broken.jsonl"
     config = make_config(logging=LoggingConfig(capture=str(path), log_texts=True))
     async with trio.open_nursery() as nursery:
@@ -210,22 +210,24 @@ async def test_malformed_id_requests_are_replayed_as_captured(make_config: Any,
                 await esme.bind("transceiver", password="password")
                 await esme.request(SubmitSm(destination_addr="4915100000002"))
                 await stream.send_all(b"".join(
-                    malformed(command_id, 100 + n, b"abc") for n, command_id in enumerate(
-                        (CommandId.query_sm, CommandId.cancel_sm, CommandId.replace_sm))))
-                for _ in range(3):
+                    malformed(command_id, 100 + n, body) for n, (command_id, body) in enumerate(
+                        ((CommandId.query_sm, b"abc"), (CommandId.cancel_sm, b"abc"),
+                         (CommandId.replace_sm, b"abc"), (CommandId.query_sm, b"12\0")))))
+                for _ in range(4):
                     await esme.next_event()
         running.shutdown.set()
     records = [json.loads(line) for line in path.read_text().splitlines()]
     refused = [r for r in records if r["sequence"] >= 100]
-    assert [r["fields"] for r in refused if r["direction"] == "in"] == [None] * 3
+    assert [r["fields"] for r in refused if r["direction"] == "in"] == [None] * 4
     assert all(r["status"] for r in refused if r["direction"] == "out")
+    assert refused[-1]["command"] == "generic_nack"
     async with trio.open_nursery() as nursery:
         running = await nursery.start(run, make_config())
         with trio.fail_after(20):
             report = await replay_capture(path, host="127.0.0.1", port=running.smpp_port,
                                           default_password="password", fast=True, wait=10)
         running.shutdown.set()
-    assert (report.requests, report.answers, report.differences) == (5, 5, [])
+    assert (report.requests, report.answers, report.differences) == (6, 6, [])
 
 
 BIND_RECORD = json_lines(datetime(2026, 12, 7, tzinfo=UTC), 1, "127.0.0.1:5", None, "in",
@@ -274,10 +276,12 @@ def test_a_malformed_record_is_exit_2_naming_its_line(
 
 def test_a_header_only_record_of_an_undecodable_pdu_is_read_at_its_length(
         tmp_path: Path) -> None:
+    """Without the texts the capture holds an undecodable PDU's header only: the replay
+    sends its body as `*` octets."""
     path = tmp_path / "nack.jsonl"
     octets = malformed(CommandId.query_sm, 2, b"abc")
     path.write_text(BIND_RECORD + json_lines(datetime(2026, 12, 7, tzinfo=UTC), 1, "p", "acct",
-                                             "in", [octets], texts=True))
+                                             "in", [octets], texts=False))
     header_only = json.loads(path.read_text().splitlines()[1])["hex"]
     assert header_only == octets[:16].hex()
     assert read_capture(path)[1].octets == octets[:16] + b"***"
