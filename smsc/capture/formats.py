@@ -130,11 +130,13 @@ _PASSWORDS = _BINDS | {int(CommandId.outbind)}
 
 def masked_octets(octets: bytes, *, texts: bool) -> bytes:
     """The PDU's octets with the password (and the texts, unless `texts`) masked in place,
-    same length; a bind the codec cannot decode has its whole body masked."""
+    same length; a PDU the codec cannot decode has its whole body masked (a password or a
+    text cannot be told apart in it), but with `texts` when it is no bind or outbind."""
     try:
         pdu = decode(octets)
     except DecodeError:
-        if len(octets) >= HEADER_SIZE and int.from_bytes(octets[4:8], "big") in _BINDS:
+        if len(octets) > HEADER_SIZE and (
+                not texts or int.from_bytes(octets[4:8], "big") in _PASSWORDS):
             return octets[:HEADER_SIZE] + MASK_BYTE * (len(octets) - HEADER_SIZE)
         return octets
     if not _needs_mask(pdu, texts):

@@ -59,6 +59,8 @@ def test_an_undecodable_pdu_keeps_its_header_and_an_error() -> None:
     assert pdu_record(WHEN, 1, "p", None, "in", broken, texts=True)["hex"] == broken.hex()
     bad_bind = struct.pack("!IIII", 24, 9, 0, 1) + b"abcdefgh"  # no terminators
     assert masked_octets(bad_bind, texts=True) == bad_bind[:16] + b"*" * 8
+    assert masked_octets(broken, texts=False) == broken[:16] + b"*" * 4
+    assert masked_octets(broken, texts=True) == broken
     assert pdu_record(WHEN, 1, "p", None, "in", bad_bind, texts=True)["hex"] == (
         bad_bind[:16].hex())
 
