@@ -39,6 +39,9 @@ from smsc.pdu.constants import CommandId, CommandStatus, Tag
 from smsc.pdu.receipt_text import parse_receipt_text
 
 HEADER_SIZE = 16
+MAX_LENGTH = 1 << 24
+"""The largest command_length an SMSC may be configured to accept."""
+MASK_BYTE = b"*"
 RESPONSE_BIT = 0x80000000
 BINDS = frozenset({CommandId.bind_receiver, CommandId.bind_transmitter,
                    CommandId.bind_transceiver})
@@ -65,6 +68,7 @@ class Captured:
     """One PDU of the capture."""
 
     at: float
+    """The `time` field: simulated wall time (POSIX seconds)."""
     session: int
     direction: str
     command_id: int
@@ -75,6 +79,9 @@ class Captured:
     """Whether the capture shows the texts (else they are masked in `octets`)."""
     message_id: str = ""
     """Of a submit's answer: the id the capture's run gave the message."""
+    real: float | None = None
+    """The `real` field: real seconds since the capture started, what the replay is paced
+    on (`time` in captures from before the field: there `read_capture` sets it to `at`)."""
 
 
 def read_capture(path: Path) -> list[Captured]:
@@ -89,31 +96,59 @@ def read_capture(path: Path) -> list[Captured]:
             continue
         try:
             records.append(_record(json.loads(line)))
-        except (ValueError, KeyError, TypeError, binascii.Error) as error:
+        except KeyError as error:
+            raise CaptureFileError(f"{path}:{number}: not a capture record: no {error}"
+                                   ) from None
+        except (ValueError, TypeError, binascii.Error) as error:
             raise CaptureFileError(f"{path}:{number}: not a capture record: {error}") from None
     if not records:
         raise CaptureFileError(f"{path}: no PDUs")
+    if any(record.real is None for record in records):  # a capture from before `real`
+        records = [dataclasses.replace(record, real=record.at) for record in records]
     return records
 
 
-def _record(entry: dict[str, Any]) -> Captured:
+def _record(entry: Any) -> Captured:
+    if not isinstance(entry, dict):
+        raise TypeError("not a JSON object")
     direction = entry["direction"]
     if direction not in ("in", "out"):
         raise ValueError(f"direction {direction!r}")
     octets = bytes.fromhex(entry["hex"])
     if len(octets) < HEADER_SIZE:
         raise ValueError("hex shorter than a PDU header")
-    command_id, status, sequence = (int.from_bytes(octets[i:i + 4], "big") for i in (4, 8, 12))
+    length, command_id, status, sequence = (int.from_bytes(octets[i:i + 4], "big")
+                                            for i in (0, 4, 8, 12))
     if (status, sequence) != (entry["status"], entry["sequence"]):
         raise ValueError("status or sequence differ from the PDU's hex")
-    fields = entry.get("fields") or {}
+    fields = entry.get("fields")
+    if fields is None and len(octets) == HEADER_SIZE and HEADER_SIZE < length <= MAX_LENGTH:
+        # a PDU the codec could not decode: the capture keeps its header only, the body
+        # is sent as `*` octets of the length the header says
+        octets += MASK_BYTE * (length - HEADER_SIZE)
+    elif length != len(octets):
+        raise ValueError(f"command_length {length} but {len(octets)} octets of hex")
+    if not isinstance(fields, dict | None):
+        raise TypeError(f"fields is {type(fields).__name__}, not an object")
+    fields = fields or {}
+    tlvs = fields.get("tlvs") or {}
+    if not isinstance(tlvs, dict):
+        raise TypeError(f"tlvs is {type(tlvs).__name__}, not an object")
+    real = entry.get("real")
+    if real is not None and (isinstance(real, bool) or not isinstance(real, int | float)
+                             or not 0 <= real < math.inf):
+        raise ValueError(f"real {real!r} is not a number of seconds")
     text = fields.get("short_message", "")
-    payload = (fields.get("tlvs") or {}).get("message_payload", "")
+    payload = tlvs.get("message_payload", "")
     texts = not isinstance(text, dict) and not isinstance(payload, dict)
+    session = entry["session"]
+    if isinstance(session, bool) or not isinstance(session, int):
+        raise TypeError(f"session {session!r} is not a number")
     return Captured(
-        at=datetime.fromisoformat(entry["time"]).timestamp(), session=int(entry["session"]),
+        at=datetime.fromisoformat(entry["time"]).timestamp(), session=session,
         direction=direction, command_id=command_id, sequence=sequence, status=status,
-        octets=octets, texts=texts, message_id=str(fields.get("message_id", "")))
+        octets=octets, texts=texts, message_id=str(fields.get("message_id", "")),
+        real=None if real is None else float(real))
 
 
 # -- the plan -----------------------------------------------------------------------------
@@ -204,18 +239,19 @@ def plan_replay(records: list[Captured]) -> Plan:
     delivery_answers: dict[tuple[str, int, str, str, int], int] = {}
     texts = all(record.texts for record in records)
     for record in records:
+        at = _paced_at(record)
         plan = sessions.get(record.session)
         if plan is None:
-            plan = sessions[record.session] = SessionPlan(record.session, start=record.at)
+            plan = sessions[record.session] = SessionPlan(record.session, start=at)
             plan.outbind = (record.direction == "out"
                             and record.command_id == CommandId.outbind)
-        plan.end = record.at
+        plan.end = at
         command = record.command_id
         if record.direction == "in":
             if command in BINDS:
                 plan.system_id = _decoded(record).system_id  # type: ignore[attr-defined]
             if not command & RESPONSE_BIT:
-                plan.steps.append(Step(record.at, record.octets, command, record.sequence,
+                plan.steps.append(Step(at, record.octets, command, record.sequence,
                                        answers[record.session],
                                        deliveries[plan.system_id]))
                 requests[(record.session, record.sequence)] = record
@@ -237,7 +273,13 @@ def plan_replay(records: list[Captured]) -> Plan:
                 receipts[(plan.system_id, getattr(pdu, "source_addr", ""))].append(receipt)
         plan.answers_total = answers[record.session]
         plan.deliveries_total = deliveries[plan.system_id]
-    return Plan(sessions, records[0].at, dict(receipts), delivery_answers, texts)
+    return Plan(sessions, _paced_at(records[0]), dict(receipts), delivery_answers, texts)
+
+
+def _paced_at(record: Captured) -> float:
+    """Real seconds, not the simulated wall time: that jumps when the SMSC's clock is
+    advanced and runs `simulation.time_scale` times as fast."""
+    return record.at if record.real is None else record.real
 
 
 def _decoded(record: Captured) -> Pdu:
@@ -389,7 +431,10 @@ class Replay:
             return encode(dataclasses.replace(
                 bind, password=self.passwords.get(plan.system_id, "")))  # type: ignore[call-arg]
         if step.command_id in ID_FIELDS:
-            request = decode(step.octets)
+            try:
+                request = decode(step.octets)
+            except DecodeError:
+                return step.octets  # malformed in the capture: sent as malformed again
             old = request.message_id  # type: ignore[attr-defined]
             if old in self._ids:
                 return encode(dataclasses.replace(request, message_id=self._ids[old]))  # type: ignore[call-arg]
@@ -481,7 +526,10 @@ def differences(plan: Plan, replayed: Replayed) -> list[str]:
                              f"the capture, {now.command_id.name} "
                              f"{_status(now.command_status)} now")
             elif captured.command_id == CommandId.query_sm_resp and not captured.status:
-                before = decode(captured.octets).message_state  # type: ignore[attr-defined]
+                try:
+                    before = decode(captured.octets).message_state  # type: ignore[attr-defined]
+                except DecodeError:
+                    continue  # nothing of the capture's answer to compare but its status
                 if now.message_state != before:  # type: ignore[attr-defined]
                     found.append(f"{where} seq {sequence}: query_sm_resp message_state "
                                  f"{before} in the capture, "

@@ -124,15 +124,19 @@ def _needs_mask(pdu: Pdu, texts: bool) -> bool:
 
 _BINDS = frozenset({int(CommandId.bind_receiver), int(CommandId.bind_transmitter),
                     int(CommandId.bind_transceiver)})
+_PASSWORDS = _BINDS | {int(CommandId.outbind)}
+"""Requests with a password in the body."""
 
 
 def masked_octets(octets: bytes, *, texts: bool) -> bytes:
     """The PDU's octets with the password (and the texts, unless `texts`) masked in place,
-    same length; a bind the codec cannot decode has its whole body masked."""
+    same length; a PDU the codec cannot decode has its whole body masked (a password or a
+    text cannot be told apart in it), but with `texts` when it is no bind or outbind."""
     try:
         pdu = decode(octets)
     except DecodeError:
-        if len(octets) >= HEADER_SIZE and int.from_bytes(octets[4:8], "big") in _BINDS:
+        if len(octets) > HEADER_SIZE and (
+                not texts or int.from_bytes(octets[4:8], "big") in _PASSWORDS):
             return octets[:HEADER_SIZE] + MASK_BYTE * (len(octets) - HEADER_SIZE)
         return octets
     if not _needs_mask(pdu, texts):
@@ -147,16 +151,21 @@ def masked_octets(octets: bytes, *, texts: bool) -> bytes:
 
 
 def pdu_record(when: datetime, session: int, peer: str, system_id: str | None,
-               direction: str, octets: bytes, *, texts: bool) -> dict[str, Any]:
-    """One capture record: the PDU's header, decoded fields and hex (masked as
-    `redacted`). A PDU the codec cannot decode keeps its header and an `error`; its hex is
-    then the header's only, as nothing in the body can be told apart to mask it."""
+               direction: str, octets: bytes, *, texts: bool, real: float | None = None
+               ) -> dict[str, Any]:
+    """One capture record: the PDU's times, header, decoded fields and hex (masked as
+    `redacted`). `when` is the simulated wall time, `real` the real seconds since the
+    capture started (what a replay is paced on). A PDU the codec cannot decode keeps its
+    header and an `error`; its hex is then the header's only, as nothing in the body can be
+    told apart to mask it, but with `texts` when it is no bind or outbind: then nothing in it
+    is masked, and a replay sends it as it came."""
     command_id, status, sequence = struct.unpack_from("!III", octets, 4) if len(
         octets) >= HEADER_SIZE else (0, 0, 0)
     name = (CommandId(command_id).name if command_id in CommandId._value2member_map_
             else f"0x{command_id:08X}")
     record: dict[str, Any] = {
         "time": when.isoformat(timespec="microseconds"),
+        **({} if real is None else {"real": round(real, 6)}),
         "session": session,
         "peer": peer,
         "system_id": system_id or None,
@@ -170,7 +179,8 @@ def pdu_record(when: datetime, session: int, peer: str, system_id: str | None,
     except DecodeError as error:
         record["fields"] = None
         record["error"] = str(error)
-        record["hex"] = octets[:HEADER_SIZE].hex()
+        whole = texts and command_id not in _PASSWORDS
+        record["hex"] = (octets if whole else octets[:HEADER_SIZE]).hex()
         return record
     record["fields"] = pdu_fields(pdu, texts=texts)
     record["hex"] = (masked_octets(octets, texts=texts) if _needs_mask(pdu, texts)
@@ -179,11 +189,12 @@ def pdu_record(when: datetime, session: int, peer: str, system_id: str | None,
 
 
 def json_lines(when: datetime, session: int, peer: str, system_id: str | None,
-               direction: str, pdus: list[bytes], *, texts: bool) -> str:
+               direction: str, pdus: list[bytes], *, texts: bool, real: float | None = None
+               ) -> str:
     """The JSON lines (each ending in a newline) of a chunk's PDUs."""
     return "".join(
-        json.dumps(pdu_record(when, session, peer, system_id, direction, octets, texts=texts),
-                   ensure_ascii=False) + "\n"
+        json.dumps(pdu_record(when, session, peer, system_id, direction, octets, texts=texts,
+                              real=real), ensure_ascii=False) + "\n"
         for octets in pdus
     )
 

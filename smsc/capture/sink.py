@@ -37,8 +37,9 @@ MAX_BEHIND = 500_000
 """Chunks buffered while a write is still under way that stop the capture: the SMSC serves
 faster than the capture can be written, and would otherwise buffer without bound."""
 
-_Chunk = tuple[float, "SessionCapture", str, str, bytes]
-"""(trio time, session, direction, system_id then, octets)."""
+_Chunk = tuple[float, float, "SessionCapture", str, str, bytes]
+"""(trio time, simulated time, session, direction, system_id then, octets): the simulated
+time is read when the chunk comes, as the clock may be advanced before it is written."""
 
 
 class SessionCapture:
@@ -52,6 +53,7 @@ class SessionCapture:
         self._wake = capture._wake_if_full
         self._wake_at = min(FLUSH_CHUNKS, capture.max_behind + 1)
         self._monotonic = capture.clock.monotonic
+        self._simulated = capture.clock.simulated
         self.splitters = {"in": PduSplitter(), "out": PduSplitter()}
         self.flow = TcpFlow(peer, local) if capture.pcap else None
         self.opened = False
@@ -59,7 +61,8 @@ class SessionCapture:
 
     def __call__(self, session: SmppSession, direction: str, data: bytes) -> None:
         pending = self._pending
-        pending.append((self._monotonic(), self, direction, session.system_id, data))
+        pending.append((self._monotonic(), self._simulated(), self, direction,
+                        session.system_id, data))
         if len(pending) >= self._wake_at:
             self._wake()
 
@@ -72,6 +75,8 @@ class CaptureFile:
         self.path = path
         self.max_behind = max_behind
         self.clock = clock
+        self.started = clock.monotonic()
+        """trio time when the capture started: records' `real` counts from it."""
         self.texts = texts
         self.pcap = path.suffix.lower() == ".pcap"
         self._file: BinaryIO | None = None
@@ -152,15 +157,16 @@ class CaptureFile:
             self._stop(f"cannot format a PDU: {error!r}")
 
     def _json_lines(self, chunk: _Chunk) -> bytes:
-        at, session, direction, system_id, data = chunk
+        at, simulated, session, direction, system_id, data = chunk
         pdus = session.splitters[direction].feed(data)
         if not pdus:
             return b""
-        return json_lines(self.clock.wall_at(at), session.number, session.peer, system_id,
-                          direction, pdus, texts=self.texts).encode()
+        return json_lines(self.clock.wall_of(simulated), session.number, session.peer,
+                          system_id, direction, pdus, texts=self.texts,
+                          real=at - self.started).encode()
 
     def _pcap_packets(self, chunk: _Chunk) -> bytes:
-        at, session, direction, _, data = chunk
+        _, simulated, session, direction, _, data = chunk
         flow = session.flow
         assert flow is not None
         pdus = session.splitters[direction].feed(data)
@@ -168,7 +174,7 @@ class CaptureFile:
             return b""
         texts = self.texts
         data = b"".join(masked_octets(octets, texts=texts) for octets in pdus)
-        posix = self.clock.wall_at(at).timestamp()
+        posix = self.clock.wall_of(simulated).timestamp()
         opening = b""
         if not session.opened:
             session.opened = True

@@ -76,7 +76,7 @@ async def test_json_lines_hold_every_pdu_of_both_sessions(make_config: Any,
     text = path.read_text()
     assert "secret" not in text and b"secret".hex() not in text
     assert SECRET_TEXT.hex() not in text and b"424242".hex() not in text
-    assert {"time", "session", "peer", "system_id", "direction", "command", "sequence",
+    assert {"time", "real", "session", "peer", "system_id", "direction", "command", "sequence",
             "status", "fields", "hex"} == set(records[0])
     assert records[0]["time"].endswith("+00:00")
 

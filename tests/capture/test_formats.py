@@ -50,12 +50,19 @@ def test_a_record_masks_the_password_always_and_texts_unless_asked() -> None:
 
 
 def test_an_undecodable_pdu_keeps_its_header_and_an_error() -> None:
+    """Its body whole only when texts are shown and it is no bind: nothing else in it is
+    secret then."""
     broken = struct.pack("!IIII", 20, 4, 0, 9) + b"\xff\xff\xff\xff"
-    record = pdu_record(WHEN, 1, "p", None, "in", broken, texts=True)
+    record = pdu_record(WHEN, 1, "p", None, "in", broken, texts=False)
     assert record["command"] == "submit_sm" and record["fields"] is None and record["error"]
     assert record["hex"] == broken[:16].hex()
+    assert pdu_record(WHEN, 1, "p", None, "in", broken, texts=True)["hex"] == broken.hex()
     bad_bind = struct.pack("!IIII", 24, 9, 0, 1) + b"abcdefgh"  # no terminators
     assert masked_octets(bad_bind, texts=True) == bad_bind[:16] + b"*" * 8
+    assert masked_octets(broken, texts=False) == broken[:16] + b"*" * 4
+    assert masked_octets(broken, texts=True) == broken
+    assert pdu_record(WHEN, 1, "p", None, "in", bad_bind, texts=True)["hex"] == (
+        bad_bind[:16].hex())
 
 
 def _tcp(packet: bytes) -> tuple[int, int, int, bytes]:

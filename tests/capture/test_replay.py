@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import socket
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,12 @@ import pytest
 import trio
 
 from esme_client.cli import main as esme_main
-from esme_client.replay import passwords_from_toml, replay_capture
+from esme_client.replay import passwords_from_toml, plan_replay, read_capture, replay_capture
 from smsc.app import run
 from smsc.capture.formats import json_lines
 from smsc.config import Config, LoggingConfig, OutcomeMixConfig, load_config
 from smsc.pdu import BindTransceiver, SubmitSm, encode
-from smsc.pdu.constants import CommandStatus
+from smsc.pdu.constants import CommandId, CommandStatus, Tag
 from smsc.session import ConnectionClosed, ResponseReceived
 
 from ..esme import Esme
@@ -187,3 +188,151 @@ async def test_a_refused_bind_is_refused_again(make_config: Any, tmp_path: Path)
                                       default_password="password", fast=True, wait=10)
         running.shutdown.set()
     assert (report.sessions, report.requests, report.differences) == (2, 3, [])
+
+
+def malformed(command_id: int, sequence: int, body: bytes) -> bytes:
+    return (16 + len(body)).to_bytes(4, "big") + command_id.to_bytes(4, "big") + bytes(4) + (
+        sequence.to_bytes(4, "big") + body)
+
+
+async def test_malformed_id_requests_are_replayed_as_captured(make_config: Any,
+                                                              tmp_path: Path) -> None:
+    """A query_sm, cancel_sm and replace_sm the codec cannot read (a broken ESME's) are
+    replayed as captured and refused alike: a truncated query_sm with generic_nack
+    (ESME_RINVCMDLEN) again."""
+    path = tmp_path / "broken.jsonl"
+    config = make_config(logging=LoggingConfig(capture=str(path), log_texts=True))
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(run, config)
+        async with await trio.open_tcp_stream("127.0.0.1", running.smpp_port) as stream:
+            esme = Esme(stream)
+            with trio.fail_after(10):
+                await esme.bind("transceiver", password="password")
+                await esme.request(SubmitSm(destination_addr="4915100000002"))
+                await stream.send_all(b"".join(
+                    malformed(command_id, 100 + n, body) for n, (command_id, body) in enumerate(
+                        ((CommandId.query_sm, b"abc"), (CommandId.cancel_sm, b"abc"),
+                         (CommandId.replace_sm, b"abc"), (CommandId.query_sm, b"12\0")))))
+                for _ in range(4):
+                    await esme.next_event()
+        running.shutdown.set()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    refused = [r for r in records if r["sequence"] >= 100]
+    assert [r["fields"] for r in refused if r["direction"] == "in"] == [None] * 4
+    assert all(r["status"] for r in refused if r["direction"] == "out")
+    assert refused[-1]["command"] == "generic_nack"
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(run, make_config())
+        with trio.fail_after(20):
+            report = await replay_capture(path, host="127.0.0.1", port=running.smpp_port,
+                                          default_password="password", fast=True, wait=10)
+        running.shutdown.set()
+    assert (report.requests, report.answers, report.differences) == (6, 6, [])
+
+
+BIND_RECORD = json_lines(datetime(2026, 12, 7, tzinfo=UTC), 1, "127.0.0.1:5", None, "in",
+                         [encode(BindTransceiver(system_id="acct", password="pw",
+                                                 sequence_number=1))], texts=True)
+
+
+def submit_record(**changes: Any) -> str:
+    record = json.loads(json_lines(
+        datetime(2026, 12, 7, 0, 0, 1, tzinfo=UTC), 1, "127.0.0.1:5", "acct", "in",
+        [encode(SubmitSm(destination_addr="4915100000002", sequence_number=2,
+                         tlvs={Tag.message_payload: b"hi"}))], texts=True, real=1.0))
+    for name, value in changes.items():
+        if name == "tlvs":
+            record["fields"]["tlvs"] = value
+        else:
+            record[name] = value
+    return json.dumps(record)
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    ({"fields": [1]}, "fields is list, not an object"),
+    ({"fields": "x"}, "fields is str, not an object"),
+    ({"tlvs": "x"}, "tlvs is str, not an object"),
+    ({"hex": "000000ff" + "00000004" + "00000000" + "00000002"},
+     "command_length 255 but 16 octets of hex"),
+    ({"hex": "00000010" + "00000004" + "00000000" + "00000002" + "00"},
+     "command_length 16 but 17 octets of hex"),
+    ({"real": "soon"}, "real 'soon' is not a number of seconds"),
+    ({"session": "1"}, "session '1' is not a number"),
+    ({"direction": None}, "direction None"),
+    ({"hex": "0000"}, "hex shorter than a PDU header"),
+])
+def test_a_malformed_record_is_exit_2_naming_its_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, Any],
+        problem: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(BIND_RECORD + submit_record(**changes) + "\n")
+    with socket.socket() as probe:  # a port nothing listens on: bound, never listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        assert esme_main(["replay", str(path), "--port", str(port), "--password", "pw"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(f"{path}:2: not a capture record: {problem}")
+
+
+def test_a_header_only_record_of_an_undecodable_pdu_is_read_at_its_length(
+        tmp_path: Path) -> None:
+    """Without the texts the capture holds an undecodable PDU's header only: the replay
+    sends its body as `*` octets."""
+    path = tmp_path / "nack.jsonl"
+    octets = malformed(CommandId.query_sm, 2, b"abc")
+    path.write_text(BIND_RECORD + json_lines(datetime(2026, 12, 7, tzinfo=UTC), 1, "p", "acct",
+                                             "in", [octets], texts=False))
+    header_only = json.loads(path.read_text().splitlines()[1])["hex"]
+    assert header_only == octets[:16].hex()
+    assert read_capture(path)[1].octets == octets[:16] + b"***"
+
+
+def test_pacing_is_on_real_time_and_on_time_in_older_captures(tmp_path: Path) -> None:
+    """`real` (real seconds) paces the replay; a capture without it is paced on `time`."""
+    start = datetime(2026, 12, 7, tzinfo=UTC)
+    submit = encode(SubmitSm(destination_addr="4915100000002", sequence_number=2))
+    path = tmp_path / "paced.jsonl"
+    lines = [json_lines(start, 1, "p", None, "in", [encode(BindTransceiver(
+                 system_id="acct", password="pw", sequence_number=1))], texts=True, real=3.0),
+             json_lines(start + timedelta(days=2), 1, "p", "acct", "in", [submit], texts=True,
+                        real=3.5)]
+    path.write_text("".join(lines))
+    assert [step.at - plan.start for plan in plan_replay(read_capture(path)).sessions.values()
+            for step in plan.steps] == [0.0, 0.5]
+    path.write_text("".join(re.sub(r'"real": [0-9.]+, ', "", line) for line in lines))
+    assert [step.at - plan.start for plan in plan_replay(read_capture(path)).sessions.values()
+            for step in plan.steps] == [0.0, 172800.0]
+
+
+async def test_a_capture_across_a_clock_advance_replays_at_its_real_pace(
+        make_config: Any, tmp_path: Path) -> None:
+    """Two days of simulated time advanced between two submits half a second apart: the
+    replay waits the half second, not the two days."""
+    path = tmp_path / "advanced.jsonl"
+    config = make_config(logging=LoggingConfig(capture=str(path), log_texts=True))
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(run, config)
+        async with await trio.open_tcp_stream("127.0.0.1", running.smpp_port) as stream:
+            esme = Esme(stream)
+            with trio.fail_after(10):
+                await esme.bind("transceiver", password="password")
+                await esme.request(SubmitSm(destination_addr="4915100000002"))
+                await trio.sleep(0.5)  # the traffic's pace, part of what is captured
+                await running.clock.advance(172800)
+                await esme.request(SubmitSm(destination_addr="4915100000003"))
+        running.shutdown.set()
+    submits = [r for r in map(json.loads, path.read_text().splitlines())
+               if r["command"] == "submit_sm"]
+    times = [datetime.fromisoformat(r["time"]).timestamp() for r in submits]
+    assert times[1] - times[0] >= 172800
+    assert 0.5 <= submits[1]["real"] - submits[0]["real"] < 60
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(run, make_config())
+        started = trio.current_time()
+        with trio.fail_after(30):
+            report = await replay_capture(path, host="127.0.0.1", port=running.smpp_port,
+                                          default_password="password", wait=10)
+        took = trio.current_time() - started
+        running.shutdown.set()
+    assert (report.requests, report.differences) == (3, [])
+    assert took >= 0.5
