@@ -28,17 +28,16 @@ from smsc.pdu import (
     QueryBroadcastSm,
     QuerySm,
     ReplaceSm,
-    SmeDest,
     SubmitMulti,
     SubmitSm,
-    UnsuccessSme,
     make_response,
 )
-from smsc.pdu.constants import CommandStatus, Tag
+from smsc.pdu.constants import CommandStatus
 from smsc.server.answers import ACCEPTED, AcceptedAnswers
 from smsc.server.authentication import BindAuthenticator
 from smsc.server.broadcasts import BroadcastRequests
 from smsc.server.link import Link
+from smsc.server.multi_submits import MultiSubmits
 from smsc.server.stored_requests import StoredMessageRequests
 from smsc.session import (
     BadResponseDropped,
@@ -58,7 +57,6 @@ from smsc.simulation.networks import Fault
 from smsc.store import (
     AcceptRefused,
     NewMessage,
-    format_message_id,
 )
 from smsc.submit import Rejected, SubmitPreparation
 
@@ -104,13 +102,10 @@ class SmscService:
         """Where accepted MT messages go (DeliveryScheduler.accept starts their first
         attempt, then hands them to the committer); answered through the callback once
         stored."""
-        self.accept_held = accept_held
-        self.start_held = start_held
-        """A submit_multi's first destination is stored with its first attempt held back
-        (DeliveryScheduler.accept_held, True when held) and started once the submit_multi
-        is answered."""
-        self.id_format = id_format
-        """server.message_id_format: how a submit_multi's answer writes its id."""
+        self.multi_submits = MultiSubmits(
+            accept=accept, accept_held=accept_held, start_held=start_held, metrics=metrics,
+            answers=answers, id_format=id_format, tasks=lambda: self._nursery)
+        """Stores a submit_multi's destinations under one id and answers it."""
         self.answers = answers
         """Where the usual answers wait until the commit's callbacks have all run."""
         self.submits = submits
@@ -283,15 +278,6 @@ class SmscService:
         self._answer(link, account, request, received, None, result)
         self.answers.send()
 
-    async def _send_later(self, delay: float, link: Link, response: Pdu,
-                          then: Callable[[], None] | None = None) -> None:
-        """Send `response` after `delay` (a slow_response fault), then call `then`."""
-        await trio.sleep(delay)
-        if link.is_open and not link.session.closed:
-            link.send(response)
-        if then is not None:
-            then()
-
     def _fault_before_store(self, link: Link, account: Account, message: Pdu,
                             fault: SubmitFault) -> bool:
         """Apply a simulated fault that strikes before the message is stored; True when the
@@ -323,100 +309,7 @@ class SmscService:
                                                    payload=first.payload))
         if fault is not None and self._fault_before_store(link, account, message, fault):
             return
-        self._accept_multi(link, account, message, accepted, unsuccess, fault)
+        self.multi_submits.accept(link, account, message, accepted, unsuccess, fault)
 
-    def _accept_multi(self, link: Link, account: Account, message: SubmitMulti,
-                      accepted: list[tuple[SmeDest, NewMessage]], unsuccess: list[UnsuccessSme],
-                      fault: SubmitFault | None) -> None:
-        """Store a submit_multi's destinations under one id, the first stored one's: it is
-        stored alone (its first attempt held back, so that no receipt of it precedes the
-        answer), then the others with `multi_id` set to it. The answer carries it, and once
-        it is sent the first destination's attempt starts (every destination's, when a
-        slow_response fault delays the answer: all are held until it goes out). A first
-        destination the store refuses (max_pending) hands the id on to the next; a write
-        that failed ends the submit at once, answered ESME_RSYSERR, as a submit_sm is."""
-
-        def refused(dest: SmeDest, result: AcceptRefused | None) -> None:
-            status = S.ESME_RSYSERR if result is None else S.ESME_RMSGQFUL
-            unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi,
-                                          dest.destination_addr, status))
-
-        held = [False]
-        """Whether the first destination stored is held (`accept_held`'s answer)."""
-        delayed = (fault is not None and fault.fault is Fault.SLOW_RESPONSE
-                   and self._nursery is not None)
-        """Whether the answer waits (slow_response): every destination is held until then."""
-
-        def store_first(index: int) -> None:
-            held[0] = self.accept_held(accepted[index][1], partial(first_stored, index))
-
-        def first_stored(index: int, result: int | AcceptRefused | None) -> None:
-            if result is None:  # the store could not write: the next would wait for it too
-                answer(None, S.ESME_RSYSERR)
-                return
-            if not isinstance(result, int):
-                refused(accepted[index][0], result)
-                if index + 1 < len(accepted):
-                    store_first(index + 1)
-                else:
-                    answer(None, S.ESME_RSUBMITFAIL)
-                return
-            first = accepted[index][1]
-            others = accepted[index + 1:]
-            if not others:
-                answer(result, then=partial(self.start_held, result, first) if held[0] else None)
-                return
-            held_ones = [(result, first)] if held[0] else []
-            waiting = [len(others)]
-
-            def other_stored(dest: SmeDest, new: NewMessage, is_held: list[bool],
-                             outcome: int | AcceptRefused | None) -> None:
-                if not isinstance(outcome, int):
-                    refused(dest, outcome)
-                elif is_held[0]:
-                    held_ones.append((outcome, new))
-                waiting[0] -= 1
-                if not waiting[0]:
-                    answer(result, then=partial(start_all, held_ones) if held_ones else None)
-
-            for dest, new in others:
-                new.multi_id = result
-                is_held = [False]
-                if delayed:  # held too: no receipt of it goes out before the late answer
-                    is_held[0] = self.accept_held(new, partial(other_stored, dest, new,
-                                                               is_held))
-                else:
-                    self.accept(new, partial(other_stored, dest, new, is_held))
-
-        def start_all(held_ones: list[tuple[int, NewMessage]]) -> None:
-            for message_id, new in held_ones:
-                self.start_held(message_id, new)
-
-        def answer(message_id: int | None, status: int = _ROK,
-                   then: Callable[[], None] | None = None) -> None:
-            """Answer the submit_multi (`status` when nothing was stored), then call `then`:
-            after the answer has gone out, even when a simulated fault delays it."""
-            self.metrics.record_submit(account.system_id, status)
-            if not link.is_open or link.session.closed:
-                pass  # the ESME is gone: what was stored is delivered, its receipts wait
-            elif message_id is None:
-                link.send(make_response(message, status))
-            else:
-                tail = self.answers.congestion.tail(link, account.system_id)
-                response = make_response(
-                    message, message_id=format_message_id(message_id, self.id_format),
-                    unsuccess_sme=tuple(unsuccess),
-                    tlvs={Tag.congestion_state: tail[-1]} if tail else {},
-                )
-                if fault is None:
-                    link.send(response)
-                elif delayed and fault is not None and self._nursery is not None:
-                    self._nursery.start_soon(self._send_later, fault.delay, link, response,
-                                             then)
-                    return
-            if then is not None:
-                then()
-
-        store_first(0)
 
 __all__ = ["Rejected", "SmscService"]
