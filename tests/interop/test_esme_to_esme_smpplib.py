@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import smpplib.client
 import trio
 
 import esme_client
@@ -16,25 +15,11 @@ from smsc.pdu.concat import Reassembler, SarInfo
 from smsc.pdu.constants import MessageState
 from smsc.pdu.text import decode_text
 
+from .test_mobile_smpplib import bind_and_read
+
 TIMEOUT = 5
 BOB = "4915100009999"
 TEXT = "Von einer Anwendung zur anderen 😀 — " * 6
-
-
-def bob_reads(port: int, count: int) -> list[Any]:
-    client = smpplib.client.Client("127.0.0.1", port, timeout=TIMEOUT,
-                                   allow_unknown_opt_params=True)
-    client.connect()
-    try:
-        received: list[Any] = []
-        client.set_message_received_handler(lambda pdu: received.append(pdu))
-        client.bind_receiver(system_id="bob", password="bob")
-        while len(received) < count:
-            client.read_once()
-        client.unbind()
-        return received
-    finally:
-        client.disconnect()
 
 
 @pytest.mark.parametrize("scheme", ["udh8", "sar"])
@@ -50,7 +35,7 @@ async def test_a_long_message_from_another_esme_reaches_smpplib(
                 trio.open_nursery() as nursery:
             async def read(parts: int) -> None:
                 received.extend(await trio.to_thread.run_sync(
-                    bob_reads, running.smpp_port, parts))
+                    bind_and_read, running.smpp_port, parts, "bob", "bob"))
 
             # stored while bob is not bound yet: it goes when smpplib binds
             sent = await alice.submit_text(BOB, TEXT, source_addr="4915100001111",

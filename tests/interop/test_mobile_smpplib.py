@@ -16,14 +16,17 @@ TIMEOUT = 5
 TEXT = "Ответ с телефона 😀 — " * 10
 
 
-def bind_and_read(port: int, count: int) -> list[Any]:
+def bind_and_read(port: int, count: int, system_id: str = "smppclient1",
+                  password: str = "password") -> list[Any]:
+    """smpplib (blocking, in a thread) binds as receiver, reads `count` deliveries (each
+    answered by smpplib itself) and unbinds; returns the PDUs it read."""
     client = smpplib.client.Client("127.0.0.1", port, timeout=TIMEOUT,
                                    allow_unknown_opt_params=True)
     client.connect()
     try:
         received: list[Any] = []
         client.set_message_received_handler(lambda pdu: received.append(pdu))
-        client.bind_receiver(system_id="smppclient1", password="password")
+        client.bind_receiver(system_id=system_id, password=password)
         while len(received) < count:
             client.read_once()
         client.unbind()
