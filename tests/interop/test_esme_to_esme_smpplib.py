@@ -17,7 +17,6 @@ from smsc.pdu.text import decode_text
 
 from .test_mobile_smpplib import bind_and_read
 
-TIMEOUT = 5
 BOB = "4915100009999"
 TEXT = "Von einer Anwendung zur anderen 😀 — " * 6
 
