@@ -372,6 +372,7 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     shutdown = trio.Event()
     node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
                         on_lost=shutdown.set)
+    esmes.elsewhere = node
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)

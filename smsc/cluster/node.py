@@ -3,10 +3,12 @@
 It beats the node's heartbeat, takes over the work of dead nodes, keeps the `binds` table
 saying which accounts have a receiver bound here, and hands what is owed to an account with
 no receiver here to a node that has one (round-robin over them), waking it with NOTIFY in the
-same transaction; it LISTENs for what others hand to it (`notifications`). The store does the
-writes (`PostgresqlStore.take_over_dead`, `adopt_outbound`, `hand_over`), through the
-committer like every other store call; the heartbeat, the node list and the binds go on a
-connection of this node's own, in a thread (psycopg blocks).
+same transaction; it LISTENs for what others hand to it (`notifications`). A message to
+another account's ESME that has a receiver bound only on another node is handed to that
+node the same way (`hand_messages`, for `smsc.delivery.esmes`). The store does the writes
+(`PostgresqlStore.take_over_dead`, `adopt_outbound`, `hand_over`, `hand_over_messages`),
+through the committer like every other store call; the heartbeat, the node list and the
+binds go on a connection of this node's own, in a thread (psycopg blocks).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class ClusterNode:
         self._remote: dict[str, list[int]] = {}
         """Per account, the other live nodes with a receiver bound for it."""
         self._turns: Counter[str] = Counter()
+        self._remote_changed = trio.Event()
         self._bound: list[str] | None = None
         """The accounts the binds table says have a receiver here (None: not written yet)."""
         self._work = trio.Event()
@@ -170,12 +173,17 @@ class ClusterNode:
                 self._bound = bound
             if self._refresh:
                 self._refresh = False
-                self._remote = await self._on_db(nodes.remote_binds, self.node_id,
-                                                 self.timeout)
+                remote = await self._on_db(nodes.remote_binds, self.node_id, self.timeout)
+                if remote != self._remote:
+                    self._remote = remote
+                    self._remote_changed.set()
+                    self._remote_changed = trio.Event()
             if self._adopt:
                 self._adopt = False
                 if await self.committer.call(self.store.adopt_outbound):
                     self.wake_outbound()
+                if await self.committer.call(self.store.adopt_messages):
+                    self.committer.announce_change()  # due here now
             if self._remote:
                 await self._hand_over()
         except (psycopg.Error, StoreOpenError) as error:  # tried again at the next poll
@@ -199,3 +207,34 @@ class ClusterNode:
                 pass
             if not handed:  # (nothing waiting, or the node is gone: read the binds again)
                 self._refresh = True
+
+    # -- messages to an ESME bound on another node (`smsc.delivery.esmes.Elsewhere`) -------
+
+    def bound_elsewhere(self, system_id: str) -> bool:
+        """Whether another live node has a receiver of `system_id` bound."""
+        return system_id in self._remote
+
+    async def wait_binds_changed(self) -> None:
+        """Return when the accounts bound on other nodes have changed."""
+        await self._remote_changed.wait()
+
+    async def hand_messages(self, system_id: str, message_ids: list[int]) -> set[int]:
+        """Hand claimed messages to `system_id`'s ESME to a node where it is bound (the
+        nodes taken in turn); the ids handed (none when that node is gone or the write
+        failed: the caller attempts them here)."""
+        targets = self._remote.get(system_id)
+        if not targets:
+            return set()
+        target = targets[self._turns[system_id] % len(targets)]
+        self._turns[system_id] += 1
+        try:
+            handed = await self.committer.call(self.store.hand_over_messages, target,
+                                               message_ids)
+        except Exception as error:  # (StoreWriteError, psycopg.Error)
+            log.warning("cluster: node %d: messages not handed to node %d (%s)",
+                        self.node_id, target, error)
+            handed = []
+        if len(handed) < len(message_ids):  # (that node may be gone: read the binds again)
+            self._refresh = True
+            self.poke()
+        return set(handed)

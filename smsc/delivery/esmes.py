@@ -12,12 +12,18 @@ retry schedule until validity ends (EXPIRED); any other refusal is retried too, 
 `REFUSALS_ALLOWED`-th attempt it refuses makes the message UNDELIVERABLE. The error code of a
 refusal is its command_status (the receipt's err:); of no receiver, 27 (absent subscriber).
 Messages that found no receiver are made due at once when their account binds (`run`).
+
+In a cluster (`Elsewhere`: the other nodes of a PostgreSQL store) an attempt that finds no
+receiver here but one bound on another node hands the message to that node, which attempts
+it as its own; a message waiting for its account is made due when it binds on any node.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Protocol
 
 import trio
 
@@ -42,6 +48,25 @@ ABSENT = 27
 """The error code of an attempt that found no receiver bound (GSM: absent subscriber)."""
 NO_ANSWER = -1
 """The status passed for a response timeout or a closed connection."""
+
+
+HAND_OVER_BATCH = 1000
+"""Messages handed to another node per transaction."""
+
+
+class Elsewhere(Protocol):
+    """The other nodes of a cluster, as seen for messages to their ESMEs
+    (`smsc.cluster.node.ClusterNode`)."""
+
+    def bound_elsewhere(self, system_id: str) -> bool:
+        """Whether another node has a receiver of `system_id` bound."""
+
+    async def wait_binds_changed(self) -> None:
+        """Return when the accounts bound on other nodes have changed."""
+
+    async def hand_messages(self, system_id: str, message_ids: list[int]) -> set[int]:
+        """Hand these claimed messages to a node where `system_id` is bound; the ids
+        handed (no longer this node's)."""
 
 
 def receiving_account(network: str) -> str | None:
@@ -72,24 +97,72 @@ class EsmeDelivery:
         self._turns: dict[str, int] = {}
         self._waiting: dict[str, set[int]] = {}
         """Per receiving account, the messages whose last attempt found it unbound."""
+        self.elsewhere: Elsewhere | None = None
+        """The cluster's other nodes, when this SMSC is one node of several."""
+        self._to_hand: dict[str, list[Message]] = {}
+        """Per receiving account, claimed messages for a node where it is bound."""
+        self._handing = trio.Event()
+        self._binds_changed = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Make the messages waiting for an account due as soon as it binds a receiver."""
-        task_status.started()
+        """Make the messages waiting for an account due as soon as it binds a receiver (on
+        any node), and hand messages to the nodes where their ESME is bound."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch, self.binds.wait_changed)
+            if self.elsewhere is not None:
+                nursery.start_soon(self._watch, self.elsewhere.wait_binds_changed)
+                nursery.start_soon(self._hand_over)
+            task_status.started()
+            while True:
+                await self._binds_changed.wait()
+                self._binds_changed = trio.Event()
+                bound = [s for s in self._waiting if self._bound_anywhere(s)]
+                ids = [i for system_id in bound for i in self._waiting.pop(system_id)]
+                if ids:
+                    await self.committer.wait_idle()  # their outcomes written: not claimed
+                    await self.committer.make_due(ids, self.clock.wall())
+
+    async def _watch(self, changed: Callable[[], Awaitable[None]]) -> None:
         while True:
-            await self.binds.wait_changed()
-            bound = [s for s in self._waiting if self.binds.receivers(s)]
-            ids = [i for system_id in bound for i in self._waiting.pop(system_id)]
-            if ids:
-                await self.committer.wait_idle()  # their outcomes written: no longer claimed
-                await self.committer.make_due(ids, self.clock.wall())
+            await changed()
+            self._binds_changed.set()
+
+    def _bound_anywhere(self, system_id: str) -> bool:
+        if self.binds.receivers(system_id):
+            return True
+        return self.elsewhere is not None and self.elsewhere.bound_elsewhere(system_id)
+
+    async def _hand_over(self) -> None:
+        """Hand the messages queued by `attempt` to other nodes; those none took are
+        attempted here (no receiver: retried, and waiting for a bind)."""
+        assert self.elsewhere is not None
+        while True:
+            await self._handing.wait()
+            self._handing = trio.Event()
+            queued, self._to_hand = self._to_hand, {}
+            for system_id, messages in queued.items():
+                for start in range(0, len(messages), HAND_OVER_BATCH):
+                    batch = messages[start:start + HAND_OVER_BATCH]
+                    handed = await self.elsewhere.hand_messages(
+                        system_id, [m.message_id for m in batch])
+                    waiting = self._waiting.get(system_id, set())
+                    for message in batch:
+                        if message.message_id in handed:
+                            waiting.discard(message.message_id)
+                        else:
+                            self._unbound(message, system_id)
 
     def attempt(self, message: Message, system_id: str) -> None:
         """Send a claimed message to `system_id`'s receiver; its outcome follows the answer."""
         receiver = self._receiver(system_id)
         if receiver is None:
-            self._waiting.setdefault(system_id, set()).add(message.message_id)
-            self._finish(message, TemporaryFailure(ABSENT, "receiving ESME not bound"))
+            elsewhere = self.elsewhere
+            if elsewhere is not None and not self.binds.receivers(system_id) \
+                    and elsewhere.bound_elsewhere(system_id):
+                self._to_hand.setdefault(system_id, []).append(message)
+                self._handing.set()
+            else:
+                self._unbound(message, system_id)
             return
         # the MO as the receiving account sees it (its dialect, its queue's system_id)
         mobile = replace(message, fields=replace(message.fields, system_id=system_id))
@@ -111,6 +184,11 @@ class EsmeDelivery:
                 self._settle(attempt, NO_ANSWER)
                 return
             self._in_flight[(id(receiver), sent.sequence_number)] = attempt
+
+    def _unbound(self, message: Message, system_id: str) -> None:
+        """An attempt that found no receiver: retried, and made due when one binds."""
+        self._waiting.setdefault(system_id, set()).add(message.message_id)
+        self._finish(message, TemporaryFailure(ABSENT, "receiving ESME not bound"))
 
     def _receiver(self, system_id: str) -> Receiver | None:
         """The next receiver of `system_id` with room in its window (round-robin)."""

@@ -18,8 +18,9 @@ next one connects again.
 Each store is a node (`postgresql_nodes`): it loads, claims and delivers only the messages
 and owed items it owns, takes over those of dead nodes (`take_over_dead`), reads in what
 another node handed it (`adopt_outbound`) and hands over what is owed to an account bound
-elsewhere (`hand_over`). Its heartbeat and notifications are the cluster's
-(`smsc.cluster`), on connections of their own.
+elsewhere (`hand_over`), and hands a message to another account's ESME to a node where that
+ESME is bound (`hand_over_messages`, `adopt_messages`). Its heartbeat and notifications are
+the cluster's (`smsc.cluster`), on connections of their own.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 import psycopg
 
+from smsc.pdu.constants import MessageState
 from smsc.store import postgresql_nodes as nodes
 from smsc.store.errors import StoreOpenError
 from smsc.store.models import Message, MessageQuery, NewMessage, RetryPolicy
@@ -61,6 +63,7 @@ from smsc.store.rows import message_of
 from smsc.store.table_store import TableStore
 
 __all__ = ["PostgresqlStore"]
+ENROUTE = MessageState.ENROUTE
 
 
 class PostgresqlStore(TableStore):
@@ -305,6 +308,53 @@ class PostgresqlStore(TableStore):
         self._outbound.acknowledged([i for i in ids if i in handed])  # no longer ours
         self._outbound.release([i for i in ids if i not in handed])
         return len(handed)
+
+    def hand_over_messages(self, node: int, message_ids: list[int]) -> list[int]:
+        """Hand these claimed messages (to an ESME bound on `node`) to `node`, if it is alive,
+        and wake it, in one transaction; the ids handed, which this node forgets (unclaimed,
+        no longer due or pending here: never attempted here again)."""
+        claimed = self._claimed
+        ids = [i for i in message_ids if i in claimed]
+        if not ids:
+            return []
+        writes = self._writes
+
+        def hand(transaction: object) -> list[Any]:
+            db = writes.pipelined()
+            moved = db.execute(nodes.HAND_OVER_MESSAGES,
+                               (node, self.node_timeout, ids, self.node_id))
+            db.execute(nodes.NOTIFY, (nodes.channel(node),))
+            return moved.fetchall()
+
+        handed = [row[0] for row in self._write(hand)]
+        if handed:
+            gone = set(handed)
+            cache = self._cache
+            pending = self._pending
+            for message_id in handed:
+                cache.pop(message_id, None)
+                pending[claimed.pop(message_id).fields.system_id] -= 1
+            self._states[ENROUTE] -= len(handed)
+            # (a message made due twice may have an index entry left: a rare hand-over's scan)
+            self._due = [entry for entry in self._due if entry[1] not in gone]
+            heapq.heapify(self._due)
+        return handed
+
+    def adopt_messages(self) -> int:
+        """Make due the messages another node handed to this one; how many."""
+        writes = self._writes
+        rows = self._write(lambda transaction: writes.pipelined().execute(
+            nodes.ADOPT_MESSAGES, (self.node_id,)).fetchall())
+        if rows:
+            due = self._due
+            cache = self._cache
+            pending = self._pending
+            for message_id, system_id, at in rows:
+                cache.pop(message_id, None)
+                heapq.heappush(due, (at, message_id))
+                pending[system_id] += 1
+            self._states[ENROUTE] += len(rows)
+        return len(rows)
 
     def close(self) -> None:
         """Leave the cluster cleanly (what this node owns goes to the next node to look),

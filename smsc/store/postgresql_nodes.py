@@ -12,7 +12,9 @@ the owner of its unfinished messages and owed items. A node that stops cleanly l
 rows to no node (NULL), and the next node to look takes them.
 
 An item handed over or taken over is marked `moved` until its new node has read it into
-memory (`ADOPT`), so that a notification missed is made up by the next poll.
+memory (`ADOPT`), so that a notification missed is made up by the next poll; so is a message
+handed over (`HAND_OVER_MESSAGES`: one to another account's ESME, bound on another node),
+until its new node has it due (`ADOPT_MESSAGES`).
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ LIST_NODES = f"SELECT id, name, host, pid, started, {NOW} - heartbeat FROM nodes
 DEAD_NODES = (f"SELECT id FROM nodes WHERE heartbeat < {NOW} - %s AND id <> %s "
               "FOR UPDATE SKIP LOCKED")
 TAKE_UNOWNED_MESSAGES = (
-    f"UPDATE messages SET node = %s WHERE node IS NULL AND state = {ENROUTE} "
+    f"UPDATE messages SET node = %s, moved = false WHERE node IS NULL AND state = {ENROUTE} "
     "RETURNING id, system_id, next_attempt_at")
 TAKE_MESSAGES = (
-    f"UPDATE messages SET node = %s WHERE node = ANY(%s) AND state = {ENROUTE} "
+    f"UPDATE messages SET node = %s, moved = false WHERE node = ANY(%s) AND state = {ENROUTE} "
     "RETURNING id, system_id, next_attempt_at")
 TAKE_UNOWNED_OUTBOUND = "UPDATE outbound SET node = %s, moved = true WHERE node IS NULL"
 TAKE_OUTBOUND = "UPDATE outbound SET node = %s, moved = true WHERE node = ANY(%s)"
@@ -47,7 +49,8 @@ TAKE_OUTBOUND = "UPDATE outbound SET node = %s, moved = true WHERE node = ANY(%s
 what dead nodes owned (a scan, when one died)."""
 FORGET_BINDS = "DELETE FROM binds WHERE node = ANY(%s)"
 FORGET_NODES = "DELETE FROM nodes WHERE id = ANY(%s)"
-RELEASE_MESSAGES = f"UPDATE messages SET node = NULL WHERE node = %s AND state = {ENROUTE}"
+RELEASE_MESSAGES = (
+    f"UPDATE messages SET node = NULL, moved = false WHERE node = %s AND state = {ENROUTE}")
 RELEASE_OUTBOUND = "UPDATE outbound SET node = NULL, moved = false WHERE node = %s"
 SETTLE_OUTBOUND = "UPDATE outbound SET moved = false WHERE node = %s AND moved"
 ADOPT = ("UPDATE outbound SET moved = false WHERE node = %s AND moved "
@@ -61,6 +64,15 @@ HAND_OVER = (
 """Items to a live node, its row locked (FOR SHARE) until the commit: a node that stops
 deletes its row before it gives back what it owns, and a survivor taking over a dead node
 locks its row, so items are never handed to a node that will not read them."""
+HAND_OVER_MESSAGES = (
+    "WITH target AS (SELECT id FROM nodes WHERE id = %s "
+    f"AND heartbeat >= {NOW} - %s FOR SHARE) "
+    "UPDATE messages SET node = (SELECT id FROM target), moved = true "
+    f"WHERE id = ANY(%s) AND node = %s AND state = {ENROUTE} "
+    "AND EXISTS (SELECT 1 FROM target) RETURNING id")
+"""Unfinished messages to a live node, as `HAND_OVER` hands items."""
+ADOPT_MESSAGES = ("UPDATE messages SET moved = false WHERE node = %s AND moved "
+                  "RETURNING id, system_id, next_attempt_at")
 NOTIFY = "SELECT pg_notify(%s, '')"
 REMOTE_BINDS = (
     "SELECT b.system_id, array_agg(b.node ORDER BY b.node) FROM binds AS b "

@@ -24,7 +24,7 @@ from smsc.pdu.constants import MessageState
 from smsc.store.errors import StoreOpenError, log
 from smsc.store.rows import COLUMNS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ID_BLOCK = 10_000
 """Ids a sequence hands out at a time (INCREMENT BY): one round trip per block, not per id."""
 ENROUTE = int(MessageState.ENROUTE)
@@ -66,6 +66,12 @@ NODE_COLUMNS = (
 the next node to look takes it), the item handed to it and not yet read in (`moved`), the
 nodes, and the accounts with a receiver bound on each (`postgresql_nodes`). The indexes are
 partial, on what is unowned or moved only: the rows the hot path writes enter none of them."""
+MESSAGE_HAND_OVER = (
+    "ALTER TABLE messages ADD COLUMN moved boolean NOT NULL DEFAULT false",
+    "CREATE INDEX messages_moved ON messages (node) WHERE moved",
+)
+"""Version 3: a message handed to another node (one where the ESME it goes to has a receiver
+bound) and not yet read in there (`moved`, as for owed items)."""
 
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",
@@ -84,12 +90,13 @@ TABLES = (
     run bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     first_id bigint NOT NULL, last_id bigint NOT NULL, final_at double precision NOT NULL)""",
     *NODE_COLUMNS,
+    *MESSAGE_HAND_OVER,
     f"INSERT INTO smsc_schema (version) VALUES ({SCHEMA_VERSION})",
 )
 """The version table, the id sequences, messages, owed outbound items, runs of finished
 message ids (oldest first by run), and the nodes with the accounts bound on each."""
 OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds")
-UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS}
+UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS, 2: MESSAGE_HAND_OVER}
 """Per version before this one, the statements that take its tables to the next."""
 
 

@@ -176,6 +176,7 @@ def test_a_version_1_database_gets_the_nodes_and_keeps_its_messages(
     with psycopg.connect(postgresql_dsn, autocommit=True) as connection:  # as version 1 was
         for statement in ("DROP TABLE nodes", "DROP TABLE binds",
                           "ALTER TABLE messages DROP COLUMN node",
+                          "ALTER TABLE messages DROP COLUMN moved",
                           "ALTER TABLE outbound DROP COLUMN node",
                           "ALTER TABLE outbound DROP COLUMN moved",
                           "UPDATE smsc_schema SET version = 1"):
