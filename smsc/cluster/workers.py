@@ -2,12 +2,12 @@
 sharing the SMPP ports with SO_REUSEPORT (the kernel spreads the connections over them).
 
 The first process, the supervisor, serves nothing itself: it refuses a store the workers
-could not share, holds each SMPP port (bound, not listening: a free one for port 0, so that
-every worker gets the same), starts the workers as `smsc serve ... --worker I --worker-ports
-P,...`, passes SIGINT, SIGTERM and SIGHUP on to them, and ends when they have all ended: with
-the first failure's exit code, after stopping the others, or 0. The control API and the
-dashboard are the first worker's (its /v1/status lists every node); the others serve SMPP
-only.
+could not share or cannot open (one line, not one per worker), holds each SMPP port (bound,
+not listening: a free one for port 0, so that every worker gets the same), starts the
+workers as `smsc serve ... --worker I --worker-ports P,...`, passes SIGINT, SIGTERM and
+SIGHUP on to them, and ends when they have all ended: with the first failure's exit code,
+after stopping the others, or 0. The control API and the dashboard are the first worker's
+(its /v1/status lists every node); the others serve SMPP only.
 """
 
 from __future__ import annotations
@@ -35,6 +35,25 @@ def refusal(config: Config, workers: int) -> str | None:
     return None
 
 
+def store_problem(config: Config) -> str | None:
+    """Why the workers could not open the store, as the one line each would print (None:
+    they can). The supervisor connects once, and makes or upgrades the tables, before it
+    starts any worker: an unreachable database is one line, not one per worker."""
+    from smsc.store.errors import StoreOpenError
+
+    try:
+        from smsc.store.postgresql_schema import connect, describe, prepare_tables
+    except ImportError as error:  # psycopg is an optional extra
+        return ("smsc: store.kind = postgresql needs psycopg: pip install "
+                f"'smsc-simulator[postgresql]' ({error})")
+    try:
+        with connect(config.store.dsn, synchronous_commit=True) as db:
+            prepare_tables(db, describe(config.store.dsn))
+    except StoreOpenError as error:
+        return f"smsc: {error}"
+    return None
+
+
 def as_worker(config: Config, index: int, ports: Sequence[int]) -> Config:
     """A worker's config: the supervisor's ports for its listeners, and the control API on
     the first worker only."""
@@ -53,7 +72,8 @@ def as_worker(config: Config, index: int, ports: Sequence[int]) -> Config:
 
 def supervise(config: Config, workers: int, argv: Sequence[str]) -> int:
     """Run `workers` workers of `smsc serve` with `argv` until they have all ended; the exit
-    code. A port that cannot be held is one line and exit 2, before any worker starts."""
+    code. A port that cannot be held, or a store that cannot be opened, is one line and exit
+    2, before any worker starts."""
     held = []
     try:
         for listener in effective_listeners(config.server):
@@ -64,6 +84,10 @@ def supervise(config: Config, workers: int, argv: Sequence[str]) -> int:
                 print(f"smsc: cannot listen on SMPP {listener.host}:{listener.port}: {reason}",
                       file=sys.stderr)
                 return EXIT_USAGE
+        problem = store_problem(config)
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return EXIT_USAGE
         ports = ",".join(str(sockets[0].getsockname()[1]) for sockets in held)
         children = [subprocess.Popen([sys.executable, "-m", "smsc", *argv, "--worker",
                                       str(index), "--worker-ports", ports],

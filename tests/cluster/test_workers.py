@@ -91,3 +91,16 @@ def test_workers_on_a_port_in_use_is_one_line_before_any_worker_starts(
                               capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert done.stderr == f"smsc: cannot listen on SMPP 127.0.0.1:{port}: address already in use\n"
+
+
+def test_workers_on_a_database_that_cannot_be_reached_is_one_line(tmp_path: Path) -> None:
+    """Said by the supervisor before any worker starts (four workers would each say it, but
+    for those the first to fail stopped first)."""
+    config = tmp_path / "smsc.toml"  # (no server listens there)
+    config.write_text(f'[store]\nkind = "postgresql"\ndsn = "host={tmp_path} port=1"\n')
+    done = subprocess.run([*SMSC, "--config", str(config), "--workers", "4", "--port", "0",
+                           "--http-port", "0"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"smsc: postgresql host={tmp_path} port=1: cannot connect ("), line
