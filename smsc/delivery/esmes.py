@@ -11,7 +11,9 @@ ESME_RMSGQFUL), no answer, a dropped connection or no receiver bound is retried 
 retry schedule until validity ends (EXPIRED); any other refusal is retried too, and the
 `REFUSALS_ALLOWED`-th attempt it refuses makes the message UNDELIVERABLE. The error code of a
 refusal is its command_status (the receipt's err:); of no receiver, 27 (absent subscriber).
-Messages that found no receiver are made due at once when their account binds (`run`).
+Messages that found no receiver are made due at once when their account binds (`run`). A
+message that finds every receiver's window full waits, claimed, until an answer frees room
+(`room`), as receipts wait for it: a burst to an ESME is not turned into retries.
 
 In a cluster (`Elsewhere`: the other nodes of a PostgreSQL store) an attempt that finds no
 receiver here but one bound on another node hands the message to that node, which attempts
@@ -21,6 +23,7 @@ it as its own; a message waiting for its account is made due when it binds on an
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol
@@ -103,6 +106,8 @@ class EsmeDelivery:
         """Per receiving account, claimed messages for a node where it is bound."""
         self._handing = trio.Event()
         self._binds_changed = trio.Event()
+        self._backlog: dict[str, deque[Message]] = {}
+        """Per receiving account, claimed messages that found every receiver's window full."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Make the messages waiting for an account due as soon as it binds a receiver (on
@@ -116,6 +121,12 @@ class EsmeDelivery:
             while True:
                 await self._binds_changed.wait()
                 self._binds_changed = trio.Event()
+                for system_id in list(self._backlog):
+                    if self.binds.receivers(system_id):
+                        self.room(system_id)
+                    else:  # its receivers gone: attempted again (elsewhere, or waiting)
+                        for message in self._backlog.pop(system_id):
+                            self.attempt(message, system_id)
                 bound = [s for s in self._waiting if self._bound_anywhere(s)]
                 ids = [i for system_id in bound for i in self._waiting.pop(system_id)]
                 if ids:
@@ -156,9 +167,11 @@ class EsmeDelivery:
         """Send a claimed message to `system_id`'s receiver; its outcome follows the answer."""
         receiver = self._receiver(system_id)
         if receiver is None:
+            if self.binds.receivers(system_id):  # every window full: sent as room frees
+                self._backlog.setdefault(system_id, deque()).append(message)
+                return
             elsewhere = self.elsewhere
-            if elsewhere is not None and not self.binds.receivers(system_id) \
-                    and elsewhere.bound_elsewhere(system_id):
+            if elsewhere is not None and elsewhere.bound_elsewhere(system_id):
                 self._to_hand.setdefault(system_id, []).append(message)
                 self._handing.set()
             else:
@@ -184,6 +197,22 @@ class EsmeDelivery:
                 self._settle(attempt, NO_ANSWER)
                 return
             self._in_flight[(id(receiver), sent.sequence_number)] = attempt
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether messages wait for room in a receiver's window."""
+        return bool(self._backlog)
+
+    def room(self, system_id: str) -> None:
+        """A receiver of `system_id` may have room in its window again (an answer came):
+        send what waits for it, oldest first."""
+        backlog = self._backlog.pop(system_id, None)
+        if backlog is None:
+            return
+        while backlog and any(r.window_free > 0 for r in self.binds.receivers(system_id)):
+            self.attempt(backlog.popleft(), system_id)
+        if backlog:
+            self._backlog[system_id] = backlog
 
     def _unbound(self, message: Message, system_id: str) -> None:
         """An attempt that found no receiver: retried, and made due when one binds."""

@@ -286,6 +286,8 @@ class OutboundDispatcher:
             self.committer.outbound_acknowledged_run([item.item_id for item in acknowledged])
             if self.on_acknowledged is not None:
                 self.on_acknowledged(acknowledged)
+        if self.esmes is not None and self.esmes.backlogged:  # (room in the window again)
+            self.esmes.room(receiver.system_id)
         if settled and not self._woken:  # (wake's test, inlined: once per run)
             self.wake()
 
@@ -297,6 +299,8 @@ class OutboundDispatcher:
             self._rest(receiver)
         elif item is None and self.esmes is not None:
             self.esmes.answered(receiver, key[1], NO_ANSWER)
+        if self.esmes is not None and self.esmes.backlogged:
+            self.esmes.room(receiver.system_id)
         self.wake()
 
     def on_closed(self, receiver: Receiver, unanswered: tuple[Pdu, ...]) -> None:

@@ -121,6 +121,32 @@ async def test_a_permanent_refusal_is_retried_then_undeliverable() -> None:
     assert receipt.err == f"{S.ESME_RX_P_APPN & 0xFF:03d}"
 
 
+async def test_a_burst_past_the_receivers_window_waits_for_room_not_for_a_retry() -> None:
+    """Bob's window is 10: the other 5 go as his answers free room, each in its first
+    attempt (the clock does not move: a retry would never come)."""
+    async with open_smsc(accounts=ACCOUNTS) as smsc, \
+            esme_client.connect("127.0.0.1", smsc.smpp_port, **as_alice()) as alice:
+        bob = await refusing_bob(smsc)
+        with trio.fail_after(10):
+            sent = [await alice.submit_text(BOB, f"burst {n}", registered_delivery=1)
+                    for n in range(15)]
+            held = []
+            while len(held) < 10:
+                event = await bob.next_event()
+                if isinstance(event, RequestReceived):
+                    held.append(event.message)
+            for request in held:
+                await bob.send(make_response(request, S.ESME_ROK))
+            rest = [await refuse_next(bob, S.ESME_ROK) for _ in range(5)]
+            receipts = [await alice.wait_receipt(result.message_id) for result in sent]
+            messages = await smsc.messages(number=BOB)
+        await bob.stream.aclose()
+    assert sorted(m.short_message for m in [*held, *rest]) == sorted(
+        f"burst {n}".encode() for n in range(15))
+    assert {r.state for r in receipts} == {MessageState.DELIVERED}
+    assert {m["attempts"] for m in messages} == {1}
+
+
 async def test_an_esme_that_never_binds_leaves_the_message_to_expire() -> None:
     async with open_smsc(accounts=ACCOUNTS) as smsc, \
             esme_client.connect("127.0.0.1", smsc.smpp_port, **as_alice()) as alice:
