@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -115,3 +116,74 @@ async def test_a_node_that_finds_itself_taken_over_stops(
                 db.execute("DELETE FROM nodes WHERE id = %s", (running.node.node_id,))
             await running.node.beat()
             assert running.shutdown.is_set()
+
+
+def owed(dsn: str) -> int:
+    with psycopg.connect(dsn) as db:
+        row = db.execute("SELECT count(*) FROM outbound").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_notifications_lost_for_good_under_load_everything_arrives_once(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    """The LISTEN connections cut every few milliseconds for a whole run: receipts handed
+    from A to the sender's receiver on B, and messages handed from A to an ESME bound on B,
+    arrive all the same (read after each reconnection, or at the poll), each once."""
+    accounts = (AccountConfig(system_id="alice", password="alice"),
+                AccountConfig(system_id="bob", password="bob", mo_addresses=("4915100009999",)))
+    config = dataclasses.replace(node_config(make_config, postgresql_dsn), accounts=accounts)
+    cuts = 0
+
+    async def cut_again_and_again() -> None:
+        nonlocal cuts
+        with psycopg.connect(postgresql_dsn, autocommit=True) as db:
+            while True:
+                cut = await trio.to_thread.run_sync(db.execute, (
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query "
+                    "LIKE 'LISTEN %' AND datname = current_database()"))
+                cuts += len(cut.fetchall())
+                await trio.sleep(0.01)
+
+    receipts: Counter[str] = Counter()
+    mo: Counter[str] = Counter()
+
+    async def receive(client: Any, count: Counter[str], done: trio.Event, wanted: int) -> None:
+        async for delivery in client.deliveries():
+            key = (delivery.receipt.message_id.lower() if delivery.receipt is not None
+                   else delivery.text)
+            count[key] += 1
+            if len(count) == wanted:
+                done.set()
+
+    with trio.fail_after(60):
+        a: RunningSmsc = await start_smsc(config)
+        b: RunningSmsc = await start_smsc(config)
+        async with esme_client.connect("127.0.0.1", b.smpp_port, mode="receiver",
+                                       system_id="alice", password="alice") as alice_rx, \
+                esme_client.connect("127.0.0.1", b.smpp_port, mode="receiver",
+                                    system_id="bob", password="bob") as bob, \
+                esme_client.connect("127.0.0.1", a.smpp_port, mode="transmitter",
+                                    system_id="alice", password="alice") as tx, \
+                trio.open_nursery() as nursery:
+            assert a.node is not None
+            while not (a.node.bound_elsewhere("alice") and a.node.bound_elsewhere("bob")):
+                await a.node.wait_binds_changed()
+            all_receipts, all_mo = trio.Event(), trio.Event()
+            nursery.start_soon(cut_again_and_again)
+            nursery.start_soon(receive, alice_rx, receipts, all_receipts, 300)
+            nursery.start_soon(receive, bob, mo, all_mo, 100)
+            sent = [await tx.submit_text("4915100000002", f"crossing {n}",
+                                         registered_delivery=1) for n in range(200)]
+            sent += [await tx.submit_text("4915100009999", f"to bob {n}",
+                                          registered_delivery=1) for n in range(100)]
+            await all_receipts.wait()
+            await all_mo.wait()
+            while await trio.to_thread.run_sync(owed, postgresql_dsn):
+                await trio.sleep(0.05)  # (acknowledgements on their way to the store)
+            nursery.cancel_scope.cancel()  # nothing is owed: no duplicate is on its way
+    assert cuts >= 10, cuts  # (some 100 in a run of a few seconds)
+    assert set(receipts) == {result.message_id.lower() for result in sent}
+    assert set(mo) == {f"to bob {n}" for n in range(100)}
+    duplicates = sum(receipts.values()) - 300 + sum(mo.values()) - 100
+    assert duplicates == 0, (duplicates, receipts.most_common(3), mo.most_common(3))
