@@ -14,9 +14,14 @@ import trio
 import esme_client
 from smsc.app import RunningSmsc
 from smsc.config import AccountConfig, Config, PostgresqlConfig
-from smsc.pdu.constants import MessageState
+from smsc.pdu import DeliverSm, make_response
+from smsc.pdu.constants import CommandStatus, MessageState
+from smsc.session import RequestReceived
+
+from ..esme import Esme
 
 pytestmark = pytest.mark.usefixtures("postgresql_server")
+S = CommandStatus
 BOB = "4915100009999"
 ACCOUNTS = (
     AccountConfig(system_id="alice", password="alice"),
@@ -80,3 +85,35 @@ async def test_a_message_waiting_for_an_esme_goes_when_it_binds_on_another_node(
                 receipt = await alice.wait_receipt(sent.message_id)
     assert (mo.destination_addr, mo.text) == (BOB, "are you there?")
     assert receipt.state is MessageState.DELIVERED
+
+
+async def test_refusals_on_the_other_node_make_it_undeliverable(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    """Bob, bound on B only, refuses each attempt: the third refusal makes the message
+    UNDELIV, and the receipt says so to alice on A."""
+    config = node_config(make_config, postgresql_dsn)
+    config = dataclasses.replace(config, store=dataclasses.replace(
+        config.store, retry_schedule=(0.1,)))
+    with trio.fail_after(30):
+        a: RunningSmsc = await start_smsc(config)
+        b: RunningSmsc = await start_smsc(config)
+        stream = await trio.open_tcp_stream("127.0.0.1", b.smpp_port)
+        bob = Esme(stream)
+        bob.auto_answer = False
+        assert (await bob.bind(system_id="bob", password="bob")).command_status == S.ESME_ROK
+        assert a.node is not None
+        while not a.node.bound_elsewhere("bob"):
+            await a.node.wait_binds_changed()
+        async with connect(a, "alice") as alice:
+            sent = await alice.submit_text(BOB, "are you there?", registered_delivery=1)
+            refused = 0
+            while refused < 3:
+                event = await bob.next_event()
+                if isinstance(event, RequestReceived) and isinstance(event.message, DeliverSm):
+                    await bob.send(make_response(event.message, S.ESME_RX_P_APPN))
+                    refused += 1
+            receipt = await alice.wait_receipt(sent.message_id)
+        await stream.aclose()
+    assert receipt.state is MessageState.UNDELIVERABLE
+    assert receipt.err == f"{S.ESME_RX_P_APPN & 0xFF:03d}"
+    assert stored(postgresql_dsn, BOB) == [(int(MessageState.UNDELIVERABLE), 3)]
