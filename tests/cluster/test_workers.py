@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -94,13 +95,35 @@ def test_workers_on_a_port_in_use_is_one_line_before_any_worker_starts(
 
 
 def test_workers_on_a_database_that_cannot_be_reached_is_one_line(tmp_path: Path) -> None:
-    """Said by the supervisor before any worker starts (four workers would each say it, but
-    for those the first to fail stopped first)."""
-    config = tmp_path / "smsc.toml"  # (no server listens there)
+    """Said by the supervisor, which connects once, before any worker starts (each worker
+    would connect, and say it, if they started). What listens at the database's socket
+    counts the connections and hangs up on each a second later (time enough for every
+    worker started to connect before the first to fail stops the others)."""
+    config = tmp_path / "smsc.toml"
     config.write_text(f'[store]\nkind = "postgresql"\ndsn = "host={tmp_path} port=1"\n')
-    done = subprocess.run([*SMSC, "--config", str(config), "--workers", "4", "--port", "0",
-                           "--http-port", "0"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    connections = 0
+
+    def hang_up(listener: socket.socket) -> None:
+        nonlocal connections
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            connections += 1
+            threading.Timer(1.0, connection.close).start()
+
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(tmp_path / ".s.PGSQL.1"))
+        listener.listen(16)
+        thread = threading.Thread(target=hang_up, args=(listener,), daemon=True)
+        thread.start()
+        done = subprocess.run([*SMSC, "--config", str(config), "--workers", "4", "--port",
+                               "0", "--http-port", "0"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        listener.shutdown(socket.SHUT_RDWR)
+    thread.join(10)
     assert done.returncode == 2
     (line,) = done.stderr.splitlines()
     assert line.startswith(f"smsc: postgresql host={tmp_path} port=1: cannot connect ("), line
+    assert connections == 1
