@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -179,7 +180,8 @@ def node_name(config: Config, bound: list[list[trio.SocketListener]]) -> str:
 
 
 def cluster_node(store: MessageStore, *, committer: Committer, binds: BindRegistry,
-                 wake_outbound: Callable[[], None], on_lost: Callable[[], None]
+                 wake_outbound: Callable[[], None], on_lost: Callable[[], None],
+                 session_id: Callable[[Link], int], supervisor: int | None
                  ) -> ClusterNode | None:
     """The store's node, for a PostgreSQL store (the only kind several processes share)."""
     if type(store).__name__ != "PostgresqlStore":  # (psycopg is imported only for it)
@@ -189,7 +191,8 @@ def cluster_node(store: MessageStore, *, committer: Committer, binds: BindRegist
 
     assert isinstance(store, PostgresqlStore)
     return ClusterNode(store=store, committer=committer, binds=binds,
-                       wake_outbound=wake_outbound, on_lost=on_lost)
+                       wake_outbound=wake_outbound, on_lost=on_lost, session_id=session_id,
+                       supervisor=supervisor)
 
 
 def pending_limits(config: Config) -> dict[str, int]:
@@ -251,7 +254,8 @@ async def run(
     try:
         if lock is not None:
             lock.acquire()  # before anything in the directory is touched
-        await _run(config, bound, task_status=task_status)
+        await _run(config, bound, supervisor=os.getppid() if reuse_port else None,
+                   task_status=task_status)
     finally:
         if lock is not None:
             lock.release()
@@ -283,7 +287,9 @@ def give_back_fates(simulation: Simulation, news: list[NewMessage]) -> None:
 
 
 async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
-               task_status: trio.TaskStatus[RunningSmsc]) -> None:
+               supervisor: int | None, task_status: trio.TaskStatus[RunningSmsc]) -> None:
+    """`supervisor`: the pid of the `--workers` supervisor (reuse_port is `--workers`), whose
+    first worker's /metrics gathers its siblings' (None: not a worker)."""
     clock = Clock(scale=config.simulation.time_scale)
     metrics = SmscMetrics(enabled=config.control.metrics)
     simulation = Simulation(networks=config.networks, handsets=config.handsets,
@@ -337,8 +343,13 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
         on_attempt=metrics.record_attempt if metrics.enabled else None,
         follow_up=simulation_control.after_attempt, esmes=esmes,
     )
+    shutdown = trio.Event()
+    node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
+                        on_lost=shutdown.set, session_id=control.session_id,
+                        supervisor=supervisor)
+    control.cluster = node
     authenticator = BindAuthenticator(
-        accounts=accounts, binds=binds, metrics=metrics, clock=clock,
+        accounts=accounts, binds=binds, metrics=metrics, clock=clock, cluster=node,
         system_id=config.server.system_id,
         failed_binds=FailedBinds(config.server.bind_failure_backoff,
                                  config.server.bind_failure_backoff_max,
@@ -369,9 +380,6 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     )
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
-    shutdown = trio.Event()
-    node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
-                        on_lost=shutdown.set)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)

@@ -1,12 +1,14 @@
 """ClusterNode: this process as one node of a PostgreSQL store shared with others.
 
-It beats the node's heartbeat, takes over the work of dead nodes, keeps the `binds` table
-saying which accounts have a receiver bound here, and hands what is owed to an account with
-no receiver here to a node that has one (round-robin over them), waking it with NOTIFY in the
-same transaction; it LISTENs for what others hand to it (`notifications`). The store does the
-writes (`PostgresqlStore.take_over_dead`, `adopt_outbound`, `hand_over`), through the
-committer like every other store call; the heartbeat, the node list and the binds go on a
-connection of this node's own, in a thread (psycopg blocks).
+It beats the node's heartbeat, takes over the work of dead nodes, admits each bind into the
+`sessions` table (`max_binds` counted across the live nodes) and takes it out at unbind, and
+hands what is owed to an account with no receiver here to a node that has one (round-robin
+over them), waking it with NOTIFY in the same transaction; it LISTENs for what others hand to
+it (`notifications`). The store does the writes (`PostgresqlStore.take_over_dead`,
+`adopt_outbound`, `hand_over`), through the committer like every other store call; the
+heartbeat, the node list and the sessions go on a connection of this node's own, in a thread
+(psycopg blocks). With `--workers`, it also says where a worker serves its metrics and
+gathers its siblings' (`scrape`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import psycopg
 import trio
 
 from smsc.cluster.notifications import listen
+from smsc.cluster.scrape import fetch_metrics
 from smsc.delivery.committer import Committer
 from smsc.delivery.receivers import BindRegistry
+from smsc.server.link import Link
 from smsc.store import postgresql_nodes as nodes
 from smsc.store.errors import StoreOpenError
 from smsc.store.postgresql import PostgresqlStore
@@ -31,11 +35,17 @@ from smsc.store.postgresql_schema import connect
 log = logging.getLogger("smsc.cluster")
 HAND_OVER_BATCH = 1000
 """Items handed to another node per transaction."""
+SCRAPE_TIMEOUT = 2.0
+"""Seconds a sibling worker has to answer a metrics scrape before it is left out."""
+Answer = Callable[[bool | None], None]
+"""How a bind's admission is told: True (admitted), False (the account's max_binds are bound
+across the live nodes) or None (the database could not say)."""
 
 
 class ClusterNode:
     def __init__(self, *, store: PostgresqlStore, committer: Committer, binds: BindRegistry,
-                 wake_outbound: Callable[[], None], on_lost: Callable[[], None]) -> None:
+                 wake_outbound: Callable[[], None], on_lost: Callable[[], None],
+                 session_id: Callable[[Link], int], supervisor: int | None = None) -> None:
         self.store = store
         self.committer = committer
         self.binds = binds
@@ -53,8 +63,16 @@ class ClusterNode:
         self._remote: dict[str, list[int]] = {}
         """Per account, the other live nodes with a receiver bound for it."""
         self._turns: Counter[str] = Counter()
-        self._bound: list[str] | None = None
-        """The accounts the binds table says have a receiver here (None: not written yet)."""
+        self.session_id = session_id
+        """The control plane's number of a link: its session's key in `sessions`."""
+        self.supervisor = supervisor
+        """The `--workers` supervisor's pid (None: not a worker)."""
+        self.bound_at: dict[Link, float] = {}
+        """This node's sessions in the `sessions` table, and when each bound (POSIX)."""
+        self._nursery: trio.Nursery | None = None
+        self._ending = 0
+        """Rows of sessions ended and not yet deleted."""
+        self._ended = trio.Event()
         self._work = trio.Event()
         self._adopt = True
         self._refresh = True
@@ -89,6 +107,7 @@ class ClusterNode:
                   ) -> None:
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 await self.beat()
                 await nursery.start(partial(
                     listen, self.store.dsn, [nodes.channel(self.node_id), nodes.BINDS_CHANNEL],
@@ -103,6 +122,7 @@ class ClusterNode:
                     self._work = trio.Event()
                     await self._settle()
         finally:
+            self._nursery = None
             if self._db is not None:
                 self._db.close()
 
@@ -162,12 +182,9 @@ class ClusterNode:
                 self.poke()
 
     async def _settle(self) -> None:
-        """Bring the binds table, what was handed here and what to hand over up to date."""
+        """Bring the other nodes' receivers, what was handed here and what to hand over up
+        to date."""
         try:
-            bound = sorted(self.binds.receiving_systems())
-            if bound != self._bound:
-                await self._on_db(nodes.set_binds, self.node_id, bound)
-                self._bound = bound
             if self._refresh:
                 self._refresh = False
                 self._remote = await self._on_db(nodes.remote_binds, self.node_id,
@@ -199,3 +216,111 @@ class ClusterNode:
                 pass
             if not handed:  # (nothing waiting, or the node is gone: read the binds again)
                 self._refresh = True
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def admit(self, link: Link, system_id: str, bind_mode: str, max_binds: int,
+              window: int, answer: Answer) -> None:
+        """Admit a bind the account allows into the `sessions` table, unless the account
+        has `max_binds` sessions on the live nodes already; `answer` is told which."""
+        if not self._spawn(self._admit, link, system_id, bind_mode, max_binds, window,
+                           answer):
+            answer(None)
+
+    async def _admit(self, link: Link, system_id: str, bind_mode: str, max_binds: int,
+                     window: int, answer: Answer) -> None:
+        try:
+            bound_at = await self._on_db(
+                nodes.open_session, self.node_id, self.session_id(link), system_id,
+                bind_mode, link.peer, window, max_binds, self.timeout)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: %s bind not admitted (%s)", self.node_id,
+                        link.peer, error)
+            answer(None)
+            return
+        if bound_at is None:
+            answer(False)
+            return
+        self.bound_at[link] = bound_at
+        answer(True)
+
+    def ended(self, link: Link) -> None:
+        """The link unbound or closed: its row goes (if it has one)."""
+        if self.bound_at.pop(link, None) is not None and self._spawn(
+                self._end, self.session_id(link)):
+            self._ending += 1
+
+    def _spawn(self, function: Callable[..., Any], *args: Any) -> bool:
+        """Start `function(*args)` in the node's nursery; False once the node is stopping
+        (its rows go with it)."""
+        try:
+            if self._nursery is not None:
+                self._nursery.start_soon(function, *args)
+                return True
+        except RuntimeError:  # (closed to new arrivals)
+            pass
+        return False
+
+    async def _end(self, session: int) -> None:
+        try:
+            await self._on_db(nodes.close_session, self.node_id, session)
+        except (psycopg.Error, StoreOpenError) as error:  # (gone with the node at its stop)
+            log.warning("cluster: node %d: session %d's row stays (%s)", self.node_id,
+                        session, error)
+        finally:
+            self._ending -= 1
+            if not self._ending:
+                self._ended.set()
+                self._ended = trio.Event()
+
+    async def wait_sessions_ended(self) -> None:
+        """Return once the rows of the sessions ended so far are deleted (for tests: an ESME
+        that unbinds here and binds at once on another node may find its row still there)."""
+        while self._ending:
+            await self._ended.wait()
+
+    async def sessions(self) -> list[tuple[Any, ...]] | None:
+        """Every live node's sessions, as `postgresql_nodes.list_sessions` reads them; None
+        when the database cannot say."""
+        try:
+            rows: list[tuple[Any, ...]] = await self._on_db(nodes.list_sessions, self.timeout)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: no session list (%s)", self.node_id, error)
+            return None
+        return rows
+
+    def node_name(self, node: int) -> str:
+        """A node's name as the last heartbeat read it ("" when unknown)."""
+        return next((str(n["name"]) for n in self.nodes if n["id"] == node), "")
+
+    # -- metrics of the --workers siblings --------------------------------------------------
+
+    async def publish_metrics(self, address: str) -> None:
+        """Say where this worker serves its metrics (`host:port`), for the first worker."""
+        assert self.supervisor is not None
+        await self._on_db(nodes.set_metrics, self.node_id, address, self.supervisor)
+
+    async def sibling_metrics(self, token: str = "") -> tuple[dict[int, bytes], list[int]]:
+        """The metrics of the other live workers of this node's supervisor, as each serves
+        them, fetched at once; and the nodes that did not answer in `SCRAPE_TIMEOUT`."""
+        if self.supervisor is None:
+            return {}, []
+        try:
+            found = await self._on_db(nodes.siblings, self.node_id, self.supervisor,
+                                      self.timeout)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: no sibling list (%s)", self.node_id, error)
+            return {}, []
+        texts: dict[int, bytes] = {}
+
+        async def fetch(node: int, address: str) -> None:
+            with trio.move_on_after(SCRAPE_TIMEOUT):
+                try:
+                    texts[node] = await fetch_metrics(address, token)
+                except (OSError, ValueError, trio.BrokenResourceError) as error:
+                    log.warning("cluster: node %d's metrics at %s: %s", node, address, error)
+
+        async with trio.open_nursery() as nursery:
+            for node, address in found:
+                nursery.start_soon(fetch, node, address)
+        return texts, [node for node, _ in found if node not in texts]

@@ -213,7 +213,7 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
         return JSONResponse(await control.overview())
 
     async def list_sessions(request: Request) -> Response:
-        return JSONResponse({"sessions": control.sessions()})
+        return JSONResponse({"sessions": await control.every_session()})
 
     async def one_session(request: Request) -> Response:
         link = control.find_session(request.path_params["session_id"])

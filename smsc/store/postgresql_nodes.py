@@ -45,7 +45,8 @@ TAKE_UNOWNED_OUTBOUND = "UPDATE outbound SET node = %s, moved = true WHERE node 
 TAKE_OUTBOUND = "UPDATE outbound SET node = %s, moved = true WHERE node = ANY(%s)"
 """What no node owns (partial indexes: a look at every heartbeat costs next to nothing), and
 what dead nodes owned (a scan, when one died)."""
-FORGET_BINDS = "DELETE FROM binds WHERE node = ANY(%s)"
+FORGET_BINDS = "DELETE FROM sessions WHERE node = ANY(%s)"
+"""The sessions of nodes taken over or stopping."""
 FORGET_NODES = "DELETE FROM nodes WHERE id = ANY(%s)"
 RELEASE_MESSAGES = f"UPDATE messages SET node = NULL WHERE node = %s AND state = {ENROUTE}"
 RELEASE_OUTBOUND = "UPDATE outbound SET node = NULL, moved = false WHERE node = %s"
@@ -62,13 +63,31 @@ HAND_OVER = (
 deletes its row before it gives back what it owns, and a survivor taking over a dead node
 locks its row, so items are never handed to a node that will not read them."""
 NOTIFY = "SELECT pg_notify(%s, '')"
+RECEIVING = "('receiver', 'transceiver')"
 REMOTE_BINDS = (
-    "SELECT b.system_id, array_agg(b.node ORDER BY b.node) FROM binds AS b "
-    f"JOIN nodes AS n ON n.id = b.node WHERE b.node <> %s AND n.heartbeat >= {NOW} - %s "
-    "GROUP BY b.system_id")
-UNBIND = "DELETE FROM binds WHERE node = %s AND NOT (system_id = ANY(%s))"
-BIND = ("INSERT INTO binds (node, system_id) SELECT %s, unnest(%s::text[]) "
-        "ON CONFLICT DO NOTHING")
+    "SELECT s.system_id, array_agg(DISTINCT s.node ORDER BY s.node) FROM sessions AS s "
+    f"JOIN nodes AS n ON n.id = s.node WHERE s.node <> %s AND s.bind_type IN {RECEIVING} "
+    f"AND n.heartbeat >= {NOW} - %s GROUP BY s.system_id")
+ACCOUNT_LOCK = 0x534D5342
+"""The first key of the advisory locks that make an account's binds one at a time across
+the nodes (the second: `hashtext(system_id)`)."""
+LOCK_ACCOUNT = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+COUNT_BINDS = (
+    "SELECT count(*) FROM sessions AS s JOIN nodes AS n ON n.id = s.node "
+    f"WHERE s.system_id = %s AND n.heartbeat >= {NOW} - %s")
+"""An account's sessions on the live nodes (a dead node's are gone with it)."""
+OPEN_SESSION = (
+    "INSERT INTO sessions (node, session, system_id, bind_type, peer, window_size, bound_at) "
+    f"VALUES (%s, %s, %s, %s, %s, %s, {NOW}) RETURNING bound_at")
+CLOSE_SESSION = "DELETE FROM sessions WHERE node = %s AND session = %s RETURNING bind_type"
+LIST_SESSIONS = (
+    "SELECT s.node, n.name, s.session, s.system_id, s.bind_type, s.peer, s.window_size, "
+    "s.bound_at FROM sessions AS s JOIN nodes AS n ON n.id = s.node "
+    f"WHERE n.heartbeat >= {NOW} - %s ORDER BY s.node, s.session")
+SET_METRICS = "UPDATE nodes SET metrics = %s, supervisor = %s WHERE id = %s"
+SIBLINGS = (
+    "SELECT id, metrics FROM nodes WHERE supervisor = %s AND metrics IS NOT NULL "
+    f"AND id <> %s AND heartbeat >= {NOW} - %s ORDER BY id")
 
 
 def channel(node: int) -> str:
@@ -100,17 +119,55 @@ def remote_binds(db: psycopg.Connection[Any], node: int, timeout: float
             db.execute(REMOTE_BINDS, (node, timeout)).fetchall()}
 
 
-def set_binds(db: psycopg.Connection[Any], node: int, system_ids: list[str]) -> None:
-    """The accounts with a receiver bound on this node are these; tell every node."""
+def open_session(db: psycopg.Connection[Any], node: int, session: int, system_id: str,
+                 bind_type: str, peer: str, window: int, max_binds: int, timeout: float
+                 ) -> float | None:
+    """A session bound on `node`, if the account has fewer than `max_binds` sessions on the
+    live nodes: its row, and when it bound (the server's clock); None when it has them all.
+    The account's advisory lock, held until the COMMIT, makes two nodes' binds of one
+    account count one after the other; a receiver's row tells every node."""
     with db.transaction():
-        db.execute(UNBIND, (node, system_ids))
-        db.execute(BIND, (node, system_ids))
-        db.execute(NOTIFY, (BINDS_CHANNEL,))
+        db.execute(LOCK_ACCOUNT, (ACCOUNT_LOCK, system_id))
+        row = db.execute(COUNT_BINDS, (system_id, timeout)).fetchone()
+        if row is not None and row[0] >= max_binds:
+            return None
+        bound = db.execute(OPEN_SESSION, (node, session, system_id, bind_type, peer, window)
+                           ).fetchone()
+        if bind_type in ("receiver", "transceiver"):
+            db.execute(NOTIFY, (BINDS_CHANNEL,))
+    assert bound is not None
+    return float(bound[0])
+
+
+def close_session(db: psycopg.Connection[Any], node: int, session: int) -> None:
+    """A session of `node` unbound or closed: its row goes (a receiver's tells every node)."""
+    with db.transaction():
+        row = db.execute(CLOSE_SESSION, (node, session)).fetchone()
+        if row is not None and row[0] in ("receiver", "transceiver"):
+            db.execute(NOTIFY, (BINDS_CHANNEL,))
+
+
+def list_sessions(db: psycopg.Connection[Any], timeout: float) -> list[tuple[Any, ...]]:
+    """The sessions of every live node: node, its name, session, system_id, bind type, peer,
+    window, bound at (POSIX)."""
+    return [tuple(row) for row in db.execute(LIST_SESSIONS, (timeout,)).fetchall()]
+
+
+def set_metrics(db: psycopg.Connection[Any], node: int, address: str, supervisor: int) -> None:
+    """Where this worker serves its metrics, for its supervisor's first worker to gather."""
+    db.execute(SET_METRICS, (address, supervisor, node))
+
+
+def siblings(db: psycopg.Connection[Any], node: int, supervisor: int, timeout: float
+             ) -> list[tuple[int, str]]:
+    """The other live workers of `supervisor` that serve their metrics: id, host:port."""
+    return [(int(node_id), str(address)) for node_id, address in
+            db.execute(SIBLINGS, (supervisor, node, timeout)).fetchall()]
 
 
 def release(db: psycopg.Connection[Any], node: int) -> None:
     """A node stopping cleanly: its unfinished messages and owed items to no node (the next
-    node to look takes them), its row and binds gone."""
+    node to look takes them), its row and sessions gone."""
     with db.transaction():
         db.execute(FORGET_NODES, ([node],))  # first: no item is handed here after this
         db.execute(RELEASE_MESSAGES, (node,))

@@ -24,7 +24,7 @@ from smsc.pdu.constants import MessageState
 from smsc.store.errors import StoreOpenError, log
 from smsc.store.rows import COLUMNS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ID_BLOCK = 10_000
 """Ids a sequence hands out at a time (INCREMENT BY): one round trip per block, not per id."""
 ENROUTE = int(MessageState.ENROUTE)
@@ -66,6 +66,22 @@ NODE_COLUMNS = (
 the next node to look takes it), the item handed to it and not yet read in (`moved`), the
 nodes, and the accounts with a receiver bound on each (`postgresql_nodes`). The indexes are
 partial, on what is unowned or moved only: the rows the hot path writes enter none of them."""
+SESSION_TABLES = (
+    """CREATE TABLE sessions (
+    node bigint NOT NULL, session bigint NOT NULL, system_id text NOT NULL,
+    bind_type text NOT NULL, peer text NOT NULL, window_size integer NOT NULL,
+    bound_at double precision NOT NULL, PRIMARY KEY (node, session))""",
+    "CREATE INDEX sessions_system ON sessions (system_id)",
+    "DROP TABLE binds",
+    "ALTER TABLE nodes ADD COLUMN metrics text",
+    "ALTER TABLE nodes ADD COLUMN supervisor integer",
+)
+"""Version 3: one row per session bound on each node (its node and session id there, the
+account, bind mode, peer, window and when it bound, by the server's clock), in place of
+version 2's `binds` (the accounts with a receiver on each node): what `/v1/sessions` shows
+of the whole cluster, what `max_binds` counts across nodes, and where receipts find a
+receiver. And per node, where a `--workers` worker without a control API of its own serves
+its metrics (`host:port`) and the pid of the supervisor whose first worker gathers them."""
 
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",
@@ -84,12 +100,14 @@ TABLES = (
     run bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     first_id bigint NOT NULL, last_id bigint NOT NULL, final_at double precision NOT NULL)""",
     *NODE_COLUMNS,
+    *SESSION_TABLES,
     f"INSERT INTO smsc_schema (version) VALUES ({SCHEMA_VERSION})",
 )
 """The version table, the id sequences, messages, owed outbound items, runs of finished
-message ids (oldest first by run), and the nodes with the accounts bound on each."""
-OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds")
-UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS}
+message ids (oldest first by run), the nodes and the sessions bound on each."""
+OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds", "sessions")
+"""The tables that make a database ours (`binds`: versions up to 2)."""
+UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS, 2: SESSION_TABLES}
 """Per version before this one, the statements that take its tables to the next."""
 
 
