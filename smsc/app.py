@@ -27,7 +27,7 @@ from smsc.config import (
     ListenerTlsConfig,
     effective_listeners,
 )
-from smsc.control.api import build_app
+from smsc.control.api import build_app, build_metrics_app
 from smsc.control.plane import ControlPlane
 from smsc.control.serve import serve_http
 from smsc.data_dir import DataDirLock
@@ -447,6 +447,11 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
                 running.http_port = await nursery.start(
                     serve_http, app, config.control.host, config.control.port
                 )
+            elif node is not None and supervisor is not None:  # gathered by the first worker
+                metrics_port = await nursery.start(
+                    serve_http, build_metrics_app(control, token=config.control.token),
+                    "127.0.0.1", 0)
+                await node.publish_metrics(f"127.0.0.1:{metrics_port}")
             running.attach = lambda stream: nursery.start_soon(plain.handle, stream)
             for stream in config.mo_traffic:
                 await nursery.start(run_mo_traffic, stream, mobile, clock)

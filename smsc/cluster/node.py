@@ -298,13 +298,19 @@ class ClusterNode:
     async def publish_metrics(self, address: str) -> None:
         """Say where this worker serves its metrics (`host:port`), for the first worker."""
         assert self.supervisor is not None
-        await self._on_db(nodes.set_metrics, self.node_id, address, self.supervisor)
+        try:
+            await self._on_db(nodes.set_metrics, self.node_id, address, self.supervisor)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: its metrics at %s not recorded, so not gathered "
+                        "(%s)", self.node_id, address, error)
 
-    async def sibling_metrics(self, token: str = "") -> tuple[dict[int, bytes], list[int]]:
+    async def sibling_metrics(self, token: str = ""
+                              ) -> tuple[dict[int, bytes], list[int]] | None:
         """The metrics of the other live workers of this node's supervisor, as each serves
-        them, fetched at once; and the nodes that did not answer in `SCRAPE_TIMEOUT`."""
+        them, fetched at once; and the nodes that did not answer in `SCRAPE_TIMEOUT`. None
+        when this node is not a worker."""
         if self.supervisor is None:
-            return {}, []
+            return None
         try:
             found = await self._on_db(nodes.siblings, self.node_id, self.supervisor,
                                       self.timeout)

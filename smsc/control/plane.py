@@ -23,7 +23,7 @@ from smsc.control.errors import NotFound
 from smsc.control.recent import RecentAcknowledgements
 from smsc.delivery.committer import Committer
 from smsc.delivery.mobile import MobileOriginator
-from smsc.metrics import BIND_MODES, SmscMetrics, Snapshot
+from smsc.metrics import BIND_MODES, SmscMetrics, Snapshot, by_node
 from smsc.pdu.constants import MessageState
 from smsc.pdu.text import decode_text_lenient, is_binary_coding
 from smsc.server.link import Link
@@ -75,8 +75,10 @@ class ClusterView(Protocol):
         """Every live node's sessions (`postgresql_nodes.list_sessions`); None when the
         database cannot say."""
 
-    async def sibling_metrics(self, token: str = "") -> tuple[dict[int, bytes], list[int]]:
-        """The other workers' metrics by node, and the nodes that did not answer."""
+    async def sibling_metrics(self, token: str = ""
+                              ) -> tuple[dict[int, bytes], list[int]] | None:
+        """The other `--workers` workers' metrics by node, and the nodes that did not
+        answer; None when this node is not a worker."""
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -284,6 +286,24 @@ class ControlPlane:
         depth = await self.committer.call(self.store.depth_by_state)
         owed = await self.committer.call(self.store.outbound_counts)
         self._store_snapshot = ({state.name: n for state, n in depth.items()}, owed)
+
+    async def render_metrics(self, accept: str = "", token: str = "") -> tuple[bytes, str]:
+        """/metrics: the exposition and its content type. On a shared PostgreSQL store each
+        sample carries this node's id as `node`, and a `--workers` worker's adds those of
+        its sibling workers (gathered from each, `token` their control token), which serve
+        no control API of their own."""
+        await self.refresh_store_snapshot()
+        cluster = self.cluster
+        if cluster is None:
+            return self.metrics.render(self.snapshot(), accept)
+        here, _ = self.metrics.render(self.snapshot())
+        texts = {str(cluster.node_id): here}
+        gathered = await cluster.sibling_metrics(token)
+        if gathered is None:
+            return by_node(texts, accept=accept)
+        siblings, left_out = gathered
+        texts.update((str(node), text) for node, text in sorted(siblings.items()))
+        return by_node(texts, [str(node) for node in left_out], accept)
 
     def snapshot(self) -> Snapshot:
         """The present state, for the gauges of /metrics (`SmscMetrics.render`); the

@@ -1,20 +1,23 @@
-"""The cluster's sessions and limits: every node's binds in /v1/sessions, max_binds counted
+"""The cluster's view and limits: every node's binds in /v1/sessions, max_binds counted
 across the live nodes, submit throttling and max_pending per node (docs/cluster.md, "What is
-per node")."""
+per node"), /metrics per node and gathered from the --workers siblings."""
 
 from __future__ import annotations
 
 import dataclasses
+import socket
+from functools import partial
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 import esme_client
 from esme_client.errors import BindError, SmppStatusError
-from smsc.app import RunningSmsc
+from smsc.app import RunningSmsc, run
 from smsc.config import AccountConfig, Config, ControlConfig, PostgresqlConfig
 from smsc.pdu.constants import CommandStatus
 from smsc.store.postgresql_nodes import ACCOUNT_LOCK
@@ -124,3 +127,41 @@ async def test_throttling_and_max_pending_are_per_node(
                 assert statuses == [CommandStatus.ESME_ROK, CommandStatus.ESME_ROK,
                                     CommandStatus.ESME_ROK, CommandStatus.ESME_RMSGQFUL,
                                     CommandStatus.ESME_RTHROTTLED]
+
+
+async def test_metrics_carry_the_node_and_the_first_worker_gathers_its_siblings(
+        make_config: Any, postgresql_dsn: str) -> None:
+    """Two workers of one supervisor (this process: SO_REUSEPORT is --workers): the one
+    with the control API serves both nodes' samples; a sibling that does not answer is
+    left out and named in smsc_cluster_scrape_errors."""
+    served = cluster_config(make_config, postgresql_dsn, AccountConfig())
+    sibling = dataclasses.replace(served, control=ControlConfig(enabled=False, port=0))
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            first: RunningSmsc = await nursery.start(partial(run, served, reuse_port=True))
+            second: RunningSmsc = await nursery.start(partial(run, sibling, reuse_port=True))
+            assert first.node is not None and second.node is not None
+            one, two = first.node.node_id, second.node.node_id
+            async with esme_client.connect("127.0.0.1", second.smpp_port, mode="receiver"), \
+                    httpx.AsyncClient(base_url=f"http://127.0.0.1:{first.http_port}") as api:
+                text = (await api.get("/metrics")).text
+                families = {f.name: f for f in text_string_to_metric_families(text)}
+                bound = {(s.labels["node"], s.labels["mode"]): s.value
+                         for s in families["smsc_bound_sessions"].samples}
+                assert bound[str(one), "receiver"] == 0 and bound[str(two), "receiver"] == 1
+                assert {s.labels["node"] for s in families["smsc_build_info"].samples} == {
+                    str(one), str(two)}
+                assert text.count("# TYPE smsc_build_info ") == 1
+                assert families["smsc_cluster_scrape_errors"].samples == []
+                with socket.socket() as silent, psycopg.connect(postgresql_dsn,
+                                                                autocommit=True) as db:
+                    silent.bind(("127.0.0.1", 0))  # (not listening: refused)
+                    db.execute("UPDATE nodes SET metrics = %s WHERE id = %s",
+                               (f"127.0.0.1:{silent.getsockname()[1]}", two))
+                    text = (await api.get("/metrics")).text
+                families = {f.name: f for f in text_string_to_metric_families(text)}
+                assert {s.labels["node"] for s in families["smsc_build_info"].samples} == {
+                    str(one)}
+                (error,) = families["smsc_cluster_scrape_errors"].samples
+                assert error.labels == {"node": str(two)} and error.value == 1
+            nursery.cancel_scope.cancel()
