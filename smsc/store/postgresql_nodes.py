@@ -11,6 +11,12 @@ taken over by the first survivor to lock its row (`FOR UPDATE SKIP LOCKED`), whi
 the owner of its unfinished messages and owed items. A node that stops cleanly leaves its
 rows to no node (NULL), and the next node to look takes them.
 
+Each session bound on a node is a row of `sessions` (written before the bind is answered,
+under the account's advisory lock, so that `max_binds` counts every live node's binds; gone
+at unbind, with its node at a clean stop or a take-over): what `/v1/sessions` shows of the
+other nodes, and where a receipt finds a receiver (`REMOTE_BINDS`). A `--workers` worker
+records where it serves its metrics (`SET_METRICS`), for its first sibling to gather.
+
 An item handed over or taken over is marked `moved` until its new node has read it into
 memory (`ADOPT`), so that a notification missed is made up by the next poll.
 """
