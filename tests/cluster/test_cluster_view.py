@@ -27,10 +27,11 @@ NEVER_REACHABLE = "447700900200"
 """A magic number: retried until validity ends, so its messages stay pending."""
 
 
-def cluster_config(make_config: Any, dsn: str, account: AccountConfig) -> Config:
+def cluster_config(make_config: Any, dsn: str, account: AccountConfig,
+                   node_timeout: float = 3.0) -> Config:
     config: Config = make_config(control=ControlConfig(port=0), accounts=(account,))
     store = dataclasses.replace(config.store, kind="postgresql", dsn=dsn,
-                                postgresql=PostgresqlConfig(node_timeout=3.0))
+                                postgresql=PostgresqlConfig(node_timeout=node_timeout))
     return dataclasses.replace(config, store=store)
 
 
@@ -73,6 +74,27 @@ async def test_max_binds_counts_every_live_node_and_sessions_show_the_cluster(
             with psycopg.connect(postgresql_dsn) as db:
                 assert db.execute("SELECT node, system_id FROM sessions").fetchall() == [
                     (b.node.node_id, "smppclient1")]
+
+
+async def test_a_dead_nodes_sessions_do_not_count_and_go_with_its_take_over(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    config = cluster_config(make_config, postgresql_dsn, AccountConfig(max_binds=1),
+                            node_timeout=60.0)  # (no heartbeat but ours below)
+    with trio.fail_after(30):
+        running: RunningSmsc = await start_smsc(config)
+        assert running.node is not None
+        with psycopg.connect(postgresql_dsn, autocommit=True) as db:
+            row = db.execute("INSERT INTO nodes (name, host, pid, started, heartbeat) "
+                             "VALUES ('gone', 'elsewhere', 1, 0, 0) RETURNING id").fetchone()
+            assert row is not None
+            db.execute("INSERT INTO sessions VALUES (%s, 1, 'smppclient1', 'receiver', "
+                       "'192.0.2.1:4000', 10, 0)", (row[0],))
+            async with esme_client.connect("127.0.0.1", running.smpp_port,
+                                           mode="transmitter"):
+                assert db.execute("SELECT count(*) FROM sessions").fetchone() == (2,)
+                await running.node.beat()  # takes the dead node over
+                assert db.execute("SELECT node, bind_type FROM sessions").fetchall() == [
+                    (running.node.node_id, "transmitter")]
 
 
 async def test_two_binds_at_once_on_two_nodes_one_is_admitted(
