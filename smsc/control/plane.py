@@ -353,7 +353,7 @@ class ControlPlane:
             "queue": {"waiting": sum(queue.values()), "by_state": queue},
             "finished_kept": {state: n for state, n in depth.items() if state in _FINAL},
             "deliveries_pending": {**dict.fromkeys(self.accounts, 0), **owed},
-            "sessions": self.sessions(),
+            "sessions": await self.every_session(),
             "recent_messages": await self.find_messages(MessageQuery(limit=recent)),
         }
 

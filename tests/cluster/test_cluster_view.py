@@ -62,6 +62,8 @@ async def test_max_binds_counts_every_live_node_and_sessions_show_the_cluster(
             assert (seen["system_id"], seen["bind_type"], seen["state"], seen["window"],
                     seen["in_flight"]) == ("smppclient1", "receiver", "bound_rx", 10, None)
             assert seen["peer"].startswith("127.0.0.1:") and seen["bound_since"]
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{b.http_port}") as api:
+                assert (await api.get("/v1/overview")).json()["sessions"] == [seen]
             await a.node.beat()
             (own,) = await sessions_of(a)  # and from A, with its live counters
             assert own["node"] == seen["node"] and own["id"] == seen["id"]
