@@ -557,5 +557,5 @@ def _reload_faults(running: RunningSmsc, old: Config, new: Config) -> bool:
     if running.simulation is not None:
         for before, after in zip(old.networks, new.networks, strict=True):
             if before.faults != after.faults:
-                running.simulation.set_faults(after.name, after.faults, configured=True)
+                running.simulation.configure_faults(after.name, after.faults)
     return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +18,12 @@ from starlette.routing import Route
 
 from smsc.config import ConfigError, FaultMixConfig, parse_section
 from smsc.control.errors import BadRequest, NotFound, json_object, refuse_unknown_fields
-from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
+from smsc.delivery.simulation import (
+    HandsetView,
+    NetworkView,
+    SimulationChangeFailed,
+    SimulationControl,
+)
 from smsc.simulation.inbox import InboxMessage
 from smsc.store import format_message_id
 
@@ -84,6 +90,18 @@ def _optional_number(body: dict[str, Any], key: str, *, positive: bool) -> float
     return float(value)
 
 
+def _changes(handler: Callable[[Request], Awaitable[Response]]
+             ) -> Callable[[Request], Awaitable[Response]]:
+    """A change the store of a cluster did not take is 503, applied nowhere."""
+    async def changing(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except SimulationChangeFailed as error:
+            return JSONResponse({"error": str(error)}, status_code=503)
+
+    return changing
+
+
 def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Route]:
     async def list_handsets(request: Request) -> Response:
         return JSONResponse({"handsets": [
@@ -142,7 +160,8 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
         body = await json_object(request, empty_ok=True)
         refuse_unknown_fields(body, ("duration",))
         duration = _optional_number(body, "duration", positive=True)
-        return JSONResponse(network_json(simulation, simulation.start_outage(name, duration)))
+        view = await simulation.start_outage(name, duration)
+        return JSONResponse(network_json(simulation, view))
 
     async def stop_outage(request: Request) -> Response:
         name = _network(simulation, request)
@@ -154,7 +173,7 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
         refuse_unknown_fields(body, FAULT_FIELDS)
         try:
             faults = parse_section(FaultMixConfig, body, "request body")
-            view = simulation.set_faults(name, faults)
+            view = await simulation.set_faults(name, faults)
         except ConfigError as error:
             raise BadRequest(f"{error.key}: {error.problem}" if error.key else error.problem,
                              422) from None
@@ -170,16 +189,16 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
     return [
         Route("/v1/handsets", list_handsets),
         Route("/v1/handsets/{number}", get_handset),
-        Route("/v1/handsets/{number}", change_handset, methods=["PATCH"]),
-        Route("/v1/handsets/{number}", reset_handset, methods=["DELETE"]),
+        Route("/v1/handsets/{number}", _changes(change_handset), methods=["PATCH"]),
+        Route("/v1/handsets/{number}", _changes(reset_handset), methods=["DELETE"]),
         Route("/v1/handsets/{number}/inbox", read_inbox),
         Route("/v1/handsets/{number}/inbox", clear_inbox, methods=["DELETE"]),
         Route("/v1/networks", list_networks),
         Route("/v1/networks/{name}", get_network),
-        Route("/v1/networks/{name}/outage", start_outage, methods=["POST"]),
-        Route("/v1/networks/{name}/outage", stop_outage, methods=["DELETE"]),
-        Route("/v1/networks/{name}/faults", set_faults, methods=["PUT"]),
-        Route("/v1/reset", reset, methods=["POST"]),
+        Route("/v1/networks/{name}/outage", _changes(start_outage), methods=["POST"]),
+        Route("/v1/networks/{name}/outage", _changes(stop_outage), methods=["DELETE"]),
+        Route("/v1/networks/{name}/faults", _changes(set_faults), methods=["PUT"]),
+        Route("/v1/reset", _changes(reset), methods=["POST"]),
     ]
 
 
