@@ -70,6 +70,7 @@ from smsc.submit import SubmitPreparation
 
 if TYPE_CHECKING:
     from smsc.cluster.node import ClusterNode  # (psycopg: imported only for its store)
+    from smsc.cluster.simulation_sync import SimulationSync
 
 log = logging.getLogger("smsc")
 
@@ -179,17 +180,54 @@ def node_name(config: Config, bound: list[list[trio.SocketListener]]) -> str:
 
 
 def cluster_node(store: MessageStore, *, committer: Committer, binds: BindRegistry,
-                 wake_outbound: Callable[[], None], on_lost: Callable[[], None]
-                 ) -> ClusterNode | None:
+                 wake_outbound: Callable[[], None], on_lost: Callable[[], None],
+                 simulation: SimulationSync | None) -> ClusterNode | None:
     """The store's node, for a PostgreSQL store (the only kind several processes share)."""
     if type(store).__name__ != "PostgresqlStore":  # (psycopg is imported only for it)
         return None
     from smsc.cluster.node import ClusterNode
+    from smsc.cluster.simulation_sync import CHANNEL
     from smsc.store.postgresql import PostgresqlStore
 
     assert isinstance(store, PostgresqlStore)
     return ClusterNode(store=store, committer=committer, binds=binds,
-                       wake_outbound=wake_outbound, on_lost=on_lost)
+                       wake_outbound=wake_outbound, on_lost=on_lost,
+                       listeners={CHANNEL: simulation.poke} if simulation else None)
+
+
+def simulation_sync(store: MessageStore, control: SimulationControl
+                    ) -> SimulationSync | None:
+    """On a PostgreSQL store, the simulation shared with the other nodes (its changes go
+    through the store: `control.shared`); None on a store of one process's own."""
+    if type(store).__name__ != "PostgresqlStore":
+        return None
+    from smsc.cluster.simulation_sync import SimulationSync
+    from smsc.store.postgresql import PostgresqlStore
+
+    assert isinstance(store, PostgresqlStore)
+    sync = SimulationSync(dsn=store.dsn, node_id=store.node_id, apply=control.apply)
+    control.shared = sync
+    return sync
+
+
+async def share_seed(store: MessageStore, simulation: Simulation) -> None:
+    """On a PostgreSQL store, the seed of the nodes running (or this one's, if first).
+
+    Raises:
+        ConfigError: this node's configured seed differs from theirs.
+    """
+    if type(store).__name__ != "PostgresqlStore":
+        return
+    from smsc.cluster.simulation_sync import join_seed
+    from smsc.store.postgresql import PostgresqlStore
+
+    assert isinstance(store, PostgresqlStore)
+    seed = await trio.to_thread.run_sync(
+        join_seed, store.dsn, store.node_id, store.node_timeout, simulation.settings.seed,
+        simulation.seed)
+    if seed != simulation.seed:
+        log.info("simulation: the seed of the nodes running on this store, %d", seed)
+        simulation.use_seed(seed)
 
 
 def pending_limits(config: Config) -> dict[str, int]:
@@ -370,9 +408,11 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
     shutdown = trio.Event()
+    shared = simulation_sync(store, simulation_control)
     node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
-                        on_lost=shutdown.set)
+                        on_lost=shutdown.set, simulation=shared)
     try:
+        await share_seed(store, simulation)  # before anything draws
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)
             await nursery.start(service.run)
@@ -387,6 +427,8 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
             await nursery.start(control.run)
             await nursery.start(simulation_control.run)
             await nursery.start(admin.run)
+            if shared is not None:
+                await nursery.start(shared.run)
             if node is not None:
                 await nursery.start(node.run)
             on_sent = metrics.count_sent_pdu if metrics.enabled else None

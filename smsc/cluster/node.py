@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -35,13 +35,17 @@ HAND_OVER_BATCH = 1000
 
 class ClusterNode:
     def __init__(self, *, store: PostgresqlStore, committer: Committer, binds: BindRegistry,
-                 wake_outbound: Callable[[], None], on_lost: Callable[[], None]) -> None:
+                 wake_outbound: Callable[[], None], on_lost: Callable[[], None],
+                 listeners: Mapping[str, Callable[[], None]] | None = None) -> None:
         self.store = store
         self.committer = committer
         self.binds = binds
         self.wake_outbound = wake_outbound
         self.on_lost = on_lost
         """Called when this node finds itself taken over (silent too long): it must stop."""
+        self.listeners = dict(listeners or {})
+        """Other channels heard on this node's LISTEN connection: each called when notified,
+        and after each (re)connection and poll (a notification may have been lost)."""
         self.node_id = store.node_id
         self.timeout = store.node_timeout
         self.interval = store.node_timeout / 3
@@ -91,7 +95,8 @@ class ClusterNode:
             async with trio.open_nursery() as nursery:
                 await self.beat()
                 await nursery.start(partial(
-                    listen, self.store.dsn, [nodes.channel(self.node_id), nodes.BINDS_CHANNEL],
+                    listen, self.store.dsn,
+                    [nodes.channel(self.node_id), nodes.BINDS_CHANNEL, *self.listeners],
                     on_notify=self._notified, on_connected=self._missed, poll=self.interval))
                 nursery.start_soon(self._heartbeats)
                 nursery.start_soon(self._watch_binds)
@@ -107,6 +112,10 @@ class ClusterNode:
                 self._db.close()
 
     def _notified(self, channel: str) -> None:
+        heard = self.listeners.get(channel)
+        if heard is not None:
+            heard()
+            return
         if channel == nodes.BINDS_CHANNEL:
             self._refresh = True
         else:
@@ -115,6 +124,8 @@ class ClusterNode:
 
     def _missed(self) -> None:
         """(Re)connected, or a poll: read everything again."""
+        for heard in self.listeners.values():
+            heard()
         self._refresh = self._adopt = True
         self.poke()
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import trio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -102,6 +103,25 @@ def _changes(handler: Callable[[Request], Awaitable[Response]]
     return changing
 
 
+def refuse_unknown_params(request: Request, allowed: tuple[str, ...]) -> None:
+    unknown = set(request.query_params) - set(allowed)
+    if unknown:
+        raise BadRequest(f"unknown parameter {sorted(unknown)[0]!r}")
+
+
+def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
 def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Route]:
     async def list_handsets(request: Request) -> Response:
         return JSONResponse({"handsets": [
@@ -181,6 +201,20 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
             raise BadRequest(str(error), 422) from None
         return JSONResponse(network_json(simulation, view))
 
+    async def simulation_state(request: Request) -> Response:
+        refuse_unknown_params(request, ("applied", "timeout"))
+        wanted = _int_query(request, "applied", 0, 0, 2**63 - 1)
+        timeout = _int_query(request, "timeout", 10, 0, 60)
+        with trio.move_on_after(timeout) as waited:
+            await simulation.wait_applied(wanted)
+        if waited.cancelled_caught:
+            return JSONResponse({"error": f"change {wanted} not applied here within "
+                                          f"{timeout} s (applied: {simulation.applied})"},
+                                status_code=504)
+        return JSONResponse({"seed": str(simulation.simulation.seed),
+                             "shared": simulation.shared is not None,
+                             "applied": simulation.applied})
+
     async def reset(request: Request) -> Response:
         refuse_unknown_fields(await json_object(request, empty_ok=True), ())
         await simulation.reset()
@@ -199,6 +233,7 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
         Route("/v1/networks/{name}/outage", _changes(stop_outage), methods=["DELETE"]),
         Route("/v1/networks/{name}/faults", _changes(set_faults), methods=["PUT"]),
         Route("/v1/reset", _changes(reset), methods=["POST"]),
+        Route("/v1/simulation", simulation_state),
     ]
 
 
@@ -225,6 +260,12 @@ _NAME_PARAM = {"name": "name", "in": "path", "required": True,
 _probability = {"type": "number", "minimum": 0, "maximum": 1}
 
 SIMULATION_SCHEMAS: dict[str, Any] = {
+    "Simulation": {"type": "object", "required": ["seed", "shared", "applied"], "properties": {
+        "seed": {"type": "string", "description": "the seed in force (decimal: 64 bits)"},
+        "shared": {"type": "boolean",
+                   "description": "whether the nodes of a cluster share the simulation"},
+        "applied": {"type": "integer",
+                    "description": "the last shared change applied here (0 alone)"}}},
     "Handset": {"type": "object", "required": ["number", "state"], "properties": {
         "number": {"type": "string"}, "profile": {"type": "string", "nullable": True},
         "state": {"type": "string"},
@@ -256,6 +297,20 @@ SIMULATION_SCHEMAS: dict[str, Any] = {
 }
 
 SIMULATION_PATHS: dict[str, Any] = {
+    "/v1/simulation": {"get": {
+        "summary": "The seed in force and the last shared change applied on this node",
+        "description": "On a PostgreSQL store every node applies the changes made on any "
+                       "node, in one order (docs/cluster.md): `applied` is the number of the "
+                       "last one applied here. Given `applied`, the answer waits until this "
+                       "node has applied that change (up to `timeout` seconds, else 504).",
+        "parameters": [
+            {"name": "applied", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0}},
+            {"name": "timeout", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0, "maximum": 60, "default": 10}}],
+        "responses": {"200": _ok("the simulation", "Simulation"),
+                      "400": _fail("bad parameter"),
+                      "504": _fail("the change was not applied here in time")}}},
     "/v1/handsets": {"get": {"summary": "Handsets that received messages, with their inboxes",
                              "responses": {"200": _ok("handsets")}}},
     "/v1/handsets/{number}": {

@@ -77,7 +77,12 @@ class SharedChanges(Protocol):
 
     Raises SimulationChangeFailed when the store does not take it."""
 
+    applied: int
+    """The seq of the last change applied here."""
+
     async def publish(self, change: Change) -> None: ...
+
+    async def wait_applied(self, seq: int) -> None: ...
 
 
 class SimulationChangeFailed(Exception):
@@ -323,6 +328,18 @@ class SimulationControl:
         await self._change({"kind": RESET})
 
     # -- changes ----------------------------------------------------------------------------
+
+    @property
+    def applied(self) -> int:
+        """The number (seq) of the last shared change applied here; 0 alone. A harness that
+        changed something on one node waits for that node's number on another
+        (`wait_applied`) before it sends through it."""
+        return self.shared.applied if self.shared is not None else 0
+
+    async def wait_applied(self, seq: int) -> None:
+        """Return once the shared change `seq`, or a later one, is applied here."""
+        if self.shared is not None:
+            await self.shared.wait_applied(seq)
 
     async def _change(self, change: Change) -> None:
         if self.shared is None:

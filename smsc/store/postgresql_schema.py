@@ -24,7 +24,7 @@ from smsc.pdu.constants import MessageState
 from smsc.store.errors import StoreOpenError, log
 from smsc.store.rows import COLUMNS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ID_BLOCK = 10_000
 """Ids a sequence hands out at a time (INCREMENT BY): one round trip per block, not per id."""
 ENROUTE = int(MessageState.ENROUTE)
@@ -66,6 +66,20 @@ NODE_COLUMNS = (
 the next node to look takes it), the item handed to it and not yet read in (`moved`), the
 nodes, and the accounts with a receiver bound on each (`postgresql_nodes`). The indexes are
 partial, on what is unowned or moved only: the rows the hot path writes enter none of them."""
+SIMULATION_TABLES = (
+    "CREATE SEQUENCE simulation_change_ids",
+    """CREATE TABLE simulation_changes (
+    key text PRIMARY KEY, seq bigint NOT NULL, change jsonb NOT NULL, node bigint,
+    at double precision NOT NULL)""",
+    "CREATE INDEX simulation_changes_seq ON simulation_changes (seq)",
+    """CREATE TABLE simulation_seed (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one), seed text NOT NULL,
+    configured boolean NOT NULL)""",
+    "CREATE TABLE simulation_nodes (node bigint PRIMARY KEY)",
+)
+"""Version 3: the simulation the nodes share (`smsc.cluster.simulation_sync`): the runtime
+changes, the latest per key (a handset, a network's outage or fault mix, the last reset), in
+the order of `seq`; the seed of the nodes running, and which nodes took it."""
 
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",
@@ -84,12 +98,15 @@ TABLES = (
     run bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     first_id bigint NOT NULL, last_id bigint NOT NULL, final_at double precision NOT NULL)""",
     *NODE_COLUMNS,
+    *SIMULATION_TABLES,
     f"INSERT INTO smsc_schema (version) VALUES ({SCHEMA_VERSION})",
 )
 """The version table, the id sequences, messages, owed outbound items, runs of finished
-message ids (oldest first by run), and the nodes with the accounts bound on each."""
-OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds")
-UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS}
+message ids (oldest first by run), the nodes with the accounts bound on each, and the
+simulation they share."""
+OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds",
+        "simulation_changes", "simulation_seed", "simulation_nodes")
+UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS, 2: SIMULATION_TABLES}
 """Per version before this one, the statements that take its tables to the next."""
 
 
