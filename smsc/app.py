@@ -8,6 +8,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -210,24 +211,28 @@ def simulation_sync(store: MessageStore, control: SimulationControl
     return sync
 
 
-async def share_seed(store: MessageStore, simulation: Simulation) -> None:
-    """On a PostgreSQL store, the seed of the nodes running (or this one's, if first).
+async def simulation_start(store: MessageStore, simulation: Simulation, clock: Clock
+                           ) -> float:
+    """The simulation's time base (simulated time) and seed: this process's start and seed,
+    or on a PostgreSQL store those of the first of the nodes running (docs/cluster.md).
 
     Raises:
         ConfigError: this node's configured seed differs from theirs.
     """
+    now = clock.simulated()
     if type(store).__name__ != "PostgresqlStore":
-        return
-    from smsc.cluster.simulation_sync import join_seed
+        return now
+    from smsc.cluster.simulation_sync import join_cluster
     from smsc.store.postgresql import PostgresqlStore
 
     assert isinstance(store, PostgresqlStore)
-    seed = await trio.to_thread.run_sync(
-        join_seed, store.dsn, store.node_id, store.node_timeout, simulation.settings.seed,
-        simulation.seed)
+    seed, started = await trio.to_thread.run_sync(
+        join_cluster, store.dsn, store.node_id, store.node_timeout, simulation.settings.seed,
+        simulation.seed, clock.wall().timestamp())
     if seed != simulation.seed:
         log.info("simulation: the seed of the nodes running on this store, %d", seed)
         simulation.use_seed(seed)
+    return min(now, clock.simulated_of(datetime.fromtimestamp(started, UTC)))
 
 
 def pending_limits(config: Config) -> dict[str, int]:
@@ -341,6 +346,11 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
         accepted_notice=(dialects.notifies_acceptance if dialects.any_notify_acceptance
                          else None), node_name=node_name(config, bound),
     )
+    try:
+        started = await simulation_start(store, simulation, clock)  # schedules, outages
+    except BaseException:
+        store.close()
+        raise
     congestion = CongestionGauge(
         pending_count=store.pending_count,
         max_pending={a.system_id: a.max_pending for a in config.accounts if a.max_pending})
@@ -362,7 +372,6 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
                                   dialects=dialects, on_acknowledged=control.on_acknowledged,
                                   esmes=esmes)
-    started = clock.simulated()  # the simulation's time base: schedules and outages
     clock_control = ClockControl(clock=clock, committer=committer)
     simulation_control = SimulationControl(simulation=simulation, committer=committer,
                                            binds=binds, mobile=mobile, clock=clock,
@@ -412,7 +421,6 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
                         on_lost=shutdown.set, simulation=shared)
     try:
-        await share_seed(store, simulation)  # before anything draws
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)
             await nursery.start(service.run)

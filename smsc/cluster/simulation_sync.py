@@ -1,10 +1,11 @@
 """The simulation the nodes of a PostgreSQL store share: one seed, and every runtime change.
 
-Seed. At start a node joins the nodes running (`join`): the first of them (no other live node
-has joined) sets the seed, its configured `simulation.seed` or the one it drew, and clears the
-changes of an earlier run; the next ones take that seed. A node configured with another seed
-than the running nodes' is refused (ConfigError, one line): its messages would meet other
-fates than theirs.
+Seed and time base. At start a node joins the nodes running (`join`): the first of them (no
+other live node has joined) sets the seed, its configured `simulation.seed` or the one it
+drew, and its start as the time base of handset schedules and scheduled outages, and clears
+the changes of an earlier run; the next ones take that seed and that start. A node configured
+with another seed than the running nodes' is refused (ConfigError, one line): its messages
+would meet other fates than theirs.
 
 Changes. The node that takes a change (`SimulationControl` through the control API or the
 embedding helpers) writes it in `simulation_changes` and notifies `smsc_simulation` in the same
@@ -32,7 +33,7 @@ from smsc.config import ConfigError
 from smsc.delivery.simulation import RESET, Change, SimulationChangeFailed, change_key
 from smsc.store.errors import StoreOpenError
 from smsc.store.postgresql_nodes import NOW
-from smsc.store.postgresql_schema import connect
+from smsc.store.postgresql_schema import connect, describe
 
 log = logging.getLogger("smsc.cluster")
 CHANNEL = "smsc_simulation"
@@ -44,10 +45,10 @@ TAKE_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 FORGET_GONE = (f"DELETE FROM simulation_nodes WHERE node NOT IN "
                f"(SELECT id FROM nodes WHERE heartbeat >= {NOW} - %s)")
 OTHERS = "SELECT count(*) FROM simulation_nodes WHERE node <> %s"
-READ_SEED = "SELECT seed, configured FROM simulation_seed"
-SET_SEED = ("INSERT INTO simulation_seed (one, seed, configured) VALUES (true, %s, %s) "
-            "ON CONFLICT (one) DO UPDATE SET seed = EXCLUDED.seed, "
-            "configured = EXCLUDED.configured")
+READ_SEED = "SELECT seed, configured, started FROM simulation_seed"
+SET_SEED = ("INSERT INTO simulation_seed (one, seed, configured, started) "
+            "VALUES (true, %s, %s, %s) ON CONFLICT (one) DO UPDATE SET seed = EXCLUDED.seed, "
+            "configured = EXCLUDED.configured, started = EXCLUDED.started")
 CLEAR = "DELETE FROM simulation_changes"
 JOIN = "INSERT INTO simulation_nodes (node) VALUES (%s) ON CONFLICT DO NOTHING"
 WRITE = ("INSERT INTO simulation_changes (key, seq, change, node, at) "
@@ -59,8 +60,9 @@ READ = "SELECT seq, change FROM simulation_changes WHERE seq > %s ORDER BY seq"
 
 
 def join(db: psycopg.Connection[Any], node: int, timeout: float, configured: int | None,
-         drawn: int) -> int:
-    """This node among those sharing the simulation; the seed they use.
+         drawn: int, started: float) -> tuple[int, float]:
+    """This node among those sharing the simulation (`started`: now, POSIX seconds); the
+    seed they use and when the first of them started.
 
     Raises:
         ConfigError: `configured` differs from the running nodes' seed.
@@ -71,7 +73,7 @@ def join(db: psycopg.Connection[Any], node: int, timeout: float, configured: int
         others = db.execute(OTHERS, (node,)).fetchone()
         row = db.execute(READ_SEED).fetchone()
         if others and others[0] and row is not None:
-            seed, theirs = int(row[0]), bool(row[1])
+            seed, theirs, started = int(row[0]), bool(row[1]), float(row[2])
             if configured is not None and configured != seed:
                 raise ConfigError(
                     "", "simulation.seed",
@@ -80,10 +82,10 @@ def join(db: psycopg.Connection[Any], node: int, timeout: float, configured: int
                     "every node of a cluster needs the same simulation.seed")
         else:  # the first node of a run: its seed, no change of an earlier run
             seed = configured if configured is not None else drawn
-            db.execute(SET_SEED, (str(seed), configured is not None))
+            db.execute(SET_SEED, (str(seed), configured is not None, started))
             db.execute(CLEAR)
         db.execute(JOIN, (node,))
-    return seed
+    return seed, started
 
 
 def write(db: psycopg.Connection[Any], change: Change, node: int) -> int:
@@ -188,7 +190,17 @@ class SimulationSync:
                         error)
 
 
-def join_seed(dsn: str, node: int, timeout: float, configured: int | None, drawn: int) -> int:
-    """`join` on a connection of its own (at start, in a thread)."""
+def join_cluster(dsn: str, node: int, timeout: float, configured: int | None, drawn: int,
+                 started: float) -> tuple[int, float]:
+    """`join` on a connection of its own (at start, in a thread).
+
+    Raises:
+        ConfigError: see `join`.
+        StoreOpenError: the database cannot be reached or read.
+    """
     with connect(dsn, synchronous_commit=True) as db:
-        return join(db, node, timeout, configured, drawn)
+        try:
+            return join(db, node, timeout, configured, drawn, started)
+        except psycopg.Error as error:
+            raise StoreOpenError(f"{describe(dsn)}: the simulation's seed cannot be read "
+                                 f"({error})") from error

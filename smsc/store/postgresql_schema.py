@@ -74,12 +74,13 @@ SIMULATION_TABLES = (
     "CREATE INDEX simulation_changes_seq ON simulation_changes (seq)",
     """CREATE TABLE simulation_seed (
     one boolean PRIMARY KEY DEFAULT true CHECK (one), seed text NOT NULL,
-    configured boolean NOT NULL)""",
+    configured boolean NOT NULL, started double precision NOT NULL)""",
     "CREATE TABLE simulation_nodes (node bigint PRIMARY KEY)",
 )
 """Version 3: the simulation the nodes share (`smsc.cluster.simulation_sync`): the runtime
 changes, the latest per key (a handset, a network's outage or fault mix, the last reset), in
-the order of `seq`; the seed of the nodes running, and which nodes took it."""
+the order of `seq`; the seed of the nodes running and when the first of them started (POSIX
+seconds: the time base of schedules and outages), and which nodes took them."""
 
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",

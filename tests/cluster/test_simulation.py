@@ -33,10 +33,10 @@ pytestmark = pytest.mark.usefixtures("postgresql_server")
 HANDSET = "4915100000002"
 
 
-def node_config(make_config: Any, dsn: str, **sections: Any) -> Config:
+def node_config(make_config: Any, dsn: str, timeout: float = 3.0, **sections: Any) -> Config:
     config: Config = make_config(control=ControlConfig(port=0), **sections)
     store = dataclasses.replace(config.store, kind="postgresql", dsn=dsn,
-                                postgresql=PostgresqlConfig(node_timeout=3.0))
+                                postgresql=PostgresqlConfig(node_timeout=timeout))
     return dataclasses.replace(config, store=store)
 
 
@@ -108,6 +108,24 @@ async def test_a_change_through_any_node_applies_on_every_node_and_on_one_starte
         assert db.execute("SELECT key FROM simulation_changes").fetchall() == [("reset",)]
 
 
+async def test_a_change_made_while_a_node_listens_again_reaches_it_when_it_is_back(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    """Polls 20 s apart: within seconds only if the node reads the changes when its LISTEN
+    connection is made again."""
+    config = node_config(make_config, postgresql_dsn, timeout=60.0)
+    with trio.fail_after(15):
+        a: RunningSmsc = await start_smsc(config)
+        b: RunningSmsc = await start_smsc(config)
+        with psycopg.connect(postgresql_dsn, autocommit=True) as db:
+            cut = db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE query LIKE 'LISTEN %'").fetchall()
+        assert len(cut) == 2
+        async with http(a) as on_a, http(b) as on_b:
+            assert (await on_a.post("/v1/networks/default/outage")).status_code == 200
+            await applied_on(b, (await applied_on(a, 0))["applied"])
+            assert (await on_b.get("/v1/networks/default")).json()["out"]
+
+
 async def test_an_unseeded_cluster_shares_one_seed_and_a_different_configured_one_is_refused(
         make_config: Any, nursery: trio.Nursery, postgresql_dsn: str) -> None:
     unseeded = node_config(make_config, postgresql_dsn)
@@ -117,6 +135,11 @@ async def test_an_unseeded_cluster_shares_one_seed_and_a_different_configured_on
             b: RunningSmsc = await first_run.start(run, unseeded)
             seed = (await applied_on(a, 0))["seed"]
             assert (await applied_on(b, 0))["seed"] == seed
+            assert a.simulation is not None and b.simulation is not None
+            # and one time base: handset schedules and scheduled outages agree
+            first = a.simulation.clock.wall_of(a.simulation.started)
+            assert abs((b.simulation.clock.wall_of(b.simulation.started) - first
+                        ).total_seconds()) < 0.001
             other = int(seed) ^ 1
             seeded = node_config(make_config, postgresql_dsn,
                                  simulation=SimulationConfig(seed=other))
