@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -121,9 +122,14 @@ async def test_a_change_made_while_a_node_listens_again_reaches_it_when_it_is_ba
                              "WHERE query LIKE 'LISTEN %'").fetchall()
         assert len(cut) == 2
         async with http(a) as on_a, http(b) as on_b:
-            assert (await on_a.post("/v1/networks/default/outage")).status_code == 200
+            started = await on_a.post("/v1/networks/default/outage", json={"duration": 3600})
+            assert started.status_code == 200
             await applied_on(b, (await applied_on(a, 0))["applied"])
-            assert (await on_b.get("/v1/networks/default")).json()["out"]
+            network = (await on_b.get("/v1/networks/default")).json()
+            assert network["out"]  # and it ends at the same time on both nodes
+            ends = [datetime.fromisoformat(n["outage_ends_at"])
+                    for n in (started.json(), network)]
+            assert abs((ends[1] - ends[0]).total_seconds()) < 0.001
 
 
 async def test_an_unseeded_cluster_shares_one_seed_and_a_different_configured_one_is_refused(
@@ -194,12 +200,13 @@ async def run_traffic(nodes: list[RunningSmsc], dsn: str) -> dict[str, Any]:
     return outcomes
 
 
+@pytest.mark.parametrize("seed", [None, 42])
 async def test_the_same_traffic_meets_the_same_fates_on_one_node_or_split_over_two(
-        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
-    """Unseeded, so the nodes agree only through the seed they share; a reset between the
-    runs (through the other node) counts the copies anew on both."""
+        make_config: Any, start_smsc: Any, postgresql_dsn: str, seed: int | None) -> None:
+    """Unseeded, the nodes agree only through the seed they share; a reset between the runs
+    (through the other node) counts the copies anew on both."""
     config = node_config(make_config, postgresql_dsn, networks=(MIXED,),
-                         accounts=(AccountConfig(),))
+                         accounts=(AccountConfig(),), simulation=SimulationConfig(seed=seed))
     config = dataclasses.replace(config, store=dataclasses.replace(
         config.store, retry_schedule=(0.02,)))
     with trio.fail_after(60):
