@@ -109,6 +109,26 @@ async def test_a_change_through_any_node_applies_on_every_node_and_on_one_starte
         assert db.execute("SELECT key FROM simulation_changes").fetchall() == [("reset",)]
 
 
+async def test_a_change_the_store_does_not_take_is_503_and_applied_nowhere(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    config = node_config(make_config, postgresql_dsn)
+    with trio.fail_after(15):
+        a: RunningSmsc = await start_smsc(config)
+        async with http(a) as on_a:
+            with psycopg.connect(postgresql_dsn, autocommit=True) as db:
+                db.execute("ALTER TABLE simulation_changes RENAME TO elsewhere")
+                try:
+                    refused = await on_a.patch(f"/v1/handsets/{HANDSET}",
+                                               json={"state": "offline"})
+                finally:
+                    db.execute("ALTER TABLE elsewhere RENAME TO simulation_changes")
+            assert refused.status_code == 503
+            assert refused.json()["error"].startswith("the store did not take the change")
+            assert (await on_a.get(f"/v1/handsets/{HANDSET}")).json()["state"] == "online"
+            assert (await on_a.patch(f"/v1/handsets/{HANDSET}",
+                                     json={"state": "offline"})).json()["state"] == "offline"
+
+
 async def test_a_change_made_while_a_node_listens_again_reaches_it_when_it_is_back(
         make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
     """Polls 20 s apart: within seconds only if the node reads the changes when its LISTEN
