@@ -6,7 +6,8 @@ network's outage ends, the messages waiting for it are made due at once; ESMEs t
 it with set_dpf get an alert_notification. Delivered messages land in the handset's inbox;
 echo and auto-reply handsets answer through the MobileOriginator.
 
-Times in this API are seconds since the SMSC started (`now()`).
+Times in this API are seconds since the SMSC started (`now()`; in a cluster, since the first
+of the nodes running started).
 
 Every change is a `Change`: a JSON-able state of one thing (a handset's override, a network's
 outage or fault mix, or a reset), applied by `apply`. Alone, a change is applied at once; with
