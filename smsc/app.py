@@ -9,6 +9,7 @@ import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,6 +72,7 @@ from smsc.submit import SubmitPreparation
 
 if TYPE_CHECKING:
     from smsc.cluster.node import ClusterNode  # (psycopg: imported only for its store)
+    from smsc.cluster.simulation_sync import SimulationSync
 
 log = logging.getLogger("smsc")
 
@@ -181,18 +183,59 @@ def node_name(config: Config, bound: list[list[trio.SocketListener]]) -> str:
 
 def cluster_node(store: MessageStore, *, committer: Committer, binds: BindRegistry,
                  wake_outbound: Callable[[], None], on_lost: Callable[[], None],
-                 session_id: Callable[[Link], int], supervisor: int | None
-                 ) -> ClusterNode | None:
+                 session_id: Callable[[Link], int], supervisor: int | None,
+                 simulation: SimulationSync | None) -> ClusterNode | None:
     """The store's node, for a PostgreSQL store (the only kind several processes share)."""
     if type(store).__name__ != "PostgresqlStore":  # (psycopg is imported only for it)
         return None
     from smsc.cluster.node import ClusterNode
+    from smsc.cluster.simulation_sync import CHANNEL
     from smsc.store.postgresql import PostgresqlStore
 
     assert isinstance(store, PostgresqlStore)
     return ClusterNode(store=store, committer=committer, binds=binds,
                        wake_outbound=wake_outbound, on_lost=on_lost, session_id=session_id,
-                       supervisor=supervisor)
+                       supervisor=supervisor,
+                       listeners={CHANNEL: simulation.poke} if simulation else None)
+
+
+def simulation_sync(store: MessageStore, control: SimulationControl
+                    ) -> SimulationSync | None:
+    """On a PostgreSQL store, the simulation shared with the other nodes (its changes go
+    through the store: `control.shared`); None on a store of one process's own."""
+    if type(store).__name__ != "PostgresqlStore":
+        return None
+    from smsc.cluster.simulation_sync import SimulationSync
+    from smsc.store.postgresql import PostgresqlStore
+
+    assert isinstance(store, PostgresqlStore)
+    sync = SimulationSync(dsn=store.dsn, node_id=store.node_id, apply=control.apply)
+    control.shared = sync
+    return sync
+
+
+async def simulation_start(store: MessageStore, simulation: Simulation, clock: Clock
+                           ) -> float:
+    """The simulation's time base (simulated time) and seed: this process's start and seed,
+    or on a PostgreSQL store those of the first of the nodes running (docs/cluster.md).
+
+    Raises:
+        ConfigError: this node's configured seed differs from theirs.
+    """
+    now = clock.simulated()
+    if type(store).__name__ != "PostgresqlStore":
+        return now
+    from smsc.cluster.simulation_sync import join_cluster
+    from smsc.store.postgresql import PostgresqlStore
+
+    assert isinstance(store, PostgresqlStore)
+    seed, started = await trio.to_thread.run_sync(
+        join_cluster, store.dsn, store.node_id, store.node_timeout, simulation.settings.seed,
+        simulation.seed, clock.wall().timestamp())
+    if seed != simulation.seed:
+        log.info("simulation: the seed of the nodes running on this store, %d", seed)
+        simulation.use_seed(seed)
+    return min(now, clock.simulated_of(datetime.fromtimestamp(started, UTC)))
 
 
 def pending_limits(config: Config) -> dict[str, int]:
@@ -309,6 +352,11 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
         accepted_notice=(dialects.notifies_acceptance if dialects.any_notify_acceptance
                          else None), node_name=node_name(config, bound),
     )
+    try:
+        started = await simulation_start(store, simulation, clock)  # schedules, outages
+    except BaseException:
+        store.close()
+        raise
     congestion = CongestionGauge(
         pending_count=store.pending_count,
         max_pending={a.system_id: a.max_pending for a in config.accounts if a.max_pending})
@@ -330,7 +378,6 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
                                   dialects=dialects, on_acknowledged=control.on_acknowledged,
                                   esmes=esmes)
-    started = clock.simulated()  # the simulation's time base: schedules and outages
     clock_control = ClockControl(clock=clock, committer=committer)
     simulation_control = SimulationControl(simulation=simulation, committer=committer,
                                            binds=binds, mobile=mobile, clock=clock,
@@ -344,9 +391,10 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
         follow_up=simulation_control.after_attempt, esmes=esmes,
     )
     shutdown = trio.Event()
+    shared = simulation_sync(store, simulation_control)
     node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
                         on_lost=shutdown.set, session_id=control.session_id,
-                        supervisor=supervisor)
+                        supervisor=supervisor, simulation=shared)
     control.cluster = node
     authenticator = BindAuthenticator(
         accounts=accounts, binds=binds, metrics=metrics, clock=clock, cluster=node,
@@ -395,6 +443,8 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
             await nursery.start(control.run)
             await nursery.start(simulation_control.run)
             await nursery.start(admin.run)
+            if shared is not None:
+                await nursery.start(shared.run)
             if node is not None:
                 await nursery.start(node.run)
             on_sent = metrics.count_sent_pdu if metrics.enabled else None
@@ -570,5 +620,5 @@ def _reload_faults(running: RunningSmsc, old: Config, new: Config) -> bool:
     if running.simulation is not None:
         for before, after in zip(old.networks, new.networks, strict=True):
             if before.faults != after.faults:
-                running.simulation.set_faults(after.name, after.faults, configured=True)
+                running.simulation.configure_faults(after.name, after.faults)
     return True

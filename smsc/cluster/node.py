@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -45,13 +45,17 @@ across the live nodes) or None (the database could not say)."""
 class ClusterNode:
     def __init__(self, *, store: PostgresqlStore, committer: Committer, binds: BindRegistry,
                  wake_outbound: Callable[[], None], on_lost: Callable[[], None],
-                 session_id: Callable[[Link], int], supervisor: int | None = None) -> None:
+                 session_id: Callable[[Link], int], supervisor: int | None = None,
+                 listeners: Mapping[str, Callable[[], None]] | None = None) -> None:
         self.store = store
         self.committer = committer
         self.binds = binds
         self.wake_outbound = wake_outbound
         self.on_lost = on_lost
         """Called when this node finds itself taken over (silent too long): it must stop."""
+        self.listeners = dict(listeners or {})
+        """Other channels heard on this node's LISTEN connection: each called when notified,
+        and after each (re)connection and poll (a notification may have been lost)."""
         self.node_id = store.node_id
         self.timeout = store.node_timeout
         self.interval = store.node_timeout / 3
@@ -110,7 +114,8 @@ class ClusterNode:
                 self._nursery = nursery
                 await self.beat()
                 await nursery.start(partial(
-                    listen, self.store.dsn, [nodes.channel(self.node_id), nodes.BINDS_CHANNEL],
+                    listen, self.store.dsn,
+                    [nodes.channel(self.node_id), nodes.BINDS_CHANNEL, *self.listeners],
                     on_notify=self._notified, on_connected=self._missed, poll=self.interval))
                 nursery.start_soon(self._heartbeats)
                 nursery.start_soon(self._watch_binds)
@@ -127,6 +132,10 @@ class ClusterNode:
                 self._db.close()
 
     def _notified(self, channel: str) -> None:
+        heard = self.listeners.get(channel)
+        if heard is not None:
+            heard()
+            return
         if channel == nodes.BINDS_CHANNEL:
             self._refresh = True
         else:
@@ -135,6 +144,8 @@ class ClusterNode:
 
     def _missed(self) -> None:
         """(Re)connected, or a poll: read everything again."""
+        for heard in self.listeners.values():
+            heard()
         self._refresh = self._adopt = True
         self.poke()
 

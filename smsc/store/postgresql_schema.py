@@ -82,6 +82,21 @@ version 2's `binds` (the accounts with a receiver on each node): what `/v1/sessi
 of the whole cluster, what `max_binds` counts across nodes, and where receipts find a
 receiver. And per node, where a `--workers` worker without a control API of its own serves
 its metrics (`host:port`) and the pid of the supervisor whose first worker gathers them."""
+SIMULATION_TABLES = (
+    "CREATE SEQUENCE simulation_change_ids",
+    """CREATE TABLE simulation_changes (
+    key text PRIMARY KEY, seq bigint NOT NULL, change jsonb NOT NULL, node bigint,
+    at double precision NOT NULL)""",
+    "CREATE INDEX simulation_changes_seq ON simulation_changes (seq)",
+    """CREATE TABLE simulation_seed (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one), seed text NOT NULL,
+    configured boolean NOT NULL, started double precision NOT NULL)""",
+    "CREATE TABLE simulation_nodes (node bigint PRIMARY KEY)",
+)
+"""Version 3 too: the simulation the nodes share (`smsc.cluster.simulation_sync`): the runtime
+changes, the latest per key (a handset, a network's outage or fault mix, the last reset), in
+the order of `seq`; the seed of the nodes running and when the first of them started (POSIX
+seconds: the time base of schedules and outages), and which nodes took them."""
 
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",
@@ -101,13 +116,16 @@ TABLES = (
     first_id bigint NOT NULL, last_id bigint NOT NULL, final_at double precision NOT NULL)""",
     *NODE_COLUMNS,
     *SESSION_TABLES,
+    *SIMULATION_TABLES,
     f"INSERT INTO smsc_schema (version) VALUES ({SCHEMA_VERSION})",
 )
 """The version table, the id sequences, messages, owed outbound items, runs of finished
-message ids (oldest first by run), the nodes and the sessions bound on each."""
-OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds", "sessions")
+message ids (oldest first by run), the nodes and the sessions bound on each, and the
+simulation they share."""
+OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds", "sessions",
+        "simulation_changes", "simulation_seed", "simulation_nodes")
 """The tables that make a database ours (`binds`: versions up to 2)."""
-UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS, 2: SESSION_TABLES}
+UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS, 2: (*SESSION_TABLES, *SIMULATION_TABLES)}
 """Per version before this one, the statements that take its tables to the next."""
 
 
