@@ -116,5 +116,6 @@ class StoredMessageRequests:
                 )
                 if not replaced:
                     raise Rejected(S.ESME_RREPLACEFAIL)
+                self.committer.announce_change()  # (it may be due sooner: the delivery loop looks)
                 return make_response(message)
         raise Rejected(S.ESME_RINVCMDID)  # pragma: no cover
