@@ -346,9 +346,13 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     )
     lists = DistributionLists(config.accounts)
     submits = SubmitPreparation(routes, config.store, lists, config.accounts)
+    shutdown = trio.Event()
+    node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
+                        on_lost=shutdown.set)
     stored = StoredMessageRequests(committer=committer, clock=clock,
                                    id_format=config.server.message_id_format,
-                                   submits=submits, after_change=outbound.wake)
+                                   submits=submits, after_change=outbound.wake,
+                                   change=node.requests.change if node is not None else None)
     broadcasts = BroadcastRequests(areas=BroadcastAreas(config.networks), submits=submits,
                                    clock=clock, retention=config.store.retention)
     service = SmscService(
@@ -369,9 +373,6 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     )
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
-    shutdown = trio.Event()
-    node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
-                        on_lost=shutdown.set)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)

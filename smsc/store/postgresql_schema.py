@@ -24,7 +24,7 @@ from smsc.pdu.constants import MessageState
 from smsc.store.errors import StoreOpenError, log
 from smsc.store.rows import COLUMNS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ID_BLOCK = 10_000
 """Ids a sequence hands out at a time (INCREMENT BY): one round trip per block, not per id."""
 ENROUTE = int(MessageState.ENROUTE)
@@ -66,6 +66,17 @@ NODE_COLUMNS = (
 the next node to look takes it), the item handed to it and not yet read in (`moved`), the
 nodes, and the accounts with a receiver bound on each (`postgresql_nodes`). The indexes are
 partial, on what is unowned or moved only: the rows the hot path writes enter none of them."""
+REQUEST_TABLES = (
+    """CREATE TABLE requests (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, node bigint NOT NULL,
+    asker bigint NOT NULL, kind text NOT NULL, parameters text NOT NULL,
+    taken boolean NOT NULL DEFAULT false, result integer)""",
+    "CREATE INDEX requests_node ON requests (node) WHERE NOT taken",
+    "CREATE INDEX requests_asker ON requests (asker) WHERE result IS NOT NULL",
+)
+"""Version 3: cancel_sm and replace_sm asked of the node that owns the message (`node`) by
+the node an ESME asked (`asker`): the request's kind and parameters (JSON), whether the owner
+has taken it, and its result once answered (`smsc.cluster.requests`)."""
 
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",
@@ -84,12 +95,14 @@ TABLES = (
     run bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     first_id bigint NOT NULL, last_id bigint NOT NULL, final_at double precision NOT NULL)""",
     *NODE_COLUMNS,
+    *REQUEST_TABLES,
     f"INSERT INTO smsc_schema (version) VALUES ({SCHEMA_VERSION})",
 )
 """The version table, the id sequences, messages, owed outbound items, runs of finished
-message ids (oldest first by run), and the nodes with the accounts bound on each."""
-OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds")
-UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS}
+message ids (oldest first by run), the nodes with the accounts bound on each, and the
+requests one node asks of another."""
+OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds", "requests")
+UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS, 2: REQUEST_TABLES}
 """Per version before this one, the statements that take its tables to the next."""
 
 

@@ -63,8 +63,8 @@ def test_a_newer_or_unknown_version_is_refused(postgresql_dsn: str) -> None:
         assert "store schema version None is unknown" in refused(postgresql_dsn)
         connection.execute("DROP TABLE smsc_schema")
         assert refused(postgresql_dsn).endswith(
-            "not an SMSC store (tables binds, finished, messages, nodes, outbound without "
-            "smsc_schema)")
+            "not an SMSC store (tables binds, finished, messages, nodes, outbound, requests "
+            "without smsc_schema)")
 
 
 def test_a_server_that_cannot_be_reached_is_one_line_with_the_password_masked(
@@ -174,7 +174,7 @@ def test_a_version_1_database_gets_the_nodes_and_keeps_its_messages(
     (kept,) = accept(store, new())
     store.close()
     with psycopg.connect(postgresql_dsn, autocommit=True) as connection:  # as version 1 was
-        for statement in ("DROP TABLE nodes", "DROP TABLE binds",
+        for statement in ("DROP TABLE nodes", "DROP TABLE binds", "DROP TABLE requests",
                           "ALTER TABLE messages DROP COLUMN node",
                           "ALTER TABLE outbound DROP COLUMN node",
                           "ALTER TABLE outbound DROP COLUMN moved",
