@@ -407,7 +407,8 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     submits = SubmitPreparation(routes, config.store, lists, config.accounts)
     stored = StoredMessageRequests(committer=committer, clock=clock,
                                    id_format=config.server.message_id_format,
-                                   submits=submits, after_change=outbound.wake)
+                                   submits=submits, after_change=outbound.wake,
+                                   change=node.requests.change if node is not None else None)
     broadcasts = BroadcastRequests(areas=BroadcastAreas(config.networks), submits=submits,
                                    clock=clock, retention=config.store.retention)
     service = SmscService(

@@ -4,11 +4,12 @@ It beats the node's heartbeat, takes over the work of dead nodes, admits each bi
 `sessions` table (`max_binds` counted across the live nodes) and takes it out at unbind, and
 hands what is owed to an account with no receiver here to a node that has one (round-robin
 over them), waking it with NOTIFY in the same transaction; it LISTENs for what others hand to
-it (`notifications`). The store does the writes (`PostgresqlStore.take_over_dead`,
-`adopt_outbound`, `hand_over`), through the committer like every other store call; the
-heartbeat, the node list and the sessions go on a connection of this node's own, in a thread
-(psycopg blocks). With `--workers`, it also says where a worker serves its metrics and
-gathers its siblings' (`scrape`).
+it (`notifications`), and for the cancel_sm and replace_sm asked of it and answered to it
+(`requests`). The store does the writes (`PostgresqlStore.take_over_dead`, `adopt_outbound`,
+`hand_over`), through the committer like every other store call; the heartbeat, the node
+list and the sessions go on a connection of this node's own, in a thread (psycopg blocks).
+With `--workers`, it also says where a worker serves its metrics and gathers its siblings'
+(`scrape`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import psycopg
 import trio
 
 from smsc.cluster.notifications import listen
+from smsc.cluster.requests import OwnerRequests
 from smsc.cluster.scrape import fetch_metrics
 from smsc.delivery.committer import Committer
 from smsc.delivery.receivers import BindRegistry
@@ -82,6 +84,9 @@ class ClusterNode:
         self._refresh = True
         self._db: psycopg.Connection[Any] | None = None
         self._db_lock = trio.Lock()
+        self.requests = OwnerRequests(store=store, committer=committer, on_db=self._on_db,
+                                      take_over=self.take_over, wake_outbound=wake_outbound)
+        """cancel_sm and replace_sm of messages other nodes own, asked of their owners."""
 
     # -- the node's own connection --------------------------------------------------------
 
@@ -120,6 +125,7 @@ class ClusterNode:
                 nursery.start_soon(self._heartbeats)
                 nursery.start_soon(self._watch_binds)
                 nursery.start_soon(self._watch_commits)
+                await nursery.start(self.requests.run)
                 await self._settle()  # the binds, before anything is handed here
                 task_status.started()
                 while True:
@@ -131,22 +137,27 @@ class ClusterNode:
             if self._db is not None:
                 self._db.close()
 
-    def _notified(self, channel: str) -> None:
+    def _notified(self, channel: str, payload: str) -> None:
         heard = self.listeners.get(channel)
         if heard is not None:
             heard()
-            return
-        if channel == nodes.BINDS_CHANNEL:
-            self._refresh = True
+        elif payload == nodes.REQUEST_PAYLOAD:
+            self.requests.requested()
+        elif payload == nodes.RESULT_PAYLOAD:
+            self.requests.answered()
         else:
-            self._adopt = True
-        self.poke()
+            if channel == nodes.BINDS_CHANNEL:
+                self._refresh = True
+            else:
+                self._adopt = True
+            self.poke()
 
     def _missed(self) -> None:
         """(Re)connected, or a poll: read everything again."""
         for heard in self.listeners.values():
             heard()
         self._refresh = self._adopt = True
+        self.requests.missed()
         self.poke()
 
     async def _heartbeats(self) -> None:
@@ -170,6 +181,10 @@ class ClusterNode:
         self.nodes = [{"id": node, "name": name, "host": host, "pid": pid, "started": started,
                        "heartbeat_age": round(age, 3), "alive": age <= self.timeout}
                       for node, name, host, pid, started, age in listed]
+        await self.take_over()
+
+    async def take_over(self) -> None:
+        """Take over the work of dead nodes, and what no node owns."""
         dead = await self.committer.call(self.store.take_over_dead)
         if dead:
             log.warning("cluster: node %d took over dead node(s) %s", self.node_id,

@@ -19,6 +19,11 @@ records where it serves its metrics (`SET_METRICS`), for its first sibling to ga
 
 An item handed over or taken over is marked `moved` until its new node has read it into
 memory (`ADOPT`), so that a notification missed is made up by the next poll.
+
+A cancel_sm or replace_sm of a message another node owns is asked of that node: a row in
+`requests` (`ASK`, with a NOTIFY on its channel), which the owner takes, runs as its own and
+answers (`ANSWER`, with a NOTIFY on the asker's channel); the asker collects the result, or
+withdraws the request when no answer came in time (`smsc.cluster.requests`).
 """
 
 from __future__ import annotations
@@ -70,6 +75,33 @@ deletes its row before it gives back what it owns, and a survivor taking over a 
 locks its row, so items are never handed to a node that will not read them."""
 NOTIFY = "SELECT pg_notify(%s, '')"
 RECEIVING = "('receiver', 'transceiver')"
+NOTIFY_WITH = "SELECT pg_notify(%s, %s)"
+OWNERS = (f"SELECT DISTINCT m.node, coalesce(n.heartbeat >= {NOW} - %s, false) "
+          "FROM messages AS m LEFT JOIN nodes AS n ON n.id = m.node "
+          f"WHERE m.system_id = %s AND m.state = {ENROUTE} AND ")
+OWNERS_OF_GROUP = OWNERS + "(m.id = %s OR m.multi_id = %s)"
+OWNERS_TO = OWNERS + "m.destination_addr = %s"
+"""The nodes that own the unfinished messages of a group (the id an ESME was given and a
+submit_multi's other destinations) or an account's pending ones to a destination, each with
+whether it is alive (NULL: owned by none)."""
+OWN = "SELECT id FROM messages WHERE id = ANY(%s) AND node = %s"
+REQUEST_PAYLOAD = "request"
+RESULT_PAYLOAD = "result"
+"""The payloads of a node's channel: a request asked of it, a result answered to it (no
+payload: items handed to it)."""
+ASK = (
+    "WITH target AS (SELECT id FROM nodes WHERE id = %s "
+    f"AND heartbeat >= {NOW} - %s FOR SHARE) "
+    "INSERT INTO requests (node, asker, kind, parameters) "
+    "SELECT id, %s, %s, %s FROM target RETURNING id")
+TAKE_REQUESTS = ("UPDATE requests SET taken = true WHERE node = %s AND NOT taken "
+                 "RETURNING id, asker, kind, parameters")
+ANSWER = "UPDATE requests SET result = %s WHERE id = %s"
+COLLECT = "DELETE FROM requests WHERE asker = %s AND result IS NOT NULL RETURNING id, result"
+WITHDRAW = "DELETE FROM requests WHERE id = %s RETURNING taken, result"
+FORGET_REQUESTS = "DELETE FROM requests WHERE asker = ANY(%s)"
+"""What dead nodes asked (nobody collects the answers); what was asked of them stays until
+its asker withdraws it."""
 REMOTE_BINDS = (
     "SELECT s.system_id, array_agg(DISTINCT s.node ORDER BY s.node) FROM sessions AS s "
     f"JOIN nodes AS n ON n.id = s.node WHERE s.node <> %s AND s.bind_type IN {RECEIVING} "
@@ -94,6 +126,42 @@ SET_METRICS = "UPDATE nodes SET metrics = %s, supervisor = %s WHERE id = %s"
 SIBLINGS = (
     "SELECT id, metrics FROM nodes WHERE supervisor = %s AND metrics IS NOT NULL "
     f"AND id <> %s AND heartbeat >= {NOW} - %s ORDER BY id")
+
+
+def ask(db: psycopg.Connection[Any], node: int, timeout: float, asker: int, kind: str,
+        parameters: str) -> int | None:
+    """Ask `node` to run a request, if it is alive, and wake it, in one transaction; the
+    request's id (None: the node is not alive)."""
+    with db.transaction():
+        row = db.execute(ASK, (node, timeout, asker, kind, parameters)).fetchone()
+        if row is None:
+            return None
+        db.execute(NOTIFY_WITH, (channel(node), REQUEST_PAYLOAD))
+    return int(row[0])
+
+
+def take_requests(db: psycopg.Connection[Any], node: int) -> list[tuple[int, int, str, str]]:
+    """The requests asked of `node` that it has not taken yet, now taken: id, asker, kind,
+    parameters."""
+    return [tuple(row) for row in db.execute(TAKE_REQUESTS, (node,)).fetchall()]
+
+
+def answer(db: psycopg.Connection[Any], request: int, asker: int, result: int) -> None:
+    """A request's result, and its asker woken, in one transaction."""
+    with db.transaction():
+        db.execute(ANSWER, (result, request))
+        db.execute(NOTIFY_WITH, (channel(asker), RESULT_PAYLOAD))
+
+
+def collect(db: psycopg.Connection[Any], asker: int) -> list[tuple[int, int]]:
+    """The results of `asker`'s answered requests (id, result), the requests gone."""
+    return [tuple(row) for row in db.execute(COLLECT, (asker,)).fetchall()]
+
+
+def withdraw(db: psycopg.Connection[Any], request: int) -> tuple[bool, int | None]:
+    """A request given up: whether its node had taken it, and its result if it came."""
+    row = db.execute(WITHDRAW, (request,)).fetchone()
+    return (False, None) if row is None else (bool(row[0]), row[1])
 
 
 def channel(node: int) -> str:
@@ -179,4 +247,5 @@ def release(db: psycopg.Connection[Any], node: int) -> None:
         db.execute(RELEASE_MESSAGES, (node,))
         db.execute(RELEASE_OUTBOUND, (node,))
         db.execute(FORGET_BINDS, ([node],))
+        db.execute(FORGET_REQUESTS, ([node],))
         db.execute(NOTIFY, (BINDS_CHANNEL,))

@@ -97,6 +97,17 @@ SIMULATION_TABLES = (
 changes, the latest per key (a handset, a network's outage or fault mix, the last reset), in
 the order of `seq`; the seed of the nodes running and when the first of them started (POSIX
 seconds: the time base of schedules and outages), and which nodes took them."""
+REQUEST_TABLES = (
+    """CREATE TABLE requests (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, node bigint NOT NULL,
+    asker bigint NOT NULL, kind text NOT NULL, parameters text NOT NULL,
+    taken boolean NOT NULL DEFAULT false, result integer)""",
+    "CREATE INDEX requests_node ON requests (node) WHERE NOT taken",
+    "CREATE INDEX requests_asker ON requests (asker) WHERE result IS NOT NULL",
+)
+"""Version 3 too: cancel_sm and replace_sm asked of the node that owns the message (`node`) by
+the node an ESME asked (`asker`): the request's kind and parameters (JSON), whether the owner
+has taken it, and its result once answered (`smsc.cluster.requests`)."""
 
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",
@@ -117,15 +128,17 @@ TABLES = (
     *NODE_COLUMNS,
     *SESSION_TABLES,
     *SIMULATION_TABLES,
+    *REQUEST_TABLES,
     f"INSERT INTO smsc_schema (version) VALUES ({SCHEMA_VERSION})",
 )
 """The version table, the id sequences, messages, owed outbound items, runs of finished
 message ids (oldest first by run), the nodes and the sessions bound on each, and the
-simulation they share."""
+simulation they share, and the requests one node asks of another."""
 OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds", "sessions",
-        "simulation_changes", "simulation_seed", "simulation_nodes")
+        "simulation_changes", "simulation_seed", "simulation_nodes", "requests")
 """The tables that make a database ours (`binds`: versions up to 2)."""
-UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS, 2: (*SESSION_TABLES, *SIMULATION_TABLES)}
+UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS, 2: (*SESSION_TABLES, *SIMULATION_TABLES,
+                                                      *REQUEST_TABLES)}
 """Per version before this one, the statements that take its tables to the next."""
 
 

@@ -63,8 +63,9 @@ def test_a_newer_or_unknown_version_is_refused(postgresql_dsn: str) -> None:
         assert "store schema version None is unknown" in refused(postgresql_dsn)
         connection.execute("DROP TABLE smsc_schema")
         assert refused(postgresql_dsn).endswith(
-            "not an SMSC store (tables finished, messages, nodes, outbound, sessions, "
-            "simulation_changes, simulation_nodes, simulation_seed without smsc_schema)")
+            "not an SMSC store (tables finished, messages, nodes, outbound, requests, "
+            "sessions, simulation_changes, simulation_nodes, simulation_seed without "
+            "smsc_schema)")
 
 
 def test_a_server_that_cannot_be_reached_is_one_line_with_the_password_masked(
@@ -174,7 +175,7 @@ def test_a_version_1_database_gets_the_nodes_and_keeps_its_messages(
     (kept,) = accept(store, new())
     store.close()
     with psycopg.connect(postgresql_dsn, autocommit=True) as connection:  # as version 1 was
-        for statement in ("DROP TABLE nodes", "DROP TABLE sessions",
+        for statement in ("DROP TABLE nodes", "DROP TABLE sessions", "DROP TABLE requests",
                           "DROP TABLE simulation_changes", "DROP TABLE simulation_seed",
                           "DROP TABLE simulation_nodes", "DROP SEQUENCE simulation_change_ids",
                           "ALTER TABLE messages DROP COLUMN node",
