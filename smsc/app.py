@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +28,7 @@ from smsc.config import (
     ListenerTlsConfig,
     effective_listeners,
 )
-from smsc.control.api import build_app
+from smsc.control.api import build_app, build_metrics_app
 from smsc.control.plane import ControlPlane
 from smsc.control.serve import serve_http
 from smsc.data_dir import DataDirLock
@@ -70,6 +72,7 @@ from smsc.submit import SubmitPreparation
 
 if TYPE_CHECKING:
     from smsc.cluster.node import ClusterNode  # (psycopg: imported only for its store)
+    from smsc.cluster.simulation_sync import SimulationSync
 
 log = logging.getLogger("smsc")
 
@@ -179,17 +182,60 @@ def node_name(config: Config, bound: list[list[trio.SocketListener]]) -> str:
 
 
 def cluster_node(store: MessageStore, *, committer: Committer, binds: BindRegistry,
-                 wake_outbound: Callable[[], None], on_lost: Callable[[], None]
-                 ) -> ClusterNode | None:
+                 wake_outbound: Callable[[], None], on_lost: Callable[[], None],
+                 session_id: Callable[[Link], int], supervisor: int | None,
+                 simulation: SimulationSync | None) -> ClusterNode | None:
     """The store's node, for a PostgreSQL store (the only kind several processes share)."""
     if type(store).__name__ != "PostgresqlStore":  # (psycopg is imported only for it)
         return None
     from smsc.cluster.node import ClusterNode
+    from smsc.cluster.simulation_sync import CHANNEL
     from smsc.store.postgresql import PostgresqlStore
 
     assert isinstance(store, PostgresqlStore)
     return ClusterNode(store=store, committer=committer, binds=binds,
-                       wake_outbound=wake_outbound, on_lost=on_lost)
+                       wake_outbound=wake_outbound, on_lost=on_lost, session_id=session_id,
+                       supervisor=supervisor,
+                       listeners={CHANNEL: simulation.poke} if simulation else None)
+
+
+def simulation_sync(store: MessageStore, control: SimulationControl
+                    ) -> SimulationSync | None:
+    """On a PostgreSQL store, the simulation shared with the other nodes (its changes go
+    through the store: `control.shared`); None on a store of one process's own."""
+    if type(store).__name__ != "PostgresqlStore":
+        return None
+    from smsc.cluster.simulation_sync import SimulationSync
+    from smsc.store.postgresql import PostgresqlStore
+
+    assert isinstance(store, PostgresqlStore)
+    sync = SimulationSync(dsn=store.dsn, node_id=store.node_id, apply=control.apply)
+    control.shared = sync
+    return sync
+
+
+async def simulation_start(store: MessageStore, simulation: Simulation, clock: Clock
+                           ) -> float:
+    """The simulation's time base (simulated time) and seed: this process's start and seed,
+    or on a PostgreSQL store those of the first of the nodes running (docs/cluster.md).
+
+    Raises:
+        ConfigError: this node's configured seed differs from theirs.
+    """
+    now = clock.simulated()
+    if type(store).__name__ != "PostgresqlStore":
+        return now
+    from smsc.cluster.simulation_sync import join_cluster
+    from smsc.store.postgresql import PostgresqlStore
+
+    assert isinstance(store, PostgresqlStore)
+    seed, started = await trio.to_thread.run_sync(
+        join_cluster, store.dsn, store.node_id, store.node_timeout, simulation.settings.seed,
+        simulation.seed, clock.wall().timestamp())
+    if seed != simulation.seed:
+        log.info("simulation: the seed of the nodes running on this store, %d", seed)
+        simulation.use_seed(seed)
+    return min(now, clock.simulated_of(datetime.fromtimestamp(started, UTC)))
 
 
 def pending_limits(config: Config) -> dict[str, int]:
@@ -251,7 +297,8 @@ async def run(
     try:
         if lock is not None:
             lock.acquire()  # before anything in the directory is touched
-        await _run(config, bound, task_status=task_status)
+        await _run(config, bound, supervisor=os.getppid() if reuse_port else None,
+                   task_status=task_status)
     finally:
         if lock is not None:
             lock.release()
@@ -283,7 +330,9 @@ def give_back_fates(simulation: Simulation, news: list[NewMessage]) -> None:
 
 
 async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
-               task_status: trio.TaskStatus[RunningSmsc]) -> None:
+               supervisor: int | None, task_status: trio.TaskStatus[RunningSmsc]) -> None:
+    """`supervisor`: the pid of the `--workers` supervisor (reuse_port is `--workers`), whose
+    first worker's /metrics gathers its siblings' (None: not a worker)."""
     clock = Clock(scale=config.simulation.time_scale)
     metrics = SmscMetrics(enabled=config.control.metrics)
     simulation = Simulation(networks=config.networks, handsets=config.handsets,
@@ -303,6 +352,11 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
         accepted_notice=(dialects.notifies_acceptance if dialects.any_notify_acceptance
                          else None), node_name=node_name(config, bound),
     )
+    try:
+        started = await simulation_start(store, simulation, clock)  # schedules, outages
+    except BaseException:
+        store.close()
+        raise
     congestion = CongestionGauge(
         pending_count=store.pending_count,
         max_pending={a.system_id: a.max_pending for a in config.accounts if a.max_pending})
@@ -324,7 +378,6 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     outbound = OutboundDispatcher(committer=committer, binds=binds, clock=clock,
                                   dialects=dialects, on_acknowledged=control.on_acknowledged,
                                   esmes=esmes)
-    started = clock.simulated()  # the simulation's time base: schedules and outages
     clock_control = ClockControl(clock=clock, committer=committer)
     simulation_control = SimulationControl(simulation=simulation, committer=committer,
                                            binds=binds, mobile=mobile, clock=clock,
@@ -337,8 +390,15 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
         on_attempt=metrics.record_attempt if metrics.enabled else None,
         follow_up=simulation_control.after_attempt, esmes=esmes,
     )
+    shutdown = trio.Event()
+    shared = simulation_sync(store, simulation_control)
+    node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
+                        on_lost=shutdown.set, session_id=control.session_id,
+                        supervisor=supervisor, simulation=shared)
+    control.cluster = node
+    esmes.elsewhere = node
     authenticator = BindAuthenticator(
-        accounts=accounts, binds=binds, metrics=metrics, clock=clock,
+        accounts=accounts, binds=binds, metrics=metrics, clock=clock, cluster=node,
         system_id=config.server.system_id,
         failed_binds=FailedBinds(config.server.bind_failure_backoff,
                                  config.server.bind_failure_backoff_max,
@@ -348,7 +408,8 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     submits = SubmitPreparation(routes, config.store, lists, config.accounts)
     stored = StoredMessageRequests(committer=committer, clock=clock,
                                    id_format=config.server.message_id_format,
-                                   submits=submits, after_change=outbound.wake)
+                                   submits=submits, after_change=outbound.wake,
+                                   change=node.requests.change if node is not None else None)
     broadcasts = BroadcastRequests(areas=BroadcastAreas(config.networks), submits=submits,
                                    clock=clock, retention=config.store.retention)
     service = SmscService(
@@ -369,10 +430,6 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
     )
     window = max((a.window for a in config.accounts), default=10)
     limits = session_limits(config, window)
-    shutdown = trio.Event()
-    node = cluster_node(store, committer=committer, binds=binds, wake_outbound=outbound.wake,
-                        on_lost=shutdown.set)
-    esmes.elsewhere = node
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.run)
@@ -388,6 +445,8 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
             await nursery.start(control.run)
             await nursery.start(simulation_control.run)
             await nursery.start(admin.run)
+            if shared is not None:
+                await nursery.start(shared.run)
             if node is not None:
                 await nursery.start(node.run)
             on_sent = metrics.count_sent_pdu if metrics.enabled else None
@@ -440,6 +499,11 @@ async def _run(config: Config, bound: list[list[trio.SocketListener]], *,
                 running.http_port = await nursery.start(
                     serve_http, app, config.control.host, config.control.port
                 )
+            elif node is not None and supervisor is not None:  # gathered by the first worker
+                metrics_port = await nursery.start(
+                    serve_http, build_metrics_app(control, token=config.control.token),
+                    "127.0.0.1", 0)
+                await node.publish_metrics(f"127.0.0.1:{metrics_port}")
             running.attach = lambda stream: nursery.start_soon(plain.handle, stream)
             for stream in config.mo_traffic:
                 await nursery.start(run_mo_traffic, stream, mobile, clock)
@@ -558,5 +622,5 @@ def _reload_faults(running: RunningSmsc, old: Config, new: Config) -> bool:
     if running.simulation is not None:
         for before, after in zip(old.networks, new.networks, strict=True):
             if before.faults != after.faults:
-                running.simulation.set_faults(after.name, after.faults, configured=True)
+                running.simulation.configure_faults(after.name, after.faults)
     return True

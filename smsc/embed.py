@@ -223,15 +223,15 @@ class EmbeddedSmsc:
         """state= online | offline | memory_full | failing, latency=, reply=, reply_text=."""
         return await self.simulation.set_handset(number, **changes)
 
-    def start_outage(self, network: str, duration: float | None = None) -> NetworkView:
-        return self.simulation.start_outage(network, duration)
+    async def start_outage(self, network: str, duration: float | None = None) -> NetworkView:
+        return await self.simulation.start_outage(network, duration)
 
     async def stop_outage(self, network: str) -> NetworkView:
         return await self.simulation.stop_outage(network)
 
-    def set_faults(self, network: str, **probabilities: float) -> NetworkView:
+    async def set_faults(self, network: str, **probabilities: float) -> NetworkView:
         """throttled=, system_error=, slow_response=, no_response=, disconnect= (0..1)."""
-        return self.simulation.set_faults(network, FaultMixConfig(**probabilities))
+        return await self.simulation.set_faults(network, FaultMixConfig(**probabilities))
 
     async def reset(self) -> None:
         """The simulated world back to its configuration (between tests)."""
@@ -376,13 +376,13 @@ class ThreadedSmsc:
         return self.call(lambda: self.embedded.set_handset(number, **changes))
 
     def start_outage(self, network: str, duration: float | None = None) -> NetworkView:
-        return self.run_sync(self.embedded.start_outage, network, duration)
+        return self.call(self.embedded.start_outage, network, duration)
 
     def stop_outage(self, network: str) -> NetworkView:
         return self.call(self.embedded.stop_outage, network)
 
     def set_faults(self, network: str, **probabilities: float) -> NetworkView:
-        return self.run_sync(lambda: self.embedded.set_faults(network, **probabilities))
+        return self.call(lambda: self.embedded.set_faults(network, **probabilities))
 
     def reset(self) -> None:
         self.call(self.embedded.reset)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import platform
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -38,6 +38,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, choose_encoder
+from prometheus_client.parser import text_string_to_metric_families
 
 from smsc.pdu.constants import CommandId, CommandStatus, MessageState
 from smsc.store.models import Direction, Message, OutboundItem
@@ -361,6 +362,45 @@ class SmscMetrics:
         return self.registry.get_sample_value(name, labels)
 
 
+def by_node(texts: Mapping[str, bytes], left_out: Iterable[str] | None = None,
+            accept: str = "") -> tuple[bytes, str]:
+    """Several nodes' expositions (each in the Prometheus text format, as `render` writes
+    it) as one: every sample with a `node` label (the node id; every family here counts or
+    reads per process), each family once (HELP and TYPE from the first node that has it).
+    With `left_out` (the `--workers` siblings gathered), `smsc_cluster_scrape_errors` names
+    the nodes that did not answer, 1 each. OpenMetrics when `accept` asks for it."""
+    families: dict[str, Metric] = {}
+    for node, text in texts.items():
+        for family in text_string_to_metric_families(text.decode()):
+            merged = families.get(family.name)
+            if merged is None:
+                merged = families[family.name] = Metric(family.name, family.documentation,
+                                                        family.type, family.unit)
+            merged.samples += [sample._replace(labels={**sample.labels, "node": node})
+                               for sample in family.samples]
+    if left_out is not None:
+        errors = GaugeMetricFamily(
+            "smsc_cluster_scrape_errors", "Sibling workers left out of this scrape (no "
+            "answer in time): 1 each", labels=["node"])
+        for node in left_out:
+            errors.add_metric([node], 1)
+        families[errors.name] = errors
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(list(families.values())))
+    encode, content_type = choose_encoder(accept)
+    return encode(registry), content_type
+
+
+class _Families:
+    """Families already made, for a registry to encode."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
 _NOTHING = object()
 """Stands for no time object observed yet (None is a message's missing time)."""
 
@@ -509,5 +549,5 @@ def _ignore(*args: Any) -> None:
     return None
 
 
-__all__ = ["BIND_MODES", "CONTENT_TYPE", "FastHistogram", "SmscMetrics", "Snapshot", "pdu_key",
-           "split_pdu_key"]
+__all__ = ["BIND_MODES", "CONTENT_TYPE", "FastHistogram", "SmscMetrics", "Snapshot", "by_node",
+           "pdu_key", "split_pdu_key"]

@@ -59,7 +59,13 @@ class ThrowawayPostgres(managed.PostgresServer):
 
 def on_store(config: Config, kind: str, request: pytest.FixtureRequest) -> Config:
     """`config` with the store of `kind`; for postgresql, the test's empty database (the
-    `postgresql_dsn` fixture, asked for only then)."""
-    dsn = request.getfixturevalue("postgresql_dsn") if kind == "postgresql" else ""
-    store: Any = dataclasses.replace(config.store, kind=kind, dsn=dsn)
-    return dataclasses.replace(config, store=store)
+    `postgresql_dsn` fixture, asked for only then). On PostgreSQL a bind is answered once the
+    nodes have counted it (a transaction on a thread), and meanwhile an autojump clock runs
+    ahead from deadline to deadline: its session_init_timer is off."""
+    if kind != "postgresql":
+        store: Any = dataclasses.replace(config.store, kind=kind, dsn="")
+        return dataclasses.replace(config, store=store)
+    store = dataclasses.replace(config.store, kind=kind,
+                                dsn=request.getfixturevalue("postgresql_dsn"))
+    server = dataclasses.replace(config.server, session_init_timer=0)
+    return dataclasses.replace(config, store=store, server=server)

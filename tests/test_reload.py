@@ -171,7 +171,7 @@ async def test_reset_goes_back_to_the_fault_mixes_of_the_last_reload(
     new = dataclasses.replace(config, networks=(dataclasses.replace(network,
                                                                     faults=reloaded),))
     assert reload_config(running, config, new) == (new, [])
-    running.simulation.set_faults(network.name, dataclasses.replace(reloaded, throttled=0.5))
+    await running.simulation.set_faults(network.name, dataclasses.replace(reloaded, throttled=0.5))
     await running.simulation.reset()
     assert running.simulation.network(network.name).faults == reloaded
     assert reload_config(running, new, config) == (config, [])  # and back again

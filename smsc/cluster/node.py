@@ -1,21 +1,25 @@
 """ClusterNode: this process as one node of a PostgreSQL store shared with others.
 
-It beats the node's heartbeat, takes over the work of dead nodes, keeps the `binds` table
-saying which accounts have a receiver bound here, and hands what is owed to an account with
-no receiver here to a node that has one (round-robin over them), waking it with NOTIFY in the
-same transaction; it LISTENs for what others hand to it (`notifications`). A message to
-another account's ESME that has a receiver bound only on another node is handed to that
-node the same way (`hand_messages`, for `smsc.delivery.esmes`). The store does the writes
-(`PostgresqlStore.take_over_dead`, `adopt_outbound`, `hand_over`, `hand_over_messages`),
-through the committer like every other store call; the heartbeat, the node list and the
-binds go on a connection of this node's own, in a thread (psycopg blocks).
+It beats the node's heartbeat, takes over the work of dead nodes, admits each bind into the
+`sessions` table (`max_binds` counted across the live nodes) and takes it out at unbind, and
+hands what is owed to an account with no receiver here to a node that has one (round-robin
+over them), waking it with NOTIFY in the same transaction; it LISTENs for what others hand to
+it (`notifications`), and for the cancel_sm and replace_sm asked of it and answered to it
+(`requests`). A message to another account's ESME that has a receiver bound only on another
+node is handed to that node as owed items are (`hand_messages`, for `smsc.delivery.esmes`).
+The store does the writes (`PostgresqlStore.take_over_dead`, `adopt_outbound`, `hand_over`,
+`hand_over_messages`), through the committer like every other store call; the heartbeat,
+the node list and the sessions go on a connection of this node's own, in a thread (psycopg
+blocks).
+With `--workers`, it also says where a worker serves its metrics and gathers its siblings'
+(`scrape`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -23,8 +27,11 @@ import psycopg
 import trio
 
 from smsc.cluster.notifications import listen
+from smsc.cluster.requests import OwnerRequests
+from smsc.cluster.scrape import fetch_metrics
 from smsc.delivery.committer import Committer
 from smsc.delivery.receivers import BindRegistry
+from smsc.server.link import Link
 from smsc.store import postgresql_nodes as nodes
 from smsc.store.errors import StoreOpenError
 from smsc.store.postgresql import PostgresqlStore
@@ -33,17 +40,27 @@ from smsc.store.postgresql_schema import connect
 log = logging.getLogger("smsc.cluster")
 HAND_OVER_BATCH = 1000
 """Items handed to another node per transaction."""
+SCRAPE_TIMEOUT = 2.0
+"""Seconds a sibling worker has to answer a metrics scrape before it is left out."""
+Answer = Callable[[bool | None], None]
+"""How a bind's admission is told: True (admitted), False (the account's max_binds are bound
+across the live nodes) or None (the database could not say)."""
 
 
 class ClusterNode:
     def __init__(self, *, store: PostgresqlStore, committer: Committer, binds: BindRegistry,
-                 wake_outbound: Callable[[], None], on_lost: Callable[[], None]) -> None:
+                 wake_outbound: Callable[[], None], on_lost: Callable[[], None],
+                 session_id: Callable[[Link], int], supervisor: int | None = None,
+                 listeners: Mapping[str, Callable[[], None]] | None = None) -> None:
         self.store = store
         self.committer = committer
         self.binds = binds
         self.wake_outbound = wake_outbound
         self.on_lost = on_lost
         """Called when this node finds itself taken over (silent too long): it must stop."""
+        self.listeners = dict(listeners or {})
+        """Other channels heard on this node's LISTEN connection: each called when notified,
+        and after each (re)connection and poll (a notification may have been lost)."""
         self.node_id = store.node_id
         self.timeout = store.node_timeout
         self.interval = store.node_timeout / 3
@@ -56,13 +73,24 @@ class ClusterNode:
         """Per account, the other live nodes with a receiver bound for it."""
         self._turns: Counter[str] = Counter()
         self._remote_changed = trio.Event()
-        self._bound: list[str] | None = None
-        """The accounts the binds table says have a receiver here (None: not written yet)."""
+        self.session_id = session_id
+        """The control plane's number of a link: its session's key in `sessions`."""
+        self.supervisor = supervisor
+        """The `--workers` supervisor's pid (None: not a worker)."""
+        self.bound_at: dict[Link, float] = {}
+        """This node's sessions in the `sessions` table, and when each bound (POSIX)."""
+        self._nursery: trio.Nursery | None = None
+        self._ending = 0
+        """Rows of sessions ended and not yet deleted."""
+        self._ended = trio.Event()
         self._work = trio.Event()
         self._adopt = True
         self._refresh = True
         self._db: psycopg.Connection[Any] | None = None
         self._db_lock = trio.Lock()
+        self.requests = OwnerRequests(store=store, committer=committer, on_db=self._on_db,
+                                      take_over=self.take_over, wake_outbound=wake_outbound)
+        """cancel_sm and replace_sm of messages other nodes own, asked of their owners."""
 
     # -- the node's own connection --------------------------------------------------------
 
@@ -92,13 +120,16 @@ class ClusterNode:
                   ) -> None:
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 await self.beat()
                 await nursery.start(partial(
-                    listen, self.store.dsn, [nodes.channel(self.node_id), nodes.BINDS_CHANNEL],
+                    listen, self.store.dsn,
+                    [nodes.channel(self.node_id), nodes.BINDS_CHANNEL, *self.listeners],
                     on_notify=self._notified, on_connected=self._missed, poll=self.interval))
                 nursery.start_soon(self._heartbeats)
                 nursery.start_soon(self._watch_binds)
                 nursery.start_soon(self._watch_commits)
+                await nursery.start(self.requests.run)
                 await self._settle()  # the binds, before anything is handed here
                 task_status.started()
                 while True:
@@ -106,19 +137,31 @@ class ClusterNode:
                     self._work = trio.Event()
                     await self._settle()
         finally:
+            self._nursery = None
             if self._db is not None:
                 self._db.close()
 
-    def _notified(self, channel: str) -> None:
-        if channel == nodes.BINDS_CHANNEL:
-            self._refresh = True
+    def _notified(self, channel: str, payload: str) -> None:
+        heard = self.listeners.get(channel)
+        if heard is not None:
+            heard()
+        elif payload == nodes.REQUEST_PAYLOAD:
+            self.requests.requested()
+        elif payload == nodes.RESULT_PAYLOAD:
+            self.requests.answered()
         else:
-            self._adopt = True
-        self.poke()
+            if channel == nodes.BINDS_CHANNEL:
+                self._refresh = True
+            else:
+                self._adopt = True
+            self.poke()
 
     def _missed(self) -> None:
         """(Re)connected, or a poll: read everything again."""
+        for heard in self.listeners.values():
+            heard()
         self._refresh = self._adopt = True
+        self.requests.missed()
         self.poke()
 
     async def _heartbeats(self) -> None:
@@ -142,6 +185,10 @@ class ClusterNode:
         self.nodes = [{"id": node, "name": name, "host": host, "pid": pid, "started": started,
                        "heartbeat_age": round(age, 3), "alive": age <= self.timeout}
                       for node, name, host, pid, started, age in listed]
+        await self.take_over()
+
+    async def take_over(self) -> None:
+        """Take over the work of dead nodes, and what no node owns."""
         dead = await self.committer.call(self.store.take_over_dead)
         if dead:
             log.warning("cluster: node %d took over dead node(s) %s", self.node_id,
@@ -165,12 +212,9 @@ class ClusterNode:
                 self.poke()
 
     async def _settle(self) -> None:
-        """Bring the binds table, what was handed here and what to hand over up to date."""
+        """Bring the other nodes' receivers, what was handed here and what to hand over up
+        to date."""
         try:
-            bound = sorted(self.binds.receiving_systems())
-            if bound != self._bound:
-                await self._on_db(nodes.set_binds, self.node_id, bound)
-                self._bound = bound
             if self._refresh:
                 self._refresh = False
                 remote = await self._on_db(nodes.remote_binds, self.node_id, self.timeout)
@@ -238,3 +282,117 @@ class ClusterNode:
             self._refresh = True
             self.poke()
         return set(handed)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def admit(self, link: Link, system_id: str, bind_mode: str, max_binds: int,
+              window: int, answer: Answer) -> None:
+        """Admit a bind the account allows into the `sessions` table, unless the account
+        has `max_binds` sessions on the live nodes already; `answer` is told which."""
+        if not self._spawn(self._admit, link, system_id, bind_mode, max_binds, window,
+                           answer):
+            answer(None)
+
+    async def _admit(self, link: Link, system_id: str, bind_mode: str, max_binds: int,
+                     window: int, answer: Answer) -> None:
+        try:
+            bound_at = await self._on_db(
+                nodes.open_session, self.node_id, self.session_id(link), system_id,
+                bind_mode, link.peer, window, max_binds, self.timeout)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: %s bind not admitted (%s)", self.node_id,
+                        link.peer, error)
+            answer(None)
+            return
+        if bound_at is None:
+            answer(False)
+            return
+        self.bound_at[link] = bound_at
+        answer(True)
+
+    def ended(self, link: Link) -> None:
+        """The link unbound or closed: its row goes (if it has one)."""
+        if self.bound_at.pop(link, None) is not None and self._spawn(
+                self._end, self.session_id(link)):
+            self._ending += 1
+
+    def _spawn(self, function: Callable[..., Any], *args: Any) -> bool:
+        """Start `function(*args)` in the node's nursery; False once the node is stopping
+        (its rows go with it)."""
+        try:
+            if self._nursery is not None:
+                self._nursery.start_soon(function, *args)
+                return True
+        except RuntimeError:  # (closed to new arrivals)
+            pass
+        return False
+
+    async def _end(self, session: int) -> None:
+        try:
+            await self._on_db(nodes.close_session, self.node_id, session)
+        except (psycopg.Error, StoreOpenError) as error:  # (gone with the node at its stop)
+            log.warning("cluster: node %d: session %d's row stays (%s)", self.node_id,
+                        session, error)
+        finally:
+            self._ending -= 1
+            if not self._ending:
+                self._ended.set()
+                self._ended = trio.Event()
+
+    async def wait_sessions_ended(self) -> None:
+        """Return once the rows of the sessions ended so far are deleted (for tests: an ESME
+        that unbinds here and binds at once on another node may find its row still there)."""
+        while self._ending:
+            await self._ended.wait()
+
+    async def sessions(self) -> list[tuple[Any, ...]] | None:
+        """Every live node's sessions, as `postgresql_nodes.list_sessions` reads them; None
+        when the database cannot say."""
+        try:
+            rows: list[tuple[Any, ...]] = await self._on_db(nodes.list_sessions, self.timeout)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: no session list (%s)", self.node_id, error)
+            return None
+        return rows
+
+    def node_name(self, node: int) -> str:
+        """A node's name as the last heartbeat read it ("" when unknown)."""
+        return next((str(n["name"]) for n in self.nodes if n["id"] == node), "")
+
+    # -- metrics of the --workers siblings --------------------------------------------------
+
+    async def publish_metrics(self, address: str) -> None:
+        """Say where this worker serves its metrics (`host:port`), for the first worker."""
+        assert self.supervisor is not None
+        try:
+            await self._on_db(nodes.set_metrics, self.node_id, address, self.supervisor)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: its metrics at %s not recorded, so not gathered "
+                        "(%s)", self.node_id, address, error)
+
+    async def sibling_metrics(self, token: str = ""
+                              ) -> tuple[dict[int, bytes], list[int]] | None:
+        """The metrics of the other live workers of this node's supervisor, as each serves
+        them, fetched at once; and the nodes that did not answer in `SCRAPE_TIMEOUT`. None
+        when this node is not a worker."""
+        if self.supervisor is None:
+            return None
+        try:
+            found = await self._on_db(nodes.siblings, self.node_id, self.supervisor,
+                                      self.timeout)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: no sibling list (%s)", self.node_id, error)
+            return {}, []
+        texts: dict[int, bytes] = {}
+
+        async def fetch(node: int, address: str) -> None:
+            with trio.move_on_after(SCRAPE_TIMEOUT):
+                try:
+                    texts[node] = await fetch_metrics(address, token)
+                except (OSError, ValueError, trio.BrokenResourceError) as error:
+                    log.warning("cluster: node %d's metrics at %s: %s", node, address, error)
+
+        async with trio.open_nursery() as nursery:
+            for node, address in found:
+                nursery.start_soon(fetch, node, address)
+        return texts, [node for node, _ in found if node not in texts]

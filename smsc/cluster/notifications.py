@@ -22,13 +22,14 @@ log = logging.getLogger("smsc.cluster")
 
 
 async def listen(
-    dsn: str, channels: Sequence[str], *, on_notify: Callable[[str], None],
+    dsn: str, channels: Sequence[str], *, on_notify: Callable[[str, str], None],
     on_connected: Callable[[], None], poll: float,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """LISTEN on `channels` until cancelled: `on_notify(channel)` for each notification,
-    `on_connected()` after each (re)connection and every `poll` seconds (a notification lost
-    while the connection was down is made up for by the caller's reading)."""
+    """LISTEN on `channels` until cancelled: `on_notify(channel, payload)` for each
+    notification, `on_connected()` after each (re)connection and every `poll` seconds (a
+    notification lost while the connection was down is made up for by the caller's
+    reading)."""
     started = False
     pause = 0.1
     while True:
@@ -63,7 +64,7 @@ def _listening(dsn: str, channels: Sequence[str]) -> psycopg.Connection[Any]:
     return db
 
 
-async def _receive(db: psycopg.Connection[Any], on_notify: Callable[[str], None],
+async def _receive(db: psycopg.Connection[Any], on_notify: Callable[[str, str], None],
                    on_connected: Callable[[], None], poll: float) -> None:
     """Wait for notifications until the connection fails (psycopg.Error)."""
     pgconn = db.pgconn
@@ -78,4 +79,4 @@ async def _receive(db: psycopg.Connection[Any], on_notify: Callable[[str], None]
         if pgconn.status != psycopg.pq.ConnStatus.OK:
             raise psycopg.OperationalError("connection closed")
         while (notification := pgconn.notifies()) is not None:
-            on_notify(notification.relname.decode())
+            on_notify(notification.relname.decode(), notification.extra.decode())

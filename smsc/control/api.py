@@ -180,6 +180,19 @@ def mo_request(body: dict[str, Any]) -> tuple[str, str, str, int | None]:
     return source, destination, text, coding
 
 
+def build_metrics_app(control: ControlPlane, *, token: str = "") -> Starlette:
+    """A `--workers` worker's metrics alone (this process's, no `node` label), on the
+    loopback, for the first worker's /metrics to gather (`ControlPlane.render_metrics`)."""
+
+    async def render_metrics(request: Request) -> Response:
+        await control.refresh_store_snapshot()
+        body, content_type = control.metrics.render(control.snapshot())
+        return Response(body, headers={"Content-Type": content_type})
+
+    middleware = [Middleware(BearerToken, token=token)] if token else []
+    return Starlette(routes=[Route("/metrics", render_metrics)], middleware=middleware)
+
+
 def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
               simulation: SimulationControl | None = None, clock: ClockControl | None = None,
               accounts: AccountAdmin | None = None, lists: DistributionLists | None = None,
@@ -195,9 +208,8 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
     )
 
     async def render_metrics(request: Request) -> Response:
-        await control.refresh_store_snapshot()
-        body, content_type = control.metrics.render(control.snapshot(),
-                                                    request.headers.get("accept", ""))
+        body, content_type = await control.render_metrics(request.headers.get("accept", ""),
+                                                          token)
         return Response(body, headers={"Content-Type": content_type})
 
     async def render_status(request: Request) -> Response:
@@ -213,7 +225,7 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
         return JSONResponse(await control.overview())
 
     async def list_sessions(request: Request) -> Response:
-        return JSONResponse({"sessions": control.sessions()})
+        return JSONResponse({"sessions": await control.every_session()})
 
     async def one_session(request: Request) -> Response:
         link = control.find_session(request.path_params["session_id"])

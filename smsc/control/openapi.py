@@ -42,8 +42,14 @@ SCHEMAS: dict[str, Any] = {
                           "enum": ["transmitter", "receiver", "transceiver", None]},
             "state": {"type": "string"},
             "window": {"type": "integer"},
-            "in_flight": {"type": "integer",
-                          "description": "PDUs sent by the SMSC awaiting a response"},
+            "in_flight": {"type": "integer", "nullable": True,
+                          "description": "PDUs sent by the SMSC awaiting a response (null "
+                                         "for another node's session)"},
+            "node": {"type": "object", "description": "on a PostgreSQL store only: the "
+                     "node the session is bound on (docs/cluster.md)",
+                     "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
+            "bound_since": {"type": "string", "format": "date-time", "nullable": True,
+                            "description": "on a PostgreSQL store only: when it bound"},
         },
     },
     "Message": {
@@ -114,7 +120,7 @@ def _paths() -> dict[str, Any]:
                        "owed per account, sessions, recent messages",
             "responses": {"200": _json({"type": "object"}, "overview")}}},
         "/v1/sessions": {"get": {
-            "summary": "Connected sessions",
+            "summary": "Connected sessions (on a PostgreSQL store, every node's bound ones)",
             "responses": {"200": _json({"type": "object", "properties": {"sessions": {
                 "type": "array", "items": {"$ref": "#/components/schemas/Session"}}}},
                 "sessions")}}},

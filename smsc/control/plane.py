@@ -11,10 +11,10 @@ import dataclasses
 import itertools
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import trio
 
@@ -23,7 +23,7 @@ from smsc.control.errors import NotFound
 from smsc.control.recent import RecentAcknowledgements
 from smsc.delivery.committer import Committer
 from smsc.delivery.mobile import MobileOriginator
-from smsc.metrics import BIND_MODES, SmscMetrics, Snapshot
+from smsc.metrics import BIND_MODES, SmscMetrics, Snapshot, by_node
 from smsc.pdu.constants import MessageState
 from smsc.pdu.text import decode_text_lenient, is_binary_coding
 from smsc.server.link import Link
@@ -40,6 +40,8 @@ from smsc.store import (
 HISTORY_SECONDS = 300
 """How far back the dashboard's rate chart reaches."""
 SAMPLE_INTERVAL = 1.0
+BOUND_STATES = {"transmitter": "bound_tx", "receiver": "bound_rx", "transceiver": "bound_trx"}
+"""The state of another node's session, by its bind mode (its rows are bound sessions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,30 @@ class RatePoint:
     failed: int
     acknowledged: int
     """Receipts and MO messages the ESMEs acknowledged."""
+
+
+class ClusterView(Protocol):
+    """This process as a node of a shared PostgreSQL store (`smsc.cluster.node.ClusterNode`),
+    as the control plane reads it: the sessions of every node, and the metrics of the
+    `--workers` siblings."""
+
+    node_id: int
+
+    @property
+    def bound_at(self) -> Mapping[Link, float]:
+        """This node's admitted sessions and when each bound (POSIX)."""
+
+    def node_name(self, node: int) -> str:
+        """A node's name as the last heartbeat read it ("" when unknown)."""
+
+    async def sessions(self) -> list[tuple[Any, ...]] | None:
+        """Every live node's sessions (`postgresql_nodes.list_sessions`); None when the
+        database cannot say."""
+
+    async def sibling_metrics(self, token: str = ""
+                              ) -> tuple[dict[int, bytes], list[int]] | None:
+        """The other `--workers` workers' metrics by node, and the nodes that did not
+        answer; None when this node is not a worker."""
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -72,8 +98,11 @@ class ControlPlane:
         metrics: SmscMetrics,
         mobile: MobileOriginator,
         accounts: Iterable[str] = (),
+        cluster: ClusterView | None = None,
     ) -> None:
         self.clock = clock
+        self.cluster = cluster
+        """The node this process is of a shared PostgreSQL store (None: on its own)."""
         self.committer = committer
         self.store: MessageStore = committer.store
         self.links = links
@@ -127,6 +156,31 @@ class ControlPlane:
             "window": session.limits.window,
             "in_flight": session.outstanding,
         }
+
+    async def every_session(self) -> list[dict[str, Any]]:
+        """/v1/sessions: this process's sessions; on a shared PostgreSQL store, with every
+        other live node's bound sessions after them, each naming its node and when it bound.
+        Another node's window is the account's as it bound, its in_flight null (counted per
+        PDU, it stays on its node); ids are per node."""
+        cluster = self.cluster
+        if cluster is None:
+            return self.sessions()
+        here = cluster.node_id
+        node = {"id": here, "name": cluster.node_name(here)}
+        found = []
+        for link in sorted(self.links, key=self.session_id):
+            found.append({**self.describe_session(link), "node": node,
+                          "bound_since": _posix_iso(cluster.bound_at.get(link))})
+        for (node_id, name, session_id, system_id, bind_type, peer, window,
+             bound_at) in await cluster.sessions() or ():
+            if node_id == here:
+                continue
+            found.append({
+                "id": session_id, "peer": peer, "system_id": system_id,
+                "bind_type": bind_type, "state": BOUND_STATES[bind_type],
+                "window": window, "in_flight": None, "node": {"id": node_id, "name": name},
+                "bound_since": _posix_iso(bound_at)})
+        return found
 
     def find_session(self, session_id: int) -> Link:
         for link in self.links:
@@ -233,6 +287,24 @@ class ControlPlane:
         owed = await self.committer.call(self.store.outbound_counts)
         self._store_snapshot = ({state.name: n for state, n in depth.items()}, owed)
 
+    async def render_metrics(self, accept: str = "", token: str = "") -> tuple[bytes, str]:
+        """/metrics: the exposition and its content type. On a shared PostgreSQL store each
+        sample carries this node's id as `node`, and a `--workers` worker's adds those of
+        its sibling workers (gathered from each, `token` their control token), which serve
+        no control API of their own."""
+        await self.refresh_store_snapshot()
+        cluster = self.cluster
+        if cluster is None:
+            return self.metrics.render(self.snapshot(), accept)
+        here, _ = self.metrics.render(self.snapshot())
+        texts = {str(cluster.node_id): here}
+        gathered = await cluster.sibling_metrics(token)
+        if gathered is None:
+            return by_node(texts, accept=accept)
+        siblings, left_out = gathered
+        texts.update((str(node), text) for node, text in sorted(siblings.items()))
+        return by_node(texts, [str(node) for node in left_out], accept)
+
     def snapshot(self) -> Snapshot:
         """The present state, for the gauges of /metrics (`SmscMetrics.render`); the
         configured accounts read 0 where they have nothing."""
@@ -281,12 +353,16 @@ class ControlPlane:
             "queue": {"waiting": sum(queue.values()), "by_state": queue},
             "finished_kept": {state: n for state, n in depth.items() if state in _FINAL},
             "deliveries_pending": {**dict.fromkeys(self.accounts, 0), **owed},
-            "sessions": self.sessions(),
+            "sessions": await self.every_session(),
             "recent_messages": await self.find_messages(MessageQuery(limit=recent)),
         }
 
 
 _FINAL = frozenset(state.name for state in MessageState if state.is_final)
+
+
+def _posix_iso(moment: float | None) -> str | None:
+    return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()
 
 
 def _point(point: RatePoint) -> dict[str, float]:

@@ -9,15 +9,22 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import trio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsc.config import ConfigError, FaultMixConfig, parse_section
 from smsc.control.errors import BadRequest, NotFound, json_object, refuse_unknown_fields
-from smsc.delivery.simulation import HandsetView, NetworkView, SimulationControl
+from smsc.delivery.simulation import (
+    HandsetView,
+    NetworkView,
+    SimulationChangeFailed,
+    SimulationControl,
+)
 from smsc.simulation.inbox import InboxMessage
 from smsc.store import format_message_id
 
@@ -84,6 +91,37 @@ def _optional_number(body: dict[str, Any], key: str, *, positive: bool) -> float
     return float(value)
 
 
+def _changes(handler: Callable[[Request], Awaitable[Response]]
+             ) -> Callable[[Request], Awaitable[Response]]:
+    """A change the store of a cluster did not take is 503, applied nowhere."""
+    async def changing(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except SimulationChangeFailed as error:
+            return JSONResponse({"error": str(error)}, status_code=503)
+
+    return changing
+
+
+def refuse_unknown_params(request: Request, allowed: tuple[str, ...]) -> None:
+    unknown = set(request.query_params) - set(allowed)
+    if unknown:
+        raise BadRequest(f"unknown parameter {sorted(unknown)[0]!r}")
+
+
+def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
 def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Route]:
     async def list_handsets(request: Request) -> Response:
         return JSONResponse({"handsets": [
@@ -142,7 +180,8 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
         body = await json_object(request, empty_ok=True)
         refuse_unknown_fields(body, ("duration",))
         duration = _optional_number(body, "duration", positive=True)
-        return JSONResponse(network_json(simulation, simulation.start_outage(name, duration)))
+        view = await simulation.start_outage(name, duration)
+        return JSONResponse(network_json(simulation, view))
 
     async def stop_outage(request: Request) -> Response:
         name = _network(simulation, request)
@@ -154,13 +193,27 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
         refuse_unknown_fields(body, FAULT_FIELDS)
         try:
             faults = parse_section(FaultMixConfig, body, "request body")
-            view = simulation.set_faults(name, faults)
+            view = await simulation.set_faults(name, faults)
         except ConfigError as error:
             raise BadRequest(f"{error.key}: {error.problem}" if error.key else error.problem,
                              422) from None
         except ValueError as error:
             raise BadRequest(str(error), 422) from None
         return JSONResponse(network_json(simulation, view))
+
+    async def simulation_state(request: Request) -> Response:
+        refuse_unknown_params(request, ("applied", "timeout"))
+        wanted = _int_query(request, "applied", 0, 0, 2**63 - 1)
+        timeout = _int_query(request, "timeout", 10, 0, 60)
+        with trio.move_on_after(timeout) as waited:
+            await simulation.wait_applied(wanted)
+        if waited.cancelled_caught:
+            return JSONResponse({"error": f"change {wanted} not applied here within "
+                                          f"{timeout} s (applied: {simulation.applied})"},
+                                status_code=504)
+        return JSONResponse({"seed": str(simulation.simulation.seed),
+                             "shared": simulation.shared is not None,
+                             "applied": simulation.applied})
 
     async def reset(request: Request) -> Response:
         refuse_unknown_fields(await json_object(request, empty_ok=True), ())
@@ -170,16 +223,17 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
     return [
         Route("/v1/handsets", list_handsets),
         Route("/v1/handsets/{number}", get_handset),
-        Route("/v1/handsets/{number}", change_handset, methods=["PATCH"]),
-        Route("/v1/handsets/{number}", reset_handset, methods=["DELETE"]),
+        Route("/v1/handsets/{number}", _changes(change_handset), methods=["PATCH"]),
+        Route("/v1/handsets/{number}", _changes(reset_handset), methods=["DELETE"]),
         Route("/v1/handsets/{number}/inbox", read_inbox),
         Route("/v1/handsets/{number}/inbox", clear_inbox, methods=["DELETE"]),
         Route("/v1/networks", list_networks),
         Route("/v1/networks/{name}", get_network),
-        Route("/v1/networks/{name}/outage", start_outage, methods=["POST"]),
-        Route("/v1/networks/{name}/outage", stop_outage, methods=["DELETE"]),
-        Route("/v1/networks/{name}/faults", set_faults, methods=["PUT"]),
-        Route("/v1/reset", reset, methods=["POST"]),
+        Route("/v1/networks/{name}/outage", _changes(start_outage), methods=["POST"]),
+        Route("/v1/networks/{name}/outage", _changes(stop_outage), methods=["DELETE"]),
+        Route("/v1/networks/{name}/faults", _changes(set_faults), methods=["PUT"]),
+        Route("/v1/reset", _changes(reset), methods=["POST"]),
+        Route("/v1/simulation", simulation_state),
     ]
 
 
@@ -206,6 +260,12 @@ _NAME_PARAM = {"name": "name", "in": "path", "required": True,
 _probability = {"type": "number", "minimum": 0, "maximum": 1}
 
 SIMULATION_SCHEMAS: dict[str, Any] = {
+    "Simulation": {"type": "object", "required": ["seed", "shared", "applied"], "properties": {
+        "seed": {"type": "string", "description": "the seed in force (decimal: 64 bits)"},
+        "shared": {"type": "boolean",
+                   "description": "whether the nodes of a cluster share the simulation"},
+        "applied": {"type": "integer",
+                    "description": "the last shared change applied here (0 alone)"}}},
     "Handset": {"type": "object", "required": ["number", "state"], "properties": {
         "number": {"type": "string"}, "profile": {"type": "string", "nullable": True},
         "state": {"type": "string"},
@@ -237,6 +297,20 @@ SIMULATION_SCHEMAS: dict[str, Any] = {
 }
 
 SIMULATION_PATHS: dict[str, Any] = {
+    "/v1/simulation": {"get": {
+        "summary": "The seed in force and the last shared change applied on this node",
+        "description": "On a PostgreSQL store every node applies the changes made on any "
+                       "node, in one order (docs/cluster.md): `applied` is the number of the "
+                       "last one applied here. Given `applied`, the answer waits until this "
+                       "node has applied that change (up to `timeout` seconds, else 504).",
+        "parameters": [
+            {"name": "applied", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0}},
+            {"name": "timeout", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0, "maximum": 60, "default": 10}}],
+        "responses": {"200": _ok("the simulation", "Simulation"),
+                      "400": _fail("bad parameter"),
+                      "504": _fail("the change was not applied here in time")}}},
     "/v1/handsets": {"get": {"summary": "Handsets that received messages, with their inboxes",
                              "responses": {"200": _ok("handsets")}}},
     "/v1/handsets/{number}": {

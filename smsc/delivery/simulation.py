@@ -6,21 +6,30 @@ network's outage ends, the messages waiting for it are made due at once; ESMEs t
 it with set_dpf get an alert_notification. Delivered messages land in the handset's inbox;
 echo and auto-reply handsets answer through the MobileOriginator.
 
-Times in this API are seconds since the SMSC started (`now()`).
+Times in this API are seconds since the SMSC started (`now()`; in a cluster, since the first
+of the nodes running started).
+
+Every change is a `Change`: a JSON-able state of one thing (a handset's override, a network's
+outage or fault mix, or a reset), applied by `apply`. Alone, a change is applied at once; with
+`shared` (the nodes of a PostgreSQL cluster, `smsc.cluster.simulation_sync`), it is written to
+the store for every node and applied here in the order the store gave it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import trio
 
 from smsc.clock import Clock
-from smsc.config import FaultMixConfig
+from smsc.config import FaultMixConfig, HandsetConfig
 from smsc.delivery.committer import Committer
 from smsc.delivery.mobile import MobileOriginator, NoRoute, StoreFailed
 from smsc.delivery.receivers import BindRegistry
@@ -29,7 +38,7 @@ from smsc.pdu.concat import SarInfo
 from smsc.pdu.constants import Tag
 from smsc.pdu.errors import DecodeError
 from smsc.pdu.tlv import decode_tlvs
-from smsc.simulation.fate import Simulation
+from smsc.simulation.fate import Simulation, check_faults
 from smsc.simulation.handsets import digits_of, status_at
 from smsc.simulation.inbox import InboxMessage
 from smsc.simulation.networks import Attempt, Result
@@ -42,6 +51,43 @@ MS_AVAILABLE = 0
 """ms_availability_status: available."""
 PRUNE_AT = 1000
 """Waiting messages per handset or network before expired ones are dropped from the index."""
+POSIX_ORIGIN = datetime.fromtimestamp(0, UTC)
+RESET = "reset"
+
+Change = dict[str, Any]
+"""One runtime change as JSON: {"kind": "handset", "number", "profile"} (the override, None
+to drop it), {"kind": "outage", "network", "out", "until"} (POSIX seconds, None while it lasts
+until stopped), {"kind": "faults", "network", "faults"} or {"kind": "reset"}. A change is the
+whole new state of what it names (its `key`), so that applying the latest per key gives the
+same world whatever came before."""
+
+
+def change_key(change: Change) -> str:
+    """What a change replaces: a later change with the same key makes it moot."""
+    kind = change["kind"]
+    if kind == "handset":
+        return HANDSET + str(change["number"])
+    if kind in ("outage", "faults"):
+        return f"{kind}:{change['network']}"
+    return RESET
+
+
+class SharedChanges(Protocol):
+    """The nodes sharing the simulation: `publish` returns once the change is in the store and
+    every change up to it has been applied here (`SimulationControl.apply`).
+
+    Raises SimulationChangeFailed when the store does not take it."""
+
+    applied: int
+    """The seq of the last change applied here."""
+
+    async def publish(self, change: Change) -> None: ...
+
+    async def wait_applied(self, seq: int) -> None: ...
+
+
+class SimulationChangeFailed(Exception):
+    """A change the store of a cluster could not take: applied on no node."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +179,8 @@ class SimulationControl:
         self._nursery: trio.Nursery | None = None
         self.alerts_sent = 0
         self.replies_sent = 0
+        self.shared: SharedChanges | None = None
+        """Set by app.py on a store shared by several nodes: changes go through it."""
 
     def now(self) -> float:
         """Seconds since the SMSC started: the time base of schedules and outages."""
@@ -178,16 +226,17 @@ class SimulationControl:
             ValueError: an unknown state or reply mode, or a negative latency.
         """
         digits = digits_of(number)
-        self.simulation.handsets.set(digits, state=state, latency=latency, reply=reply,
-                                     reply_text=reply_text, reply_delay=reply_delay)
-        await self._come_back_if_reachable(HANDSET + digits)
+        profile = self.simulation.handsets.changed(
+            digits, state=state, latency=latency, reply=reply, reply_text=reply_text,
+            reply_delay=reply_delay)
+        await self._change({"kind": "handset", "number": digits,
+                            "profile": dataclasses.asdict(profile)})
         return self.handset(digits)
 
     async def reset_handset(self, number: str) -> HandsetView:
         """Drop the runtime override: the configured profile applies again."""
         digits = digits_of(number)
-        self.simulation.handsets.reset(digits)
-        await self._come_back_if_reachable(HANDSET + digits)
+        await self._change({"kind": "handset", "number": digits, "profile": None})
         return self.handset(digits)
 
     def inbox(self, number: str) -> list[InboxMessage]:
@@ -223,7 +272,7 @@ class SimulationControl:
             waiting=len(self._waiting.get(NETWORK + name, ())),
         )
 
-    def start_outage(self, name: str, duration: float | None = None) -> NetworkView:
+    async def start_outage(self, name: str, duration: float | None = None) -> NetworkView:
         """Take a network down: attempts fail temporarily (error 34) and wait. With a
         duration it comes back by itself; without, at stop_outage.
 
@@ -233,10 +282,9 @@ class SimulationControl:
         """
         if duration is not None and duration <= 0:
             raise ValueError("duration must be positive")
-        network = self.simulation.networks[name]
-        network.start_outage(self.now(), duration)
-        if duration is not None:
-            self._schedule(self.now() + duration, NETWORK + name)
+        self.simulation.networks[name]  # (KeyError)
+        until = None if duration is None else self._posix(self.now() + duration)
+        await self._change({"kind": "outage", "network": name, "out": True, "until": until})
         return self.network(name)
 
     async def stop_outage(self, name: str) -> NetworkView:
@@ -246,29 +294,100 @@ class SimulationControl:
         Raises:
             KeyError: no such network.
         """
-        self.simulation.networks[name].stop_outage()
-        await self._come_back_if_reachable(NETWORK + name)
+        self.simulation.networks[name]  # (KeyError)
+        await self._change({"kind": "outage", "network": name, "out": False, "until": None})
         return self.network(name)
 
-    def set_faults(self, name: str, faults: FaultMixConfig, *,
-                   configured: bool = False) -> NetworkView:
-        """Replace a network's submit-time fault mix (FaultMixConfig(): none); `configured`
-        (a configuration reload) makes it the mix `reset` goes back to.
+    async def set_faults(self, name: str, faults: FaultMixConfig) -> NetworkView:
+        """Replace a network's submit-time fault mix (FaultMixConfig(): none).
 
         Raises:
             KeyError: no such network.
             ValueError: probabilities outside 0..1 or adding up to more than 1.
         """
-        self.simulation.set_faults(name, faults, configured=configured)
+        self.simulation.networks[name]  # (KeyError)
+        check_faults(faults)
+        await self._change({"kind": "faults", "network": name,
+                            "faults": dataclasses.asdict(faults)})
+        return self.network(name)
+
+    def configure_faults(self, name: str, faults: FaultMixConfig) -> NetworkView:
+        """A configuration reload's fault mix: in force here from now on, and the one `reset`
+        goes back to (each node reads its own configuration file).
+
+        Raises:
+            KeyError: no such network.
+            ValueError: probabilities outside 0..1 or adding up to more than 1.
+        """
+        self.simulation.set_faults(name, faults, configured=True)
         return self.network(name)
 
     async def reset(self) -> None:
         """Everything back to the configuration: handset overrides, runtime outages, fault
         mixes (as last reloaded), inboxes and fates (as at start); messages waiting for what
         is now reachable go out."""
-        self.simulation.reset()
-        for key in list(self._waiting):
-            await self._come_back_if_reachable(key)
+        await self._change({"kind": RESET})
+
+    # -- changes ----------------------------------------------------------------------------
+
+    @property
+    def applied(self) -> int:
+        """The number (seq) of the last shared change applied here; 0 alone. A harness that
+        changed something on one node waits for that node's number on another
+        (`wait_applied`) before it sends through it."""
+        return self.shared.applied if self.shared is not None else 0
+
+    async def wait_applied(self, seq: int) -> None:
+        """Return once the shared change `seq`, or a later one, is applied here."""
+        if self.shared is not None:
+            await self.shared.wait_applied(seq)
+
+    async def _change(self, change: Change) -> None:
+        if self.shared is None:
+            await self.apply(change)
+        else:
+            await self.shared.publish(change)
+
+    def _posix(self, at: float) -> float:
+        """A time of this API (seconds since start) in POSIX seconds: what every node reads
+        alike (each counts its own seconds since its own start)."""
+        return at + self.started - self.clock.simulated_of(POSIX_ORIGIN)
+
+    def _since_start(self, posix: float) -> float:
+        return posix - self.started + self.clock.simulated_of(POSIX_ORIGIN)
+
+    async def apply(self, change: Change) -> None:
+        """Apply one change here, with what it causes (waiting messages due, alerts). A change
+        naming a network this node does not know is logged and skipped."""
+        kind = change["kind"]
+        if kind == "handset":
+            digits = str(change["number"])
+            profile = change["profile"]
+            self.simulation.handsets.override(
+                digits, None if profile is None else HandsetConfig(**profile))
+            await self._come_back_if_reachable(HANDSET + digits)
+            return
+        if kind == RESET:
+            self.simulation.reset()
+            for key in list(self._waiting):
+                await self._come_back_if_reachable(key)
+            return
+        name = str(change["network"])
+        network = self.simulation.networks.get(name)
+        if network is None:
+            log.warning("simulation change for network %r, unknown here: skipped", name)
+            return
+        if kind == "faults":
+            self.simulation.set_faults(name, FaultMixConfig(**change["faults"]))
+        elif not change["out"]:
+            network.stop_outage()
+            await self._come_back_if_reachable(NETWORK + name)
+        elif change["until"] is None:
+            network.start_outage(self.now())
+        else:
+            end = self._since_start(float(change["until"]))
+            network.outage_until = end
+            self._schedule(end, NETWORK + name)
 
     # -- from the scheduler -----------------------------------------------------------------
 

@@ -2,18 +2,22 @@
 
 A bind is checked against the listener it came in on (the accounts it allows), the client
 certificate (the account's allowed_cert_subjects), the accounts (password, address, bind
-mode) and the account's max_binds over the live binds, unless its address is shut out after
-failed binds (`FailedBinds`); a refusal is answered and the session closed, an acceptance
-gets the account's window and the SMSC's system_id (and, for a 3.4 or 5.0 peer,
-sc_interface_version: the version the session speaks from then on, 0x34 or 0x50). Once the
-session reports the bind complete, the link joins the bind registry that delivery reads.
+mode) and the account's max_binds over the live binds (on a PostgreSQL store shared by
+several nodes, over every live node's: `ClusterBinds`, answered once it has counted), unless
+its address is shut out after failed binds (`FailedBinds`); a refusal is answered and the
+session closed, an acceptance gets the account's window and the SMSC's system_id (and, for a
+3.4 or 5.0 peer, sc_interface_version: the version the session speaks from then on, 0x34 or
+0x50). Once the session reports the bind complete, the link joins the bind registry that
+delivery reads.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import Protocol
 
 import trio
 
@@ -45,6 +49,19 @@ class ListenerPolicy:
     accounts: frozenset[str] = frozenset()
 
 
+class ClusterBinds(Protocol):
+    """The nodes sharing a PostgreSQL store (`smsc.cluster.node.ClusterNode`): a bind the
+    account allows is admitted there (max_binds across the nodes) before it is answered."""
+
+    def admit(self, link: Link, system_id: str, bind_mode: str, max_binds: int,
+              window: int, answer: Callable[[bool | None], None]) -> None:
+        """Decide, later, and call `answer`: True (admitted), False (max_binds bound across
+        the nodes), None (the database could not say)."""
+
+    def ended(self, link: Link) -> None:
+        """The link admitted earlier unbound or closed."""
+
+
 NO_POLICY = ListenerPolicy("")
 """Connections no listener accepted (outbind, attached streams): every account may bind."""
 
@@ -65,8 +82,11 @@ class BindAuthenticator:
     """See the module docstring; the service hands it the bind events of every link."""
 
     def __init__(self, *, accounts: Accounts, binds: BindRegistry, metrics: SmscMetrics,
-                 clock: Clock, system_id: str, failed_binds: FailedBinds) -> None:
+                 clock: Clock, system_id: str, failed_binds: FailedBinds,
+                 cluster: ClusterBinds | None = None) -> None:
         self.accounts = accounts
+        self.cluster = cluster
+        """Where binds are admitted across nodes (None: this process alone)."""
         self.clock = clock
         self.failed_binds = failed_binds
         """Backoff per address after binds refused for their credentials."""
@@ -157,6 +177,35 @@ class BindAuthenticator:
             link.session.close("bind refused")
             return
         self.failed_binds.succeeded(address)
+        if self.cluster is not None:  # answered once the nodes have counted it
+            self.cluster.admit(link, system_id, bind_type.value, result.config.max_binds,
+                               result.config.window,
+                               partial(self._admitted, link, message, result))
+            return
+        self._accept(link, message, result)
+
+    def _admitted(self, link: Link, message: Pdu, account: Account,
+                  admitted: bool | None) -> None:
+        """The nodes' answer to a bind: admitted, refused as one node's max_binds would be
+        (ESME_RBINDFAIL), or ESME_RSYSERR when the database could not say."""
+        if not link.is_open:  # (closed meanwhile: its row goes again)
+            if admitted:
+                assert self.cluster is not None
+                self.cluster.ended(link)
+            return
+        if not admitted:
+            status = CommandStatus.ESME_RSYSERR if admitted is None else \
+                CommandStatus.ESME_RBINDFAIL
+            log.info("%s bind refused: %s (%s)", link.peer, status.name,
+                     "the store could not count its binds" if admitted is None else
+                     f"{account.system_id}'s max_binds {account.config.max_binds} bound "
+                     "across the nodes")
+            link.send(make_response(message, status))
+            link.session.close("bind refused")
+            return
+        self._accept(link, message, account)
+
+    def _accept(self, link: Link, message: Pdu, result: Account) -> None:
         self._account_of[id(link)] = result
         self._links[id(link)] = link
         link.session.limits = replace(link.session.limits, window=result.config.window)
@@ -178,6 +227,8 @@ class BindAuthenticator:
         system_id = self._registered.pop(id(link), None)
         if system_id is not None:
             self.binds.remove(system_id, link)
+        if self.cluster is not None:
+            self.cluster.ended(link)
 
     def closed(self, link: Link) -> None:
         self.unbound(link)

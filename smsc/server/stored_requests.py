@@ -3,11 +3,16 @@
 Each request reads or changes one stored message, so it waits for the store (off the trio
 thread for SQLite) in a task of its own: the link's reader goes on meanwhile, and the answer
 is sent when the store has spoken.
+
+A cancel or replace is one store call (`MessageStore.cancel`, `.replace`), run by `change`:
+here by default; on a store several nodes share, by the node that owns each message it
+changes (`smsc.cluster.requests`), since the owner holds its messages in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
@@ -29,7 +34,9 @@ class StoredMessageRequests:
     """See the module docstring; `run` hosts the requests' tasks."""
 
     def __init__(self, *, committer: Committer, clock: Clock, id_format: str,
-                 submits: SubmitPreparation, after_change: Callable[[], None]) -> None:
+                 submits: SubmitPreparation, after_change: Callable[[], None],
+                 change: Callable[[str, dict[str, Any]], Awaitable[int]] | None = None
+                 ) -> None:
         self.committer = committer
         self.store = committer.store
         self.clock = clock
@@ -39,6 +46,9 @@ class StoredMessageRequests:
         """Reads a replace_sm's schedule and validity as a submit's."""
         self.after_change = after_change
         """Told after each request (a cancel or replace may change what is owed)."""
+        self.change = change or self._change_here
+        """Runs a cancel or replace (the store call's name and its keyword arguments); how
+        many messages it changed."""
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -62,6 +72,11 @@ class StoredMessageRequests:
         if link.is_open and not link.session.closed:
             link.send(response)
         self.after_change()
+
+    async def _change_here(self, kind: str, parameters: dict[str, Any]) -> int:
+        changed = int(await self.committer.call(getattr(self.store, kind), **parameters))
+        self.committer.announce_change()  # (a message replaced may be due sooner)
+        return changed
 
     async def response_to(self, account: Account, message: Pdu) -> Pdu:
         """The response to one request (raises Rejected with the status to refuse it)."""
@@ -92,11 +107,12 @@ class StoredMessageRequests:
                         raise Rejected(S.ESME_RCANCELFAIL)
                 elif not message.destination_addr:
                     raise Rejected(S.ESME_RCANCELFAIL)
-                cancelled = await call(
-                    self.store.cancel, system_id=system_id, now=now, message_id=message_id,
-                    source_addr=message.source_addr, destination_addr=message.destination_addr,
-                    service_type=message.service_type,
-                )
+                cancelled = await self.change("cancel", {
+                    "system_id": system_id, "now": now, "message_id": message_id,
+                    "source_addr": message.source_addr,
+                    "destination_addr": message.destination_addr,
+                    "service_type": message.service_type,
+                })
                 if not cancelled:
                     raise Rejected(S.ESME_RCANCELFAIL)
                 return make_response(message)
@@ -106,14 +122,14 @@ class StoredMessageRequests:
                     raise Rejected(S.ESME_RREPLACEFAIL)
                 times = self.submits.times(account, message.schedule_delivery_time,
                                            message.validity_period, now)
-                replaced = await call(
-                    self.store.replace, message_id=message_id, system_id=system_id,
-                    source_addr=message.source_addr, now=now,
-                    payload=message.short_message if message.short_message else None,
-                    schedule_at=times.schedule_at,
-                    expires_at=times.expires_at if message.validity_period else None,
-                    registered_delivery=message.registered_delivery,
-                )
+                replaced = await self.change("replace", {
+                    "message_id": message_id, "system_id": system_id,
+                    "source_addr": message.source_addr, "now": now,
+                    "payload": message.short_message if message.short_message else None,
+                    "schedule_at": times.schedule_at,
+                    "expires_at": times.expires_at if message.validity_period else None,
+                    "registered_delivery": message.registered_delivery,
+                })
                 if not replaced:
                     raise Rejected(S.ESME_RREPLACEFAIL)
                 return make_response(message)

@@ -182,6 +182,12 @@ class Simulation:
         (fresh randomness each run, kept across `reset`)."""
         self.reseed()
 
+    def use_seed(self, seed: int) -> None:
+        """Take `seed` as the seed in force (the one the nodes of a cluster share) and start
+        again from it."""
+        self.seed = seed
+        self.reseed()
+
     def reseed(self) -> None:
         """Start again from the seed: same traffic, same fates (repeats are counted anew)."""
         seed = self.seed
@@ -325,11 +331,17 @@ class Simulation:
             KeyError: no such network.
             ValueError: the probabilities add up to more than 1 or one is out of 0..1.
         """
-        chances = (faults.throttled, faults.system_error, faults.slow_response,
-                   faults.no_response, faults.disconnect)
-        if any(not 0 <= chance <= 1 for chance in chances) or sum(chances) > 1 + 1e-9:
-            raise ValueError("fault probabilities must be within 0..1 and add up to at most 1")
-        if faults.slow_response_delay < 0:
-            raise ValueError("slow_response_delay must not be negative")
+        check_faults(faults)
         self.networks[network].set_faults(faults, configured=configured)
         self._update_faulty()
+
+
+def check_faults(faults: FaultMixConfig) -> None:
+    """Raises ValueError when the probabilities add up to more than 1, one is out of 0..1,
+    or the slow response's delay is negative."""
+    chances = (faults.throttled, faults.system_error, faults.slow_response,
+               faults.no_response, faults.disconnect)
+    if any(not 0 <= chance <= 1 for chance in chances) or sum(chances) > 1 + 1e-9:
+        raise ValueError("fault probabilities must be within 0..1 and add up to at most 1")
+    if faults.slow_response_delay < 0:
+        raise ValueError("slow_response_delay must not be negative")

@@ -108,6 +108,27 @@ class Handsets:
         Raises:
             ValueError: an unknown state or reply mode, or a negative latency.
         """
+        profile = self.changed(digits, state=state, latency=latency, reply=reply,
+                               reply_text=reply_text, reply_delay=reply_delay)
+        self.override(digits, profile)
+        return profile
+
+    def changed(
+        self,
+        digits: str,
+        *,
+        state: str | None = None,
+        latency: float | None = None,
+        reply: str | None = None,
+        reply_text: str | None = None,
+        reply_delay: float | None = None,
+    ) -> HandsetConfig:
+        """The profile `set` would give the number, without giving it (a change checked
+        before the nodes of a cluster are told; `override` applies it).
+
+        Raises:
+            ValueError: an unknown state or reply mode, or a negative latency.
+        """
         if state is not None and state not in HANDSET_STATES:
             raise ValueError(f"state must be one of {', '.join(HANDSET_STATES)}")
         if reply is not None and reply not in HANDSET_REPLIES:
@@ -128,10 +149,15 @@ class Handsets:
             changes["reply_text"] = reply_text
         if reply_delay is not None:
             changes["reply_delay"] = reply_delay
-        profile = dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-        self.overrides[digits] = profile
-        self.active = True
-        return profile
+        return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+    def override(self, digits: str, profile: HandsetConfig | None) -> None:
+        """The number's runtime profile from now on (None: back to the configured one)."""
+        if profile is None:
+            self.reset(digits)
+        else:
+            self.overrides[digits] = profile
+            self.active = True
 
     def reset(self, digits: str | None = None) -> None:
         """Drop the runtime override of one number, or all of them."""

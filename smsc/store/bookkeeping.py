@@ -77,6 +77,11 @@ class Bookkeeping(Generic[At]):
             return []
         return [first, *self.members(message_id, system_id)]
 
+    def _own(self, messages: list[Message]) -> list[Message]:
+        """Those of `messages` this store may change (all of them, but on a database that
+        several stores share: only its own)."""
+        return messages
+
     def _write_replacement(self, message: Message, fields: NewMessage,
                            due: datetime | None) -> None:
         """Store `message` with new fields and next attempt time (replace_sm)."""
@@ -115,7 +120,7 @@ class Bookkeeping(Generic[At]):
         registered_delivery: int | None,
     ) -> bool:
         done = False
-        for message in self.group(message_id, system_id):
+        for message in self._own(self.group(message_id, system_id)):
             if (message.is_final or message.fields.source_addr != source_addr
                     or message.message_id in self._claimed):
                 continue

@@ -248,6 +248,7 @@ class PostgresqlStore(TableStore):
             taken += db.execute(nodes.TAKE_MESSAGES, (node, dead)).fetchall()
             db.execute(nodes.TAKE_OUTBOUND, (node, dead))
             db.execute(nodes.FORGET_BINDS, (dead,))
+            db.execute(nodes.FORGET_REQUESTS, (dead,))
             db.execute(nodes.FORGET_NODES, (dead,))
             db.execute(nodes.NOTIFY, (nodes.BINDS_CHANNEL,))
         return dead, taken
@@ -355,6 +356,27 @@ class PostgresqlStore(TableStore):
                 pending[system_id] += 1
             self._states[ENROUTE] += len(rows)
         return len(rows)
+
+    def owners(self, system_id: str, message_id: int | None, destination_addr: str = ""
+               ) -> dict[int | None, bool]:
+        """The nodes that own what a cancel or replace of `system_id` would change (by id:
+        the message and a submit_multi's other destinations; else the pending messages to
+        `destination_addr`), each with whether it is alive (None: owned by no node)."""
+        if message_id is not None:
+            rows = self._read(nodes.OWNERS_OF_GROUP,
+                              (self.node_timeout, system_id, message_id, message_id))
+        else:
+            rows = self._read(nodes.OWNERS_TO, (self.node_timeout, system_id, destination_addr))
+        return {node: bool(alive) for node, alive in rows}
+
+    def _own(self, messages: list[Message]) -> list[Message]:
+        """Only the messages this node owns: another node's (it may hold them in memory, or
+        attempt them) are changed by that node, asked by `smsc.cluster.requests`."""
+        if not messages:
+            return messages
+        mine = {row[0] for row in self._read(
+            nodes.OWN, ([m.message_id for m in messages], self.node_id))}
+        return [m for m in messages if m.message_id in mine]
 
     def close(self) -> None:
         """Leave the cluster cleanly (what this node owns goes to the next node to look),

@@ -11,10 +11,21 @@ taken over by the first survivor to lock its row (`FOR UPDATE SKIP LOCKED`), whi
 the owner of its unfinished messages and owed items. A node that stops cleanly leaves its
 rows to no node (NULL), and the next node to look takes them.
 
+Each session bound on a node is a row of `sessions` (written before the bind is answered,
+under the account's advisory lock, so that `max_binds` counts every live node's binds; gone
+at unbind, with its node at a clean stop or a take-over): what `/v1/sessions` shows of the
+other nodes, and where a receipt finds a receiver (`REMOTE_BINDS`). A `--workers` worker
+records where it serves its metrics (`SET_METRICS`), for its first sibling to gather.
+
 An item handed over or taken over is marked `moved` until its new node has read it into
 memory (`ADOPT`), so that a notification missed is made up by the next poll; so is a message
 handed over (`HAND_OVER_MESSAGES`: one to another account's ESME, bound on another node),
 until its new node has it due (`ADOPT_MESSAGES`).
+
+A cancel_sm or replace_sm of a message another node owns is asked of that node: a row in
+`requests` (`ASK`, with a NOTIFY on its channel), which the owner takes, runs as its own and
+answers (`ANSWER`, with a NOTIFY on the asker's channel); the asker collects the result, or
+withdraws the request when no answer came in time (`smsc.cluster.requests`).
 """
 
 from __future__ import annotations
@@ -47,7 +58,8 @@ TAKE_UNOWNED_OUTBOUND = "UPDATE outbound SET node = %s, moved = true WHERE node 
 TAKE_OUTBOUND = "UPDATE outbound SET node = %s, moved = true WHERE node = ANY(%s)"
 """What no node owns (partial indexes: a look at every heartbeat costs next to nothing), and
 what dead nodes owned (a scan, when one died)."""
-FORGET_BINDS = "DELETE FROM binds WHERE node = ANY(%s)"
+FORGET_BINDS = "DELETE FROM sessions WHERE node = ANY(%s)"
+"""The sessions of nodes taken over or stopping."""
 FORGET_NODES = "DELETE FROM nodes WHERE id = ANY(%s)"
 RELEASE_MESSAGES = (
     f"UPDATE messages SET node = NULL, moved = false WHERE node = %s AND state = {ENROUTE}")
@@ -74,13 +86,94 @@ HAND_OVER_MESSAGES = (
 ADOPT_MESSAGES = ("UPDATE messages SET moved = false WHERE node = %s AND moved "
                   "RETURNING id, system_id, next_attempt_at")
 NOTIFY = "SELECT pg_notify(%s, '')"
+RECEIVING = "('receiver', 'transceiver')"
+NOTIFY_WITH = "SELECT pg_notify(%s, %s)"
+OWNERS = (f"SELECT DISTINCT m.node, coalesce(n.heartbeat >= {NOW} - %s, false) "
+          "FROM messages AS m LEFT JOIN nodes AS n ON n.id = m.node "
+          f"WHERE m.system_id = %s AND m.state = {ENROUTE} AND ")
+OWNERS_OF_GROUP = OWNERS + "(m.id = %s OR m.multi_id = %s)"
+OWNERS_TO = OWNERS + "m.destination_addr = %s"
+"""The nodes that own the unfinished messages of a group (the id an ESME was given and a
+submit_multi's other destinations) or an account's pending ones to a destination, each with
+whether it is alive (NULL: owned by none)."""
+OWN = "SELECT id FROM messages WHERE id = ANY(%s) AND node = %s"
+REQUEST_PAYLOAD = "request"
+RESULT_PAYLOAD = "result"
+"""The payloads of a node's channel: a request asked of it, a result answered to it (no
+payload: items handed to it)."""
+ASK = (
+    "WITH target AS (SELECT id FROM nodes WHERE id = %s "
+    f"AND heartbeat >= {NOW} - %s FOR SHARE) "
+    "INSERT INTO requests (node, asker, kind, parameters) "
+    "SELECT id, %s, %s, %s FROM target RETURNING id")
+TAKE_REQUESTS = ("UPDATE requests SET taken = true WHERE node = %s AND NOT taken "
+                 "RETURNING id, asker, kind, parameters")
+ANSWER = "UPDATE requests SET result = %s WHERE id = %s"
+COLLECT = "DELETE FROM requests WHERE asker = %s AND result IS NOT NULL RETURNING id, result"
+WITHDRAW = "DELETE FROM requests WHERE id = %s RETURNING taken, result"
+FORGET_REQUESTS = "DELETE FROM requests WHERE asker = ANY(%s)"
+"""What dead nodes asked (nobody collects the answers); what was asked of them stays until
+its asker withdraws it."""
 REMOTE_BINDS = (
-    "SELECT b.system_id, array_agg(b.node ORDER BY b.node) FROM binds AS b "
-    f"JOIN nodes AS n ON n.id = b.node WHERE b.node <> %s AND n.heartbeat >= {NOW} - %s "
-    "GROUP BY b.system_id")
-UNBIND = "DELETE FROM binds WHERE node = %s AND NOT (system_id = ANY(%s))"
-BIND = ("INSERT INTO binds (node, system_id) SELECT %s, unnest(%s::text[]) "
-        "ON CONFLICT DO NOTHING")
+    "SELECT s.system_id, array_agg(DISTINCT s.node ORDER BY s.node) FROM sessions AS s "
+    f"JOIN nodes AS n ON n.id = s.node WHERE s.node <> %s AND s.bind_type IN {RECEIVING} "
+    f"AND n.heartbeat >= {NOW} - %s GROUP BY s.system_id")
+ACCOUNT_LOCK = 0x534D5342
+"""The first key of the advisory locks that make an account's binds one at a time across
+the nodes (the second: `hashtext(system_id)`)."""
+LOCK_ACCOUNT = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+COUNT_BINDS = (
+    "SELECT count(*) FROM sessions AS s JOIN nodes AS n ON n.id = s.node "
+    f"WHERE s.system_id = %s AND n.heartbeat >= {NOW} - %s")
+"""An account's sessions on the live nodes (a dead node's are gone with it)."""
+OPEN_SESSION = (
+    "INSERT INTO sessions (node, session, system_id, bind_type, peer, window_size, bound_at) "
+    f"VALUES (%s, %s, %s, %s, %s, %s, {NOW}) RETURNING bound_at")
+CLOSE_SESSION = "DELETE FROM sessions WHERE node = %s AND session = %s RETURNING bind_type"
+LIST_SESSIONS = (
+    "SELECT s.node, n.name, s.session, s.system_id, s.bind_type, s.peer, s.window_size, "
+    "s.bound_at FROM sessions AS s JOIN nodes AS n ON n.id = s.node "
+    f"WHERE n.heartbeat >= {NOW} - %s ORDER BY s.node, s.session")
+SET_METRICS = "UPDATE nodes SET metrics = %s, supervisor = %s WHERE id = %s"
+SIBLINGS = (
+    "SELECT id, metrics FROM nodes WHERE supervisor = %s AND metrics IS NOT NULL "
+    f"AND id <> %s AND heartbeat >= {NOW} - %s ORDER BY id")
+
+
+def ask(db: psycopg.Connection[Any], node: int, timeout: float, asker: int, kind: str,
+        parameters: str) -> int | None:
+    """Ask `node` to run a request, if it is alive, and wake it, in one transaction; the
+    request's id (None: the node is not alive)."""
+    with db.transaction():
+        row = db.execute(ASK, (node, timeout, asker, kind, parameters)).fetchone()
+        if row is None:
+            return None
+        db.execute(NOTIFY_WITH, (channel(node), REQUEST_PAYLOAD))
+    return int(row[0])
+
+
+def take_requests(db: psycopg.Connection[Any], node: int) -> list[tuple[int, int, str, str]]:
+    """The requests asked of `node` that it has not taken yet, now taken: id, asker, kind,
+    parameters."""
+    return [tuple(row) for row in db.execute(TAKE_REQUESTS, (node,)).fetchall()]
+
+
+def answer(db: psycopg.Connection[Any], request: int, asker: int, result: int) -> None:
+    """A request's result, and its asker woken, in one transaction."""
+    with db.transaction():
+        db.execute(ANSWER, (result, request))
+        db.execute(NOTIFY_WITH, (channel(asker), RESULT_PAYLOAD))
+
+
+def collect(db: psycopg.Connection[Any], asker: int) -> list[tuple[int, int]]:
+    """The results of `asker`'s answered requests (id, result), the requests gone."""
+    return [tuple(row) for row in db.execute(COLLECT, (asker,)).fetchall()]
+
+
+def withdraw(db: psycopg.Connection[Any], request: int) -> tuple[bool, int | None]:
+    """A request given up: whether its node had taken it, and its result if it came."""
+    row = db.execute(WITHDRAW, (request,)).fetchone()
+    return (False, None) if row is None else (bool(row[0]), row[1])
 
 
 def channel(node: int) -> str:
@@ -112,20 +205,59 @@ def remote_binds(db: psycopg.Connection[Any], node: int, timeout: float
             db.execute(REMOTE_BINDS, (node, timeout)).fetchall()}
 
 
-def set_binds(db: psycopg.Connection[Any], node: int, system_ids: list[str]) -> None:
-    """The accounts with a receiver bound on this node are these; tell every node."""
+def open_session(db: psycopg.Connection[Any], node: int, session: int, system_id: str,
+                 bind_type: str, peer: str, window: int, max_binds: int, timeout: float
+                 ) -> float | None:
+    """A session bound on `node`, if the account has fewer than `max_binds` sessions on the
+    live nodes: its row, and when it bound (the server's clock); None when it has them all.
+    The account's advisory lock, held until the COMMIT, makes two nodes' binds of one
+    account count one after the other; a receiver's row tells every node."""
     with db.transaction():
-        db.execute(UNBIND, (node, system_ids))
-        db.execute(BIND, (node, system_ids))
-        db.execute(NOTIFY, (BINDS_CHANNEL,))
+        db.execute(LOCK_ACCOUNT, (ACCOUNT_LOCK, system_id))
+        row = db.execute(COUNT_BINDS, (system_id, timeout)).fetchone()
+        if row is not None and row[0] >= max_binds:
+            return None
+        bound = db.execute(OPEN_SESSION, (node, session, system_id, bind_type, peer, window)
+                           ).fetchone()
+        if bind_type in ("receiver", "transceiver"):
+            db.execute(NOTIFY, (BINDS_CHANNEL,))
+    assert bound is not None
+    return float(bound[0])
+
+
+def close_session(db: psycopg.Connection[Any], node: int, session: int) -> None:
+    """A session of `node` unbound or closed: its row goes (a receiver's tells every node)."""
+    with db.transaction():
+        row = db.execute(CLOSE_SESSION, (node, session)).fetchone()
+        if row is not None and row[0] in ("receiver", "transceiver"):
+            db.execute(NOTIFY, (BINDS_CHANNEL,))
+
+
+def list_sessions(db: psycopg.Connection[Any], timeout: float) -> list[tuple[Any, ...]]:
+    """The sessions of every live node: node, its name, session, system_id, bind type, peer,
+    window, bound at (POSIX)."""
+    return [tuple(row) for row in db.execute(LIST_SESSIONS, (timeout,)).fetchall()]
+
+
+def set_metrics(db: psycopg.Connection[Any], node: int, address: str, supervisor: int) -> None:
+    """Where this worker serves its metrics, for its supervisor's first worker to gather."""
+    db.execute(SET_METRICS, (address, supervisor, node))
+
+
+def siblings(db: psycopg.Connection[Any], node: int, supervisor: int, timeout: float
+             ) -> list[tuple[int, str]]:
+    """The other live workers of `supervisor` that serve their metrics: id, host:port."""
+    return [(int(node_id), str(address)) for node_id, address in
+            db.execute(SIBLINGS, (supervisor, node, timeout)).fetchall()]
 
 
 def release(db: psycopg.Connection[Any], node: int) -> None:
     """A node stopping cleanly: its unfinished messages and owed items to no node (the next
-    node to look takes them), its row and binds gone."""
+    node to look takes them), its row and sessions gone."""
     with db.transaction():
         db.execute(FORGET_NODES, ([node],))  # first: no item is handed here after this
         db.execute(RELEASE_MESSAGES, (node,))
         db.execute(RELEASE_OUTBOUND, (node,))
         db.execute(FORGET_BINDS, ([node],))
+        db.execute(FORGET_REQUESTS, ([node],))
         db.execute(NOTIFY, (BINDS_CHANNEL,))

@@ -66,12 +66,54 @@ NODE_COLUMNS = (
 the next node to look takes it), the item handed to it and not yet read in (`moved`), the
 nodes, and the accounts with a receiver bound on each (`postgresql_nodes`). The indexes are
 partial, on what is unowned or moved only: the rows the hot path writes enter none of them."""
+SESSION_TABLES = (
+    """CREATE TABLE sessions (
+    node bigint NOT NULL, session bigint NOT NULL, system_id text NOT NULL,
+    bind_type text NOT NULL, peer text NOT NULL, window_size integer NOT NULL,
+    bound_at double precision NOT NULL, PRIMARY KEY (node, session))""",
+    "CREATE INDEX sessions_system ON sessions (system_id)",
+    "DROP TABLE binds",
+    "ALTER TABLE nodes ADD COLUMN metrics text",
+    "ALTER TABLE nodes ADD COLUMN supervisor integer",
+)
+"""Version 3: one row per session bound on each node (its node and session id there, the
+account, bind mode, peer, window and when it bound, by the server's clock), in place of
+version 2's `binds` (the accounts with a receiver on each node): what `/v1/sessions` shows
+of the whole cluster, what `max_binds` counts across nodes, and where receipts find a
+receiver. And per node, where a `--workers` worker without a control API of its own serves
+its metrics (`host:port`) and the pid of the supervisor whose first worker gathers them."""
+SIMULATION_TABLES = (
+    "CREATE SEQUENCE simulation_change_ids",
+    """CREATE TABLE simulation_changes (
+    key text PRIMARY KEY, seq bigint NOT NULL, change jsonb NOT NULL, node bigint,
+    at double precision NOT NULL)""",
+    "CREATE INDEX simulation_changes_seq ON simulation_changes (seq)",
+    """CREATE TABLE simulation_seed (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one), seed text NOT NULL,
+    configured boolean NOT NULL, started double precision NOT NULL)""",
+    "CREATE TABLE simulation_nodes (node bigint PRIMARY KEY)",
+)
+"""Version 3 too: the simulation the nodes share (`smsc.cluster.simulation_sync`): the runtime
+changes, the latest per key (a handset, a network's outage or fault mix, the last reset), in
+the order of `seq`; the seed of the nodes running and when the first of them started (POSIX
+seconds: the time base of schedules and outages), and which nodes took them."""
+REQUEST_TABLES = (
+    """CREATE TABLE requests (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, node bigint NOT NULL,
+    asker bigint NOT NULL, kind text NOT NULL, parameters text NOT NULL,
+    taken boolean NOT NULL DEFAULT false, result integer)""",
+    "CREATE INDEX requests_node ON requests (node) WHERE NOT taken",
+    "CREATE INDEX requests_asker ON requests (asker) WHERE result IS NOT NULL",
+)
+"""Version 3 too: cancel_sm and replace_sm asked of the node that owns the message (`node`) by
+the node an ESME asked (`asker`): the request's kind and parameters (JSON), whether the owner
+has taken it, and its result once answered (`smsc.cluster.requests`)."""
 MESSAGE_HAND_OVER = (
     "ALTER TABLE messages ADD COLUMN moved boolean NOT NULL DEFAULT false",
     "CREATE INDEX messages_moved ON messages (node) WHERE moved",
 )
-"""Version 3: a message handed to another node (one where the ESME it goes to has a receiver
-bound) and not yet read in there (`moved`, as for owed items)."""
+"""Version 3 too: a message handed to another node (one where the ESME it goes to has a
+receiver bound) and not yet read in there (`moved`, as for owed items)."""
 
 TABLES = (
     "CREATE TABLE smsc_schema (version integer NOT NULL)",
@@ -90,13 +132,20 @@ TABLES = (
     run bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     first_id bigint NOT NULL, last_id bigint NOT NULL, final_at double precision NOT NULL)""",
     *NODE_COLUMNS,
+    *SESSION_TABLES,
+    *SIMULATION_TABLES,
+    *REQUEST_TABLES,
     *MESSAGE_HAND_OVER,
     f"INSERT INTO smsc_schema (version) VALUES ({SCHEMA_VERSION})",
 )
 """The version table, the id sequences, messages, owed outbound items, runs of finished
-message ids (oldest first by run), and the nodes with the accounts bound on each."""
-OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds")
-UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS, 2: MESSAGE_HAND_OVER}
+message ids (oldest first by run), the nodes and the sessions bound on each, and the
+simulation they share, and the requests one node asks of another."""
+OURS = ("smsc_schema", "messages", "outbound", "finished", "nodes", "binds", "sessions",
+        "simulation_changes", "simulation_seed", "simulation_nodes", "requests")
+"""The tables that make a database ours (`binds`: versions up to 2)."""
+UPGRADES: dict[int, tuple[str, ...]] = {1: NODE_COLUMNS, 2: (*SESSION_TABLES, *SIMULATION_TABLES,
+                                                      *REQUEST_TABLES, *MESSAGE_HAND_OVER)}
 """Per version before this one, the statements that take its tables to the next."""
 
 

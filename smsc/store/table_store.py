@@ -302,7 +302,7 @@ class TableStore(Bookkeeping[float]):
             messages = [message_of(row) for row in self._read_pending(system_id,
                                                                       destination_addr)]
         transitions: list[Transition] = []
-        for message in messages:
+        for message in self._own(messages):
             if message.fields.direction is not Direction.MT:
                 continue
             if source_addr and message.fields.source_addr != source_addr:

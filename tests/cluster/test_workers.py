@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections import Counter
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -74,6 +75,14 @@ async def test_two_workers_share_the_port_and_receipts_cross_between_them(
                     await rx.wait_receipts(result)
                 with psycopg.connect(postgresql_dsn) as db:  # two nodes, bound alike
                     assert db.execute("SELECT count(*) FROM nodes").fetchone() == (2,)
+                # the first worker's API shows both workers' sessions and metrics
+                sessions = (await api.get("/v1/sessions")).json()["sessions"]
+                counted = Counter((s["node"]["id"], s["bind_type"]) for s in sessions)
+                assert len({node for node, _ in counted}) == 2
+                metrics = (await api.get("/metrics")).text
+                for (node, mode), count in counted.items():
+                    assert (f'smsc_bound_sessions{{account="smppclient1",mode="{mode}",'
+                            f'node="{node}"}} {count:.1f}') in metrics
             smsc.process.send_signal(signal.SIGINT)
             assert await smsc.finish() == 0, smsc.stderr.text
 

@@ -138,3 +138,16 @@ async def test_outages_and_fault_mixes(make_config: Any, start_smsc: Any,
             assert (await http.post("/v1/networks/elsewhere/outage")).status_code == 404
             assert (await http.put("/v1/networks/elsewhere/faults", json={})).status_code == 404
     running.shutdown.set()
+
+
+async def test_the_simulation_state_names_the_seed_in_force(make_config: Any,
+                                                           start_smsc: Any) -> None:
+    config = make_config(control=ControlConfig(port=0), simulation=SimulationConfig(seed=7))
+    running = await start_smsc(config)
+    with trio.fail_after(10):
+        async with client(running) as http:
+            state = await http.get("/v1/simulation")
+            assert state.json() == {"seed": "7", "shared": False, "applied": 0}
+            assert (await http.get("/v1/simulation?applied=x")).status_code == 400
+            assert (await http.get("/v1/simulation?timeout=61")).status_code == 400
+            assert (await http.get("/v1/simulation?since=1")).status_code == 400

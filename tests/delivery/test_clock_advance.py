@@ -77,7 +77,7 @@ async def test_outages_follow_the_advanced_clock() -> None:
         first = await only(smsc, "4915100000301")
         assert first["state"] is MessageState.DELIVERED
 
-        smsc.start_outage("default", duration=1800)  # one started at runtime
+        await smsc.start_outage("default", duration=1800)  # one started at runtime
         sent = await client.submit_text("4915100000302", "in another", registered_delivery=1)
         # margins of minutes: at scale 1 the real seconds a loaded machine takes count too
         await smsc.advance(1800 - 300)

@@ -310,7 +310,7 @@ async def test_runtime_outage_holds_messages_until_it_ends(
 ) -> None:
     running = await start_smsc(with_retry(make_config(), 600.0))
     esme = await connect(running)
-    view = running.simulation.start_outage("default")
+    view = await running.simulation.start_outage("default")
     assert view.out and view.outage_ends_at is None
     started = trio.current_time()
     await esme.request(submit("4915100000001"))
@@ -331,7 +331,7 @@ async def test_timed_and_scheduled_outages_end_by_themselves(
     await esme.request(submit("4915100000001"))
     stat, _, at = await receipt_stat(esme)
     assert stat == "DELIVRD" and round(at - started) == 40
-    running.simulation.start_outage("default", duration=15.0)
+    await running.simulation.start_outage("default", duration=15.0)
     await esme.request(submit("4915100000001"))
     stat, _, at2 = await receipt_stat(esme)
     assert stat == "DELIVRD" and round(at2 - at) == 15
@@ -342,9 +342,9 @@ async def test_fault_mix_set_at_runtime(
 ) -> None:
     running = await start_smsc(make_config())
     esme = await connect(running)
-    running.simulation.set_faults("default", FaultMixConfig(throttled=1.0))
+    await running.simulation.set_faults("default", FaultMixConfig(throttled=1.0))
     assert (await esme.request(submit("4915100000001"))).command_status == S.ESME_RTHROTTLED
-    running.simulation.set_faults("default", FaultMixConfig(slow_response=1.0,
+    await running.simulation.set_faults("default", FaultMixConfig(slow_response=1.0,
                                                             slow_response_delay=8.0))
     started = trio.current_time()
     assert (await esme.request(submit("4915100000001"))).command_status == S.ESME_ROK
@@ -352,7 +352,8 @@ async def test_fault_mix_set_at_runtime(
     await running.simulation.reset()
     assert running.simulation.network("default").faults == FaultMixConfig()
     with pytest.raises(ValueError):
-        running.simulation.set_faults("default", FaultMixConfig(throttled=0.7, disconnect=0.7))
+        await running.simulation.set_faults("default",
+                                            FaultMixConfig(throttled=0.7, disconnect=0.7))
 
 
 async def run_mixed_traffic(make_config: Any, start_smsc: Any, seed: int) -> list[str]:
@@ -425,7 +426,7 @@ async def test_submit_multi_meets_the_first_destinations_faults(
 
     resp = await esme.request(multi("447700900501", "4915100000001"))
     assert resp.command_status == S.ESME_RTHROTTLED
-    running.simulation.set_faults("default", FaultMixConfig(slow_response=1.0,
+    await running.simulation.set_faults("default", FaultMixConfig(slow_response=1.0,
                                                             slow_response_delay=6.0))
     started = trio.current_time()
     resp = await esme.request(multi("4915100000001", "4915100000002"))

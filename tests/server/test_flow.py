@@ -254,6 +254,23 @@ async def test_scheduled_message_is_delivered_at_its_time(
     assert b"text:late" in receipt.short_message
 
 
+async def test_a_message_replaced_to_an_earlier_time_is_delivered_then(
+    make_config: Any, start_smsc: Any, autojump_clock: Any
+) -> None:
+    running = await start_smsc(make_config())
+    esme = await connect(running)
+    await esme.bind()
+    started = trio.current_time()
+    accepted = await esme.request(submit(schedule_delivery_time="000001000000000R"))
+    replaced = await esme.request(ReplaceSm(
+        message_id=accepted.message_id, source_addr="4915100000001", short_message=b"sooner",
+        registered_delivery=1, schedule_delivery_time="000000000100000R"))
+    assert replaced.command_status == S.ESME_ROK
+    receipt = await esme.next_request()
+    assert trio.current_time() - started == pytest.approx(60, abs=1)
+    assert b"text:sooner" in receipt.short_message
+
+
 async def test_window_limits_receipts_in_flight(
     make_config: Any, start_smsc: Any, autojump_clock: Any
 ) -> None:

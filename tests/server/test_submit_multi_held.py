@@ -101,7 +101,7 @@ async def test_a_slow_answer_still_precedes_every_receipt_of_the_submit_multi(
     running: RunningSmsc = await start_smsc(make_config())
     assert running.simulation is not None
     async with over_tcp(running) as esme:
-        running.simulation.set_faults("default", FaultMixConfig(slow_response=1.0,
+        await running.simulation.set_faults("default", FaultMixConfig(slow_response=1.0,
                                                                 slow_response_delay=6.0))
         started = trio.current_time()
         for destinations in (("4915100000002",), ("4915100000003", "4915100000004")):

@@ -63,7 +63,8 @@ def test_a_newer_or_unknown_version_is_refused(postgresql_dsn: str) -> None:
         assert "store schema version None is unknown" in refused(postgresql_dsn)
         connection.execute("DROP TABLE smsc_schema")
         assert refused(postgresql_dsn).endswith(
-            "not an SMSC store (tables binds, finished, messages, nodes, outbound without "
+            "not an SMSC store (tables finished, messages, nodes, outbound, requests, "
+            "sessions, simulation_changes, simulation_nodes, simulation_seed without "
             "smsc_schema)")
 
 
@@ -174,7 +175,9 @@ def test_a_version_1_database_gets_the_nodes_and_keeps_its_messages(
     (kept,) = accept(store, new())
     store.close()
     with psycopg.connect(postgresql_dsn, autocommit=True) as connection:  # as version 1 was
-        for statement in ("DROP TABLE nodes", "DROP TABLE binds",
+        for statement in ("DROP TABLE nodes", "DROP TABLE sessions", "DROP TABLE requests",
+                          "DROP TABLE simulation_changes", "DROP TABLE simulation_seed",
+                          "DROP TABLE simulation_nodes", "DROP SEQUENCE simulation_change_ids",
                           "ALTER TABLE messages DROP COLUMN node",
                           "ALTER TABLE messages DROP COLUMN moved",
                           "ALTER TABLE outbound DROP COLUMN node",
