@@ -5,8 +5,8 @@ all go into the next one (group commit). Each submitter is called back only afte
 so a submit_sm_resp never acknowledges a message that is not stored. Where each store call
 runs is the store's `StorePlacement`: whatever may wait for the disk runs off the trio thread,
 on the committer's worker one call at a time, or (most of a checkpoint) beside the others.
-On a store whose quick calls read apart from its transactions (PostgreSQL: `reads_apart`),
-only the database's part of a transaction runs on the worker; the delivery loop's claims and
+On a table store whose quick calls read apart from its transactions (`reads_apart`), only
+the database's part of a transaction runs on the worker; the delivery loop's claims and
 releases go on while it waits for the server, and the committed transaction is applied to the
 store's memory on the trio thread afterwards.
 

@@ -1,6 +1,7 @@
-"""On PostgreSQL the delivery loop's quick calls go on while a transaction waits for the
-server: only the database's part runs on the committer's worker, and the committed batch is
-applied to memory afterwards on the trio thread (a failed one not at all)."""
+"""On a table store that reads apart (`TableStore.reads_apart`, here PostgreSQL's with it
+on) the delivery loop's quick calls go on while a transaction waits for the server: only the
+database's part runs on the committer's worker, and the committed batch is applied to memory
+afterwards on the trio thread (a failed one not at all)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def new(number: int, expires_at: datetime | None = None) -> NewMessage:
 
 class GatedStore(PostgresqlStore):
     """A real PostgreSQL store whose batches, once `gate` is closed, wait on the worker
-    thread before their transaction until it opens again (as a commit waits for the server)."""
+    thread before their transaction until it opens again (as a commit waits for the server),
+    and whose quick calls read apart."""
+
+    reads_apart = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
