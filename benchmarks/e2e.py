@@ -16,6 +16,12 @@ otherwise) against the database `--dsn` names, or, without one, a throwaway Post
 started from the installed binaries (default settings, fsync on; as the postgres user when
 run as root) whose CPU time per message is reported too. The dsn reaches the SMSC as libpq's
 PG* environment variables (the config's `store.dsn` is empty).
+
+`--nodes N` (PostgreSQL) starts N SMSC processes on the one database, each a node with an
+SMPP port of its own, and spreads the connections over them (`benchmarks/cluster_load.py`,
+one load process); `--receipts-on other` submits on the first node only (transmitters) and
+binds the receivers on the others, so that every receipt crosses nodes. The SMSC's CPU is
+that of every node together, and each node's is reported too.
 """
 
 from __future__ import annotations
@@ -83,6 +89,18 @@ def bench_command(args: argparse.Namespace, port: int) -> list[str]:
     return command
 
 
+def spread_command(args: argparse.Namespace, ports: list[int]) -> list[str]:
+    """The load over several nodes, or with receipts on other binds (one process)."""
+    return [
+        sys.executable, str(ROOT / "benchmarks" / "cluster_load.py"),
+        "--ports", ",".join(map(str, ports)), "--receipts-on", args.receipts_on,
+        "--system-id", args.system_id, "--password", args.password,
+        "--connections", str(args.connections), "--window", str(args.window),
+        "--size", str(args.size), "--encoding", args.encoding, "--count", str(args.messages),
+        "--receipts" if args.receipts else "--no-receipts",
+    ]
+
+
 def capture_flags(args: argparse.Namespace, data_dir: str) -> list[str]:
     """`--capture FILE` when asked for (a file in the run's scratch directory)."""
     if not args.capture:
@@ -128,41 +146,60 @@ def database(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], int | N
         server.stop()
 
 
+def start_node(args: argparse.Namespace, data_dir: str, environment: dict[str, str]
+               ) -> tuple[subprocess.Popen[bytes], int]:
+    """One SMSC process on a free port, once it listens; and that port."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "smsc", "serve", "--config", str(args.config), "--port", "0",
+         "--data-dir", data_dir, *capture_flags(args, data_dir)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={**os.environ, **environment},
+    )
+    assert server.stdout is not None
+    line = server.stdout.readline().decode()
+    found = re.search(r"SMPP on [^:]+:(\d+)", line)
+    if found is None:
+        server.terminate()
+        raise SystemExit(f"e2e: the SMSC did not start: {line!r}")
+    return server, int(found.group(1))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data_dir, database(args) as (environment, postgres):
-        server = subprocess.Popen(
-            [sys.executable, "-m", "smsc", "serve", "--config", str(args.config), "--port", "0",
-             "--data-dir", data_dir, *capture_flags(args, data_dir)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env={**os.environ, **environment},
-        )
+        servers: list[subprocess.Popen[bytes]] = []
         try:
-            assert server.stdout is not None
-            line = server.stdout.readline().decode()
-            found = re.search(r"SMPP on [^:]+:(\d+)", line)
-            if found is None:
-                raise SystemExit(f"e2e: the SMSC did not start: {line!r}")
-            port = int(found.group(1))
-            cpu_before, _ = process_figures(server.pid)
+            ports = []
+            for node in range(args.nodes):
+                node_dir = Path(data_dir) / f"node{node}"
+                node_dir.mkdir()
+                server, port = start_node(args, str(node_dir), environment)
+                servers.append(server)
+                ports.append(port)
+            spread = args.nodes > 1 or args.receipts_on == "other"
+            command = spread_command(args, ports) if spread else bench_command(args, ports[0])
+            cpu_before = [process_figures(server.pid)[0] for server in servers]
             database_before = cluster_cpu(postgres) if postgres else 0.0
             started = time.perf_counter()
-            done = subprocess.run(bench_command(args, port), cwd=ROOT, capture_output=True,
-                                  check=False)
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
             elapsed = time.perf_counter() - started
-            cpu_after, peak = process_figures(server.pid)
+            after = [process_figures(server.pid) for server in servers]
             database_after = cluster_cpu(postgres) if postgres else 0.0
         finally:
-            server.terminate()
-            server.wait(timeout=60)
-            captured = sorted(Path(data_dir).glob("capture.*"))
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                server.wait(timeout=60)
+            captured = sorted(Path(data_dir).glob("node0/capture.*"))
             capture_size = captured[0].stat().st_size if captured else 0
     if done.returncode != 0 or not done.stdout:
-        raise SystemExit(f"e2e: esme bench failed ({done.returncode}): "
+        raise SystemExit(f"e2e: the load failed ({done.returncode}): "
                          f"{done.stderr.decode()[-2000:]}")
     report: dict[str, Any] = json.loads(done.stdout)
-    report["server_cpu_s"] = cpu_after - cpu_before
+    node_cpu = [cpu - before for (cpu, _), before in zip(after, cpu_before, strict=True)]
+    report["server_cpu_s"] = sum(node_cpu)
+    report["node_cpu_s"] = node_cpu
     report["database_cpu_s"] = database_after - database_before if postgres else None
-    report["server_peak_mib"] = peak
+    report["server_peak_mib"] = max(peak for _, peak in after)
     report["wall_s"] = elapsed
     report["capture_bytes"] = capture_size
     return report
@@ -186,7 +223,10 @@ def table_row(args: argparse.Namespace, report: dict[str, Any]) -> str:
         config += (f" (PostgreSQL: {report['database_cpu_s'] / messages * 1e6:.1f} µs CPU "
                    "per msg)")
     amount = f"{report['submitted']:,}"
-    workload = (f"{work['connections']} conn × window {work['window']}, {amount} msgs, "
+    nodes = ""
+    if args.nodes > 1 or args.receipts_on == "other":
+        nodes = f"{args.nodes} nodes, receipts on {args.receipts_on} node, "
+    workload = (f"{nodes}{work['connections']} conn × window {work['window']}, {amount} msgs, "
                 f"{work['size']} {work['encoding']} chars, "
                 f"{'receipts' if work['receipts'] else 'no receipts'}"
                 + (f", rate {work['rate']:,.0f}/s" if work["rate"] else ""))
@@ -243,6 +283,10 @@ def main() -> None:
     parser.add_argument("--encoding", default="gsm", choices=("gsm", "ucs2", "latin1"))
     parser.add_argument("--receipts", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="SMSC processes on the one PostgreSQL database, each its own port")
+    parser.add_argument("--receipts-on", choices=("same", "other"), default="same",
+                        help="other: submit on the first node, receive on the others")
     parser.add_argument("--system-id", default="smppclient1")
     parser.add_argument("--password", default="password")
     parser.add_argument("--capture", choices=("jsonl", "pcap"),
@@ -252,6 +296,10 @@ def main() -> None:
                         help="append the row to the table in docs/benchmarks.md")
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     args = parser.parse_args()
+    if (args.nodes > 1 or args.receipts_on == "other") and args.store != "postgresql":
+        parser.error("--nodes and --receipts-on other need --store postgresql")
+    if args.receipts_on == "other" and args.nodes < 2:
+        parser.error("--receipts-on other needs --nodes 2 or more")
     if args.config is None:
         name = "bench-postgresql.toml" if args.store == "postgresql" else "bench-memory.toml"
         args.config = ROOT / "configs" / name
@@ -266,6 +314,10 @@ def main() -> None:
     if report["database_cpu_s"] is not None:
         print(f"  PostgreSQL CPU {report['database_cpu_s']:.1f} s, "
               f"{report['database_cpu_s'] / max(report['responses'], 1) * 1e6:.1f} µs/msg")
+    responses = max(report["responses"], 1)
+    if len(report["node_cpu_s"]) > 1:
+        print("  SMSC CPU per node " + ", ".join(
+            f"{cpu:.1f} s ({cpu / responses * 1e6:.1f} µs/msg)" for cpu in report["node_cpu_s"]))
     print(f"  rate {rate:,.0f} messages/s end to end ({report['elapsed_s']:.1f} s); "
           f"statuses {report['statuses']}; receipts {report['receipts']:,}, missing "
           f"{report['receipts_missing']:,}")
