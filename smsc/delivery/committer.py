@@ -5,10 +5,6 @@ all go into the next one (group commit). Each submitter is called back only afte
 so a submit_sm_resp never acknowledges a message that is not stored. Where each store call
 runs is the store's `StorePlacement`: whatever may wait for the disk runs off the trio thread,
 on the committer's worker one call at a time, or (most of a checkpoint) beside the others.
-On a table store whose quick calls read apart from its transactions (`reads_apart`), only
-the database's part of a transaction runs on the worker; the delivery loop's claims and
-releases go on while it waits for the server, and the committed transaction is applied to the
-store's memory on the trio thread afterwards.
 
 When the store cannot write (StoreWriteError: disk full, I/O error, locked, corrupt) nothing
 of the batch was kept, on disk or in the store's memory. Its submits are answered as refused
@@ -33,7 +29,6 @@ from smsc.clock import Clock
 from smsc.delivery.worker import WorkerThread
 from smsc.store import AcceptRefused, MessageStore, NewMessage, StoreBatch, StoreWriteError
 from smsc.store.models import BatchResult, FirstAttempt, Outcome
-from smsc.store.table_store import TableStore
 
 log = logging.getLogger("smsc.store")
 T = TypeVar("T")
@@ -73,13 +68,6 @@ class Committer:
         self.clock = clock
         self._threaded = placement is not StorePlacement.LOOP
         self._commits_on_loop = placement is not StorePlacement.WORKER
-        self._apart: TableStore | None = (
-            store if placement is StorePlacement.WORKER and isinstance(store, TableStore)
-            and store.reads_apart else None)
-        """The store, if only a transaction's database part runs on the worker (`_write_apart`)."""
-        self._reads_free = False
-        """Whether a transaction's database part is under way on the worker, its memory part
-        not yet applied: the quick calls (`read`) run meanwhile, on the trio thread."""
         self._batch_max = batch_max
         self._limiter = trio.CapacityLimiter(1)
         self._worker = WorkerThread()
@@ -163,30 +151,10 @@ class Committer:
 
     async def _apply(self, batch: StoreBatch) -> BatchResult:
         """One transaction, where the placement says."""
-        if self._apart is not None:
-            return await self._write_apart(self._apart, batch)
         if not self._commits_on_loop:
             return await self.call(self.store.apply, batch, self.clock.wall())
         async with self._limiter:
             return self.store.apply(batch, self.clock.wall())
-
-    async def _write_apart(self, store: TableStore, batch: StoreBatch) -> BatchResult:
-        """One transaction whose database part runs on the worker while the delivery loop's
-        quick calls go on, and whose memory part is applied here once it has committed (not
-        at all if it failed)."""
-        async with self._limiter:
-            expiring = store.open_batch()
-            self._reads_free = True
-            try:
-                result = await self._worker.run(store.write_batch, batch, self.clock.wall(),
-                                                expiring)
-            except BaseException:
-                self._reads_free = False
-                store.batch_failed(expiring)
-                raise
-            self._reads_free = False
-            store.batch_written(batch)
-            return result
 
     async def make_due(self, message_ids: list[int], now: datetime) -> int:
         """Make waiting messages due at `now` (their handset or network is back) and tell
@@ -210,10 +178,9 @@ class Committer:
 
         For the calls of the delivery loop (claims, releases, the next due time), which read
         the store's in-memory indexes or a few rows: a hop to the worker thread costs more than
-        the call itself. Anything that may scan or write many rows goes through `call`. While
-        a transaction's database part runs apart (`_write_apart`) they need not wait for it.
+        the call itself. Anything that may scan or write many rows goes through `call`.
         """
-        if not self._threaded or self._reads_free:
+        if not self._threaded:
             return function(*args)
         async with self._limiter:
             return function(*args)
@@ -262,7 +229,7 @@ class Committer:
         while True:
             await self._wakeup.wait()
             self._wakeup = trio.Event()
-            while self._batch or (self._apart is not None and self._apart.expiring_waiting()):
+            while self._batch:
                 batch, callbacks = self._take()
                 started = trio.current_time()
                 try:

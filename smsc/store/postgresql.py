@@ -4,13 +4,10 @@ on a server, which other processes can read (and, later, share).
 The design is the table stores' (`table_store`): one connection used by one caller at a time
 (every call but the delivery loop's quick reads on the committer's worker thread, since
 psycopg blocks), one transaction per `apply`, memory changed only once a transaction has
-committed, so a submit_sm_resp goes out only after COMMIT. The quick reads read rows on a
-connection of their own, so they could go on while a batch's transaction waits for the
-server (`reads_apart`), but do not (see there).
-A transaction's statements are pipelined but for the COPY of new messages
-(`postgresql_statements`). `synchronous_commit` is on unless the caller turns it off (a commit
-then returns before the server's WAL is on disk: a server crash may lose the last commits, a
-crash of this process never does).
+committed, so a submit_sm_resp goes out only after COMMIT. A transaction's statements are
+pipelined but for the COPY of new messages (`postgresql_statements`). `synchronous_commit`
+is on unless the caller turns it off (a commit then returns before the server's WAL is on
+disk: a server crash may lose the last commits, a crash of this process never does).
 
 This module is what is PostgreSQL's: the connection and its transactions, the ids (from
 sequences, a block at a time: `postgresql_ids`), the tables (`postgresql_schema`) and the
@@ -71,13 +68,6 @@ ENROUTE = MessageState.ENROUTE
 
 class PostgresqlStore(TableStore):
     """See `base.MessageStore` for the contract and `table_store` for the design."""
-
-    reads_apart = False
-    """Rows are read on `_reader`, so the delivery loop's quick calls could go on while a
-    transaction waits for the server (`TableStore.reads_apart`); measured, that made no
-    more messages a second with four connections and fewer with one (finer-grained receipt
-    flow, more GIL hand-overs during commits: docs/benchmarks.md, "The PostgreSQL store,
-    commits apart"), so they wait."""
 
     def __init__(
         self,

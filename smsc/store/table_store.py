@@ -28,7 +28,6 @@ from smsc.store.bookkeeping import Bookkeeping
 from smsc.store.errors import StoreWriteError, WriteFaults, log
 from smsc.store.message_cache import MessageCache
 from smsc.store.models import (
-    AcceptRefused,
     BatchResult,
     Direction,
     Message,
@@ -53,12 +52,6 @@ waited, when writing them failed (soon, but not in a loop while the disk is full
 class TableStore(Bookkeeping[float]):
     """See `base.MessageStore` for the contract and the module docstring for the design."""
 
-    reads_apart = False
-    """Whether the delivery loop's quick calls (claims, releases, the next due time) may run on
-    the caller's thread while a batch's transaction runs on another (`open_batch`): true where
-    the rows they may read come over a connection of their own, so that they touch the
-    transaction's neither connection nor memory."""
-
     def __init__(
         self,
         where: str,
@@ -79,11 +72,6 @@ class TableStore(Bookkeeping[float]):
         self._next_message_id = 1
         """The id the next new row gets."""
         self._transaction: Transaction
-        self._writing_elsewhere = False
-        """Whether a batch's transaction runs on another thread (`open_batch`)."""
-        self._expiring: list[Transition] = []
-        """Messages claim_due found expired while a batch's transaction ran elsewhere, kept
-        claimed for the next batch to write."""
 
     def _loaded(
         self,
@@ -163,72 +151,17 @@ class TableStore(Bookkeeping[float]):
     # -- writes --------------------------------------------------------------------------
 
     def apply(self, batch: StoreBatch, now: datetime) -> BatchResult:
-        expiring = self.open_batch()
-        try:
-            result = self.write_batch(batch, now, expiring)
-        except BaseException:
-            self.batch_failed(expiring)
-            raise
-        self.batch_written(batch)
-        return result
-
-    # A batch in two parts, for a caller that runs the transaction on another thread and
-    # lets the delivery loop's quick calls go on meanwhile (`reads_apart`): `open_batch` and
-    # then `batch_written` or `batch_failed` on the caller's thread, `write_batch` between them
-    # on the other, which changes nothing in memory but the next ids.
-
-    def open_batch(self) -> list[Transition]:
-        """Begin a batch: from now until `batch_written` or `batch_failed`, claim_due writes
-        nothing (it keeps the expired messages it finds for the next batch). Returns those
-        kept so far, for `write_batch` to write."""
-        self._writing_elsewhere = True
-        expiring, self._expiring = self._expiring, []
-        return expiring
-
-    def write_batch(self, batch: StoreBatch, now: datetime, expiring: list[Transition]
-                    ) -> BatchResult:
-        """The database's part of a batch: its transaction, committed, what it staged kept for
-        `batch_written` (StoreWriteError and the rest as `_write_database` says)."""
         result = BatchResult()
-        self._write_database(self._write_batch, batch, now, expiring, result.accepted)
-        return result
-
-    def _write_batch(self, transaction: Transaction, batch: StoreBatch, now: datetime,
-                     expiring: list[Transition], accepted: list[int | AcceptRefused]) -> None:
-        if expiring:  # (those still claimed: a cancel may have finished one meanwhile)
-            claimed = self._claimed
-            transaction.finish([t for t in expiring if t.message.message_id in claimed])
-        transaction.write_batch(batch, now, accepted)
-
-    def batch_written(self, batch: StoreBatch) -> None:
-        """The memory's part of a committed batch."""
-        self._writing_elsewhere = False
-        self._apply_committed()
+        self._write(Transaction.write_batch, batch, now, result.accepted)
         self._outbound.acknowledged(batch.outbound_acknowledged)
         self._outbound.failed(batch.outbound_failed)
-
-    def batch_failed(self, expiring: list[Transition]) -> None:
-        """End a batch that was not written (memory as it was, the expired messages kept for
-        the next)."""
-        self._writing_elsewhere = False
-        self._expiring[:0] = expiring
-
-    def expiring_waiting(self) -> bool:
-        """Whether claim_due kept expired messages for the next batch to write."""
-        return bool(self._expiring)
+        return result
 
     def _write(self, write: Callable[..., T], *args: Any) -> T:
         """Run `write(transaction, *args)` in one transaction, and apply what it staged once
-        it has committed (`_write_database`, then `_apply_committed`)."""
-        result = self._write_database(write, *args)
-        self._apply_committed()
-        return result
-
-    def _write_database(self, write: Callable[..., T], *args: Any) -> T:
-        """Run `write(transaction, *args)` in one transaction and commit it, what it staged
-        kept in the transaction for `_apply_committed`. A fault of the disk or the database
-        raises StoreWriteError, anything else as it came; either way the transaction is rolled
-        back and memory left as it was."""
+        it has committed. A fault of the disk or the database raises StoreWriteError,
+        anything else as it came; either way the transaction is rolled back and memory left
+        as it was."""
         transaction = self._transaction
         try:
             self._begin()  # (before the next ids are read: it may move them)
@@ -246,16 +179,12 @@ class TableStore(Bookkeeping[float]):
             raise StoreWriteError(f"{self.where}: {error}") from error
         if self._faults.failed:
             self._faults.success()
-        return result
-
-    def _apply_committed(self) -> None:
-        """Apply to memory what the committed transaction staged."""
-        transaction = self._transaction
         try:
             self._committed(transaction)
         except BaseException:  # (interrupted: the next transaction starts with nothing)
             transaction.drop()
             raise
+        return result
 
     def _committed(self, transaction: Transaction) -> None:
         """Apply to memory what a committed transaction staged, emptying it for the next;
@@ -323,13 +252,7 @@ class TableStore(Bookkeeping[float]):
                 continue
             self._claimed[message.message_id] = message
             claimed.append(message)
-        if expired and self._writing_elsewhere:  # the next batch writes them
-            claimed_now = self._claimed
-            for transition in expired:
-                message_id = transition.message.message_id
-                claimed_now[message_id] = transition.message
-            self._expiring += expired
-        elif expired:
+        if expired:
             try:
                 self._write(lambda transaction: transaction.finish(expired))
             except StoreWriteError:  # they wait, unchanged, to be written a little later
