@@ -45,8 +45,9 @@ def commands() -> list[list[str]]:
 SKIPPED = {
     ("make", "run"): "`smsc serve --config configs/default.toml`, which `served` runs",
     ("make", "test"): "runs this very suite",
-    ("smsc", "serve"): "a synopsis ([--config FILE] ...) and a capture run; `served` runs the "
-                       "real thing, tests/capture/test_replay.py a chaos.toml capture",
+    ("smsc", "serve"): "a synopsis ([--config FILE] ...), a capture run and workers; `served` "
+                       "runs the real thing, tests/capture/test_replay.py a chaos.toml "
+                       "capture, tests/cluster/test_managed.py workers on a managed server",
     ("esme", "replay"): "needs a capture of a run first: tests/capture/test_replay.py replays "
                         "a chaos.toml capture with this command against a fresh SMSC",
     ("esme", "bench"): "a load test of 100,000 messages; tests/esme_client covers the command",
