@@ -42,6 +42,9 @@ HAND_OVER_BATCH = 1000
 """Items handed to another node per transaction."""
 SCRAPE_TIMEOUT = 2.0
 """Seconds a sibling worker has to answer a metrics scrape before it is left out."""
+ADMIT_LOCK_WAIT = 0.05
+"""Seconds one try of a bind's admission waits for its account's lock, holding the node's
+connection; the bind tries again, after the node's other calls, for up to node_timeout."""
 Answer = Callable[[bool | None], None]
 """How a bind's admission is told: True (admitted), False (the account's max_binds are bound
 across the live nodes) or None (the database could not say)."""
@@ -295,10 +298,18 @@ class ClusterNode:
 
     async def _admit(self, link: Link, system_id: str, bind_mode: str, max_binds: int,
                      window: int, answer: Answer) -> None:
+        deadline = trio.current_time() + self.timeout
         try:
-            bound_at = await self._on_db(
-                nodes.open_session, self.node_id, self.session_id(link), system_id,
-                bind_mode, link.peer, window, max_binds, self.timeout)
+            while True:  # (another account's bind, or the heartbeat, goes between tries)
+                try:
+                    bound_at = await self._on_db(
+                        nodes.open_session, self.node_id, self.session_id(link), system_id,
+                        bind_mode, link.peer, window, max_binds, self.timeout,
+                        ADMIT_LOCK_WAIT)
+                    break
+                except psycopg.errors.LockNotAvailable:
+                    if trio.current_time() >= deadline or not link.is_open:
+                        raise
         except (psycopg.Error, StoreOpenError) as error:
             log.warning("cluster: node %d: %s bind not admitted (%s)", self.node_id,
                         link.peer, error)
