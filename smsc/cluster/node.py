@@ -33,7 +33,7 @@ from smsc.delivery.committer import Committer
 from smsc.delivery.receivers import BindRegistry
 from smsc.server.link import Link
 from smsc.store import postgresql_nodes as nodes
-from smsc.store.errors import StoreOpenError
+from smsc.store.errors import StoreOpenError, StoreWriteError
 from smsc.store.postgresql import PostgresqlStore
 from smsc.store.postgresql_schema import connect
 
@@ -188,7 +188,10 @@ class ClusterNode:
         self.nodes = [{"id": node, "name": name, "host": host, "pid": pid, "started": started,
                        "heartbeat_age": round(age, 3), "alive": age <= self.timeout}
                       for node, name, host, pid, started, age in listed]
-        await self.take_over()
+        try:
+            await self.take_over()
+        except StoreWriteError as error:  # (the store logged it) again at the next heartbeat
+            log.warning("cluster: node %d: no take-over (%s)", self.node_id, error)
 
     async def take_over(self) -> None:
         """Take over the work of dead nodes, and what no node owns."""
