@@ -86,6 +86,9 @@ class ClusterNode:
         self._ending = 0
         """Rows of sessions ended and not yet deleted."""
         self._ended = trio.Event()
+        self._unended: set[int] = set()
+        """Sessions whose row's delete failed: deleted at the next heartbeats (left, a row
+        would count for max_binds as long as this node runs)."""
         self._work = trio.Event()
         self._adopt = True
         self._refresh = True
@@ -188,6 +191,13 @@ class ClusterNode:
         self.nodes = [{"id": node, "name": name, "host": host, "pid": pid, "started": started,
                        "heartbeat_age": round(age, 3), "alive": age <= self.timeout}
                       for node, name, host, pid, started, age in listed]
+        try:
+            for session in sorted(self._unended):
+                await self._on_db(nodes.close_session, self.node_id, session)
+                self._unended.discard(session)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: sessions' rows not deleted (%s)", self.node_id,
+                        error)
         try:
             await self.take_over()
         except StoreWriteError as error:  # (the store logged it) again at the next heartbeat
@@ -344,9 +354,10 @@ class ClusterNode:
     async def _end(self, session: int) -> None:
         try:
             await self._on_db(nodes.close_session, self.node_id, session)
-        except (psycopg.Error, StoreOpenError) as error:  # (gone with the node at its stop)
-            log.warning("cluster: node %d: session %d's row stays (%s)", self.node_id,
-                        session, error)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: session %d's row stays until the next heartbeat "
+                        "(%s)", self.node_id, session, error)
+            self._unended.add(session)
         finally:
             self._ending -= 1
             if not self._ending:

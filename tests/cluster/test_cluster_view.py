@@ -99,6 +99,26 @@ async def test_a_dead_nodes_sessions_do_not_count_and_go_with_its_take_over(
                     (running.node.node_id, "transmitter")]
 
 
+async def test_a_sessions_row_not_deleted_at_unbind_goes_at_the_next_heartbeat(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    """Its delete failed (a connection cut): left there, the row would count for max_binds
+    as long as the node runs."""
+    config = cluster_config(make_config, postgresql_dsn, AccountConfig(max_binds=1))
+    with trio.fail_after(30):
+        running: RunningSmsc = await start_smsc(config)
+        assert running.node is not None
+        async with esme_client.connect("127.0.0.1", running.smpp_port, mode="transmitter"):
+            with psycopg.connect(postgresql_dsn, autocommit=True) as db:  # (LISTEN's aside)
+                db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                           "application_name = 'smsc' AND query NOT LIKE 'LISTEN %'")
+        await running.node.wait_sessions_ended()  # its delete tried, and failed
+        with psycopg.connect(postgresql_dsn) as db:
+            assert db.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+        await running.node.beat()
+        async with esme_client.connect("127.0.0.1", running.smpp_port, mode="transmitter"):
+            pass  # bound again: the row is gone
+
+
 async def test_two_binds_at_once_on_two_nodes_one_is_admitted(
         make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
     config = cluster_config(make_config, postgresql_dsn, AccountConfig(max_binds=1))
