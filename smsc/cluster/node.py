@@ -33,7 +33,7 @@ from smsc.delivery.committer import Committer
 from smsc.delivery.receivers import BindRegistry
 from smsc.server.link import Link
 from smsc.store import postgresql_nodes as nodes
-from smsc.store.errors import StoreOpenError
+from smsc.store.errors import StoreOpenError, StoreWriteError
 from smsc.store.postgresql import PostgresqlStore
 from smsc.store.postgresql_schema import connect
 
@@ -42,6 +42,9 @@ HAND_OVER_BATCH = 1000
 """Items handed to another node per transaction."""
 SCRAPE_TIMEOUT = 2.0
 """Seconds a sibling worker has to answer a metrics scrape before it is left out."""
+ADMIT_LOCK_WAIT = 0.05
+"""Seconds one try of a bind's admission waits for its account's lock, holding the node's
+connection; the bind tries again, after the node's other calls, for up to node_timeout."""
 Answer = Callable[[bool | None], None]
 """How a bind's admission is told: True (admitted), False (the account's max_binds are bound
 across the live nodes) or None (the database could not say)."""
@@ -83,6 +86,9 @@ class ClusterNode:
         self._ending = 0
         """Rows of sessions ended and not yet deleted."""
         self._ended = trio.Event()
+        self._unended: set[int] = set()
+        """Sessions whose row's delete failed: deleted at the next heartbeats (left, a row
+        would count for max_binds as long as this node runs)."""
         self._work = trio.Event()
         self._adopt = True
         self._refresh = True
@@ -185,7 +191,17 @@ class ClusterNode:
         self.nodes = [{"id": node, "name": name, "host": host, "pid": pid, "started": started,
                        "heartbeat_age": round(age, 3), "alive": age <= self.timeout}
                       for node, name, host, pid, started, age in listed]
-        await self.take_over()
+        try:
+            for session in sorted(self._unended):
+                await self._on_db(nodes.close_session, self.node_id, session)
+                self._unended.discard(session)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: sessions' rows not deleted (%s)", self.node_id,
+                        error)
+        try:
+            await self.take_over()
+        except StoreWriteError as error:  # (the store logged it) again at the next heartbeat
+            log.warning("cluster: node %d: no take-over (%s)", self.node_id, error)
 
     async def take_over(self) -> None:
         """Take over the work of dead nodes, and what no node owns."""
@@ -295,10 +311,18 @@ class ClusterNode:
 
     async def _admit(self, link: Link, system_id: str, bind_mode: str, max_binds: int,
                      window: int, answer: Answer) -> None:
+        deadline = trio.current_time() + self.timeout
         try:
-            bound_at = await self._on_db(
-                nodes.open_session, self.node_id, self.session_id(link), system_id,
-                bind_mode, link.peer, window, max_binds, self.timeout)
+            while True:  # (another account's bind, or the heartbeat, goes between tries)
+                try:
+                    bound_at = await self._on_db(
+                        nodes.open_session, self.node_id, self.session_id(link), system_id,
+                        bind_mode, link.peer, window, max_binds, self.timeout,
+                        ADMIT_LOCK_WAIT)
+                    break
+                except psycopg.errors.LockNotAvailable:
+                    if trio.current_time() >= deadline or not link.is_open:
+                        raise
         except (psycopg.Error, StoreOpenError) as error:
             log.warning("cluster: node %d: %s bind not admitted (%s)", self.node_id,
                         link.peer, error)
@@ -330,9 +354,10 @@ class ClusterNode:
     async def _end(self, session: int) -> None:
         try:
             await self._on_db(nodes.close_session, self.node_id, session)
-        except (psycopg.Error, StoreOpenError) as error:  # (gone with the node at its stop)
-            log.warning("cluster: node %d: session %d's row stays (%s)", self.node_id,
-                        session, error)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: session %d's row stays until the next heartbeat "
+                        "(%s)", self.node_id, session, error)
+            self._unended.add(session)
         finally:
             self._ending -= 1
             if not self._ending:

@@ -39,6 +39,7 @@ from smsc.pdu.constants import CommandStatus, MessageState
 from smsc.receipts import ReceiptDialects, build_mo_data_sm, build_mo_parts
 from smsc.session import LocalProtocolError
 from smsc.store import Delivered, Message, PermanentFailure, TemporaryFailure
+from smsc.store.errors import StoreWriteError
 from smsc.store.models import Outcome
 
 log = logging.getLogger("smsc.esmes")
@@ -131,7 +132,11 @@ class EsmeDelivery:
                 ids = [i for system_id in bound for i in self._waiting.pop(system_id)]
                 if ids:
                     await self.committer.wait_idle()  # their outcomes written: not claimed
-                    await self.committer.make_due(ids, self.clock.wall())
+                    try:
+                        await self.committer.make_due(ids, self.clock.wall())
+                    except StoreWriteError:  # (the store logs it) they keep their retry times
+                        log.info("%d messages for ESMEs just bound keep their retry times "
+                                 "(store failing)", len(ids))
 
     async def _watch(self, changed: Callable[[], Awaitable[None]]) -> None:
         while True:

@@ -122,6 +122,8 @@ ACCOUNT_LOCK = 0x534D5342
 """The first key of the advisory locks that make an account's binds one at a time across
 the nodes (the second: `hashtext(system_id)`)."""
 LOCK_ACCOUNT = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+LOCK_WAIT = "SELECT set_config('lock_timeout', %s, true)"
+"""How long this transaction waits for a lock (LockNotAvailable past it)."""
 COUNT_BINDS = (
     "SELECT count(*) FROM sessions AS s JOIN nodes AS n ON n.id = s.node "
     f"WHERE s.system_id = %s AND n.heartbeat >= {NOW} - %s")
@@ -206,13 +208,16 @@ def remote_binds(db: psycopg.Connection[Any], node: int, timeout: float
 
 
 def open_session(db: psycopg.Connection[Any], node: int, session: int, system_id: str,
-                 bind_type: str, peer: str, window: int, max_binds: int, timeout: float
-                 ) -> float | None:
+                 bind_type: str, peer: str, window: int, max_binds: int, timeout: float,
+                 lock_wait: float) -> float | None:
     """A session bound on `node`, if the account has fewer than `max_binds` sessions on the
     live nodes: its row, and when it bound (the server's clock); None when it has them all.
     The account's advisory lock, held until the COMMIT, makes two nodes' binds of one
-    account count one after the other; a receiver's row tells every node."""
+    account count one after the other; a receiver's row tells every node. A lock not had
+    in `lock_wait` seconds is LockNotAvailable (the connection is the node's: tried again
+    after the others' turn)."""
     with db.transaction():
+        db.execute(LOCK_WAIT, (f"{max(1, round(lock_wait * 1000))}ms",))
         db.execute(LOCK_ACCOUNT, (ACCOUNT_LOCK, system_id))
         row = db.execute(COUNT_BINDS, (system_id, timeout)).fetchone()
         if row is not None and row[0] >= max_binds:

@@ -99,6 +99,26 @@ async def test_a_dead_nodes_sessions_do_not_count_and_go_with_its_take_over(
                     (running.node.node_id, "transmitter")]
 
 
+async def test_a_sessions_row_not_deleted_at_unbind_goes_at_the_next_heartbeat(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    """Its delete failed (a connection cut): left there, the row would count for max_binds
+    as long as the node runs."""
+    config = cluster_config(make_config, postgresql_dsn, AccountConfig(max_binds=1))
+    with trio.fail_after(30):
+        running: RunningSmsc = await start_smsc(config)
+        assert running.node is not None
+        async with esme_client.connect("127.0.0.1", running.smpp_port, mode="transmitter"):
+            with psycopg.connect(postgresql_dsn, autocommit=True) as db:  # (LISTEN's aside)
+                db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                           "application_name = 'smsc' AND query NOT LIKE 'LISTEN %'")
+        await running.node.wait_sessions_ended()  # its delete tried, and failed
+        with psycopg.connect(postgresql_dsn) as db:
+            assert db.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+        await running.node.beat()
+        async with esme_client.connect("127.0.0.1", running.smpp_port, mode="transmitter"):
+            pass  # bound again: the row is gone
+
+
 async def test_two_binds_at_once_on_two_nodes_one_is_admitted(
         make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
     config = cluster_config(make_config, postgresql_dsn, AccountConfig(max_binds=1))
@@ -124,11 +144,45 @@ async def test_two_binds_at_once_on_two_nodes_one_is_admitted(
             async with trio.open_nursery() as nursery:
                 for running in nodes:
                     nursery.start_soon(bind, running)
-                while db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                 "AND NOT granted").fetchone() != (2,):
+                waited: set[int] = set()  # (each node's tries wait for it in turn)
+                while len(waited) < 2:
+                    waited.update(pid for (pid,) in db.execute(
+                        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
                     await trio.sleep(0.01)  # (both nodes waiting for it: one poll of the server)
                 db.execute("SELECT pg_advisory_unlock_all()")
         assert sorted(outcomes) == [0, CommandStatus.ESME_RBINDFAIL]
+
+
+async def test_a_bind_waiting_for_its_accounts_lock_holds_up_no_other_account(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    config = cluster_config(make_config, postgresql_dsn, AccountConfig())
+    config = dataclasses.replace(config, accounts=(
+        *config.accounts, AccountConfig(system_id="other", password="secret")))
+    with trio.fail_after(30):
+        running: RunningSmsc = await start_smsc(config)
+        admitted = trio.Event()
+
+        async def bind_held_up() -> None:
+            async with esme_client.connect("127.0.0.1", running.smpp_port,
+                                           mode="transmitter"):
+                admitted.set()
+
+        with psycopg.connect(postgresql_dsn, autocommit=True) as db:
+            # (as a node stalled in its bind's transaction would hold it)
+            db.execute("SELECT pg_advisory_lock(%s, hashtext('smppclient1'))", (ACCOUNT_LOCK,))
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(bind_held_up)
+                while db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                 "AND NOT granted").fetchone() != (1,):
+                    await trio.sleep(0.01)  # (one poll of the server, until it has waited)
+                with trio.fail_after(2):  # another account's bind is answered meanwhile
+                    async with esme_client.connect("127.0.0.1", running.smpp_port,
+                                                   mode="transmitter", system_id="other",
+                                                   password="secret"):
+                        pass
+                assert not admitted.is_set()
+                db.execute("SELECT pg_advisory_unlock_all()")
+        assert admitted.is_set()
 
 
 async def test_throttling_and_max_pending_are_per_node(

@@ -117,3 +117,23 @@ async def test_refusals_on_the_other_node_make_it_undeliverable(
     assert receipt.state is MessageState.UNDELIVERABLE
     assert receipt.err == f"{S.ESME_RX_P_APPN & 0xFF:03d}"
     assert stored(postgresql_dsn, BOB) == [(int(MessageState.UNDELIVERABLE), 3)]
+
+
+async def test_a_bind_whose_waiting_messages_cannot_be_made_due_leaves_them_to_their_retry(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    config = node_config(make_config, postgresql_dsn)
+    with trio.fail_after(30):
+        a: RunningSmsc = await start_smsc(config)
+        assert a.node is not None
+        async with connect(a, "alice") as alice:
+            await alice.submit_text(BOB, "are you there?")
+            while stored(postgresql_dsn, BOB) != [(int(MessageState.ENROUTE), 1)]:
+                await trio.sleep(0.02)  # its first attempt found no receiver
+            with psycopg.connect(postgresql_dsn, autocommit=True) as db:  # (LISTEN's aside)
+                db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                           "application_name = 'smsc' AND query NOT LIKE 'LISTEN %'")
+            await a.node.beat()  # (the node's own connection found cut: made again next)
+            async with connect(a, "bob", mode="receiver") as bob:  # made due: a write failed
+                mo = await bob.next_delivery()  # at its retry (5 s), the SMSC still running
+    assert mo.text == "are you there?"
+    assert not a.shutdown.is_set()

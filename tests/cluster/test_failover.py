@@ -86,7 +86,21 @@ async def test_receipts_cross_nodes_and_survive_a_node_killed(
                       f"{duplicates} receipts twice")
                 assert set(receipts) == set(in_flight)
                 await b.stderr.until(b"took over dead node")
-            assert await a.process.wait() == -signal.SIGKILL
+                assert await a.process.wait() == -signal.SIGKILL
+                async with launched(command) as again:  # the dead node restarted
+                    again_smpp, _ = await ports(again)
+                    async with esme_client.connect("127.0.0.1", again_smpp,
+                                                   mode="transmitter") as tx:
+                        marker = await tx.submit_text("4915100000002", "after the restart",
+                                                      registered_delivery=1)
+                        while (delivery := await rx.next_delivery()).receipt is None or \
+                                delivery.receipt.message_id != marker.message_ids[0]:
+                            assert delivery.receipt is not None  # (no MO sent again)
+                            receipts[delivery.receipt.message_id] += 1
+                    again.process.send_signal(signal.SIGINT)
+                    assert await again.finish() == 0, again.stderr.text
+                # nothing acknowledged was sent again once the survivor had it all
+                assert sum(receipts.values()) - len(receipts) == duplicates
     with psycopg.connect(postgresql_dsn) as db:
         states = db.execute("SELECT state, count(*) FROM messages WHERE id = ANY(%s) "
                             "GROUP BY state", ([int(i, 16) for i in in_flight],)).fetchall()

@@ -13,6 +13,7 @@ import pytest
 import trio
 
 import esme_client
+from esme_client.errors import SmppStatusError
 from smsc.app import RunningSmsc, run
 from smsc.config import AccountConfig, Config, ControlConfig, PostgresqlConfig
 
@@ -116,6 +117,32 @@ async def test_a_node_that_finds_itself_taken_over_stops(
                 db.execute("DELETE FROM nodes WHERE id = %s", (running.node.node_id,))
             await running.node.beat()
             assert running.shutdown.is_set()
+
+
+async def test_a_node_whose_connections_are_cut_goes_on(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    """The node's connections cut (a proxy gone), LISTEN's aside: its next heartbeat's
+    take-over fails (its heartbeat too, on a connection of its own), and is made again at
+    the next; the node does not stop."""
+    config = node_config(make_config, postgresql_dsn, timeout=60.0)
+    with trio.fail_after(30):
+        running: RunningSmsc = await start_smsc(config)
+        assert running.node is not None
+        with psycopg.connect(postgresql_dsn, autocommit=True) as db:
+            cut = db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE application_name = 'smsc' AND query NOT LIKE 'LISTEN %'"
+                             ).fetchall()
+            assert len(cut) >= 2  # the store's, the node's own
+        for _ in range(3):  # (the first finds its own connection cut: no heartbeat)
+            await running.node.beat()
+        async with esme_client.connect("127.0.0.1", running.smpp_port) as client:
+            while True:  # (a submit that meets a cut connection is ESME_RSYSERR)
+                try:
+                    await client.submit_text("4915100000002", "still here")
+                    break
+                except SmppStatusError:
+                    pass
+        assert not running.shutdown.is_set()
 
 
 def owed(dsn: str) -> int:
