@@ -16,6 +16,7 @@ from smsc.pdu import DataSm, DeliverSm, SubmitSm
 from smsc.pdu.constants import CommandStatus, MessageState, Tag
 
 from ..esme import Esme
+from ..postgresql import on_store
 
 CONFIGS = Path(__file__).resolve().parent.parent.parent / "configs"
 SHIPPED = [CONFIGS / "default.toml", *sorted((CONFIGS / "examples").glob("*.toml"))]
@@ -23,9 +24,11 @@ SHIPPED = [CONFIGS / "default.toml", *sorted((CONFIGS / "examples").glob("*.toml
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 async def test_shipped_config_runs(
-    path: Path, nursery: trio.Nursery, tmp_path: Path, autojump_clock: Any
+    path: Path, nursery: trio.Nursery, tmp_path: Path, autojump_clock: Any,
+    request: pytest.FixtureRequest,
 ) -> None:
     config = load_config(path)
+    config = on_store(config, config.store.kind, request)  # (a cluster's on the test database)
     config = dataclasses.replace(
         config,
         server=dataclasses.replace(config.server, port=0, enquire_link_timer=0),
