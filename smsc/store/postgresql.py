@@ -269,6 +269,7 @@ class PostgresqlStore(TableStore):
         cache = self._cache
         for message_id, system_id, at in taken:
             cache.pop(message_id, None)
+            self._due_again(message_id)
             heapq.heappush(due, (at, message_id))
             pending[system_id] += 1
         self.adopt_outbound()
@@ -329,16 +330,13 @@ class PostgresqlStore(TableStore):
 
         handed = [row[0] for row in self._write(hand)]
         if handed:
-            gone = set(handed)
             cache = self._cache
             pending = self._pending
             for message_id in handed:
                 cache.pop(message_id, None)
                 pending[claimed.pop(message_id).fields.system_id] -= 1
             self._states[ENROUTE] -= len(handed)
-            # (a message made due twice may have an index entry left: a rare hand-over's scan)
-            self._due = [entry for entry in self._due if entry[1] not in gone]
-            heapq.heapify(self._due)
+            self._handed_away(handed)  # (an index entry left, if it was made due twice)
         return handed
 
     def adopt_messages(self) -> int:
@@ -352,6 +350,7 @@ class PostgresqlStore(TableStore):
             pending = self._pending
             for message_id, system_id, at in rows:
                 cache.pop(message_id, None)
+                self._due_again(message_id)
                 heapq.heappush(due, (at, message_id))
                 pending[system_id] += 1
             self._states[ENROUTE] += len(rows)

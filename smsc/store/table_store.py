@@ -71,6 +71,9 @@ class TableStore(Bookkeeping[float]):
                                         self._cache.items_of)
         self._next_message_id = 1
         """The id the next new row gets."""
+        self._handed: set[int] = set()
+        """Messages handed to another node whose due index entries may still be queued:
+        skipped when claimed, dropped when the index is next compacted (`_handed_away`)."""
         self._transaction: Transaction
 
     def _loaded(
@@ -97,6 +100,9 @@ class TableStore(Bookkeeping[float]):
         self._states = Counter({MessageState(state): count for state, count in states})
         self._transaction = Transaction(writes, self._claimed, self._pending, self.retry,
                                         self.max_pending)
+
+    def _entry_current(self, at: float, message_id: int) -> bool:
+        return message_id not in self._handed
 
     def _due_key(self, moment: datetime) -> float:
         return moment.timestamp()
@@ -235,9 +241,11 @@ class TableStore(Bookkeeping[float]):
         moment = now.timestamp()
         ids: dict[int, None] = {}  # ordered and without the duplicates a reschedule leaves
         due = self._due
+        claimed_ids = self._claimed
+        handed = self._handed
         while due and len(ids) < limit and due[0][0] <= moment:
             _, message_id = heapq.heappop(due)
-            if message_id not in self._claimed:
+            if message_id not in claimed_ids and message_id not in handed:
                 ids[message_id] = None
         claimed: list[Message] = []
         expired: list[Transition] = []
@@ -260,6 +268,22 @@ class TableStore(Bookkeeping[float]):
                 for transition in expired:
                     heapq.heappush(due, (later, transition.message.message_id))
         return claimed
+
+    def _handed_away(self, message_ids: list[int]) -> None:
+        """Forget these messages' due index entries, which another node now owns: lazily,
+        so that a hand-over costs what it hands, not the whole index. The index is compacted
+        only once the handed ids number half its entries (its cost shared among them)."""
+        handed = self._handed
+        handed.update(message_ids)
+        if 2 * len(handed) > len(self._due):
+            self._due = [entry for entry in self._due if entry[1] not in handed]
+            heapq.heapify(self._due)
+            handed.clear()
+
+    def _due_again(self, message_id: int) -> None:
+        """A message this node owns again (handed back, or taken over): its index entries
+        count again (claim_due skips those made stale by a newer due time)."""
+        self._handed.discard(message_id)
 
     def retry_now(self, message_ids: list[int], now: datetime) -> int:
         ids = [i for i in message_ids if i not in self._claimed]

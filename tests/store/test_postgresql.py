@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -190,3 +191,38 @@ def test_a_version_1_database_gets_the_nodes_and_keeps_its_messages(
     with psycopg.connect(postgresql_dsn) as connection:
         assert connection.execute("SELECT version FROM smsc_schema").fetchall() == [
             (SCHEMA_VERSION,)]
+
+
+class CountedIndex(list[tuple[float, int]]):
+    """A due index that counts the entries read through it (a scan of the whole index)."""
+
+    visited = 0
+
+    def __iter__(self) -> Iterator[tuple[float, int]]:
+        for entry in super().__iter__():
+            self.visited += 1
+            yield entry
+
+
+def test_messages_handed_to_another_node_are_never_claimed_again_and_cost_what_is_handed(
+        postgresql_dsn: str) -> None:
+    one = PostgresqlStore(postgresql_dsn, retry=RETRY)
+    two = PostgresqlStore(postgresql_dsn, retry=RETRY)
+    waiting = accept(one, *[new(schedule_at=T0 + timedelta(minutes=10)) for _ in range(200)])
+    handed = accept(one, *[new() for _ in range(6)])
+    one.retry_now(handed, T0)  # each made due twice: two index entries
+    index = one._due = CountedIndex(one._due)
+    for batch in (handed[:2], handed[2:4], handed[4:]):
+        assert [m.message_id for m in one.claim_due(T0, 2)] == batch
+        assert one.hand_over_messages(two.node_id, batch) == batch
+    assert one._due is index and index.visited <= 2 * len(handed)  # no scan of the index
+    later = T0 + timedelta(minutes=11)
+    assert sorted(m.message_id for m in one.claim_due(later, 1000)) == waiting  # none again
+    assert one.pending_count("acme") == 200
+    assert two.adopt_messages() == 6
+    assert sorted(m.message_id for m in two.claim_due(T0, 100)) == handed
+    assert two.hand_over_messages(one.node_id, handed[:1]) == handed[:1]  # and back again
+    assert one.adopt_messages() == 1
+    assert [m.message_id for m in one.claim_due(later, 1000)] == handed[:1]
+    one.close()
+    two.close()
