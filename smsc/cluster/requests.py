@@ -11,8 +11,12 @@ taken over first (the heartbeat's take-over) and then changed here.
 
 The asker waits at most `wait` seconds for an answer (ANSWER_WAIT, or node_timeout if that is
 shorter), its session answering everything else meanwhile. An owner that has not answered by
-then (stalled, or dead and not yet past node_timeout) has the request withdrawn, and the ESME
-gets ESME_RSYSERR, as for a write that failed.
+then has the request withdrawn, unless it has taken it (it is running it): then the asker waits
+for its answer up to `wait` again. A request withdrawn before its owner took it is run again
+if its messages are no longer that node's (it stopped cleanly, or was taken over: they are
+taken over here, or asked of their new owner), within the same twice `wait`. Otherwise (the
+owner stalled, or dead and not yet past node_timeout) the ESME gets ESME_RSYSERR, as for a
+write that failed; when the owner had taken the request, the change may still be made.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ ANSWER_WAIT = 5.0
 """Seconds an asking node waits for the owner's answer (at most node_timeout)."""
 FAILED = -1
 """The result of a request whose write failed on the owner."""
+UNTAKEN = -2
+"""The outcome of a request withdrawn before its node took it (its messages may be another
+node's by now)."""
 KINDS = ("cancel", "replace")
 """The store calls a node runs for another (`MessageStore.cancel`, `MessageStore.replace`)."""
 
@@ -98,26 +105,37 @@ class OwnerRequests:
             raise StoreWriteError(f"{self.store.where}: {error}") from error
 
     async def _change(self, kind: str, parameters: dict[str, Any]) -> int:
-        owners = await self._owners(parameters)
-        if any(node is None or not alive for node, alive in owners.items()):
-            await self.take_over()
+        deadline = trio.current_time() + 2 * self.wait
+        untaken: set[int] = set()  # owners withdrawn from before they took the request
+        count = 0  # (a round again changes only what is left: a cancel counts each once)
+        while True:
             owners = await self._owners(parameters)
-        count = 0
-        if self.node_id in owners:
-            count += await self._run(kind, parameters)
-        others = [node for node in owners if node is not None and node != self.node_id]
-        if others:
+            if any(node is None or not alive for node, alive in owners.items()):
+                await self.take_over()
+                owners = await self._owners(parameters)
+            if untaken & owners.keys():  # still theirs: stalled
+                raise StoreWriteError(f"cluster: {kind} not answered by node(s) "
+                                      + ", ".join(str(node) for node in sorted(untaken)))
+            if self.node_id in owners:
+                count += await self._run(kind, parameters)
+            others = [node for node in owners if node is not None and node != self.node_id]
+            if not others:
+                return count
             text = encode(parameters)
             results: list[int | None] = [None] * len(others)
             async with trio.open_nursery() as nursery:
                 for index, node in enumerate(others):
-                    nursery.start_soon(self._ask, node, kind, text, results, index)
-            if any(result is None or result < 0 for result in results):
-                raise StoreWriteError(f"cluster: {kind} not answered by node(s) " + ", ".join(
-                    str(node) for node, result in zip(others, results, strict=True)
-                    if result is None or result < 0))
-            count += sum(result for result in results if result is not None)
-        return count
+                    nursery.start_soon(self._ask, node, kind, text, results, index, deadline)
+            missing = [node for node, result in zip(others, results, strict=True)
+                       if result is None or result < 0]
+            untaken = {node for node, result in zip(others, results, strict=True)
+                       if result == UNTAKEN}
+            if missing and (untaken != set(missing) or trio.current_time() >= deadline):
+                raise StoreWriteError(f"cluster: {kind} not answered by node(s) "
+                                      + ", ".join(str(node) for node in missing))
+            count += sum(result for result in results if result is not None and result > 0)
+            if not untaken:
+                return count
 
     async def _owners(self, parameters: dict[str, Any]) -> dict[int | None, bool]:
         return await self.committer.call(
@@ -125,9 +143,10 @@ class OwnerRequests:
             parameters.get("destination_addr", ""))
 
     async def _ask(self, node: int, kind: str, text: str, results: list[int | None],
-                   index: int) -> None:
-        """Ask `node`, wait for its answer (at most `wait` seconds), and put it in
-        `results[index]` (left None when none came)."""
+                   index: int, deadline: float) -> None:
+        """Ask `node`, wait for its answer (at most `wait` seconds, and while it runs the
+        request until `deadline`), and put it in `results[index]` (UNTAKEN: withdrawn before
+        `node` took it; left None when no answer came)."""
         try:
             request = await self.on_db(nodes.ask, node, self.timeout, self.node_id, kind, text)
         except (psycopg.Error, StoreOpenError) as error:
@@ -138,21 +157,47 @@ class OwnerRequests:
         answered = self._waiting[request] = trio.Event()
         try:
             if request not in self._results:
-                with trio.move_on_after(self.wait):
+                with trio.move_on_at(min(trio.current_time() + self.wait, deadline)):
                     await answered.wait()
-            if request in self._results:
-                results[index] = self._results.pop(request)
-                return
-            log.warning("cluster: node %d: node %d did not answer a %s within %.1f s",
-                        self.node_id, node, kind, self.wait)
-            with trio.CancelScope(shield=True):  # (given up: never run later unseen)
-                _, result = await self.on_db(nodes.withdraw, request)
-            results[index] = result
+            result = None
+            if request not in self._results:
+                taken, result = await self._withdraw(request, answered, leave_running=True)
+                if taken and result is None and request not in self._results:
+                    log.warning("cluster: node %d: node %d runs a %s: waiting for its answer",
+                                self.node_id, node, kind)
+                    with trio.move_on_at(deadline):
+                        await answered.wait()
+                    if request not in self._results:
+                        taken, result = await self._withdraw(request, answered,
+                                                             leave_running=False)
+                if not taken:
+                    log.warning("cluster: node %d: node %d did not take a %s within %.1f s",
+                                self.node_id, node, kind, self.wait)
+                    results[index] = UNTAKEN
+                    return
+            results[index] = self._results.pop(request, result)
+            if results[index] is None:
+                log.warning("cluster: node %d: node %d did not answer a %s it took",
+                            self.node_id, node, kind)
         except (psycopg.Error, StoreOpenError) as error:
             log.warning("cluster: node %d: %s", self.node_id, error)
         finally:
             del self._waiting[request]
             self._results.pop(request, None)
+
+    async def _withdraw(self, request: int, answered: trio.Event, *, leave_running: bool
+                        ) -> tuple[bool, int | None]:
+        """Withdraw `request` (left to its node if it is running it and `leave_running`):
+        whether its node had taken it, and its result if one came. An answer collected in
+        the meantime (the row gone) is the result."""
+        with trio.CancelScope(shield=True):  # (given up: never run later unseen)
+            withdrawn: tuple[bool, int | None] | None = await self.on_db(
+                nodes.withdraw, request, leave_running)
+        if withdrawn is None:  # collected: `_collecting` has it, or is about to
+            with trio.move_on_after(self.wait):
+                await answered.wait()
+            return True, self._results.get(request)
+        return withdrawn
 
     async def _collecting(self) -> None:
         while True:

@@ -110,7 +110,8 @@ TAKE_REQUESTS = ("UPDATE requests SET taken = true WHERE node = %s AND NOT taken
                  "RETURNING id, asker, kind, parameters")
 ANSWER = "UPDATE requests SET result = %s WHERE id = %s"
 COLLECT = "DELETE FROM requests WHERE asker = %s AND result IS NOT NULL RETURNING id, result"
-WITHDRAW = "DELETE FROM requests WHERE id = %s RETURNING taken, result"
+LOOK_UP_REQUEST = "SELECT taken, result FROM requests WHERE id = %s FOR UPDATE"
+WITHDRAW = "DELETE FROM requests WHERE id = %s"
 FORGET_REQUESTS = "DELETE FROM requests WHERE asker = ANY(%s)"
 """What dead nodes asked (nobody collects the answers); what was asked of them stays until
 its asker withdraws it."""
@@ -172,10 +173,19 @@ def collect(db: psycopg.Connection[Any], asker: int) -> list[tuple[int, int]]:
     return [tuple(row) for row in db.execute(COLLECT, (asker,)).fetchall()]
 
 
-def withdraw(db: psycopg.Connection[Any], request: int) -> tuple[bool, int | None]:
-    """A request given up: whether its node had taken it, and its result if it came."""
-    row = db.execute(WITHDRAW, (request,)).fetchone()
-    return (False, None) if row is None else (bool(row[0]), row[1])
+def withdraw(db: psycopg.Connection[Any], request: int, leave_running: bool = True
+             ) -> tuple[bool, int | None] | None:
+    """A request given up, unless its node is running it (taken, no result yet) and
+    `leave_running`: whether its node had taken it, and its result if it came
+    (None: no such request, its answer collected)."""
+    with db.transaction():
+        row = db.execute(LOOK_UP_REQUEST, (request,)).fetchone()
+        if row is None:
+            return None
+        taken, result = bool(row[0]), row[1]
+        if not (taken and result is None and leave_running):
+            db.execute(WITHDRAW, (request,))
+    return taken, result
 
 
 def channel(node: int) -> str:

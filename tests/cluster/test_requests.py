@@ -3,6 +3,7 @@ what the owner holds in memory and the store agree, with one node's answers."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -11,10 +12,11 @@ import trio
 
 import esme_client
 from esme_client import SmppStatusError
-from smsc.app import RunningSmsc
+from smsc.app import RunningSmsc, run
 from smsc.pdu import MessageState
 from smsc.pdu.constants import CommandStatus as S
 from smsc.store import parse_message_id
+from smsc.store import postgresql_nodes as nodes
 from tests.cluster.test_nodes import node_config
 
 pytestmark = pytest.mark.usefixtures("postgresql_server")
@@ -22,6 +24,8 @@ SOON = "000000000002000R"
 """Two seconds after the submit."""
 LATER = "000001000000000R"
 """An hour after the submit."""
+WAIT = 1.0
+"""The asking node's wait for an answer in the tests that let it run out."""
 
 
 def row(dsn: str, message_id: str) -> tuple[Any, ...]:
@@ -147,3 +151,104 @@ async def test_a_cancel_whose_owner_does_not_answer_is_answered_in_time(
             await client.cancel(unowned.message_id)
             assert row(postgresql_dsn, unowned.message_id) == (
                 int(MessageState.DELETED), 0, a.node.node_id)
+
+
+def intercept(running: RunningSmsc, function: Callable[..., Any], *,
+              before: Callable[..., Awaitable[Any]] | None = None,
+              after: Callable[[], Any] | None = None) -> None:
+    """Await `before(*args)` ahead of each call of `function` on the node's connection for
+    its requests, and call `after()` once one returned."""
+    assert running.node is not None
+    requests = running.node.requests
+    on_db = requests.on_db
+
+    async def intercepted(called: Callable[..., Any], *args: Any) -> Any:
+        if called is function and before is not None:
+            await before(*args)
+        result = await on_db(called, *args)
+        if called is function and after is not None:
+            after()
+        return result
+
+    requests.on_db = intercepted
+
+
+async def asker_and_owner(start_smsc: Any, config: Any) -> tuple[RunningSmsc, RunningSmsc]:
+    """Two nodes; the first waits WAIT seconds for the answers it asks."""
+    asker: RunningSmsc = await start_smsc(config)
+    owner: RunningSmsc = await start_smsc(config)
+    assert asker.node is not None
+    asker.node.requests.wait = WAIT
+    return asker, owner
+
+
+async def test_an_answer_collected_between_the_wait_and_the_withdrawal_is_the_answer(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    config = node_config(make_config, postgresql_dsn)
+    with trio.fail_after(20):
+        b, a = await asker_and_owner(start_smsc, config)
+        assert b.node is not None
+        answered = trio.Event()
+        intercept(a, nodes.answer, before=lambda *_: answered.wait())
+
+        async def collected_first(request: int, *_: Any) -> None:
+            answered.set()  # the owner answers once the asker's wait ran out
+            assert b.node is not None
+            await b.node.requests._waiting[request].wait()  # and the asker collects it
+
+        intercept(b, nodes.withdraw, before=collected_first)
+        async with esme_client.connect("127.0.0.1", a.smpp_port) as on_a, \
+                esme_client.connect("127.0.0.1", b.smpp_port) as on_b:
+            result = await on_a.submit_text("4915100000002", "late answer",
+                                            schedule_delivery_time=LATER)
+            await on_b.cancel(result.message_id)  # the change made: as the owner answered
+            assert (await on_b.query(result.message_id)).state == MessageState.DELETED
+
+
+async def test_a_request_its_owner_is_running_past_the_wait_gets_the_owners_answer(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    config = node_config(make_config, postgresql_dsn)
+    with trio.fail_after(20):
+        b, a = await asker_and_owner(start_smsc, config)
+        running, withdrawing = trio.Event(), trio.Event()
+
+        async def held(*_: Any) -> None:  # the owner took and ran it: its answer waits
+            running.set()
+            await withdrawing.wait()
+
+        intercept(a, nodes.answer, before=held)
+        intercept(b, nodes.withdraw, before=lambda *_: running.wait(), after=withdrawing.set)
+        async with esme_client.connect("127.0.0.1", a.smpp_port) as on_a, \
+                esme_client.connect("127.0.0.1", b.smpp_port) as on_b:
+            result = await on_a.submit_text("4915100000002", "slow owner",
+                                            schedule_delivery_time=LATER)
+            await on_b.cancel(result.message_id)
+            assert (await on_b.query(result.message_id)).state == MessageState.DELETED
+        with psycopg.connect(postgresql_dsn) as db:
+            assert db.execute("SELECT count(*) FROM requests").fetchone() == (0,)
+
+
+async def test_a_request_whose_owner_stopped_before_taking_it_is_run_again(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    config = node_config(make_config, postgresql_dsn)
+    with trio.fail_after(20):
+        b: RunningSmsc = await start_smsc(config)
+        assert b.node is not None
+        b.node.requests.wait = WAIT
+        asked, stopped = trio.Event(), trio.Event()
+        intercept(b, nodes.ask, after=asked.set)
+        intercept(b, nodes.withdraw, before=lambda *_: stopped.wait())
+        async with esme_client.connect("127.0.0.1", b.smpp_port) as on_b, \
+                trio.open_nursery() as nursery:
+            async with trio.open_nursery() as owner:
+                a: RunningSmsc = await owner.start(run, config)
+                intercept(a, nodes.take_requests, before=lambda *_: trio.sleep_forever())
+                async with esme_client.connect("127.0.0.1", a.smpp_port) as on_a:
+                    result = await on_a.submit_text("4915100000002", "orphan",
+                                                    schedule_delivery_time=LATER)
+                nursery.start_soon(on_b.cancel, result.message_id)
+                await asked.wait()
+                a.shutdown.set()  # a clean stop before it took the request: nobody's now
+            stopped.set()
+        assert row(postgresql_dsn, result.message_id) == (
+            int(MessageState.DELETED), 0, b.node.node_id)
