@@ -538,8 +538,9 @@ def listener_policy(listener: ListenerConfig) -> ListenerPolicy:
     return ListenerPolicy(listener.name, frozenset(listener.accounts))
 
 
-def status_of(running: RunningSmsc, config: Config) -> dict[str, object]:
-    """The JSON of /v1/status: ports, store, uptime and the sessions."""
+async def status_of(running: RunningSmsc, config: Config) -> dict[str, object]:
+    """The JSON of /v1/status: ports, store, the node (its list of nodes read now), uptime
+    and the sessions."""
     control = running.control
     assert control is not None
     return {
@@ -550,7 +551,7 @@ def status_of(running: RunningSmsc, config: Config) -> dict[str, object]:
                        "tls": item.tls} for item in running.listeners],
         "http_port": running.http_port,
         "store": config.store.kind,
-        "node": running.node.status() if running.node is not None else None,
+        "node": await running.node.current_status() if running.node is not None else None,
         "uptime": round(control.clock.monotonic() - control.started_at, 3),
         "sessions": control.sessions(),
     }

@@ -10,7 +10,7 @@ node is handed to that node as owed items are (`hand_messages`, for `smsc.delive
 The store does the writes (`PostgresqlStore.take_over_dead`, `adopt_outbound`, `hand_over`,
 `hand_over_messages`), through the committer like every other store call; the heartbeat,
 the node list and the sessions go on a connection of this node's own, in a thread (psycopg
-blocks).
+blocks); /v1/status reads the node list again when asked, on a connection of its own.
 With `--workers`, it also says where a worker serves its metrics and gathers its siblings'
 (`scrape`).
 """
@@ -42,6 +42,9 @@ HAND_OVER_BATCH = 1000
 """Items handed to another node per transaction."""
 SCRAPE_TIMEOUT = 2.0
 """Seconds a sibling worker has to answer a metrics scrape before it is left out."""
+STATUS_READ_WAIT = 0.5
+"""Seconds /v1/status waits for the node list read fresh, before it gives the last
+heartbeat's."""
 ADMIT_LOCK_WAIT = 0.05
 """Seconds one try of a bind's admission waits for its account's lock, holding the node's
 connection; the bind tries again, after the node's other calls, for up to node_timeout."""
@@ -69,7 +72,7 @@ class ClusterNode:
         self.interval = store.node_timeout / 3
         """Seconds between heartbeats (and between polls for what was handed here)."""
         self.nodes: list[dict[str, Any]] = []
-        """Every node as the last heartbeat read them (for /v1/status)."""
+        """Every node as last read (each heartbeat, and each /v1/status)."""
         self.taken_over: list[int] = []
         """The dead nodes this one took over."""
         self._remote: dict[str, list[int]] = {}
@@ -94,6 +97,12 @@ class ClusterNode:
         self._refresh = True
         self._db: psycopg.Connection[Any] | None = None
         self._db_lock = trio.Lock()
+        self._status_db: psycopg.Connection[Any] | None = None
+        """The connection /v1/status reads the node list on (its read may be left running
+        when the database is slow: never in the way of the node's own calls)."""
+        self._status_reads = trio.CapacityLimiter(1)
+        """One read of the node list for /v1/status at a time (one left running holds it:
+        the next status waits for it, then gives the list last read)."""
         self.requests = OwnerRequests(store=store, committer=committer, on_db=self._on_db,
                                       take_over=self.take_over, wake_outbound=wake_outbound)
         """cancel_sm and replace_sm of messages other nodes own, asked of their owners."""
@@ -118,6 +127,36 @@ class ClusterNode:
 
     def status(self) -> dict[str, Any]:
         return {"id": self.node_id, "timeout": self.timeout, "nodes": self.nodes}
+
+    async def current_status(self) -> dict[str, Any]:
+        """`status` with the node list read now (a node started since the last heartbeat is
+        in it), or the last one read when the database has not answered within
+        STATUS_READ_WAIT."""
+        with trio.move_on_after(STATUS_READ_WAIT):
+            listed = await trio.to_thread.run_sync(self._list_nodes, abandon_on_cancel=True,
+                                                   limiter=self._status_reads)
+            if listed is not None:
+                self._listed(listed)
+        return self.status()
+
+    def _list_nodes(self) -> list[tuple[int, str, str, int, float, float]] | None:
+        """(In a thread) every node as `nodes.list_nodes` reads them; None when they cannot
+        be read (the database fails)."""
+        try:
+            db = self._status_db
+            if db is None or db.closed or db.broken:
+                if db is not None:
+                    db.close()
+                db = self._status_db = connect(self.store.dsn, synchronous_commit=True)
+            return nodes.list_nodes(db)
+        except (psycopg.Error, StoreOpenError) as error:
+            log.warning("cluster: node %d: node list not read (%s)", self.node_id, error)
+            return None
+
+    def _listed(self, listed: list[tuple[int, str, str, int, float, float]]) -> None:
+        self.nodes = [{"id": node, "name": name, "host": host, "pid": pid, "started": started,
+                       "heartbeat_age": round(age, 3), "alive": age <= self.timeout}
+                      for node, name, host, pid, started, age in listed]
 
     def poke(self) -> None:
         self._work.set()
@@ -146,6 +185,8 @@ class ClusterNode:
             self._nursery = None
             if self._db is not None:
                 self._db.close()
+            if self._status_db is not None and not self._status_reads.borrowed_tokens:
+                self._status_db.close()  # (else the read still running is left to end)
 
     def _notified(self, channel: str, payload: str) -> None:
         heard = self.listeners.get(channel)
@@ -188,9 +229,7 @@ class ClusterNode:
                       "%.1f s): stopping", self.node_id, self.timeout)
             self.on_lost()
             return
-        self.nodes = [{"id": node, "name": name, "host": host, "pid": pid, "started": started,
-                       "heartbeat_age": round(age, 3), "alive": age <= self.timeout}
-                      for node, name, host, pid, started, age in listed]
+        self._listed(listed)
         try:
             for session in sorted(self._unended):
                 await self._on_db(nodes.close_session, self.node_id, session)

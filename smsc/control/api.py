@@ -53,7 +53,7 @@ from smsc.pdu.constants import MessageState
 from smsc.server.account_admin import AccountAdmin
 from smsc.store import MessageQuery, parse_message_id
 
-StatusSource = Callable[[], dict[str, Any]]
+StatusSource = Callable[[], Awaitable[dict[str, Any]]]
 TEXT_CODINGS = (0, 1, 3, 8)
 """data_coding values MO text may be forced to: GSM 7-bit, IA5, Latin-1, UCS2."""
 MAX_LIMIT = 1000
@@ -213,7 +213,7 @@ def build_app(control: ControlPlane, *, status: StatusSource, token: str = "",
         return Response(body, headers={"Content-Type": content_type})
 
     async def render_status(request: Request) -> Response:
-        return JSONResponse(status())
+        return JSONResponse(await status())
 
     async def render_openapi(request: Request) -> Response:
         return JSONResponse(document)

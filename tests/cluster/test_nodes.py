@@ -55,6 +55,21 @@ async def test_each_smsc_on_postgresql_is_a_node_with_a_heartbeat_in_the_status(
             assert db.execute("SELECT id FROM nodes").fetchall() == [(two.node.node_id,)]
 
 
+async def test_the_status_lists_a_node_started_since_the_last_heartbeat(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    config = node_config(make_config, postgresql_dsn, timeout=60.0)  # a heartbeat each 20 s
+    with trio.fail_after(30):
+        one: RunningSmsc = await start_smsc(config)
+        two: RunningSmsc = await start_smsc(config)
+        assert one.node is not None and two.node is not None
+        async with http(one) as client:
+            listed = [n["id"] for n in (await client.get("/v1/status")).json()["node"]["nodes"]]
+            assert listed == [one.node.node_id, two.node.node_id]
+            async with one.node._status_reads:  # a read still running: the list last read
+                status = (await client.get("/v1/status")).json()
+            assert [n["id"] for n in status["node"]["nodes"]] == listed
+
+
 async def test_receipts_and_mo_go_to_the_node_where_the_receiver_is_bound(
         make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
     config = node_config(make_config, postgresql_dsn)
