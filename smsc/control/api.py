@@ -35,8 +35,10 @@ from smsc.control.errors import (
     BadRequest,
     BodyTooLarge,
     NotFound,
+    int_param,
     json_object,
     refuse_unknown_fields,
+    refuse_unknown_params,
 )
 from smsc.control.openapi import openapi_document
 from smsc.control.plane import ControlPlane
@@ -125,25 +127,10 @@ def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}")
-    return value
-
-
 def message_query(request: Request, id_format: str) -> MessageQuery:
     """The /v1/messages filters: id, account, number (source or destination), state, limit."""
     params = request.query_params
-    unknown = set(params) - {"id", "account", "number", "state", "limit"}
-    if unknown:
-        raise BadRequest(f"unknown parameter {sorted(unknown)[0]!r}")
+    refuse_unknown_params(request, ("id", "account", "number", "state", "limit"))
     message_id = None
     if "id" in params:
         message_id = parse_message_id(params["id"], id_format)
@@ -158,7 +145,7 @@ def message_query(request: Request, id_format: str) -> MessageQuery:
                              ) from None
     return MessageQuery(
         message_id=message_id, system_id=params.get("account"), address=params.get("number"),
-        state=state, limit=_int_param(request, "limit", 100, 1, MAX_LIMIT),
+        state=state, limit=int_param(request, "limit", 100, 1, MAX_LIMIT),
     )
 
 

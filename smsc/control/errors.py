@@ -35,6 +35,27 @@ def refuse_unknown_fields(body: dict[str, Any], allowed: Iterable[str]) -> None:
         raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", 422)
 
 
+def refuse_unknown_params(request: Request, allowed: Iterable[str]) -> None:
+    """400 naming the first query parameter outside `allowed`."""
+    unknown = set(request.query_params) - set(allowed)
+    if unknown:
+        raise BadRequest(f"unknown parameter {sorted(unknown)[0]!r}")
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """The query parameter `name` as an integer in [low, high] (`default` when absent)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
 async def json_object(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
     """The request's body as a JSON object (an empty body is {} when `empty_ok`)."""
     raw = await request.body()

@@ -18,7 +18,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsc.config import ConfigError, FaultMixConfig, parse_section
-from smsc.control.errors import BadRequest, NotFound, json_object, refuse_unknown_fields
+from smsc.control.errors import (
+    BadRequest,
+    NotFound,
+    int_param,
+    json_object,
+    refuse_unknown_fields,
+    refuse_unknown_params,
+)
 from smsc.delivery.simulation import (
     HandsetView,
     NetworkView,
@@ -103,25 +110,6 @@ def _changes(handler: Callable[[Request], Awaitable[Response]]
     return changing
 
 
-def refuse_unknown_params(request: Request, allowed: tuple[str, ...]) -> None:
-    unknown = set(request.query_params) - set(allowed)
-    if unknown:
-        raise BadRequest(f"unknown parameter {sorted(unknown)[0]!r}")
-
-
-def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}")
-    return value
-
-
 def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Route]:
     async def list_handsets(request: Request) -> Response:
         return JSONResponse({"handsets": [
@@ -203,8 +191,8 @@ def simulation_routes(simulation: SimulationControl, id_format: str) -> list[Rou
 
     async def simulation_state(request: Request) -> Response:
         refuse_unknown_params(request, ("applied", "timeout"))
-        wanted = _int_query(request, "applied", 0, 0, 2**63 - 1)
-        timeout = _int_query(request, "timeout", 10, 0, 60)
+        wanted = int_param(request, "applied", 0, 0, 2**63 - 1)
+        timeout = int_param(request, "timeout", 10, 0, 60)
         with trio.move_on_after(timeout) as waited:
             await simulation.wait_applied(wanted)
         if waited.cancelled_caught:
