@@ -36,7 +36,7 @@ import psycopg
 
 from smsc.pdu.constants import MessageState
 from smsc.store import postgresql_nodes as nodes
-from smsc.store.errors import StoreOpenError
+from smsc.store.errors import StoreOpenError, StoreWriteError
 from smsc.store.models import Message, MessageQuery, NewMessage, RetryPolicy
 from smsc.store.outbound_mirror import MIRROR_LIMIT, OutboundRow
 from smsc.store.postgresql_ids import IdBlocks
@@ -255,8 +255,8 @@ class PostgresqlStore(TableStore):
 
     def take_over_dead(self) -> list[int]:
         """Take over the work of dead nodes, and what no node owns: their unfinished
-        messages due as they were, their owed items read in (`adopt_outbound`). Returns the
-        dead nodes' ids."""
+        messages due as they were, their owed items read in (`adopt_outbound`; if that
+        fails, at the node's next adopt). Returns the dead nodes' ids."""
         writes = self._writes
 
         def take(transaction: object) -> tuple[list[int], list[Any]]:
@@ -272,7 +272,8 @@ class PostgresqlStore(TableStore):
             self._due_again(message_id)
             heapq.heappush(due, (at, message_id))
             pending[system_id] += 1
-        self.adopt_outbound()
+        with suppress(StoreWriteError):  # (logged) read in at the next adopt
+            self.adopt_outbound()
         return dead
 
     def adopt_outbound(self) -> int:

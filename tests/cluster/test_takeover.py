@@ -12,6 +12,7 @@ import pytest
 
 from smsc.pdu.constants import MessageState
 from smsc.store import Delivered, OutboundKind, StoreBatch
+from smsc.store.errors import StoreWriteError
 from smsc.store.postgresql import PostgresqlStore
 from tests.store.test_stores import RETRY, accept, at, new, outcome, receipts
 
@@ -96,3 +97,37 @@ def test_nothing_is_handed_to_a_node_that_stopped_or_is_silent(
     assert giver.hand_over("acme", stopped.node_id, 10) == 0
     assert giver.hand_over("acme", silent.node_id, 10) == 0
     assert [item[1] for item in receipts(giver)] == ids  # still here, none in flight
+
+
+class CutAfterTakeOver(PostgresqlStore):
+    """A store whose connection is lost once, just after a take-over has committed (before
+    the owed items taken are read in)."""
+
+    cut = False
+
+    def adopt_outbound(self) -> int:
+        if self.cut:
+            self.cut = False
+            raise StoreWriteError("connection lost")
+        return super().adopt_outbound()
+
+
+def test_a_take_over_whose_owed_items_are_not_read_in_still_says_whom_it_took_over(
+        nodes: list[PostgresqlStore], postgresql_dsn: str) -> None:
+    """The messages taken are due here: the node must hear of the take-over (it wakes its
+    delivery loop), though reading in the owed items failed (they are read at the next
+    adopt); the dead node is forgotten, so no later take-over would say it."""
+    dead = nodes[0]
+    heir = CutAfterTakeOver(postgresql_dsn, retry=RETRY, node_timeout=5.0)
+    try:
+        (waiting,) = accept(dead, new(schedule_at=at(60)))
+        (delivered,) = accept(dead, new())
+        deliver(dead, delivered)
+        silence(postgresql_dsn, dead)
+        heir.cut = True
+        assert heir.take_over_dead() == [dead.node_id]
+        assert [m.message_id for m in heir.claim_due(at(60), 10)] == [waiting]
+        assert heir.adopt_outbound() == 1
+        assert [item[1] for item in receipts(heir)] == [delivered]
+    finally:
+        heir.close()
