@@ -244,15 +244,18 @@ class ClusterNode:
 
     async def take_over(self) -> None:
         """Take over the work of dead nodes, and what no node owns."""
-        dead = await self.committer.call(self.store.take_over_dead)
+        store = self.store
+        taken = store.work_taken
+        dead = await self.committer.call(store.take_over_dead)
         if dead:
             log.warning("cluster: node %d took over dead node(s) %s", self.node_id,
                         ", ".join(map(str, dead)))
             self.taken_over += dead
-            self.committer.announce_change()  # their due messages
-            self.wake_outbound()
             self._refresh = True
             self.poke()
+        if dead or store.work_taken != taken:  # (a node stopped cleanly: none dead)
+            self.committer.announce_change()  # their due messages
+            self.wake_outbound()
 
     async def _watch_binds(self) -> None:
         while True:

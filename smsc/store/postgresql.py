@@ -91,6 +91,9 @@ class PostgresqlStore(TableStore):
         """Seconds of silence after which another node is dead and taken over."""
         self.node_id = 0
         """This store's row in `nodes`."""
+        self.work_taken = 0
+        """Messages and owed items taken over so far (dead nodes' or no node's): a take-over
+        that took some must wake the delivery loops, though no node died."""
         db = connect(dsn, synchronous_commit=synchronous_commit)
         self._writes = PostgresqlWrites(db, IdBlocks("message_ids", ID_BLOCK),
                                         IdBlocks("outbound_ids", ID_BLOCK))
@@ -272,8 +275,9 @@ class PostgresqlStore(TableStore):
             self._due_again(message_id)
             heapq.heappush(due, (at, message_id))
             pending[system_id] += 1
+        self.work_taken += len(taken)
         with suppress(StoreWriteError):  # (logged) read in at the next adopt
-            self.adopt_outbound()
+            self.work_taken += self.adopt_outbound()
         return dead
 
     def adopt_outbound(self) -> int:

@@ -134,6 +134,25 @@ async def test_a_node_that_finds_itself_taken_over_stops(
             assert running.shutdown.is_set()
 
 
+async def test_what_a_node_stopped_cleanly_left_is_delivered_by_an_idle_one(
+        make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
+    """No node died, so the take-over names none: the messages and receipts it took are due
+    here all the same, and an idle node (nothing committed since) must look at them."""
+    config = node_config(make_config, postgresql_dsn, timeout=60.0)  # (no heartbeat but ours)
+    with trio.fail_after(30):
+        idle: RunningSmsc = await start_smsc(config)
+        assert idle.node is not None
+        async with trio.open_nursery() as nursery:
+            leaving: RunningSmsc = await nursery.start(run, config)
+            async with esme_client.connect("127.0.0.1", leaving.smpp_port) as client:
+                left = await client.submit_text("4915100000002", "left", registered_delivery=1,
+                                                schedule_delivery_time="000000000001000R")
+            leaving.shutdown.set()  # a clean stop: its work to no node
+        async with esme_client.connect("127.0.0.1", idle.smpp_port) as client:
+            await idle.node.beat()  # the take-over: none dead, the message taken
+            assert (await client.wait_receipt(left.message_id)).delivered
+
+
 async def test_a_node_whose_connections_are_cut_goes_on(
         make_config: Any, start_smsc: Any, postgresql_dsn: str) -> None:
     """The node's connections cut (a proxy gone), LISTEN's aside: its next heartbeat's
