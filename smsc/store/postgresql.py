@@ -382,6 +382,15 @@ class PostgresqlStore(TableStore):
             nodes.OWN, ([m.message_id for m in messages], self.node_id))}
         return [m for m in messages if m.message_id in mine]
 
+    def retry_now(self, message_ids: list[int], now: datetime) -> int:
+        """Only the messages this node owns are made due here: one handed to another node
+        since its id was read (an ESME's waiting messages when it binds) must not get an
+        index entry that would have it attempted here too."""
+        if not message_ids:
+            return 0
+        mine = {row[0] for row in self._read(nodes.OWN, (message_ids, self.node_id))}
+        return super().retry_now([i for i in message_ids if i in mine], now)
+
     def close(self) -> None:
         """Leave the cluster cleanly (what this node owns goes to the next node to look),
         then close the connections."""

@@ -226,3 +226,21 @@ def test_messages_handed_to_another_node_are_never_claimed_again_and_cost_what_i
     assert [m.message_id for m in one.claim_due(later, 1000)] == handed[:1]
     one.close()
     two.close()
+
+
+def test_a_message_handed_away_is_not_made_due_again_by_its_old_node(
+        postgresql_dsn: str) -> None:
+    """An ESME's waiting message made due when it binds, but handed to another node since
+    its id was read, and the old node's index compacted meanwhile."""
+    one = PostgresqlStore(postgresql_dsn, retry=RETRY)
+    two = PostgresqlStore(postgresql_dsn, retry=RETRY)
+    (handed,) = accept(one, new())
+    assert [m.message_id for m in one.claim_due(T0, 10)] == [handed]
+    assert one.hand_over_messages(two.node_id, [handed]) == [handed]
+    assert not one._handed  # (compacted: nothing left to skip)
+    assert one.retry_now([handed], T0) == 0
+    assert one.claim_due(T0 + timedelta(seconds=1), 10) == []
+    assert two.adopt_messages() == 1
+    assert [m.message_id for m in two.claim_due(T0 + timedelta(seconds=1), 10)] == [handed]
+    one.close()
+    two.close()
