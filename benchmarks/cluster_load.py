@@ -36,6 +36,7 @@ from esme_client.loadgen import (
     _Tracker,
     _wait_receipts,
     cpu_seconds,
+    finish_stats,
     settle_receipts,
     summary,
 )
@@ -96,12 +97,7 @@ async def run_spread(config: BenchConfig, senders: list[BenchConfig],
             with trio.move_on_after(config.receipt_timeout):
                 await _wait_receipts(counters, progress, tracker)
         all_done.set()
-    offset = trio.current_time() - time.perf_counter()
-    stats.receipts_expected = tracker.expected
-    stats.pending_receipts = {k: v - offset for k, v in tracker.submitted_at.items()}
-    stats.foreign_receipts = [(k, v - offset) for k, v in tracker.foreign.items()]
-    stats.cpu = cpu_seconds() - cpu_before
-    return stats
+    return finish_stats(stats, tracker, cpu_before)
 
 
 def main() -> None:

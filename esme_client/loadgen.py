@@ -722,6 +722,12 @@ async def run_bench(config: BenchConfig, counters: Counters | None = None,
                 await _wait_receipts(counters, progress, tracker)
         all_done.set()
     progress()
+    return finish_stats(stats, tracker, cpu_before)
+
+
+def finish_stats(stats: BenchStats, tracker: _Tracker, cpu_before: float) -> BenchStats:
+    """`stats` completed at the end of a run: the receipts still owed and the foreign ones
+    (times on perf_counter's scale, as `settle_receipts` reads them) and the CPU used."""
     offset = trio.current_time() - time.perf_counter()
     stats.receipts_expected = tracker.expected
     stats.pending_receipts = {k: v - offset for k, v in tracker.submitted_at.items()}
