@@ -3,11 +3,16 @@ the line that says the process got somewhere)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import trio
+
+SMSC = [sys.executable, "-m", "smsc", "serve"]
+"""`smsc serve` as a process of the interpreter running the tests."""
 
 
 class Output:
@@ -77,3 +82,12 @@ async def launched(command: Sequence[str | int]) -> AsyncIterator[Running]:
             for pipe in (process.stdout, process.stderr):
                 if pipe is not None:
                     await pipe.aclose()
+
+
+async def ports(node: Running) -> tuple[int, int]:
+    """The SMPP and HTTP ports of an `smsc serve` process, from its banner."""
+    banner = await node.stdout.until(b"\n")
+    smpp = re.search(rb"SMPP on 127\.0\.0\.1:(\d+)", banner)
+    http = re.search(rb"http://127\.0\.0\.1:(\d+)", banner)
+    assert smpp and http, banner
+    return int(smpp[1]), int(http[1])

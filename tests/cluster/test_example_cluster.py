@@ -11,8 +11,7 @@ import trio
 from psycopg.conninfo import conninfo_to_dict
 
 import esme_client
-from tests.cluster.test_failover import SMSC, ports
-from tests.processes import launched
+from tests.processes import SMSC, launched, ports
 
 pytestmark = pytest.mark.usefixtures("postgresql_server")
 EXAMPLE = Path(__file__).parents[2] / "configs" / "examples" / "cluster.toml"

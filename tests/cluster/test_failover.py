@@ -3,9 +3,7 @@ where the receiver is bound, and a node killed with messages in flight loses not
 
 from __future__ import annotations
 
-import re
 import signal
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,10 +13,9 @@ import pytest
 import trio
 
 import esme_client
-from tests.processes import Running, launched
+from tests.processes import SMSC, launched, ports
 
 pytestmark = pytest.mark.usefixtures("postgresql_server")
-SMSC = [sys.executable, "-m", "smsc", "serve"]
 
 
 def write_config(tmp_path: Path, dsn: str) -> Path:
@@ -38,15 +35,6 @@ name = "default"
 latency = 1.0
 """)
     return path
-
-
-async def ports(node: Running) -> tuple[int, int]:
-    """The SMPP and HTTP ports of a node, from its banner."""
-    banner = await node.stdout.until(b"\n")
-    smpp = re.search(rb"SMPP on 127\.0\.0\.1:(\d+)", banner)
-    http = re.search(rb"http://127\.0\.0\.1:(\d+)", banner)
-    assert smpp and http, banner
-    return int(smpp[1]), int(http[1])
 
 
 async def test_receipts_cross_nodes_and_survive_a_node_killed(

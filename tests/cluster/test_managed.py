@@ -7,7 +7,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,8 @@ from smsc.cli import main
 from smsc.cluster import managed
 from smsc.pdu.constants import MessageState
 from tests.postgresql import missing_reason
-from tests.processes import launched
+from tests.processes import SMSC, launched
 
-SMSC = [sys.executable, "-m", "smsc", "serve"]
 CONFIG = '[store]\nkind = "postgresql"\n[store.postgresql]\nmanaged = true\n'
 
 needs_postgresql = pytest.mark.skipif(missing_reason() is not None,

@@ -7,7 +7,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections import Counter
 from contextlib import AsyncExitStack
@@ -19,9 +18,7 @@ import pytest
 import trio
 
 import esme_client
-from tests.processes import launched
-
-SMSC = [sys.executable, "-m", "smsc", "serve"]
+from tests.processes import SMSC, launched
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "memory"])
